@@ -1,0 +1,1 @@
+"""`make bench`: figures and ratios measured on the real broker and database."""

@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# Real Kafka and a real MongoDB-protocol server on this machine, without Docker.
+#   infra.sh up      install what is missing (cached), start both, wait until ready (idempotent)
+#   infra.sh down    stop both
+#   infra.sh status  say what runs
+# Kafka: Apache Kafka 4.x jars resolved with mvn, run with the installed Java in KRaft mode.
+# MongoDB protocol: FerretDB v1.24.2 built with Go, SQLite backend.
+# Everything is cached under .cache/ (git-ignored): a second `up` takes seconds.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+CACHE=${LINDUNGI_CACHE:-$ROOT/.cache}
+HERE=$ROOT/deploy/local
+KAFKA_DIR=$CACHE/kafka
+FERRET_DIR=$CACHE/ferretdb
+FERRET_VERSION=v1.24.2
+KAFKA_PORT=9092
+MONGO_PORT=27017
+
+say() { printf 'infra: %s\n' "$*" >&2; }
+die() { say "ERROR: $*"; exit 1; }
+need() { command -v "$1" >/dev/null 2>&1 || die "'$1' is not installed; $2"; }
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+wait_port() { # name port pidfile logfile seconds
+  local i
+  for ((i = 0; i < $5 * 5; i++)); do
+    port_open "$2" && return 0
+    alive "$3" || { tail -n 30 "$4" >&2 || true; die "$1 exited while starting (log: $4)"; }
+    sleep 0.2
+  done
+  tail -n 30 "$4" >&2 || true
+  die "$1 did not listen on 127.0.0.1:$2 within $5 s (log: $4)"
+}
+
+install_kafka() {
+  [ -f "$KAFKA_DIR/libs/.complete" ] && return 0
+  need java "install a Java 17+ runtime (Debian: openjdk-17-jre-headless)"
+  need mvn "install Maven (Debian: maven) to resolve the Kafka jars"
+  say "resolving Apache Kafka jars with mvn (once)..."
+  rm -rf "$KAFKA_DIR/libs"
+  mkdir -p "$KAFKA_DIR/libs"
+  mvn -q -B -f "$HERE/kafka/pom.xml" dependency:copy-dependencies \
+    -DoutputDirectory="$KAFKA_DIR/libs" -DincludeScope=runtime >"$KAFKA_DIR/mvn.log" 2>&1 ||
+    { tail -n 20 "$KAFKA_DIR/mvn.log" >&2; die "mvn could not resolve the Kafka jars"; }
+  touch "$KAFKA_DIR/libs/.complete"
+}
+
+install_ferretdb() {
+  [ -x "$CACHE/bin/ferretdb" ] && return 0
+  need go "install Go 1.22+ to build FerretDB"
+  say "building FerretDB $FERRET_VERSION with go (once, about a minute)..."
+  local src dir
+  dir=$(go mod download -json "github.com/FerretDB/FerretDB@$FERRET_VERSION" |
+    sed -n 's/^[[:space:]]*"Dir": "\(.*\)",*$/\1/p')
+  [ -n "$dir" ] || die "go could not download FerretDB $FERRET_VERSION"
+  # A plain `go install` of v1.24.2 panics at start: its module lacks build/version/version.txt
+  # (made by FerretDB's own release tooling). Build a copy with that one file written.
+  src=$CACHE/src/ferretdb
+  rm -rf "$src"
+  mkdir -p "$CACHE/src" "$CACHE/bin"
+  cp -r "$dir" "$src"
+  chmod -R u+w "$src"
+  echo "$FERRET_VERSION" >"$src/build/version/version.txt"
+  (cd "$src" && CGO_ENABLED=0 go build -trimpath -o "$CACHE/bin/ferretdb" ./cmd/ferretdb) ||
+    die "go build of FerretDB failed"
+}
+
+start_kafka() {
+  local pid=$KAFKA_DIR/kafka.pid log=$KAFKA_DIR/server.log
+  if alive "$pid"; then say "kafka already running (pid $(cat "$pid"))"; return 0; fi
+  if port_open $KAFKA_PORT; then say "something already listens on $KAFKA_PORT: using it as Kafka"; return 0; fi
+  mkdir -p "$KAFKA_DIR/data"
+  local conf=$KAFKA_DIR/server.properties
+  { cat "$HERE/kafka/server.properties"; echo "log.dirs=$KAFKA_DIR/data"; } >"$conf"
+  local cp="$KAFKA_DIR/libs/*"
+  local jvm=(-Xms256m -Xmx768m -XX:+UseG1GC -Dkafka.logs.dir="$KAFKA_DIR"
+    -Dlog4j2.configurationFile="$HERE/kafka/log4j2.properties")
+  if [ ! -f "$KAFKA_DIR/data/meta.properties" ]; then
+    say "formatting Kafka storage (once)"
+    java "${jvm[@]}" -cp "$cp" kafka.tools.StorageTool format \
+      -t "$(java -cp "$cp" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n1)" \
+      -c "$conf" >"$KAFKA_DIR/format.log" 2>&1 || { cat "$KAFKA_DIR/format.log" >&2; die "kafka storage format failed"; }
+  fi
+  say "starting kafka on 127.0.0.1:$KAFKA_PORT"
+  nohup java "${jvm[@]}" -cp "$cp" kafka.Kafka "$conf" >"$KAFKA_DIR/stdout.log" 2>&1 &
+  echo $! >"$pid"
+  wait_port kafka $KAFKA_PORT "$pid" "$KAFKA_DIR/stdout.log" 90
+}
+
+start_ferretdb() {
+  local pid=$FERRET_DIR/ferretdb.pid log=$FERRET_DIR/ferretdb.log
+  if alive "$pid"; then say "ferretdb already running (pid $(cat "$pid"))"; return 0; fi
+  if port_open $MONGO_PORT; then say "something already listens on $MONGO_PORT: using it as MongoDB"; return 0; fi
+  mkdir -p "$FERRET_DIR/data" "$FERRET_DIR/state"
+  say "starting ferretdb on 127.0.0.1:$MONGO_PORT"
+  nohup "$CACHE/bin/ferretdb" --handler=sqlite --sqlite-url="file:$FERRET_DIR/data/" \
+    --listen-addr="127.0.0.1:$MONGO_PORT" --state-dir="$FERRET_DIR/state" --debug-addr=- \
+    --telemetry=disable --log-level=warn >"$log" 2>&1 &
+  echo $! >"$pid"
+  wait_port ferretdb $MONGO_PORT "$pid" "$log" 30
+}
+
+stop_one() { # name pidfile
+  if alive "$2"; then
+    local p
+    p=$(cat "$2")
+    say "stopping $1 (pid $p)"
+    kill "$p" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.2; done
+    kill -9 "$p" 2>/dev/null || true
+  fi
+  rm -f "$2"
+}
+
+case "${1:-up}" in
+  up)
+    mkdir -p "$CACHE"
+    install_kafka
+    install_ferretdb
+    start_ferretdb
+    start_kafka
+    say "ready: kafka 127.0.0.1:$KAFKA_PORT, mongodb (ferretdb) 127.0.0.1:$MONGO_PORT"
+    ;;
+  down)
+    stop_one kafka "$KAFKA_DIR/kafka.pid"
+    stop_one ferretdb "$FERRET_DIR/ferretdb.pid"
+    ;;
+  status)
+    alive "$KAFKA_DIR/kafka.pid" && say "kafka running" || say "kafka stopped"
+    alive "$FERRET_DIR/ferretdb.pid" && say "ferretdb running" || say "ferretdb stopped"
+    ;;
+  *) die "usage: $0 up|down|status" ;;
+esac

@@ -1,0 +1,1 @@
+"""Lindungi services: one package each, each with its own database."""

@@ -1,0 +1,1 @@
+"""casework: protection cases, queues, assignments, notes and the timeline, for the central desk."""

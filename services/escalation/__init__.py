@@ -1,0 +1,1 @@
+"""escalation service (see its issue)."""

@@ -1,0 +1,1 @@
+"""intake: incident reports from missions (HTTP and a Kafka topic), matched to workers."""

@@ -1,0 +1,1 @@
+"""repatriation service (see its issue)."""

@@ -1,0 +1,1 @@
+"""Mechanisms every Lindungi service shares: settings, envelope, topics, outbox, consumption."""

@@ -1,0 +1,28 @@
+"""Errors described field by field, without echoing the input (it may carry personal data)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+
+def field_errors(errors: list[Any] | ValidationError) -> list[dict[str, str]]:
+    """[{'field': 'worker.nik', 'reason': '...'}] from pydantic/FastAPI errors; never the value."""
+    items = errors.errors() if isinstance(errors, ValidationError) else errors
+    out = []
+    for e in items:
+        loc = [str(p) for p in e.get("loc", ()) if p not in ("body",)]
+        out.append({"field": ".".join(loc) or "(message)", "reason": str(e.get("msg", "invalid"))})
+    return out
+
+
+def describe(exc: BaseException) -> str:
+    """A one-line description of an error that is safe to log and to put in a DLQ header."""
+    if isinstance(exc, ValidationError):
+        return "; ".join(f"{e['field']}: {e['reason']}" for e in field_errors(exc))[:2000]
+    return f"{type(exc).__name__}: {exc}"[:2000]
+
+
+class PermanentError(Exception):
+    """A message that can never succeed: it goes to the dead-letter topic without retries."""

@@ -1,0 +1,178 @@
+"""Kafka plumbing written once: topics, at-least-once consumption, retries and dead letters."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+from pydantic import ValidationError
+
+import shared.events  # noqa: F401  (registers every event type before decoding)
+from shared.envelope import Envelope, Event, UnknownEventType
+from shared.errors import PermanentError, describe
+from shared.settings import Settings
+from shared.topics import CATALOG, Topic
+
+log = logging.getLogger("lindungi.kafka")
+
+Handler = Callable[[Envelope, Any], Awaitable[None]]
+# A test seam: called after a handler stored its effects and before the offset is committed.
+AfterHandle = Callable[[Envelope], Awaitable[None]]
+
+
+def make_broker(settings: Settings, *, client_id: str) -> KafkaBroker:
+    """A broker whose producer waits for all in-sync replicas and never duplicates on retry."""
+    return KafkaBroker(
+        settings.kafka_bootstrap_servers,
+        client_id=client_id,
+        acks="all",
+        enable_idempotence=True,
+        logger=logging.getLogger(f"lindungi.{client_id}.faststream"),
+        log_level=logging.DEBUG,
+        graceful_timeout=10.0,
+    )
+
+
+async def ensure_topics(settings: Settings, topics: tuple[Topic, ...] = CATALOG, timeout: float = 60) -> None:
+    """Create every catalog topic and its dead-letter topic; existing ones are left alone."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers, request_timeout_ms=15000)
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        try:
+            await admin.start()
+            break
+        except Exception as exc:
+            if asyncio.get_running_loop().time() > deadline:
+                raise RuntimeError(
+                    f"Kafka at {settings.kafka_bootstrap_servers} did not answer within {timeout:.0f}s: {exc}"
+                ) from exc
+            await asyncio.sleep(1)
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [settings.topic(n) for t in topics for n in (t.name, t.dlq)]
+        new = [
+            NewTopic(n, num_partitions=settings.topic_partitions, replication_factor=settings.topic_replication)
+            for n in wanted
+            if n not in existing
+        ]
+        if new:
+            try:
+                await admin.create_topics(new)
+            except TopicAlreadyExistsError:
+                pass  # another replica created them first
+        # New topics' leaders take a moment; wait until metadata lists them all.
+        for _ in range(100):
+            if set(wanted) <= set(await admin.list_topics()):
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        await admin.close()
+
+
+class DeadLetters:
+    """Sends a message that cannot be handled to `<topic>.dlq`, with the error and origin in headers."""
+
+    def __init__(self, broker: KafkaBroker, settings: Settings, *, group: str) -> None:
+        self.broker = broker
+        self.settings = settings
+        self.group = group
+        self.sent = 0
+
+    async def send(self, topic: Topic, msg: Any, *, kind: str, error: str, attempts: int) -> None:
+        raw = msg.raw_message
+        headers = {k: v.decode(errors="replace") for k, v in (raw.headers or ())}
+        headers.update(
+            {
+                "dlq-error-kind": kind,
+                "dlq-error": error,
+                "dlq-origin-topic": raw.topic,
+                "dlq-origin-partition": str(raw.partition),
+                "dlq-origin-offset": str(raw.offset),
+                "dlq-consumer-group": self.group,
+                "dlq-attempts": str(attempts),
+                "dlq-failed-at": datetime.now(UTC).isoformat(),
+            }
+        )
+        await self.broker.publish(
+            raw.value or b"", topic=self.settings.topic(topic.dlq), key=raw.key, headers=headers
+        )
+        self.sent += 1
+        log.warning(
+            "message sent to dead-letter topic",
+            extra={"topic": raw.topic, "error": f"{kind}: {error}"},
+        )
+
+
+def subscribe(
+    broker: KafkaBroker,
+    settings: Settings,
+    topic: Topic,
+    *,
+    group: str,
+    handlers: Mapping[type[Event], Handler],
+    after_handle: list[AfterHandle] | None = None,
+) -> DeadLetters:
+    """Consume a topic at least once: decode, validate, handle with bounded retries, else dead-letter.
+
+    The offset is committed only after the handler returned (its effects are stored) or the
+    message is safely in the dead-letter topic. If even that fails, the message is not
+    acknowledged and comes back. Event types this group does not handle are passed over.
+    """
+    dead = DeadLetters(broker, settings, group=settings.group(group))
+    by_type = {cls.type: h for cls, h in handlers.items()}
+    hooks = after_handle if after_handle is not None else []
+
+    @broker.subscriber(
+        settings.topic(topic.name),
+        group_id=settings.group(group),
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        session_timeout_ms=10_000,
+        heartbeat_interval_ms=1_000,
+    )
+    async def consume(msg: KafkaMessage) -> None:
+        body: bytes = msg.body
+        try:
+            env = Envelope.model_validate_json(body)
+            handler = by_type.get(env.type)
+            payload = env.payload()
+        except UnknownEventType as exc:
+            await dead.send(topic, msg, kind="unknown-type", error=str(exc), attempts=0)
+            return
+        except ValidationError as exc:
+            kind = "undecodable" if any(e["type"] == "json_invalid" for e in exc.errors()) else "invalid"
+            await dead.send(topic, msg, kind=kind, error=describe(exc), attempts=0)
+            return
+        if handler is None:
+            return
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                await handler(env, payload)
+                break
+            except PermanentError as exc:
+                await dead.send(topic, msg, kind="rejected", error=describe(exc), attempts=attempt)
+                return
+            except Exception as exc:
+                if attempt >= settings.handler_attempts:
+                    log.exception("handler failed after %d attempts", attempt, extra={"event_id": env.id})
+                    await dead.send(topic, msg, kind="handler-failed", error=describe(exc), attempts=attempt)
+                    return
+                log.warning(
+                    "handler failed, retrying",
+                    extra={"event_id": env.id, "event_type": env.type, "error": describe(exc)},
+                )
+                await asyncio.sleep(settings.handler_backoff_seconds * 2 ** (attempt - 1))
+        for hook in hooks:
+            await hook(env)
+
+    return dead

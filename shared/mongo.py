@@ -1,0 +1,43 @@
+"""MongoDB access through PyMongo's async API (AsyncMongoClient, Motor's official successor)."""
+
+from __future__ import annotations
+
+from datetime import UTC
+from typing import Any
+
+from pymongo import AsyncMongoClient
+
+from shared.settings import Settings
+
+Doc = dict[str, Any]
+
+# Bookkeeping fields (outbox, idempotency) that no API answer shows.
+HIDDEN: Doc = {"_outbox": 0, "_outbox_pending": 0, "_outbox_owner": 0, "_outbox_lease": 0, "_applied": 0}
+
+
+def connect(settings: Settings) -> AsyncMongoClient[Doc]:
+    """A client that hands back timezone-aware UTC datetimes."""
+    return AsyncMongoClient(
+        settings.mongodb_uri, tz_aware=True, tzinfo=UTC, serverSelectionTimeoutMS=10_000
+    )
+
+
+def applied_once(event_id: str) -> tuple[Doc, Doc]:
+    """Filter and update fragments that apply an event to a document at most once.
+
+    The event id is recorded in the same single-document write as the effect, so a
+    redelivered event matches nothing and changes nothing.
+    """
+    return (
+        {"_applied": {"$ne": event_id}},
+        {"$push": {"_applied": {"$each": [event_id], "$slice": -500}}},
+    )
+
+
+def merge_updates(*updates: Doc) -> Doc:
+    """Merge update documents operator by operator ($set, $push, ...)."""
+    out: Doc = {}
+    for u in updates:
+        for op, fields in u.items():
+            out.setdefault(op, {}).update(fields)
+    return out

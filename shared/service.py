@@ -1,0 +1,166 @@
+"""A service's moving parts in one place, and the FastAPI app that starts and stops them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pymongo.asynchronous.database import AsyncDatabase
+
+from shared import logs
+from shared.clock import Clock, SystemClock
+from shared.envelope import Event
+from shared.errors import field_errors
+from shared.kafka import AfterHandle, DeadLetters, Handler, ensure_topics, make_broker, subscribe
+from shared.mongo import Doc, connect
+from shared.outbox import Outbox, OutboxRelay
+from shared.pii import Vault
+from shared.settings import Settings
+from shared.topics import Topic
+
+log = logging.getLogger("lindungi.service")
+
+Startup = Callable[[], Awaitable[None]]
+
+
+class Runtime:
+    """Settings, clock, database, broker, outbox and relay of one service replica."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        settings: Settings | None = None,
+        clock: Clock | None = None,
+        outbox_collections: list[str] | None = None,
+    ) -> None:
+        self.name = name
+        self.settings = settings or Settings()
+        self.clock = clock or SystemClock()
+        self.instance = self.settings.instance or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self.mongo = connect(self.settings)
+        self.db: AsyncDatabase[Doc] = self.mongo[self.settings.database(name)]
+        self.broker = make_broker(self.settings, client_id=name)
+        self.vault = Vault(self.settings.pii_key.get_secret_value())
+        self.outbox = Outbox(source=f"lindungi/{name}", clock=self.clock)
+        self.relay = OutboxRelay(
+            db=self.db,
+            collections=outbox_collections or [],
+            publish=self._publish,
+            owner=self.instance,
+            poll_seconds=self.settings.outbox_poll_seconds,
+            lease_seconds=self.settings.outbox_lease_seconds,
+        )
+        self.dead_letters: list[DeadLetters] = []
+        self.after_handle: list[AfterHandle] = []  # test seam, see shared.kafka
+        self._startup: list[Startup] = []
+        self._tasks: list[asyncio.Task[Any]] = []
+        self.started = False
+
+    async def _publish(self, topic: str, key: bytes, body: bytes, headers: dict[str, str]) -> None:
+        await self.broker.publish(body, topic=self.settings.topic(topic), key=key, headers=headers)
+
+    def consume(self, topic: Topic, handlers: Mapping[type[Event], Handler], *, group: str | None = None) -> None:
+        """Subscribe this service's consumer group to a topic (before start)."""
+        dead = subscribe(
+            self.broker,
+            self.settings,
+            topic,
+            group=group or f"{self.name}.{topic.name}",
+            handlers=handlers,
+            after_handle=self.after_handle,
+        )
+        self.dead_letters.append(dead)
+
+    def on_startup(self, fn: Startup) -> Startup:
+        """Run fn (index creation, loading data) before consuming starts."""
+        self._startup.append(fn)
+        return fn
+
+    def background(self, coro_fn: Callable[[], Awaitable[Any]]) -> None:
+        """Run a long-lived task (timers, relays) between start and stop."""
+        self._startup.append(lambda: self._spawn(coro_fn))
+
+    async def _spawn(self, coro_fn: Callable[[], Awaitable[Any]]) -> None:
+        self._tasks.append(asyncio.create_task(coro_fn()))  # type: ignore[arg-type]
+
+    async def start(self) -> None:
+        await self.mongo.admin.command("ping")
+        await ensure_topics(self.settings)
+        await self.relay.ensure_indexes()
+        for fn in self._startup:
+            await fn()
+        await self.broker.start()
+        self._tasks.append(asyncio.create_task(self.relay.run()))
+        self.started = True
+        log.info("service started", extra={"topic": self.settings.namespace or "-"})
+
+    async def stop(self) -> None:
+        self.relay.stop()
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        self._tasks.clear()
+        with contextlib.suppress(Exception):
+            await self.broker.stop()
+        await self.mongo.close()
+        self.started = False
+
+    async def ready(self) -> dict[str, str]:
+        """What readiness depends on, each 'ok' or the reason."""
+        out = {"mongodb": "ok", "kafka": "ok"}
+        try:
+            await self.mongo.admin.command("ping")
+        except Exception as exc:
+            out["mongodb"] = type(exc).__name__
+        try:
+            await self.broker.ping(timeout=2.0)
+        except Exception as exc:
+            out["kafka"] = type(exc).__name__
+        return out
+
+
+def create_app(runtime: Runtime, *, title: str, description: str, routers: list[Any]) -> FastAPI:
+    """The service's HTTP side; its lifespan starts and stops the runtime."""
+    logs.configure(runtime.name, runtime.settings.log_level)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = FastAPI(title=title, description=description, version="0.1.0", lifespan=lifespan)
+    app.state.runtime = runtime
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse(status_code=422, content={"detail": field_errors(list(exc.errors()))})
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> dict[str, str]:
+        """The process is alive."""
+        return {"status": "ok", "service": runtime.name}
+
+    @app.get("/readyz", tags=["health"])
+    async def readyz() -> JSONResponse:
+        """The database and the broker answer."""
+        checks = await runtime.ready()
+        ok = runtime.started and all(v == "ok" for v in checks.values())
+        return JSONResponse(status_code=200 if ok else 503, content={"ready": ok, **checks})
+
+    for r in routers:
+        app.include_router(r)
+    return app

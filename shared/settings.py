@@ -1,0 +1,51 @@
+"""Settings from the environment (12-factor). KAFKA_BOOTSTRAP_SERVERS and MONGODB_URI override all."""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# A development key: real deployments set LINDUNGI_PII_KEY. Tests and `make run` use this one.
+DEV_PII_KEY = "lindungi-development-key-not-for-production-use-0001"
+
+
+class Settings(BaseSettings):
+    """What every service reads from its environment."""
+
+    model_config = SettingsConfigDict(env_prefix="LINDUNGI_", extra="ignore")
+
+    kafka_bootstrap_servers: str = Field(
+        "127.0.0.1:9092",
+        validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "LINDUNGI_KAFKA_BOOTSTRAP_SERVERS"),
+    )
+    mongodb_uri: str = Field(
+        "mongodb://127.0.0.1:27017/",
+        validation_alias=AliasChoices("MONGODB_URI", "LINDUNGI_MONGODB_URI"),
+    )
+    # Prefix of topic names, consumer groups and database names: isolates test runs and
+    # deployments that share one broker and one database server.
+    namespace: str = ""
+    topic_partitions: int = 3
+    topic_replication: int = 1
+    pii_key: SecretStr = SecretStr(DEV_PII_KEY)
+    outbox_poll_seconds: float = 0.5
+    outbox_lease_seconds: float = 30.0
+    handler_attempts: int = 3
+    handler_backoff_seconds: float = 0.2
+    log_level: str = "INFO"
+    instance: str = ""  # replica name in logs and leases; defaults to host:pid
+
+    def topic(self, name: str) -> str:
+        """The broker-side name of a catalog topic."""
+        return f"{self.namespace}{name}"
+
+    def group(self, name: str) -> str:
+        """The broker-side name of a consumer group."""
+        return f"{self.namespace}{name}"
+
+    def database(self, service: str) -> str:
+        """The database a service owns."""
+        prefix = re.sub(r"[^A-Za-z0-9_]", "_", self.namespace)
+        return f"{prefix}lindungi_{service}"

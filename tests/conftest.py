@@ -1,0 +1,58 @@
+"""Shared fixtures: real endpoints once a session, a fresh namespace per test, services in-process."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from aiokafka.admin import AIOKafkaAdminClient
+from pymongo import AsyncMongoClient
+
+from shared.settings import Settings
+from tests.support.infra import Endpoints, find_or_start
+
+
+@pytest.fixture(scope="session")
+def endpoints() -> Iterator[Endpoints]:
+    found, started = find_or_start()
+    yield found
+    for c in started:
+        with contextlib.suppress(Exception):
+            c.stop()  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+async def settings(endpoints: Endpoints) -> AsyncIterator[Settings]:
+    """Settings for one test: its own topics, consumer groups and databases."""
+    s = Settings(
+        kafka_bootstrap_servers=endpoints.kafka,
+        mongodb_uri=endpoints.mongodb,
+        namespace=f"t{uuid.uuid4().hex[:10]}_",
+        outbox_poll_seconds=0.2,
+        handler_backoff_seconds=0.02,
+    )
+    yield s
+    await _cleanup(s)
+
+
+async def _cleanup(s: Settings) -> None:
+    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(s.mongodb_uri)
+    try:
+        prefix = s.database("")
+        for name in await client.list_database_names():
+            if name.startswith(prefix):
+                await client.drop_database(name)
+    finally:
+        await client.close()
+    admin = AIOKafkaAdminClient(bootstrap_servers=s.kafka_bootstrap_servers)
+    try:
+        await admin.start()
+        mine = [t for t in await admin.list_topics() if t.startswith(s.namespace)]
+        if mine:
+            await admin.delete_topics(mine)
+    except Exception:
+        pass
+    finally:
+        await admin.close()

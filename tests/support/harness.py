@@ -1,0 +1,82 @@
+"""Helpers for tests that run services in-process against the real broker and database."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from fastapi import FastAPI
+
+from shared.settings import Settings
+
+
+@contextlib.asynccontextmanager
+async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """Start a service app (lifespan included) and give an HTTP client bound to it."""
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:
+            yield client
+
+
+async def eventually(check, timeout: float = 15.0, interval: float = 0.1):  # type: ignore[no-untyped-def]
+    """Poll an async check until it returns something truthy; fail with the last value."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    last = None
+    while loop.time() < deadline:
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s; last value: {last!r}")
+
+
+async def read_topic(settings: Settings, name: str, *, min_count: int = 0, timeout: float = 10.0) -> list[Any]:
+    """Every record on a topic so far (waiting for at least min_count), from the beginning."""
+    consumer = AIOKafkaConsumer(
+        settings.topic(name),
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=None,
+    )
+    await consumer.start()
+    records: list[Any] = []
+    try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while loop.time() < deadline:
+            batch = await consumer.getmany(timeout_ms=300)
+            for recs in batch.values():
+                records.extend(recs)
+            if min_count and len(records) >= min_count:
+                # one more short poll, to see what should not be there
+                for recs in (await consumer.getmany(timeout_ms=500)).values():
+                    records.extend(recs)
+                break
+            if not min_count and not batch and records:
+                break
+    finally:
+        await consumer.stop()
+    return records
+
+
+def envelopes(records: list[Any]) -> list[dict[str, Any]]:
+    """Decode CloudEvents records."""
+    return [json.loads(r.value) for r in records]
+
+
+async def produce(settings: Settings, name: str, value: bytes, key: bytes | None = None) -> None:
+    """Put raw bytes on a topic, as a misbehaving or trusted producer would."""
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await producer.start()
+    try:
+        await producer.send_and_wait(settings.topic(name), value, key=key)
+    finally:
+        await producer.stop()
