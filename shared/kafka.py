@@ -59,7 +59,9 @@ async def ensure_topics(settings: Settings, topics: tuple[Topic, ...] = CATALOG,
         existing = set(await admin.list_topics())
         wanted = [settings.topic(n) for t in topics for n in (t.name, t.dlq)]
         new = [
-            NewTopic(n, num_partitions=settings.topic_partitions, replication_factor=settings.topic_replication)
+            NewTopic(
+                n, num_partitions=settings.topic_partitions, replication_factor=settings.topic_replication
+            )
             for n in wanted
             if n not in existing
         ]

@@ -17,9 +17,7 @@ HIDDEN: Doc = {"_outbox": 0, "_outbox_pending": 0, "_outbox_owner": 0, "_outbox_
 
 def connect(settings: Settings) -> AsyncMongoClient[Doc]:
     """A client that hands back timezone-aware UTC datetimes."""
-    return AsyncMongoClient(
-        settings.mongodb_uri, tz_aware=True, tzinfo=UTC, serverSelectionTimeoutMS=10_000
-    )
+    return AsyncMongoClient(settings.mongodb_uri, tz_aware=True, tzinfo=UTC, serverSelectionTimeoutMS=10_000)
 
 
 def applied_once(event_id: str) -> tuple[Doc, Doc]:

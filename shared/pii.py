@@ -14,7 +14,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 def normalise(kind: str, value: str) -> str:
     """One spelling per identifier: no spaces or dashes, upper case, NFKC."""
     text = unicodedata.normalize("NFKC", value).upper()
-    return "".join(ch for ch in text if ch.isalnum()) if kind in ("nik", "passport") else " ".join(text.split())
+    return (
+        "".join(ch for ch in text if ch.isalnum()) if kind in ("nik", "passport") else " ".join(text.split())
+    )
 
 
 class Vault:

@@ -68,7 +68,9 @@ class Runtime:
     async def _publish(self, topic: str, key: bytes, body: bytes, headers: dict[str, str]) -> None:
         await self.broker.publish(body, topic=self.settings.topic(topic), key=key, headers=headers)
 
-    def consume(self, topic: Topic, handlers: Mapping[type[Event], Handler], *, group: str | None = None) -> None:
+    def consume(
+        self, topic: Topic, handlers: Mapping[type[Event], Handler], *, group: str | None = None
+    ) -> None:
         """Subscribe this service's consumer group to a topic (before start)."""
         dead = subscribe(
             self.broker,

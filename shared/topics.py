@@ -19,39 +19,57 @@ class Topic:
 
 
 DEPARTURES = Topic(
-    "registry.departures.v1", "worker_id", "registry",
+    "registry.departures.v1",
+    "worker_id",
+    "registry",
     "Departure events: a worker registered, departed, active abroad, returned, deceased.",
 )
 REGISTRY_COMMANDS = Topic(
-    "registry.commands.v1", "subject_id", "registry",
+    "registry.commands.v1",
+    "subject_id",
+    "registry",
     "Commands to the registry from other services: flag an agency or an employer.",
 )
 INCIDENT_SUBMISSIONS = Topic(
-    "intake.submissions.v1", "mission_id", "intake",
+    "intake.submissions.v1",
+    "mission_id",
+    "intake",
     "Incident reports submitted system-to-system by trusted mission systems (the Kafka door).",
 )
 INCIDENTS = Topic(
-    "intake.incidents.v1", "worker_key", "intake",
+    "intake.incidents.v1",
+    "worker_key",
+    "intake",
     "Incidents accepted (or rejected) by intake, with the worker match.",
 )
 CASES = Topic(
-    "casework.cases.v1", "case_id", "casework",
+    "casework.cases.v1",
+    "case_id",
+    "casework",
     "Case events: opened, merged, triaged, claimed, acknowledged, escalated, resolved, closed...",
 )
 MISSION_REQUESTS = Topic(
-    "casework.mission-requests.v1", "case_id", "casework",
+    "casework.mission-requests.v1",
+    "case_id",
+    "casework",
     "Requests from the desk to a mission, and the mission's answers.",
 )
 ESCALATIONS = Topic(
-    "escalation.actions.v1", "subject_id", "escalation",
+    "escalation.actions.v1",
+    "subject_id",
+    "escalation",
     "What escalation rules decided: escalate, notify, tag, refer, open a case.",
 )
 REPATRIATION_REQUESTS = Topic(
-    "repatriation.requests.v1", "case_id", "repatriation",
+    "repatriation.requests.v1",
+    "case_id",
+    "repatriation",
     "Requests to start a repatriation (living, remains, evacuation) from the desk or the rules.",
 )
 REPATRIATIONS = Topic(
-    "repatriation.workflows.v1", "repatriation_id", "repatriation",
+    "repatriation.workflows.v1",
+    "repatriation_id",
+    "repatriation",
     "Repatriation workflow and step events.",
 )
 

@@ -29,11 +29,24 @@ def main() -> int:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     procs: dict[str, subprocess.Popen[bytes]] = {}
     for name, port in SERVICES.items():
-        log = open(LOGS / f"{name}.log", "ab")  # noqa: SIM115 (kept open for the child)
+        log = open(LOGS / f"{name}.log", "ab")
         procs[name] = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--factory", f"services.{name}.app:create_app",
-             "--host", "127.0.0.1", "--port", str(port), "--no-access-log"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--factory",
+                f"services.{name}.app:create_app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--no-access-log",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
     stop = False
 
@@ -61,7 +74,9 @@ def main() -> int:
             print(f"  {name:<13} http://127.0.0.1:{port}/docs   (ready: /readyz)")
         print("  kafka         127.0.0.1:9092      mongodb (ferretdb) mongodb://127.0.0.1:27017/")
         print(f"  logs          {LOGS}/<service>.log")
-        print("\nTry: curl -s -XPOST localhost:8002/v1/incidents ... (see README). Ctrl-C stops the services;")
+        print(
+            "\nTry: curl -s -XPOST localhost:8002/v1/incidents ... (see README). Ctrl-C stops the services;"
+        )
         print("`make down` stops Kafka and the database.")
     while not stop and all(p.poll() is None for p in procs.values()):
         time.sleep(0.5)

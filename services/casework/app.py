@@ -7,7 +7,8 @@ from fastapi import FastAPI
 from services.casework import handlers, store, views
 from shared import topics
 from shared.clock import Clock
-from shared.service import Runtime, create_app as create_service_app
+from shared.service import Runtime
+from shared.service import create_app as create_service_app
 from shared.settings import Settings
 
 PORT = 8003

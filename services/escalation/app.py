@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from shared.clock import Clock
-from shared.service import Runtime, create_app as create_service_app
+from shared.service import Runtime
+from shared.service import create_app as create_service_app
 from shared.settings import Settings
 
 PORT = 8004

@@ -6,7 +6,8 @@ from fastapi import FastAPI
 
 from services.intake import store, views
 from shared.clock import Clock
-from shared.service import Runtime, create_app as create_service_app
+from shared.service import Runtime
+from shared.service import create_app as create_service_app
 from shared.settings import Settings
 
 PORT = 8002

@@ -37,7 +37,9 @@ async def eventually(check, timeout: float = 15.0, interval: float = 0.1):  # ty
     raise AssertionError(f"condition not met within {timeout}s; last value: {last!r}")
 
 
-async def read_topic(settings: Settings, name: str, *, min_count: int = 0, timeout: float = 10.0) -> list[Any]:
+async def read_topic(
+    settings: Settings, name: str, *, min_count: int = 0, timeout: float = 10.0
+) -> list[Any]:
     """Every record on a topic so far (waiting for at least min_count), from the beginning."""
     consumer = AIOKafkaConsumer(
         settings.topic(name),
