@@ -4,7 +4,9 @@
 #   infra.sh down    stop both
 #   infra.sh status  say what runs
 # Kafka: Apache Kafka 4.x jars resolved with mvn, run with the installed Java in KRaft mode.
-# MongoDB protocol: FerretDB v1.24.2 built with Go, SQLite backend.
+# MongoDB protocol: FerretDB v1.24.2 built with Go, SQLite backend, behind mongoserial
+# (deploy/local/mongoserial: lets one write command run at a time, because FerretDB v1 loses
+# concurrent single-document updates; MongoDB does not).
 # Everything is cached under .cache/ (git-ignored): a second `up` takes seconds.
 set -euo pipefail
 
@@ -15,7 +17,8 @@ KAFKA_DIR=$CACHE/kafka
 FERRET_DIR=$CACHE/ferretdb
 FERRET_VERSION=v1.24.2
 KAFKA_PORT=9092
-MONGO_PORT=27017
+MONGO_PORT=27017          # what clients use: mongoserial
+FERRET_PORT=27018         # FerretDB itself, behind mongoserial
 
 say() { printf 'infra: %s\n' "$*" >&2; }
 die() { say "ERROR: $*"; exit 1; }
@@ -69,6 +72,14 @@ install_ferretdb() {
     die "go build of FerretDB failed"
 }
 
+install_mongoserial() {
+  local bin=$CACHE/bin/mongoserial src=$HERE/mongoserial
+  if [ -x "$bin" ] && [ "$bin" -nt "$src/main.go" ]; then return 0; fi
+  need go "install Go 1.22+ to build mongoserial"
+  mkdir -p "$CACHE/bin"
+  (cd "$src" && CGO_ENABLED=0 go build -trimpath -o "$bin" .) || die "go build of mongoserial failed"
+}
+
 start_kafka() {
   local pid=$KAFKA_DIR/kafka.pid log=$KAFKA_DIR/server.log
   if alive "$pid"; then say "kafka already running (pid $(cat "$pid"))"; return 0; fi
@@ -93,15 +104,26 @@ start_kafka() {
 
 start_ferretdb() {
   local pid=$FERRET_DIR/ferretdb.pid log=$FERRET_DIR/ferretdb.log
-  if alive "$pid"; then say "ferretdb already running (pid $(cat "$pid"))"; return 0; fi
-  if port_open $MONGO_PORT; then say "something already listens on $MONGO_PORT: using it as MongoDB"; return 0; fi
+  local spid=$FERRET_DIR/mongoserial.pid slog=$FERRET_DIR/mongoserial.log
+  if alive "$pid" && alive "$spid"; then say "ferretdb already running (pid $(cat "$pid"))"; return 0; fi
+  if ! alive "$spid" && port_open $MONGO_PORT; then
+    say "something already listens on $MONGO_PORT: using it as MongoDB"; return 0
+  fi
   mkdir -p "$FERRET_DIR/data" "$FERRET_DIR/state"
-  say "starting ferretdb on 127.0.0.1:$MONGO_PORT"
-  nohup "$CACHE/bin/ferretdb" --handler=sqlite --sqlite-url="file:$FERRET_DIR/data/" \
-    --listen-addr="127.0.0.1:$MONGO_PORT" --state-dir="$FERRET_DIR/state" --debug-addr=- \
-    --telemetry=disable --log-level=warn >"$log" 2>&1 &
-  echo $! >"$pid"
-  wait_port ferretdb $MONGO_PORT "$pid" "$log" 30
+  if ! alive "$pid"; then
+    say "starting ferretdb on 127.0.0.1:$FERRET_PORT"
+    nohup "$CACHE/bin/ferretdb" --handler=sqlite --sqlite-url="file:$FERRET_DIR/data/" \
+      --listen-addr="127.0.0.1:$FERRET_PORT" --state-dir="$FERRET_DIR/state" --debug-addr=- \
+      --telemetry=disable --log-level=warn >"$log" 2>&1 &
+    echo $! >"$pid"
+    wait_port ferretdb $FERRET_PORT "$pid" "$log" 30
+  fi
+  if ! alive "$spid"; then
+    say "starting mongoserial on 127.0.0.1:$MONGO_PORT (in front of ferretdb)"
+    nohup "$CACHE/bin/mongoserial" -listen "127.0.0.1:$MONGO_PORT" -upstream "127.0.0.1:$FERRET_PORT" >"$slog" 2>&1 &
+    echo $! >"$spid"
+    wait_port mongoserial $MONGO_PORT "$spid" "$slog" 10
+  fi
 }
 
 stop_one() { # name pidfile
@@ -121,17 +143,20 @@ case "${1:-up}" in
     mkdir -p "$CACHE"
     install_kafka
     install_ferretdb
+    install_mongoserial
     start_ferretdb
     start_kafka
     say "ready: kafka 127.0.0.1:$KAFKA_PORT, mongodb (ferretdb) 127.0.0.1:$MONGO_PORT"
     ;;
   down)
     stop_one kafka "$KAFKA_DIR/kafka.pid"
+    stop_one mongoserial "$FERRET_DIR/mongoserial.pid"
     stop_one ferretdb "$FERRET_DIR/ferretdb.pid"
     ;;
   status)
     alive "$KAFKA_DIR/kafka.pid" && say "kafka running" || say "kafka stopped"
     alive "$FERRET_DIR/ferretdb.pid" && say "ferretdb running" || say "ferretdb stopped"
+    alive "$FERRET_DIR/mongoserial.pid" && say "mongoserial running" || say "mongoserial stopped"
     ;;
   *) die "usage: $0 up|down|status" ;;
 esac

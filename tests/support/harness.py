@@ -6,13 +6,17 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from fastapi import FastAPI
 
+from shared.kafka import ensure_topics
 from shared.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @contextlib.asynccontextmanager
@@ -41,6 +45,7 @@ async def read_topic(
     settings: Settings, name: str, *, min_count: int = 0, timeout: float = 10.0
 ) -> list[Any]:
     """Every record on a topic so far (waiting for at least min_count), from the beginning."""
+    await ensure_topics(settings)
     consumer = AIOKafkaConsumer(
         settings.topic(name),
         bootstrap_servers=settings.kafka_bootstrap_servers,
@@ -76,6 +81,7 @@ def envelopes(records: list[Any]) -> list[dict[str, Any]]:
 
 async def produce(settings: Settings, name: str, value: bytes, key: bytes | None = None) -> None:
     """Put raw bytes on a topic, as a misbehaving or trusted producer would."""
+    await ensure_topics(settings)
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers)
     await producer.start()
     try:

@@ -1,0 +1,3 @@
+module lindungi/mongoserial
+
+go 1.22

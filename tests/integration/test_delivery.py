@@ -1,0 +1,250 @@
+"""Delivery guarantees on the real broker and database: redelivery without duplicates,
+dead letters that do not stop the consumer, and an outbox that survives a crash."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+
+from services.casework.app import create_app as casework_app
+from shared import topics
+from shared.clock import SystemClock
+from shared.envelope import Envelope
+from shared.events.casework import CaseOpened
+from shared.events.intake import IncidentAccepted
+from shared.mongo import connect
+from shared.outbox import Outbox, OutboxRelay
+from shared.service import Runtime
+from shared.settings import Settings
+from tests.support.harness import ROOT, envelopes, eventually, produce, read_topic, running
+
+pytestmark = pytest.mark.integration
+
+
+def incident_envelope(**over: object) -> Envelope:
+    event = IncidentAccepted(
+        incident_id=uuid.uuid4().hex,
+        mission_id="kbri-seoul",
+        country="KR",
+        category="unpaid_wages",
+        severity="high",
+        occurred_at=datetime(2026, 11, 20, tzinfo=UTC),
+        reported_at=datetime(2026, 11, 21, tzinfo=UTC),
+        worker_key=uuid.uuid4().hex,
+        **over,  # type: ignore[arg-type]
+    )
+    return Envelope.wrap(event, source="tests", subject=event.incident_id, clock=SystemClock())
+
+
+async def cases_for(settings: Settings, incident_id: str) -> list[dict[str, object]]:
+    client = connect(settings)
+    try:
+        db = client[settings.database("casework")]
+        return await db["cases"].find({"incident_ids": incident_id}).to_list()
+    finally:
+        await client.close()
+
+
+async def test_crash_after_store_before_commit_is_redelivered_without_duplicate(settings: Settings) -> None:
+    env = incident_envelope()
+    incident_id = env.data["incident_id"]
+    await produce(settings, topics.INCIDENTS.name, env.model_dump_json().encode(), key=b"w")
+
+    child_env = {
+        **os.environ,
+        "LINDUNGI_NAMESPACE": settings.namespace,
+        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+        "MONGODB_URI": settings.mongodb_uri,
+    }
+    crashed = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "tests.support.crash", "casework"],
+        cwd=ROOT,
+        env=child_env,
+        capture_output=True,
+        timeout=120,
+    )
+    assert crashed.returncode == 137, crashed.stderr.decode()[-2000:]
+    stored = await cases_for(settings, incident_id)
+    assert len(stored) == 1, "the crashed handler had stored its effects"
+
+    app = casework_app(settings)
+    handled: list[str] = []
+
+    async def seen(e: Envelope) -> None:
+        handled.append(e.id)
+
+    app.state.runtime.after_handle.append(seen)
+    async with running(app):
+        await eventually(lambda: asyncio.sleep(0, result=env.id in handled), timeout=30)
+        opened = await read_topic(settings, topics.CASES.name, min_count=1, timeout=15)
+
+    after = await cases_for(settings, incident_id)
+    assert len(after) == 1
+    assert [t["kind"] for t in after[0]["timeline"]] == ["opened"]
+    opened_ids = {e["id"] for e in envelopes(opened) if e["type"] == CaseOpened.type}
+    assert len(opened_ids) == 1, "one CaseOpened, published by the outbox of the first attempt"
+
+
+async def test_poison_messages_go_to_dlq_and_the_next_message_is_processed(settings: Settings) -> None:
+    good = incident_envelope()
+    invalid = incident_envelope().model_dump(mode="json")
+    invalid["data"]["severity"] = "apocalyptic"
+    unknown = {**incident_envelope().model_dump(mode="json"), "type": "lindungi.nobody.v9"}
+    import json
+
+    async with running(casework_app(settings)) as casework:
+        await produce(settings, topics.INCIDENTS.name, b"\x00\xffnot json at all", key=b"w")
+        await produce(settings, topics.INCIDENTS.name, json.dumps(invalid).encode(), key=b"w")
+        await produce(settings, topics.INCIDENTS.name, json.dumps(unknown).encode(), key=b"w")
+        await produce(settings, topics.INCIDENTS.name, good.model_dump_json().encode(), key=b"w")
+
+        async def case() -> object:
+            found = (await casework.get("/v1/cases", params={"incident_id": good.data["incident_id"]})).json()
+            return found or None
+
+        await eventually(case)
+        dead = await read_topic(settings, topics.INCIDENTS.dlq, min_count=3)
+
+    assert len(dead) == 3
+    kinds = [dict(r.headers)["dlq-error-kind"].decode() for r in dead]
+    assert kinds == ["undecodable", "invalid", "unknown-type"]
+    invalid_headers = dict(dead[1].headers)
+    assert b"severity" in invalid_headers["dlq-error"]
+    assert b"apocalyptic" not in invalid_headers["dlq-error"], "errors never echo the input"
+    assert invalid_headers["dlq-origin-topic"].decode() == settings.topic(topics.INCIDENTS.name)
+    assert dead[0].value == b"\x00\xffnot json at all", "the original bytes are kept for replay"
+
+
+async def test_handler_failing_past_retries_is_dead_lettered(settings: Settings) -> None:
+    failing, good = incident_envelope(), incident_envelope()
+    attempts: list[str] = []
+    done: list[str] = []
+
+    async def handler(env: Envelope, incident: IncidentAccepted) -> None:
+        if env.id == failing.id:
+            attempts.append(env.id)
+            raise ConnectionError("database went away")
+        done.append(env.id)
+
+    rt = Runtime("dlqtest", settings=settings)
+    rt.consume(topics.INCIDENTS, {IncidentAccepted: handler})
+    await rt.start()
+    try:
+        await produce(settings, topics.INCIDENTS.name, failing.model_dump_json().encode(), key=b"w")
+        await produce(settings, topics.INCIDENTS.name, good.model_dump_json().encode(), key=b"w")
+        await eventually(lambda: asyncio.sleep(0, result=good.id in done))
+        dead = await read_topic(settings, topics.INCIDENTS.dlq, min_count=1)
+    finally:
+        await rt.stop()
+    assert len(attempts) == settings.handler_attempts
+    assert len(dead) == 1
+    headers = dict(dead[0].headers)
+    assert headers["dlq-error-kind"] == b"handler-failed"
+    assert headers["dlq-attempts"] == str(settings.handler_attempts).encode()
+    assert b"database went away" in headers["dlq-error"]
+
+
+OUTBOX_WRITER = """
+import asyncio, os, sys
+from datetime import UTC, datetime
+from shared.clock import SystemClock
+from shared.events.casework import CaseOpened
+from shared.mongo import connect
+from shared.outbox import Outbox
+from shared.settings import Settings
+
+async def main():
+    s = Settings()
+    db = connect(s)[s.database("outboxtest")]
+    box = Outbox(source="tests", clock=SystemClock())
+    for i in range(int(sys.argv[1])):
+        ev = CaseOpened(case_id=f"c{i}", incident_id=f"i{i}", worker_key="w", mission_id="kbri-seoul",
+                        country="KR", category="illness", severity="low", priority=0,
+                        opened_at=datetime.now(UTC))
+        await db["things"].insert_one(box.on_insert({"_id": f"c{i}"}, [box.entry(ev, key=f"c{i}")]))
+    os._exit(137)  # crash before any relay ran
+
+asyncio.run(main())
+"""
+
+
+async def test_outbox_events_written_before_a_crash_are_published_after_restart(settings: Settings) -> None:
+    child_env = {
+        **os.environ,
+        "LINDUNGI_NAMESPACE": settings.namespace,
+        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+        "MONGODB_URI": settings.mongodb_uri,
+    }
+    crashed = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-c", OUTBOX_WRITER, "5"],
+        cwd=ROOT,
+        env=child_env,
+        capture_output=True,
+        timeout=60,
+    )
+    assert crashed.returncode == 137, crashed.stderr.decode()[-2000:]
+    assert await read_topic(settings, topics.CASES.name, timeout=2) == []
+
+    rt = Runtime("outboxtest", settings=settings, outbox_collections=["things"])
+    await rt.start()
+    try:
+        published = await read_topic(settings, topics.CASES.name, min_count=5)
+        pending = await rt.db["things"].count_documents({"_outbox_pending": True})
+    finally:
+        await rt.stop()
+    assert sorted(e["data"]["case_id"] for e in envelopes(published)) == [f"c{i}" for i in range(5)]
+    assert pending == 0
+
+
+async def test_two_relays_publish_each_event_once(settings: Settings) -> None:
+    """Replicas share the outbox: leases keep them from publishing the same document twice."""
+    client = connect(settings)
+    db = client[settings.database("outboxtest")]
+    box = Outbox(source="tests", clock=SystemClock())
+    from shared.kafka import ensure_topics, make_broker
+
+    await ensure_topics(settings)
+    docs = []
+    for i in range(200):
+        ev = CaseOpened(
+            case_id=f"c{i}",
+            incident_id=f"i{i}",
+            worker_key="w",
+            mission_id="kbri-seoul",
+            country="KR",
+            category="illness",
+            severity="low",
+            priority=0,
+            opened_at=datetime.now(UTC),
+        )
+        docs.append(box.on_insert({"_id": f"c{i}"}, [box.entry(ev, key=f"c{i}")]))
+    await db["things"].insert_many(docs)
+    brokers = [make_broker(settings, client_id=f"relay{i}") for i in range(2)]
+    for b in brokers:
+        await b.start()
+
+    def relay(b):  # type: ignore[no-untyped-def]
+        async def publish(topic: str, key: bytes, body: bytes, headers: dict[str, str]) -> None:
+            await b.publish(body, topic=settings.topic(topic), key=key, headers=headers)
+
+        return OutboxRelay(db=db, collections=["things"], publish=publish, owner=str(id(b)))
+
+    try:
+        relays = [relay(b) for b in brokers]
+        counts = await asyncio.gather(*(r.drain() for r in relays))
+    finally:
+        for b in brokers:
+            await b.stop()
+        await client.close()
+    published = await read_topic(settings, topics.CASES.name, min_count=200)
+    ids = [e["id"] for e in envelopes(published)]
+    assert sum(counts) == 200 and len(ids) == 200 and len(set(ids)) == 200
+    assert all(c > 0 for c in counts), f"both replicas took part: {counts}"
