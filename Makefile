@@ -41,8 +41,9 @@ lint: install
 	@$(VENV)/bin/ruff format --check shared services tests deploy bench
 	@$(VENV)/bin/mypy
 
+## Figures and ratios on the real parts; `make bench ONLY=casework` runs one module.
 bench: install infra
-	@$(PY) -m bench
+	@$(PY) -m bench $(ONLY)
 
 down:
 	@bash deploy/local/infra.sh down

@@ -16,9 +16,11 @@ HERE=$ROOT/deploy/local
 KAFKA_DIR=$CACHE/kafka
 FERRET_DIR=$CACHE/ferretdb
 FERRET_VERSION=v1.24.2
-KAFKA_PORT=9092
-MONGO_PORT=27017          # what clients use: mongoserial
-FERRET_PORT=27018         # FerretDB itself, behind mongoserial
+# Ports can be moved (e.g. to run a second copy beside a running one).
+KAFKA_PORT=${LINDUNGI_KAFKA_PORT:-9092}
+CONTROLLER_PORT=${LINDUNGI_KAFKA_CONTROLLER_PORT:-19093}
+MONGO_PORT=${LINDUNGI_MONGO_PORT:-27017}     # what clients use: mongoserial
+FERRET_PORT=${LINDUNGI_FERRET_PORT:-27018}   # FerretDB itself, behind mongoserial
 
 say() { printf 'infra: %s\n' "$*" >&2; }
 die() { say "ERROR: $*"; exit 1; }
@@ -86,7 +88,13 @@ start_kafka() {
   if port_open $KAFKA_PORT; then say "something already listens on $KAFKA_PORT: using it as Kafka"; return 0; fi
   mkdir -p "$KAFKA_DIR/data"
   local conf=$KAFKA_DIR/server.properties
-  { cat "$HERE/kafka/server.properties"; echo "log.dirs=$KAFKA_DIR/data"; } >"$conf"
+  {
+    cat "$HERE/kafka/server.properties"
+    echo "controller.quorum.voters=1@127.0.0.1:$CONTROLLER_PORT"
+    echo "listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT"
+    echo "advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT"
+    echo "log.dirs=$KAFKA_DIR/data"
+  } >"$conf"
   local cp="$KAFKA_DIR/libs/*"
   local jvm=(-Xms256m -Xmx768m -XX:+UseG1GC -Dkafka.logs.dir="$KAFKA_DIR"
     -Dlog4j2.configurationFile="$HERE/kafka/log4j2.properties")

@@ -56,4 +56,9 @@ def find_or_start() -> tuple[Endpoints, list[object]]:
             + run.stderr[-3000:],
             returncode=3,
         )
-    return Endpoints("127.0.0.1:9092", "mongodb://127.0.0.1:27017/", "deploy/local/infra.sh"), []
+    kafka_port = os.environ.get("LINDUNGI_KAFKA_PORT", "9092")
+    mongo_port = os.environ.get("LINDUNGI_MONGO_PORT", "27017")
+    return (
+        Endpoints(f"127.0.0.1:{kafka_port}", f"mongodb://127.0.0.1:{mongo_port}/", "deploy/local/infra.sh"),
+        [],
+    )
