@@ -25,7 +25,7 @@ run: install infra
 
 ## Every tier against the real broker and database (started here unless given by the environment).
 test: install
-	@$(PY) -m pytest tests
+	@$(PY) -m pytest tests/unit tests/integration tests/e2e
 
 unit: install
 	@$(PY) -m pytest tests/unit

@@ -4,6 +4,7 @@ dead letters that do not stop the consumer, and an outbox that survives a crash.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -97,19 +98,12 @@ async def test_poison_messages_go_to_dlq_and_the_next_message_is_processed(setti
     invalid = incident_envelope().model_dump(mode="json")
     invalid["data"]["severity"] = "apocalyptic"
     unknown = {**incident_envelope().model_dump(mode="json"), "type": "lindungi.nobody.v9"}
-    import json
-
-    async with running(casework_app(settings)) as casework:
+    async with running(casework_app(settings)):
         await produce(settings, topics.INCIDENTS.name, b"\x00\xffnot json at all", key=b"w")
         await produce(settings, topics.INCIDENTS.name, json.dumps(invalid).encode(), key=b"w")
         await produce(settings, topics.INCIDENTS.name, json.dumps(unknown).encode(), key=b"w")
         await produce(settings, topics.INCIDENTS.name, good.model_dump_json().encode(), key=b"w")
-
-        async def case() -> object:
-            found = (await casework.get("/v1/cases", params={"incident_id": good.data["incident_id"]})).json()
-            return found or None
-
-        await eventually(case)
+        await eventually(lambda: cases_for(settings, good.data["incident_id"]))
         dead = await read_topic(settings, topics.INCIDENTS.dlq, min_count=3)
 
     assert len(dead) == 3
