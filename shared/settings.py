@@ -14,7 +14,7 @@ DEV_PII_KEY = "lindungi-development-key-not-for-production-use-0001"
 class Settings(BaseSettings):
     """What every service reads from its environment."""
 
-    model_config = SettingsConfigDict(env_prefix="LINDUNGI_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="LINDUNGI_", extra="ignore", populate_by_name=True)
 
     kafka_bootstrap_servers: str = Field(
         "127.0.0.1:9092",

@@ -137,3 +137,12 @@ def test_settings_namespace_isolates_names() -> None:
 def test_committed_asyncapi_document_is_current() -> None:
     committed = (ROOT / "docs" / "asyncapi.json").read_text()
     assert committed == asyncapi.render(), "run: python -m shared.asyncapi > docs/asyncapi.json"
+
+
+def test_endpoints_given_by_field_name_win_over_the_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)
+    monkeypatch.delenv("MONGODB_URI", raising=False)
+    s = Settings(kafka_bootstrap_servers="k:29092", mongodb_uri="mongodb://m:28017/")
+    assert (s.kafka_bootstrap_servers, s.mongodb_uri) == ("k:29092", "mongodb://m:28017/")
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "env:9092")
+    assert Settings().kafka_bootstrap_servers == "env:9092"
