@@ -436,6 +436,8 @@ def desk_plan(
         )
     supervisor = "supervisor" in roles
     rules = domain.load_rules()
+    if domain.transition(doc["status"], action) is None:  # the state first: 409 before who may
+        raise Conflict(doc["status"], f"cannot {action.value} a case that is {doc['status']}")
     match action:
         case Action.TRIAGE:
             return transition_plan(

@@ -67,7 +67,9 @@ async def test_evacuation_opens_a_group_case_and_missions_see_only_status(settin
         assert case["people_affected"] == 40
         assert case["priority"] >= 7
 
-        await cw.post(f"/v1/cases/{case['case_id']}/notes", json={"text": "internal"}, headers=auth("officer-ani"))
+        await cw.post(
+            f"/v1/cases/{case['case_id']}/notes", json={"text": "internal"}, headers=auth("officer-ani")
+        )
         seen = (await cw.get(f"/v1/cases/{case['case_id']}", headers=MISSION)).json()
         assert seen["status"] == "new"
         assert "timeline" not in seen and "internal" not in str(seen)

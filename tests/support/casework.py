@@ -47,7 +47,9 @@ def incident(**over: Any) -> IncidentAccepted:
     return IncidentAccepted(**fields)
 
 
-def envelope(event: Event, *, source: str = "lindungi/test", subject: str = "-", id: str | None = None) -> Envelope:
+def envelope(
+    event: Event, *, source: str = "lindungi/test", subject: str = "-", id: str | None = None
+) -> Envelope:
     return Envelope.wrap(event, source=source, subject=subject, clock=ManualClock(), id=id)
 
 
