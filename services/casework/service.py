@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from pymongo.errors import DuplicateKeyError, OperationFailure
+
 from services.casework import domain, store
 from services.casework.domain import Action
 from shared.envelope import Event
@@ -35,7 +37,7 @@ from shared.events.casework import (
 from shared.events.intake import IncidentAccepted
 from shared.mongo import Doc, applied_once, merge_updates
 from shared.service import Runtime
-from shared.vocab import Category, Severity, region_of
+from shared.vocab import SEVERITY_RANK, Category, Severity, region_of
 
 CASE_NS = uuid.UUID("6f1c1d52-53f4-4e8b-9a57-1a2f0c7d3e10")
 
@@ -56,6 +58,22 @@ class Conflict(Exception):
         super().__init__(reason)
         self.status = status
         self.reason = reason
+
+
+OPEN_ELSEWHERE = "another open case of this worker and category family exists"
+
+
+async def check_reopen(rt: Runtime, case_id: str) -> None:
+    """Conflict when a newer open case holds the worker's incidents (checked before writing; the
+    unique index decides a race)."""
+    doc = await store.get_raw(rt.db, case_id)
+    if doc is None:
+        raise NotFound(case_id)
+    key = doc.get("join_key")
+    if key and doc.get("open_key") != key:
+        holder = await store.find_open(rt.db, key)
+        if holder is not None and holder["_id"] != case_id:
+            raise Conflict(doc["status"], OPEN_ELSEWHERE)
 
 
 class Forbidden(Exception):
@@ -101,7 +119,14 @@ async def change(rt: Runtime, case_id: str, build: Callable[[Doc], Plan | None],
             return store.strip(doc)
         entries = [rt.outbox.entry(e, key=case_id) for e in plan.events]
         query = {"_id": case_id, "status": doc["status"], **plan.filter}
-        after = await store.update(rt.db, query, rt.outbox.on_update(plan.update, entries))
+        try:
+            after = await store.update(rt.db, query, rt.outbox.on_update(plan.update, entries))
+        except (DuplicateKeyError, OperationFailure) as exc:
+            # reopening while a newer open case holds the worker's key (FerretDB reports the
+            # unique violation of an update as an InternalError, MongoDB as E11000)
+            if not isinstance(exc, DuplicateKeyError) and "UNIQUE" not in str(exc):
+                raise
+            raise Conflict(doc["status"], OPEN_ELSEWHERE) from exc
         if after is not None:
             if entries:
                 rt.relay.wake()
@@ -277,10 +302,14 @@ async def _join(rt: Runtime, case: Doc, *, event_id: str, incident: IncidentAcce
         reason="another incident of the same worker and category family",
     )
     once_filter, once_update = applied_once(event_id)
+    # The case takes the graver severity, the higher priority and the nearer deadline.
+    severity = max(Severity(case["severity"]), incident.severity, key=lambda s: SEVERITY_RANK[s])
+    due = domain.load_rules().due_at(opened_at=now, severity=incident.severity)
     upd = merge_updates(
         {
-            "$set": {"updated_at": now},
-            "$max": {"priority": prio},
+            "$set": {"updated_at": now, "severity": severity.value},
+            "$max": {"priority": prio, "people_affected": incident.people_affected},
+            "$min": {"due_at": due},
             "$addToSet": {"incident_ids": incident.incident_id},
         },
         once_update,
@@ -296,7 +325,7 @@ async def _join(rt: Runtime, case: Doc, *, event_id: str, incident: IncidentAcce
             )
         ),
     )
-    query = {"_id": case["_id"], "open_key": key, **once_filter}
+    query = {"_id": case["_id"], "open_key": key, "severity": case["severity"], **once_filter}
     after = await store.update(
         rt.db, query, rt.outbox.on_update(upd, [rt.outbox.entry(merged, key=case["_id"])])
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
@@ -71,6 +71,17 @@ def _mission_view(doc: Doc, mission_id: str) -> MissionCaseView:
         incident_ids=doc.get("incident_ids") or [],
         requests=requests,
     )
+
+
+async def _guard(check: Awaitable[None], case_id: str) -> None:
+    try:
+        await check
+    except service.NotFound as exc:
+        raise _not_found(case_id) from exc
+    except service.Conflict as exc:
+        raise HTTPException(
+            409, detail=[{"field": "status", "reason": exc.reason, "current_status": exc.status}]
+        ) from exc
 
 
 async def _run(rt: Runtime, case_id: str, build: Callable[[Doc], Plan | None]) -> dict[str, Any]:
@@ -167,6 +178,8 @@ def _desk_action(action: Action, body_model: type, roles: tuple[str, ...]):  # t
                 assignee=getattr(body, "assignee", None),
             )
 
+        if action == Action.REOPEN:
+            await _guard(service.check_reopen(rt, case_id), case_id)
         return await _run(rt, case_id, build)
 
     # The body model is chosen per action: give FastAPI the real class, not the closure's name.

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from services.casework import service
 from services.casework.app import create_app
+from services.casework.domain import Action
 from shared import topics
 from shared.clock import ManualClock
 from shared.settings import Settings
@@ -39,6 +41,8 @@ async def test_incident_opens_a_case_and_a_second_one_joins_it(settings: Setting
         assert joined["case_id"] == case["case_id"]
         assert joined["incident_ids"] == [first.incident_id, second.incident_id]
         assert joined["priority"] > case["priority"]
+        assert joined["severity"] == "critical"
+        assert joined["due_at"].startswith("2026-01-05T09:00")  # the graver incident's nearer deadline
         assert [e["kind"] for e in joined["timeline"]] == ["opened", "incident_linked"]
 
         # same worker, another family: its own case
@@ -77,3 +81,49 @@ async def test_evacuation_opens_a_group_case_and_missions_see_only_status(settin
         r = await cw.get(f"/v1/cases/{case['case_id']}", headers=auth("kbri-riyadh"))
         assert r.status_code == 404
         assert (await cw.get("/v1/cases", headers=auth("kbri-riyadh"))).json() == []
+
+
+async def test_after_resolution_a_new_incident_opens_a_new_case_and_reopen_is_refused(
+    settings: Settings,
+) -> None:
+    app = create_app(settings, ManualClock())
+    async with running(app) as cw:
+        first = incident()
+        await publish_incident(settings, first)
+        case = await eventually(lambda: _case_of(cw, first.incident_id))
+        cid = case["case_id"]
+        for path, body, who in [
+            ("claim", {}, OFFICER),
+            ("acknowledge", {}, OFFICER),
+            ("resolve", {"resolution": "paid"}, OFFICER),
+        ]:
+            r = await cw.post(f"/v1/cases/{cid}/{path}", json=body, headers=who)
+            assert r.status_code == 200, r.text
+
+        later = incident(worker_key=first.worker_key)
+        await publish_incident(settings, later)
+        new = await eventually(lambda: _case_of(cw, later.incident_id))
+        assert new["case_id"] != cid and new["status"] == "new"
+
+        # the old case cannot come back while the new one holds the worker's incidents
+        r = await cw.post(f"/v1/cases/{cid}/reopen", json={"reason": "x"}, headers=auth("supervisor-dewi"))
+        assert r.status_code == 409
+        assert r.json()["detail"][0]["current_status"] == "resolved"
+        # and if two reopens race past that check, the unique open key refuses the second write
+        rt = app.state.runtime
+        now = rt.clock.now()
+        with pytest.raises(service.Conflict):
+            await service.change(
+                rt,
+                cid,
+                lambda d: service.desk_plan(
+                    d,
+                    Action.REOPEN,
+                    actor="supervisor-dewi",
+                    roles=frozenset({"supervisor"}),
+                    now=now,
+                    reason="x",
+                ),
+            )
+        got = (await cw.get(f"/v1/cases/{cid}", headers=OFFICER)).json()
+        assert got["status"] == "resolved" and got["timeline"][-1]["kind"] == "resolved"
