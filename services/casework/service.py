@@ -191,19 +191,22 @@ async def on_incident(rt: Runtime, *, event_id: str, incident: IncidentAccepted)
     Returns the id of the case that holds the incident.
     """
     rules = domain.load_rules()
+    group = domain.is_group(incident.category, incident.people_affected)
+    key = domain.open_key(incident.worker_key, incident.category)
     for _ in range(5):
-        held = await store.find_by_incident(rt.db, incident.incident_id)
+        # One read answers both questions: does a case hold this incident already (a
+        # redelivery), and does the worker have an open case of this family to join?
+        found = await store.find_placement(
+            rt.db, incident_id=incident.incident_id, open_key=None if group else key
+        )
+        held = [d for d in found if incident.incident_id in (d.get("incident_ids") or [])]
         if held:
-            return str(held[0]["_id"])  # applied before (redelivery)
-        group = domain.is_group(incident.category, incident.people_affected)
-        key = domain.open_key(incident.worker_key, incident.category)
-        if not group:
-            existing = await store.find_open(rt.db, key)
-            if existing is not None:
-                joined = await _join(rt, existing, event_id=event_id, incident=incident, key=key)
-                if joined:
-                    return str(existing["_id"])
-                continue  # the case was resolved or changed meanwhile: look again
+            return str(held[0]["_id"])
+        existing = next((d for d in found if d.get("open_key") == key), None)
+        if existing is not None:
+            if await _join(rt, existing, event_id=event_id, incident=incident, key=key):
+                return str(existing["_id"])
+            continue  # the case was resolved or changed meanwhile: look again
         case_id = case_id_for(incident.incident_id)
         doc = _new_case(
             rt, case_id=case_id, event_id=event_id, incident=incident, group=group, key=key, rules=rules

@@ -62,8 +62,12 @@ async def find_by_incident(db: AsyncDatabase[Doc], incident_id: str) -> list[Doc
     return await cursor.to_list()
 
 
-async def holds_incident(db: AsyncDatabase[Doc], incident_id: str) -> bool:
-    return bool(await db[CASES].count_documents({"incident_ids": incident_id}, limit=1))
+async def find_placement(db: AsyncDatabase[Doc], *, incident_id: str, open_key: str | None) -> list[Doc]:
+    """The cases that hold an incident, and the open case holding a worker's family key."""
+    clauses: list[Doc] = [{"incident_ids": incident_id}]
+    if open_key is not None:
+        clauses.append({"open_key": open_key})
+    return await db[CASES].find({"$or": clauses}, {"_outbox": 0, "timeline": 0}).to_list()
 
 
 async def find(db: AsyncDatabase[Doc], query: Doc, *, limit: int = 100) -> list[Doc]:
