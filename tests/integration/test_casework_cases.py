@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import uuid
+
 import pytest
 
 from services.casework import service
@@ -127,3 +130,25 @@ async def test_after_resolution_a_new_incident_opens_a_new_case_and_reopen_is_re
             )
         got = (await cw.get(f"/v1/cases/{cid}", headers=OFFICER)).json()
         assert got["status"] == "resolved" and got["timeline"][-1]["kind"] == "resolved"
+
+
+async def test_two_replicas_placing_one_workers_incidents_at_once_open_one_case(settings: Settings) -> None:
+    # A consumer-group rebalance can hand one partition to two replicas for a moment: both
+    # place incidents of the same worker at once. The unique open key keeps it to one case.
+    a_app, b_app = create_app(settings, ManualClock()), create_app(settings, ManualClock())
+    async with running(a_app) as cw, running(b_app):
+        worker = uuid.uuid4().hex[:32]
+        incs = [incident(worker_key=worker, category=c) for c in ("unpaid_wages", "contract_mismatch")] * 3
+        incs = [incident(worker_key=worker, category=i.category) for i in incs]  # six distinct incidents
+        rts = [a_app.state.runtime, b_app.state.runtime]
+        placed = await asyncio.gather(
+            *(
+                service.on_incident(rts[i % 2], event_id=uuid.uuid4().hex, incident=inc)
+                for i, inc in enumerate(incs)
+            )
+        )
+        assert len(set(placed)) == 1
+        r = await cw.get("/v1/cases", params={"worker_key": worker}, headers=OFFICER)
+        [case] = r.json()
+        assert sorted(case["incident_ids"]) == sorted(i.incident_id for i in incs)
+        assert [e["kind"] for e in case["timeline"]].count("incident_linked") == 5

@@ -225,3 +225,22 @@ async def test_escalation_actions_tag_notify_and_open_an_investigation(settings:
         found = await eventually(investigations)
         assert len(found) == 1
         assert found[0]["source_case_id"] == cid and found[0]["agency_id"] == "agency-7"
+
+
+async def test_only_the_mission_asked_answers_and_only_once(settings: Settings) -> None:
+    async with running(create_app(settings, ManualClock())) as cw:
+        cid = (await _open(settings, cw))["case_id"]
+        r = await cw.post(
+            f"/v1/cases/{cid}/mission-requests", json={"text": "employer address?"}, headers=OFFICER
+        )
+        assert r.status_code == 201, r.text
+        rid = r.json()["request_id"]
+        url = f"/v1/cases/{cid}/mission-requests/{rid}/answer"
+        other = await cw.post(url, json={"text": "?"}, headers={"authorization": "Bearer dev-kbri-tokyo"})
+        assert other.status_code == 404
+        assert (await cw.post(url, json={"text": "Jl. 1"}, headers=MISSION)).status_code == 200
+        again = await cw.post(url, json={"text": "Jl. 2"}, headers=MISSION)
+        assert again.status_code == 409
+        case = (await cw.get(f"/v1/cases/{cid}", headers=OFFICER)).json()
+        assert case["mission_requests"][0]["answer"] == "Jl. 1"
+        assert [e["kind"] for e in case["timeline"]] == ["opened", "mission_request", "mission_answer"]
