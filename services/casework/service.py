@@ -521,7 +521,7 @@ def desk_plan(
                 event_kw={"assignee": doc.get("assignee")},
             )
         case Action.REASSIGN:
-            return transition_plan(
+            plan = transition_plan(
                 doc,
                 action,
                 actor=actor,
@@ -530,9 +530,22 @@ def desk_plan(
                 event_cls=CaseClaimed,
                 kind="reassigned",
                 set_={"assignee": assignee, "lease_until": now + rules.claim_lease},
+                filter_={"assignee": doc.get("assignee")},
                 event_kw={"assignee": assignee},
                 timeline_extra={"assignee": assignee, "previous_assignee": doc.get("assignee")},
             )
+            if doc.get("assignee"):  # the previous officer hears they no longer hold it
+                released = case_change(
+                    CaseReleased,
+                    doc,
+                    status=CaseStatus.ASSIGNED,
+                    actor=actor,
+                    at=now,
+                    reason=reason,
+                    assignee=doc["assignee"],
+                )
+                plan.events.insert(0, released)
+            return plan
         case Action.AWAIT_REPATRIATION:
             _holder_or_supervisor(doc, actor, supervisor)
             return transition_plan(

@@ -150,6 +150,10 @@ async def test_supervisor_sees_depth_oldest_and_load_and_reassigns(settings: Set
         assert r.status_code == 200, r.text
         assert r.json()["assignee"] == "officer-citra"
         assert r.json()["timeline"][-1]["reason"] == "Citra speaks Korean"
+        recs = envelopes(await read_topic(settings, topics.CASES.name, min_count=6))
+        mine = [e for e in recs if e["data"]["case_id"] == claimed["case_id"]]
+        tail = [(e["type"].split(".")[3], e["data"]["assignee"]) for e in mine[-2:]]
+        assert tail == [("released", "officer-ani"), ("claimed", "officer-citra")]
         bad = await cw.post(
             f"/v1/cases/{claimed['case_id']}/reassign",
             json={"assignee": "auditor-fajar", "reason": "x"},
