@@ -37,7 +37,7 @@ from shared.events.casework import (
 from shared.events.intake import IncidentAccepted
 from shared.mongo import Doc, applied_once, merge_updates
 from shared.service import Runtime
-from shared.vocab import SEVERITY_RANK, Category, Severity, region_of
+from shared.vocab import SEVERITY_RANK, Severity, region_of
 
 CASE_NS = uuid.UUID("6f1c1d52-53f4-4e8b-9a57-1a2f0c7d3e10")
 
@@ -656,7 +656,3 @@ def tag_plan(doc: Doc, *, actor: str, now: datetime, tag: str, reason: str | Non
             _push_timeline(entry(at=now, kind="tagged", by=actor, reason=reason, tag=tag)),
         )
     )
-
-
-def severity_category(doc: Doc) -> tuple[Category, Severity]:
-    return Category(doc["category"]), Severity(doc["severity"])

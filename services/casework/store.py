@@ -57,11 +57,6 @@ async def find_open(db: AsyncDatabase[Doc], open_key: str) -> Doc | None:
     return await db[CASES].find_one({"open_key": open_key}, {"_outbox": 0})
 
 
-async def find_by_incident(db: AsyncDatabase[Doc], incident_id: str) -> list[Doc]:
-    cursor = db[CASES].find({"incident_ids": incident_id}, PROJECTION)
-    return await cursor.to_list()
-
-
 async def find_placement(db: AsyncDatabase[Doc], *, incident_id: str, open_key: str | None) -> list[Doc]:
     """The cases that hold an incident, and the open case holding a worker's family key."""
     clauses: list[Doc] = [{"incident_ids": incident_id}]
