@@ -15,7 +15,7 @@ PORT = 8003
 
 
 def create_app(
-    settings: Settings | None = None, clock: Clock | None = None, *, sweep_seconds: float = 1.0
+    settings: Settings | None = None, clock: Clock | None = None, *, sweep_seconds: float = 5.0
 ) -> FastAPI:
     """Wire casework's database, topics, lease sweeper and HTTP routes."""
     rt = Runtime("casework", settings=settings, clock=clock, outbox_collections=[store.CASES])
@@ -24,6 +24,8 @@ def create_app(
     rt.consume(topics.INCIDENTS, handlers.make_handlers(rt))
     rt.consume(topics.ESCALATIONS, handlers.make_escalation_handlers(rt))
     rt.consume(topics.REPATRIATIONS, handlers.make_repatriation_handlers(rt))
+    # Leases last minutes: a sweep every few seconds is plenty, and each sweep costs the
+    # database two queries (claim-next also releases its own queue's expired claims).
     rt.background(lambda: handlers.sweep_forever(rt, every_seconds=sweep_seconds))
     return create_service_app(
         rt,

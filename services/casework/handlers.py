@@ -215,7 +215,7 @@ async def _apply(rt: Runtime, case_id: str, build) -> None:  # type: ignore[no-u
         raise PermanentError(f"no case {case_id}") from exc
 
 
-async def sweep_forever(rt: Runtime, *, every_seconds: float = 1.0) -> None:
+async def sweep_forever(rt: Runtime, *, every_seconds: float = 5.0) -> None:
     """Release expired claims and finish pending claim events; safe on every replica (conditional writes)."""
     while True:
         try:

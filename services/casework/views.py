@@ -434,5 +434,5 @@ async def supervision(
 async def release_expired(
     request: Request, who: Principal = Depends(require("supervisor", "administrator"))
 ) -> dict[str, int]:
-    """Return every claim whose lease expired to its queue now (the sweeper does it every second)."""
+    """Return every claim whose lease expired to its queue now (the sweeper does it every few seconds)."""
     return {"released": await service.release_expired(_runtime(request))}

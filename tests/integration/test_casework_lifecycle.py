@@ -244,3 +244,38 @@ async def test_only_the_mission_asked_answers_and_only_once(settings: Settings) 
         case = (await cw.get(f"/v1/cases/{cid}", headers=OFFICER)).json()
         assert case["mission_requests"][0]["answer"] == "Jl. 1"
         assert [e["kind"] for e in case["timeline"]] == ["opened", "mission_request", "mission_answer"]
+
+
+async def test_repatriation_events_reach_the_timeline_once_and_move_only_allowed_states(
+    settings: Settings,
+) -> None:
+    clock = ManualClock()
+    async with running(create_app(settings, clock)) as cw:
+        cid = (await _open(settings, cw))["case_id"]
+        repat = uuid.uuid4().hex
+        started = WorkflowChanged(
+            repatriation_id=repat,
+            case_id=cid,
+            kind="remains",
+            status="started",
+            actor="rule:death",
+            at=clock.now(),
+        )
+        env = await publish(settings, started, key=repat)
+        await publish(settings, started, key=repat, id=env.id)  # redelivered
+        none = WorkflowChanged(
+            repatriation_id=repat, kind="evacuation", status="started", actor="x", at=clock.now()
+        )
+        await publish(settings, none, key=repat)  # no case: nothing to do
+        done = WorkflowChanged(
+            repatriation_id=repat, case_id=cid, kind="remains", status="completed", actor="x", at=clock.now()
+        )
+        await publish(settings, done, key=repat)
+        case = await _until(cw, cid, lambda c: c["timeline"][-1]["kind"] == "repatriation_completed")
+        # a new case is not in progress: the start shows on the timeline, the status stays
+        assert case["status"] == "new"
+        assert [e["kind"] for e in case["timeline"]] == [
+            "opened",
+            "repatriation_started",
+            "repatriation_completed",
+        ]
