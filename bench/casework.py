@@ -30,7 +30,7 @@ from services.casework.app import create_app as casework_app
 from services.intake.app import create_app as intake_app
 from shared.settings import Settings
 
-N = 200  # modest, so the run stays near a minute on a shared 2-core machine
+N = 100  # modest: near a minute on the shared 2-core machine; pass a larger N as an argument
 IN_FLIGHT = 20  # concurrent posts, like a handful of mission systems at once
 TIMEOUT = 300.0
 MISSION_CREDENTIAL = {"authorization": "Bearer dev-kbri-seoul"}
