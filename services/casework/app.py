@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from services.casework import handlers, store, views
+from services.casework import domain, handlers, store, views
 from shared import topics
 from shared.clock import Clock
 from shared.service import Runtime
@@ -14,14 +14,22 @@ from shared.settings import Settings
 PORT = 8003
 
 
-def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
-    """Wire casework's database, topics and HTTP routes."""
+def create_app(
+    settings: Settings | None = None, clock: Clock | None = None, *, sweep_seconds: float = 5.0
+) -> FastAPI:
+    """Wire casework's database, topics, lease sweeper and HTTP routes."""
     rt = Runtime("casework", settings=settings, clock=clock, outbox_collections=[store.CASES])
+    domain.load_rules()  # a broken queues.yaml stops the start, not the first claim
     rt.on_startup(lambda: store.ensure_indexes(rt.db))
     rt.consume(topics.INCIDENTS, handlers.make_handlers(rt))
+    rt.consume(topics.ESCALATIONS, handlers.make_escalation_handlers(rt))
+    rt.consume(topics.REPATRIATIONS, handlers.make_repatriation_handlers(rt))
+    # Leases last minutes: a sweep every few seconds is plenty, and each sweep costs the
+    # database two queries (claim-next also releases its own queue's expired claims).
+    rt.background(lambda: handlers.sweep_forever(rt, every_seconds=sweep_seconds))
     return create_service_app(
         rt,
         title="Lindungi casework",
         description="Protection cases worked by the central protection desk.",
-        routers=[views.router],
+        routers=[views.router, views.queues_router],
     )

@@ -1,52 +1,228 @@
-"""casework's Kafka side: accepted incidents become cases."""
+"""casework's Kafka side: accepted incidents become cases; escalation and repatriation reach the timeline."""
 
 from __future__ import annotations
 
-import uuid
+import asyncio
+import logging
+from datetime import datetime
 
-from services.casework import store
+from services.casework import domain, service, store
+from services.casework.domain import Action
+from services.casework.service import Plan, entry
 from shared.envelope import Envelope
-from shared.events.casework import CaseOpened
+from shared.errors import PermanentError
+from shared.events.casework import CaseAwaitingRepatriation, CaseOpened, CaseStatus
+from shared.events.escalation import ActionKind, EscalationAction
 from shared.events.intake import IncidentAccepted
+from shared.events.repatriation import StepChanged, WorkflowChanged
+from shared.mongo import Doc, applied_once, merge_updates
 from shared.service import Runtime
-from shared.vocab import SEVERITY_RANK
+from shared.vocab import Category, Severity, region_of
 
-CASE_NS = uuid.UUID("6f1c1d52-53f4-4e8b-9a57-1a2f0c7d3e10")
+log = logging.getLogger("lindungi.casework")
+
+RETRIES = 5  # a handler re-reads when a desk action moved the case between its read and write
 
 
-def case_id_for(incident_id: str) -> str:
-    """The id of the case an incident opens: derived, so a redelivery finds the same case."""
-    return uuid.uuid5(CASE_NS, incident_id).hex
+def _once(env: Envelope, build: service.Plan | None) -> Plan | None:
+    """Add the applied-once guard of an event to a plan."""
+    if build is None:
+        return None
+    once_filter, once_update = applied_once(env.id)
+    return Plan(merge_updates(build.update, once_update), build.events, {**build.filter, **once_filter})
+
+
+def _timeline_only(now: datetime, kind: str, by: str, reason: str | None, **extra: object) -> Plan:
+    return Plan(
+        merge_updates(
+            {"$set": {"updated_at": now}},
+            {"$push": {"timeline": {"$each": [entry(at=now, kind=kind, by=by, reason=reason, **extra)]}}},
+        )
+    )
 
 
 def make_handlers(rt: Runtime):  # type: ignore[no-untyped-def]
     async def on_incident_accepted(env: Envelope, incident: IncidentAccepted) -> None:
-        """Open a case for the incident, once."""
-        now = rt.clock.now()
-        case_id = case_id_for(incident.incident_id)
-        opened = CaseOpened(
-            case_id=case_id,
-            incident_id=incident.incident_id,
-            worker_key=incident.worker_key,
-            worker_id=incident.match.worker_id,
-            non_procedural=incident.match.non_procedural,
-            mission_id=incident.mission_id,
-            country=incident.country,
-            category=incident.category,
-            severity=incident.severity,
-            priority=SEVERITY_RANK[incident.severity],
-            opened_at=now,
-        )
-        doc = {
-            "_id": case_id,
-            **opened.model_dump(mode="python", exclude={"case_id", "incident_id"}),
-            "incident_ids": [incident.incident_id],
-            "worker_name": incident.worker_name,
-            "status": "new",
-            "timeline": [{"at": now, "kind": "opened", "by": "system", "event_id": env.id}],
-            "_applied": [env.id],
-        }
-        if await store.insert_new(rt.db, rt.outbox.on_insert(doc, [rt.outbox.entry(opened, key=case_id)])):
-            rt.relay.wake()
+        """Open a case for the incident, or join the worker's open case of the same family, once."""
+        await service.on_incident(rt, event_id=env.id, incident=incident)
 
     return {IncidentAccepted: on_incident_accepted}
+
+
+def make_escalation_handlers(rt: Runtime):  # type: ignore[no-untyped-def]
+    async def on_action(env: Envelope, action: EscalationAction) -> None:
+        """Apply a rule's action to its case, once."""
+        if action.kind == ActionKind.OPEN_CASE:
+            await _open_investigation(rt, env, action)
+            return
+        if action.case_id is None:
+            return  # not about a case (e.g. an agency flag): nothing on the desk
+        now = rt.clock.now()
+        by = f"rule:{action.rule_id}"
+
+        def build(doc: Doc) -> Plan | None:
+            if env.id in (doc.get("_applied") or []):
+                return None
+            match action.kind:
+                case ActionKind.ESCALATE:
+                    plan = service.escalate_plan(
+                        doc, actor=by, now=now, level=action.level, reason=action.reason
+                    )
+                    if plan is None:  # already at that level: still on the timeline
+                        plan = _timeline_only(
+                            now, "escalation_unchanged", by, action.reason, level=action.level
+                        )
+                case ActionKind.TAG:
+                    plan = service.tag_plan(
+                        doc, actor=by, now=now, tag=action.tag or "untagged", reason=action.reason
+                    )
+                case ActionKind.NOTIFY:
+                    plan = _timeline_only(now, "notified", by, action.reason, notify=action.notify)
+                case ActionKind.REFER:
+                    plan = _timeline_only(now, "referred", by, action.reason, partner=action.partner)
+                case _:
+                    return None
+            return _once(env, plan)
+
+        try:
+            await service.change(rt, action.case_id, build, retries=RETRIES)
+        except service.NotFound as exc:
+            raise PermanentError(f"no case {action.case_id}") from exc
+
+    return {EscalationAction: on_action}
+
+
+async def _open_investigation(rt: Runtime, env: Envelope, action: EscalationAction) -> None:
+    """An escalation rule opens a new case (e.g. an agency investigation), id derived from the action."""
+    rules = domain.load_rules()
+    now = rt.clock.now()
+    source = await store.get(rt.db, action.case_id) if action.case_id else None
+    case_id = service.case_id_for(f"action:{action.action_id}")
+    country = (source or {}).get("country") or (
+        action.subject_id if action.subject_kind == "country" and action.subject_id else "ID"
+    )
+    category = Category((source or {}).get("category") or Category.LEGAL_CASE)
+    severity = Severity((source or {}).get("severity") or Severity.HIGH)
+    subject = f"{action.subject_kind}:{action.subject_id or action.case_id}"
+    prio = domain.priority(severity=severity, category=category, non_procedural=False)
+    opened = CaseOpened(
+        case_id=case_id,
+        incident_id=action.action_id,
+        worker_key=(source or {}).get("worker_key") or subject,
+        mission_id=(source or {}).get("mission_id") or "desk",
+        country=country,
+        category=category,
+        severity=severity,
+        priority=prio,
+        agency_id=action.subject_id if action.subject_kind == "agency" else None,
+        employer_name=action.subject_id if action.subject_kind == "employer" else None,
+        opened_at=now,
+        queue=rules.queue_for(country=country, category=category),
+        kind="investigation",
+        source_case_id=action.case_id,
+    )
+    doc = {
+        "_id": case_id,
+        **opened.model_dump(mode="python", exclude={"case_id", "incident_id"}),
+        "open_key": f"investigation|{case_id}",
+        "join_key": None,
+        "subject": subject,
+        "region": region_of(country).value,
+        "incident_ids": [],
+        "worker_keys": [],
+        "status": CaseStatus.NEW.value,
+        "assignee": None,
+        "escalation_level": 0,
+        "tags": [],
+        "resolution": None,
+        "due_at": rules.due_at(opened_at=now, severity=severity),
+        "updated_at": now,
+        "mission_requests": {},
+        "timeline": [
+            entry(at=now, kind="opened", by=f"rule:{action.rule_id}", reason=action.reason, event_id=env.id)
+        ],
+        "_applied": [env.id],
+    }
+    if (
+        await store.insert_new(rt.db, rt.outbox.on_insert(doc, [rt.outbox.entry(opened, key=case_id)]))
+        == "inserted"
+    ):
+        rt.relay.wake()
+
+
+def make_repatriation_handlers(rt: Runtime):  # type: ignore[no-untyped-def]
+    async def on_workflow(env: Envelope, wf: WorkflowChanged) -> None:
+        """A repatriation started, completed, was cancelled or rerouted: on the timeline, once."""
+        if wf.case_id is None:
+            return
+        now = rt.clock.now()
+
+        def build(doc: Doc) -> Plan | None:
+            if env.id in (doc.get("_applied") or []):
+                return None
+            extra = {"repatriation_id": wf.repatriation_id, "repatriation_kind": wf.kind.value}
+            kind = f"repatriation_{wf.status}"
+            # A started repatriation puts a worked case in awaiting_repatriation; anything else
+            # (or a case in another state) only shows on the timeline.
+            if wf.status == "started" and domain.transition(doc["status"], Action.AWAIT_REPATRIATION):
+                plan = service.transition_plan(
+                    doc,
+                    Action.AWAIT_REPATRIATION,
+                    actor=wf.actor,
+                    now=now,
+                    reason=wf.reason or "repatriation started",
+                    event_cls=CaseAwaitingRepatriation,
+                    kind=kind,
+                    timeline_extra=extra,
+                )
+            else:
+                plan = _timeline_only(now, kind, wf.actor, wf.reason, **extra)
+            return _once(env, plan)
+
+        await _apply(rt, wf.case_id, build)
+
+    async def on_step(env: Envelope, step: StepChanged) -> None:
+        """A repatriation step changed: on the timeline, once."""
+        if step.case_id is None:
+            return
+        now = rt.clock.now()
+
+        def build(doc: Doc) -> Plan | None:
+            if env.id in (doc.get("_applied") or []):
+                return None
+            plan = _timeline_only(
+                now,
+                "repatriation_step",
+                step.actor,
+                step.reason,
+                repatriation_id=step.repatriation_id,
+                step=step.step,
+                step_status=step.status,
+                owner=step.owner,
+                due_at=step.due_at,
+            )
+            return _once(env, plan)
+
+        await _apply(rt, step.case_id, build)
+
+    return {WorkflowChanged: on_workflow, StepChanged: on_step}
+
+
+async def _apply(rt: Runtime, case_id: str, build) -> None:  # type: ignore[no-untyped-def]
+    try:
+        await service.change(rt, case_id, build, retries=RETRIES)
+    except service.NotFound as exc:
+        raise PermanentError(f"no case {case_id}") from exc
+
+
+async def sweep_forever(rt: Runtime, *, every_seconds: float = 5.0) -> None:
+    """Release expired claims and finish pending claim events; safe on every replica (conditional writes)."""
+    while True:
+        try:
+            await service.release_expired(rt)
+            await service.finish_pending_claims(rt)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("casework sweep failed; retrying")
+        await asyncio.sleep(every_seconds)

@@ -2,32 +2,113 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from shared.mongo import HIDDEN, Doc
 
 CASES = "cases"
+# Bookkeeping no answer shows: outbox, applied event ids, a claim's pending event.
+PROJECTION: Doc = {**HIDDEN, "_claim_pending": 0}
+
+# Queue order: priority (high first), then nearest deadline, then age.
+QUEUE_ORDER = [("priority", DESCENDING), ("due_at", ASCENDING), ("opened_at", ASCENDING)]
 
 
 async def ensure_indexes(db: AsyncDatabase[Doc]) -> None:
     await db[CASES].create_index([("incident_ids", 1)])
-    await db[CASES].create_index([("worker_key", 1), ("status", 1)])
+    # At most one open case per worker and category family; closed cases hold a unique dummy key.
+    await db[CASES].create_index([("open_key", 1)], unique=True)
+    await db[CASES].create_index([("queue", 1), ("status", 1), *QUEUE_ORDER])
+    await db[CASES].create_index([("status", 1), ("lease_until", 1)])
+    await db[CASES].create_index([("assignee", 1), ("status", 1)])
 
 
-async def insert_new(db: AsyncDatabase[Doc], doc: Doc) -> bool:
-    """Insert a case; False when a case with this id exists (the event was applied before)."""
+def strip(doc: Doc) -> Doc:
+    """A case without its bookkeeping fields."""
+    return {k: v for k, v in doc.items() if k not in PROJECTION}
+
+
+async def insert_new(db: AsyncDatabase[Doc], doc: Doc) -> str:
+    """Insert a case: 'inserted', 'exists' (same id: applied before) or 'open_key' (an open case holds it)."""
     try:
         await db[CASES].insert_one(doc)
     except DuplicateKeyError:
-        return False
-    return True
+        if await db[CASES].count_documents({"_id": doc["_id"]}, limit=1):
+            return "exists"
+        return "open_key"
+    return "inserted"
 
 
 async def get(db: AsyncDatabase[Doc], case_id: str) -> Doc | None:
-    return await db[CASES].find_one({"_id": case_id}, HIDDEN)
+    return await db[CASES].find_one({"_id": case_id}, PROJECTION)
 
 
-async def find_by_incident(db: AsyncDatabase[Doc], incident_id: str) -> list[Doc]:
-    cursor = db[CASES].find({"incident_ids": incident_id}, HIDDEN)
+async def get_raw(db: AsyncDatabase[Doc], case_id: str) -> Doc | None:
+    """A case with its bookkeeping (applied event ids), for handlers and transitions."""
+    return await db[CASES].find_one({"_id": case_id}, {"_outbox": 0})
+
+
+async def find_open(db: AsyncDatabase[Doc], open_key: str) -> Doc | None:
+    return await db[CASES].find_one({"open_key": open_key}, {"_outbox": 0})
+
+
+async def find_placement(db: AsyncDatabase[Doc], *, incident_id: str, open_key: str | None) -> list[Doc]:
+    """The cases that hold an incident, and the open case holding a worker's family key."""
+    clauses: list[Doc] = [{"incident_ids": incident_id}]
+    if open_key is not None:
+        clauses.append({"open_key": open_key})
+    return await db[CASES].find({"$or": clauses}, {"_outbox": 0, "timeline": 0}).to_list()
+
+
+async def find(db: AsyncDatabase[Doc], query: Doc, *, limit: int = 100) -> list[Doc]:
+    cursor = (
+        db[CASES].find(query, PROJECTION).sort([("opened_at", ASCENDING), ("_id", ASCENDING)]).limit(limit)
+    )
+    return await cursor.to_list()
+
+
+async def update(db: AsyncDatabase[Doc], query: Doc, update_doc: Doc) -> Doc | None:
+    """Apply one update if the query still matches; the case after it, or None."""
+    doc = await db[CASES].find_one_and_update(query, update_doc, return_document=ReturnDocument.AFTER)
+    return strip(doc) if doc is not None else None
+
+
+async def claim_head(db: AsyncDatabase[Doc], query: Doc, update_doc: Doc) -> Doc | None:
+    """Atomically take the head of a queue (its query) in queue order; the case as it was before."""
+    return await db[CASES].find_one_and_update(
+        query, update_doc, sort=QUEUE_ORDER, return_document=ReturnDocument.BEFORE
+    )
+
+
+async def with_field(db: AsyncDatabase[Doc], name: str) -> list[Doc]:
+    return await db[CASES].find({name: {"$exists": True}}, {"_id": 1}).to_list()
+
+
+async def expired_claims(db: AsyncDatabase[Doc], now: datetime, *, queue: str | None = None) -> list[Doc]:
+    query: Doc = {"status": "assigned", "lease_until": {"$lt": now}}
+    if queue is not None:
+        query["queue"] = queue
+    return await db[CASES].find(query, {"_id": 1}).to_list()
+
+
+async def count(db: AsyncDatabase[Doc], query: Doc) -> int:
+    return await db[CASES].count_documents(query)
+
+
+async def oldest(db: AsyncDatabase[Doc], query: Doc) -> Doc | None:
+    return await db[CASES].find_one(query, {"_id": 1, "opened_at": 1}, sort=[("opened_at", ASCENDING)])
+
+
+async def load_by_assignee(db: AsyncDatabase[Doc], statuses: list[str]) -> list[dict[str, Any]]:
+    """Per-officer count of cases in the given statuses."""
+    pipeline: list[Doc] = [
+        {"$match": {"status": {"$in": statuses}, "assignee": {"$ne": None}}},
+        {"$group": {"_id": {"assignee": "$assignee", "status": "$status"}, "n": {"$sum": 1}}},
+    ]
+    cursor = await db[CASES].aggregate(pipeline)
     return await cursor.to_list()

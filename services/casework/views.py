@@ -1,15 +1,42 @@
-"""casework's HTTP side for the protection desk."""
+"""casework's HTTP side for the protection desk and, read-only, for missions."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 
-from services.casework import store
+from services.casework import domain, service, store
+from services.casework.domain import Action
+from services.casework.models import (
+    EscalateIn,
+    MissionAnswerIn,
+    MissionCaseView,
+    MissionRequestIn,
+    MissionRequestView,
+    NoteIn,
+    OfficerLoad,
+    PriorityIn,
+    QueueView,
+    ReasonIn,
+    ReassignIn,
+    RequiredReasonIn,
+    ResolveIn,
+    Supervision,
+    TagIn,
+)
+from services.casework.service import Plan
+from shared.auth import Principal, load_directory, require
+from shared.events.casework import MissionRequestAnswered, MissionRequestSent
+from shared.mongo import Doc, merge_updates
 from shared.service import Runtime
 
 router = APIRouter(prefix="/v1", tags=["cases"])
+
+DESK_READ = ("officer", "supervisor", "administrator", "auditor")
+DESK_WORK = ("officer", "supervisor")
 
 
 def _runtime(request: Request) -> Runtime:
@@ -19,19 +46,393 @@ def _runtime(request: Request) -> Runtime:
 def _out(doc: dict[str, Any]) -> dict[str, Any]:
     doc = dict(doc)
     doc["case_id"] = doc.pop("_id")
+    doc["mission_requests"] = list((doc.get("mission_requests") or {}).values())
     return doc
 
 
-@router.get("/cases/{case_id}")
-async def get_case(case_id: str, request: Request) -> dict[str, Any]:
-    """One case with its timeline."""
+def _not_found(case_id: str) -> HTTPException:
+    return HTTPException(404, detail=[{"field": "case_id", "reason": "no such case"}])
+
+
+def _mission_view(doc: Doc, mission_id: str) -> MissionCaseView:
+    """Status and this mission's own requests; no timeline, no notes, no assignee."""
+    requests = [
+        MissionRequestView(**{k: r.get(k) for k in MissionRequestView.model_fields})
+        for r in (doc.get("mission_requests") or {}).values()
+        if r.get("mission_id") == mission_id
+    ]
+    return MissionCaseView(
+        case_id=doc["_id"],
+        status=doc["status"],
+        country=doc["country"],
+        category=doc["category"],
+        opened_at=doc["opened_at"],
+        updated_at=doc.get("updated_at"),
+        incident_ids=doc.get("incident_ids") or [],
+        requests=requests,
+    )
+
+
+async def _guard(check: Awaitable[None], case_id: str) -> None:
+    try:
+        await check
+    except service.NotFound as exc:
+        raise _not_found(case_id) from exc
+    except service.Conflict as exc:
+        raise HTTPException(
+            409, detail=[{"field": "status", "reason": exc.reason, "current_status": exc.status}]
+        ) from exc
+
+
+async def _run(rt: Runtime, case_id: str, build: Callable[[Doc], Plan | None]) -> dict[str, Any]:
+    """One change of a case; its outcome as HTTP (404, 403, 409 with the current state)."""
+    try:
+        return _out(await service.change(rt, case_id, build))
+    except service.NotFound as exc:
+        raise _not_found(case_id) from exc
+    except service.Forbidden as exc:
+        raise HTTPException(403, detail=[{"field": "authorization", "reason": str(exc)}]) from exc
+    except service.Conflict as exc:
+        raise HTTPException(
+            409, detail=[{"field": "status", "reason": exc.reason, "current_status": exc.status}]
+        ) from exc
+
+
+# --- reading cases ---------------------------------------------------------------------------------
+
+
+@router.get("/cases/{case_id}", response_model=None)
+async def get_case(
+    case_id: str, request: Request, who: Principal = Depends(require(*DESK_READ, "mission"))
+) -> dict[str, Any] | MissionCaseView:
+    """One case with its timeline; a mission sees only the status of cases in its jurisdiction."""
     doc = await store.get(_runtime(request).db, case_id)
-    if doc is None:
-        raise HTTPException(404, detail=[{"field": "case_id", "reason": "no such case"}])
+    if doc is None or not who.may_see_country(doc["country"]):
+        raise _not_found(case_id)
+    if who.is_mission:
+        return _mission_view(doc, who.id)
     return _out(doc)
 
 
-@router.get("/cases")
-async def find_cases(request: Request, incident_id: str) -> list[dict[str, Any]]:
-    """The cases that hold an incident."""
-    return [_out(d) for d in await store.find_by_incident(_runtime(request).db, incident_id)]
+@router.get("/cases", response_model=None)
+async def find_cases(
+    request: Request,
+    who: Principal = Depends(require(*DESK_READ, "mission")),
+    incident_id: str | None = None,
+    status_: str | None = Query(None, alias="status"),
+    queue: str | None = None,
+    assignee: str | None = None,
+    worker_key: str | None = None,
+    limit: int = 100,
+) -> list[Any]:
+    """Cases by incident, status, queue, assignee or worker; a mission only its jurisdiction's."""
+    query: Doc = {}
+    for name, value in (
+        ("incident_ids", incident_id),
+        ("status", status_),
+        ("queue", queue),
+        ("assignee", assignee),
+        ("worker_keys", worker_key),
+    ):
+        if value is not None:
+            query[name] = value
+    if who.is_mission:
+        query["country"] = {"$in": sorted(who.countries)}
+    docs = await store.find(_runtime(request).db, query, limit=max(1, min(limit, 500)))
+    if who.is_mission:
+        return [_mission_view(d, who.id) for d in docs]
+    return [_out(d) for d in docs]
+
+
+# --- lifecycle --------------------------------------------------------------------------------------
+
+
+def _officers() -> set[str]:
+    """Ids of the directory's desk officers (the directory has no public user listing)."""
+    return {p.id for p in load_directory()._by_hash.values() if "officer" in p.roles}
+
+
+def _desk_action(action: Action, body_model: type, roles: tuple[str, ...]):  # type: ignore[no-untyped-def]
+    """An endpoint for one lifecycle action: role check, then one conditional write."""
+
+    async def endpoint(
+        case_id: str,
+        body: Any,  # replaced by body_model below
+        request: Request,
+        who: Principal = Depends(require(*roles)),
+    ) -> dict[str, Any]:
+        rt = _runtime(request)
+        now = rt.clock.now()
+        if action == Action.REASSIGN and body.assignee not in _officers():
+            raise HTTPException(422, detail=[{"field": "assignee", "reason": "not a desk officer"}])
+
+        def build(doc: Doc) -> Plan:
+            return service.desk_plan(
+                doc,
+                action,
+                actor=who.id,
+                roles=who.roles,
+                now=now,
+                reason=getattr(body, "reason", None),
+                resolution=getattr(body, "resolution", None),
+                assignee=getattr(body, "assignee", None),
+            )
+
+        if action == Action.REOPEN:
+            await _guard(service.check_reopen(rt, case_id), case_id)
+        return await _run(rt, case_id, build)
+
+    # The body model is chosen per action: give FastAPI the real class, not the closure's name.
+    endpoint.__annotations__["body"] = body_model
+    endpoint.__doc__ = f"{action.value.replace('_', ' ').capitalize()} a case (roles: {', '.join(roles)})."
+    return endpoint
+
+
+LIFECYCLE: list[tuple[str, Action, type, tuple[str, ...]]] = [
+    ("triage", Action.TRIAGE, ReasonIn, DESK_WORK),
+    ("claim", Action.CLAIM, ReasonIn, DESK_WORK),
+    ("acknowledge", Action.ACKNOWLEDGE, ReasonIn, DESK_WORK),
+    ("release", Action.RELEASE, ReasonIn, DESK_WORK),
+    ("reassign", Action.REASSIGN, ReassignIn, ("supervisor",)),
+    ("awaiting-repatriation", Action.AWAIT_REPATRIATION, ReasonIn, DESK_WORK),
+    ("resolve", Action.RESOLVE, ResolveIn, DESK_WORK),
+    ("close", Action.CLOSE, RequiredReasonIn, ("supervisor",)),
+    ("reopen", Action.REOPEN, RequiredReasonIn, ("supervisor",)),
+]
+
+for _path, _action, _model, _roles in LIFECYCLE:
+    router.add_api_route(
+        f"/cases/{{case_id}}/{_path}",
+        _desk_action(_action, _model, _roles),
+        methods=["POST"],
+        name=f"case_{_action.value}",
+        response_model=None,
+    )
+
+
+# --- other changes, each with its timeline entry ------------------------------------------------------
+
+
+async def _simple(request: Request, case_id: str, make: Callable[[Doc, Any], Plan | None]) -> dict[str, Any]:
+    rt = _runtime(request)
+    now = rt.clock.now()
+    return await _run(rt, case_id, lambda doc: make(doc, now))
+
+
+@router.post("/cases/{case_id}/notes", response_model=None)
+async def add_note(
+    case_id: str, body: NoteIn, request: Request, who: Principal = Depends(require(*DESK_WORK))
+) -> dict[str, Any]:
+    """An internal note on the case's timeline."""
+    return await _simple(
+        request, case_id, lambda d, now: service.note_plan(d, actor=who.id, now=now, text=body.text)
+    )
+
+
+@router.post("/cases/{case_id}/tags", response_model=None)
+async def add_tag(
+    case_id: str, body: TagIn, request: Request, who: Principal = Depends(require(*DESK_WORK))
+) -> dict[str, Any]:
+    """Tag a case."""
+    return await _simple(
+        request,
+        case_id,
+        lambda d, now: service.tag_plan(d, actor=who.id, now=now, tag=body.tag, reason=body.reason),
+    )
+
+
+@router.post("/cases/{case_id}/priority", response_model=None)
+async def change_priority(
+    case_id: str, body: PriorityIn, request: Request, who: Principal = Depends(require("supervisor"))
+) -> dict[str, Any]:
+    """A supervisor changes a case's priority, with a reason."""
+    return await _simple(
+        request,
+        case_id,
+        lambda d, now: service.priority_plan(
+            d, actor=who.id, now=now, priority=body.priority, reason=body.reason
+        ),
+    )
+
+
+@router.post("/cases/{case_id}/escalate", response_model=None)
+async def escalate(
+    case_id: str, body: EscalateIn, request: Request, who: Principal = Depends(require("supervisor"))
+) -> dict[str, Any]:
+    """A supervisor raises a case's escalation level."""
+
+    def make(doc: Doc, now: Any) -> Plan:
+        if not domain.is_open(doc["status"]):
+            raise service.Conflict(doc["status"], "a finished case is not escalated")
+        plan = service.escalate_plan(doc, actor=who.id, now=now, level=body.level, reason=body.reason)
+        if plan is None:
+            raise service.Conflict(
+                doc["status"], f"already at escalation level {doc.get('escalation_level', 0)}"
+            )
+        return plan
+
+    return await _simple(request, case_id, make)
+
+
+# --- requests to missions -----------------------------------------------------------------------------
+
+
+@router.post("/cases/{case_id}/mission-requests", status_code=status.HTTP_201_CREATED, response_model=None)
+async def request_mission(
+    case_id: str, body: MissionRequestIn, request: Request, who: Principal = Depends(require(*DESK_WORK))
+) -> dict[str, Any]:
+    """Ask the case's mission for something; it goes out as MissionRequestSent."""
+    request_id = uuid.uuid4().hex
+
+    def make(doc: Doc, now: Any) -> Plan:
+        if not domain.is_open(doc["status"]):
+            raise service.Conflict(doc["status"], "requests go out only for open cases")
+        mission_id = doc["mission_id"]
+        if mission_id not in load_directory().missions:
+            raise service.Conflict(doc["status"], f"the case's mission {mission_id} is not in the directory")
+        req = {
+            "request_id": request_id,
+            "mission_id": mission_id,
+            "text": body.text,
+            "by": who.id,
+            "sent_at": now,
+            "status": "open",
+        }
+        ev = MissionRequestSent(
+            request_id=request_id,
+            case_id=doc["_id"],
+            mission_id=mission_id,
+            text=body.text,
+            actor=who.id,
+            at=now,
+        )
+        tl = service.entry(
+            at=now,
+            kind="mission_request",
+            by=who.id,
+            reason=body.text,
+            request_id=request_id,
+            mission_id=mission_id,
+        )
+        return Plan(
+            merge_updates(
+                {"$set": {f"mission_requests.{request_id}": req, "updated_at": now}},
+                {"$push": {"timeline": {"$each": [tl]}}},
+            ),
+            [ev],
+        )
+
+    out = await _simple(request, case_id, make)
+    return {"request_id": request_id, "case": out}
+
+
+@router.post("/cases/{case_id}/mission-requests/{request_id}/answer", response_model=None)
+async def answer_request(
+    case_id: str,
+    request_id: str,
+    body: MissionAnswerIn,
+    request: Request,
+    who: Principal = Depends(require("mission")),
+) -> MissionCaseView:
+    """The mission answers a request the desk sent it; recorded on the case."""
+
+    def make(doc: Doc, now: Any) -> Plan:
+        req = (doc.get("mission_requests") or {}).get(request_id)
+        if req is None or req["mission_id"] != who.id:
+            raise service.NotFound(request_id)
+        if req["status"] != "open":
+            raise service.Conflict(doc["status"], "this request was answered already")
+        ev = MissionRequestAnswered(
+            request_id=request_id, case_id=doc["_id"], mission_id=who.id, text=body.text, at=now
+        )
+        tl = service.entry(at=now, kind="mission_answer", by=who.id, reason=body.text, request_id=request_id)
+        prefix = f"mission_requests.{request_id}"
+        return Plan(
+            merge_updates(
+                {
+                    "$set": {
+                        f"{prefix}.status": "answered",
+                        f"{prefix}.answer": body.text,
+                        f"{prefix}.answered_at": now,
+                        "updated_at": now,
+                    }
+                },
+                {"$push": {"timeline": {"$each": [tl]}}},
+            ),
+            [ev],
+            {f"{prefix}.status": "open"},
+        )
+
+    await _simple(request, case_id, make)
+    doc = await store.get(_runtime(request).db, case_id)
+    assert doc is not None
+    return _mission_view(doc, who.id)
+
+
+# --- queues -----------------------------------------------------------------------------------------
+
+queues_router = APIRouter(prefix="/v1", tags=["queues"])
+
+
+async def _queue_views(rt: Runtime) -> list[QueueView]:
+    rules = domain.load_rules()
+    waiting = {"status": {"$in": [s.value for s in domain.WAITING]}}
+    out = []
+    for q in rules.queues.values():
+        query = {"queue": q.id, **waiting}
+        oldest = await store.oldest(rt.db, query)
+        out.append(
+            QueueView(
+                id=q.id,
+                title=q.title,
+                region=q.region.value,
+                kind=q.kind.value,
+                depth=await store.count(rt.db, query),
+                oldest_case_id=oldest["_id"] if oldest else None,
+                oldest_opened_at=oldest["opened_at"] if oldest else None,
+            )
+        )
+    return out
+
+
+@queues_router.get("/queues")
+async def list_queues(request: Request, who: Principal = Depends(require(*DESK_READ))) -> list[QueueView]:
+    """Every desk queue with its depth and oldest waiting case."""
+    return await _queue_views(_runtime(request))
+
+
+@queues_router.post("/queues/{queue}/claim-next", response_model=None)
+async def claim_next(
+    queue: str, request: Request, who: Principal = Depends(require(*DESK_WORK))
+) -> dict[str, Any]:
+    """Take the head of a queue (priority, nearest deadline, age), atomically; 404 when empty."""
+    if queue not in domain.load_rules().queues:
+        raise HTTPException(404, detail=[{"field": "queue", "reason": "no such queue"}])
+    doc = await service.claim_next(_runtime(request), queue=queue, officer=who.id)
+    if doc is None:
+        raise HTTPException(404, detail=[{"field": "queue", "reason": "the queue is empty"}])
+    return _out(doc)
+
+
+@queues_router.get("/supervision")
+async def supervision(
+    request: Request, who: Principal = Depends(require("supervisor", "administrator", "auditor"))
+) -> Supervision:
+    """Queue depth, oldest waiting case, and per-officer load."""
+    rt = _runtime(request)
+    loads: dict[str, OfficerLoad] = {}
+    for row in await store.load_by_assignee(rt.db, ["assigned", "in_progress", "awaiting_repatriation"]):
+        officer, st = row["_id"]["assignee"], row["_id"]["status"]
+        load = loads.setdefault(officer, OfficerLoad(officer=officer))
+        setattr(load, st, int(row["n"]))
+    return Supervision(
+        queues=await _queue_views(rt), officers=sorted(loads.values(), key=lambda x: x.officer)
+    )
+
+
+@queues_router.post("/queues/release-expired")
+async def release_expired(
+    request: Request, who: Principal = Depends(require("supervisor", "administrator"))
+) -> dict[str, int]:
+    """Return every claim whose lease expired to its queue now (the sweeper does it every few seconds)."""
+    return {"released": await service.release_expired(_runtime(request))}

@@ -38,6 +38,10 @@ class CaseOpened(Event):
     agency_id: str | None = None
     employer_name: str | None = None
     opened_at: AwareDatetime
+    queue: str | None = None  # desk queue, e.g. "east_asia-general"
+    family: str | None = None  # category family within which a worker's incidents join one case
+    kind: str = "protection"  # or "investigation" (opened by an escalation action)
+    source_case_id: str | None = None  # for an investigation: the case that prompted it
 
 
 class CaseChange(Event):

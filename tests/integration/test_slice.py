@@ -23,6 +23,7 @@ INCIDENT = {
 
 async def test_posted_incident_becomes_a_case(settings: Settings) -> None:
     async with running(intake_app(settings)) as intake, running(casework_app(settings)) as casework:
+        casework.headers["authorization"] = "Bearer dev-officer-ani"  # casework checks roles
         r = await intake.post("/v1/incidents", json=INCIDENT)
         assert r.status_code == 202, r.text
         incident_id = r.json()["incident_id"]

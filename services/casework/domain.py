@@ -1,0 +1,255 @@
+"""casework's rules, without I/O: category families, priority, queues, and the case lifecycle."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+from shared.events.casework import CaseStatus
+from shared.vocab import SEVERITY_RANK, Category, Region, Severity, region_of
+
+QUEUES_FILE = Path(__file__).parent / "queues.yaml"
+
+S = CaseStatus
+
+# --- families: incidents of one worker in one family belong to one open case ----------------
+
+
+class Family(StrEnum):
+    ABUSE = "abuse"
+    WAGES_CONTRACT = "wages_contract"
+    HEALTH = "health"
+    DEATH = "death"
+    TRAFFICKING = "trafficking"
+    LEGAL = "legal"  # detained, legal case, undocumented
+    WELFARE = "welfare"  # wants to go home, lost contact
+    EVACUATION = "evacuation"
+
+
+FAMILY_OF: dict[Category, Family] = {
+    Category.PHYSICAL_ABUSE: Family.ABUSE,
+    Category.SEXUAL_ABUSE: Family.ABUSE,
+    Category.PSYCHOLOGICAL_ABUSE: Family.ABUSE,
+    Category.UNPAID_WAGES: Family.WAGES_CONTRACT,
+    Category.CONTRACT_MISMATCH: Family.WAGES_CONTRACT,
+    Category.UNILATERAL_DISMISSAL: Family.WAGES_CONTRACT,
+    Category.OVERCHARGED_FEES: Family.WAGES_CONTRACT,
+    Category.DOCUMENTS_WITHHELD: Family.WAGES_CONTRACT,
+    Category.ILLNESS: Family.HEALTH,
+    Category.INJURY: Family.HEALTH,
+    Category.DEATH: Family.DEATH,
+    Category.TRAFFICKING: Family.TRAFFICKING,
+    Category.DETAINED: Family.LEGAL,
+    Category.LEGAL_CASE: Family.LEGAL,
+    Category.UNDOCUMENTED: Family.LEGAL,
+    Category.WANTS_TO_GO_HOME: Family.WELFARE,
+    Category.LOST_CONTACT: Family.WELFARE,
+    Category.EVACUATION: Family.EVACUATION,
+}
+
+
+def family_of(category: Category | str) -> Family:
+    """The family of a category: the unit within which a worker's incidents join one case."""
+    return FAMILY_OF[Category(category)]
+
+
+def is_group(category: Category | str, people_affected: int) -> bool:
+    """An evacuation, or any incident affecting several people, opens a group case."""
+    return Category(category) == Category.EVACUATION or people_affected > 1
+
+
+def open_key(worker_key: str, category: Category | str) -> str:
+    """The key that at most one open case holds (a unique index makes it so)."""
+    return f"{worker_key}|{family_of(category).value}"
+
+
+def closed_key(case_id: str) -> str:
+    """The open_key a case holds once resolved or closed: unique, and joins nothing."""
+    return f"closed|{case_id}"
+
+
+# --- priority: 0 (lowest) .. 10 (highest) ----------------------------------------------------
+
+MAX_PRIORITY = 10
+
+
+def priority(
+    *, severity: Severity | str, category: Category | str, non_procedural: bool, people_affected: int = 1
+) -> int:
+    """Priority from severity, category and vulnerability (non-procedural, many affected)."""
+    p = SEVERITY_RANK[Severity(severity)] * 2
+    fam = family_of(category)
+    if fam in (Family.TRAFFICKING, Family.DEATH):
+        p += 3
+    elif Category(category) in (Category.SEXUAL_ABUSE, Category.PHYSICAL_ABUSE, Category.DETAINED):
+        p += 1
+    if non_procedural:
+        p += 1
+    if people_affected > 1:
+        p += 1
+    return min(p, MAX_PRIORITY)
+
+
+# --- queues ------------------------------------------------------------------------------------
+
+
+class QueueKind(StrEnum):
+    TRAFFICKING = "trafficking"
+    DEATH = "death"
+    GENERAL = "general"
+
+
+@dataclass(frozen=True)
+class Queue:
+    id: str
+    region: Region
+    kind: QueueKind
+    title: str
+
+
+@dataclass(frozen=True)
+class DeskRules:
+    """Queues and timings, loaded from queues.yaml."""
+
+    queues: dict[str, Queue]
+    claim_lease: timedelta
+    acknowledge_within: dict[Severity, timedelta]
+
+    def queue_for(self, *, country: str, category: Category | str) -> str:
+        """The queue of a case: region of its destination country and its kind."""
+        region, kind = region_of(country), kind_of(category)
+        for q in self.queues.values():
+            if q.region == region and q.kind == kind:
+                return q.id
+        raise LookupError(f"no queue for {region}/{kind}")
+
+    def due_at(self, *, opened_at: datetime, severity: Severity | str) -> datetime:
+        """The acknowledge deadline of a case opened at opened_at."""
+        return opened_at + self.acknowledge_within[Severity(severity)]
+
+
+def kind_of(category: Category | str) -> QueueKind:
+    fam = family_of(category)
+    if fam == Family.TRAFFICKING:
+        return QueueKind.TRAFFICKING
+    if fam == Family.DEATH:
+        return QueueKind.DEATH
+    return QueueKind.GENERAL
+
+
+def parse_rules(raw: dict) -> DeskRules:  # type: ignore[type-arg]
+    """Desk rules from the YAML structure; every (region, kind) must have exactly one queue."""
+    queues = {
+        q["id"]: Queue(id=q["id"], region=Region(q["region"]), kind=QueueKind(q["kind"]), title=q["title"])
+        for q in raw["queues"]
+    }
+    pairs = [(q.region, q.kind) for q in queues.values()]
+    wanted = {(r, k) for r in Region for k in QueueKind}
+    if len(pairs) != len(set(pairs)) or set(pairs) != wanted:
+        raise ValueError("queues must cover every (region, kind) pair exactly once")
+    return DeskRules(
+        queues=queues,
+        claim_lease=timedelta(minutes=raw["claim_lease_minutes"]),
+        acknowledge_within={
+            Severity(k): timedelta(minutes=v) for k, v in raw["acknowledge_within_minutes"].items()
+        },
+    )
+
+
+@lru_cache(maxsize=1)
+def load_rules(path: str | None = None) -> DeskRules:
+    """The desk rules in queues.yaml (cached)."""
+    return parse_rules(yaml.safe_load(Path(path or QUEUES_FILE).read_text()))
+
+
+# --- lifecycle ----------------------------------------------------------------------------------
+
+
+class Action(StrEnum):
+    TRIAGE = "triage"
+    CLAIM = "claim"
+    RELEASE = "release"  # a claim given back or expired
+    ACKNOWLEDGE = "acknowledge"
+    REASSIGN = "reassign"
+    AWAIT_REPATRIATION = "await_repatriation"
+    RESOLVE = "resolve"
+    CLOSE = "close"
+    REOPEN = "reopen"
+
+
+OPEN_STATUSES = frozenset({S.NEW, S.TRIAGED, S.ASSIGNED, S.IN_PROGRESS, S.AWAITING_REPATRIATION})
+WAITING = frozenset({S.NEW, S.TRIAGED})  # in a queue, claimable
+
+# Which roles may take each action ("system" covers the lease sweeper and Kafka handlers).
+ROLES: dict[Action, frozenset[str]] = {
+    Action.TRIAGE: frozenset({"officer", "supervisor"}),
+    Action.CLAIM: frozenset({"officer", "supervisor"}),
+    Action.RELEASE: frozenset({"officer", "supervisor", "system"}),
+    Action.ACKNOWLEDGE: frozenset({"officer", "supervisor"}),
+    Action.REASSIGN: frozenset({"supervisor"}),
+    Action.AWAIT_REPATRIATION: frozenset({"officer", "supervisor", "system"}),
+    Action.RESOLVE: frozenset({"officer", "supervisor"}),
+    Action.CLOSE: frozenset({"supervisor"}),
+    Action.REOPEN: frozenset({"supervisor"}),
+}
+
+# The timestamp each status stamps when entered, so each stage's duration is known.
+STAMP: dict[CaseStatus, str] = {
+    S.TRIAGED: "triaged_at",
+    S.ASSIGNED: "assigned_at",
+    S.IN_PROGRESS: "acknowledged_at",
+    S.AWAITING_REPATRIATION: "awaiting_repatriation_at",
+    S.RESOLVED: "resolved_at",
+    S.CLOSED: "closed_at",
+}
+
+
+def transition(current: CaseStatus | str, action: Action, *, triaged: bool = False) -> CaseStatus | None:
+    """The status after action from current, or None when the action is not allowed there.
+
+    `triaged` tells where a released claim goes back to: triaged if it was triaged, else new.
+    """
+    match (CaseStatus(current), action):
+        case (S.NEW, Action.TRIAGE):
+            return S.TRIAGED
+        case (S.NEW | S.TRIAGED, Action.CLAIM):
+            return S.ASSIGNED
+        case (S.ASSIGNED, Action.RELEASE):
+            return S.TRIAGED if triaged else S.NEW
+        case (S.ASSIGNED, Action.ACKNOWLEDGE):
+            return S.IN_PROGRESS
+        case (S.NEW | S.TRIAGED | S.ASSIGNED | S.IN_PROGRESS | S.AWAITING_REPATRIATION, Action.REASSIGN):
+            return S.ASSIGNED
+        case (S.IN_PROGRESS, Action.AWAIT_REPATRIATION):
+            return S.AWAITING_REPATRIATION
+        case (S.IN_PROGRESS | S.AWAITING_REPATRIATION, Action.RESOLVE):
+            return S.RESOLVED
+        case (S.RESOLVED, Action.CLOSE):
+            return S.CLOSED
+        case (S.RESOLVED | S.CLOSED, Action.REOPEN):
+            return S.TRIAGED
+        case _:
+            return None
+
+
+def allowed(action: Action, roles: frozenset[str] | set[str]) -> bool:
+    """Whether any of the roles may take the action."""
+    return bool(ROLES[action] & set(roles))
+
+
+def is_open(status: CaseStatus | str) -> bool:
+    return CaseStatus(status) in OPEN_STATUSES
+
+
+MAX_ESCALATION_LEVEL = 3
+
+
+def escalation_level(current: int, wanted: int | None) -> int:
+    """The level after an escalation: the wanted level, else one up; never down, at most 3."""
+    target = current + 1 if wanted is None else wanted
+    return max(current, min(target, MAX_ESCALATION_LEVEL))

@@ -1,0 +1,102 @@
+"""casework's change plans, without I/O: every change carries its timeline entry and its events."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from services.casework import domain, service
+from services.casework.domain import Action
+from shared.events.casework import CaseStatus as S
+
+NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+OFFICER = frozenset({"officer"})
+SUPERVISOR = frozenset({"supervisor"})
+
+
+def _case(status: S, **over: object) -> dict[str, object]:
+    doc: dict[str, object] = {
+        "_id": "c1",
+        "status": status.value,
+        "assignee": "officer-ani",
+        "lease_until": NOW + timedelta(minutes=10),
+        "open_key": "w|wages_contract",
+        "join_key": "w|wages_contract",
+        "priority": 4,
+        "escalation_level": 0,
+    }
+    doc.update(over)
+    return doc
+
+
+@pytest.mark.parametrize("current", list(S))
+@pytest.mark.parametrize("action", list(Action))
+def test_every_allowed_desk_action_writes_status_stamp_timeline_and_one_event(
+    current: S, action: Action
+) -> None:
+    doc = _case(current)
+    roles = SUPERVISOR | OFFICER
+    allowed = domain.transition(current, action) is not None
+    if not allowed:
+        with pytest.raises(service.Conflict) as err:
+            service.desk_plan(doc, action, actor="officer-ani", roles=roles, now=NOW, assignee="officer-budi")
+        assert err.value.status == current.value
+        return
+    plan = service.desk_plan(
+        doc,
+        action,
+        actor="officer-ani",
+        roles=roles,
+        now=NOW,
+        reason="r",
+        resolution="x",
+        assignee="officer-budi",
+    )
+    new = plan.update["$set"]["status"]
+    assert new == domain.transition(current, action, triaged=False).value  # type: ignore[union-attr]
+    [entry] = plan.update["$push"]["timeline"]["$each"]
+    assert entry["at"] == NOW and entry["by"] == "officer-ani" and entry["previous"] == current.value
+    assert plan.events and plan.events[-1].status == new  # type: ignore[attr-defined]
+    if S(new) in domain.STAMP:
+        assert plan.update["$set"][domain.STAMP[S(new)]] == NOW
+
+
+def test_only_the_claim_holder_acknowledges_and_not_after_the_lease() -> None:
+    with pytest.raises(service.Forbidden):
+        service.desk_plan(_case(S.ASSIGNED), Action.ACKNOWLEDGE, actor="officer-budi", roles=OFFICER, now=NOW)
+    late = _case(S.ASSIGNED, lease_until=NOW - timedelta(seconds=1))
+    with pytest.raises(service.Conflict):
+        service.desk_plan(late, Action.ACKNOWLEDGE, actor="officer-ani", roles=OFFICER, now=NOW)
+
+
+def test_officers_cannot_close_and_supervisors_can() -> None:
+    with pytest.raises(service.Forbidden):
+        service.desk_plan(_case(S.RESOLVED), Action.CLOSE, actor="officer-ani", roles=OFFICER, now=NOW)
+    plan = service.desk_plan(
+        _case(S.RESOLVED), Action.CLOSE, actor="supervisor-dewi", roles=SUPERVISOR, now=NOW
+    )
+    assert plan.update["$set"]["open_key"] == "closed|c1"
+
+
+def test_escalation_only_goes_up_and_guards_the_level_it_read() -> None:
+    plan = service.escalate_plan(_case(S.IN_PROGRESS), actor="rule:x", now=NOW, level=2, reason="r")
+    assert plan is not None
+    assert plan.update["$set"]["escalation_level"] == 2 and plan.filter == {"escalation_level": 0}
+    assert (
+        service.escalate_plan(
+            _case(S.IN_PROGRESS, escalation_level=3), actor="x", now=NOW, level=2, reason="r"
+        )
+        is None
+    )
+
+
+def test_notes_priority_and_tags_are_on_the_timeline() -> None:
+    for plan in (
+        service.note_plan(_case(S.NEW), actor="a", now=NOW, text="t"),
+        service.priority_plan(_case(S.NEW), actor="a", now=NOW, priority=9, reason="r"),
+        service.tag_plan(_case(S.NEW), actor="a", now=NOW, tag="t", reason=None),
+    ):
+        assert len(plan.update["$push"]["timeline"]["$each"]) == 1
+    with pytest.raises(service.Conflict):
+        service.priority_plan(_case(S.CLOSED), actor="a", now=NOW, priority=9, reason="r")
