@@ -75,6 +75,7 @@ class OutboxRelay:
         owner: str,
         poll_seconds: float = 0.5,
         lease_seconds: float = 30.0,
+        sweep_seconds: float = 5.0,
     ) -> None:
         self.db = db
         self.collections = list(collections)
@@ -82,12 +83,24 @@ class OutboxRelay:
         self.owner = owner
         self.poll_seconds = poll_seconds
         self.lease_seconds = lease_seconds
+        self.sweep_seconds = sweep_seconds
+        self._hints: set[Any] = set()
+        self._sweep_due = 0.0  # monotonic time of the next full sweep; 0: sweep now
         self._wake = asyncio.Event()
         self._stopping = False
         self.published = 0
 
-    def wake(self) -> None:
-        """Ask the relay to look now rather than at its next poll."""
+    def wake(self, *doc_ids: Any) -> None:
+        """Ask the relay to publish now: the documents named, or (no ids) whatever is pending.
+
+        Naming the documents keeps the hot path on `_id` lookups; a full sweep (a filter on
+        `_outbox_pending`, which FerretDB answers by scanning the collection) runs only every
+        `sweep_seconds`, for what a crashed replica left behind.
+        """
+        if doc_ids:
+            self._hints.update(doc_ids)
+        else:
+            self._sweep_due = 0.0
         self._wake.set()
 
     async def ensure_indexes(self) -> None:
@@ -95,30 +108,43 @@ class OutboxRelay:
             await self.db[name].create_index([(PENDING, 1)])
 
     async def drain(self) -> int:
-        """Publish everything pending now; return how many events went out."""
+        """Publish everything pending now (every document: a full sweep); return how many went out."""
         sent = 0
         for name in self.collections:
-            coll = self.db[name]
-            while True:
-                now = time.time()
-                doc = await coll.find_one_and_update(
-                    {PENDING: True, "$or": [{LEASE: {"$exists": False}}, {LEASE: {"$lt": now}}]},
-                    {"$set": {LEASE: now + self.lease_seconds, "_outbox_owner": self.owner}},
-                    return_document=ReturnDocument.AFTER,
-                )
-                if doc is None:
-                    break
-                entries: list[Doc] = doc.get(OUTBOX) or []
-                for item in entries:
-                    await self._publish(item)
-                    sent += 1
-                # $pullAll removes exactly the entries published; entries appended meanwhile stay.
-                await coll.update_one(
-                    {"_id": doc["_id"]}, {"$pullAll": {OUTBOX: entries}, "$unset": {LEASE: ""}}
-                )
-                await coll.update_one({"_id": doc["_id"], OUTBOX: {"$size": 0}}, {"$set": {PENDING: False}})
+            while (doc := await self._lease(name, {})) is not None:
+                sent += await self._send(name, doc)
         self.published += sent
         return sent
+
+    async def drain_hinted(self) -> int:
+        """Publish the pending events of the documents named by wake(); return how many went out."""
+        hints, self._hints = self._hints, set()
+        sent = 0
+        for doc_id in hints:
+            for name in self.collections:
+                doc = await self._lease(name, {"_id": doc_id})
+                if doc is not None:
+                    sent += await self._send(name, doc)
+        self.published += sent
+        return sent
+
+    async def _lease(self, name: str, where: Doc) -> Doc | None:
+        now = time.time()
+        return await self.db[name].find_one_and_update(
+            {**where, PENDING: True, "$or": [{LEASE: {"$exists": False}}, {LEASE: {"$lt": now}}]},
+            {"$set": {LEASE: now + self.lease_seconds, "_outbox_owner": self.owner}},
+            return_document=ReturnDocument.AFTER,
+        )
+
+    async def _send(self, name: str, doc: Doc) -> int:
+        coll = self.db[name]
+        entries: list[Doc] = doc.get(OUTBOX) or []
+        for item in entries:
+            await self._publish(item)
+        # $pullAll removes exactly the entries published; entries appended meanwhile stay.
+        await coll.update_one({"_id": doc["_id"]}, {"$pullAll": {OUTBOX: entries}, "$unset": {LEASE: ""}})
+        await coll.update_one({"_id": doc["_id"], OUTBOX: {"$size": 0}}, {"$set": {PENDING: False}})
+        return len(entries)
 
     async def _publish(self, item: Doc) -> None:
         env: dict[str, Any] = item["envelope"]
@@ -131,16 +157,22 @@ class OutboxRelay:
         await self.publish(item["topic"], item["key"].encode(), body, headers)
 
     async def run(self) -> None:
-        """Drain on every wake-up and at least every poll interval, until stopped."""
+        """Publish hinted documents on every wake-up and sweep everything every sweep interval."""
+        loop = asyncio.get_running_loop()
         while not self._stopping:
             self._wake.clear()
             try:
-                await self.drain()
+                await self.drain_hinted()
+                if loop.time() >= self._sweep_due:
+                    self._sweep_due = loop.time() + self.sweep_seconds
+                    await self.drain()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("outbox relay failed; retrying")
                 await asyncio.sleep(min(self.poll_seconds * 4, 5))
+            if self._hints:
+                continue
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
             except TimeoutError:

@@ -58,6 +58,7 @@ class Runtime:
             owner=self.instance,
             poll_seconds=self.settings.outbox_poll_seconds,
             lease_seconds=self.settings.outbox_lease_seconds,
+            sweep_seconds=self.settings.outbox_sweep_seconds,
         )
         self.dead_letters: list[DeadLetters] = []
         self.after_handle: list[AfterHandle] = []  # test seam, see shared.kafka

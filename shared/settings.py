@@ -32,6 +32,7 @@ class Settings(BaseSettings):
     pii_key: SecretStr = SecretStr(DEV_PII_KEY)
     outbox_poll_seconds: float = 0.5
     outbox_lease_seconds: float = 30.0
+    outbox_sweep_seconds: float = 5.0  # full sweeps for what crashed replicas left behind
     handler_attempts: int = 3
     handler_backoff_seconds: float = 0.2
     log_level: str = "INFO"

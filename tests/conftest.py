@@ -31,6 +31,7 @@ async def settings(endpoints: Endpoints) -> AsyncIterator[Settings]:
         mongodb_uri=endpoints.mongodb,
         namespace=f"t{uuid.uuid4().hex[:10]}_",
         outbox_poll_seconds=0.2,
+        outbox_sweep_seconds=1.0,
         handler_backoff_seconds=0.02,
     )
     yield s

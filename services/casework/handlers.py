@@ -147,7 +147,7 @@ async def _open_investigation(rt: Runtime, env: Envelope, action: EscalationActi
         await store.insert_new(rt.db, rt.outbox.on_insert(doc, [rt.outbox.entry(opened, key=case_id)]))
         == "inserted"
     ):
-        rt.relay.wake()
+        rt.relay.wake(case_id)
 
 
 def make_repatriation_handlers(rt: Runtime):  # type: ignore[no-untyped-def]

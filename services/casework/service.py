@@ -129,7 +129,7 @@ async def change(rt: Runtime, case_id: str, build: Callable[[Doc], Plan | None],
             raise Conflict(doc["status"], OPEN_ELSEWHERE) from exc
         if after is not None:
             if entries:
-                rt.relay.wake()
+                rt.relay.wake(case_id)
             return after
     current = await store.get_raw(rt.db, case_id)
     if current is None:
@@ -213,7 +213,7 @@ async def on_incident(rt: Runtime, *, event_id: str, incident: IncidentAccepted)
         )
         outcome = await store.insert_new(rt.db, doc)
         if outcome == "inserted":
-            rt.relay.wake()
+            rt.relay.wake(case_id)
             return case_id
         if outcome == "exists":
             return case_id
@@ -333,7 +333,7 @@ async def _join(rt: Runtime, case: Doc, *, event_id: str, incident: IncidentAcce
         rt.db, query, rt.outbox.on_update(upd, [rt.outbox.entry(merged, key=case["_id"])])
     )
     if after is not None:
-        rt.relay.wake()
+        rt.relay.wake(case["_id"])
         return True
     return False
 
@@ -401,7 +401,7 @@ async def finish_claim(rt: Runtime, case_id: str, *, previous_status: str | None
         {"_id": case_id, f"{PENDING_CLAIM}.at": at},
         rt.outbox.on_update({"$unset": {PENDING_CLAIM: ""}}, [rt.outbox.entry(ev, key=case_id, id=event_id)]),
     )
-    rt.relay.wake()
+    rt.relay.wake(case_id)
     return after if after is not None else store.strip(doc)
 
 

@@ -39,5 +39,5 @@ async def post_incident(body: IncidentIn, request: Request) -> IncidentAcceptedO
     )
     doc = {"_id": incident_id, **event.model_dump(mode="python"), "status": "accepted"}
     await store.insert(rt.db, rt.outbox.on_insert(doc, [rt.outbox.entry(event, key=worker_key)]))
-    rt.relay.wake()
+    rt.relay.wake(incident_id)
     return IncidentAcceptedOut(incident_id=incident_id)
