@@ -19,7 +19,7 @@ async def main(service: str) -> None:
     app = importlib.import_module(f"services.{service}.app").create_app()
     rt = app.state.runtime
     rt.relay.poll_seconds = 3600  # the relay must not publish before we die
-    rt.relay.wake = lambda: None
+    rt.relay.wake = lambda *ids: None
 
     async def die(env: Envelope) -> None:
         os._exit(137)
