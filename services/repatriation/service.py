@@ -313,7 +313,7 @@ async def move_evacuees(
     *,
     rt: Runtime,
     evacuation_id: str,
-    worker_ids: list[str] | None,
+    worker_ids: list[str],
     status: domain.EvacueeStatus,
     actor: str,
     note: str | None = None,

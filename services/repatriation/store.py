@@ -6,7 +6,7 @@ import time
 from collections.abc import Iterable
 from typing import Any, Literal
 
-from pymongo import ReturnDocument, UpdateOne
+from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
@@ -189,12 +189,13 @@ async def record_departures(db: AsyncDatabase[Doc], events: Iterable[DepartureRe
     """Store departure snapshots, keeping the highest version of each; returns how many changed.
 
     New departures go in with one bulk insert; those already known are replaced only by a
-    higher version (a conditional update), so redelivered or out-of-order events change nothing.
+    higher version, so redelivered or out-of-order events change nothing. The version check
+    reads first and then writes by _id alone: FerretDB scans the whole collection for any
+    filter beyond _id equality, and one departure's events arrive in order on one partition,
+    handled by one consumer at a time, so no other writer races the read.
     """
-    docs = [departure_doc(e) for e in events]
-    # The highest version per departure within the batch itself.
-    best: dict[str, Doc] = {}
-    for d in docs:
+    best: dict[str, Doc] = {}  # the highest version per departure within the batch itself
+    for d in (departure_doc(e) for e in events):
         if d["_id"] not in best or d["version"] > best[d["_id"]]["version"]:
             best[d["_id"]] = d
     docs = list(best.values())
@@ -212,9 +213,14 @@ async def record_departures(db: AsyncDatabase[Doc], events: Iterable[DepartureRe
             changed += exc.details.get("nInserted", 0)
             known = [chunk[e["index"]] for e in errors]
         if known:
-            ops = [UpdateOne({"_id": d["_id"], "version": {"$lt": d["version"]}}, {"$set": d}) for d in known]
-            res2 = await db[DEPARTURES].bulk_write(ops, ordered=False)
-            changed += res2.modified_count
+            ids = [k["_id"] for k in known]
+            # _id equality is the one filter FerretDB answers from its index: use it for one.
+            query: Doc = {"_id": ids[0]} if len(ids) == 1 else {"_id": {"$in": ids}}
+            stored = {d["_id"]: d["version"] async for d in db[DEPARTURES].find(query, {"version": 1})}
+            for d in known:
+                if d["version"] > stored.get(d["_id"], -1):
+                    await db[DEPARTURES].replace_one({"_id": d["_id"]}, d)
+                    changed += 1
     return changed
 
 
@@ -268,19 +274,25 @@ async def move_evacuees(
     db: AsyncDatabase[Doc],
     *,
     evacuation_id: str,
-    worker_ids: list[str] | None,
+    worker_ids: list[str],
     before: list[str],
     set_: Doc,
     entry: Doc,
 ) -> int:
-    """Move workers (all, or the ones named) whose status is one of `before`; returns how many moved."""
-    q: Doc = {"evacuation_id": evacuation_id, "status": {"$in": before}}
-    if worker_ids is not None:
-        q["worker_id"] = {"$in": worker_ids}
-    r = await db[EVACUEES].update_many(
-        q, {"$set": set_, "$push": {"history": {"$each": [entry], "$slice": -50}}}
-    )
-    return r.modified_count
+    """Move the named workers whose status is one of `before`; returns how many moved.
+
+    One conditional update by _id per worker: the status check and the change are one atomic
+    write, and _id is the filter FerretDB answers from its index (update_many would scan the
+    whole collection).
+    """
+    moved = 0
+    for worker_id in dict.fromkeys(worker_ids):
+        r = await db[EVACUEES].update_one(
+            {"_id": evacuee_id(evacuation_id, worker_id), "status": {"$in": before}},
+            {"$set": set_, "$push": {"history": {"$each": [entry], "$slice": -50}}},
+        )
+        moved += r.modified_count
+    return moved
 
 
 async def get_evacuee(db: AsyncDatabase[Doc], evacuation_id: str, worker_id: str) -> Doc | None:
