@@ -46,7 +46,7 @@ def make_departure_handlers(rt: Runtime):  # type: ignore[no-untyped-def]
     async def on_departure(env: Envelope, e: DepartureRecorded) -> None:
         """Keep the departure projection; a return completes the arrival step and brings evacuees home."""
         await store.record_departures(rt.db, [e])
-        current = await rt.db[store.DEPARTURES].find_one({"_id": e.departure_id}, {"version": 1})
+        current = await rt.db[store.DEPARTURES].find_one({"_id": e.departure_id})
         if current is None or current["version"] != e.version:
             return  # an older snapshot: what it says is no longer true
         if e.status == DepartureStatus.RETURNED:

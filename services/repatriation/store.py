@@ -216,7 +216,7 @@ async def record_departures(db: AsyncDatabase[Doc], events: Iterable[DepartureRe
             ids = [k["_id"] for k in known]
             # _id equality is the one filter FerretDB answers from its index: use it for one.
             query: Doc = {"_id": ids[0]} if len(ids) == 1 else {"_id": {"$in": ids}}
-            stored = {d["_id"]: d["version"] async for d in db[DEPARTURES].find(query, {"version": 1})}
+            stored = {d["_id"]: d["version"] async for d in db[DEPARTURES].find(query)}
             for d in known:
                 if d["version"] > stored.get(d["_id"], -1):
                     await db[DEPARTURES].replace_one({"_id": d["_id"]}, d)
