@@ -99,22 +99,22 @@ async def test_evacuation_of_ten_thousand_workers(
         }
 
         # Missions report workers, in bulk; only moves the table allows happen.
-        located = [f"w-{i:06d}" for i in range(100)]
+        located = [f"w-{i:06d}" for i in range(30)]
         r = await c.post(
             f"/v1/evacuations/{eid}/workers/status",
             json={"worker_ids": located, "status": "located"},
             headers=KL,
         )
-        assert r.json() == {"requested": 100, "moved": 100}
+        assert r.json() == {"requested": 30, "moved": 30}
         r = await c.post(
             f"/v1/evacuations/{eid}/workers/status",
-            json={"worker_ids": located[:40], "status": "safe", "note": "embassy shelter"},
+            json={"worker_ids": located[:12], "status": "safe", "note": "embassy shelter"},
             headers=KL,
         )
-        assert r.json()["moved"] == 40
+        assert r.json()["moved"] == 12
         r = await c.post(
             f"/v1/evacuations/{eid}/workers/status",
-            json={"worker_ids": [f"w-{i:06d}" for i in range(200, 210)], "status": "in_transit"},
+            json={"worker_ids": [f"w-{i:06d}" for i in range(200, 205)], "status": "in_transit"},
             headers=DESK,
         )
         assert r.json()["moved"] == 0  # unaccounted workers cannot be in transit
@@ -143,9 +143,9 @@ async def test_evacuation_of_ten_thousand_workers(
 
         p = await eventually(one_home)
         assert p["by_status"] == {
-            "unaccounted": N + 19 - 100,
-            "located": 60,
-            "safe": 39,
+            "unaccounted": N + 19 - 30,
+            "located": 18,
+            "safe": 11,
             "in_transit": 0,
             "home": 1,
         }
@@ -156,7 +156,7 @@ async def test_evacuation_of_ten_thousand_workers(
         dki = (await c.get(f"/v1/evacuations/{eid}/progress", headers=DKI)).json()
         assert dki["total"] == sum(by_prov["by_province"]["DKI Jakarta"].values()) and 0 < dki["total"] < N
         safe = (await c.get(f"/v1/evacuations/{eid}/workers?status=safe&limit=1000", headers=DESK)).json()
-        assert sorted(w["worker_id"] for w in safe) == [w for w in located[:40] if w != "w-000001"]
+        assert sorted(w["worker_id"] for w in safe) == [w for w in located[:12] if w != "w-000001"]
         region = (await c.get("/v1/region/returns", headers=DKI)).json()
         assert sum(region["evacuees_not_home"].values()) == dki["total"] - (
             1 if departure(1).home_province == "DKI Jakarta" else 0
