@@ -228,6 +228,8 @@ async def test_living_worker_end_to_end_with_skip_retry_reroute(settings: Settin
 
 async def test_cancellation_undoes_funding_and_booking_and_frees_the_case(settings: Settings) -> None:
     async with running(create_app(settings, ManualClock())) as c:
+        r = await c.post("/v1/repatriations", json=living("case-2", country="KR"), headers=KL)
+        assert r.status_code == 403  # a mission starts only in its own jurisdiction
         r = await c.post("/v1/repatriations", json=living("case-2", facts={"sick": True}), headers=KL)
         assert r.status_code == 201, r.text
         rid = r.json()["repatriation_id"]
