@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from services.repatriation import handlers, plans, service, store, views
+from shared import topics
 from shared.clock import Clock
 from shared.service import Runtime
 from shared.service import create_app as create_service_app
@@ -13,11 +15,16 @@ PORT = 8005
 
 
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
-    """Wire repatriation's database, topics and HTTP routes."""
-    rt = Runtime("repatriation", settings=settings, clock=clock)
+    """Wire repatriation's database, topics, background fan-out sweeper and HTTP routes."""
+    rt = Runtime("repatriation", settings=settings, clock=clock, outbox_collections=[store.WORKFLOWS])
+    plans.load()  # a malformed plan stops the service at start, not at the first request
+    rt.on_startup(lambda: store.ensure_indexes(rt.db))
+    rt.consume(topics.REPATRIATION_REQUESTS, handlers.make_handlers(rt))
+    rt.consume(topics.DEPARTURES, handlers.make_departure_handlers(rt))
+    rt.background(lambda: service.sweep_fanouts(rt))
     return create_service_app(
         rt,
         title="Lindungi repatriation",
-        description="Repatriation workflows until hand-over at home.",
-        routers=[],
+        description="Repatriation workflows until hand-over at home: living workers, remains, evacuations.",
+        routers=[views.router],
     )

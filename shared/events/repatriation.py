@@ -42,6 +42,9 @@ class WorkflowChanged(Event):
     actor: str
     reason: str | None = None
     at: AwareDatetime
+    to_step: str | None = None  # rerouted: the step the workflow went back to
+    country: str | None = None
+    home_province: str | None = None
 
 
 @event_type("lindungi.repatriation.step.changed.v1", REPATRIATIONS)
@@ -59,3 +62,5 @@ class StepChanged(Event):
     reason: str | None = None
     evidence: list[str] = []
     at: AwareDatetime
+    effect: str | None = None  # undone: what was released ("booking released", "funding returned")
+    attempt: int | None = None  # active/retried: which activation of the step this is

@@ -1,0 +1,142 @@
+"""Evacuation fan-out: how long listing 10,000 registered workers of one country takes.
+
+`python -m bench.repatriation` (Kafka and MongoDB from the environment, like the services).
+Starts repatriation in-process on a fresh namespace, fills its departures projection with
+N workers abroad through the very store function the DepartureRecorded handler uses, also
+feeds a few hundred over Kafka through the handler, then times the evacuation request
+(fan-out included) and the progress read. Cleans up after itself. Prints figures only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+import uuid
+from datetime import UTC, date, datetime
+
+import httpx
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+from pymongo import AsyncMongoClient
+
+from services.repatriation import store
+from services.repatriation.app import create_app
+from shared.auth import dev_token
+from shared.clock import ManualClock
+from shared.envelope import Envelope
+from shared.events.registry import DepartureRecorded, DepartureStatus, Scheme, Sector, SkillLevel
+from shared.settings import Settings
+from shared.topics import DEPARTURES
+
+N = int(os.environ.get("BENCH_EVACUEES", "10000"))
+OVER_KAFKA = int(os.environ.get("BENCH_EVACUEES_KAFKA", "200"))
+PROVINCES = ["DKI Jakarta", "Jawa Barat", "Jawa Tengah", "Jawa Timur", "Nusa Tenggara Barat"]
+DESK = {"authorization": f"Bearer {dev_token('officer-ani')}"}
+
+
+def departure(i: int, prefix: str = "w") -> DepartureRecorded:
+    return DepartureRecorded(
+        worker_id=f"{prefix}-{i:06d}",
+        departure_id=f"d-{prefix}-{i:06d}",
+        version=1,
+        change="active_abroad",
+        status=DepartureStatus.ACTIVE_ABROAD,
+        full_name=f"Pekerja {i}",
+        home_province=PROVINCES[i % len(PROVINCES)],
+        destination_country="MY",
+        sector=Sector.MANUFACTURING,
+        skill_level=SkillLevel.MIDDLE,
+        scheme=Scheme.AGENCY,
+        departure_date=date(2025, 6, 1),
+        recorded_at=datetime(2025, 6, 1, tzinfo=UTC),
+    )
+
+
+async def _wait_projected(db, ids: list[str]) -> None:  # type: ignore[no-untyped-def]
+    """Until every departure id is in the projection; by _id, checking only the missing ones."""
+    missing = list(ids)
+    while missing:
+        missing = [i for i in missing if await db[store.DEPARTURES].find_one({"_id": i}) is None]
+        if missing:
+            await asyncio.sleep(0.2)
+
+
+async def run() -> None:
+    base = Settings()
+    settings = base.model_copy(update={"namespace": f"bench{uuid.uuid4().hex[:8]}_"})
+    app = create_app(settings, ManualClock())
+    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(settings.mongodb_uri, tz_aware=True)
+    db = client[settings.database("repatriation")]
+    try:
+        async with app.router.lifespan_context(app):
+            http = httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://bench", timeout=600
+            )
+            t = time.perf_counter()
+            await store.record_departures(db, [departure(i) for i in range(N)])
+            projection = time.perf_counter() - t
+
+            producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers)
+            await producer.start()
+            t = time.perf_counter()
+            for i in range(OVER_KAFKA):
+                env = Envelope.wrap(departure(i, "k"), source="bench", subject=f"k-{i}", clock=ManualClock())
+                await producer.send(
+                    settings.topic(DEPARTURES.name), env.model_dump_json().encode(), key=b"k%d" % i
+                )
+            await producer.flush()
+            await producer.stop()
+            await _wait_projected(db, [f"d-k-{i:06d}" for i in range(OVER_KAFKA)])
+            over_kafka = time.perf_counter() - t
+
+            t = time.perf_counter()
+            r = await http.post("/v1/evacuations", json={"country": "MY", "reason": "bench"}, headers=DESK)
+            fanout = time.perf_counter() - t
+            r.raise_for_status()
+            evac = r.json()
+            total = evac["fanout"]["count"]
+
+            t = time.perf_counter()
+            p = (await http.get(f"/v1/evacuations/{evac['repatriation_id']}/progress", headers=DESK)).json()
+            read = time.perf_counter() - t
+            t = time.perf_counter()
+            await http.get(
+                f"/v1/evacuations/{evac['repatriation_id']}/progress?by_province=true", headers=DESK
+            )
+            read_prov = time.perf_counter() - t
+            await http.aclose()
+    finally:
+        with contextlib.suppress(Exception):
+            for name in await client.list_database_names():
+                if name.startswith(settings.database("")):
+                    await client.drop_database(name)
+        await client.close()
+        admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+        with contextlib.suppress(Exception):
+            await admin.start()
+            mine = [x for x in await admin.list_topics() if x.startswith(settings.namespace)]
+            if mine:
+                await admin.delete_topics(mine)
+        with contextlib.suppress(Exception):
+            await admin.close()
+
+    print("repatriation: evacuation fan-out")
+    print(f"  projection bulk write   {N:>6} departures  {projection:7.2f} s  {N / projection:8.0f} /s")
+    rate = OVER_KAFKA / over_kafka
+    print(f"  projection over Kafka   {OVER_KAFKA:>6} events      {over_kafka:7.2f} s  {rate:8.0f} /s")
+    print(
+        f"  evacuation fan-out      {total:>6} workers     {fanout:7.2f} s  {total / fanout:8.0f} workers/s"
+    )
+    print(f"  progress read (status)  {p['total']:>6} workers     {read:7.2f} s")
+    print(f"  progress by province    {p['total']:>6} workers     {read_prov:7.2f} s")
+    print(f"  ratio fan-out / projection bulk write: {fanout / projection:.2f}")
+
+
+def main() -> None:
+    asyncio.run(run())
+
+
+if __name__ == "__main__":
+    main()

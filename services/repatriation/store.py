@@ -1,0 +1,314 @@
+"""repatriation's MongoDB: workflows (one document each, steps and outbox inside), evacuees, departures."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import Any, Literal
+
+from pymongo import ReturnDocument
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+from services.repatriation.domain import Workflow, WorkflowStatus
+from shared.events.registry import DepartureRecorded, DepartureStatus
+from shared.mongo import HIDDEN, Doc
+
+WORKFLOWS = "workflows"
+EVACUEES = "evacuees"
+DEPARTURES = "departures"  # our own projection of registry's DepartureRecorded
+
+# Who counts as abroad for an evacuation: departed (on the way or just landed) or working there.
+ABROAD = [DepartureStatus.DEPARTED.value, DepartureStatus.ACTIVE_ABROAD.value]
+BATCH = 1000
+
+
+async def ensure_indexes(db: AsyncDatabase[Doc]) -> None:
+    """Indexes, including the one that keeps one live workflow per case and kind."""
+    # Unique and sparse: live_key is set only while a workflow is live, so finished ones never
+    # clash. (FerretDB has no partial indexes; sparse unique behaves the same there and on MongoDB.)
+    await db[WORKFLOWS].create_index([("live_key", 1)], unique=True, sparse=True, name="one_live_per_kind")
+    await db[WORKFLOWS].create_index([("case_id", 1), ("kind", 1)])
+    await db[WORKFLOWS].create_index([("home_province", 1), ("status", 1)])
+    await db[WORKFLOWS].create_index([("worker_id", 1), ("status", 1)])
+    await db[WORKFLOWS].create_index([("fanout.status", 1)])
+    await db[EVACUEES].create_index([("evacuation_id", 1), ("status", 1)])
+    await db[EVACUEES].create_index([("worker_id", 1)])
+    await db[EVACUEES].create_index([("home_province", 1), ("status", 1)])
+    await db[DEPARTURES].create_index([("destination_country", 1), ("status", 1)])
+    await db[DEPARTURES].create_index([("worker_id", 1)])
+
+
+def live_key(wf: Workflow) -> str | None:
+    """The key only one live workflow may hold: per case and kind, or per area for an evacuation."""
+    if wf.case_id:
+        return f"{wf.case_id}:{wf.kind}"
+    if wf.kind == "evacuation":
+        return f"{wf.kind}:{wf.country}:{wf.region or '*'}"
+    worker = wf.worker_id or wf.worker_key
+    return f"worker:{worker}:{wf.kind}" if worker else None
+
+
+def to_doc(wf: Workflow) -> Doc:
+    doc = wf.model_dump(mode="python", exclude={"id"})
+    return {"_id": wf.id, **doc}
+
+
+def from_doc(doc: Doc) -> Workflow:
+    data = {
+        k: v for k, v in doc.items() if not k.startswith("_") and k not in ("timeline", "live_key", "fanout")
+    }
+    return Workflow(id=doc["_id"], **data)
+
+
+async def insert_workflow(
+    db: AsyncDatabase[Doc], doc: Doc
+) -> tuple[Literal["inserted", "exists", "live"], Doc]:
+    """Insert a new workflow; else say whether this very one exists or another live one holds its key."""
+    try:
+        await db[WORKFLOWS].insert_one(doc)
+        return "inserted", doc
+    except DuplicateKeyError:
+        same = await db[WORKFLOWS].find_one({"_id": doc["_id"]}, HIDDEN)
+        if same is not None:
+            return "exists", same
+        other = await db[WORKFLOWS].find_one({"live_key": doc.get("live_key")}, HIDDEN)
+        if other is not None:
+            return "live", other
+        raise  # the live one finished in between: the caller retries
+
+
+async def get(db: AsyncDatabase[Doc], workflow_id: str, *, with_internals: bool = False) -> Doc | None:
+    return await db[WORKFLOWS].find_one({"_id": workflow_id}, None if with_internals else HIDDEN)
+
+
+async def save(
+    db: AsyncDatabase[Doc],
+    wf: Workflow,
+    *,
+    expected_version: int,
+    update: Doc,
+    filter_extra: Doc | None = None,
+) -> Doc | None:
+    """Write a workflow after a decision if nobody changed it meanwhile; None on a lost race."""
+    fields = wf.model_dump(mode="python", exclude={"id", "version"})
+    upd: Doc = {op: dict(v) for op, v in update.items()}
+    upd.setdefault("$set", {}).update(fields)
+    upd["$inc"] = {"version": 1}
+    if wf.status != WorkflowStatus.ACTIVE:
+        upd.setdefault("$unset", {})["live_key"] = ""  # frees the key for a later workflow
+    return await db[WORKFLOWS].find_one_and_update(
+        {"_id": wf.id, "version": expected_version, **(filter_extra or {})},
+        upd,
+        return_document=ReturnDocument.AFTER,
+    )
+
+
+async def find(db: AsyncDatabase[Doc], query: Doc, *, limit: int = 100, skip: int = 0) -> list[Doc]:
+    cursor = (
+        db[WORKFLOWS].find(query, {**HIDDEN, "timeline": 0}).sort("started_at", -1).skip(skip).limit(limit)
+    )
+    return await cursor.to_list()
+
+
+async def live_for_worker(db: AsyncDatabase[Doc], worker_id: str) -> list[Doc]:
+    return await db[WORKFLOWS].find({"worker_id": worker_id, "status": "active"}).to_list()
+
+
+async def note_request(db: AsyncDatabase[Doc], workflow_id: str, entry: Doc, event_id: str) -> None:
+    """Put a request that found this workflow already live on its timeline, once."""
+    await db[WORKFLOWS].update_one(
+        {"_id": workflow_id, "_applied": {"$ne": event_id}},
+        {"$push": {"timeline": entry, "_applied": {"$each": [event_id], "$slice": -500}}},
+    )
+
+
+# ---------------------------------------------------------------- fan-out claims
+
+
+async def claim_fanout(db: AsyncDatabase[Doc], *, owner: str, lease_seconds: float) -> Doc | None:
+    """Claim one evacuation whose fan-out is unfinished and unleased (or its lease lapsed)."""
+    now = time.time()  # wall clock: a lease is about processes, not domain time
+    return await db[WORKFLOWS].find_one_and_update(
+        {
+            "fanout.status": "pending",
+            "$or": [{"fanout.lease": {"$exists": False}}, {"fanout.lease": {"$lt": now}}],
+        },
+        {"$set": {"fanout.lease": now + lease_seconds, "fanout.owner": owner}},
+        return_document=ReturnDocument.AFTER,
+    )
+
+
+async def claim_fanout_of(
+    db: AsyncDatabase[Doc], workflow_id: str, *, owner: str, lease_seconds: float
+) -> Doc | None:
+    now = time.time()
+    return await db[WORKFLOWS].find_one_and_update(
+        {
+            "_id": workflow_id,
+            "fanout.status": "pending",
+            "$or": [
+                {"fanout.lease": {"$exists": False}},
+                {"fanout.lease": {"$lt": now}},
+                {"fanout.owner": owner},
+            ],
+        },
+        {"$set": {"fanout.lease": now + lease_seconds, "fanout.owner": owner}},
+        return_document=ReturnDocument.AFTER,
+    )
+
+
+async def renew_fanout(db: AsyncDatabase[Doc], workflow_id: str, *, owner: str, lease_seconds: float) -> bool:
+    r = await db[WORKFLOWS].update_one(
+        {"_id": workflow_id, "fanout.owner": owner, "fanout.status": "pending"},
+        {"$set": {"fanout.lease": time.time() + lease_seconds}},
+    )
+    return r.matched_count == 1
+
+
+# ---------------------------------------------------------------- departures projection
+
+
+def departure_doc(e: DepartureRecorded) -> Doc:
+    """What repatriation keeps of a departure: enough to find and list workers abroad."""
+    return {
+        "_id": e.departure_id,
+        "worker_id": e.worker_id,
+        "version": e.version,
+        "status": e.status.value,
+        "full_name": e.full_name,
+        "home_province": e.home_province,
+        "home_regency": e.home_regency,
+        "destination_country": e.destination_country.upper(),
+        "sector": e.sector.value,
+        "recorded_at": e.recorded_at,
+    }
+
+
+async def record_departures(db: AsyncDatabase[Doc], events: Iterable[DepartureRecorded]) -> int:
+    """Store departure snapshots, keeping the highest version of each; returns how many changed.
+
+    New departures go in with one bulk insert; those already known are replaced only by a
+    higher version, so redelivered or out-of-order events change nothing. The version check
+    reads first and then writes by _id alone: FerretDB scans the whole collection for any
+    filter beyond _id equality, and one departure's events arrive in order on one partition,
+    handled by one consumer at a time, so no other writer races the read.
+    """
+    best: dict[str, Doc] = {}  # the highest version per departure within the batch itself
+    for d in (departure_doc(e) for e in events):
+        if d["_id"] not in best or d["version"] > best[d["_id"]]["version"]:
+            best[d["_id"]] = d
+    docs = list(best.values())
+    changed = 0
+    for i in range(0, len(docs), BATCH):
+        chunk = docs[i : i + BATCH]
+        known: list[Doc] = []
+        try:
+            res = await db[DEPARTURES].insert_many(chunk, ordered=False)
+            changed += len(res.inserted_ids)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if any(e.get("code") != 11000 for e in errors):
+                raise
+            changed += exc.details.get("nInserted", 0)
+            known = [chunk[e["index"]] for e in errors]
+        if known:
+            ids = [k["_id"] for k in known]
+            # _id equality is the one filter FerretDB answers from its index: use it for one.
+            query: Doc = {"_id": ids[0]} if len(ids) == 1 else {"_id": {"$in": ids}}
+            stored = {d["_id"]: d["version"] async for d in db[DEPARTURES].find(query)}
+            for d in known:
+                if d["version"] > stored.get(d["_id"], -1):
+                    await db[DEPARTURES].replace_one({"_id": d["_id"]}, d)
+                    changed += 1
+    return changed
+
+
+def abroad_query(countries: list[str]) -> Doc:
+    return {"destination_country": {"$in": countries}, "status": {"$in": ABROAD}}
+
+
+async def departures_abroad(db: AsyncDatabase[Doc], countries: list[str]) -> Any:
+    """A cursor over every departure abroad in these countries."""
+    return db[DEPARTURES].find(
+        abroad_query(countries),
+        {"worker_id": 1, "full_name": 1, "home_province": 1, "home_regency": 1, "destination_country": 1},
+        batch_size=BATCH,
+    )
+
+
+# ---------------------------------------------------------------- evacuees
+
+
+def evacuee_id(evacuation_id: str, worker_id: str) -> str:
+    return f"{evacuation_id}:{worker_id}"
+
+
+async def insert_evacuees(db: AsyncDatabase[Doc], docs: list[Doc]) -> int:
+    """Bulk insert per-worker progress documents; those already there (a resumed fan-out) stay."""
+    if not docs:
+        return 0
+    try:
+        res = await db[EVACUEES].insert_many(docs, ordered=False)
+        return len(res.inserted_ids)
+    except BulkWriteError as exc:
+        if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
+            raise
+        return int(exc.details.get("nInserted", 0))
+
+
+async def count_evacuees(db: AsyncDatabase[Doc], evacuation_id: str) -> int:
+    return await db[EVACUEES].count_documents({"evacuation_id": evacuation_id})
+
+
+async def progress(db: AsyncDatabase[Doc], match: Doc, by: list[str]) -> list[Doc]:
+    """Counts of evacuees grouped by the given fields ($match and $group only)."""
+    group_id: Any = {f: f"${f}" for f in by}
+    cursor = await db[EVACUEES].aggregate(
+        [{"$match": match}, {"$group": {"_id": group_id, "n": {"$sum": 1}}}]
+    )
+    return await cursor.to_list()
+
+
+async def move_evacuees(
+    db: AsyncDatabase[Doc],
+    *,
+    evacuation_id: str,
+    worker_ids: list[str],
+    before: list[str],
+    set_: Doc,
+    entry: Doc,
+) -> int:
+    """Move the named workers whose status is one of `before`; returns how many moved.
+
+    One conditional update by _id per worker: the status check and the change are one atomic
+    write, and _id is the filter FerretDB answers from its index (update_many would scan the
+    whole collection).
+    """
+    moved = 0
+    for worker_id in dict.fromkeys(worker_ids):
+        r = await db[EVACUEES].update_one(
+            {"_id": evacuee_id(evacuation_id, worker_id), "status": {"$in": before}},
+            {"$set": set_, "$push": {"history": {"$each": [entry], "$slice": -50}}},
+        )
+        moved += r.modified_count
+    return moved
+
+
+async def get_evacuee(db: AsyncDatabase[Doc], evacuation_id: str, worker_id: str) -> Doc | None:
+    return await db[EVACUEES].find_one({"_id": evacuee_id(evacuation_id, worker_id)})
+
+
+async def list_evacuees(db: AsyncDatabase[Doc], query: Doc, *, limit: int, skip: int) -> list[Doc]:
+    cursor = db[EVACUEES].find(query, {"history": 0}).sort("_id", 1).skip(skip).limit(limit)
+    return await cursor.to_list()
+
+
+async def evacuations_live_for(db: AsyncDatabase[Doc], worker_id: str) -> list[str]:
+    """Evacuations in which this worker is tracked and not home yet."""
+    docs = (
+        await db[EVACUEES]
+        .find({"worker_id": worker_id, "status": {"$ne": "home"}}, {"evacuation_id": 1})
+        .to_list()
+    )
+    return [d["evacuation_id"] for d in docs]
