@@ -174,7 +174,7 @@ async def start(
     else:
         raise RuntimeError("could not start the workflow: its key kept changing")
     if outcome == "inserted":
-        rt.relay.wake()
+        rt.relay.wake(doc["_id"])
         log.info("repatriation started", extra={"case_id": case_id or "-"})
     if kind == RepatriationKind.EVACUATION and outcome != "live":
         await fan_out(rt=rt, workflow_id=stored["_id"])
@@ -224,7 +224,7 @@ async def act(
             filter_extra=filter_extra,
         )
         if saved is not None:
-            rt.relay.wake()
+            rt.relay.wake(saved["_id"])
             return store_out(saved), changes
     raise domain.Conflict("the workflow kept changing under us; try again")
 
