@@ -24,9 +24,8 @@ from shared.pii import Vault
 from shared.settings import Settings
 
 
-async def run(path: Path, settings: Settings) -> service.ImportResult:
-    """Import one file with a progress bar on the terminal."""
-    text = path.read_text(encoding="utf-8")
+async def run(path: Path, text: str, settings: Settings) -> service.ImportResult:
+    """Import one file's text with a progress bar on the terminal."""
     total = max(sum(1 for line in text.splitlines() if line.strip()) - 1, 0)
     client = connect(settings)
     try:
@@ -51,7 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("file", type=Path, help="CSV export (UTF-8, header row); see docs/registry.md")
     args = parser.parse_args(argv)
     try:
-        result = asyncio.run(run(args.file, Settings()))
+        text = args.file.read_text(encoding="utf-8")
+        result = asyncio.run(run(args.file, text, Settings()))
     except (OSError, UnicodeDecodeError) as exc:
         print(f"cannot read {args.file}: {type(exc).__name__}", file=sys.stderr)
         return 2

@@ -36,36 +36,43 @@ class DepartureFields(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    destination_country: str | None = Field(
-        None, description="ISO 3166-1 alpha-2", examples=["KR"]
-    )
+    destination_country: str | None = Field(None, description="ISO 3166-1 alpha-2", examples=["KR"])
     sector: Sector | None = Field(None, examples=[Sector.WELDING])
     skill_level: SkillLevel | None = Field(None, examples=[SkillLevel.MIDDLE])
     scheme: Scheme | None = Field(
         None, description="agency (P3MI), g2g, employer, independent (mandiri)", examples=[Scheme.AGENCY]
     )
     agency_id: str | None = Field(
-        None, min_length=2, max_length=64, pattern=ID, description="The P3MI, for the agency scheme.",
+        None,
+        min_length=2,
+        max_length=64,
+        pattern=ID,
+        description="The P3MI, for the agency scheme.",
         examples=["p3mi-bina-karya"],
     )
     agency_licence: str | None = Field(
         None, min_length=2, max_length=64, pattern=r"^[A-Za-z0-9/ ._-]+$", examples=["KEP.123/PPTKIS/2024"]
     )
-    employer_name: str | None = Field(None, min_length=1, max_length=200, pattern=SAFE_TEXT, examples=["Hanil Steel Co."])
+    employer_name: str | None = Field(
+        None, min_length=1, max_length=200, pattern=SAFE_TEXT, examples=["Hanil Steel Co."]
+    )
     contract_start: date | None = Field(None, examples=["2026-03-01"])
     contract_end: date | None = Field(None, examples=["2029-02-28"])
     departure_date: date | None = Field(
-        None, description="Planned (registered) or actual (departed) date of departure.", examples=["2026-02-20"]
+        None,
+        description="Planned (registered) or actual (departed) date of departure.",
+        examples=["2026-02-20"],
     )
     departure_port: str | None = Field(
         None, min_length=2, max_length=80, pattern=SAFE_TEXT, examples=["Soekarno-Hatta (CGK)"]
     )
     training: list[str] | None = Field(
-        None, max_length=20, description="Pre-departure training completed.", examples=[["welding SMAW level 2", "Korean language (EPS-TOPIK)"]]
+        None,
+        max_length=20,
+        description="Pre-departure training completed.",
+        examples=[["welding SMAW level 2", "Korean language (EPS-TOPIK)"]],
     )
-    certificates: list[str] | None = Field(
-        None, max_length=20, examples=[["BNSP welder 3G"]]
-    )
+    certificates: list[str] | None = Field(None, max_length=20, examples=[["BNSP welder 3G"]])
     status: DepartureStatus | None = Field(None, examples=[DepartureStatus.REGISTERED])
 
     @field_validator("destination_country")
@@ -96,7 +103,10 @@ class DepartureIn(DepartureFields):
     date_of_birth: date = Field(examples=["1994-03-17"])
     sex: Literal["F", "M"] | None = Field(None, examples=["F"])
     nik: str | None = Field(
-        None, pattern=NIK_PATTERN, description="16-digit NIK; encrypted at rest.", examples=["3171234567890001"]
+        None,
+        pattern=NIK_PATTERN,
+        description="16-digit NIK; encrypted at rest.",
+        examples=["3171234567890001"],
     )
     passport_number: str | None = Field(
         None, min_length=7, max_length=10, description="Encrypted at rest.", examples=["C1234567"]

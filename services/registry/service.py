@@ -105,7 +105,10 @@ async def record_departure(*, deps: Deps, data: DepartureIn, upsert: bool) -> tu
     if data.nik:
         identity |= {"nik_enc": v.encrypt("nik", data.nik), "nik_hash": nik_hash}
     if data.passport_number:
-        identity |= {"passport_enc": v.encrypt("passport", data.passport_number), "passport_hash": passport_hash}
+        identity |= {
+            "passport_enc": v.encrypt("passport", data.passport_number),
+            "passport_hash": passport_hash,
+        }
     if data.phone:
         identity["phone_enc"] = v.encrypt("phone", data.phone)
     if data.next_of_kin:
@@ -192,10 +195,13 @@ async def update_departure(*, deps: Deps, departure_id: str, data: DepartureUpda
         if current is None:
             return None
         if "employer_name" in changes:
-            country = changes.get("destination_country", current["destination_country"])
+            country = str(changes.get("destination_country") or current["destination_country"])
             changes["employer_id"] = domain.employer_id_for(changes["employer_name"], country)
             await store.ensure_party(
-                deps.db, store.EMPLOYERS, changes["employer_id"], {"name": changes["employer_name"], "country": country}
+                deps.db,
+                store.EMPLOYERS,
+                changes["employer_id"],
+                {"name": changes["employer_name"], "country": country},
             )
         outcome = await _change(deps=deps, current=current, changes=changes)
         if outcome is not None:
@@ -258,9 +264,7 @@ def read_csv(text: str) -> tuple[list[str], Iterable[tuple[int, dict[str, str | 
     return header, rows()
 
 
-async def import_csv(
-    *, deps: Deps, text: str, progress: Callable[[int], None] | None = None
-) -> ImportResult:
+async def import_csv(*, deps: Deps, text: str, progress: Callable[[int], None] | None = None) -> ImportResult:
     """Import a national placement export: keep good rows, report each bad one by line and reason."""
     result = ImportResult()
     header, rows = read_csv(text)
@@ -297,7 +301,9 @@ async def import_csv(
     return result
 
 
-async def flag_party(*, deps: Deps, kind: str, party_id: str, action_id: str, rule_id: str, reason: str, at: Any) -> bool:
+async def flag_party(
+    *, deps: Deps, kind: str, party_id: str, action_id: str, rule_id: str, reason: str, at: Any
+) -> bool:
     """Mark an agency or employer flagged, once per escalation action."""
     collection = store.AGENCIES if kind == "agency" else store.EMPLOYERS
     flag = {"action_id": action_id, "rule_id": rule_id, "reason": reason, "requested_at": at}
@@ -312,4 +318,6 @@ async def flag_party(*, deps: Deps, kind: str, party_id: str, action_id: str, ru
 
 async def count_case(*, deps: Deps, agency_id: str, case_id: str) -> bool:
     """Count a case opened about an agency's worker, once per case."""
-    return await store.apply_once(deps.db, store.AGENCIES, agency_id, f"case:{case_id}", {"$inc": {"cases_opened": 1}})
+    return await store.apply_once(
+        deps.db, store.AGENCIES, agency_id, f"case:{case_id}", {"$inc": {"cases_opened": 1}}
+    )

@@ -25,7 +25,9 @@ async def ensure_indexes(db: AsyncDatabase[Doc]) -> None:
     await db[DEPARTURES].create_index([("agency_id", 1)])
 
 
-async def worker_by_hash(db: AsyncDatabase[Doc], *, nik_hash: str | None, passport_hash: str | None) -> Doc | None:
+async def worker_by_hash(
+    db: AsyncDatabase[Doc], *, nik_hash: str | None, passport_hash: str | None
+) -> Doc | None:
     """The worker holding a NIK (first) or a passport number, by keyed hash."""
     for field, value in (("nik_hash", nik_hash), ("passport_hash", passport_hash)):
         if value:
@@ -70,7 +72,9 @@ async def update_departure(db: AsyncDatabase[Doc], departure_id: str, version: i
 
 
 async def list_departures(db: AsyncDatabase[Doc], query: Doc, *, limit: int, skip: int) -> list[Doc]:
-    cursor = db[DEPARTURES].find(query, HIDDEN).sort([("departure_date", -1), ("_id", 1)]).skip(skip).limit(limit)
+    cursor = (
+        db[DEPARTURES].find(query, HIDDEN).sort([("departure_date", -1), ("_id", 1)]).skip(skip).limit(limit)
+    )
     return await cursor.to_list()
 
 

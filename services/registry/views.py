@@ -74,7 +74,9 @@ async def create_departure(body: DepartureIn, request: Request, _: Writer) -> De
     tags=["departures"],
     responses={409: {"description": "The status change is not allowed from the current status."}},
 )
-async def change_departure(departure_id: str, body: DepartureUpdate, request: Request, _: Writer) -> DepartureOut:
+async def change_departure(
+    departure_id: str, body: DepartureUpdate, request: Request, _: Writer
+) -> DepartureOut:
     """Change a departure (status, dates, employer...); a new version is published."""
     try:
         got = await service.update_departure(deps=_deps(request), departure_id=departure_id, data=body)
@@ -183,7 +185,9 @@ async def search_workers(body: WorkerSearch, request: Request, principal: Reader
     doc = await store.worker_by_hash(
         deps.db,
         nik_hash=deps.vault.lookup_hash("nik", body.nik) if body.nik else None,
-        passport_hash=deps.vault.lookup_hash("passport", body.passport_number) if body.passport_number else None,
+        passport_hash=deps.vault.lookup_hash("passport", body.passport_number)
+        if body.passport_number
+        else None,
     )
     return [await _worker_out(deps, doc, principal)] if doc else []
 
@@ -195,7 +199,7 @@ async def search_workers(body: WorkerSearch, request: Request, principal: Reader
     openapi_extra={
         "requestBody": {
             "required": True,
-            "description": "A national placement system export (CSV, UTF-8, header row). See docs/registry.md.",
+            "description": "A national placement export (CSV, UTF-8, header row); see docs/registry.md.",
             "content": {
                 "text/csv": {
                     "schema": {"type": "string"},
@@ -209,10 +213,14 @@ async def import_departures(request: Request, _: Writer) -> ImportReport:
     """Import a CSV export: good rows kept, each bad row reported with its line and reason."""
     size = int(request.headers.get("content-length") or 0)
     if size > MAX_IMPORT_BYTES:
-        raise HTTPException(413, detail=[{"field": "(body)", "reason": f"larger than {MAX_IMPORT_BYTES} bytes"}])
+        raise HTTPException(
+            413, detail=[{"field": "(body)", "reason": f"larger than {MAX_IMPORT_BYTES} bytes"}]
+        )
     raw = await request.body()
     if len(raw) > MAX_IMPORT_BYTES:
-        raise HTTPException(413, detail=[{"field": "(body)", "reason": f"larger than {MAX_IMPORT_BYTES} bytes"}])
+        raise HTTPException(
+            413, detail=[{"field": "(body)", "reason": f"larger than {MAX_IMPORT_BYTES} bytes"}]
+        )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -233,7 +241,10 @@ async def departure_statistics(
     departed_from: date | None = None,
     departed_to: date | None = None,
 ) -> Statistics:
-    """Departures counted by province, sector, skill level, destination or month (region users: their provinces)."""
+    """Departures counted by province, sector, skill level, destination or month.
+
+    Region users count only their own provinces.
+    """
     provinces: list[str] | None = None
     if "region" in principal.roles and not principal.roles & set(READERS):
         provinces = sorted(principal.provinces)
@@ -254,7 +265,10 @@ async def departure_statistics(
     )
     groups = await store.aggregate(_deps(request).db, pipeline)
     return Statistics(
-        by=by, total=sum(g["count"] for g in groups), provinces=provinces, groups=groups  # type: ignore[arg-type]
+        by=by,
+        total=sum(g["count"] for g in groups),
+        provinces=provinces,
+        groups=groups,  # type: ignore[arg-type]
     )
 
 
@@ -309,7 +323,10 @@ async def list_agencies(
 ) -> list[PartyOut]:
     """Agencies, optionally only the flagged ones."""
     query = {} if flagged is None else {"flagged": flagged}
-    return [_party_out("agency", d) for d in await store.list_parties(_deps(request).db, store.AGENCIES, query, limit)]
+    return [
+        _party_out("agency", d)
+        for d in await store.list_parties(_deps(request).db, store.AGENCIES, query, limit)
+    ]
 
 
 @router.get("/employers", response_model=list[PartyOut], tags=["agencies and employers"])
@@ -319,6 +336,6 @@ async def list_employers(
     """Employers, optionally only the flagged ones."""
     query = {} if flagged is None else {"flagged": flagged}
     return [
-        _party_out("employer", d) for d in await store.list_parties(_deps(request).db, store.EMPLOYERS, query, limit)
+        _party_out("employer", d)
+        for d in await store.list_parties(_deps(request).db, store.EMPLOYERS, query, limit)
     ]
-

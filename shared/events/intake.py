@@ -72,7 +72,10 @@ class ReportedWorker(BaseModel):
     date_of_birth: date | None = Field(None, description="As on the passport.", examples=["1994-03-17"])
     sex: Literal["F", "M"] | None = Field(None, examples=["F"])
     phone: str | None = Field(
-        None, pattern=r"^\+?[0-9 ()-]{6,24}$", description="Where the worker can be reached.", examples=["+82 10 1234 5678"]
+        None,
+        pattern=r"^\+?[0-9 ()-]{6,24}$",
+        description="Where the worker can be reached.",
+        examples=["+82 10 1234 5678"],
     )
 
     @field_validator("passport_number")
@@ -107,7 +110,9 @@ class ReportedAgency(BaseModel):
     agency_id: str | None = Field(
         None, min_length=2, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$", examples=["p3mi-bina-karya"]
     )
-    name: str | None = Field(None, min_length=1, max_length=200, pattern=SAFE_TEXT, examples=["PT Bina Karya"])
+    name: str | None = Field(
+        None, min_length=1, max_length=200, pattern=SAFE_TEXT, examples=["PT Bina Karya"]
+    )
 
 
 class ReportedEmployer(BaseModel):
@@ -128,7 +133,10 @@ class Reporter(BaseModel):
     )
     phone: str | None = Field(None, pattern=r"^\+?[0-9 ()-]{6,24}$", examples=["+82 2 783 5675"])
     email: str | None = Field(
-        None, max_length=200, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", examples=["protection@kbri-seoul.example"]
+        None,
+        max_length=200,
+        pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
+        examples=["protection@kbri-seoul.example"],
     )
 
 
@@ -141,7 +149,7 @@ class IncidentReport(BaseModel):
         None,
         min_length=2,
         max_length=64,
-        description="The reporting mission; must be the caller's own (taken from the credential if left out).",
+        description="The reporting mission: the caller's own (taken from the credential if left out).",
         examples=["kbri-seoul"],
     )
     mission_reference: str | None = Field(
@@ -153,7 +161,8 @@ class IncidentReport(BaseModel):
         examples=["SEL/2026/0412"],
     )
     country: str = Field(
-        description="Where it happened: ISO 3166-1 alpha-2, within the mission's jurisdiction.", examples=["KR"]
+        description="Where it happened: ISO 3166-1 alpha-2, within the mission's jurisdiction.",
+        examples=["KR"],
     )
     place: str | None = Field(
         None, min_length=1, max_length=200, pattern=SAFE_TEXT, examples=["Ulsan, Nam-gu industrial park"]
