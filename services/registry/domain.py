@@ -235,7 +235,8 @@ def stats_pipeline(
         {"$match": match},
         {"$group": {"_id": f"${DIMENSIONS[by]}", "count": {"$sum": 1}}},
         {"$sort": sort},
-        {"$project": {"_id": 0, "key": "$_id", "count": 1}},
+        # FerretDB 1.24 takes "$_id" in $project as a literal, so renaming _id to key is done by the caller.
+        {"$project": {"_id": 1, "count": 1}},
     ]
 
 

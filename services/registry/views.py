@@ -17,6 +17,7 @@ from services.registry.models import (
     ImportReport,
     NextOfKin,
     PartyOut,
+    StatGroup,
     Statistics,
     WorkerOut,
     WorkerSearch,
@@ -263,13 +264,9 @@ async def departure_statistics(
     pipeline = domain.stats_pipeline(
         by=by, provinces=provinces, filters=filters, date_from=departed_from, date_to=departed_to
     )
-    groups = await store.aggregate(_deps(request).db, pipeline)
-    return Statistics(
-        by=by,
-        total=sum(g["count"] for g in groups),
-        provinces=provinces,
-        groups=groups,  # type: ignore[arg-type]
-    )
+    rows = await store.aggregate(_deps(request).db, pipeline)
+    groups = [StatGroup(key=r["_id"], count=r["count"]) for r in rows]
+    return Statistics(by=by, total=sum(g.count for g in groups), provinces=provinces, groups=groups)
 
 
 def _party_out(kind: Literal["agency", "employer"], doc: dict[str, Any]) -> PartyOut:
