@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
-import subprocess
 import sys
 from datetime import UTC, datetime
 
@@ -84,18 +84,22 @@ async def test_the_import_command_line_reports_bad_rows_and_its_events_go_out(se
         "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
         "LINDUNGI_NAMESPACE": settings.namespace,
     }
-    run = subprocess.run(
-        [sys.executable, "-m", "services.registry.importer", str(SAMPLE_CSV)],
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "services.registry.importer",
+        str(SAMPLE_CSV),
         cwd=ROOT,
         env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
-    assert run.returncode == 1, run.stderr
-    assert "8 rows: 5 created, 0 updated, 0 unchanged, 3 rejected" in run.stdout
-    assert "line 7: nik:" in run.stdout
-    assert "8/8" in run.stderr  # the progress bar reached the end
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=120)
+    stdout, stderr = out.decode(), err.decode()
+    assert proc.returncode == 1, stderr
+    assert "8 rows: 5 created, 0 updated, 0 unchanged, 3 rejected" in stdout
+    assert "line 7: nik:" in stdout
+    assert "8/8" in stderr  # the progress bar reached the end
     # The outbox entries the command left are published by a registry replica's relay.
     async with running(registry_app(settings)):
         events = await read_topic(settings, topics.DEPARTURES.name, min_count=5)
