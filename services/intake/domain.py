@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from difflib import SequenceMatcher
 from typing import Any
 
@@ -143,9 +143,50 @@ def worker_key(match: WorkerMatch, identity: Identity | None, incident_id: str) 
     return f"group-{incident_id}"  # a group report without a named worker links to nothing
 
 
-def link_window(occurred_at: datetime) -> tuple[datetime, datetime]:
-    """The occurred_at range within which other reports of the same worker and category are linked."""
-    return occurred_at - LINK_WINDOW, occurred_at + LINK_WINDOW
+def lookup_keys(identity: Identity) -> list[str]:
+    """The projection keys under which the reported worker's departures may be filed."""
+    keys = [
+        f"{kind}:{value}"
+        for kind, value in (
+            ("worker", identity.worker_id),
+            ("nik", identity.nik_hash),
+            ("passport", identity.passport_hash),
+            ("dob", identity.date_of_birth),
+        )
+        if value
+    ]
+    return keys
+
+
+def departure_keys(
+    *, worker_id: str, nik_hash: str | None, passport_hash: str | None, date_of_birth: str | None
+) -> list[str]:
+    """The keys a projected departure is filed under (the same shapes as lookup_keys)."""
+    return lookup_keys(
+        Identity(
+            worker_id=worker_id, nik_hash=nik_hash, passport_hash=passport_hash, date_of_birth=date_of_birth
+        )
+    )
+
+
+def link_group(worker_key: str, category: str) -> str | None:
+    """The group of reports that may be one event: same worker, same category (none for groups)."""
+    return None if worker_key.startswith("group-") else f"{worker_key}|{category}"
+
+
+def to_link(items: list[dict[str, Any]], occurred_at: datetime, *, own_id: str) -> list[str]:
+    """Earlier reports within the window of this one's occurrence: the same event."""
+    lo, hi = occurred_at - LINK_WINDOW, occurred_at + LINK_WINDOW
+    return [
+        i["incident_id"]
+        for i in items
+        if i["incident_id"] != own_id and lo <= _aware(i["occurred_at"], occurred_at) <= hi
+    ]
+
+
+def _aware(dt: datetime, like: datetime) -> datetime:
+    """MongoDB may hand back naive UTC; compare like with like."""
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt
 
 
 def dob_iso(d: date | None) -> str | None:

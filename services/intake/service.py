@@ -109,26 +109,38 @@ async def submit(
         idempotency_key=idempotency_key,
         message_id=message_id,
     )
+    keys = [k for k in (ref_key, idem_key) if k]
     incident_id = domain.incident_id_for(ref_key, idem_key)
-    if ref_key or idem_key:
-        first = await store.find_repeat(deps.db, incident_id=incident_id, ref_key=ref_key, idem_key=idem_key)
-        if first is not None:
-            return first, False
+    for k in keys:
+        holder = await store.claimed(deps.db, k)
+        if holder is not None:
+            first = await store.get(deps.db, holder)
+            if first is not None:
+                return first, False
+            incident_id = holder  # claimed but not stored yet (in flight, or a crash): finish it
+            break
 
     identity = _identity(deps.vault, report)
     match, departure = WorkerMatch(), None
     if identity is not None:
-        found = await store.candidates(
-            deps.db,
-            worker_id=identity.worker_id,
-            nik_hash=identity.nik_hash,
-            passport_hash=identity.passport_hash,
-            date_of_birth=identity.date_of_birth,
-        )
+        found = await store.candidates(deps.db, domain.lookup_keys(identity))
         match, departure = domain.match_worker(identity, found, country=report.country)
+
+    # Claim the dedup keys before storing: a concurrent repeat then converges on one incident id.
+    for k in keys:
+        holder = await store.claim(deps.db, k, incident_id)
+        if holder != incident_id:
+            first = await store.get(deps.db, holder)
+            if first is not None:
+                return first, False
+            incident_id = holder
+
     key = domain.worker_key(match, identity, incident_id)
-    linked = await store.related(
-        deps.db, worker_key=key, category=str(report.category), window=domain.link_window(report.occurred_at)
+    group = domain.link_group(key, str(report.category))
+    linked = (
+        domain.to_link(await store.link_group(deps.db, group), report.occurred_at, own_id=incident_id)
+        if group
+        else []
     )
     agency_id = (report.agency.agency_id if report.agency else None) or (departure or {}).get("agency_id")
     employer_name = (report.employer.name if report.employer else None) or (departure or {}).get(
@@ -181,19 +193,20 @@ async def submit(
         "employer": report.employer.model_dump() if report.employer else None,
         "reporter": report.reporter.model_dump() if report.reporter else None,
         "received_at": now,
-        # Every incident holds both keys: its own id stands in, so unique indexes hold without sparse ones.
-        "ref_key": ref_key or f"none|{incident_id}",
-        "idem_key": idem_key or f"none|{incident_id}",
+        "ref_key": ref_key,
+        "idem_key": idem_key,
         "fingerprint": _fingerprint(report),
     }
     entry = deps.outbox.entry(event, key=key, subject=incident_id)
     if not await store.insert(deps.db, deps.outbox.on_insert(doc, [entry])):
-        first = await store.find_repeat(deps.db, incident_id=incident_id, ref_key=ref_key, idem_key=idem_key)
+        first = await store.get(deps.db, incident_id)
         if first is None:
             raise RuntimeError("incident insert collided with nothing we can find")
         return first, False
     deps.wake()
-    await store.link_back(deps.db, linked, incident_id)
+    if group:
+        await store.join_link_group(deps.db, group, incident_id, report.occurred_at)
+        await store.link_back(deps.db, linked, incident_id)
     log.info(
         "incident accepted via %s (match: %s, linked: %d)",
         via,
@@ -224,4 +237,10 @@ async def project(*, deps: Deps, event: DepartureRecorded) -> bool:
         "departure_date": domain.dob_iso(event.departure_date),
         "recorded_at": event.recorded_at,
     }
-    return await store.project_departure(deps.db, event.departure_id, event.version, fields)
+    keys = domain.departure_keys(
+        worker_id=event.worker_id,
+        nik_hash=event.nik_hash,
+        passport_hash=event.passport_hash,
+        date_of_birth=fields["date_of_birth"],
+    )
+    return await store.project_departure(deps.db, event.departure_id, event.version, fields, keys)

@@ -13,21 +13,22 @@ from shared.mongo import HIDDEN, Doc
 
 INCIDENTS = "incidents"
 DEPARTURES = "departures"
+# Lookups by _id only: FerretDB (SQLite) answers those from its primary key, while any other
+# filter reads the whole collection. So the hot path keeps small side documents keyed by what
+# it looks up: dedup claims, link groups, and the projection's identifier index.
+CLAIMS = "dedup_claims"
+LINKS = "link_groups"
+DEPARTURE_KEYS = "departure_keys"
 
 
 async def ensure_indexes(db: AsyncDatabase[Doc]) -> None:
-    """Unique dedup keys (every incident has both: its own id when the mission gave none)."""
+    """Indexes for listing; the hot path needs none (it reads by _id)."""
     await db[INCIDENTS].create_index([("mission_id", 1), ("reported_at", -1)])
     await db[INCIDENTS].create_index([("country", 1), ("reported_at", -1)])
-    await db[INCIDENTS].create_index([("ref_key", 1)], unique=True)
-    await db[INCIDENTS].create_index([("idem_key", 1)], unique=True)
-    await db[INCIDENTS].create_index([("worker_key", 1), ("category", 1), ("occurred_at", 1)])
-    for field in ("worker_id", "nik_hash", "passport_hash", "date_of_birth"):
-        await db[DEPARTURES].create_index([(field, 1)])
 
 
 async def insert(db: AsyncDatabase[Doc], doc: Doc) -> bool:
-    """Insert an incident; False if its id or a dedup key is taken (a repeat)."""
+    """Insert an incident; False if one with this id exists (a repeat)."""
     try:
         await db[INCIDENTS].insert_one(doc)
     except DuplicateKeyError:
@@ -39,48 +40,45 @@ async def get(db: AsyncDatabase[Doc], incident_id: str) -> Doc | None:
     return await db[INCIDENTS].find_one({"_id": incident_id}, HIDDEN)
 
 
-async def find_repeat(
-    db: AsyncDatabase[Doc], *, incident_id: str, ref_key: str | None, idem_key: str | None
-) -> Doc | None:
-    """The incident a repeated report refers to, by id or dedup key."""
-    ors: list[Doc] = [{"_id": incident_id}]
-    if ref_key:
-        ors.append({"ref_key": ref_key})
-    if idem_key:
-        ors.append({"idem_key": idem_key})
-    return await db[INCIDENTS].find_one({"$or": ors}, HIDDEN)
+async def claimed(db: AsyncDatabase[Doc], key: str) -> str | None:
+    """The incident id a dedup key (mission reference, idempotency key) belongs to, if any."""
+    doc = await db[CLAIMS].find_one({"_id": key})
+    return doc["incident_id"] if doc else None
 
 
-async def related(
-    db: AsyncDatabase[Doc],
-    *,
-    worker_key: str,
-    category: str,
-    window: tuple[datetime, datetime],
-    limit: int = 20,
-) -> list[str]:
-    """Ids of incidents about the same worker and category within the window."""
-    cursor = (
-        db[INCIDENTS]
-        .find(
-            {
-                "worker_key": worker_key,
-                "category": category,
-                "occurred_at": {"$gte": window[0], "$lte": window[1]},
-            },
-            {"_id": 1},
-        )
-        .limit(limit)
+async def claim(db: AsyncDatabase[Doc], key: str, incident_id: str) -> str:
+    """Claim a dedup key for an incident; returns the incident id that holds it (maybe another)."""
+    try:
+        await db[CLAIMS].insert_one({"_id": key, "incident_id": incident_id})
+    except DuplicateKeyError:
+        return await claimed(db, key) or incident_id
+    return incident_id
+
+
+async def link_group(db: AsyncDatabase[Doc], group: str) -> list[Doc]:
+    """Earlier incidents of one worker and category: [{incident_id, occurred_at}]."""
+    doc = await db[LINKS].find_one({"_id": group})
+    return list(doc["items"]) if doc else []
+
+
+async def join_link_group(
+    db: AsyncDatabase[Doc], group: str, incident_id: str, occurred_at: datetime
+) -> None:
+    await db[LINKS].update_one(
+        {"_id": group},
+        {
+            "$push": {
+                "items": {"$each": [{"incident_id": incident_id, "occurred_at": occurred_at}], "$slice": -100}
+            }
+        },
+        upsert=True,
     )
-    return [d["_id"] for d in await cursor.to_list()]
 
 
 async def link_back(db: AsyncDatabase[Doc], incident_ids: list[str], new_id: str) -> None:
     """Let earlier incidents know of a later report of the same worker and event."""
-    if incident_ids:
-        await db[INCIDENTS].update_many(
-            {"_id": {"$in": incident_ids}}, {"$addToSet": {"linked_incident_ids": new_id}}
-        )
+    for incident_id in incident_ids:
+        await db[INCIDENTS].update_one({"_id": incident_id}, {"$addToSet": {"linked_incident_ids": new_id}})
 
 
 async def list_incidents(db: AsyncDatabase[Doc], query: Doc, *, limit: int, skip: int) -> list[Doc]:
@@ -88,33 +86,34 @@ async def list_incidents(db: AsyncDatabase[Doc], query: Doc, *, limit: int, skip
     return await cursor.to_list()
 
 
-async def candidates(
-    db: AsyncDatabase[Doc],
-    *,
-    worker_id: str | None,
-    nik_hash: str | None,
-    passport_hash: str | None,
-    date_of_birth: str | None,
-) -> list[Doc]:
-    """Departures that might be the reported worker's: same id, NIK, passport or date of birth."""
-    ors: list[Doc] = []
-    for field, value in (
-        ("worker_id", worker_id),
-        ("nik_hash", nik_hash),
-        ("passport_hash", passport_hash),
-        ("date_of_birth", date_of_birth),
-    ):
-        if value:
-            ors.append({field: value})
-    if not ors:
-        return []
-    return await db[DEPARTURES].find({"$or": ors}).limit(500).to_list()
+async def candidates(db: AsyncDatabase[Doc], keys: list[str], limit: int = 200) -> list[Doc]:
+    """Departures filed under any of the keys ('nik:<hash>', 'passport:<hash>', 'dob:<date>'...)."""
+    ids: list[str] = []
+    for key in keys:
+        doc = await db[DEPARTURE_KEYS].find_one({"_id": key})
+        for departure_id in (doc or {}).get("departure_ids", []):
+            if departure_id not in ids:
+                ids.append(departure_id)
+    found = []
+    for departure_id in ids[:limit]:
+        doc = await db[DEPARTURES].find_one({"_id": departure_id})
+        if doc is not None:
+            found.append(doc)
+    return found
 
 
 async def project_departure(
-    db: AsyncDatabase[Doc], departure_id: str, version: int, fields: dict[str, Any]
+    db: AsyncDatabase[Doc], departure_id: str, version: int, fields: dict[str, Any], keys: list[str]
 ) -> bool:
-    """Keep the highest version of a departure; an older or repeated snapshot changes nothing."""
+    """Keep the highest version of a departure and file it under its keys; older snapshots change nothing.
+
+    Keys are filed first: a key left from an older version only adds a candidate, which the
+    matcher checks against the departure's current fields.
+    """
+    for key in keys:
+        await db[DEPARTURE_KEYS].update_one(
+            {"_id": key}, {"$addToSet": {"departure_ids": departure_id}}, upsert=True
+        )
     try:
         result = await db[DEPARTURES].update_one(
             {"_id": departure_id, "version": {"$lt": version}},
