@@ -100,23 +100,38 @@ class OutboxRelay:
         for name in self.collections:
             coll = self.db[name]
             while True:
-                now = time.time()
-                doc = await coll.find_one_and_update(
-                    {PENDING: True, "$or": [{LEASE: {"$exists": False}}, {LEASE: {"$lt": now}}]},
-                    {"$set": {LEASE: now + self.lease_seconds, "_outbox_owner": self.owner}},
-                    return_document=ReturnDocument.AFTER,
-                )
-                if doc is None:
+                # One query finds a batch of pending documents; each is then leased by _id. On
+                # FerretDB only _id lookups avoid reading the whole collection, so leasing with
+                # the pending filter alone costs a full scan per document.
+                batch = await coll.find({PENDING: True}, {"_id": 1}).limit(200).to_list()
+                leased = 0
+                for pending in batch:
+                    now = time.time()
+                    doc = await coll.find_one_and_update(
+                        {
+                            "_id": pending["_id"],
+                            PENDING: True,
+                            "$or": [{LEASE: {"$exists": False}}, {LEASE: {"$lt": now}}],
+                        },
+                        {"$set": {LEASE: now + self.lease_seconds, "_outbox_owner": self.owner}},
+                        return_document=ReturnDocument.AFTER,
+                    )
+                    if doc is None:
+                        continue  # published meanwhile, or leased by another replica
+                    leased += 1
+                    entries: list[Doc] = doc.get(OUTBOX) or []
+                    for item in entries:
+                        await self._publish(item)
+                        sent += 1
+                    # $pullAll removes exactly the entries published; entries appended meanwhile stay.
+                    await coll.update_one(
+                        {"_id": doc["_id"]}, {"$pullAll": {OUTBOX: entries}, "$unset": {LEASE: ""}}
+                    )
+                    await coll.update_one(
+                        {"_id": doc["_id"], OUTBOX: {"$size": 0}}, {"$set": {PENDING: False}}
+                    )
+                if not leased:
                     break
-                entries: list[Doc] = doc.get(OUTBOX) or []
-                for item in entries:
-                    await self._publish(item)
-                    sent += 1
-                # $pullAll removes exactly the entries published; entries appended meanwhile stay.
-                await coll.update_one(
-                    {"_id": doc["_id"]}, {"$pullAll": {OUTBOX: entries}, "$unset": {LEASE: ""}}
-                )
-                await coll.update_one({"_id": doc["_id"], OUTBOX: {"$size": 0}}, {"$set": {PENDING: False}})
         self.published += sent
         return sent
 
