@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -26,7 +27,7 @@ MISSIONS = {
     "kdei-taipei": "TW",
     "kbri-riyadh": "SA",
 }
-TOTAL, CHUNK = 1000, 50
+TOTAL, CHUNK = int(os.environ.get("BURST_TOTAL", "1000")), 50
 
 
 def report(i: int) -> tuple[str, dict[str, Any]]:
@@ -60,6 +61,7 @@ async def test_a_burst_of_1000_incidents_from_5_missions_is_accepted_exactly_onc
                 {i: incident_id for i, (_, incident_id) in zip(range(lo, lo + CHUNK), results, strict=True)}
             )
         posted = time.perf_counter() - started
+        print(f"\n{TOTAL} incidents posted in {posted:.1f}s")
         # A mission retries a tenth of its posts (a lost answer): each returns the first incident.
         retried = await asyncio.gather(*(post(i) for i in range(0, TOTAL, 10)))
         assert {code for code, _ in retried} == {200}
@@ -79,6 +81,4 @@ async def test_a_burst_of_1000_incidents_from_5_missions_is_accepted_exactly_onc
         ids = [e["data"]["incident_id"] for e in envelopes(records)]
         assert len(set(ids)) == TOTAL and len(ids) == TOTAL
         assert set(ids) == set(first.values())
-        print(
-            f"\n{TOTAL} incidents posted in {posted:.1f}s; all {TOTAL} events on the topic after {published:.1f}s"
-        )
+        print(f"all {TOTAL} events on the topic {published:.1f}s after the first post")
