@@ -18,6 +18,7 @@ from typing import Any
 
 from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
 
 from shared.clock import Clock
 from shared.envelope import Envelope, Event
@@ -27,7 +28,8 @@ log = logging.getLogger("lindungi.outbox")
 
 OUTBOX = "_outbox"
 PENDING = "_outbox_pending"
-LEASE = "_outbox_lease"  # wall-clock seconds: leases are about processes, not domain time
+LEASE = "_outbox_lease"  # (older documents may still carry it; leases now live in LEASES)
+LEASES = "_outbox_leases"  # one small document per document being published; wall-clock seconds
 
 Publish = Callable[[str, bytes, bytes, dict[str, str]], Awaitable[None]]
 
@@ -100,40 +102,58 @@ class OutboxRelay:
         for name in self.collections:
             coll = self.db[name]
             while True:
-                # One query finds a batch of pending documents; each is then leased by _id. On
-                # FerretDB only _id lookups avoid reading the whole collection, so leasing with
-                # the pending filter alone costs a full scan per document.
+                # FerretDB answers a filter from its primary key only when the filter is `_id`
+                # alone; anything else reads the whole collection. So: one query finds a batch of
+                # pending documents, each is leased in a small lease collection (insert = claim),
+                # and every write to the document filters by _id only.
                 batch = await coll.find({PENDING: True}, {"_id": 1}).limit(200).to_list()
                 leased = 0
                 for pending in batch:
-                    now = time.time()
-                    doc = await coll.find_one_and_update(
-                        {
-                            "_id": pending["_id"],
-                            PENDING: True,
-                            "$or": [{LEASE: {"$exists": False}}, {LEASE: {"$lt": now}}],
-                        },
-                        {"$set": {LEASE: now + self.lease_seconds, "_outbox_owner": self.owner}},
-                        return_document=ReturnDocument.AFTER,
-                    )
-                    if doc is None:
-                        continue  # published meanwhile, or leased by another replica
+                    lease = f"{name}:{pending['_id']}"
+                    if not await self._lease(lease):
+                        continue  # another replica is publishing it
                     leased += 1
-                    entries: list[Doc] = doc.get(OUTBOX) or []
-                    for item in entries:
-                        await self._publish(item)
-                        sent += 1
-                    # $pullAll removes exactly the entries published; entries appended meanwhile stay.
-                    await coll.update_one(
-                        {"_id": doc["_id"]}, {"$pullAll": {OUTBOX: entries}, "$unset": {LEASE: ""}}
-                    )
-                    await coll.update_one(
-                        {"_id": doc["_id"], OUTBOX: {"$size": 0}}, {"$set": {PENDING: False}}
-                    )
+                    try:
+                        sent += await self._publish_document(coll, pending["_id"])
+                    finally:
+                        await self.db[LEASES].delete_one({"_id": lease})
                 if not leased:
                     break
         self.published += sent
         return sent
+
+    async def _lease(self, lease: str) -> bool:
+        """Claim a document for publishing; a lease whose holder died (expired) may be taken over."""
+        now = time.time()
+        for _ in range(2):
+            try:
+                await self.db[LEASES].insert_one(
+                    {"_id": lease, "owner": self.owner, "until": now + self.lease_seconds}
+                )
+                return True
+            except DuplicateKeyError:
+                gone = await self.db[LEASES].delete_one({"_id": lease, "until": {"$lt": now}})
+                if not gone.deleted_count:
+                    return False
+        return False
+
+    async def _publish_document(self, coll: Any, doc_id: Any) -> int:
+        """Publish a leased document's entries in order, then clear exactly those."""
+        doc = await coll.find_one({"_id": doc_id})
+        entries: list[Doc] = (doc or {}).get(OUTBOX) or []
+        for item in entries:
+            await self._publish(item)
+        if entries:
+            # $pullAll removes exactly the entries published; entries appended meanwhile stay.
+            await coll.update_one({"_id": doc_id}, {"$pullAll": {OUTBOX: entries}})
+        # Writers that append entries set PENDING in the same write; if one slipped in between
+        # the pull and this write, the document read back shows it and stays pending.
+        after = await coll.find_one_and_update(
+            {"_id": doc_id}, {"$set": {PENDING: False}}, return_document=ReturnDocument.AFTER
+        )
+        if after is not None and after.get(OUTBOX):
+            await coll.update_one({"_id": doc_id}, {"$set": {PENDING: True}})
+        return len(entries)
 
     async def _publish(self, item: Doc) -> None:
         env: dict[str, Any] = item["envelope"]
