@@ -143,14 +143,12 @@ class OutboxRelay:
         entries: list[Doc] = (doc or {}).get(OUTBOX) or []
         for item in entries:
             await self._publish(item)
+        # $pullAll removes exactly the entries published; entries appended meanwhile stay, and
+        # the document read back shows them, so it is marked pending again.
+        update: Doc = {"$set": {PENDING: False}}
         if entries:
-            # $pullAll removes exactly the entries published; entries appended meanwhile stay.
-            await coll.update_one({"_id": doc_id}, {"$pullAll": {OUTBOX: entries}})
-        # Writers that append entries set PENDING in the same write; if one slipped in between
-        # the pull and this write, the document read back shows it and stays pending.
-        after = await coll.find_one_and_update(
-            {"_id": doc_id}, {"$set": {PENDING: False}}, return_document=ReturnDocument.AFTER
-        )
+            update["$pullAll"] = {OUTBOX: entries}
+        after = await coll.find_one_and_update({"_id": doc_id}, update, return_document=ReturnDocument.AFTER)
         if after is not None and after.get(OUTBOX):
             await coll.update_one({"_id": doc_id}, {"$set": {PENDING: True}})
         return len(entries)

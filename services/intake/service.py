@@ -6,8 +6,6 @@ Both doors call `submit` with the same model; they differ only in how they answe
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,6 +17,7 @@ from services.intake import domain, store
 from shared.clock import Clock
 from shared.events.intake import IncidentAccepted, IncidentReport, WorkerMatch
 from shared.events.registry import DepartureRecorded, name_dob_key
+from shared.logs import redact
 from shared.mongo import Doc
 from shared.outbox import Outbox
 from shared.pii import Vault
@@ -71,10 +70,6 @@ def _identity(vault: Vault, report: IncidentReport) -> domain.Identity | None:
         else None,
         name_hash=vault.lookup_hash("name", name) if name else None,
     )
-
-
-def _fingerprint(report: IncidentReport) -> str:
-    return hashlib.sha256(json.dumps(report.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
 
 
 async def submit(
@@ -151,12 +146,13 @@ async def submit(
         incident_id=incident_id,
         mission_id=submitter.mission_id,
         country=report.country,
-        place=report.place,
+        # Identifiers pasted into free text are masked: they must not travel or rest in clear.
+        place=redact(report.place) if report.place else None,
         category=report.category,
         severity=report.severity,
         occurred_at=report.occurred_at,
         reported_at=report.reported_at or now,
-        narrative=report.narrative,
+        narrative=redact(report.narrative),
         people_affected=report.people_affected,
         worker_key=key,
         worker_name=(w.full_name if w else None) or (departure or {}).get("full_name"),
@@ -195,7 +191,6 @@ async def submit(
         "received_at": now,
         "ref_key": ref_key,
         "idem_key": idem_key,
-        "fingerprint": _fingerprint(report),
     }
     entry = deps.outbox.entry(event, key=key, subject=incident_id)
     if not await store.insert(deps.db, deps.outbox.on_insert(doc, [entry])):

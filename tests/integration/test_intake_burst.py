@@ -76,7 +76,7 @@ async def test_a_burst_of_1000_incidents_from_5_missions_is_accepted_exactly_onc
         finally:
             await client.close()
 
-        records = await read_topic(settings, topics.INCIDENTS.name, min_count=TOTAL, timeout=120)
+        records = await read_topic(settings, topics.INCIDENTS.name, min_count=TOTAL, timeout=400)
         published = time.perf_counter() - started
         ids = [e["data"]["incident_id"] for e in envelopes(records)]
         assert len(set(ids)) == TOTAL and len(ids) == TOTAL
