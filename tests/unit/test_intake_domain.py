@@ -182,3 +182,27 @@ def test_passport_numbers_are_normalised_and_unknown_fields_refused() -> None:
     assert errors_of(occurred_at="2026-11-20T10:00:00+00:00", reported_at="2026-11-20T09:00:00+00:00") == {
         "(message)"
     }
+
+
+def test_reports_within_the_window_of_the_same_worker_and_category_are_linked() -> None:
+    occurred = datetime(2026, 11, 19, 12, 0, tzinfo=UTC)
+    items = [
+        {
+            "incident_id": "near",
+            "occurred_at": datetime(2026, 11, 18, 12, 0),
+        },  # naive UTC, as MongoDB returns
+        {"incident_id": "far", "occurred_at": occurred - timedelta(days=4)},
+        {"incident_id": "self", "occurred_at": occurred},
+    ]
+    assert domain.to_link(items, occurred, own_id="self") == ["near"]
+    assert domain.link_group("w1", "detained") == "w1|detained"
+    assert domain.link_group("group-i1", "evacuation") is None
+
+
+def test_lookup_keys_match_the_keys_departures_are_filed_under() -> None:
+    identity = domain.Identity(passport_hash="ph", date_of_birth="1994-01-05", name="SITI")
+    filed = domain.departure_keys(
+        worker_id="w1", nik_hash="nh", passport_hash="ph", date_of_birth="1994-01-05"
+    )
+    assert set(domain.lookup_keys(identity)) <= set(filed)
+    assert domain.lookup_keys(domain.Identity(name="SITI")) == []

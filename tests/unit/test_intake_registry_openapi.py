@@ -41,7 +41,10 @@ def request_schemas(spec: dict[str, Any]) -> set[str]:
     ("factory", "expected"),
     [
         (intake_app, {"IncidentReport", "ReportedWorker", "ReportedAgency", "ReportedEmployer", "Reporter"}),
-        (registry_app, {"DepartureIn", "DepartureUpdate", "NextOfKin", "AgencyIn", "EmployerIn", "WorkerSearch"}),
+        (
+            registry_app,
+            {"DepartureIn", "DepartureUpdate", "NextOfKin", "AgencyIn", "EmployerIn", "WorkerSearch"},
+        ),
     ],
 )
 async def test_every_request_field_is_documented_with_an_example(factory: Any, expected: set[str]) -> None:
