@@ -18,6 +18,7 @@ from typing import Any
 
 from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
 
 from shared.clock import Clock
 from shared.envelope import Envelope, Event
@@ -27,7 +28,8 @@ log = logging.getLogger("lindungi.outbox")
 
 OUTBOX = "_outbox"
 PENDING = "_outbox_pending"
-LEASE = "_outbox_lease"  # wall-clock seconds: leases are about processes, not domain time
+LEASE = "_outbox_lease"  # (older documents may still carry it; leases now live in LEASES)
+LEASES = "_outbox_leases"  # one small document per document being published; wall-clock seconds
 
 Publish = Callable[[str, bytes, bytes, dict[str, str]], Awaitable[None]]
 
@@ -64,7 +66,15 @@ class Outbox:
 
 
 class OutboxRelay:
-    """Publishes and clears outbox entries of the given collections; safe in many replicas."""
+    """Publishes and clears outbox entries of the given collections; safe in many replicas.
+
+    FerretDB answers a filter from its primary key only when the filter is `_id` alone; any
+    other filter reads the whole collection. So the hot path works by `_id`: a write names its
+    document (wake(doc_id)), the relay claims it by inserting a lease document (insert is the
+    claim; an expired lease may be taken over), reads and writes it by `_id` only. A full
+    sweep (`_outbox_pending: true`) runs at start and every `sweep_seconds`, for what a
+    crashed replica or a write that named nothing left behind.
+    """
 
     def __init__(
         self,
@@ -85,18 +95,13 @@ class OutboxRelay:
         self.lease_seconds = lease_seconds
         self.sweep_seconds = sweep_seconds
         self._hints: set[Any] = set()
-        self._sweep_due = 0.0  # monotonic time of the next full sweep; 0: sweep now
+        self._sweep_due = 0.0  # loop time of the next full sweep; 0: at the next turn
         self._wake = asyncio.Event()
         self._stopping = False
         self.published = 0
 
     def wake(self, *doc_ids: Any) -> None:
-        """Ask the relay to publish now: the documents named, or (no ids) whatever is pending.
-
-        Naming the documents keeps the hot path on `_id` lookups; a full sweep (a filter on
-        `_outbox_pending`, which FerretDB answers by scanning the collection) runs only every
-        `sweep_seconds`, for what a crashed replica left behind.
-        """
+        """Ask the relay to publish now: the documents named, or (no ids) whatever is pending."""
         if doc_ids:
             self._hints.update(doc_ids)
         else:
@@ -108,42 +113,70 @@ class OutboxRelay:
             await self.db[name].create_index([(PENDING, 1)])
 
     async def drain(self) -> int:
-        """Publish everything pending now (every document: a full sweep); return how many went out."""
+        """Publish everything pending now (a full sweep); return how many events went out."""
         sent = 0
         for name in self.collections:
-            while (doc := await self._lease(name, {})) is not None:
-                sent += await self._send(name, doc)
+            while True:
+                batch = await self.db[name].find({PENDING: True}, {"_id": 1}).limit(200).to_list()
+                published, leased = await self._publish_ids(name, [d["_id"] for d in batch])
+                sent += published
+                if not leased:
+                    break
         self.published += sent
         return sent
 
     async def drain_hinted(self) -> int:
-        """Publish the pending events of the documents named by wake(); return how many went out."""
-        hints, self._hints = self._hints, set()
+        """Publish the documents named by wake(); return how many events went out."""
+        hints, self._hints = list(self._hints), set()
         sent = 0
-        for doc_id in hints:
-            for name in self.collections:
-                doc = await self._lease(name, {"_id": doc_id})
-                if doc is not None:
-                    sent += await self._send(name, doc)
+        for name in self.collections:
+            sent += (await self._publish_ids(name, hints))[0]
         self.published += sent
         return sent
 
-    async def _lease(self, name: str, where: Doc) -> Doc | None:
-        now = time.time()
-        return await self.db[name].find_one_and_update(
-            {**where, PENDING: True, "$or": [{LEASE: {"$exists": False}}, {LEASE: {"$lt": now}}]},
-            {"$set": {LEASE: now + self.lease_seconds, "_outbox_owner": self.owner}},
-            return_document=ReturnDocument.AFTER,
-        )
+    async def _publish_ids(self, name: str, ids: list[Any]) -> tuple[int, int]:
+        """Lease and publish each document; (events sent, documents leased)."""
+        sent = leased = 0
+        for doc_id in ids:
+            lease = f"{name}:{doc_id}"
+            if not await self._lease(lease):
+                continue  # another replica is publishing it
+            leased += 1
+            try:
+                sent += await self._publish_document(self.db[name], doc_id)
+            finally:
+                await self.db[LEASES].delete_one({"_id": lease})
+        return sent, leased
 
-    async def _send(self, name: str, doc: Doc) -> int:
-        coll = self.db[name]
-        entries: list[Doc] = doc.get(OUTBOX) or []
+    async def _lease(self, lease: str) -> bool:
+        """Claim a document for publishing; a lease whose holder died (expired) may be taken over."""
+        now = time.time()
+        for _ in range(2):
+            try:
+                await self.db[LEASES].insert_one(
+                    {"_id": lease, "owner": self.owner, "until": now + self.lease_seconds}
+                )
+                return True
+            except DuplicateKeyError:
+                gone = await self.db[LEASES].delete_one({"_id": lease, "until": {"$lt": now}})
+                if not gone.deleted_count:
+                    return False
+        return False
+
+    async def _publish_document(self, coll: Any, doc_id: Any) -> int:
+        """Publish a leased document's entries in order, then clear exactly those."""
+        doc = await coll.find_one({"_id": doc_id})
+        entries: list[Doc] = (doc or {}).get(OUTBOX) or []
         for item in entries:
             await self._publish(item)
-        # $pullAll removes exactly the entries published; entries appended meanwhile stay.
-        await coll.update_one({"_id": doc["_id"]}, {"$pullAll": {OUTBOX: entries}, "$unset": {LEASE: ""}})
-        await coll.update_one({"_id": doc["_id"], OUTBOX: {"$size": 0}}, {"$set": {PENDING: False}})
+        # $pullAll removes exactly the entries published; entries appended meanwhile stay, and
+        # the document read back shows them, so it is marked pending again.
+        update: Doc = {"$set": {PENDING: False}}
+        if entries:
+            update["$pullAll"] = {OUTBOX: entries}
+        after = await coll.find_one_and_update({"_id": doc_id}, update, return_document=ReturnDocument.AFTER)
+        if after is not None and after.get(OUTBOX):
+            await coll.update_one({"_id": doc_id}, {"$set": {PENDING: True}})
         return len(entries)
 
     async def _publish(self, item: Doc) -> None:
@@ -157,7 +190,7 @@ class OutboxRelay:
         await self.publish(item["topic"], item["key"].encode(), body, headers)
 
     async def run(self) -> None:
-        """Publish hinted documents on every wake-up and sweep everything every sweep interval."""
+        """Publish named documents on every wake-up; sweep everything every sweep interval."""
         loop = asyncio.get_running_loop()
         while not self._stopping:
             self._wake.clear()

@@ -23,8 +23,7 @@ def main(rounds: int = 5) -> int:
             "mission_id": "kbri-seoul",
             "country": "KR",
             "place": "Ansan, Gyeonggi-do",
-            "worker": {"name": f"Smoke Test Worker {i}", "date_of_birth": "1995-03-14"},
-            "worker_name": f"Smoke Test Worker {i}",
+            "worker": {"full_name": f"Smoke Test Worker {i}", "date_of_birth": "1995-03-14"},
             "category": "unpaid_wages",
             "severity": "high",
             "occurred_at": (datetime.now(UTC) - timedelta(days=1)).isoformat(),
@@ -37,7 +36,9 @@ def main(rounds: int = 5) -> int:
             return 1
         incident_id = r.json()["incident_id"]
         while time.monotonic() - t0 < 30:
-            found = httpx.get(f"{CASEWORK}/v1/cases", params={"incident_id": incident_id}, headers=officer, timeout=5)
+            found = httpx.get(
+                f"{CASEWORK}/v1/cases", params={"incident_id": incident_id}, headers=officer, timeout=5
+            )
             if found.status_code == 200 and found.json():
                 break
             time.sleep(0.02)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from collections.abc import Awaitable, Callable
 
-from services.intake import store, views
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+
+from services.intake import domain, handlers, service, store, views
+from shared import topics
 from shared.clock import Clock
 from shared.service import Runtime
 from shared.service import create_app as create_service_app
@@ -16,10 +20,32 @@ PORT = 8002
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
     """Wire intake's database, topics and HTTP routes."""
     rt = Runtime("intake", settings=settings, clock=clock, outbox_collections=[store.INCIDENTS])
+    deps = service.Deps(db=rt.db, vault=rt.vault, outbox=rt.outbox, clock=rt.clock, wake=rt.relay.wake)
     rt.on_startup(lambda: store.ensure_indexes(rt.db))
-    return create_service_app(
+    rt.consume(topics.DEPARTURES, handlers.departure_handlers(deps))
+    rt.consume(topics.INCIDENT_SUBMISSIONS, handlers.submission_handlers(deps))
+    app = create_service_app(
         rt,
         title="Lindungi intake",
-        description="Incident reports from embassies and consulates.",
+        description=(
+            "Incident reports from embassies and consulates (bearer credential of the mission), "
+            "matched to registered departures; unmatched workers are accepted and flagged non-procedural."
+        ),
         routers=[views.router],
     )
+    app.state.deps = deps
+
+    @app.middleware("http")
+    async def limit_body(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        """Refuse oversized bodies before reading them."""
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > domain.MAX_BODY_BYTES:
+            return JSONResponse(
+                status_code=413,
+                content={
+                    "detail": [{"field": "(body)", "reason": f"larger than {domain.MAX_BODY_BYTES} bytes"}]
+                },
+            )
+        return await call_next(request)
+
+    return app

@@ -1,26 +1,47 @@
-"""intake's HTTP models: what a mission posts and what it gets back."""
+"""intake's HTTP models: what a mission posts (the shared IncidentReport) and what it gets back."""
 
 from __future__ import annotations
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from datetime import datetime
 
+from pydantic import BaseModel, Field
+
+from shared.events.intake import IncidentReport, WorkerMatch
 from shared.vocab import Category, Severity
 
-
-class IncidentIn(BaseModel):
-    """An incident as a mission reports it."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    mission_id: str = Field(min_length=2, max_length=64, examples=["kbri-seoul"])
-    country: str = Field(pattern=r"^[A-Z]{2}$", examples=["KR"], description="ISO 3166-1 alpha-2")
-    worker_name: str = Field(min_length=1, max_length=200, examples=["Siti Rahayu"])
-    category: Category = Field(examples=[Category.UNPAID_WAGES])
-    severity: Severity = Field(examples=[Severity.HIGH])
-    occurred_at: AwareDatetime = Field(examples=["2026-11-20T09:30:00+09:00"])
-    narrative: str = Field("", max_length=10_000)
+IncidentIn = IncidentReport  # the same model on the HTTP and the Kafka door
 
 
-class IncidentAcceptedOut(BaseModel):
-    incident_id: str
-    status: str = "accepted"
+class IncidentOut(BaseModel):
+    """An accepted incident, with the worker match (never NIK or passport numbers)."""
+
+    incident_id: str = Field(examples=["0b6f3c1e9d2a4f5b8c7d6e5f4a3b2c1d"])
+    status: str = Field("accepted", examples=["accepted"])
+    duplicate: bool = Field(False, description="True when this report repeats one accepted before.")
+    mission_id: str
+    mission_reference: str | None = None
+    country: str
+    place: str | None = None
+    category: Category
+    severity: Severity
+    occurred_at: datetime
+    reported_at: datetime
+    people_affected: int
+    worker_key: str
+    worker_name: str | None = None
+    match: WorkerMatch
+    non_procedural: bool = Field(
+        description="No departure record matched: protected all the same, and flagged."
+    )
+    departure_id: str | None = None
+    agency_id: str | None = None
+    employer_name: str | None = None
+    linked_incident_ids: list[str] = []
+
+
+class MissionOut(BaseModel):
+    id: str
+    name: str
+    kind: str
+    city: str
+    countries: list[str]

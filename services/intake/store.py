@@ -1,21 +1,125 @@
-"""intake's MongoDB: incidents, each carrying the events it caused until the relay sends them."""
+"""intake's MongoDB: incidents (each carrying its events until the relay sends them) and the
+projection of registry's departures used for matching."""
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
 
 from shared.mongo import HIDDEN, Doc
 
 INCIDENTS = "incidents"
+DEPARTURES = "departures"
+# Lookups by _id only: FerretDB (SQLite) answers those from its primary key, while any other
+# filter reads the whole collection. So the hot path keeps small side documents keyed by what
+# it looks up: dedup claims, link groups, and the projection's identifier index.
+CLAIMS = "dedup_claims"
+LINKS = "link_groups"
+DEPARTURE_KEYS = "departure_keys"
 
 
 async def ensure_indexes(db: AsyncDatabase[Doc]) -> None:
+    """Indexes for listing; the hot path needs none (it reads by _id)."""
     await db[INCIDENTS].create_index([("mission_id", 1), ("reported_at", -1)])
+    await db[INCIDENTS].create_index([("country", 1), ("reported_at", -1)])
 
 
-async def insert(db: AsyncDatabase[Doc], doc: Doc) -> None:
-    await db[INCIDENTS].insert_one(doc)
+async def insert(db: AsyncDatabase[Doc], doc: Doc) -> bool:
+    """Insert an incident; False if one with this id exists (a repeat)."""
+    try:
+        await db[INCIDENTS].insert_one(doc)
+    except DuplicateKeyError:
+        return False
+    return True
 
 
 async def get(db: AsyncDatabase[Doc], incident_id: str) -> Doc | None:
     return await db[INCIDENTS].find_one({"_id": incident_id}, HIDDEN)
+
+
+async def claimed(db: AsyncDatabase[Doc], key: str) -> str | None:
+    """The incident id a dedup key (mission reference, idempotency key) belongs to, if any."""
+    doc = await db[CLAIMS].find_one({"_id": key})
+    return doc["incident_id"] if doc else None
+
+
+async def claim(db: AsyncDatabase[Doc], key: str, incident_id: str) -> str:
+    """Claim a dedup key for an incident; returns the incident id that holds it (maybe another)."""
+    try:
+        await db[CLAIMS].insert_one({"_id": key, "incident_id": incident_id})
+    except DuplicateKeyError:
+        return await claimed(db, key) or incident_id
+    return incident_id
+
+
+async def link_group(db: AsyncDatabase[Doc], group: str) -> list[Doc]:
+    """Earlier incidents of one worker and category: [{incident_id, occurred_at}]."""
+    doc = await db[LINKS].find_one({"_id": group})
+    return list(doc["items"]) if doc else []
+
+
+async def join_link_group(
+    db: AsyncDatabase[Doc], group: str, incident_id: str, occurred_at: datetime
+) -> None:
+    await db[LINKS].update_one(
+        {"_id": group},
+        {
+            "$push": {
+                "items": {"$each": [{"incident_id": incident_id, "occurred_at": occurred_at}], "$slice": -100}
+            }
+        },
+        upsert=True,
+    )
+
+
+async def link_back(db: AsyncDatabase[Doc], incident_ids: list[str], new_id: str) -> None:
+    """Let earlier incidents know of a later report of the same worker and event."""
+    for incident_id in incident_ids:
+        await db[INCIDENTS].update_one({"_id": incident_id}, {"$addToSet": {"linked_incident_ids": new_id}})
+
+
+async def list_incidents(db: AsyncDatabase[Doc], query: Doc, *, limit: int, skip: int) -> list[Doc]:
+    cursor = db[INCIDENTS].find(query, HIDDEN).sort([("reported_at", -1), ("_id", 1)]).skip(skip).limit(limit)
+    return await cursor.to_list()
+
+
+async def candidates(db: AsyncDatabase[Doc], keys: list[str], limit: int = 200) -> list[Doc]:
+    """Departures filed under any of the keys ('nik:<hash>', 'passport:<hash>', 'dob:<date>'...)."""
+    ids: list[str] = []
+    for key in keys:
+        doc = await db[DEPARTURE_KEYS].find_one({"_id": key})
+        for departure_id in (doc or {}).get("departure_ids", []):
+            if departure_id not in ids:
+                ids.append(departure_id)
+    found = []
+    for departure_id in ids[:limit]:
+        doc = await db[DEPARTURES].find_one({"_id": departure_id})
+        if doc is not None:
+            found.append(doc)
+    return found
+
+
+async def project_departure(
+    db: AsyncDatabase[Doc], departure_id: str, version: int, fields: dict[str, Any], keys: list[str]
+) -> bool:
+    """Keep the highest version of a departure and file it under its keys; older snapshots change nothing.
+
+    Keys are filed first: a key left from an older version only adds a candidate, which the
+    matcher checks against the departure's current fields.
+    """
+    for key in keys:
+        await db[DEPARTURE_KEYS].update_one(
+            {"_id": key}, {"$addToSet": {"departure_ids": departure_id}}, upsert=True
+        )
+    try:
+        result = await db[DEPARTURES].update_one(
+            {"_id": departure_id, "version": {"$lt": version}},
+            {"$set": {**fields, "version": version}},
+            upsert=True,
+        )
+    except DuplicateKeyError:
+        return False  # we hold this version or a newer one
+    return result.modified_count == 1 or result.upserted_id is not None

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from services.registry import handlers, service, store, views
+from shared import topics
 from shared.clock import Clock
 from shared.service import Runtime
 from shared.service import create_app as create_service_app
@@ -14,10 +16,19 @@ PORT = 8001
 
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
     """Wire registry's database, topics and HTTP routes."""
-    rt = Runtime("registry", settings=settings, clock=clock)
-    return create_service_app(
+    rt = Runtime("registry", settings=settings, clock=clock, outbox_collections=[store.DEPARTURES])
+    deps = service.Deps(db=rt.db, vault=rt.vault, outbox=rt.outbox, clock=rt.clock, wake=rt.relay.wake)
+    rt.on_startup(lambda: store.ensure_indexes(rt.db))
+    rt.consume(topics.REGISTRY_COMMANDS, handlers.flag_handlers(deps))
+    rt.consume(topics.CASES, handlers.case_handlers(deps))
+    app = create_service_app(
         rt,
         title="Lindungi registry",
-        description="Departures, workers, agencies and employers.",
-        routers=[],
+        description=(
+            "Departures, workers, agencies and employers. NIK and passport numbers are encrypted at "
+            "rest and searched by keyed hash; every departure change is published as DepartureRecorded."
+        ),
+        routers=[views.router],
     )
+    app.state.deps = deps
+    return app

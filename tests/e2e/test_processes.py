@@ -84,7 +84,7 @@ def test_incident_posted_over_http_is_a_case_in_another_process(services: dict[s
     incident = {
         "mission_id": "kbri-seoul",
         "country": "KR",
-        "worker_name": "Siti Rahayu",
+        "worker": {"full_name": "Siti Rahayu"},
         "category": "injury",
         "severity": "critical",
         "occurred_at": "2026-11-20T09:30:00+09:00",

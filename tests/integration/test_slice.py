@@ -11,10 +11,12 @@ from tests.support.harness import eventually, running
 
 pytestmark = pytest.mark.integration
 
+AUTH = {"Authorization": "Bearer dev-kbri-seoul"}  # the mission's development credential
+
 INCIDENT = {
     "mission_id": "kbri-seoul",
     "country": "KR",
-    "worker_name": "Siti Rahayu",
+    "worker": {"full_name": "Siti Rahayu"},
     "category": "unpaid_wages",
     "severity": "high",
     "occurred_at": "2026-11-20T09:30:00+09:00",
@@ -24,7 +26,7 @@ INCIDENT = {
 async def test_posted_incident_becomes_a_case(settings: Settings) -> None:
     async with running(intake_app(settings)) as intake, running(casework_app(settings)) as casework:
         casework.headers["authorization"] = "Bearer dev-officer-ani"  # casework checks roles
-        r = await intake.post("/v1/incidents", json=INCIDENT)
+        r = await intake.post("/v1/incidents", json=INCIDENT, headers=AUTH)
         assert r.status_code == 202, r.text
         incident_id = r.json()["incident_id"]
 
@@ -43,7 +45,7 @@ async def test_posted_incident_becomes_a_case(settings: Settings) -> None:
 async def test_invalid_incident_is_refused_field_by_field(settings: Settings) -> None:
     async with running(intake_app(settings)) as intake:
         bad = {**INCIDENT, "country": "Korea", "severity": "urgent"}
-        r = await intake.post("/v1/incidents", json=bad)
+        r = await intake.post("/v1/incidents", json=bad, headers=AUTH)
         assert r.status_code == 422
         fields = {e["field"] for e in r.json()["detail"]}
         assert fields == {"country", "severity"}

@@ -1,0 +1,197 @@
+"""intake's rules, plain Python: time checks, incident ids and dedup keys, worker matching, linking."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from difflib import SequenceMatcher
+from typing import Any
+
+from shared.events.intake import IncidentReport, MatchMethod, WorkerMatch
+from shared.events.registry import normalise_name
+
+NS = uuid.UUID("3c9d7a52-8e41-4b6f-a0d3-5f2e1b7c9a84")
+
+CLOCK_SKEW = timedelta(minutes=5)  # a mission's clock may run this far ahead of ours
+OLDEST_INCIDENT = timedelta(days=365 * 20)
+LINK_WINDOW = timedelta(hours=72)  # reports of one worker and category this close are one event
+MAX_BODY_BYTES = 64 * 1024
+FUZZY_THRESHOLD = 0.85  # name similarity (same date of birth) below which we do not match
+NAME_DOB_CONFIDENCE = 0.9  # exact normalised name + date of birth: likely, not certain
+
+
+def time_errors(report: IncidentReport, now: datetime) -> list[dict[str, str]]:
+    """Field errors for times that cannot be true (future beyond clock skew, implausibly old)."""
+    errors = []
+    latest = now + CLOCK_SKEW
+    if report.occurred_at > latest:
+        errors.append({"field": "occurred_at", "reason": "is in the future"})
+    elif report.occurred_at < now - OLDEST_INCIDENT:
+        errors.append({"field": "occurred_at", "reason": "is more than 20 years ago"})
+    if report.reported_at is not None and report.reported_at > latest:
+        errors.append({"field": "reported_at", "reason": "is in the future"})
+    if report.worker and report.worker.date_of_birth and report.worker.date_of_birth > now.date():
+        errors.append({"field": "worker.date_of_birth", "reason": "is in the future"})
+    return errors
+
+
+def dedup_keys(
+    *, mission_id: str, mission_reference: str | None, idempotency_key: str | None, message_id: str | None
+) -> tuple[str | None, str | None]:
+    """(reference key, idempotency key) that make a repeated report the same incident.
+
+    On the Kafka door without a key, the message id stands in: a redelivery is a repeat.
+    """
+    ref = f"{mission_id}|ref|{mission_reference}" if mission_reference else None
+    if idempotency_key:
+        key = f"{mission_id}|key|{idempotency_key}"
+    elif message_id:
+        key = f"{mission_id}|msg|{message_id}"
+    else:
+        key = None
+    return ref, key
+
+
+def incident_id_for(ref_key: str | None, idem_key: str | None) -> str:
+    """Derived from the dedup key when there is one (a retry computes the same id), else random."""
+    basis = ref_key or idem_key
+    return uuid.uuid5(NS, basis).hex if basis else uuid.uuid4().hex
+
+
+@dataclass(frozen=True)
+class Identity:
+    """What the mission knows of the worker, as keyed hashes and normalised text."""
+
+    worker_id: str | None = None
+    nik_hash: str | None = None
+    passport_hash: str | None = None
+    name: str | None = None  # normalised
+    date_of_birth: str | None = None  # ISO
+    name_dob_hash: str | None = None
+    name_hash: str | None = None
+
+
+def name_similarity(a: str, b: str) -> float:
+    """Similarity of two normalised names, forgiving word order (0..1)."""
+    if not a or not b:
+        return 0.0
+    direct = SequenceMatcher(None, a, b).ratio()
+    sorted_a, sorted_b = " ".join(sorted(a.split())), " ".join(sorted(b.split()))
+    return max(direct, SequenceMatcher(None, sorted_a, sorted_b).ratio())
+
+
+def _prefer(candidates: list[dict[str, Any]], country: str) -> dict[str, Any]:
+    """Of a worker's departures, the one in the incident's country, else the latest."""
+    return max(
+        candidates,
+        key=lambda d: (
+            d.get("destination_country") == country,
+            d.get("departure_date") or "",
+            d.get("version", 0),
+        ),
+    )
+
+
+def match_worker(
+    identity: Identity, candidates: list[dict[str, Any]], *, country: str
+) -> tuple[WorkerMatch, dict[str, Any] | None]:
+    """Match a reported worker to the departure projection.
+
+    Exact by worker id, NIK or passport keyed hash (confidence 1); else normalised name with
+    date of birth (exact: 0.9; similar names: 0.9 x similarity, above a threshold). No match
+    means non-procedural.
+    """
+    exact = (
+        (MatchMethod.WORKER_ID, "worker_id", identity.worker_id),
+        (MatchMethod.NIK, "nik_hash", identity.nik_hash),
+        (MatchMethod.PASSPORT, "passport_hash", identity.passport_hash),
+    )
+    for method, field, value in exact:
+        if value:
+            hits = [c for c in candidates if c.get(field) == value]
+            if hits:
+                best = _prefer(hits, country)
+                return WorkerMatch(
+                    worker_id=best["worker_id"], method=method, confidence=1.0, non_procedural=False
+                ), best
+    if identity.name and identity.date_of_birth:
+        same_dob = [c for c in candidates if c.get("date_of_birth") == identity.date_of_birth]
+        scored = [(name_similarity(identity.name, c.get("name_norm") or ""), c) for c in same_dob]
+        scored = [(s, c) for s, c in scored if s >= FUZZY_THRESHOLD]
+        if scored:
+            top = max(s for s, _ in scored)
+            best = _prefer([c for s, c in scored if s == top], country)
+            confidence = round(NAME_DOB_CONFIDENCE * top, 3)
+            return WorkerMatch(
+                worker_id=best["worker_id"],
+                method=MatchMethod.NAME_DOB,
+                confidence=confidence,
+                non_procedural=False,
+            ), best
+    return WorkerMatch(), None
+
+
+def worker_key(match: WorkerMatch, identity: Identity | None, incident_id: str) -> str:
+    """The key of the worker an incident is about: the worker id when matched, else a keyed hash."""
+    if match.worker_id:
+        return match.worker_id
+    if identity is not None:
+        for h in (identity.nik_hash, identity.passport_hash, identity.name_dob_hash, identity.name_hash):
+            if h:
+                return h[:32]
+    return f"group-{incident_id}"  # a group report without a named worker links to nothing
+
+
+def lookup_keys(identity: Identity) -> list[str]:
+    """The projection keys under which the reported worker's departures may be filed."""
+    keys = [
+        f"{kind}:{value}"
+        for kind, value in (
+            ("worker", identity.worker_id),
+            ("nik", identity.nik_hash),
+            ("passport", identity.passport_hash),
+            ("dob", identity.date_of_birth),
+        )
+        if value
+    ]
+    return keys
+
+
+def departure_keys(
+    *, worker_id: str, nik_hash: str | None, passport_hash: str | None, date_of_birth: str | None
+) -> list[str]:
+    """The keys a projected departure is filed under (the same shapes as lookup_keys)."""
+    return lookup_keys(
+        Identity(
+            worker_id=worker_id, nik_hash=nik_hash, passport_hash=passport_hash, date_of_birth=date_of_birth
+        )
+    )
+
+
+def link_group(worker_key: str, category: str) -> str | None:
+    """The group of reports that may be one event: same worker, same category (none for groups)."""
+    return None if worker_key.startswith("group-") else f"{worker_key}|{category}"
+
+
+def to_link(items: list[dict[str, Any]], occurred_at: datetime, *, own_id: str) -> list[str]:
+    """Earlier reports within the window of this one's occurrence: the same event."""
+    lo, hi = occurred_at - LINK_WINDOW, occurred_at + LINK_WINDOW
+    return [
+        i["incident_id"]
+        for i in items
+        if i["incident_id"] != own_id and lo <= _aware(i["occurred_at"], occurred_at) <= hi
+    ]
+
+
+def _aware(dt: datetime, like: datetime) -> datetime:
+    """MongoDB may hand back naive UTC; compare like with like."""
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt
+
+
+def dob_iso(d: date | None) -> str | None:
+    return d.isoformat() if d else None
+
+
+def normalised(name: str | None) -> str | None:
+    return normalise_name(name) if name else None

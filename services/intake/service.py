@@ -1,0 +1,241 @@
+"""intake's service functions: accept a report (either door), project departures.
+
+Both doors call `submit` with the same model; they differ only in how they answer a refusal
+(HTTP status, or the dead-letter topic).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pymongo.asynchronous.database import AsyncDatabase
+
+from services.intake import domain, store
+from shared.clock import Clock
+from shared.events.intake import IncidentAccepted, IncidentReport, WorkerMatch
+from shared.events.registry import DepartureRecorded, name_dob_key
+from shared.logs import redact
+from shared.mongo import Doc
+from shared.outbox import Outbox
+from shared.pii import Vault
+
+log = logging.getLogger("lindungi.intake")
+
+
+class Refused(Exception):
+    """A report that cannot be accepted: 403 (jurisdiction) or 422 (invalid), with field reasons."""
+
+    def __init__(self, status: int, errors: list[dict[str, str]]) -> None:
+        super().__init__("; ".join(f"{e['field']}: {e['reason']}" for e in errors))
+        self.status = status
+        self.errors = errors
+
+
+@dataclass
+class Deps:
+    """What intake's service functions need."""
+
+    db: AsyncDatabase[Doc]
+    vault: Vault
+    outbox: Outbox
+    clock: Clock
+    wake: Callable[..., None] = field(default=lambda *ids: None)  # the relay: wake(doc_id)
+
+
+@dataclass(frozen=True)
+class Submitter:
+    """The mission a report comes from, and its jurisdiction."""
+
+    mission_id: str
+    countries: frozenset[str]
+
+
+def _identity(vault: Vault, report: IncidentReport) -> domain.Identity | None:
+    w = report.worker
+    if w is None:
+        return None
+    name = domain.normalised(w.full_name)
+    dob = domain.dob_iso(w.date_of_birth)
+    return domain.Identity(
+        worker_id=w.worker_id,
+        nik_hash=vault.lookup_hash("nik", w.nik) if w.nik else None,
+        passport_hash=vault.lookup_hash("passport", w.passport_number) if w.passport_number else None,
+        name=name,
+        date_of_birth=dob,
+        name_dob_hash=vault.lookup_hash("name_dob", name_dob_key(w.full_name, dob))
+        if w.full_name and dob
+        else None,
+        name_hash=vault.lookup_hash("name", name) if name else None,
+    )
+
+
+async def submit(
+    *,
+    deps: Deps,
+    submitter: Submitter,
+    report: IncidentReport,
+    idempotency_key: str | None,
+    via: Literal["http", "kafka"],
+    message_id: str | None = None,
+) -> tuple[Doc, bool]:
+    """Accept a report: (incident, True) if it is new, (the first incident, False) if a repeat.
+
+    Raises Refused for another mission's or country's report (403) or impossible times (422).
+    Nothing is stored unless the report is accepted; the incident and its IncidentAccepted
+    event are one document write.
+    """
+    if report.mission_id and report.mission_id != submitter.mission_id:
+        raise Refused(403, [{"field": "mission_id", "reason": "a mission may report only as itself"}])
+    if report.country not in submitter.countries:
+        covered = ", ".join(sorted(submitter.countries))
+        reason = f"{report.country} is outside this mission's jurisdiction ({covered})"
+        raise Refused(403, [{"field": "country", "reason": reason}])
+    now = deps.clock.now()
+    errors = domain.time_errors(report, now)
+    if errors:
+        raise Refused(422, errors)
+
+    ref_key, idem_key = domain.dedup_keys(
+        mission_id=submitter.mission_id,
+        mission_reference=report.mission_reference,
+        idempotency_key=idempotency_key,
+        message_id=message_id,
+    )
+    keys = [k for k in (ref_key, idem_key) if k]
+    incident_id = domain.incident_id_for(ref_key, idem_key)
+    for k in keys:
+        holder = await store.claimed(deps.db, k)
+        if holder is not None:
+            first = await store.get(deps.db, holder)
+            if first is not None:
+                return first, False
+            incident_id = holder  # claimed but not stored yet (in flight, or a crash): finish it
+            break
+
+    identity = _identity(deps.vault, report)
+    match, departure = WorkerMatch(), None
+    if identity is not None:
+        found = await store.candidates(deps.db, domain.lookup_keys(identity))
+        match, departure = domain.match_worker(identity, found, country=report.country)
+
+    # Claim the dedup keys before storing: a concurrent repeat then converges on one incident id.
+    for k in keys:
+        holder = await store.claim(deps.db, k, incident_id)
+        if holder != incident_id:
+            first = await store.get(deps.db, holder)
+            if first is not None:
+                return first, False
+            incident_id = holder
+
+    key = domain.worker_key(match, identity, incident_id)
+    group = domain.link_group(key, str(report.category))
+    linked = (
+        domain.to_link(await store.link_group(deps.db, group), report.occurred_at, own_id=incident_id)
+        if group
+        else []
+    )
+    agency_id = (report.agency.agency_id if report.agency else None) or (departure or {}).get("agency_id")
+    employer_name = (report.employer.name if report.employer else None) or (departure or {}).get(
+        "employer_name"
+    )
+    w = report.worker
+    event = IncidentAccepted(
+        incident_id=incident_id,
+        mission_id=submitter.mission_id,
+        country=report.country,
+        # Identifiers pasted into free text are masked: they must not travel or rest in clear.
+        place=redact(report.place) if report.place else None,
+        category=report.category,
+        severity=report.severity,
+        occurred_at=report.occurred_at,
+        reported_at=report.reported_at or now,
+        narrative=redact(report.narrative),
+        people_affected=report.people_affected,
+        worker_key=key,
+        worker_name=(w.full_name if w else None) or (departure or {}).get("full_name"),
+        match=match,
+        agency_id=agency_id,
+        employer_name=employer_name,
+        mission_reference=report.mission_reference,
+        linked_incident_ids=linked,
+        departure_id=(departure or {}).get("_id"),
+        received_via=via,
+    )
+    worker_doc: Doc | None = None
+    if w is not None and identity is not None:
+        v = deps.vault
+        worker_doc = {
+            "worker_id": w.worker_id,
+            "full_name": w.full_name,
+            "date_of_birth": identity.date_of_birth,
+            "sex": w.sex,
+            "nik_enc": v.encrypt("nik", w.nik) if w.nik else None,
+            "nik_hash": identity.nik_hash,
+            "passport_enc": v.encrypt("passport", w.passport_number) if w.passport_number else None,
+            "passport_hash": identity.passport_hash,
+            "name_dob_hash": identity.name_dob_hash,
+            "phone_enc": v.encrypt("phone", w.phone) if w.phone else None,
+        }
+    doc: Doc = {
+        "_id": incident_id,
+        **event.model_dump(mode="python", exclude={"incident_id"}),
+        "status": "accepted",
+        "non_procedural": match.non_procedural,
+        "worker": worker_doc,
+        "agency": report.agency.model_dump() if report.agency else None,
+        "employer": report.employer.model_dump() if report.employer else None,
+        "reporter": report.reporter.model_dump() if report.reporter else None,
+        "received_at": now,
+        "ref_key": ref_key,
+        "idem_key": idem_key,
+    }
+    entry = deps.outbox.entry(event, key=key, subject=incident_id)
+    if not await store.insert(deps.db, deps.outbox.on_insert(doc, [entry])):
+        first = await store.get(deps.db, incident_id)
+        if first is None:
+            raise RuntimeError("incident insert collided with nothing we can find")
+        return first, False
+    deps.wake(incident_id)
+    if group:
+        await store.join_link_group(deps.db, group, incident_id, report.occurred_at)
+        await store.link_back(deps.db, linked, incident_id)
+    log.info(
+        "incident accepted via %s (match: %s, linked: %d)",
+        via,
+        match.method,
+        len(linked),
+        extra={"incident_id": incident_id},
+    )
+    doc.pop("_outbox", None)
+    doc.pop("_outbox_pending", None)
+    return doc, True
+
+
+async def project(*, deps: Deps, event: DepartureRecorded) -> bool:
+    """Keep intake's own copy of a departure for matching (highest version wins)."""
+    fields: dict[str, Any] = {
+        "worker_id": event.worker_id,
+        "status": str(event.status),
+        "full_name": event.full_name,
+        "name_norm": domain.normalised(event.full_name),
+        "date_of_birth": domain.dob_iso(event.date_of_birth),
+        "nik_hash": event.nik_hash,
+        "passport_hash": event.passport_hash,
+        "name_dob_hash": event.name_dob_hash,
+        "destination_country": event.destination_country,
+        "agency_id": event.agency_id,
+        "employer_id": event.employer_id,
+        "employer_name": event.employer_name,
+        "departure_date": domain.dob_iso(event.departure_date),
+        "recorded_at": event.recorded_at,
+    }
+    keys = domain.departure_keys(
+        worker_id=event.worker_id,
+        nik_hash=event.nik_hash,
+        passport_hash=event.passport_hash,
+        date_of_birth=fields["date_of_birth"],
+    )
+    return await store.project_departure(deps.db, event.departure_id, event.version, fields, keys)

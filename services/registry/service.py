@@ -1,0 +1,323 @@
+"""registry's service functions: record and change departures, import CSV exports, flag parties.
+
+Used by the HTTP views, the Kafka handlers and the import CLI; dependencies come in explicitly.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from enum import StrEnum
+from typing import Any
+
+from pydantic import ValidationError
+from pymongo.asynchronous.database import AsyncDatabase
+
+from services.registry import domain, store
+from services.registry.models import DepartureIn, DepartureUpdate
+from shared.clock import Clock
+from shared.errors import field_errors
+from shared.events.registry import DepartureRecorded, DepartureStatus, name_dob_key
+from shared.mongo import Doc
+from shared.outbox import Outbox
+from shared.pii import Vault
+
+log = logging.getLogger("lindungi.registry")
+
+
+class Conflict(Exception):
+    """A change that the departure's current state does not allow (HTTP 409)."""
+
+    def __init__(self, reason: str, current: Doc | None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.current = current
+
+
+@dataclass
+class Deps:
+    """What registry's service functions need: the database, the vault, the outbox, the clock."""
+
+    db: AsyncDatabase[Doc]
+    vault: Vault
+    outbox: Outbox
+    clock: Clock
+    wake: Callable[..., None] = field(default=lambda *ids: None)  # the relay: wake(doc_id)
+
+
+def _iso(d: date | None) -> str | None:
+    return d.isoformat() if d else None
+
+
+def _event(doc: Doc, change: str, now: Any) -> DepartureRecorded:
+    """The DepartureRecorded snapshot of a departure document (hashes only, never identifiers)."""
+    return DepartureRecorded(
+        worker_id=doc["worker_id"],
+        departure_id=doc["_id"],
+        version=doc["version"],
+        change=change,
+        status=doc["status"],
+        full_name=doc["full_name"],
+        date_of_birth=doc["date_of_birth"],
+        nik_hash=doc.get("nik_hash"),
+        passport_hash=doc.get("passport_hash"),
+        name_dob_hash=doc.get("name_dob_hash"),
+        home_province=doc.get("home_province"),
+        home_regency=doc.get("home_regency"),
+        destination_country=doc["destination_country"],
+        sector=doc["sector"],
+        skill_level=doc["skill_level"],
+        scheme=doc["scheme"],
+        agency_id=doc.get("agency_id"),
+        employer_id=doc.get("employer_id"),
+        employer_name=doc.get("employer_name"),
+        departure_date=doc["departure_date"],
+        sex=doc.get("sex"),
+        recorded_at=now,
+    )
+
+
+async def record_departure(*, deps: Deps, data: DepartureIn, upsert: bool) -> tuple[Doc, str]:
+    """Record a worker and a departure. Returns (departure, 'created'|'updated'|'unchanged').
+
+    The departure id comes from its natural key (worker, departure date), so the same row
+    imported twice is one record. Without `upsert`, an existing departure is a Conflict.
+    """
+    v, now = deps.vault, deps.clock.now()
+    nik_hash = v.lookup_hash("nik", data.nik) if data.nik else None
+    passport_hash = v.lookup_hash("passport", data.passport_number) if data.passport_number else None
+    found = await store.worker_by_hash(deps.db, nik_hash=nik_hash, passport_hash=passport_hash)
+    worker_id = found["_id"] if found else domain.worker_id_for(nik_hash or passport_hash or "")
+    name_dob_hash = v.lookup_hash("name_dob", name_dob_key(data.full_name, data.date_of_birth))
+    identity: Doc = {
+        "full_name": data.full_name,
+        "date_of_birth": data.date_of_birth.isoformat(),
+        "sex": data.sex,
+        "name_dob_hash": name_dob_hash,
+        "home_province": data.home_province,
+        "home_regency": data.home_regency,
+        "updated_at": now,
+    }
+    if data.nik:
+        identity |= {"nik_enc": v.encrypt("nik", data.nik), "nik_hash": nik_hash}
+    if data.passport_number:
+        identity |= {
+            "passport_enc": v.encrypt("passport", data.passport_number),
+            "passport_hash": passport_hash,
+        }
+    if data.phone:
+        identity["phone_enc"] = v.encrypt("phone", data.phone)
+    if data.next_of_kin:
+        kin = data.next_of_kin.model_dump()
+        if kin.get("phone"):
+            kin["phone"] = v.encrypt("phone", kin["phone"])
+        identity["next_of_kin"] = kin
+    await store.upsert_worker(deps.db, worker_id, identity, now)
+
+    employer_id = None
+    if data.employer_name:
+        employer_id = domain.employer_id_for(data.employer_name, data.destination_country)
+        await store.ensure_party(
+            deps.db,
+            store.EMPLOYERS,
+            employer_id,
+            {"name": data.employer_name, "country": data.destination_country},
+        )
+    if data.agency_id:
+        await store.ensure_party(deps.db, store.AGENCIES, data.agency_id, {"licence": data.agency_licence})
+
+    departure_id = domain.departure_id_for(worker_id, data.departure_date)
+    snapshot: Doc = {
+        "worker_id": worker_id,
+        "status": str(data.status),
+        "full_name": data.full_name,
+        "date_of_birth": data.date_of_birth.isoformat(),
+        "sex": data.sex,
+        "nik_hash": nik_hash,
+        "passport_hash": passport_hash,
+        "name_dob_hash": name_dob_hash,
+        "home_province": data.home_province,
+        "home_regency": data.home_regency,
+        "destination_country": data.destination_country,
+        "sector": str(data.sector),
+        "skill_level": str(data.skill_level),
+        "scheme": str(data.scheme),
+        "agency_id": data.agency_id,
+        "agency_licence": data.agency_licence,
+        "employer_id": employer_id,
+        "employer_name": data.employer_name,
+        "contract_start": _iso(data.contract_start),
+        "contract_end": _iso(data.contract_end),
+        "departure_date": data.departure_date.isoformat(),
+        "departure_month": data.departure_date.isoformat()[:7],
+        "departure_port": data.departure_port,
+        "training": data.training or [],
+        "certificates": data.certificates or [],
+    }
+    for _ in range(5):
+        current = await store.get_departure(deps.db, departure_id)
+        if current is None:
+            doc = {"_id": departure_id, **snapshot, "version": 1, "created_at": now, "updated_at": now}
+            doc[f"{snapshot['status']}_at"] = now
+            change = domain.change_of(None, snapshot) or "registered"
+            entry = deps.outbox.entry(_event(doc, change, now), key=worker_id)
+            if await store.insert_departure(deps.db, deps.outbox.on_insert(dict(doc), [entry])):
+                deps.wake(departure_id)
+                return doc, "created"
+            continue  # another writer inserted it meanwhile: treat as an update
+        if not upsert:
+            raise Conflict("this departure is recorded already", current)
+        outcome = await _change(deps=deps, current=current, changes=snapshot)
+        if outcome is not None:
+            return outcome
+    raise RuntimeError("departure changed concurrently too often")
+
+
+async def update_departure(*, deps: Deps, departure_id: str, data: DepartureUpdate) -> tuple[Doc, str] | None:
+    """Change a departure's fields; None when it does not exist."""
+    changes: Doc = {}
+    for name, value in data.model_dump(exclude_unset=True).items():
+        if value is None:
+            continue
+        if isinstance(value, date):
+            value = value.isoformat()
+        elif isinstance(value, StrEnum):
+            value = str(value)
+        changes[name] = value
+    if "departure_date" in changes:
+        changes["departure_month"] = changes["departure_date"][:7]
+    for _ in range(5):
+        current = await store.get_departure(deps.db, departure_id)
+        if current is None:
+            return None
+        if "employer_name" in changes:
+            country = str(changes.get("destination_country") or current["destination_country"])
+            changes["employer_id"] = domain.employer_id_for(changes["employer_name"], country)
+            await store.ensure_party(
+                deps.db,
+                store.EMPLOYERS,
+                changes["employer_id"],
+                {"name": changes["employer_name"], "country": country},
+            )
+        outcome = await _change(deps=deps, current=current, changes=changes)
+        if outcome is not None:
+            return outcome
+    raise RuntimeError("departure changed concurrently too often")
+
+
+async def _change(*, deps: Deps, current: Doc, changes: Doc) -> tuple[Doc, str] | None:
+    """Apply changes to a departure at its current version; None if someone changed it first."""
+    now = deps.clock.now()
+    merged = {**current, **changes}
+    change = domain.change_of(current, merged)
+    if change is None:
+        return current, "unchanged"
+    old, new = DepartureStatus(current["status"]), DepartureStatus(merged["status"])
+    if not domain.may_move(old, new):
+        raise Conflict(f"a departure cannot go from {old} to {new}", current)
+    merged["version"] = current["version"] + 1
+    merged["updated_at"] = now
+    sets = {k: v for k, v in merged.items() if k != "_id" and current.get(k) != v}
+    if old != new:
+        sets[f"{new}_at"] = now
+        merged[f"{new}_at"] = now
+    entry = deps.outbox.entry(_event(merged, change, now), key=current["worker_id"])
+    update = deps.outbox.on_update({"$set": sets}, [entry])
+    if not await store.update_departure(deps.db, current["_id"], current["version"], update):
+        return None
+    deps.wake(current["_id"])
+    return merged, "updated"
+
+
+@dataclass
+class ImportResult:
+    rows: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "rows": self.rows,
+            "created": self.created,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "rejected": len(self.errors),
+            "errors": self.errors,
+        }
+
+
+def read_csv(text: str) -> tuple[list[str], Iterable[tuple[int, dict[str, str | None]]]]:
+    """The header and (line number, row) pairs of a CSV export; the header is line 1."""
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    header = list(reader.fieldnames or [])
+
+    def rows() -> Iterable[tuple[int, dict[str, str | None]]]:
+        for row in reader:
+            yield reader.line_num, row
+
+    return header, rows()
+
+
+async def import_csv(*, deps: Deps, text: str, progress: Callable[[int], None] | None = None) -> ImportResult:
+    """Import a national placement export: keep good rows, report each bad one by line and reason."""
+    result = ImportResult()
+    header, rows = read_csv(text)
+    missing = domain.missing_columns(header)
+    if missing:
+        result.errors.append({"line": 1, "reason": f"missing columns: {', '.join(missing)}"})
+        return result
+    for line, row in rows:
+        result.rows += 1
+        try:
+            if None in row:
+                raise ValueError("more values than columns")
+            data = DepartureIn.model_validate(domain.row_to_input(row))
+            _, outcome = await record_departure(deps=deps, data=data, upsert=True)
+        except ValidationError as exc:
+            reason = "; ".join(f"{e['field'] or 'row'}: {e['reason']}" for e in field_errors(exc))
+            result.errors.append({"line": line, "reason": reason})
+        except Conflict as exc:
+            result.errors.append({"line": line, "reason": exc.reason})
+        except ValueError as exc:
+            result.errors.append({"line": line, "reason": str(exc)})
+        else:
+            setattr(result, outcome, getattr(result, outcome) + 1)
+        if progress:
+            progress(1)
+    log.info(
+        "import finished: %d rows, %d created, %d updated, %d unchanged, %d rejected",
+        result.rows,
+        result.created,
+        result.updated,
+        result.unchanged,
+        len(result.errors),
+    )
+    return result
+
+
+async def flag_party(
+    *, deps: Deps, kind: str, party_id: str, action_id: str, rule_id: str, reason: str, at: Any
+) -> bool:
+    """Mark an agency or employer flagged, once per escalation action."""
+    collection = store.AGENCIES if kind == "agency" else store.EMPLOYERS
+    flag = {"action_id": action_id, "rule_id": rule_id, "reason": reason, "requested_at": at}
+    return await store.apply_once(
+        deps.db,
+        collection,
+        party_id,
+        f"flag:{action_id}",
+        {"$set": {"flagged": True, "flagged_at": at}, "$push": {"flags": flag}},
+    )
+
+
+async def count_case(*, deps: Deps, agency_id: str, case_id: str) -> bool:
+    """Count a case opened about an agency's worker, once per case."""
+    return await store.apply_once(
+        deps.db, store.AGENCIES, agency_id, f"case:{case_id}", {"$inc": {"cases_opened": 1}}
+    )

@@ -1,0 +1,119 @@
+"""registry's MongoDB: workers (identity, encrypted), departures (with their outbox), agencies, employers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from shared.mongo import HIDDEN, Doc, applied_once, merge_updates
+
+WORKERS = "workers"
+DEPARTURES = "departures"
+AGENCIES = "agencies"
+EMPLOYERS = "employers"
+
+
+async def ensure_indexes(db: AsyncDatabase[Doc]) -> None:
+    """Indexes for lookups by keyed hash and for listing and statistics."""
+    await db[WORKERS].create_index([("nik_hash", 1)])
+    await db[WORKERS].create_index([("passport_hash", 1)])
+    await db[DEPARTURES].create_index([("worker_id", 1)])
+    await db[DEPARTURES].create_index([("home_province", 1), ("departure_date", 1)])
+    await db[DEPARTURES].create_index([("destination_country", 1)])
+    await db[DEPARTURES].create_index([("agency_id", 1)])
+
+
+async def worker_by_hash(
+    db: AsyncDatabase[Doc], *, nik_hash: str | None, passport_hash: str | None
+) -> Doc | None:
+    """The worker holding a NIK (first) or a passport number, by keyed hash."""
+    for field, value in (("nik_hash", nik_hash), ("passport_hash", passport_hash)):
+        if value:
+            doc = await db[WORKERS].find_one({field: value})
+            if doc is not None:
+                return doc
+    return None
+
+
+async def upsert_worker(db: AsyncDatabase[Doc], worker_id: str, fields: Doc, created_at: Any) -> None:
+    """Create the worker or refresh their identity and contact fields (idempotent, no events)."""
+    await db[WORKERS].update_one(
+        {"_id": worker_id}, {"$set": fields, "$setOnInsert": {"created_at": created_at}}, upsert=True
+    )
+
+
+async def get_worker(db: AsyncDatabase[Doc], worker_id: str) -> Doc | None:
+    return await db[WORKERS].find_one({"_id": worker_id})
+
+
+async def get_departure(db: AsyncDatabase[Doc], departure_id: str) -> Doc | None:
+    return await db[DEPARTURES].find_one({"_id": departure_id}, HIDDEN)
+
+
+async def departures_of(db: AsyncDatabase[Doc], worker_id: str) -> list[Doc]:
+    return await db[DEPARTURES].find({"worker_id": worker_id}, HIDDEN).sort("departure_date", 1).to_list()
+
+
+async def insert_departure(db: AsyncDatabase[Doc], doc: Doc) -> bool:
+    """Insert a new departure; False when one with this id exists already."""
+    try:
+        await db[DEPARTURES].insert_one(doc)
+    except DuplicateKeyError:
+        return False
+    return True
+
+
+async def update_departure(db: AsyncDatabase[Doc], departure_id: str, version: int, update: Doc) -> bool:
+    """Apply an update if the departure is still at `version` (optimistic: no lost updates)."""
+    result = await db[DEPARTURES].update_one({"_id": departure_id, "version": version}, update)
+    return result.matched_count == 1
+
+
+async def list_departures(db: AsyncDatabase[Doc], query: Doc, *, limit: int, skip: int) -> list[Doc]:
+    cursor = (
+        db[DEPARTURES].find(query, HIDDEN).sort([("departure_date", -1), ("_id", 1)]).skip(skip).limit(limit)
+    )
+    return await cursor.to_list()
+
+
+async def aggregate(db: AsyncDatabase[Doc], pipeline: list[Doc]) -> list[Doc]:
+    return await (await db[DEPARTURES].aggregate(pipeline)).to_list()
+
+
+async def ensure_party(db: AsyncDatabase[Doc], collection: str, party_id: str, on_insert: Doc) -> None:
+    """Create an agency or employer stub the first time a departure or a flag names it."""
+    await db[collection].update_one(
+        {"_id": party_id},
+        {"$setOnInsert": {"flagged": False, "flags": [], "cases_opened": 0, **on_insert}},
+        upsert=True,
+    )
+
+
+async def put_party(db: AsyncDatabase[Doc], collection: str, party_id: str, fields: Doc) -> Doc | None:
+    await db[collection].update_one(
+        {"_id": party_id},
+        {"$set": fields, "$setOnInsert": {"flagged": False, "flags": [], "cases_opened": 0}},
+        upsert=True,
+    )
+    return await get_party(db, collection, party_id)
+
+
+async def get_party(db: AsyncDatabase[Doc], collection: str, party_id: str) -> Doc | None:
+    return await db[collection].find_one({"_id": party_id}, HIDDEN)
+
+
+async def list_parties(db: AsyncDatabase[Doc], collection: str, query: Doc, limit: int) -> list[Doc]:
+    return await db[collection].find(query, HIDDEN).sort("_id", 1).limit(limit).to_list()
+
+
+async def apply_once(db: AsyncDatabase[Doc], collection: str, party_id: str, key: str, update: Doc) -> bool:
+    """Apply an update to an agency/employer once per key; creates the record if it is unknown."""
+    cond, mark = applied_once(key)
+    full = merge_updates(update, mark)
+    try:
+        result = await db[collection].update_one({"_id": party_id, **cond}, full, upsert=True)
+    except DuplicateKeyError:
+        return False  # exists and has this key already: the upsert tried to insert a twin
+    return result.modified_count == 1 or result.upserted_id is not None

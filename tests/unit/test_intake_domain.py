@@ -1,0 +1,208 @@
+"""intake's domain: time checks, dedup keys, matching, worker keys, the report model's validation."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from pydantic import ValidationError
+
+from services.intake import domain
+from shared.errors import field_errors
+from shared.events.intake import IncidentReport, MatchMethod
+from shared.events.registry import name_dob_key, normalise_name
+
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+
+
+def report(**over: object) -> IncidentReport:
+    base: dict[str, object] = {
+        "country": "KR",
+        "category": "unpaid_wages",
+        "severity": "high",
+        "occurred_at": "2026-11-20T09:30:00+09:00",
+        "worker": {"full_name": "Siti Rahayu", "date_of_birth": "1994-01-05"},
+    }
+    return IncidentReport.model_validate({**base, **over})
+
+
+def test_times_within_clock_skew_pass_and_beyond_fail() -> None:
+    assert domain.time_errors(report(occurred_at=(NOW + timedelta(minutes=4)).isoformat()), NOW) == []
+    errors = domain.time_errors(
+        report(
+            occurred_at=(NOW + timedelta(minutes=6)).isoformat(),
+            reported_at=(NOW + timedelta(hours=2)).isoformat(),
+            worker={"full_name": "A", "date_of_birth": "2027-01-01"},
+        ),
+        NOW,
+    )
+    assert {e["field"] for e in errors} == {"occurred_at", "reported_at", "worker.date_of_birth"}
+
+
+def test_a_report_from_decades_ago_is_refused() -> None:
+    errors = domain.time_errors(report(occurred_at="1990-01-01T00:00:00+07:00"), NOW)
+    assert [e["field"] for e in errors] == ["occurred_at"]
+
+
+def test_time_zones_are_compared_as_instants() -> None:
+    # 20:59 in Seoul is 11:59 UTC: before NOW, so fine, though the wall-clock reading is later.
+    assert domain.time_errors(report(occurred_at="2026-11-20T20:59:00+09:00"), NOW) == []
+
+
+def test_dedup_keys_and_ids_are_per_mission_and_stable() -> None:
+    ref, key = domain.dedup_keys(
+        mission_id="kbri-seoul", mission_reference="SEL/1", idempotency_key="k1", message_id=None
+    )
+    assert ref == "kbri-seoul|ref|SEL/1" and key == "kbri-seoul|key|k1"
+    assert domain.incident_id_for(ref, key) == domain.incident_id_for(ref, None)
+    other, _ = domain.dedup_keys(
+        mission_id="kbri-tokyo", mission_reference="SEL/1", idempotency_key=None, message_id=None
+    )
+    assert domain.incident_id_for(other, None) != domain.incident_id_for(ref, None)
+    _, from_message = domain.dedup_keys(
+        mission_id="m", mission_reference=None, idempotency_key=None, message_id="e1"
+    )
+    assert from_message == "m|msg|e1"
+    assert domain.incident_id_for(None, None) != domain.incident_id_for(None, None)
+
+
+def cand(**over: object) -> dict[str, object]:
+    base: dict[str, object] = {
+        "_id": "d1",
+        "worker_id": "w1",
+        "nik_hash": "nh1",
+        "passport_hash": "ph1",
+        "name_norm": "SITI RAHAYU",
+        "date_of_birth": "1994-01-05",
+        "destination_country": "KR",
+        "departure_date": "2026-02-20",
+        "version": 1,
+    }
+    return {**base, **over}
+
+
+def test_exact_match_by_passport_is_certain() -> None:
+    m, dep = domain.match_worker(domain.Identity(passport_hash="ph1"), [cand()], country="KR")
+    assert (m.method, m.confidence, m.non_procedural, m.worker_id) == (MatchMethod.PASSPORT, 1.0, False, "w1")
+    assert dep is not None and dep["_id"] == "d1"
+
+
+def test_nik_wins_over_a_different_workers_passport() -> None:
+    cands = [cand(), cand(_id="d2", worker_id="w2", nik_hash="nh2", passport_hash="ph2")]
+    m, _ = domain.match_worker(domain.Identity(nik_hash="nh2", passport_hash="ph1"), cands, country="KR")
+    assert (m.method, m.worker_id) == (MatchMethod.NIK, "w2")
+
+
+def test_of_a_workers_departures_the_one_in_the_incident_country_is_chosen() -> None:
+    cands = [cand(_id="old-kr", departure_date="2020-01-01"), cand(_id="new-jp", destination_country="JP")]
+    _, dep = domain.match_worker(domain.Identity(worker_id="w1"), cands, country="KR")
+    assert dep is not None and dep["_id"] == "old-kr"
+
+
+def test_name_and_date_of_birth_match_with_recorded_confidence() -> None:
+    exact, _ = domain.match_worker(
+        domain.Identity(name=normalise_name("siti  rahayu"), date_of_birth="1994-01-05"),
+        [cand()],
+        country="KR",
+    )
+    assert exact.method == MatchMethod.NAME_DOB and exact.confidence == pytest.approx(0.9)
+    typo, _ = domain.match_worker(
+        domain.Identity(name=normalise_name("Siti Rahayuu"), date_of_birth="1994-01-05"),
+        [cand()],
+        country="KR",
+    )
+    assert typo.method == MatchMethod.NAME_DOB and 0.76 < typo.confidence < 0.9
+    reordered, _ = domain.match_worker(
+        domain.Identity(name=normalise_name("Rahayu, Siti"), date_of_birth="1994-01-05"),
+        [cand()],
+        country="KR",
+    )
+    assert reordered.confidence == pytest.approx(0.9)
+
+
+def test_a_different_person_or_birth_date_is_no_match() -> None:
+    for identity in (
+        domain.Identity(name="SITI RAHAYU", date_of_birth="1994-01-06"),
+        domain.Identity(name="DEWI LESTARI", date_of_birth="1994-01-05"),
+        domain.Identity(passport_hash="unknown"),
+    ):
+        m, dep = domain.match_worker(identity, [cand()], country="KR")
+        assert (m.method, m.non_procedural, m.worker_id, dep) == (MatchMethod.NONE, True, None, None)
+
+
+def test_worker_key_prefers_the_worker_id_then_hashes() -> None:
+    matched, _ = domain.match_worker(domain.Identity(passport_hash="ph1"), [cand()], country="KR")
+    assert domain.worker_key(matched, None, "i1") == "w1"
+    unmatched, _ = domain.match_worker(domain.Identity(passport_hash="x" * 64), [], country="KR")
+    assert domain.worker_key(unmatched, domain.Identity(passport_hash="x" * 64), "i1") == "x" * 32
+    assert domain.worker_key(unmatched, None, "i1") == "group-i1"
+
+
+def test_names_normalise_to_one_spelling_for_the_shared_hash() -> None:
+    assert normalise_name("  Siti   Rahayu-Binti Ahmad ") == "SITI RAHAYU BINTI AHMAD"
+    assert normalise_name("Élan") == "ELAN"
+    assert name_dob_key("siti rahayu", date(1994, 1, 5)) == name_dob_key("SITI  RAHAYU", "1994-01-05")
+
+
+def errors_of(**over: object) -> set[str]:
+    with pytest.raises(ValidationError) as info:
+        report(**over)
+    return {e["field"] for e in field_errors(info.value)}
+
+
+def test_report_validation_names_each_bad_field() -> None:
+    fields = errors_of(
+        country="Korea",
+        severity="urgent",
+        people_affected=0,
+        narrative="x" * 10_001,
+        worker={"nik": "123", "passport_number": "12345678"},
+        occurred_at="2026-11-20T09:30:00",
+    )
+    assert fields == {
+        "country",
+        "severity",
+        "people_affected",
+        "narrative",
+        "worker.nik",
+        "worker.passport_number",
+        "occurred_at",
+    }
+
+
+def test_a_report_needs_a_worker_unless_it_is_about_a_group() -> None:
+    assert errors_of(worker=None) == {"(message)"}
+    assert report(worker=None, people_affected=250, category="evacuation").worker is None
+    assert errors_of(worker={"sex": "F"}) == {"worker"}
+
+
+def test_passport_numbers_are_normalised_and_unknown_fields_refused() -> None:
+    assert report(worker={"passport_number": " c 1234567 "}).worker.passport_number == "C1234567"  # type: ignore[union-attr]
+    assert errors_of(extra_field=1) == {"extra_field"}
+    assert errors_of(occurred_at="2026-11-20T10:00:00+00:00", reported_at="2026-11-20T09:00:00+00:00") == {
+        "(message)"
+    }
+
+
+def test_reports_within_the_window_of_the_same_worker_and_category_are_linked() -> None:
+    occurred = datetime(2026, 11, 19, 12, 0, tzinfo=UTC)
+    items = [
+        {
+            "incident_id": "near",
+            "occurred_at": datetime(2026, 11, 18, 12, 0),
+        },  # naive UTC, as MongoDB returns
+        {"incident_id": "far", "occurred_at": occurred - timedelta(days=4)},
+        {"incident_id": "self", "occurred_at": occurred},
+    ]
+    assert domain.to_link(items, occurred, own_id="self") == ["near"]
+    assert domain.link_group("w1", "detained") == "w1|detained"
+    assert domain.link_group("group-i1", "evacuation") is None
+
+
+def test_lookup_keys_match_the_keys_departures_are_filed_under() -> None:
+    identity = domain.Identity(passport_hash="ph", date_of_birth="1994-01-05", name="SITI")
+    filed = domain.departure_keys(
+        worker_id="w1", nik_hash="nh", passport_hash="ph", date_of_birth="1994-01-05"
+    )
+    assert set(domain.lookup_keys(identity)) <= set(filed)
+    assert domain.lookup_keys(domain.Identity(name="SITI")) == []
