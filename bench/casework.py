@@ -48,7 +48,7 @@ def _incident(i: int) -> dict[str, Any]:
     return {
         "mission_id": "kbri-seoul",
         "country": "KR",
-        "worker_name": f"Bench Worker {i:05d}",  # a worker each: every incident opens its own case
+        "worker": {"full_name": f"Bench Worker {i:05d}"},  # a worker each: every incident opens its own case
         "category": "unpaid_wages",
         "severity": "high",
         "occurred_at": "2026-11-20T09:30:00+09:00",
