@@ -126,10 +126,16 @@ class Escalation:
             "state": "pending",
             "created_at": self.rt.clock.now(),
         }
+        if await store.get_chain(self.rt.db, s.id) is not None:
+            return False  # a redelivered trigger: the chain exists (live or ended)
+        # Subject first: a crash before the insert leaves a harmless dangling id, never a chain
+        # that an ending event cannot find.
+        previous = await store.link_subject(self.rt.db, s.subject, s.rule_id, s.id)
         if not await store.insert_chain(self.rt.db, doc):
             return False
-        for other in await store.live_for_subjects(self.rt.db, [s.subject]):
-            if other["rule_id"] == s.rule_id and other["_id"] != s.id:
+        if previous is not None:
+            other = await store.live_chain(self.rt.db, previous)
+            if other is not None:
                 await self.cancel(other, by=s.trigger, state="superseded")
         return True
 

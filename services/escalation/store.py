@@ -23,6 +23,7 @@ CHAINS = "chains"  # live chains only: one pending timer each (its next slot and
 CLOSED = "chains_closed"  # chains that finished, were cancelled or superseded
 FIRINGS = "firings"  # one record per slot / trigger / window: the single-assignment fence
 COUNTERS = "counters"
+SUBJECTS = "subjects"  # per subject: its live chain ids, and the latest chain of each rule
 
 
 async def ensure_indexes(db: AsyncDatabase[Doc]) -> None:
@@ -81,10 +82,36 @@ async def insert_chain(db: AsyncDatabase[Doc], doc: Doc) -> bool:
     return True
 
 
+async def link_subject(db: AsyncDatabase[Doc], subject: str, rule_id: str, chain_id: str) -> str | None:
+    """Note a chain under its subject; the chain of the same rule it replaces, if any."""
+    before = await db[SUBJECTS].find_one_and_update(
+        {"_id": subject},
+        {"$addToSet": {"chains": chain_id}, "$set": {f"latest.{rule_id}": chain_id}},
+        upsert=True,
+        return_document=ReturnDocument.BEFORE,
+    )
+    previous = ((before or {}).get("latest") or {}).get(rule_id)
+    return previous if previous and previous != chain_id else None
+
+
+async def unlink_subject(db: AsyncDatabase[Doc], subject: str, chain_id: str) -> None:
+    await db[SUBJECTS].update_one({"_id": subject}, {"$pullAll": {"chains": [chain_id]}})
+
+
+async def live_chain(db: AsyncDatabase[Doc], chain_id: str) -> Doc | None:
+    return await db[CHAINS].find_one({"_id": chain_id})
+
+
 async def live_for_subjects(db: AsyncDatabase[Doc], subjects: list[str]) -> list[Doc]:
-    if not subjects:
-        return []
-    return await db[CHAINS].find({"subject": {"$in": subjects}}).to_list()
+    """The live chains of some subjects, found by _id only (one lookup per subject, then per chain)."""
+    out = []
+    for subject in subjects:
+        doc = await db[SUBJECTS].find_one({"_id": subject})
+        for chain_id in (doc or {}).get("chains", []):
+            chain = await live_chain(db, chain_id)
+            if chain is not None:
+                out.append(chain)
+    return out
 
 
 async def due(db: AsyncDatabase[Doc], now: datetime, limit: int) -> list[Doc]:
@@ -106,6 +133,7 @@ async def close(db: AsyncDatabase[Doc], chain: Doc, *, state: str, at: datetime,
     except DuplicateKeyError:
         pass
     await db[CHAINS].delete_one({"_id": chain["_id"]})
+    await unlink_subject(db, chain["subject"], chain["_id"])
 
 
 async def get_chain(db: AsyncDatabase[Doc], chain_id: str) -> Doc | None:
