@@ -107,34 +107,17 @@ class Escalation:
             self.rt.relay.wake()
 
     async def start(self, s: domain.ChainStart) -> bool:
-        """Store a chain with its rule's stages frozen into it; supersede older chains of the same rule."""
-        slots = domain.schedule(s.stages)
-        doc = {
-            "_id": s.id,
-            "rule_id": s.rule_id,
-            "rule_version": s.rule_version,
-            "description": s.description,
-            "subject": s.subject,
-            "trigger": s.trigger,
-            "started_at": s.started_at,
-            "stages": s.stages,
-            "until": s.until,
-            "facts": s.facts,
-            "slot": 0,
-            "slots": len(slots),
-            "due_at": s.first_due,
-            "state": "pending",
-            "created_at": self.rt.clock.now(),
-        }
-        if await store.get_chain(self.rt.db, s.id) is not None:
+        """Store a chain with its rule's stages frozen into it; supersede the rule's older chain."""
+        db = self.rt.db
+        # Subject first: a crash before the insert leaves a dangling id (the redelivery repairs
+        # it below), never a live chain that an ending event cannot find.
+        previous, seen = await store.link_subject(db, s.subject, s.rule_id, s.id)
+        if seen and await store.get_chain(db, s.id) is not None:
             return False  # a redelivered trigger: the chain exists (live or ended)
-        # Subject first: a crash before the insert leaves a harmless dangling id, never a chain
-        # that an ending event cannot find.
-        previous = await store.link_subject(self.rt.db, s.subject, s.rule_id, s.id)
-        if not await store.insert_chain(self.rt.db, doc):
+        if not await store.insert_chain(db, chain_doc(s, created_at=self.rt.clock.now())):
             return False
         if previous is not None:
-            other = await store.live_chain(self.rt.db, previous)
+            other = await store.live_chain(db, previous)
             if other is not None:
                 await self.cancel(other, by=s.trigger, state="superseded")
         return True
@@ -200,6 +183,11 @@ class Escalation:
 
     async def _fire(self, chain: Doc, now: datetime) -> tuple[int, int]:
         """Fire a chain's due slot once; (fired here, chain moved on)."""
+        # A cheap read (reads are not serialised, writes are) drops candidates another replica
+        # has moved on since our scan; the firing record stays the fence for the rest.
+        fresh = await store.live_chain(self.rt.db, chain["_id"])
+        if fresh is None or fresh["slot"] != chain["slot"]:
+            return 0, 0
         slots = domain.schedule(chain["stages"])
         k = int(chain["slot"])
         if k >= len(slots):
@@ -263,6 +251,27 @@ class Escalation:
             except Exception:
                 log.exception("timer loop failed; retrying")
             await asyncio.sleep(self.poll_seconds)
+
+
+def chain_doc(s: domain.ChainStart, *, created_at: datetime) -> Doc:
+    """The stored form of a new chain: its rule's stages and ending events frozen into it."""
+    return {
+        "_id": s.id,
+        "rule_id": s.rule_id,
+        "rule_version": s.rule_version,
+        "description": s.description,
+        "subject": s.subject,
+        "trigger": s.trigger,
+        "started_at": s.started_at,
+        "stages": s.stages,
+        "until": s.until,
+        "facts": s.facts,
+        "slot": 0,
+        "slots": len(domain.schedule(s.stages)),
+        "due_at": s.first_due,
+        "state": "pending",
+        "created_at": created_at,
+    }
 
 
 def _slot_id(chain_id: str, slot: domain.Slot) -> str:

@@ -72,9 +72,7 @@ async def add_ruleset(db: AsyncDatabase[Doc], doc: Doc, *, first_only: bool = Fa
 
 
 async def insert_chain(db: AsyncDatabase[Doc], doc: Doc) -> bool:
-    """Start a chain; False if it exists already (live or closed): the trigger was seen before."""
-    if await db[CLOSED].find_one({"_id": doc["_id"]}, {"_id": 1}):
-        return False
+    """Start a chain; False if it is live already."""
     try:
         await db[CHAINS].insert_one(doc)
     except DuplicateKeyError:
@@ -82,8 +80,19 @@ async def insert_chain(db: AsyncDatabase[Doc], doc: Doc) -> bool:
     return True
 
 
-async def link_subject(db: AsyncDatabase[Doc], subject: str, rule_id: str, chain_id: str) -> str | None:
-    """Note a chain under its subject; the chain of the same rule it replaces, if any."""
+async def insert_chains(db: AsyncDatabase[Doc], docs: list[Doc]) -> None:
+    """Bulk-start chains (bench and tests: many timers at once)."""
+    for i in range(0, len(docs), 5000):
+        await db[CHAINS].insert_many(docs[i : i + 5000], ordered=False)
+
+
+async def link_subject(
+    db: AsyncDatabase[Doc], subject: str, rule_id: str, chain_id: str
+) -> tuple[str | None, bool]:
+    """Note a chain under its subject.
+
+    Returns the chain of the same rule it replaces (if any) and whether this one was noted before.
+    """
     before = await db[SUBJECTS].find_one_and_update(
         {"_id": subject},
         {"$addToSet": {"chains": chain_id}, "$set": {f"latest.{rule_id}": chain_id}},
@@ -91,7 +100,9 @@ async def link_subject(db: AsyncDatabase[Doc], subject: str, rule_id: str, chain
         return_document=ReturnDocument.BEFORE,
     )
     previous = ((before or {}).get("latest") or {}).get(rule_id)
-    return previous if previous and previous != chain_id else None
+    if previous == chain_id:
+        return None, True
+    return previous, False
 
 
 async def unlink_subject(db: AsyncDatabase[Doc], subject: str, chain_id: str) -> None:
