@@ -46,9 +46,9 @@ def _pct(xs: list[float], p: float) -> float:
 async def run(n: int, spread: float, cap: float, replicas: int) -> None:
     settings = Settings(namespace=f"bench_esc_{uuid.uuid4().hex[:8]}_")
     clock = FollowingClock()
-    runtimes = [Runtime("escalation", settings=settings, clock=clock, outbox_collections=[store.FIRINGS])]
+    runtimes = [Runtime("escalation", settings=settings, clock=clock, outbox_collections=[store.EMISSIONS])]
     runtimes += [
-        Runtime("escalation", settings=settings, clock=clock, outbox_collections=[store.FIRINGS])
+        Runtime("escalation", settings=settings, clock=clock, outbox_collections=[store.EMISSIONS])
         for _ in range(replicas - 1)
     ]
     engines = [Escalation(rt, poll_seconds=0.05, batch=500) for rt in runtimes]
@@ -103,7 +103,7 @@ async def run(n: int, spread: float, cap: float, replicas: int) -> None:
         await asyncio.gather(*tasks, return_exceptions=True)
         fired = sum(e.fired for e in engines)
         late = [x for e in engines for x in e.lateness]
-        firings = await first.rt.db[store.FIRINGS].count_documents({"kind": "slot", "outcome": "fired"})
+        firings = await first.rt.db[store.DECIDED].count_documents({"kind": "slot", "outcome": "fired"})
         print(f"  fired {fired} of {n} in {wall:.1f}s wall ({fired / wall:.0f} timers/s)")
         print(
             f"  per replica: {[e.fired for e in engines]}; firing records: {firings}"

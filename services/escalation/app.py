@@ -34,7 +34,7 @@ def create_app(
     timer_loop: bool = True,
 ) -> FastAPI:
     """Wire escalation's database, topics, timer loop and HTTP routes."""
-    rt = Runtime("escalation", settings=settings, clock=clock, outbox_collections=[store.FIRINGS])
+    rt = Runtime("escalation", settings=settings, clock=clock, outbox_collections=[store.EMISSIONS])
     engine = Escalation(rt, poll_seconds=timer_poll_seconds)
     rt.on_startup(engine.startup)
     handlers.subscribe(rt, engine)

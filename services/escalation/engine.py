@@ -1,11 +1,12 @@
-"""The live side of the rules: events in, chains (durable timers), counters and firings out.
+"""The live side of the rules: events in, chains (durable timers), counters and decisions out.
 
-Exactly once, without conditional updates: every decision is the insert of a firing record
-whose `_id` is derived from what is decided (a chain slot, a trigger, a counter window). The
-record carries the outbox entries of its actions, so an action is emitted if and only if its
-record was inserted, and a second insert of the same id (another replica, a redelivery, a
-stale timer) is refused by the database. Cancelling a chain inserts "cancelled" records for
-its remaining slots, so a timer that loses the race to a cancel can never fire.
+Exactly once, without conditional updates: every decision is the insert of a record in
+`decided` whose `_id` says what is decided (a chain slot, a trigger, a counter window); the
+database refuses a second insert of it (another replica, a redelivery, a stale timer). The
+decision's events then go into the outbox (`emissions`, deleted once published so the relay's
+scans stay small) and the decision is marked emitted; a decider that died in between is
+covered by whoever next meets the decision (same envelope ids). Cancelling a chain decides its
+remaining slots as cancelled, so a timer that loses the race to a cancel can never fire.
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ class Escalation:
         self.fired = 0  # slots this replica fired (tests and bench count them)
         self.lateness: list[float] = []  # seconds from due to fired, on the injected clock
         self.keep_lateness = False
+        self.emit_grace_seconds = 30.0
+        self.purge_seconds = 5.0
 
     # ------------------------------------------------------------ rules
 
@@ -203,7 +206,7 @@ class Escalation:
             if self.keep_lateness:
                 self.lateness.append((now - due_at).total_seconds())
         else:
-            decided = await store.get_firing(self.rt.db, fid)
+            decided = await store.get_decision(self.rt.db, fid)
             if decided is not None and decided.get("outcome") == "cancelled":
                 await store.close(self.rt.db, chain, state="cancelled", at=now, by=decided.get("by", "?"))
                 return 0, 1
@@ -217,35 +220,54 @@ class Escalation:
             await store.close(self.rt.db, chain, state="done", at=now, by="timer")
         return int(fired), 1
 
-    async def _record(self, firing_id: str, f: domain.Firing, extra: Doc) -> bool:
-        """Insert a firing record with its events in its outbox; False if decided before."""
-        entries = [self.rt.outbox.entry(e.event, key=e.key, id=e.id) for e in f.emissions]
+    async def _record(self, decision_id: str, f: domain.Firing, extra: Doc) -> bool:
+        """Decide a firing once (the fence), then put its events in the outbox; False if decided before."""
         doc = {
-            "_id": firing_id,
+            "_id": decision_id,
             "outcome": "fired",
             "rule_id": f.rule_id,
             "stage": f.stage,
             "subject": f.subject,
             "trigger": f.trigger,
             "fired_at": f.at,
-            "recorded_at": self.rt.clock.now(),
             "owner": self.rt.instance,
+            "decided_wall": time.time(),
             "actions": f.summary()["actions"],
             "action_ids": [e.id for e in f.emissions],
             "skipped": f.skipped,
+            "emitted": not f.emissions,
             **extra,
         }
-        return await store.insert_firing(self.rt.db, self.rt.outbox.on_insert(doc, entries))
+        entries = [self.rt.outbox.entry(e.event, key=e.key, id=e.id) for e in f.emissions]
+        if await store.decide(self.rt.db, doc):
+            if entries:
+                await store.emit(self.rt.db, self.rt.outbox.on_insert({"_id": decision_id}, entries))
+            return True
+        # Decided before. If the decider died between deciding and emitting, emit for it (same
+        # envelope ids, so a consumer that saw them drops them); a live decider gets its grace.
+        before = await store.get_decision(self.rt.db, decision_id)
+        if (
+            before is not None
+            and before.get("outcome") == "fired"
+            and not before.get("emitted")
+            and time.time() - float(before.get("decided_wall", 0)) > self.emit_grace_seconds
+        ):
+            await store.emit(self.rt.db, self.rt.outbox.on_insert({"_id": decision_id}, entries))
+            self.rt.relay.wake()
+        return False
 
     async def run(self) -> None:
         """The timer loop: fire what is due, refresh the rules now and then, forever."""
-        last_refresh = time.monotonic()
+        last_refresh = last_purge = time.monotonic()
         while True:
             try:
                 await self.fire_due()
                 if time.monotonic() - last_refresh >= self.rules_refresh_seconds:
                     last_refresh = time.monotonic()
                     await self.reload()
+                if time.monotonic() - last_purge >= self.purge_seconds:
+                    last_purge = time.monotonic()
+                    await store.purge_published(self.rt.db)
             except asyncio.CancelledError:
                 raise
             except Exception:

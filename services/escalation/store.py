@@ -21,7 +21,8 @@ from shared.mongo import HIDDEN, Doc
 RULESETS = "rulesets"
 CHAINS = "chains"  # live chains only: one pending timer each (its next slot and due time)
 CLOSED = "chains_closed"  # chains that finished, were cancelled or superseded
-FIRINGS = "firings"  # one record per slot / trigger / window: the single-assignment fence
+DECIDED = "decided"  # one record per slot / trigger / window, forever: the single-assignment fence
+EMISSIONS = "emissions"  # the events of a decision, in the outbox until published, then deleted
 COUNTERS = "counters"
 SUBJECTS = "subjects"  # per subject: its live chain ids, and the latest chain of each rule
 
@@ -30,7 +31,7 @@ async def ensure_indexes(db: AsyncDatabase[Doc]) -> None:
     await db[CHAINS].create_index([("due_at", 1)])
     await db[CHAINS].create_index([("subject", 1)])
     await db[CLOSED].create_index([("subject", 1)])
-    await db[FIRINGS].create_index([("chain_id", 1)])
+    await db[DECIDED].create_index([("chain_id", 1)])
 
 
 # ---------------------------------------------------------------- rule sets
@@ -162,32 +163,47 @@ async def find_chains(db: AsyncDatabase[Doc], *, subject: str | None, limit: int
 # ---------------------------------------------------------------- firings and counters
 
 
-async def insert_firing(db: AsyncDatabase[Doc], doc: Doc) -> bool:
-    """Record a firing with its outbox entries; False if this slot/trigger/window was decided before."""
+async def decide(db: AsyncDatabase[Doc], doc: Doc) -> bool:
+    """Record a decision; False if this slot/trigger/window was decided before (by anyone)."""
     try:
-        await db[FIRINGS].insert_one(doc)
+        await db[DECIDED].insert_one(doc)
     except DuplicateKeyError:
         return False
     return True
 
 
+async def emit(db: AsyncDatabase[Doc], doc: Doc) -> None:
+    """Store a decision's events in the outbox (idempotent while unpublished), then mark it emitted."""
+    try:
+        await db[EMISSIONS].insert_one(doc)
+    except DuplicateKeyError:
+        pass
+    await db[DECIDED].update_one({"_id": doc["_id"]}, {"$set": {"emitted": True}})
+
+
+async def purge_published(db: AsyncDatabase[Doc]) -> int:
+    """Delete emissions the relay has published, so its scans stay small (FerretDB scans)."""
+    result = await db[EMISSIONS].delete_many({"_outbox_pending": False})
+    return result.deleted_count
+
+
 async def insert_cancellations(db: AsyncDatabase[Doc], docs: list[Doc]) -> int:
-    """Claim the remaining slots of a chain as cancelled; slots already fired keep their record."""
+    """Decide the remaining slots of a chain as cancelled; slots already fired keep their record."""
     if not docs:
         return 0
     try:
-        result = await db[FIRINGS].insert_many(docs, ordered=False)
+        result = await db[DECIDED].insert_many(docs, ordered=False)
         return len(result.inserted_ids)
     except BulkWriteError as exc:
         return int(exc.details.get("nInserted", 0))
 
 
-async def get_firing(db: AsyncDatabase[Doc], firing_id: str) -> Doc | None:
-    return await db[FIRINGS].find_one({"_id": firing_id}, HIDDEN)
+async def get_decision(db: AsyncDatabase[Doc], decision_id: str) -> Doc | None:
+    return await db[DECIDED].find_one({"_id": decision_id})
 
 
-async def firings_of(db: AsyncDatabase[Doc], chain_id: str) -> list[Doc]:
-    return await db[FIRINGS].find({"chain_id": chain_id}, HIDDEN).to_list()
+async def decisions_of(db: AsyncDatabase[Doc], chain_id: str) -> list[Doc]:
+    return await db[DECIDED].find({"chain_id": chain_id}, HIDDEN).to_list()
 
 
 async def count_member(db: AsyncDatabase[Doc], counter_id: str, member: str, init: Doc) -> Doc:

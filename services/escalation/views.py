@@ -141,7 +141,7 @@ async def find_chains(
     db = _engine(request).rt.db
     subject = f"case:{case_id}" if case_id else None
     docs = await store.find_chains(db, subject=subject, limit=max(1, min(limit, 500)))
-    return [_chain_out(d, await store.firings_of(db, d["_id"])) for d in docs]
+    return [_chain_out(d, await store.decisions_of(db, d["_id"])) for d in docs]
 
 
 @router.get("/chains/{chain_id}", response_model=ChainOut)
@@ -151,4 +151,4 @@ async def get_chain(chain_id: str, request: Request, _: Principal = Depends(requ
     doc = await store.get_chain(db, chain_id)
     if doc is None:
         raise HTTPException(404, detail=[{"field": "chain_id", "reason": "no such chain"}])
-    return _chain_out(doc, await store.firings_of(db, chain_id))
+    return _chain_out(doc, await store.decisions_of(db, chain_id))

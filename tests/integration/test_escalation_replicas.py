@@ -49,11 +49,11 @@ async def test_two_replicas_fire_1000_due_timers_exactly_once(settings: Settings
         await asyncio.gather(ea.fire_due(), eb.fire_due())
 
         async def all_fired() -> bool:
-            return await db[store.FIRINGS].count_documents({"kind": "slot", "outcome": "fired"}) >= N
+            return await db[store.DECIDED].count_documents({"kind": "slot", "outcome": "fired"}) >= N
 
         await eventually(all_fired, timeout=60)
         await asyncio.sleep(0.5)  # both loops keep polling: nothing more may fire
-        assert await db[store.FIRINGS].count_documents({"kind": "slot", "outcome": "fired"}) == N
+        assert await db[store.DECIDED].count_documents({"kind": "slot", "outcome": "fired"}) == N
         assert ea.fired + eb.fired == N
         print(f"replica a fired {ea.fired}, replica b fired {eb.fired} in {time.monotonic() - t:.1f}s")
 
