@@ -9,6 +9,7 @@ by `_id` alone), so filtered claims cannot keep up with many pending timers.
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -17,6 +18,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from shared.mongo import HIDDEN, Doc
+from shared.outbox import Outbox
 
 RULESETS = "rulesets"
 CHAINS = "chains"  # live chains only: one pending timer each (its next slot and due time)
@@ -172,13 +174,22 @@ async def decide(db: AsyncDatabase[Doc], doc: Doc) -> bool:
     return True
 
 
-async def emit(db: AsyncDatabase[Doc], doc: Doc) -> None:
-    """Store a decision's events in the outbox (idempotent while unpublished), then mark it emitted."""
-    try:
-        await db[EMISSIONS].insert_one(doc)
-    except DuplicateKeyError:
-        pass
-    await db[DECIDED].update_one({"_id": doc["_id"]}, {"$set": {"emitted": True}})
+async def emit_batch(db: AsyncDatabase[Doc], decisions: list[tuple[str, list[Doc]]]) -> None:
+    """Put decisions' events in the outbox in one document, then mark those decisions emitted."""
+    entries = [e for _, events in decisions for e in events]
+    ids = [d for d, _ in decisions]
+    if entries:
+        await db[EMISSIONS].insert_one(Outbox.on_insert({"_id": uuid.uuid4().hex, "decisions": ids}, entries))
+    if len(ids) == 1:
+        await db[DECIDED].update_one({"_id": ids[0]}, {"$set": {"emitted": True}})
+    elif ids:
+        await db[DECIDED].update_many({"_id": {"$in": ids}}, {"$set": {"emitted": True}})
+
+
+async def unemitted(db: AsyncDatabase[Doc], decided_before: float, limit: int = 200) -> list[Doc]:
+    """Fired decisions never marked emitted, decided before a wall-clock time."""
+    query = {"emitted": False, "outcome": "fired", "decided_wall": {"$lt": decided_before}}
+    return await db[DECIDED].find(query).limit(limit).to_list()
 
 
 async def purge_published(db: AsyncDatabase[Doc]) -> int:
