@@ -129,7 +129,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(prog="python -m bench.escalation")
     ap.add_argument("timers", nargs="?", type=int, default=100_000)
     ap.add_argument("--spread", type=float, default=10.0, help="seconds over which the waves fall due")
-    ap.add_argument("--cap", type=float, default=90.0, help="stop firing after this many seconds")
+    ap.add_argument("--cap", type=float, default=45.0, help="stop firing after this many seconds")
     ap.add_argument("--replicas", type=int, default=2)
     args = ap.parse_args()
     asyncio.run(run(args.timers, args.spread, args.cap, args.replicas))

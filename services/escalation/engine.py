@@ -27,6 +27,8 @@ from shared.service import Runtime
 
 log = logging.getLogger("lindungi.escalation")
 
+EMIT_EVERY = 20  # decisions per outbox document in a timer pass: small, so the relay's lease holds
+
 DEFAULT_RULES = Path(__file__).parent / "rules" / "default.yaml"
 
 
@@ -52,9 +54,11 @@ class Escalation:
         self.fired = 0  # slots this replica fired (tests and bench count them)
         self.lateness: list[float] = []  # seconds from due to fired, on the injected clock
         self.keep_lateness = False
-        self.emit_grace_seconds = 30.0
+        # Far longer than a decider needs between deciding and emitting (EMIT_EVERY decisions):
+        # a repair inside it would publish twice.
+        self.emit_grace_seconds = 300.0
         self.purge_seconds = 5.0
-        self.repair_seconds = 30.0
+        self.repair_seconds = 60.0
 
     # ------------------------------------------------------------ rules
 
@@ -180,6 +184,10 @@ class Escalation:
                 fired, moved = await self._fire(chain, now, batch)
                 fired_now += fired
                 progressed += moved
+                if len(batch) >= EMIT_EVERY:
+                    await store.emit_batch(self.rt.db, batch)
+                    batch = []
+                    self.rt.relay.wake()
             total += fired_now
             if batch:
                 # One outbox document for the pass: the decisions are the fence, so batching

@@ -150,3 +150,25 @@ async def test_death_opens_one_remains_repatriation_even_when_delivered_twice(se
         assert requests[0]["data"]["kind"] == "remains" and requests[0]["data"]["requested_by"] == "rule"
         escalated = await published(settings, ESCALATIONS.name, case_id=opened.case_id, kind="escalate")
         assert [e["data"]["level"] for e in escalated] == [2]
+
+
+async def test_timers_survive_a_restart_and_what_fell_due_while_down_fires_once(settings: Settings) -> None:
+    clock = ManualClock(T0)
+    opened = case_opened(severity=Severity.CRITICAL)
+    first = create_app(settings, clock, timer_poll_seconds=0.1)
+    async with running(first) as http:
+        await send(settings, (opened, envelope(opened, time=T0, key=opened.case_id), opened.case_id))
+        await eventually(lambda: chains_of(http, opened.case_id))
+    clock.set(T0 + timedelta(hours=2, minutes=30))  # both the 1 h and the 2 h stage fell due while down
+    second = create_app(settings, clock, timer_poll_seconds=0.1)
+    async with running(second):
+
+        async def escalations():
+            got = await published(settings, ESCALATIONS.name, case_id=opened.case_id, kind="escalate")
+            return got if len(got) >= 2 else None
+
+        await eventually(escalations)
+        await engine_of(second).fire_due()
+        await asyncio.sleep(0.5)
+        got = await published(settings, ESCALATIONS.name, case_id=opened.case_id, kind="escalate")
+        assert sorted(e["data"]["level"] for e in got) == [1, 2]  # each stage once, nothing more
