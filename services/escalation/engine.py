@@ -204,6 +204,7 @@ class Escalation:
         fresh = await store.live_chain(self.rt.db, chain["_id"])
         if fresh is None or fresh["slot"] != chain["slot"]:
             return 0, 0
+        now = self.rt.clock.now()  # the firing's own time: a pass can take a while
         slots = domain.schedule(chain["stages"])
         k = int(chain["slot"])
         if k >= len(slots):
