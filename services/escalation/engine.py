@@ -1,0 +1,342 @@
+"""The live side of the rules: events in, chains (durable timers), counters and decisions out.
+
+Exactly once, without conditional updates: every decision is the insert of a record in
+`decided` whose `_id` says what is decided (a chain slot, a trigger, a counter window); the
+database refuses a second insert of it (another replica, a redelivery, a stale timer). The
+decision's events then go into the outbox (`emissions`, deleted once published so the relay's
+scans stay small) and the decision is marked emitted; a decider that died in between is
+covered by whoever next meets the decision (same envelope ids). Cancelling a chain decides its
+remaining slots as cancelled, so a timer that loses the race to a cancel can never fire.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from services.escalation import domain, store
+from shared.clock import utc
+from shared.envelope import Envelope
+from shared.mongo import Doc
+from shared.service import Runtime
+
+log = logging.getLogger("lindungi.escalation")
+
+EMIT_EVERY = 20  # decisions per outbox document in a timer pass: small, so the relay's lease holds
+
+DEFAULT_RULES = Path(__file__).parent / "rules" / "default.yaml"
+
+
+class Escalation:
+    """One replica's rule engine: the rules in force, event handling, timer firing."""
+
+    def __init__(
+        self,
+        rt: Runtime,
+        *,
+        poll_seconds: float = 0.5,
+        batch: int = 200,
+        rules_refresh_seconds: float = 2.0,
+        default_rules: Path = DEFAULT_RULES,
+    ) -> None:
+        self.rt = rt
+        self.poll_seconds = poll_seconds
+        self.batch = batch
+        self.rules_refresh_seconds = rules_refresh_seconds
+        self.default_rules = default_rules
+        self.rules: domain.RuleSet = domain.RuleSet(rules=[])
+        self.version = 0
+        self.fired = 0  # slots this replica fired (tests and bench count them)
+        self.lateness: list[float] = []  # seconds from due to fired, on the injected clock
+        self.keep_lateness = False
+        # Far longer than a decider needs between deciding and emitting (EMIT_EVERY decisions):
+        # a repair inside it would publish twice.
+        self.emit_grace_seconds = 300.0
+        self.purge_seconds = 5.0
+        self.repair_seconds = 60.0
+
+    # ------------------------------------------------------------ rules
+
+    async def startup(self) -> None:
+        """Indexes; the default rule set as version 1 if none is stored; load what is in force."""
+        await store.ensure_indexes(self.rt.db)
+        text = self.default_rules.read_text()
+        domain.load_rules(text)  # a broken default file stops the service at start, loudly
+        await store.add_ruleset(
+            self.rt.db,
+            {"yaml": text, "loaded_at": self.rt.clock.now(), "loaded_by": "default", "note": "default rules"},
+            first_only=True,
+        )
+        await self.reload()
+
+    async def reload(self) -> None:
+        """Adopt the newest stored rule set if it changed (every replica converges on it)."""
+        doc = await store.latest_ruleset(self.rt.db)
+        if doc is None or doc["_id"] == self.version:
+            return
+        self.rules = domain.load_rules(doc["yaml"])
+        self.version = int(doc["_id"])
+        log.info("rule set %d in force (%d rules)", self.version, len(self.rules.rules))
+
+    async def load(self, text: str, *, by: str, note: str | None) -> int:
+        """Validate and store a new rule set (raises InvalidRules; nothing stored then)."""
+        domain.load_rules(text)
+        version = await store.add_ruleset(
+            self.rt.db, {"yaml": text, "loaded_at": self.rt.clock.now(), "loaded_by": by, "note": note}
+        )
+        assert version is not None
+        await self.reload()
+        return version
+
+    # ------------------------------------------------------------ events
+
+    async def handle(self, env: Envelope, _payload: Any = None) -> None:
+        """Apply one consumed event: end chains it meets, then run the rules it triggers."""
+        ev = domain.Incoming.of(id=env.id, type=env.type, time=env.time, data=env.data)
+        if ev is None:
+            return
+        for chain in await store.live_for_subjects(self.rt.db, domain.subject_keys(ev.data)):
+            if domain.ends_chain(chain["until"], ev):
+                await self.cancel(chain, by=ev.id, state="cancelled")
+        decision = domain.evaluate(self.rules, self.version, ev)
+        woke = False
+        for f in decision.firings:
+            woke |= await self._record(_firing_id_now(f), f, {"kind": "now"})
+        for start in decision.starts:
+            await self.start(start)
+        for hit in decision.counts:
+            woke |= await self.count(hit, at=ev.time)
+        if woke:
+            self.rt.relay.wake()
+
+    async def start(self, s: domain.ChainStart) -> bool:
+        """Store a chain with its rule's stages frozen into it; supersede the rule's older chain."""
+        db = self.rt.db
+        # Subject first: a crash before the insert leaves a dangling id (the redelivery repairs
+        # it below), never a live chain that an ending event cannot find.
+        previous, seen = await store.link_subject(db, s.subject, s.rule_id, s.id)
+        if seen and await store.get_chain(db, s.id) is not None:
+            return False  # a redelivered trigger: the chain exists (live or ended)
+        if not await store.insert_chain(db, chain_doc(s, created_at=self.rt.clock.now())):
+            return False
+        if previous is not None:
+            other = await store.live_chain(db, previous)
+            if other is not None:
+                await self.cancel(other, by=s.trigger, state="superseded")
+        return True
+
+    async def cancel(self, chain: Doc, *, by: str, state: str) -> None:
+        """End a chain: its remaining slots are claimed as cancelled, then it leaves the live set."""
+        slots = domain.schedule(chain["stages"])
+        now = self.rt.clock.now()
+        records = [
+            {
+                "_id": _slot_id(chain["_id"], sl),
+                "kind": "slot",
+                "outcome": "cancelled",
+                "chain_id": chain["_id"],
+                "rule_id": chain["rule_id"],
+                "stage": sl.label,
+                "subject": chain["subject"],
+                "by": by,
+                "at": now,
+            }
+            for sl in slots[int(chain.get("slot", 0)) :]
+        ]
+        await store.insert_cancellations(self.rt.db, records)
+        await store.close(self.rt.db, chain, state=state, at=now, by=by)
+
+    async def count(self, hit: domain.CountHit, *, at: datetime) -> bool:
+        """Count a trigger in its window; the window's firing record makes it fire once."""
+        init = {
+            "rule_id": hit.rule_id,
+            "key": hit.key,
+            "window_start": hit.window_start,
+            "window_end": hit.window_end,
+            "at_least": hit.at_least,
+        }
+        doc = await store.count_member(self.rt.db, hit.counter_id, hit.member, init)
+        members: list[str] = doc.get("members", [])
+        if len(members) < hit.at_least:
+            return False
+        f = domain.count_firing(hit, members, at)
+        return await self._record(hit.counter_id, f, {"kind": "window", "members": members, "key": hit.key})
+
+    # ------------------------------------------------------------ timers
+
+    async def fire_due(self, *, limit: int | None = None) -> int:
+        """Fire every chain slot due now (several passes until none is left); return how many fired here."""
+        total = 0
+        while True:
+            now = self.rt.clock.now()
+            chains = await store.due(self.rt.db, now, limit or self.batch)
+            if not chains:
+                return total
+            random.shuffle(chains)  # replicas scanning the same due set rarely collide
+            progressed = fired_now = 0
+            batch: list[tuple[str, list[Doc]]] = []
+            for chain in chains:
+                fired, moved = await self._fire(chain, now, batch)
+                fired_now += fired
+                progressed += moved
+                if len(batch) >= EMIT_EVERY:
+                    await store.emit_batch(self.rt.db, batch)
+                    batch = []
+                    self.rt.relay.wake()
+            total += fired_now
+            if batch:
+                # One outbox document for the pass: the decisions are the fence, so batching
+                # their events costs nothing in correctness and saves writes (FerretDB writes are slow).
+                await store.emit_batch(self.rt.db, batch)
+                self.rt.relay.wake()
+            if not progressed:
+                return total
+
+    async def _fire(self, chain: Doc, now: datetime, batch: list[tuple[str, list[Doc]]]) -> tuple[int, int]:
+        """Fire a chain's due slot once; (fired here, chain moved on)."""
+        # A cheap read (reads are not serialised, writes are) drops candidates another replica
+        # has moved on since our scan; the firing record stays the fence for the rest.
+        fresh = await store.live_chain(self.rt.db, chain["_id"])
+        if fresh is None or fresh["slot"] != chain["slot"]:
+            return 0, 0
+        now = self.rt.clock.now()  # the firing's own time: a pass can take a while
+        slots = domain.schedule(chain["stages"])
+        k = int(chain["slot"])
+        if k >= len(slots):
+            await store.close(self.rt.db, chain, state="done", at=now, by="timer")
+            return 0, 1
+        slot = slots[k]
+        due_at = utc(chain["due_at"])
+        f = domain.slot_firing(chain, slot, now)
+        fid = _slot_id(chain["_id"], slot)
+        extra = {"kind": "slot", "chain_id": chain["_id"], "due_at": due_at}
+        fired = await self._record(fid, f, extra, batch=batch)
+        if fired:
+            self.fired += 1
+            if self.keep_lateness:
+                self.lateness.append((now - due_at).total_seconds())
+        else:
+            decided = await store.get_decision(self.rt.db, fid)
+            if decided is not None and decided.get("outcome") == "cancelled":
+                await store.close(self.rt.db, chain, state="cancelled", at=now, by=decided.get("by", "?"))
+                return 0, 1
+        # Fired here or before (by another replica, or by us before a crash): move on.
+        if k + 1 < len(slots):
+            started = utc(chain["started_at"])
+            await store.advance(
+                self.rt.db, chain["_id"], k + 1, started + timedelta(seconds=slots[k + 1].offset)
+            )
+        else:
+            await store.close(self.rt.db, chain, state="done", at=now, by="timer")
+        return int(fired), 1
+
+    async def _record(
+        self,
+        decision_id: str,
+        f: domain.Firing,
+        extra: Doc,
+        *,
+        batch: list[tuple[str, list[Doc]]] | None = None,
+    ) -> bool:
+        """Decide a firing once (the fence), then put its events in the outbox; False if decided before."""
+        doc = {
+            "_id": decision_id,
+            "outcome": "fired",
+            "rule_id": f.rule_id,
+            "stage": f.stage,
+            "subject": f.subject,
+            "trigger": f.trigger,
+            "fired_at": f.at,
+            "owner": self.rt.instance,
+            "decided_wall": time.time(),
+            "actions": f.summary()["actions"],
+            "action_ids": [e.id for e in f.emissions],
+            "skipped": f.skipped,
+            "emitted": not f.emissions,
+            **extra,
+        }
+        entries = [self.rt.outbox.entry(e.event, key=e.key, id=e.id) for e in f.emissions]
+        doc["events"] = entries  # kept, so a decision whose decider died can still be emitted
+        if await store.decide(self.rt.db, doc):
+            if entries and batch is not None:
+                batch.append((decision_id, entries))
+            elif entries:
+                await store.emit_batch(self.rt.db, [(decision_id, entries)])
+            return True
+        # Decided before. If the decider died between deciding and emitting, emit for it (same
+        # envelope ids, so a consumer that saw them drops them); a live decider gets its grace.
+        before = await store.get_decision(self.rt.db, decision_id)
+        if (
+            before is not None
+            and before.get("outcome") == "fired"
+            and not before.get("emitted")
+            and time.time() - float(before.get("decided_wall", 0)) > self.emit_grace_seconds
+        ):
+            await store.emit_batch(self.rt.db, [(decision_id, before.get("events") or entries)])
+            self.rt.relay.wake()
+        return False
+
+    async def repair(self) -> int:
+        """Emit decisions whose decider died before emitting them (older than the grace period)."""
+        n = 0
+        for doc in await store.unemitted(self.rt.db, time.time() - self.emit_grace_seconds):
+            await store.emit_batch(self.rt.db, [(doc["_id"], doc.get("events") or [])])
+            n += 1
+        if n:
+            self.rt.relay.wake()
+        return n
+
+    async def run(self) -> None:
+        """The timer loop: fire what is due, refresh the rules now and then, forever."""
+        last_refresh = last_purge = last_repair = time.monotonic()
+        while True:
+            try:
+                await self.fire_due()
+                if time.monotonic() - last_refresh >= self.rules_refresh_seconds:
+                    last_refresh = time.monotonic()
+                    await self.reload()
+                if time.monotonic() - last_purge >= self.purge_seconds:
+                    last_purge = time.monotonic()
+                    await store.purge_published(self.rt.db)
+                if time.monotonic() - last_repair >= self.repair_seconds:
+                    last_repair = time.monotonic()
+                    await self.repair()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("timer loop failed; retrying")
+            await asyncio.sleep(self.poll_seconds)
+
+
+def chain_doc(s: domain.ChainStart, *, created_at: datetime) -> Doc:
+    """The stored form of a new chain: its rule's stages and ending events frozen into it."""
+    return {
+        "_id": s.id,
+        "rule_id": s.rule_id,
+        "rule_version": s.rule_version,
+        "description": s.description,
+        "subject": s.subject,
+        "trigger": s.trigger,
+        "started_at": s.started_at,
+        "stages": s.stages,
+        "until": s.until,
+        "facts": s.facts,
+        "slot": 0,
+        "slots": len(domain.schedule(s.stages)),
+        "due_at": s.first_due,
+        "state": "pending",
+        "created_at": created_at,
+    }
+
+
+def _slot_id(chain_id: str, slot: domain.Slot) -> str:
+    return f"{chain_id}:{slot.label}"
+
+
+def _firing_id_now(f: domain.Firing) -> str:
+    return f"{f.rule_id}:now:{f.trigger}"

@@ -1,0 +1,138 @@
+"""Dry run, the pure part: replay events through a rule set with a simulated clock, acting on nothing.
+
+The simulated clock follows the events' times: before each event, every chain slot due by
+then fires at its due time (a perfect timer), then the event is applied exactly as the live
+engine applies it (domain.evaluate, domain.ends_chain, the same schedules and firing ids).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from services.escalation import domain
+
+
+@dataclass
+class Simulator:
+    """One rule set's in-memory engine."""
+
+    rules: domain.RuleSet
+    version: int = 0
+    chains: dict[str, dict[str, Any]] = field(default_factory=dict)
+    decided: set[str] = field(default_factory=set)
+    counters: dict[str, list[str]] = field(default_factory=dict)
+    fired: list[domain.Firing] = field(default_factory=list)
+
+    def feed(self, ev: domain.Incoming) -> None:
+        """Apply one event at its own time."""
+        self.advance_to(ev.time)
+        keys = set(domain.subject_keys(ev.data))
+        for cid, chain in list(self.chains.items()):
+            if chain["subject"] in keys and domain.ends_chain(chain["until"], ev):
+                self._cancel(cid)
+        decision = domain.evaluate(self.rules, self.version, ev)
+        for f in decision.firings:
+            self._record(f"{f.rule_id}:now:{f.trigger}", f)
+        for s in decision.starts:
+            if s.id in self.decided:
+                continue
+            self.decided.add(s.id)
+            for cid, other in list(self.chains.items()):
+                if other["rule_id"] == s.rule_id and other["subject"] == s.subject:
+                    self._cancel(cid)
+            self.chains[s.id] = {
+                "_id": s.id,
+                "rule_id": s.rule_id,
+                "rule_version": s.rule_version,
+                "description": s.description,
+                "subject": s.subject,
+                "trigger": s.trigger,
+                "started_at": s.started_at,
+                "stages": s.stages,
+                "until": s.until,
+                "facts": s.facts,
+                "slot": 0,
+                "due_at": s.first_due,
+            }
+        for hit in decision.counts:
+            members = self.counters.setdefault(hit.counter_id, [])
+            if hit.member not in members:
+                members.append(hit.member)
+            if len(members) >= hit.at_least:
+                self._record(hit.counter_id, domain.count_firing(hit, members, ev.time))
+
+    def advance_to(self, until: datetime) -> None:
+        """Fire, in due order, every slot due by `until`."""
+        while True:
+            due = [c for c in self.chains.values() if c["due_at"] <= until]
+            if not due:
+                return
+            chain = min(due, key=lambda c: c["due_at"])
+            slots = domain.schedule(chain["stages"])
+            slot = slots[chain["slot"]]
+            self._record(f"{chain['_id']}:{slot.label}", domain.slot_firing(chain, slot, chain["due_at"]))
+            if chain["slot"] + 1 < len(slots):
+                chain["slot"] += 1
+                chain["due_at"] = chain["started_at"] + timedelta(seconds=slots[chain["slot"]].offset)
+            else:
+                del self.chains[chain["_id"]]
+
+    def _cancel(self, cid: str) -> None:
+        del self.chains[cid]
+
+    def _record(self, firing_id: str, f: domain.Firing) -> None:
+        if firing_id not in self.decided:
+            self.decided.add(firing_id)
+            self.fired.append(f)
+
+
+def run(
+    rules: domain.RuleSet, events: Iterable[domain.Incoming], until: datetime | None = None
+) -> list[domain.Firing]:
+    """Everything a rule set would have fired over an event stream (in time order)."""
+    sim = Simulator(rules)
+    last: datetime | None = None
+    for ev in sorted(events, key=lambda e: e.time):
+        sim.feed(ev)
+        last = ev.time
+    end = until or last
+    if end is not None:
+        sim.advance_to(end)
+    return sim.fired
+
+
+def _key(f: domain.Firing) -> tuple[str, str, str]:
+    return (f.rule_id, f.stage, f.subject or "")
+
+
+def compare(candidate: list[domain.Firing], live: list[domain.Firing]) -> dict[str, Any]:
+    """What the candidate rules would fire that the live rules would not, and the reverse."""
+    cand = {_key(f): f.summary() for f in candidate}
+    base = {_key(f): f.summary() for f in live}
+    only_candidate = [cand[k] for k in sorted(cand.keys() - base.keys())]
+    only_live = [base[k] for k in sorted(base.keys() - cand.keys())]
+    changed = [
+        {"candidate": cand[k], "live": base[k]}
+        for k in sorted(cand.keys() & base.keys())
+        if (cand[k]["actions"], cand[k]["at"]) != (base[k]["actions"], base[k]["at"])
+    ]
+    return {
+        "candidate_fired": len(cand),
+        "live_fired": len(base),
+        "same": len(cand.keys() & base.keys()) - len(changed),
+        "only_candidate": only_candidate,
+        "only_live": only_live,
+        "changed": changed,
+        "by_rule": _by_rule(candidate, live),
+    }
+
+
+def _by_rule(candidate: list[domain.Firing], live: list[domain.Firing]) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    for name, fs in (("candidate", candidate), ("live", live)):
+        for f in fs:
+            out.setdefault(f.rule_id, {"candidate": 0, "live": 0})[name] += 1
+    return dict(sorted(out.items()))

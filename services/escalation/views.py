@@ -1,0 +1,154 @@
+"""escalation's HTTP side: rule sets (list, load, dry run) and deadline chains."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+
+from services.escalation import domain, dryrun, store
+from services.escalation.engine import Escalation
+from services.escalation.models import ChainOut, DryRunIn, DryRunOut, RuleSetIn, RuleSetOut
+from shared.auth import Principal, require
+from shared.mongo import Doc
+
+router = APIRouter(prefix="/v1", tags=["escalation"])
+
+DESK = ("officer", "supervisor", "administrator", "auditor")
+RULE_EDITORS = ("supervisor", "administrator")
+
+
+def _engine(request: Request) -> Escalation:
+    return request.app.state.escalation  # type: ignore[no-any-return]
+
+
+def _invalid(exc: domain.InvalidRules) -> HTTPException:
+    return HTTPException(
+        422, detail=[{"rule": e.rule, "field": e.field, "reason": e.reason} for e in exc.errors]
+    )
+
+
+def _ruleset_out(doc: Doc, *, with_rules: bool) -> RuleSetOut:
+    rules = None
+    if with_rules:
+        rules = [
+            r.model_dump(mode="json", by_alias=True, exclude_none=True)
+            for r in domain.load_rules(doc["yaml"]).rules
+        ]
+    return RuleSetOut(
+        version=doc["_id"],
+        loaded_at=doc["loaded_at"],
+        loaded_by=doc["loaded_by"],
+        note=doc.get("note"),
+        rules=rules,
+    )
+
+
+@router.get("/rules", response_model=RuleSetOut)
+async def current_rules(request: Request, _: Principal = Depends(require(*DESK))) -> RuleSetOut:
+    """The rule set in force, rule by rule."""
+    doc = await store.latest_ruleset(_engine(request).rt.db)
+    if doc is None:
+        raise HTTPException(404, detail=[{"field": "rules", "reason": "no rule set stored yet"}])
+    return _ruleset_out(doc, with_rules=True)
+
+
+@router.get("/rules/versions", response_model=list[RuleSetOut])
+async def rule_versions(request: Request, _: Principal = Depends(require(*DESK))) -> list[RuleSetOut]:
+    """Every stored rule set, newest first (without their rules)."""
+    return [_ruleset_out(d, with_rules=False) for d in await store.list_rulesets(_engine(request).rt.db)]
+
+
+@router.get("/rules/versions/{version}", response_model=RuleSetOut)
+async def rule_version(version: int, request: Request, _: Principal = Depends(require(*DESK))) -> RuleSetOut:
+    """One stored rule set, rule by rule."""
+    doc = await store.ruleset(_engine(request).rt.db, version)
+    if doc is None:
+        raise HTTPException(404, detail=[{"field": "version", "reason": "no such rule set version"}])
+    return _ruleset_out(doc, with_rules=True)
+
+
+@router.post("/rules", response_model=RuleSetOut, status_code=201)
+async def load_rules(
+    body: RuleSetIn, request: Request, who: Principal = Depends(require(*RULE_EDITORS))
+) -> RuleSetOut:
+    """Load a new rule set: validated whole, stored as the next version and put in force at once.
+
+    An invalid file is refused whole (422, each problem as rule, field and reason) and the
+    rules in force keep running. Deadline chains already under way keep the stages frozen
+    into them when they started: a new rule set changes only chains that start after it.
+    """
+    engine = _engine(request)
+    try:
+        version = await engine.load(body.yaml, by=who.id, note=body.note)
+    except domain.InvalidRules as exc:
+        raise _invalid(exc) from None
+    doc = await store.ruleset(engine.rt.db, version)
+    assert doc is not None
+    return _ruleset_out(doc, with_rules=True)
+
+
+@router.post("/rules/dry-run", response_model=DryRunOut)
+async def dry_run(
+    body: DryRunIn, request: Request, _: Principal = Depends(require(*RULE_EDITORS))
+) -> DryRunOut:
+    """Replay stored events (from an offset or a time) through a candidate rule file, acting on nothing.
+
+    Reports what the candidate would have fired against what the rules in force would fire on
+    the same events, with a simulated clock that follows the events' times.
+    """
+    engine = _engine(request)
+    try:
+        candidate = domain.load_rules(body.yaml)
+    except domain.InvalidRules as exc:
+        raise _invalid(exc) from None
+    events = await dryrun.read_events(
+        engine.rt.settings, from_offset=body.from_offset, from_time=body.from_time, until=body.until
+    )
+    out = dryrun.report(candidate, engine.rules, events, until=body.until)
+    return DryRunOut(live_version=engine.version, **out)
+
+
+def _chain_out(doc: Doc, firings: list[Doc]) -> ChainOut:
+    return ChainOut(
+        chain_id=doc["_id"],
+        **{
+            k: doc.get(k)
+            for k in ("rule_id", "rule_version", "subject", "state", "slot", "slots", "started_at")
+        },
+        due_at=doc.get("due_at") if doc.get("state") == "pending" else None,
+        closed_at=doc.get("closed_at"),
+        closed_by=doc.get("closed_by"),
+        stages=doc["stages"],
+        until=doc["until"],
+        firings=[_firing_out(f) for f in firings],
+    )
+
+
+def _firing_out(f: Doc) -> dict[str, Any]:
+    keep = ("stage", "outcome", "fired_at", "due_at", "actions", "action_ids", "skipped", "by")
+    return {k: f[k] for k in keep if k in f}
+
+
+@router.get("/chains", response_model=list[ChainOut])
+async def find_chains(
+    request: Request,
+    case_id: str | None = None,
+    limit: int = 100,
+    _: Principal = Depends(require(*DESK)),
+) -> list[ChainOut]:
+    """Deadline chains (live and ended), optionally of one case, with what each fired."""
+    db = _engine(request).rt.db
+    subject = f"case:{case_id}" if case_id else None
+    docs = await store.find_chains(db, subject=subject, limit=max(1, min(limit, 500)))
+    return [_chain_out(d, await store.decisions_of(db, d["_id"])) for d in docs]
+
+
+@router.get("/chains/{chain_id}", response_model=ChainOut)
+async def get_chain(chain_id: str, request: Request, _: Principal = Depends(require(*DESK))) -> ChainOut:
+    """One deadline chain with its frozen stages and what it fired."""
+    db = _engine(request).rt.db
+    doc = await store.get_chain(db, chain_id)
+    if doc is None:
+        raise HTTPException(404, detail=[{"field": "chain_id", "reason": "no such chain"}])
+    return _chain_out(doc, await store.decisions_of(db, chain_id))

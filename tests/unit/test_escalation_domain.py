@@ -1,0 +1,213 @@
+"""escalation's domain, fast: rule files validated, events evaluated, chains scheduled, dry runs compared."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from services.escalation import domain, simulate
+from shared.events.escalation import EscalationAction, FlagRequested
+from shared.events.repatriation import RepatriationRequested
+
+DEFAULT = (Path(domain.__file__).parent / "rules" / "default.yaml").read_text()
+T0 = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
+
+
+def ev(name: str, at: datetime, id: str | None = None, **data: object) -> domain.Incoming:
+    return domain.Incoming(id=id or uuid.uuid4().hex, name=name, time=at, data=data)
+
+
+def opened(case_id: str, at: datetime = T0, **extra: object) -> domain.Incoming:
+    data: dict[str, object] = {
+        "case_id": case_id,
+        "country": "MY",
+        "severity": "medium",
+        "category": "unpaid_wages",
+        "non_procedural": False,
+        "worker_key": "wk",
+    }
+    data.update(extra)
+    return ev("CaseOpened", at, **data)
+
+
+def test_default_rules_load_and_cover_the_desk() -> None:
+    rules = domain.load_rules(DEFAULT)
+    ids = {r.id for r in rules.rules}
+    assert {
+        "critical-ack-1h",
+        "high-ack-4h",
+        "triage-24h",
+        "death-remains",
+        "trafficking-opened",
+        "non-procedural",
+        "agency-pattern-30d",
+        "repatriation-step-overdue",
+    } <= ids
+
+
+def test_invalid_file_is_refused_with_rule_field_and_reason() -> None:
+    text = """
+rules:
+  - id: ok-rule
+    trigger: {event: CaseOpened}
+    actions: [{do: tag, tag: x}]
+  - id: bad-one
+    trigger: {event: CaseOpened, when: {severity: urgent}}
+    actions: [{do: escalate, level: 5}]
+  - id: bad-two
+    trigger: {event: CaseOpend}
+    actions: [{do: tag, tag: x}]
+"""
+    with pytest.raises(domain.InvalidRules) as err:
+        domain.load_rules(text)
+    got = {(e.rule, e.field) for e in err.value.errors}
+    assert ("bad-one", "trigger") in got  # severity 'urgent' is not a severity
+    assert ("bad-one", "actions.0.level") in got
+    assert ("bad-two", "trigger") in got
+    assert not any(e.rule == "ok-rule" for e in err.value.errors)
+    reasons = " ".join(e.reason for e in err.value.errors)
+    assert "one of low, medium, high, critical" in reasons and "CaseOpend" in reasons
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("rules: [", "not valid YAML"),
+        ("nothing: here", "list `rules`"),
+        (
+            "rules:\n - {id: a1, trigger: {event: CaseOpened}, actions: [{do: tag, tag: t}]}\n"
+            " - {id: a1, trigger: {event: CaseOpened}, actions: [{do: tag, tag: t}]}",
+            "appears twice",
+        ),
+        (
+            "rules:\n - id: a1\n   trigger: {event: CaseOpened}\n   deadline:\n"
+            "     until: [{event: CaseAcknowledged}]\n"
+            "     stages: [{after: soon, actions: [{do: tag, tag: t}]}]",
+            "duration",
+        ),
+        (
+            "rules:\n - id: a1\n   trigger: {event: IncidentAccepted}\n   deadline:\n"
+            "     until: [{event: CaseAcknowledged}]\n"
+            "     stages: [{after: 1h, actions: [{do: tag, tag: t}]}]",
+            "case_id",
+        ),
+    ],
+)
+def test_each_kind_of_invalid_file_names_its_problem(text: str, reason: str) -> None:
+    with pytest.raises(domain.InvalidRules) as err:
+        domain.load_rules(text)
+    assert reason in str(err.value)
+
+
+def test_durations() -> None:
+    assert domain.parse_duration("90s") == 90
+    assert domain.parse_duration("4h") == 4 * 3600
+    assert domain.parse_duration("30d") == 30 * 86400
+    with pytest.raises(ValueError):
+        domain.parse_duration("tomorrow")
+
+
+def test_critical_case_starts_frozen_chains_and_death_acts_at_once() -> None:
+    rules = domain.load_rules(DEFAULT)
+    d = domain.evaluate(rules, 1, opened("c1", severity="critical", category="death"))
+    assert {s.rule_id for s in d.starts} == {"critical-ack-1h", "triage-24h"}
+    critical = next(s for s in d.starts if s.rule_id == "critical-ack-1h")
+    assert critical.first_due == T0 + timedelta(hours=1)
+    assert critical.subject == "case:c1"
+    [death] = [f for f in d.firings if f.rule_id == "death-remains"]
+    events = [e.event for e in death.emissions]
+    assert isinstance(events[0], RepatriationRequested) and events[0].kind == "remains"
+    assert isinstance(events[1], EscalationAction) and events[1].level == 2
+    # deterministic ids: the same trigger gives the same action ids
+    again = domain.evaluate(rules, 1, opened("c1", severity="critical", category="death"))
+    assert [e.id for e in again.firings[0].emissions] != []  # other event id, once_per subject:
+    assert [e.id for e in again.firings[0].emissions] == [e.id for e in death.emissions]
+
+
+def test_schedule_flattens_stages_and_bounded_repeats() -> None:
+    stages = [
+        {"after": 3600, "actions": [{"do": "tag", "tag": "a"}]},
+        {"after": 3600, "actions": [{"do": "tag", "tag": "b"}], "repeat": {"every": 7200, "times": 2}},
+    ]
+    slots = domain.schedule(stages)
+    assert [(s.label, s.offset) for s in slots] == [
+        ("s0r0", 3600),
+        ("s1r0", 7200),
+        ("s1r1", 14400),
+        ("s1r2", 21600),
+    ]
+
+
+def test_step_overdue_chain_starts_at_the_steps_deadline_and_done_ends_it() -> None:
+    rules = domain.load_rules(DEFAULT)
+    due = T0 + timedelta(days=2)
+    step = ev(
+        "StepChanged",
+        T0,
+        repatriation_id="r1",
+        case_id="c1",
+        kind="living",
+        step="travel_document",
+        status="active",
+        owner="mission",
+        due_at=due.isoformat(),
+        actor="system",
+    )
+    [start] = domain.evaluate(rules, 1, step).starts
+    assert start.subject == "repatriation_step:r1/travel_document" and start.first_due == due
+    done = ev("StepChanged", T0, repatriation_id="r1", step="travel_document", status="done")
+    other = ev("StepChanged", T0, repatriation_id="r1", step="funding", status="done")
+    assert domain.ends_chain(start.until, done)
+    assert domain.subject_key("repatriation_step", other.data) != start.subject
+
+
+def test_counting_rule_fires_once_per_window_and_key() -> None:
+    rules = domain.load_rules(DEFAULT)
+    start = T0 + timedelta(days=3)
+
+    def incident(agency: str, days: int) -> domain.Incoming:
+        return ev(
+            "IncidentAccepted",
+            start + timedelta(days=days),
+            incident_id=uuid.uuid4().hex,
+            agency_id=agency,
+            country="SA",
+            category="unpaid_wages",
+        )
+
+    stream = [incident("p3mi-a", d) for d in (0, 5, 10, 15)] + [incident("p3mi-b", d) for d in (0, 1)]
+    fired = simulate.run(rules, stream)
+    flags = [e.event for f in fired for e in f.emissions if isinstance(e.event, FlagRequested)]
+    assert [(f.subject_id, f.subject_kind) for f in flags] == [("p3mi-a", "agency")]
+
+
+def test_simulated_chain_is_cancelled_by_acknowledgement_and_fires_otherwise() -> None:
+    rules = domain.load_rules(DEFAULT)
+    ack = ev("CaseAcknowledged", T0 + timedelta(minutes=59), case_id="c1", status="in_progress")
+    stream = [opened("c1", severity="critical"), ack, opened("c2", severity="critical")]
+    fired = simulate.run(rules, stream, until=T0 + timedelta(hours=1, minutes=30))
+    assert [(f.rule_id, f.subject, f.stage) for f in fired] == [("critical-ack-1h", "case:c2", "s0r0")]
+    assert fired[0].at == T0 + timedelta(hours=1)
+
+
+def test_dry_run_reports_the_difference_of_a_changed_rule() -> None:
+    live = domain.load_rules(DEFAULT)
+    candidate = domain.load_rules(
+        DEFAULT.replace(
+            "after: 1h\n          actions:\n            - {do: escalate, level: 1",
+            "after: 30m\n          actions:\n            - {do: escalate, level: 1",
+            1,
+        )
+    )
+    stream = [
+        opened("c1", severity="critical"),
+        ev("CaseAcknowledged", T0 + timedelta(minutes=45), case_id="c1"),
+    ]
+    diff = simulate.compare(simulate.run(candidate, stream), simulate.run(live, stream))
+    assert [(f["rule_id"], f["subject"], f["stage"]) for f in diff["only_candidate"]] == [
+        ("critical-ack-1h", "case:c1", "s0r0")
+    ]
+    assert diff["only_live"] == [] and diff["changed"] == []
