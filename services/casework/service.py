@@ -644,7 +644,8 @@ def escalate_plan(doc: Doc, *, actor: str, now: datetime, level: int | None, rea
             {"$set": {"escalation_level": new, "escalated_at": now, "updated_at": now}}, _push_timeline(tl)
         ),
         [ev],
-        {"escalation_level": current},
+        # the stored value as read (None matches a case written before levels existed)
+        {"escalation_level": doc.get("escalation_level")},
     )
 
 
