@@ -59,7 +59,7 @@ async def test_rules_are_listed_loaded_whole_or_refused_whole(settings: Settings
 
 
 async def test_dry_run_of_a_changed_rule_file_reports_the_difference(
-    settings: Settings, tmp_path: Path
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A recorded stream: two critical cases, one acknowledged at 45 minutes, one never.
     slow, ignored = case_opened(severity=Severity.CRITICAL), case_opened(severity=Severity.CRITICAL)
@@ -98,24 +98,22 @@ async def test_dry_run_of_a_changed_rule_file_reports_the_difference(
     # The CLI gives the same answer (live rules from a file here; by default, from the database).
     candidate = tmp_path / "faster.yaml"
     candidate.write_text(FASTER)
-    import os
-
-    os.environ["LINDUNGI_NAMESPACE"] = settings.namespace
-    try:
-        out = io.StringIO()
-        with redirect_stdout(out):
-            rc = await dryrun.main(
-                [
-                    "--rules",
-                    str(candidate),
-                    "--from-time",
-                    T0.isoformat(),
-                    "--until",
-                    (T0 + timedelta(hours=1, minutes=15)).isoformat(),
-                ]
-            )
-    finally:
-        del os.environ["LINDUNGI_NAMESPACE"]
+    # the CLI reads its settings from the environment, as it would from a shell
+    monkeypatch.setenv("LINDUNGI_NAMESPACE", settings.namespace)
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", settings.kafka_bootstrap_servers)
+    monkeypatch.setenv("MONGODB_URI", settings.mongodb_uri)
+    out = io.StringIO()
+    with redirect_stdout(out):
+        rc = await dryrun.main(
+            [
+                "--rules",
+                str(candidate),
+                "--from-time",
+                T0.isoformat(),
+                "--until",
+                (T0 + timedelta(hours=1, minutes=15)).isoformat(),
+            ]
+        )
     assert rc == 0
     cli = json.loads(out.getvalue())
     assert cli["only_candidate"] == report["only_candidate"] and cli["events"] == 3
