@@ -74,10 +74,9 @@ def main() -> int:
             print(f"  {name:<13} http://127.0.0.1:{port}/docs   (ready: /readyz)")
         print("  kafka         127.0.0.1:9092      mongodb (ferretdb) mongodb://127.0.0.1:27017/")
         print(f"  logs          {LOGS}/<service>.log")
-        print(
-            "\nTry: curl -s -XPOST localhost:8002/v1/incidents ... (see README). Ctrl-C stops the services;"
-        )
-        print("`make down` stops Kafka and the database.")
+        print("  credentials   dev-<id> from shared/data/*.yaml, e.g. 'Authorization: Bearer dev-kbri-seoul'")
+        print("\nTry: .cache/venv/bin/python -m deploy.local.smoke   (posts incidents, times post -> case)")
+        print("Ctrl-C stops the services; `make down` stops Kafka and the database.")
     while not stop and all(p.poll() is None for p in procs.values()):
         time.sleep(0.5)
     for p in procs.values():
