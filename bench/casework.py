@@ -28,6 +28,7 @@ from pymongo import AsyncMongoClient
 
 from services.casework.app import create_app as casework_app
 from services.intake.app import create_app as intake_app
+from shared.namespace import drop_namespace
 from shared.settings import Settings
 
 N = 100  # modest: near a minute on the shared 2-core machine; pass a larger N as an argument
@@ -175,26 +176,6 @@ async def run_baseline(settings: Settings, n: int) -> dict[str, float]:
     }
 
 
-async def _cleanup(settings: Settings) -> None:
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongodb_uri)
-    try:
-        for name in await client.list_database_names():
-            if name.startswith(settings.database("")):
-                await client.drop_database(name)
-    finally:
-        await client.close()
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
-    try:
-        await admin.start()
-        mine = [t for t in await admin.list_topics() if t.startswith(settings.namespace)]
-        if mine:
-            await admin.delete_topics(mine)
-    except Exception:
-        pass
-    finally:
-        await admin.close()
-
-
 async def bench(n: int = N) -> dict[str, float]:
     """Run the system and the baseline on one fresh namespace; the figures."""
     settings = Settings(namespace=f"bench{uuid.uuid4().hex[:8]}_", log_level="WARNING")
@@ -202,7 +183,7 @@ async def bench(n: int = N) -> dict[str, float]:
         system = await run_system(settings, n)
         baseline = await run_baseline(settings, n)
     finally:
-        await _cleanup(settings)
+        await drop_namespace(settings)
     sys_tput = n / system["elapsed"]
     base_tput = n / baseline["elapsed"]
     return {

@@ -10,7 +10,6 @@ feeds a few hundred over Kafka through the handler, then times the evacuation re
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import time
 import uuid
@@ -18,7 +17,6 @@ from datetime import UTC, date, datetime
 
 import httpx
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient
 from pymongo import AsyncMongoClient
 
 from services.repatriation import store
@@ -27,6 +25,7 @@ from shared.auth import dev_token
 from shared.clock import ManualClock
 from shared.envelope import Envelope
 from shared.events.registry import DepartureRecorded, DepartureStatus, Scheme, Sector, SkillLevel
+from shared.namespace import drop_namespace
 from shared.settings import Settings
 from shared.topics import DEPARTURES
 
@@ -108,19 +107,8 @@ async def run() -> None:
             read_prov = time.perf_counter() - t
             await http.aclose()
     finally:
-        with contextlib.suppress(Exception):
-            for name in await client.list_database_names():
-                if name.startswith(settings.database("")):
-                    await client.drop_database(name)
         await client.close()
-        admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
-        with contextlib.suppress(Exception):
-            await admin.start()
-            mine = [x for x in await admin.list_topics() if x.startswith(settings.namespace)]
-            if mine:
-                await admin.delete_topics(mine)
-        with contextlib.suppress(Exception):
-            await admin.close()
+        await drop_namespace(settings)
 
     print("repatriation: evacuation fan-out")
     print(f"  projection bulk write   {N:>6} departures  {projection:7.2f} s  {N / projection:8.0f} /s")

@@ -7,9 +7,8 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient
-from pymongo import AsyncMongoClient
 
+from shared.namespace import drop_namespace
 from shared.settings import Settings
 from tests.support.infra import Endpoints, find_or_start
 
@@ -35,25 +34,4 @@ async def settings(endpoints: Endpoints) -> AsyncIterator[Settings]:
         handler_backoff_seconds=0.02,
     )
     yield s
-    await _cleanup(s)
-
-
-async def _cleanup(s: Settings) -> None:
-    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(s.mongodb_uri)
-    try:
-        prefix = s.database("")
-        for name in await client.list_database_names():
-            if name.startswith(prefix):
-                await client.drop_database(name)
-    finally:
-        await client.close()
-    admin = AIOKafkaAdminClient(bootstrap_servers=s.kafka_bootstrap_servers)
-    try:
-        await admin.start()
-        mine = [t for t in await admin.list_topics() if t.startswith(s.namespace)]
-        if mine:
-            await admin.delete_topics(mine)
-    except Exception:
-        pass
-    finally:
-        await admin.close()
+    await drop_namespace(s)
