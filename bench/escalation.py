@@ -18,7 +18,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from services.escalation import domain, store
-from services.escalation.engine import Escalation, chain_doc
+from services.escalation.domain import chain_doc
+from services.escalation.engine import Escalation
 from shared.events.casework import CaseOpened
 from shared.service import Runtime
 from shared.settings import Settings

@@ -741,3 +741,24 @@ def slot_firing(chain: dict[str, Any], slot: Slot, at: datetime) -> Firing:
         description=chain.get("description") or chain["rule_id"],
         at=at,
     )
+
+
+def chain_doc(s: ChainStart, *, created_at: datetime) -> dict[str, Any]:
+    """The stored form of a new chain: its rule's stages and ending events frozen into it."""
+    return {
+        "_id": s.id,
+        "rule_id": s.rule_id,
+        "rule_version": s.rule_version,
+        "description": s.description,
+        "subject": s.subject,
+        "trigger": s.trigger,
+        "started_at": s.started_at,
+        "stages": s.stages,
+        "until": s.until,
+        "facts": s.facts,
+        "slot": 0,
+        "slots": len(schedule(s.stages)),
+        "due_at": s.first_due,
+        "state": "pending",
+        "created_at": created_at,
+    }

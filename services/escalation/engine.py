@@ -122,7 +122,7 @@ class Escalation:
         previous, seen = await store.link_subject(db, s.subject, s.rule_id, s.id)
         if seen and await store.get_chain(db, s.id) is not None:
             return False  # a redelivered trigger: the chain exists (live or ended)
-        if not await store.insert_chain(db, chain_doc(s, created_at=self.rt.clock.now())):
+        if not await store.insert_chain(db, domain.chain_doc(s, created_at=self.rt.clock.now())):
             return False
         if previous is not None:
             other = await store.live_chain(db, previous)
@@ -311,27 +311,6 @@ class Escalation:
             except Exception:
                 log.exception("timer loop failed; retrying")
             await asyncio.sleep(self.poll_seconds)
-
-
-def chain_doc(s: domain.ChainStart, *, created_at: datetime) -> Doc:
-    """The stored form of a new chain: its rule's stages and ending events frozen into it."""
-    return {
-        "_id": s.id,
-        "rule_id": s.rule_id,
-        "rule_version": s.rule_version,
-        "description": s.description,
-        "subject": s.subject,
-        "trigger": s.trigger,
-        "started_at": s.started_at,
-        "stages": s.stages,
-        "until": s.until,
-        "facts": s.facts,
-        "slot": 0,
-        "slots": len(domain.schedule(s.stages)),
-        "due_at": s.first_due,
-        "state": "pending",
-        "created_at": created_at,
-    }
 
 
 def _slot_id(chain_id: str, slot: domain.Slot) -> str:

@@ -43,20 +43,7 @@ class Simulator:
             for cid, other in list(self.chains.items()):
                 if other["rule_id"] == s.rule_id and other["subject"] == s.subject:
                     self._cancel(cid)
-            self.chains[s.id] = {
-                "_id": s.id,
-                "rule_id": s.rule_id,
-                "rule_version": s.rule_version,
-                "description": s.description,
-                "subject": s.subject,
-                "trigger": s.trigger,
-                "started_at": s.started_at,
-                "stages": s.stages,
-                "until": s.until,
-                "facts": s.facts,
-                "slot": 0,
-                "due_at": s.first_due,
-            }
+            self.chains[s.id] = domain.chain_doc(s, created_at=s.started_at)
         for hit in decision.counts:
             members = self.counters.setdefault(hit.counter_id, [])
             if hit.member not in members:

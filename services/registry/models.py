@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from services.registry.domain import canonical_province
-from shared.events.intake import NIK_PATTERN, PASSPORT_PATTERN, SAFE_TEXT
+from shared.events.intake import NIK_PATTERN, SAFE_TEXT, normalise_passport
 from shared.events.registry import COUNTRY_CODES, DepartureStatus, Scheme, Sector, SkillLevel
 
 PHONE = r"^\+?[0-9 ()-]{6,24}$"
@@ -132,15 +132,7 @@ class DepartureIn(DepartureFields):
     )
     status: DepartureStatus = Field(DepartureStatus.REGISTERED, examples=[DepartureStatus.REGISTERED])  # type: ignore[assignment]
 
-    @field_validator("passport_number")
-    @classmethod
-    def _passport(cls, v: str | None) -> str | None:
-        if v is None:
-            return v
-        v = "".join(v.upper().split())
-        if not re.match(PASSPORT_PATTERN, v):
-            raise ValueError("one or two letters followed by 6 to 8 digits")
-        return v
+    _passport = field_validator("passport_number")(normalise_passport)
 
     @field_validator("home_province")
     @classmethod

@@ -17,6 +17,18 @@ from shared.vocab import Category, Severity
 NIK_PATTERN = r"^\d{16}$"
 # Indonesian passports: one or two letters then 6-8 digits (e.g. C1234567, AB123456).
 PASSPORT_PATTERN = r"^[A-Z]{1,2}\d{6,8}$"
+
+
+def normalise_passport(v: str | None) -> str | None:
+    """A passport number without spaces, upper case; ValueError unless letters then digits."""
+    if v is None:
+        return v
+    v = "".join(v.upper().split())
+    if not re.match(PASSPORT_PATTERN, v):
+        raise ValueError("one or two letters followed by 6 to 8 digits")
+    return v
+
+
 SAFE_TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"  # no control characters
 
 
@@ -78,15 +90,7 @@ class ReportedWorker(BaseModel):
         examples=["+82 10 1234 5678"],
     )
 
-    @field_validator("passport_number")
-    @classmethod
-    def _passport(cls, v: str | None) -> str | None:
-        if v is None:
-            return v
-        v = "".join(v.upper().split())
-        if not re.match(PASSPORT_PATTERN, v):
-            raise ValueError("one or two letters followed by 6 to 8 digits")
-        return v
+    _passport = field_validator("passport_number")(normalise_passport)
 
     @field_validator("date_of_birth")
     @classmethod

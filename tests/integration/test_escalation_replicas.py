@@ -12,7 +12,7 @@ import pytest
 
 from services.escalation import domain, store
 from services.escalation.app import create_app
-from services.escalation.engine import chain_doc
+from services.escalation.domain import chain_doc
 from shared.clock import ManualClock
 from shared.settings import Settings
 from shared.topics import ESCALATIONS
