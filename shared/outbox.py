@@ -164,20 +164,34 @@ class OutboxRelay:
         return False
 
     async def _publish_document(self, coll: Any, doc_id: Any) -> int:
-        """Publish a leased document's entries in order, then clear exactly those."""
+        """Publish a leased document's entries in order, then clear exactly those.
+
+        When an entry fails (the broker is away, a new topic has no leader yet) or the relay is
+        stopped midway, the entries already sent are cleared all the same: the retry starts at
+        the first unsent entry instead of sending the earlier ones a second time.
+        """
         doc = await coll.find_one({"_id": doc_id})
         entries: list[Doc] = (doc or {}).get(OUTBOX) or []
-        for item in entries:
-            await self._publish(item)
-        # $pullAll removes exactly the entries published; entries appended meanwhile stay, and
-        # the document read back shows them, so it is marked pending again.
+        sent: list[Doc] = []
+        try:
+            for item in entries:
+                await self._publish(item)
+                sent.append(item)
+        finally:
+            if sent or not entries:
+                await self._clear(coll, doc_id, sent)
+        return len(sent)
+
+    @staticmethod
+    async def _clear(coll: Any, doc_id: Any, sent: list[Doc]) -> None:
+        # $pullAll removes exactly the entries published; entries appended meanwhile (or not
+        # yet sent) stay, and the document read back shows them, so it is marked pending again.
         update: Doc = {"$set": {PENDING: False}}
-        if entries:
-            update["$pullAll"] = {OUTBOX: entries}
+        if sent:
+            update["$pullAll"] = {OUTBOX: sent}
         after = await coll.find_one_and_update({"_id": doc_id}, update, return_document=ReturnDocument.AFTER)
         if after is not None and after.get(OUTBOX):
             await coll.update_one({"_id": doc_id}, {"$set": {PENDING: True}})
-        return len(entries)
 
     async def _publish(self, item: Doc) -> None:
         env: dict[str, Any] = item["envelope"]

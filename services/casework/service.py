@@ -201,6 +201,7 @@ async def on_incident(rt: Runtime, *, event_id: str, incident: IncidentAccepted)
         )
         held = [d for d in found if incident.incident_id in (d.get("incident_ids") or [])]
         if held:
+            await _suggest_back(rt, incident)  # again, in case a crash came between the two writes
             return str(held[0]["_id"])
         existing = next((d for d in found if d.get("open_key") == key), None)
         if existing is not None:
@@ -214,11 +215,34 @@ async def on_incident(rt: Runtime, *, event_id: str, incident: IncidentAccepted)
         outcome = await store.insert_new(rt.db, doc)
         if outcome == "inserted":
             rt.relay.wake(case_id)
-            return case_id
-        if outcome == "exists":
+        if outcome in ("inserted", "exists"):
+            await _suggest_back(rt, incident)
             return case_id
         # another replica opened this worker's case first: join it on the next round
     raise RuntimeError(f"could not place incident {incident.incident_id} after several attempts")
+
+
+async def _suggest_back(rt: Runtime, incident: IncidentAccepted) -> None:
+    """Show the cases of earlier same-name reports this one as a suggested link, once each.
+
+    A name alone identifies nobody: the cases stay apart until a desk officer decides.
+    """
+    now = rt.clock.now()
+    for earlier in incident.suggested_incident_ids:
+        for case in await store.find(rt.db, {"incident_ids": earlier}, limit=5):
+            await store.update(
+                rt.db,
+                {"_id": case["_id"], "suggested_incident_ids": {"$ne": incident.incident_id}},
+                merge_updates(
+                    {
+                        "$addToSet": {"suggested_incident_ids": incident.incident_id},
+                        "$set": {"updated_at": now},
+                    },
+                    _push_timeline(
+                        entry(at=now, kind="link_suggested", by="system", incident_id=incident.incident_id)
+                    ),
+                ),
+            )
 
 
 def _new_case(
@@ -266,6 +290,7 @@ def _new_case(
         "join_key": None if group else key,
         "region": region_of(incident.country).value,
         "incident_ids": [incident.incident_id],
+        "suggested_incident_ids": list(incident.suggested_incident_ids),
         "worker_keys": [incident.worker_key],
         "worker_name": incident.worker_name,
         "status": CaseStatus.NEW.value,
@@ -278,6 +303,10 @@ def _new_case(
         "mission_requests": {},
         "timeline": [
             entry(at=now, kind="opened", by="system", incident_id=incident.incident_id, event_id=event_id),
+            *(
+                entry(at=now, kind="link_suggested", by="system", incident_id=other)
+                for other in incident.suggested_incident_ids
+            ),
         ],
         "_applied": [event_id],
     }

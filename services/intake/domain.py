@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -19,6 +20,8 @@ LINK_WINDOW = timedelta(hours=72)  # reports of one worker and category this clo
 MAX_BODY_BYTES = 64 * 1024
 FUZZY_THRESHOLD = 0.85  # name similarity (same date of birth) below which we do not match
 NAME_DOB_CONFIDENCE = 0.9  # exact normalised name + date of birth: likely, not certain
+MAX_LINKS = 10  # links a new report makes (and updates) at most, whatever the group's size
+UNIDENTIFIED = "unidentified-"  # worker key of a report that names its worker by name alone
 
 
 def time_errors(report: IncidentReport, now: datetime) -> list[dict[str, str]]:
@@ -57,6 +60,27 @@ def incident_id_for(ref_key: str | None, idem_key: str | None) -> str:
     """Derived from the dedup key when there is one (a retry computes the same id), else random."""
     basis = ref_key or idem_key
     return uuid.uuid5(NS, basis).hex if basis else uuid.uuid4().hex
+
+
+def report_fields(report: IncidentReport) -> dict[str, str]:
+    """Each field of a report as sent, one level deep ('worker.full_name'), as canonical JSON.
+
+    A repeat under the same Idempotency-Key or mission reference must carry the same fields;
+    comparing field by field lets the refusal name what differs.
+    """
+    out: dict[str, str] = {}
+    for name, value in report.model_dump(mode="json", exclude={"mission_id"}).items():
+        if isinstance(value, dict):
+            for sub, inner in value.items():
+                out[f"{name}.{sub}"] = json.dumps(inner, sort_keys=True)
+        else:
+            out[name] = json.dumps(value, sort_keys=True)
+    return {k: v for k, v in out.items() if v != "null"}
+
+
+def differing(first: dict[str, str], again: dict[str, str]) -> list[str]:
+    """The fields in which a repeated report differs from the first (by their digests)."""
+    return sorted(k for k in first.keys() | again.keys() if first.get(k) != again.get(k))
 
 
 @dataclass(frozen=True)
@@ -133,14 +157,21 @@ def match_worker(
 
 
 def worker_key(match: WorkerMatch, identity: Identity | None, incident_id: str) -> str:
-    """The key of the worker an incident is about: the worker id when matched, else a keyed hash."""
+    """The key of the worker an incident is about: the worker id when matched, else a keyed hash.
+
+    Only what identifies a person counts: NIK, passport, or name with date of birth. Indonesian
+    names repeat (Siti, Nur, Muhammad...) and many people have one name only, so a report that
+    names a worker by name alone is keyed to itself: it joins no one's case, and at most
+    suggests a link (suggestion_group) for the desk to confirm.
+    """
     if match.worker_id:
         return match.worker_id
-    if identity is not None:
-        for h in (identity.nik_hash, identity.passport_hash, identity.name_dob_hash, identity.name_hash):
-            if h:
-                return h[:32]
-    return f"group-{incident_id}"  # a group report without a named worker links to nothing
+    if identity is None:
+        return f"group-{incident_id}"  # a group report without a named worker links to nothing
+    for h in (identity.nik_hash, identity.passport_hash, identity.name_dob_hash):
+        if h:
+            return h[:32]
+    return f"{UNIDENTIFIED}{incident_id}"
 
 
 def lookup_keys(identity: Identity) -> list[str]:
@@ -171,17 +202,38 @@ def departure_keys(
 
 def link_group(worker_key: str, category: str) -> str | None:
     """The group of reports that may be one event: same worker, same category (none for groups)."""
-    return None if worker_key.startswith("group-") else f"{worker_key}|{category}"
+    if worker_key.startswith(("group-", UNIDENTIFIED)):
+        return None
+    return f"{worker_key}|{category}"
+
+
+def suggestion_group(identity: Identity | None, worker_key: str, category: str) -> str | None:
+    """Reports naming a worker by the same name alone, same category: a link to suggest, never to make.
+
+    It crosses countries on purpose (a worker moves; a mission may report from a neighbour):
+    a suggestion only shows the desk the other report, and joins nothing.
+    """
+    if identity is None or not identity.name_hash or not worker_key.startswith(UNIDENTIFIED):
+        return None
+    return f"name|{identity.name_hash[:32]}|{category}"
 
 
 def to_link(items: list[dict[str, Any]], occurred_at: datetime, *, own_id: str) -> list[str]:
-    """Earlier reports within the window of this one's occurrence: the same event."""
+    """Earlier reports within the window of this one's occurrence: the same event.
+
+    Bounded: the first report in the window and the most recent others, MAX_LINKS in all, so a
+    report costs the same in a group of 200 as in a group of 2 (each later report links to the
+    first, so the group stays connected).
+    """
     lo, hi = occurred_at - LINK_WINDOW, occurred_at + LINK_WINDOW
-    return [
+    ids = [
         i["incident_id"]
         for i in items
         if i["incident_id"] != own_id and lo <= _aware(i["occurred_at"], occurred_at) <= hi
     ]
+    if len(ids) <= MAX_LINKS:
+        return ids
+    return [ids[0], *ids[-(MAX_LINKS - 1) :]]
 
 
 def _aware(dt: datetime, like: datetime) -> datetime:

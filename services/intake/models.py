@@ -37,6 +37,10 @@ class IncidentOut(BaseModel):
     agency_id: str | None = None
     employer_name: str | None = None
     linked_incident_ids: list[str] = []
+    suggested_incident_ids: list[str] = Field(
+        default_factory=list,
+        description="Reports naming a worker by the same name alone: maybe the same person; the desk decides.",
+    )
 
 
 class MissionOut(BaseModel):

@@ -72,6 +72,39 @@ def _identity(vault: Vault, report: IncidentReport) -> domain.Identity | None:
     )
 
 
+def _digest(vault: Vault, report: IncidentReport) -> dict[str, str]:
+    """Keyed hashes of the report's fields: comparable later, readable by no one."""
+    return {k: vault.lookup_hash("report", f"{k}={v}") for k, v in domain.report_fields(report).items()}
+
+
+def _repeat(first: Doc, digest: dict[str, str], *, key: str) -> Doc:
+    """The first incident, when a repeat carries the same report; else refuse the repeat (422).
+
+    A different report under a used key is a data-entry slip or a client bug: answering with the
+    first incident would drop the second report without a word.
+    """
+    stored = first.get("report_digest")
+    if stored is None:  # stored before reports were fingerprinted: nothing to compare with
+        return first
+    fields = domain.differing(dict(item.split("=", 1) for item in stored), digest)
+    if not fields:
+        return first
+    field = "mission_reference" if "|ref|" in key else "Idempotency-Key"
+    reason = (
+        f"was already used for another report (incident {first['_id']}); this one differs in: "
+        + ", ".join(fields)
+        + ". Send a new report with a new key, or repeat the first one unchanged."
+    )
+    raise Refused(422, [{"field": field, "reason": reason}])
+
+
+async def _earlier(deps: Deps, group: str | None, report: IncidentReport, incident_id: str) -> list[str]:
+    """Earlier reports of the group within the link window (bounded, see domain.to_link)."""
+    if not group:
+        return []
+    return domain.to_link(await store.link_group(deps.db, group), report.occurred_at, own_id=incident_id)
+
+
 async def submit(
     *,
     deps: Deps,
@@ -106,12 +139,13 @@ async def submit(
     )
     keys = [k for k in (ref_key, idem_key) if k]
     incident_id = domain.incident_id_for(ref_key, idem_key)
+    digest = _digest(deps.vault, report)
     for k in keys:
         holder = await store.claimed(deps.db, k)
         if holder is not None:
             first = await store.get(deps.db, holder)
             if first is not None:
-                return first, False
+                return _repeat(first, digest, key=k), False
             incident_id = holder  # claimed but not stored yet (in flight, or a crash): finish it
             break
 
@@ -127,16 +161,14 @@ async def submit(
         if holder != incident_id:
             first = await store.get(deps.db, holder)
             if first is not None:
-                return first, False
+                return _repeat(first, digest, key=k), False
             incident_id = holder
 
     key = domain.worker_key(match, identity, incident_id)
     group = domain.link_group(key, str(report.category))
-    linked = (
-        domain.to_link(await store.link_group(deps.db, group), report.occurred_at, own_id=incident_id)
-        if group
-        else []
-    )
+    suggest = domain.suggestion_group(identity, key, str(report.category))
+    linked = await _earlier(deps, group, report, incident_id)
+    suggested = await _earlier(deps, suggest, report, incident_id)
     agency_id = (report.agency.agency_id if report.agency else None) or (departure or {}).get("agency_id")
     employer_name = (report.employer.name if report.employer else None) or (departure or {}).get(
         "employer_name"
@@ -161,6 +193,7 @@ async def submit(
         employer_name=employer_name,
         mission_reference=report.mission_reference,
         linked_incident_ids=linked,
+        suggested_incident_ids=suggested,
         departure_id=(departure or {}).get("_id"),
         received_via=via,
     )
@@ -191,22 +224,29 @@ async def submit(
         "received_at": now,
         "ref_key": ref_key,
         "idem_key": idem_key,
+        # "field=hash" strings: field names hold dots, which MongoDB keys may not.
+        "report_digest": [f"{k}={v}" for k, v in sorted(digest.items())],
     }
     entry = deps.outbox.entry(event, key=key, subject=incident_id)
     if not await store.insert(deps.db, deps.outbox.on_insert(doc, [entry])):
         first = await store.get(deps.db, incident_id)
         if first is None:
             raise RuntimeError("incident insert collided with nothing we can find")
-        return first, False
+        return _repeat(first, digest, key=ref_key or idem_key or ""), False
     deps.wake(incident_id)
-    if group:
-        await store.join_link_group(deps.db, group, incident_id, report.occurred_at)
-        await store.link_back(deps.db, linked, incident_id)
+    for grp, earlier, field_ in (
+        (group, linked, "linked_incident_ids"),
+        (suggest, suggested, "suggested_incident_ids"),
+    ):
+        if grp:
+            await store.join_link_group(deps.db, grp, incident_id, report.occurred_at)
+            await store.link_back(deps.db, earlier, incident_id, field=field_)
     log.info(
-        "incident accepted via %s (match: %s, linked: %d)",
+        "incident accepted via %s (match: %s, linked: %d, suggested: %d)",
         via,
         match.method,
         len(linked),
+        len(suggested),
         extra={"incident_id": incident_id},
     )
     doc.pop("_outbox", None)

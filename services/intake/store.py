@@ -75,10 +75,12 @@ async def join_link_group(
     )
 
 
-async def link_back(db: AsyncDatabase[Doc], incident_ids: list[str], new_id: str) -> None:
-    """Let earlier incidents know of a later report of the same worker and event."""
+async def link_back(
+    db: AsyncDatabase[Doc], incident_ids: list[str], new_id: str, *, field: str = "linked_incident_ids"
+) -> None:
+    """Let earlier incidents know of a later report of the same worker and event (or a suggestion)."""
     for incident_id in incident_ids:
-        await db[INCIDENTS].update_one({"_id": incident_id}, {"$addToSet": {"linked_incident_ids": new_id}})
+        await db[INCIDENTS].update_one({"_id": incident_id}, {"$addToSet": {field: new_id}})
 
 
 async def list_incidents(db: AsyncDatabase[Doc], query: Doc, *, limit: int, skip: int) -> list[Doc]:

@@ -247,3 +247,5 @@ class IncidentAccepted(Event):
     # Added later, optional.
     departure_id: str | None = None  # the matched departure
     received_via: Literal["http", "kafka"] | None = None
+    # Reports naming a worker of the same name alone: for the desk to confirm or reject, never joined.
+    suggested_incident_ids: list[str] = []

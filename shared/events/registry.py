@@ -93,10 +93,13 @@ COUNTRY_CODES = frozenset(
 
 
 def normalise_name(name: str) -> str:
-    """One spelling of a person's name: no accents or punctuation, single spaces, upper case."""
+    """One spelling of a person's name: no accents or punctuation, single spaces, upper case.
+
+    Digits stay: what tells two people apart ("Worker 00001", "Worker 00002") may not fold away.
+    """
     text = unicodedata.normalize("NFKD", name)
     text = "".join(ch for ch in text if not unicodedata.combining(ch))
-    text = re.sub(r"[^\w\s]|_|\d", " ", text)
+    text = re.sub(r"[^\w\s]|_", " ", text)
     return " ".join(text.upper().split())
 
 

@@ -245,3 +245,55 @@ async def test_two_relays_publish_each_event_once(settings: Settings) -> None:
     ids = [e["id"] for e in envelopes(published)]
     assert sum(counts) == 200 and len(ids) == 200 and len(set(ids)) == 200
     assert all(c > 0 for c in counts), f"both replicas took part: {counts}"
+
+
+async def test_a_publish_failing_midway_does_not_send_the_earlier_entries_again(settings: Settings) -> None:
+    """A broker error on the second of three entries: the retry sends the second and third only.
+
+    (The relay's seam is its publish function: here the real broker, failing once on purpose.)
+    """
+    client = connect(settings)
+    db = client[settings.database("outboxtest")]
+    box = Outbox(source="tests", clock=SystemClock())
+    from shared.kafka import ensure_topics, make_broker
+
+    await ensure_topics(settings)
+    events = [
+        CaseOpened(
+            case_id="c1",
+            incident_id=f"i{i}",
+            worker_key="w",
+            mission_id="kbri-seoul",
+            country="KR",
+            category="illness",
+            severity="low",
+            priority=0,
+            opened_at=datetime.now(UTC),
+        )
+        for i in range(3)
+    ]
+    await db["things"].insert_one(box.on_insert({"_id": "c1"}, [box.entry(e, key="c1") for e in events]))
+    broker = make_broker(settings, client_id="relay-fails-once")
+    await broker.start()
+    calls = 0
+
+    async def publish(topic: str, key: bytes, body: bytes, headers: dict[str, str]) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise ConnectionError("broker went away")
+        await broker.publish(body, topic=settings.topic(topic), key=key, headers=headers)
+
+    relay = OutboxRelay(db=db, collections=["things"], publish=publish, owner="r")
+    try:
+        with pytest.raises(ConnectionError):
+            await relay.drain()
+        left = await db["things"].find_one({"_id": "c1"})
+        assert [e["envelope"]["data"]["incident_id"] for e in left["_outbox"]] == ["i1", "i2"]
+        assert left["_outbox_pending"] is True
+        assert await relay.drain() == 2
+    finally:
+        await broker.stop()
+        await client.close()
+    published = envelopes(await read_topic(settings, topics.CASES.name, min_count=3))
+    assert [e["data"]["incident_id"] for e in published] == ["i0", "i1", "i2"]

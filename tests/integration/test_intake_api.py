@@ -124,7 +124,7 @@ async def test_a_repeated_report_returns_the_first_incident(settings: Settings, 
     async with running(intake_app(settings, ManualClock(NOW))) as intake:
         key = {**SEOUL, "Idempotency-Key": "sel-0001"}
         first = await intake.post("/v1/incidents", json=incident(), headers=key)
-        again = await intake.post("/v1/incidents", json=incident(narrative="retried"), headers=key)
+        again = await intake.post("/v1/incidents", json=incident(), headers=key)
         assert (first.status_code, again.status_code) == (202, 200)
         assert again.json()["incident_id"] == first.json()["incident_id"]
         assert (first.json()["duplicate"], again.json()["duplicate"]) == (False, True)
@@ -139,6 +139,56 @@ async def test_a_repeated_report_returns_the_first_incident(settings: Settings, 
         assert await intake_db["incidents"].count_documents({}) == 2
         events = await accepted_events(settings, 2)
         assert len(events) == 2
+
+
+async def test_a_used_key_with_another_report_is_refused_naming_what_differs(
+    settings: Settings, intake_db: Any
+) -> None:
+    """A data-entry slip under a used key must not hide a second report (a death, here)."""
+    async with running(intake_app(settings, ManualClock(NOW))) as intake:
+        key = {**SEOUL, "Idempotency-Key": "sel-0002"}
+        first = await intake.post("/v1/incidents", json=incident(), headers=key)
+        assert first.status_code == 202
+        slip = await intake.post(
+            "/v1/incidents", json=incident(category="death", severity="critical"), headers=key
+        )
+        assert slip.status_code == 422, slip.text
+        (problem,) = slip.json()["detail"]
+        assert problem["field"] == "Idempotency-Key"
+        assert "category" in problem["reason"] and "severity" in problem["reason"]
+        assert "narrative" not in problem["reason"]
+        same = await intake.post("/v1/incidents", json=incident(), headers=key)  # a true retry
+        assert same.status_code == 200 and same.json()["incident_id"] == first.json()["incident_id"]
+
+        ref = incident(mission_reference="SEL/2026/0413")
+        assert (await intake.post("/v1/incidents", json=ref, headers=SEOUL)).status_code == 202
+        other = await intake.post(
+            "/v1/incidents", json={**ref, "place": "Busan"}, headers={**SEOUL, "Idempotency-Key": "c"}
+        )
+        assert other.status_code == 422, other.text
+        assert other.json()["detail"][0]["field"] == "mission_reference"
+        assert "place" in other.json()["detail"][0]["reason"]
+
+        # The Kafka door refuses the same slip into its dead-letter topic, with the reason.
+        name = topics.INCIDENT_SUBMISSIONS.name
+        msg = IncidentSubmitted(
+            mission_id="kbri-seoul",
+            idempotency_key="sel-0002",
+            report=IncidentReport.model_validate(incident(category="death")),
+        )
+        env = Envelope(
+            id="m-slip",
+            source="mission-system",
+            type=msg.type,
+            subject="kbri-seoul",
+            time=NOW,
+            data=msg.model_dump(mode="json"),
+        )
+        await produce(settings, name, env.model_dump_json().encode(), key=b"kbri-seoul")
+        (dead,) = await read_topic(settings, topics.INCIDENT_SUBMISSIONS.dlq, min_count=1, timeout=20)
+        error = dict(dead.headers)["dlq-error"].decode()
+        assert "already used for another report" in error and "category" in error
+        assert await intake_db["incidents"].count_documents({}) == 2
 
 
 async def test_cross_jurisdiction_and_unknown_credentials_are_refused(

@@ -59,11 +59,25 @@ def steps_of(doc: dict[str, Any]) -> dict[str, str]:
 
 
 async def step_events(settings: Settings, rid: str, last: str, count: int = 1) -> list[dict[str, Any]]:
-    """The workflow's events on the topic, once the one with status `last` has come out last."""
+    """The workflow's distinct events on the topic, once the one with status `last` has come out last.
+
+    Delivery is at least once: the relay may send an event twice (a broker error or a stop
+    between sending and clearing), always with the same id and body, and consumers drop the
+    repeat by id. So events count by id; a repeat that differs in anything fails the test.
+    """
 
     async def read() -> list[dict[str, Any]]:
         recs = await read_topic(settings, REPATRIATIONS.name, min_count=1, timeout=5)
-        mine = [e for e in envelopes(recs) if e["data"]["repatriation_id"] == rid]
+        seen: dict[str, dict[str, Any]] = {}
+        mine = []
+        for e in envelopes(recs):
+            if e["data"]["repatriation_id"] != rid:
+                continue
+            if e["id"] in seen:
+                assert e == seen[e["id"]], "one event id published with two bodies"
+                continue
+            seen[e["id"]] = e
+            mine.append(e)
         return mine if len(mine) >= count and mine[-1]["data"]["status"] == last else []
 
     return await eventually(read, timeout=30)

@@ -206,3 +206,36 @@ def test_lookup_keys_match_the_keys_departures_are_filed_under() -> None:
     )
     assert set(domain.lookup_keys(identity)) <= set(filed)
     assert domain.lookup_keys(domain.Identity(name="SITI")) == []
+
+
+def test_a_name_alone_keys_the_report_to_itself_and_only_suggests() -> None:
+    name_only = domain.Identity(name="SITI AMINAH", name_hash="n" * 64)
+    key = domain.worker_key(domain.WorkerMatch(), name_only, "inc1")
+    assert key == "unidentified-inc1"
+    assert domain.link_group(key, "unpaid_wages") is None  # joins nobody's case
+    assert domain.suggestion_group(name_only, key, "unpaid_wages") == f"name|{'n' * 32}|unpaid_wages"
+    with_dob = domain.Identity(name="SITI AMINAH", name_hash="n" * 64, name_dob_hash="d" * 64)
+    strong = domain.worker_key(domain.WorkerMatch(), with_dob, "inc2")
+    assert strong == "d" * 32
+    assert domain.link_group(strong, "unpaid_wages") == f"{'d' * 32}|unpaid_wages"
+    assert domain.suggestion_group(with_dob, strong, "unpaid_wages") is None
+
+
+def test_digits_tell_two_names_apart() -> None:
+    assert normalise_name("Worker 00001") != normalise_name("Worker 00002")
+    assert normalise_name("  Sîti   Àminah ") == normalise_name("siti aminah")
+
+
+def test_links_are_bounded_whatever_the_group_size() -> None:
+    occurred = datetime(2026, 11, 19, 12, 0, tzinfo=UTC)
+    items = [{"incident_id": f"i{n:03}", "occurred_at": occurred} for n in range(200)]
+    linked = domain.to_link(items, occurred, own_id="new")
+    assert len(linked) == domain.MAX_LINKS
+    assert linked[0] == "i000" and linked[-1] == "i199"  # the first report and the latest ones
+
+
+def test_a_repeat_differs_field_by_field() -> None:
+    first = domain.report_fields(report())
+    assert domain.differing(first, domain.report_fields(report())) == []
+    again = domain.report_fields(report(category="death", worker={"full_name": "Siti Rahayu"}))
+    assert domain.differing(first, again) == ["category", "worker.date_of_birth"]
