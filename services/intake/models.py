@@ -39,7 +39,7 @@ class IncidentOut(BaseModel):
     linked_incident_ids: list[str] = []
     suggested_incident_ids: list[str] = Field(
         default_factory=list,
-        description="Reports naming a worker by the same name alone: maybe the same person; the desk decides.",
+        description="Reports naming a worker by the same name alone: maybe one person; the desk decides.",
     )
 
 
