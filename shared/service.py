@@ -24,6 +24,7 @@ from shared.mongo import Doc, connect
 from shared.outbox import Outbox, OutboxRelay
 from shared.pii import Vault
 from shared.settings import Settings
+from shared.strictjson import StrictJSON, is_json
 from shared.topics import Topic
 
 log = logging.getLogger("lindungi.service")
@@ -148,9 +149,18 @@ def create_app(runtime: Runtime, *, title: str, description: str, routers: list[
     app = FastAPI(title=title, description=description, version="0.1.0", lifespan=lifespan)
     app.state.runtime = runtime
 
+    app.add_middleware(StrictJSON)
+
     @app.exception_handler(RequestValidationError)
-    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse(status_code=422, content={"detail": field_errors(list(exc.errors()))})
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = list(exc.errors())
+        sent = request.headers.get("content-type", "")
+        if sent and not is_json(sent) and any(tuple(e.get("loc", ())) == ("body",) for e in errors):
+            reason = f"is {sent.split(';')[0]}; this endpoint takes application/json"
+            return JSONResponse(
+                status_code=415, content={"detail": [{"field": "content-type", "reason": reason}]}
+            )
+        return JSONResponse(status_code=422, content={"detail": field_errors(errors)})
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:

@@ -43,14 +43,21 @@ class ReassignIn(BaseModel):
 
 class PriorityIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    priority: int = Field(ge=0, le=MAX_PRIORITY, description="0 lowest .. 10 highest", examples=[8])
+    priority: int = Field(
+        ge=0, le=MAX_PRIORITY, strict=True, description="0 lowest .. 10 highest", examples=[8]
+    )
     reason: str = Field(min_length=1, max_length=2000, description="Why", examples=["worker is pregnant"])
 
 
 class EscalateIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     level: int | None = Field(
-        None, ge=1, le=MAX_ESCALATION_LEVEL, description="Target level; one up when omitted", examples=[2]
+        None,
+        ge=1,
+        le=MAX_ESCALATION_LEVEL,
+        strict=True,
+        description="Target level; one up when omitted",
+        examples=[2],
     )
     reason: str = Field(
         min_length=1, max_length=2000, description="Why", examples=["no answer from employer"]

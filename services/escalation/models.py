@@ -46,7 +46,9 @@ class DryRunIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     yaml: str = Field(min_length=1, max_length=500_000, examples=[RULE_EXAMPLE])
-    from_offset: int | None = Field(None, ge=0, examples=[0], description="offset in every partition")
+    from_offset: int | None = Field(
+        None, ge=0, strict=True, examples=[0], description="offset in every partition"
+    )
     from_time: AwareDatetime | None = Field(None, examples=["2026-11-01T00:00:00Z"])
     until: AwareDatetime | None = Field(None, description="simulate time up to here (default: last event)")
 

@@ -16,10 +16,14 @@ class Facts(BaseModel):
     """What decides which steps apply."""
 
     model_config = ConfigDict(extra="forbid")
-    passport_missing: bool = Field(False, description="passport missing or withheld: an SPLP is needed")
-    sick: bool = Field(False, description="the worker is ill or injured: fit-to-travel applies")
-    has_family: bool = Field(True, description="false: hand over to the social affairs ministry")
-    via_hub: bool = Field(False, description="remains fly through a hub with an onward domestic leg")
+    passport_missing: bool = Field(
+        False, strict=True, description="passport missing or withheld: an SPLP is needed"
+    )
+    sick: bool = Field(False, strict=True, description="the worker is ill or injured: fit-to-travel applies")
+    has_family: bool = Field(True, strict=True, description="false: hand over to the social affairs ministry")
+    via_hub: bool = Field(
+        False, strict=True, description="remains fly through a hub with an onward domestic leg"
+    )
 
 
 class StartIn(BaseModel):

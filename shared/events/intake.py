@@ -197,7 +197,7 @@ class IncidentReport(BaseModel):
     employer: ReportedEmployer | None = Field(None, examples=[{"name": "Hanil Steel Co.", "city": "Ulsan"}])
     reporter: Reporter | None = Field(None, examples=[{"name": "Rudi Hartono", "phone": "+82 2 783 5675"}])
     people_affected: int = Field(
-        1, ge=1, le=100_000, description="An evacuation can be hundreds.", examples=[1, 250]
+        1, ge=1, le=100_000, strict=True, description="An evacuation can be hundreds.", examples=[1, 250]
     )
 
     @field_validator("country")

@@ -146,3 +146,19 @@ def test_endpoints_given_by_field_name_win_over_the_defaults(monkeypatch: pytest
     assert (s.kafka_bootstrap_servers, s.mongodb_uri) == ("k:29092", "mongodb://m:28017/")
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "env:9092")
     assert Settings().kafka_bootstrap_servers == "env:9092"
+
+
+def test_strict_json_names_duplicates_depth_and_parse_errors() -> None:
+    from shared.strictjson import nesting_depth, problem
+
+    assert problem(b'{"a": 1, "b": {"a": 2}}') is None
+    assert problem(b'{"a": 1, "a": 2}') == (
+        422,
+        {"field": "a", "reason": "appears twice in one object; send each field once"},
+    )
+    assert nesting_depth(b'{"x": "[[[[{{{{"}') == 1  # brackets inside strings do not count
+    assert nesting_depth(b'{"x": "\\\\", "y": [[1]]}') == 3
+    status, error = problem(b"[" * 100 + b"]" * 100) or (0, {})
+    assert status == 422 and "nested deeper" in error["reason"]
+    status, error = problem(b'{"a": }') or (0, {})
+    assert status == 400 and "at byte 6" in error["reason"]
