@@ -23,14 +23,9 @@ def _ready(port: int) -> bool:
         return False
 
 
-def main() -> int:
-    """Start every service, print where to look, stop them all on Ctrl-C."""
-    LOGS.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    procs: dict[str, subprocess.Popen[bytes]] = {}
-    for name, port in SERVICES.items():
-        log = open(LOGS / f"{name}.log", "ab")
-        procs[name] = subprocess.Popen(
+def _start(name: str, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    with open(LOGS / f"{name}.log", "ab") as log:  # the child keeps its own copy
+        return subprocess.Popen(
             [
                 sys.executable,
                 "-m",
@@ -48,6 +43,61 @@ def main() -> int:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
+
+
+class Supervisor:
+    """Keeps every service running: one that dies is restarted with backoff; the others go on."""
+
+    BACKOFF = (1.0, 2.0, 5.0, 10.0, 30.0)  # seconds before the 1st, 2nd... restart in a row
+    STEADY = 60.0  # a service up this long has its backoff forgotten
+
+    def __init__(self, env: dict[str, str], services: dict[str, int] | None = None) -> None:
+        LOGS.mkdir(parents=True, exist_ok=True)
+        self.env = env
+        self.services = services or SERVICES
+        self.procs = {name: _start(name, port, env) for name, port in self.services.items()}
+        self.started_at = dict.fromkeys(self.services, time.monotonic())
+        self.restarts = dict.fromkeys(self.services, 0)
+        self.due: dict[str, float] = {}  # name -> monotonic time of its restart
+
+    def tend(self) -> None:
+        """Notice deaths, schedule restarts, carry out the ones that are due."""
+        now = time.monotonic()
+        for name, proc in self.procs.items():
+            if name in self.due or proc.poll() is None:
+                continue
+            if now - self.started_at[name] > self.STEADY:
+                self.restarts[name] = 0
+            wait = self.BACKOFF[min(self.restarts[name], len(self.BACKOFF) - 1)]
+            self.restarts[name] += 1
+            self.due[name] = now + wait
+            print(
+                f"[supervisor] {name} exited (code {proc.returncode}); restarting in {wait:.0f} s "
+                f"(restart {self.restarts[name]}); log: {LOGS / (name + '.log')}",
+                flush=True,
+            )
+        for name, when in list(self.due.items()):
+            if now >= when:
+                del self.due[name]
+                self.procs[name] = _start(name, self.services[name], self.env)
+                self.started_at[name] = now
+                print(f"[supervisor] {name} restarted (pid {self.procs[name].pid})", flush=True)
+
+    def stop(self) -> None:
+        for p in self.procs.values():
+            if p.poll() is None:
+                p.terminate()
+        for p in self.procs.values():
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+def main() -> int:
+    """Start every service, print where to look, keep them running until Ctrl-C."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    sup = Supervisor(env)
     stop = False
 
     def _stop(*_: object) -> None:
@@ -59,11 +109,9 @@ def main() -> int:
     deadline = time.monotonic() + 90
     waiting = set(SERVICES)
     while waiting and not stop and time.monotonic() < deadline:
+        sup.tend()
         for name in list(waiting):
-            if procs[name].poll() is not None:
-                print(f"{name} exited at start; see {LOGS / (name + '.log')}", file=sys.stderr)
-                stop = True
-            elif _ready(SERVICES[name]):
+            if _ready(SERVICES[name]):
                 waiting.discard(name)
         time.sleep(0.3)
     if waiting and not stop:
@@ -76,17 +124,12 @@ def main() -> int:
         print(f"  logs          {LOGS}/<service>.log")
         print("  credentials   dev-<id> from shared/data/*.yaml, e.g. 'Authorization: Bearer dev-kbri-seoul'")
         print("\nTry: .cache/venv/bin/python -m deploy.local.smoke   (posts incidents, times post -> case)")
-        print("Ctrl-C stops the services; `make down` stops Kafka and the database.")
-    while not stop and all(p.poll() is None for p in procs.values()):
+        print("A service that stops is restarted (the supervisor says so here).")
+        print("Ctrl-C stops the services; `make down` stops Kafka and the database.", flush=True)
+    while not stop:
+        sup.tend()
         time.sleep(0.5)
-    for p in procs.values():
-        if p.poll() is None:
-            p.terminate()
-    for p in procs.values():
-        try:
-            p.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            p.kill()
+    sup.stop()
     return 0
 
 
