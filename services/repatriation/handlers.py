@@ -6,6 +6,7 @@ import logging
 
 from services.repatriation import domain, service, store
 from shared.envelope import Envelope
+from shared.events.casework import CaseOpened
 from shared.events.registry import DepartureRecorded, DepartureStatus
 from shared.events.repatriation import RepatriationRequested
 from shared.service import Runtime
@@ -101,3 +102,11 @@ def make_departure_handlers(rt: Runtime):  # type: ignore[no-untyped-def]
             await store.insert_evacuees(rt.db, [service.evacuee_doc(w["_id"], d, rt.clock.now())])
 
     return {DepartureRecorded: on_departure}
+
+
+def make_case_handlers(rt: Runtime):  # type: ignore[no-untyped-def]
+    async def on_case_opened(env: Envelope, e: CaseOpened) -> None:
+        """Know which cases exist, so that a repatriation for no case is refused at the door."""
+        await store.record_case(rt.db, case_id=e.case_id, country=e.country, opened_at=e.opened_at)
+
+    return {CaseOpened: on_case_opened}

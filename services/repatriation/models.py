@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.repatriation.domain import EvacueeStatus
 from shared.events.repatriation import RepatriationKind
+from shared.vocab import Region
 
 COUNTRY = Field(pattern=r"^[A-Z]{2}$", examples=["MY"], description="host country, ISO 3166-1 alpha-2")
 
@@ -56,9 +57,8 @@ class EvacuationIn(BaseModel):
     request_id: str | None = Field(None, min_length=6, max_length=100, examples=["evac-lb-2026-11"])
     case_id: str | None = Field(None, max_length=64, description="the group case, if there is one")
     country: str = COUNTRY
-    region: str | None = Field(
+    region: Region | None = Field(
         None,
-        max_length=100,
         examples=["middle_east"],
         description="a desk region (asean, east_asia, middle_east, europe) to cover all its countries",
     )

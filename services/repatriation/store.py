@@ -17,6 +17,7 @@ from shared.mongo import HIDDEN, Doc
 WORKFLOWS = "workflows"
 EVACUEES = "evacuees"
 DEPARTURES = "departures"  # our own projection of registry's DepartureRecorded
+CASES = "cases"  # our own projection of casework's CaseOpened: which cases exist, and where
 
 # Who counts as abroad for an evacuation: departed (on the way or just landed) or working there.
 ABROAD = [DepartureStatus.DEPARTED.value, DepartureStatus.ACTIVE_ABROAD.value]
@@ -312,3 +313,14 @@ async def evacuations_live_for(db: AsyncDatabase[Doc], worker_id: str) -> list[s
         .to_list()
     )
     return [d["evacuation_id"] for d in docs]
+
+
+async def record_case(db: AsyncDatabase[Doc], *, case_id: str, country: str, opened_at: Any) -> None:
+    """Remember that a case exists (casework opened it); a redelivery changes nothing."""
+    await db[CASES].update_one(
+        {"_id": case_id}, {"$setOnInsert": {"country": country, "opened_at": opened_at}}, upsert=True
+    )
+
+
+async def case_known(db: AsyncDatabase[Doc], case_id: str) -> bool:
+    return await db[CASES].find_one({"_id": case_id}, {"_id": 1}) is not None

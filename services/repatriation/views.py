@@ -86,6 +86,13 @@ def _check(p: Principal, action: str, doc: Doc, owner: str) -> None:
         raise _forbid(why)
 
 
+async def _case_exists(rt: Runtime, case_id: str | None) -> None:
+    """Refuse a workflow for a case casework never opened (its events would have nowhere to go)."""
+    if case_id and not await store.case_known(rt.db, case_id):
+        reason = "no such case (casework has not opened it, or it has not reached repatriation yet)"
+        raise HTTPException(404, detail=[{"field": "case_id", "reason": reason}])
+
+
 @router.post("/repatriations", status_code=201)
 async def start_repatriation(
     body: StartIn, request: Request, response: Response, p: Principal = Depends(require(*STARTERS))
@@ -100,6 +107,7 @@ async def start_repatriation(
             422, detail=[{"field": "case_id", "reason": "give a case_id, a worker_id or a worker_key"}]
         )
     rt = _runtime(request)
+    await _case_exists(rt, body.case_id)
     outcome, doc = await service.start(
         rt=rt,
         kind=body.kind,
@@ -130,6 +138,7 @@ async def start_evacuation(
     """Start an evacuation: every registered worker abroad there is listed and tracked (201)."""
     if p.is_mission and not p.may_see_country(body.country):
         raise _forbid(f"{body.country} is outside this mission's jurisdiction")
+    await _case_exists(_runtime(request), body.case_id)
     outcome, doc = await service.start(
         rt=_runtime(request),
         kind=RepatriationKind.EVACUATION,
@@ -139,7 +148,7 @@ async def start_evacuation(
         reason=body.reason,
         country=body.country,
         case_id=body.case_id,
-        region=body.region,
+        region=body.region.value if body.region else None,
     )
     if outcome == "live":
         raise _conflict("a live evacuation exists for this area", doc)

@@ -9,6 +9,7 @@ import httpx
 import pytest
 from pymongo import AsyncMongoClient
 
+from services.repatriation import store
 from services.repatriation.app import create_app
 from services.repatriation.store import WORKFLOWS
 from shared.clock import ManualClock
@@ -25,6 +26,19 @@ DESK, SUPERVISOR = auth("officer-ani"), auth("supervisor-dewi")
 KL, SEOUL = auth("kbri-kuala-lumpur"), auth("kbri-seoul")
 CGK, DKI = auth("debarkation-cgk"), auth("region-dki")
 BOOKING = {"flight": "GA821", "arrival_at": "2026-01-20T14:00:00+07:00", "debarkation_point": "CGK"}
+
+
+@pytest.fixture(autouse=True)
+async def known_cases(settings: Settings) -> None:
+    """The cases these tests name, as repatriation learns them from casework's CaseOpened."""
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongodb_uri)
+    try:
+        for n in range(1, 6):
+            await store.record_case(
+                client[settings.database("repatriation")], case_id=f"case-{n}", country="MY", opened_at=None
+            )
+    finally:
+        await client.close()
 
 
 def living(case_id: str, **over: Any) -> dict[str, Any]:
@@ -412,3 +426,42 @@ async def test_a_restart_in_the_middle_resumes_where_it_stood(settings: Settings
             "done",
         ]
         assert [e["data"]["status"] for e in events].count("started") == 1
+
+
+async def test_a_repatriation_for_no_case_or_an_unknown_region_is_refused_at_the_door(
+    settings: Settings,
+) -> None:
+    from shared.envelope import Envelope
+    from shared.events.casework import CaseOpened
+    from shared.topics import CASES
+    from tests.support.harness import produce
+
+    async with running(create_app(settings, ManualClock())) as c:
+        r = await c.post("/v1/repatriations", json=living("no-such-case"), headers=DESK)
+        assert r.status_code == 404 and r.json()["detail"][0]["field"] == "case_id"
+        r = await c.post(
+            "/v1/evacuations",
+            json={"country": "LB", "region": "atlantis", "reason": "armed conflict"},
+            headers=DESK,
+        )
+        assert r.status_code == 422 and r.json()["detail"][0]["field"] == "region"
+        # Once casework opens the case, repatriation learns it from the topic and starts.
+        opened = CaseOpened(
+            case_id="case-new",
+            incident_id="i-new",
+            worker_key="w-000001",
+            mission_id="kbri-kuala-lumpur",
+            country="MY",
+            category="unpaid_wages",
+            severity="high",
+            priority=5,
+            opened_at=datetime(2026, 1, 5, tzinfo=UTC),
+        )
+        env = Envelope.wrap(opened, source="lindungi/casework", subject="case-new", clock=ManualClock())
+        await produce(settings, CASES.name, env.model_dump_json().encode(), key=b"case-new")
+
+        async def started() -> int:
+            r = await c.post("/v1/repatriations", json=living("case-new"), headers=DESK)
+            return r.status_code if r.status_code != 404 else 0
+
+        assert await eventually(started, timeout=30) == 201
