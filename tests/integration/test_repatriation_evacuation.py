@@ -57,7 +57,7 @@ async def test_evacuation_of_ten_thousand_workers(
             n = await db[store.DEPARTURES].count_documents({"worker_id": {"$regex": "^k-"}})
             return n == 20 and k0 is not None and k0["version"] == 3
 
-        await eventually(projected, timeout=30)
+        await eventually(projected, timeout=90)
         k0 = await db[store.DEPARTURES].find_one({"_id": "d-k-000000"})
         assert k0 is not None and k0["status"] == "returned"
 

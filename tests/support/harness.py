@@ -28,7 +28,7 @@ async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
             yield client
 
 
-async def eventually(check, timeout: float = 15.0, interval: float = 0.1):  # type: ignore[no-untyped-def]
+async def eventually(check, timeout: float = 30.0, interval: float = 0.1):  # type: ignore[no-untyped-def]
     """Poll an async check until it returns something truthy; fail with the last value."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
