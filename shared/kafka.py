@@ -35,6 +35,7 @@ def make_broker(settings: Settings, *, client_id: str) -> KafkaBroker:
         client_id=client_id,
         acks="all",
         enable_idempotence=True,
+        max_request_size=settings.max_message_bytes + 64 * 1024,  # headers and batch overhead
         logger=logging.getLogger(f"lindungi.{client_id}.faststream"),
         log_level=logging.DEBUG,
         graceful_timeout=10.0,
@@ -60,7 +61,10 @@ async def ensure_topics(settings: Settings, topics: tuple[Topic, ...] = CATALOG,
         wanted = [settings.topic(n) for t in topics for n in (t.name, t.dlq)]
         new = [
             NewTopic(
-                n, num_partitions=settings.topic_partitions, replication_factor=settings.topic_replication
+                n,
+                num_partitions=settings.topic_partitions,
+                replication_factor=settings.topic_replication,
+                topic_configs={"max.message.bytes": str(settings.max_message_bytes)},
             )
             for n in wanted
             if n not in existing
@@ -142,6 +146,15 @@ def subscribe(
     )
     async def consume(msg: KafkaMessage) -> None:
         body: bytes = msg.body
+        if not msg.raw_message.key:
+            # Keys keep one aggregate's events in order; an unkeyed message cannot be placed.
+            error = f"no key: {topic.name} is keyed by {topic.key}"
+            await dead.send(topic, msg, kind="no-key", error=error, attempts=0)
+            return
+        if len(body) > settings.max_event_bytes:
+            error = f"{len(body)} bytes, over the {settings.max_event_bytes} an event may have"
+            await dead.send(topic, msg, kind="too-large", error=error, attempts=0)
+            return
         try:
             env = Envelope.model_validate_json(body)
             handler = by_type.get(env.type)

@@ -62,6 +62,7 @@ class Runtime:
             sweep_seconds=self.settings.outbox_sweep_seconds,
         )
         self.dead_letters: list[DeadLetters] = []
+        self.consumed: list[tuple[Topic, str]] = []  # (topic, consumer group): the true event map
         self.after_handle: list[AfterHandle] = []  # test seam, see shared.kafka
         self._startup: list[Startup] = []
         self._tasks: list[asyncio.Task[Any]] = []
@@ -74,6 +75,7 @@ class Runtime:
         self, topic: Topic, handlers: Mapping[type[Event], Handler], *, group: str | None = None
     ) -> None:
         """Subscribe this service's consumer group to a topic (before start)."""
+        self.consumed.append((topic, self.settings.group(group or f"{self.name}.{topic.name}")))
         dead = subscribe(
             self.broker,
             self.settings,

@@ -29,6 +29,11 @@ class Settings(BaseSettings):
     namespace: str = ""
     topic_partitions: int = 3
     topic_replication: int = 1
+    # An event is a few KiB; anything past max_event_bytes is poison and goes to the DLQ whole.
+    # Topics and the producer take up to max_message_bytes, so that such a message (or a
+    # misbehaving producer's) can reach the DLQ with its original bytes instead of jamming.
+    max_event_bytes: int = 1024 * 1024
+    max_message_bytes: int = 8 * 1024 * 1024
     pii_key: SecretStr = SecretStr(DEV_PII_KEY)
     outbox_poll_seconds: float = 0.5
     outbox_lease_seconds: float = 30.0

@@ -151,7 +151,9 @@ async def exercise(settings: Settings, registry_service: Any, intake_service: An
             time=NOW,
             data=msg.model_dump(mode="json"),
         )
-        await produce(settings, topics.INCIDENT_SUBMISSIONS.name, env.model_dump_json().encode())
+        await produce(
+            settings, topics.INCIDENT_SUBMISSIONS.name, env.model_dump_json().encode(), key=b"kbri-seoul"
+        )
 
         async def both() -> bool:
             listed = (await intake.get("/v1/incidents", headers=seoul)).json()
