@@ -146,7 +146,7 @@ def subscribe(
     )
     async def consume(msg: KafkaMessage) -> None:
         body: bytes = msg.body
-        if not msg.raw_message.key:
+        if not getattr(msg.raw_message, "key", None):
             # Keys keep one aggregate's events in order; an unkeyed message cannot be placed.
             error = f"no key: {topic.name} is keyed by {topic.key}"
             await dead.send(topic, msg, kind="no-key", error=error, attempts=0)
