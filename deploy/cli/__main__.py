@@ -1,0 +1,5 @@
+"""`python -m deploy.cli` is `lindungi`."""
+
+from deploy.cli import main
+
+main()
