@@ -4,7 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, Field, ValidationError
+
+
+class FieldError(BaseModel):
+    """What is wrong, named by the field it concerns ('(body)', '(message)' for the whole)."""
+
+    field: str = Field(examples=["country"])
+    reason: str = Field(examples=["JP is outside this mission's jurisdiction (KR)"])
+
+
+class Problem(BaseModel):
+    """Every error answer of every service: one or more field errors."""
+
+    detail: list[FieldError]
 
 
 def field_errors(errors: list[Any] | ValidationError) -> list[dict[str, str]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import socket
@@ -18,7 +19,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from shared import logs
 from shared.clock import Clock, SystemClock
 from shared.envelope import Event
-from shared.errors import field_errors
+from shared.errors import Problem, field_errors
 from shared.kafka import AfterHandle, DeadLetters, Handler, ensure_topics, make_broker, subscribe
 from shared.mongo import Doc, connect
 from shared.outbox import Outbox, OutboxRelay
@@ -178,4 +179,29 @@ def create_app(runtime: Runtime, *, title: str, description: str, routers: list[
 
     for r in routers:
         app.include_router(r)
+    _declare_problem(app)
     return app
+
+
+def _declare_problem(app: FastAPI) -> None:
+    """The OpenAPI document shows the error shape the service really answers with (Problem),
+    not FastAPI's default validation error, wherever an error response is documented."""
+    plain = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = plain()
+        parts = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+        schemas.update(parts.pop("$defs", {}))
+        schemas["Problem"] = parts
+        schemas.pop("HTTPValidationError", None)
+        schemas.pop("ValidationError", None)
+        text = json.dumps(schema).replace(
+            "#/components/schemas/HTTPValidationError", "#/components/schemas/Problem"
+        )
+        app.openapi_schema = json.loads(text)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
