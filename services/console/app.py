@@ -54,6 +54,7 @@ def create_app(
     """The console: pages over the five services' APIs, signed in with a sealed cookie."""
     settings = settings or ConsoleSettings()
     logs.configure("console")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     for locale in LOCALES:
         translations(locale)  # a broken catalog stops the start, not the first page
     console = Console(

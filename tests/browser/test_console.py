@@ -200,7 +200,11 @@ def _main_pages(stack: Stack) -> list[tuple[str, str]]:
 TEXTS = """() => {
   const out = [];
   const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
-  while (walk.nextNode()) { const t = walk.currentNode.textContent.trim(); if (t) out.push(t); }
+  while (walk.nextNode()) {
+    const n = walk.currentNode, t = n.textContent.trim();
+    // data the services hold (names, ids, reasons, tags) is marked translate="no"
+    if (t && !n.parentElement.closest('[translate=no], script, style')) out.push(t);
+  }
   document.querySelectorAll('[aria-label], [placeholder]').forEach(e => out.push(e.getAttribute('aria-label') || e.getAttribute('placeholder')));
   return out;
 }"""

@@ -107,7 +107,7 @@ async def report_send(request: Request, ctx: Annotated[Ctx, Depends(signed_in)])
     values = {name: form.get(name, "") for name in FIELDS}
     report, errors = _report(form, ctx)
     if errors:
-        return _form_page(ctx, values=values, errors=errors, general=[], key=key, status=422)
+        return _form_page(ctx, values=values, errors=errors, general=[], key=key)
     part = await ctx.post("intake", "/v1/incidents", json=report, headers={"idempotency-key": key})
     if part.ok:
         return RedirectResponse(f"/mission?reported={part.data['incident_id']}", status_code=303)
@@ -123,7 +123,8 @@ async def report_send(request: Request, ctx: Annotated[Ctx, Depends(signed_in)])
             errors[field] = str(e.get("reason", ""))
         else:
             general.append(f"{field}: {e.get('reason', '')}" if field else str(e.get("reason", "")))
-    return _form_page(ctx, values=values, errors=errors, general=general, key=key, status=part.status)
+    # The form again with the reasons next to the fields: a page shown as asked, so 200.
+    return _form_page(ctx, values=values, errors=errors, general=general, key=key)
 
 
 @router.get("/mission", response_class=HTMLResponse)
