@@ -11,7 +11,14 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVICES = {"console": 8000, "registry": 8001, "intake": 8002, "casework": 8003, "escalation": 8004, "repatriation": 8005}
+SERVICES = {
+    "console": 8000,
+    "registry": 8001,
+    "intake": 8002,
+    "casework": 8003,
+    "escalation": 8004,
+    "repatriation": 8005,
+}
 LOGS = ROOT / ".cache" / "logs"
 
 

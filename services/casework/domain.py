@@ -274,7 +274,12 @@ ACTION_PATHS: dict[Action, str] = {
 
 
 def available_actions(
-    *, status: CaseStatus | str, assignee: str | None, escalation_level: int, actor: str, roles: frozenset[str]
+    *,
+    status: CaseStatus | str,
+    assignee: str | None,
+    escalation_level: int,
+    actor: str,
+    roles: frozenset[str],
 ) -> list[str]:
     """The actions this user may take on a case now, as their HTTP names (the same checks as the writes).
 

@@ -421,7 +421,10 @@ async def queue_cases(
     if queue not in domain.load_rules().queues:
         raise HTTPException(404, detail=[{"field": "queue", "reason": "no such queue"}])
     docs = await store.waiting_in(_runtime(request).db, queue, [s.value for s in domain.WAITING], limit=limit)
-    return [QueueCase(case_id=d["_id"], **{k: d.get(k) for k in QueueCase.model_fields if k != "case_id"}) for d in docs]
+    return [
+        QueueCase(case_id=d["_id"], **{k: d.get(k) for k in QueueCase.model_fields if k != "case_id"})
+        for d in docs
+    ]
 
 
 @queues_router.post("/queues/{queue}/claim-next", response_model=None)

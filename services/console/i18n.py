@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt_
 import io
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -17,6 +18,9 @@ from babel.support import Translations
 TRANSLATIONS = Path(__file__).parent / "translations"
 LOCALES = ("id", "en")
 DOMAIN = "messages"
+
+
+NONE = "\u2013"  # an en dash where a value is missing
 
 
 def N_(message: str) -> str:
@@ -80,7 +84,7 @@ class Formats:
     def datetime(self, value: Any) -> str:
         dt = parse_time(value)
         if dt is None:
-            return "–"
+            return NONE
         return format_datetime(dt, "d MMM y, HH:mm xxx", tzinfo=self.zone, locale=self.locale)
 
     def iso(self, value: Any) -> str:
@@ -91,7 +95,7 @@ class Formats:
         """Time left to a deadline ('in 3 hours'), or how long ago it passed."""
         dt = parse_time(value)
         if dt is None:
-            return "–"
+            return NONE
         delta: timedelta = dt - self.now
         return format_timedelta(delta, add_direction=True, locale=self.locale, threshold=1.5)
 
@@ -104,6 +108,6 @@ class Formats:
         offset = format_datetime(self.now, "xxx", tzinfo=self.zone, locale=self.locale)
         return f"{self.zone.key} ({offset})"
 
-    def local_input(self, value: datetime) -> str:
+    def local_input(self, value: dt_.datetime) -> str:
         """A datetime as a datetime-local input's value in the reader's zone."""
         return value.astimezone(self.zone).strftime("%Y-%m-%dT%H:%M")

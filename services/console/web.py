@@ -14,8 +14,8 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from services.console import nav
 from services.console.backends import Backends, Reply, ServiceDown
-from services.console.labels import LABELS
 from services.console.i18n import N_, Formats, locale_of, translations, zone_of
+from services.console.labels import LABELS
 from services.console.session import COOKIE, Sealer, Session, SignIn
 from services.console.settings import ConsoleSettings
 from shared.clock import Clock

@@ -41,9 +41,20 @@ def main() -> int:
         case = report(stack, "Budi Hartono")
         api(stack, "casework", "POST", f"/v1/cases/{case}/claim", "officer-ani", json={})
         api(stack, "casework", "POST", f"/v1/cases/{case}/acknowledge", "officer-ani", json={})
-        api(stack, "casework", "POST", f"/v1/cases/{case}/notes", "officer-ani", json={"text": "Called the employer"})
         api(
-            stack, "casework", "POST", f"/v1/cases/{case}/mission-requests", "officer-ani",
+            stack,
+            "casework",
+            "POST",
+            f"/v1/cases/{case}/notes",
+            "officer-ani",
+            json={"text": "Called the employer"},
+        )
+        api(
+            stack,
+            "casework",
+            "POST",
+            f"/v1/cases/{case}/mission-requests",
+            "officer-ani",
             json={"text": "Please visit the worker at the dormitory"},
         )
         _walk_to_handover(stack, f"Rahmat {uuid.uuid4().hex[:4]}")

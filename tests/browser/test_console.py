@@ -53,11 +53,15 @@ def report(stack: Stack, name: str, *, category: str = "unpaid_wages", mission: 
 
 
 def _case_of(stack: Stack, incident_id: str) -> str | None:
-    found = api(stack, "casework", "GET", "/v1/cases", "officer-ani", params={"incident_id": incident_id}).json()
+    found = api(
+        stack, "casework", "GET", "/v1/cases", "officer-ani", params={"incident_id": incident_id}
+    ).json()
     return found[0]["case_id"] if found else None
 
 
-def fill_report(page: Any, *, name: str, country: str = "KR", when: str = "2026-01-05T09:00", category: str = "injury") -> None:
+def fill_report(
+    page: Any, *, name: str, country: str = "KR", when: str = "2026-01-05T09:00", category: str = "injury"
+) -> None:
     page.fill("#f-country", country)
     page.fill("#f-occurred_at", when)
     page.select_option("#f-category", category)
@@ -65,7 +69,9 @@ def fill_report(page: Any, *, name: str, country: str = "KR", when: str = "2026-
     page.fill("#f-worker-full_name", name)
 
 
-def test_1_a_report_reaches_the_desk_live_and_each_step_is_on_the_timeline(stack: Stack, open_as: Any) -> None:
+def test_1_a_report_reaches_the_desk_live_and_each_step_is_on_the_timeline(
+    stack: Stack, open_as: Any
+) -> None:
     desk = open_as("officer-ani")
     desk.go("/desk?queue=east_asia-general")
     mission = open_as("kbri-seoul", tz="Asia/Seoul")
@@ -90,10 +96,17 @@ def test_1_a_report_reaches_the_desk_live_and_each_step_is_on_the_timeline(stack
     desk.page.fill("#note-text", "Called the employer; the worker is in hospital")
     desk.page.click("button[data-button=notes]")
     timeline = desk.page.locator("#case-timeline")
-    for kind, by in (("opened", "system"), ("claimed", "officer-ani"), ("acknowledged", "officer-ani"), ("note", "officer-ani")):
+    for kind, by in (
+        ("opened", "system"),
+        ("claimed", "officer-ani"),
+        ("acknowledged", "officer-ani"),
+        ("note", "officer-ani"),
+    ):
         entry = timeline.locator(f"li[data-kind={kind}]").first
         expect(entry.locator(".by")).to_have_text(by)
-        expect(entry.locator("time")).to_have_attribute("datetime", re.compile(r"^2026-01-05T08:00:00\+00:00$"))
+        expect(entry.locator("time")).to_have_attribute(
+            "datetime", re.compile(r"^2026-01-05T08:00:00\+00:00$")
+        )
         expect(entry.locator("time")).to_contain_text("+07:00")  # the reader's zone, offset shown
     expect(timeline).to_contain_text("Called the employer")
     assert not desk.errors and not mission.errors
@@ -146,7 +159,10 @@ def test_3_reassign_with_a_reason_auditors_see_no_buttons_missions_see_only_thei
 ) -> None:
     name = f"Reassigned {uuid.uuid4().hex[:6]}"
     case_id = report(stack, name)
-    assert api(stack, "casework", "POST", f"/v1/cases/{case_id}/claim", "officer-ani", json={}).status_code == 200
+    assert (
+        api(stack, "casework", "POST", f"/v1/cases/{case_id}/claim", "officer-ani", json={}).status_code
+        == 200
+    )
 
     boss = open_as("supervisor-dewi")
     boss.go(f"/cases/{case_id}")
@@ -205,7 +221,8 @@ TEXTS = """() => {
     // data the services hold (names, ids, reasons, tags) is marked translate="no"
     if (t && !n.parentElement.closest('[translate=no], script, style')) out.push(t);
   }
-  document.querySelectorAll('[aria-label], [placeholder]').forEach(e => out.push(e.getAttribute('aria-label') || e.getAttribute('placeholder')));
+  document.querySelectorAll('[aria-label], [placeholder]')
+    .forEach(e => out.push(e.getAttribute('aria-label') || e.getAttribute('placeholder')));
   return out;
 }"""
 

@@ -15,7 +15,9 @@ from tests.support.stack import free_port
 pytestmark = pytest.mark.integration
 
 
-async def test_a_service_that_is_down_is_named_on_the_page_and_the_rest_still_shows(settings: Settings) -> None:
+async def test_a_service_that_is_down_is_named_on_the_page_and_the_rest_still_shows(
+    settings: Settings,
+) -> None:
     clock = ManualClock()
     casework = casework_app(settings, clock)
     async with casework.router.lifespan_context(casework):

@@ -102,7 +102,7 @@ class Stack:
 
         async def _gone() -> None:
             deadline = self.loop.time() + 30
-            while any(s.started for s in self.servers.values()) and self.loop.time() < deadline:
+            while any(s.started for s in self.servers.values()) and self.loop.time() < deadline:  # noqa: ASYNC110
                 await asyncio.sleep(0.1)
             with contextlib.suppress(Exception):
                 await drop_namespace(self.settings)

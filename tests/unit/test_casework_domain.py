@@ -118,7 +118,9 @@ def test_available_actions_follow_the_lifecycle_table_and_who_holds_the_case() -
     sup = frozenset({"supervisor"})
     top = available_actions(status="in_progress", assignee="a", escalation_level=3, actor="s", roles=sup)
     assert "escalate" not in top and "reassign" in top and "resolve" in top
-    assert available_actions(status="resolved", assignee="a", escalation_level=0, actor="s", roles=sup)[:2] == [
+    assert available_actions(status="resolved", assignee="a", escalation_level=0, actor="s", roles=sup)[
+        :2
+    ] == [
         "close",
         "reopen",
     ]

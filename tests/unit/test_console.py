@@ -65,7 +65,10 @@ def test_dates_are_shown_in_the_readers_zone_with_the_offset() -> None:
     seoul = Formats("en", zone_of("Asia/Seoul", "Asia/Jakarta"), now)
     assert seoul.datetime("2026-01-05T08:00:00Z") == "5 Jan 2026, 17:00 +09:00"
     assert seoul.zone_label() == "Asia/Seoul (+09:00)"
-    assert Formats("id", zone_of("Nowhere/Else", "Asia/Jakarta"), now).datetime(now) == "5 Jan 2026, 15:00 +07:00"
+    assert (
+        Formats("id", zone_of("Nowhere/Else", "Asia/Jakarta"), now).datetime(now)
+        == "5 Jan 2026, 15:00 +07:00"
+    )
     assert seoul.until("2026-01-05T11:00:00+00:00") == "in 3 hours"
     assert seoul.overdue("2026-01-05T07:00:00+00:00")
     assert Formats("id", seoul.zone, now).until("2026-01-05T11:00:00+00:00") == "dalam 3 jam"

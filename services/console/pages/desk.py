@@ -94,7 +94,9 @@ async def mine(ctx: Annotated[Ctx, Depends(signed_in)], officer: str | None = No
 
 
 @router.get("/cases/{case_id}", response_class=HTMLResponse)
-async def case_page(case_id: str, ctx: Annotated[Ctx, Depends(signed_in)], done: str | None = None) -> Response:
+async def case_page(
+    case_id: str, ctx: Annotated[Ctx, Depends(signed_in)], done: str | None = None
+) -> Response:
     """A case: for the desk everything with the actions this user may take; for a mission its status."""
     case = await ctx.get("casework", f"/v1/cases/{case_id}")
     if case.status == 404:
@@ -134,7 +136,9 @@ async def _nothing() -> Part:
 
 
 @router.post("/cases/{case_id}/act/{action}", response_class=HTMLResponse)
-async def act(case_id: str, action: str, request: Request, ctx: Annotated[Ctx, Depends(signed_in)]) -> Response:
+async def act(
+    case_id: str, action: str, request: Request, ctx: Annotated[Ctx, Depends(signed_in)]
+) -> Response:
     """One action on a case, sent to casework as the user; casework decides."""
     if action not in ACTION_FIELDS:
         return ctx.render("problem.html", status=404, problem="not_found")

@@ -74,7 +74,13 @@ def _report(form: dict[str, str], ctx: Ctx) -> tuple[dict[str, Any], dict[str, s
 
 
 def _form_page(
-    ctx: Ctx, *, values: dict[str, str], errors: dict[str, str], general: list[str], key: str, status: int = 200
+    ctx: Ctx,
+    *,
+    values: dict[str, str],
+    errors: dict[str, str],
+    general: list[str],
+    key: str,
+    status: int = 200,
 ) -> HTMLResponse:
     return ctx.render(
         "mission_report.html",
@@ -136,7 +142,8 @@ async def portal(ctx: Annotated[Ctx, Depends(signed_in)], reported: str | None =
         ctx.get("casework", "/v1/cases", params={"limit": 500}),
     )
     case_of: dict[str, dict[str, Any]] = {}
-    open_requests, answered = [], []
+    open_requests: list[dict[str, Any]] = []
+    answered: list[dict[str, Any]] = []
     for c in cases.data or []:
         for iid in c.get("incident_ids", []):
             case_of[iid] = c

@@ -49,14 +49,20 @@ async def search(
     ctx.need("registry")
     body = {k: v.strip() for k, v in (("nik", nik), ("passport_number", passport_number)) if v.strip()}
     if not body:
-        part = Part(service="registry", status=422, errors=[{"field": "nik", "reason": ctx._("Enter a NIK or a passport number.")}])
+        part = Part(
+            service="registry",
+            status=422,
+            errors=[{"field": "nik", "reason": ctx._("Enter a NIK or a passport number.")}],
+        )
     else:
         part = await ctx.post("registry", "/v1/workers/search", json=body)
     return await _page(ctx, found=part, searched=True, status=200 if part.ok else part.status)
 
 
 @router.post("/registry/import", response_class=HTMLResponse)
-async def import_csv(ctx: Annotated[Ctx, Depends(signed_in)], file: Annotated[UploadFile, File()]) -> Response:
+async def import_csv(
+    ctx: Annotated[Ctx, Depends(signed_in)], file: Annotated[UploadFile, File()]
+) -> Response:
     """Send a placement export to the registry; show what was kept and each rejected row with its reason."""
     ctx.need("registry")
     raw = await file.read(MAX_IMPORT + 1)

@@ -21,7 +21,9 @@ async def board(ctx: Annotated[Ctx, Depends(signed_in)]) -> Response:
     active, evacuations = await asyncio.gather(
         ctx.get("repatriation", "/v1/repatriations", params={"status": "active", "limit": 500}),
         ctx.get(
-            "repatriation", "/v1/repatriations", params={"kind": "evacuation", "status": "active", "limit": 50}
+            "repatriation",
+            "/v1/repatriations",
+            params={"kind": "evacuation", "status": "active", "limit": 50},
         ),
     )
     board: dict[str, dict[str, list[dict[str, Any]]]] = {}
@@ -32,7 +34,11 @@ async def board(ctx: Annotated[Ctx, Depends(signed_in)]) -> Response:
     evacs = (evacuations.data or [])[:MAX_EVACUATIONS]
     progress = await asyncio.gather(
         *(
-            ctx.get("repatriation", f"/v1/evacuations/{e['repatriation_id']}/progress", params={"by_province": True})
+            ctx.get(
+                "repatriation",
+                f"/v1/evacuations/{e['repatriation_id']}/progress",
+                params={"by_province": True},
+            )
             for e in evacs
         )
     )

@@ -15,14 +15,17 @@ router = APIRouter()
 MAX_RULE_FILE = 500_000
 
 
-async def _page(ctx: Ctx, *, dry: Part | None = None, dry_error: str | None = None, status: int = 200) -> Response:
+async def _page(
+    ctx: Ctx, *, dry: Part | None = None, dry_error: str | None = None, status: int = 200
+) -> Response:
     sup, chains, rules = await asyncio.gather(
         ctx.get("casework", "/v1/supervision"),
         ctx.get("escalation", "/v1/chains", params={"limit": 500}),
         ctx.get("escalation", "/v1/rules"),
     )
     pending: list[dict[str, Any]] = sorted(
-        (ch for ch in chains.data or [] if ch.get("state") == "pending"), key=lambda ch: ch.get("due_at") or ""
+        (ch for ch in chains.data or [] if ch.get("state") == "pending"),
+        key=lambda ch: ch.get("due_at") or "",
     )
     return ctx.render(
         "supervision.html",
