@@ -5,7 +5,7 @@ VENV := .cache/venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install infra run test unit integration e2e lint bench down clean
+.PHONY: install infra run test unit integration e2e browser browser-tests screenshots messages lint bench down clean
 
 install: $(STAMP)
 
@@ -24,8 +24,8 @@ run: install infra
 	@$(PY) -m deploy.local.run
 
 ## Every tier against the real broker and database (started here unless given by the environment).
-test: install
-	@$(PY) -m pytest tests/unit tests/integration tests/e2e
+test: install browser
+	@$(PY) -m pytest tests/unit tests/integration tests/e2e tests/browser
 
 unit: install
 	@$(PY) -m pytest tests/unit
@@ -35,6 +35,35 @@ integration: install
 
 e2e: install
 	@$(PY) -m pytest tests/e2e
+
+## Debian's Chromium for the browser tests (installed as root when missing; no browser is ever
+## downloaded by a tool) and axe-core from npm (`npm ci` into git-ignored tests/browser/node_modules).
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	@test -x $(CHROMIUM) || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian's chromium (apt-get)"; \
+	    (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium) >/dev/null \
+	      || { echo "could not install chromium with apt-get; install it and rerun" >&2; exit 1; }; \
+	  else echo "$(CHROMIUM) is missing: run 'apt-get install chromium' as root" >&2; exit 1; fi; }
+	@test -x $(CHROMIUM) || { echo "$(CHROMIUM) is still missing after apt-get" >&2; exit 1; }
+	@command -v npm >/dev/null || { echo "npm is missing (needed for axe-core)" >&2; exit 1; }
+	@test tests/browser/node_modules/.package-lock.json -nt tests/browser/package-lock.json \
+	  || (cd tests/browser && npm ci --no-audit --no-fund --silent)
+
+browser-tests: install browser
+	@$(PY) -m pytest tests/browser
+
+## PNGs of the console's main pages in both languages, into docs/console/ (see docs/console.md).
+screenshots: install infra browser
+	@$(PY) -m tests.browser.screenshots
+
+## Extract the console's strings and update both catalogs (then translate the new Indonesian ones).
+messages: install
+	@$(VENV)/bin/pybabel extract -F services/console/babel.cfg -k N_ --no-location --sort-output \
+	  --omit-header -o services/console/translations/messages.pot .
+	@$(VENV)/bin/pybabel update -i services/console/translations/messages.pot \
+	  -d services/console/translations --no-location --omit-header
 
 lint: install
 	@$(VENV)/bin/ruff check shared services tests deploy bench

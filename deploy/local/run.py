@@ -1,4 +1,4 @@
-"""`make run`: all five services as processes on this machine, until Ctrl-C."""
+"""`make run`: the console and all five services as processes on this machine, until Ctrl-C."""
 
 from __future__ import annotations
 
@@ -11,7 +11,14 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVICES = {"registry": 8001, "intake": 8002, "casework": 8003, "escalation": 8004, "repatriation": 8005}
+SERVICES = {
+    "console": 8000,
+    "registry": 8001,
+    "intake": 8002,
+    "casework": 8003,
+    "escalation": 8004,
+    "repatriation": 8005,
+}
 LOGS = ROOT / ".cache" / "logs"
 
 
@@ -118,8 +125,10 @@ def main() -> int:
         print(f"not ready after 90 s: {', '.join(sorted(waiting))}; see {LOGS}", file=sys.stderr)
     if not stop:
         print("\nLindungi is running. Where to look:")
+        print(f"  {'console':<13} http://127.0.0.1:{SERVICES['console']}/   (sign in: user id and dev-<id>)")
         for name, port in SERVICES.items():
-            print(f"  {name:<13} http://127.0.0.1:{port}/docs   (ready: /readyz)")
+            if name != "console":
+                print(f"  {name:<13} http://127.0.0.1:{port}/docs   (ready: /readyz)")
         print("  kafka         127.0.0.1:9092      mongodb (ferretdb) mongodb://127.0.0.1:27017/")
         print(f"  logs          {LOGS}/<service>.log")
         print("  credentials   dev-<id> from shared/data/*.yaml, e.g. 'Authorization: Bearer dev-kbri-seoul'")

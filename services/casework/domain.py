@@ -253,3 +253,58 @@ def escalation_level(current: int, wanted: int | None) -> int:
     """The level after an escalation: the wanted level, else one up; never down, at most 3."""
     target = current + 1 if wanted is None else wanted
     return max(current, min(target, MAX_ESCALATION_LEVEL))
+
+
+# --- what a desk user may do now ----------------------------------------------------------------
+
+DESK_WORK_ROLES = frozenset({"officer", "supervisor"})
+
+# The HTTP action each lifecycle action is posted to (casework's views use the same words).
+ACTION_PATHS: dict[Action, str] = {
+    Action.TRIAGE: "triage",
+    Action.CLAIM: "claim",
+    Action.ACKNOWLEDGE: "acknowledge",
+    Action.RELEASE: "release",
+    Action.REASSIGN: "reassign",
+    Action.AWAIT_REPATRIATION: "awaiting-repatriation",
+    Action.RESOLVE: "resolve",
+    Action.CLOSE: "close",
+    Action.REOPEN: "reopen",
+}
+
+
+def available_actions(
+    *,
+    status: CaseStatus | str,
+    assignee: str | None,
+    escalation_level: int,
+    actor: str,
+    roles: frozenset[str],
+) -> list[str]:
+    """The actions this user may take on a case now, as their HTTP names (the same checks as the writes).
+
+    A console shows exactly these buttons; the writes still check everything again.
+    """
+    roles = frozenset(roles)
+    supervisor = "supervisor" in roles
+    holder = assignee is not None and assignee == actor
+    out = []
+    for action, path in ACTION_PATHS.items():
+        if not allowed(action, roles) or transition(status, action) is None:
+            continue
+        if action == Action.ACKNOWLEDGE and not holder:
+            continue
+        if action in (Action.RELEASE, Action.AWAIT_REPATRIATION, Action.RESOLVE) and not (
+            holder or supervisor
+        ):
+            continue
+        out.append(path)
+    if roles & DESK_WORK_ROLES:
+        out += ["notes", "tags"]
+        if is_open(status):
+            out.append("mission-requests")
+    if supervisor and is_open(status):
+        out.append("priority")
+        if escalation_level < MAX_ESCALATION_LEVEL:
+            out.append("escalate")
+    return out

@@ -134,6 +134,23 @@ class QueueView(BaseModel):
     oldest_opened_at: datetime | None = Field(None, description="When it opened")
 
 
+class QueueCase(BaseModel):
+    """A case waiting in a queue, as a queue list shows it."""
+
+    case_id: str = Field(description="Case id")
+    status: str = Field(description="new or triaged", examples=["new"])
+    country: str = Field(description="Destination country", examples=["KR"])
+    category: str = Field(description="Category", examples=["injury"])
+    severity: str = Field(description="Severity", examples=["high"])
+    priority: int = Field(description="0 lowest .. 10 highest", examples=[6])
+    escalation_level: int = Field(0, description="0 (none) .. 3")
+    non_procedural: bool = Field(False, description="No departure record matched")
+    worker_name: str | None = Field(None, description="The worker's name as reported")
+    mission_id: str | None = Field(None, description="The reporting mission")
+    opened_at: datetime = Field(description="When the case opened")
+    due_at: datetime | None = Field(None, description="Acknowledge deadline")
+
+
 class OfficerLoad(BaseModel):
     officer: str = Field(description="Officer id", examples=["officer-ani"])
     assigned: int = Field(0, description="Claimed, not yet acknowledged")

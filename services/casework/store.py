@@ -85,6 +85,13 @@ async def claim_head(db: AsyncDatabase[Doc], query: Doc, update_doc: Doc) -> Doc
     )
 
 
+async def waiting_in(db: AsyncDatabase[Doc], queue: str, statuses: list[str], *, limit: int) -> list[Doc]:
+    """The waiting cases of a queue in claim order, without their timelines."""
+    query = {"queue": queue, "status": {"$in": statuses}}
+    cursor = db[CASES].find(query, {**PROJECTION, "timeline": 0, "mission_requests": 0})
+    return await cursor.sort([*QUEUE_ORDER, ("_id", ASCENDING)]).limit(limit).to_list()
+
+
 async def with_field(db: AsyncDatabase[Doc], name: str) -> list[Doc]:
     return await db[CASES].find({name: {"$exists": True}}, {"_id": 1}).to_list()
 

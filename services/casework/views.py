@@ -19,6 +19,7 @@ from services.casework.models import (
     NoteIn,
     OfficerLoad,
     PriorityIn,
+    QueueCase,
     QueueView,
     ReasonIn,
     ReassignIn,
@@ -111,7 +112,15 @@ async def get_case(
         raise _not_found(case_id)
     if who.is_mission:
         return _mission_view(doc, who.id)
-    return _out(doc)
+    out = _out(doc)
+    out["actions"] = domain.available_actions(
+        status=doc["status"],
+        assignee=doc.get("assignee"),
+        escalation_level=int(doc.get("escalation_level") or 0),
+        actor=who.id,
+        roles=who.roles,
+    )
+    return out
 
 
 @router.get("/cases", response_model=None)
@@ -399,6 +408,23 @@ async def _queue_views(rt: Runtime) -> list[QueueView]:
 async def list_queues(request: Request, who: Principal = Depends(require(*DESK_READ))) -> list[QueueView]:
     """Every desk queue with its depth and oldest waiting case."""
     return await _queue_views(_runtime(request))
+
+
+@queues_router.get("/queues/{queue}/cases")
+async def queue_cases(
+    queue: str,
+    request: Request,
+    who: Principal = Depends(require(*DESK_READ)),
+    limit: int = Query(50, ge=1, le=500),
+) -> list[QueueCase]:
+    """The cases waiting in a queue, in claim-next order (priority, nearest deadline, age)."""
+    if queue not in domain.load_rules().queues:
+        raise HTTPException(404, detail=[{"field": "queue", "reason": "no such queue"}])
+    docs = await store.waiting_in(_runtime(request).db, queue, [s.value for s in domain.WAITING], limit=limit)
+    return [
+        QueueCase(case_id=d["_id"], **{k: d.get(k) for k in QueueCase.model_fields if k != "case_id"})
+        for d in docs
+    ]
 
 
 @queues_router.post("/queues/{queue}/claim-next", response_model=None)

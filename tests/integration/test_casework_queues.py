@@ -162,3 +162,33 @@ async def test_supervisor_sees_depth_oldest_and_load_and_reassigns(settings: Set
             headers=SUPERVISOR,
         )
         assert bad.status_code == 422
+
+
+async def test_a_queue_lists_its_waiting_cases_in_claim_order_and_a_case_names_the_callers_actions(
+    settings: Settings,
+) -> None:
+    clock = ManualClock()
+    async with running(create_app(settings, clock)) as client:
+        low = incident(severity="low")
+        critical = incident(severity="critical")
+        await _open_cases(settings, client, [low, critical])
+        listed = (await client.get(f"/v1/queues/{QUEUE}/cases", headers=OFFICER)).json()
+        assert [c["severity"] for c in listed] == ["critical", "low"]
+        assert listed[0]["due_at"] < listed[1]["due_at"]
+        assert (await client.get("/v1/queues/nowhere/cases", headers=OFFICER)).status_code == 404
+
+        case_id = listed[0]["case_id"]
+        seen = (await client.get(f"/v1/cases/{case_id}", headers=OFFICER)).json()
+        assert seen["actions"] == ["triage", "claim", "notes", "tags", "mission-requests"]
+        await client.post(f"/v1/cases/{case_id}/claim", json={}, headers=OFFICER)
+        mine = (await client.get(f"/v1/cases/{case_id}", headers=OFFICER)).json()
+        assert "acknowledge" in mine["actions"] and "claim" not in mine["actions"]
+        other = (await client.get(f"/v1/cases/{case_id}", headers=OFFICER2)).json()
+        assert "acknowledge" not in other["actions"] and "resolve" not in other["actions"]
+        boss = (await client.get(f"/v1/cases/{case_id}", headers=SUPERVISOR)).json()
+        assert {"reassign", "release", "priority", "escalate"} <= set(boss["actions"])
+        audit = (await client.get(f"/v1/cases/{case_id}", headers=auth("auditor-fajar"))).json()
+        assert audit["actions"] == []
+        # the queue lists only what waits: the claimed case left it
+        left = (await client.get(f"/v1/queues/{QUEUE}/cases", headers=OFFICER)).json()
+        assert [c["case_id"] for c in left] == [listed[1]["case_id"]]

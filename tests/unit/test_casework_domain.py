@@ -103,3 +103,26 @@ def test_escalation_never_goes_down_and_stops_at_three() -> None:
     assert domain.escalation_level(2, 1) == 2
     assert domain.escalation_level(3, None) == 3
     assert domain.escalation_level(1, 3) == 3
+
+
+def test_available_actions_follow_the_lifecycle_table_and_who_holds_the_case() -> None:
+    from services.casework.domain import available_actions
+
+    officer = frozenset({"officer"})
+    new = available_actions(status="new", assignee=None, escalation_level=0, actor="a", roles=officer)
+    assert new == ["triage", "claim", "notes", "tags", "mission-requests"]
+    held = available_actions(status="assigned", assignee="a", escalation_level=0, actor="a", roles=officer)
+    assert held[:2] == ["acknowledge", "release"]
+    other = available_actions(status="assigned", assignee="a", escalation_level=0, actor="b", roles=officer)
+    assert "acknowledge" not in other and "release" not in other
+    sup = frozenset({"supervisor"})
+    top = available_actions(status="in_progress", assignee="a", escalation_level=3, actor="s", roles=sup)
+    assert "escalate" not in top and "reassign" in top and "resolve" in top
+    assert available_actions(status="resolved", assignee="a", escalation_level=0, actor="s", roles=sup)[
+        :2
+    ] == [
+        "close",
+        "reopen",
+    ]
+    audit = frozenset({"auditor"})
+    assert available_actions(status="new", assignee=None, escalation_level=0, actor="x", roles=audit) == []

@@ -1,0 +1,180 @@
+"""console service: `uvicorn --factory services.console.app:create_app --port 8000`."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Annotated
+
+import httpx
+from fastapi import FastAPI, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from services.console import nav
+from services.console.backends import Backends
+from services.console.i18n import LOCALES, translations
+from services.console.pages import desk, mission, province, registry, repatriation, supervision
+from services.console.session import COOKIE, DirectorySignIn, Sealer, SignIn
+from services.console.settings import ConsoleSettings
+from services.console.web import (
+    LANG_COOKIE,
+    Console,
+    NeedSignIn,
+    NotAllowed,
+    make_env,
+    reader,
+    safe_next,
+    sign_in_url,
+)
+from shared import logs
+from shared.clock import Clock, SystemClock
+
+PORT = 8000
+STATIC = Path(__file__).parent / "static"
+log = logging.getLogger("lindungi.console")
+
+
+class Health(BaseModel):
+    status: str
+    service: str
+
+
+def create_app(
+    settings: ConsoleSettings | None = None,
+    clock: Clock | None = None,
+    *,
+    sign_in: SignIn | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> FastAPI:
+    """The console: pages over the five services' APIs, signed in with a sealed cookie."""
+    settings = settings or ConsoleSettings()
+    logs.configure("console")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    for locale in LOCALES:
+        translations(locale)  # a broken catalog stops the start, not the first page
+    console = Console(
+        settings=settings,
+        clock=clock or SystemClock(),
+        backends=Backends(
+            settings.service_urls(), timeout=settings.service_timeout_seconds, transport=transport
+        ),
+        sealer=Sealer(
+            settings.session_secret.get_secret_value(), max_age_seconds=int(settings.session_hours * 3600)
+        ),
+        sign_in=sign_in or DirectorySignIn(),
+        env=make_env(),
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await console.backends.close()
+
+    app = FastAPI(
+        title="Lindungi console",
+        description="The web page of Lindungi: it owns no case data and calls the services as the user.",
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.console = console
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.exception_handler(NeedSignIn)
+    async def need_sign_in(_: Request, exc: NeedSignIn) -> Response:
+        return RedirectResponse(sign_in_url(exc.next_path), status_code=303)
+
+    @app.exception_handler(NotAllowed)
+    async def not_allowed(request: Request, _: NotAllowed) -> Response:
+        return reader(request).render("problem.html", status=403, problem="forbidden")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_problem(request: Request, exc: StarletteHTTPException) -> Response:
+        problem = "not_found" if exc.status_code == 404 else "invalid"
+        return reader(request).render("problem.html", status=exc.status_code, problem=problem)
+
+    @app.exception_handler(Exception)
+    async def crashed(request: Request, exc: Exception) -> Response:
+        # Never a stack trace on the page: a plain message, and the details in the log.
+        log.error("page failed", exc_info=exc)
+        try:
+            return reader(request).render("problem.html", status=500, problem="crashed")
+        except Exception:
+            return HTMLResponse("<!doctype html><title>Lindungi</title><p>Error</p>", status_code=500)
+
+    @app.get("/healthz", response_model=Health, tags=["health"])
+    async def healthz() -> Health:
+        """The process is alive."""
+        return Health(status="ok", service="console")
+
+    @app.get("/readyz", response_model=Health, tags=["health"])
+    async def readyz() -> Health:
+        """The console is ready: it needs no service to start (each page says which one is down)."""
+        return Health(status="ok", service="console")
+
+    @app.get("/", response_class=HTMLResponse)
+    async def home(request: Request) -> Response:
+        """The user's first page, or the sign-in page."""
+        ctx = reader(request)
+        if ctx.session is None:
+            return RedirectResponse("/sign-in", status_code=303)
+        return RedirectResponse(nav.home_of(ctx.session.roles), status_code=303)
+
+    @app.get("/sign-in", response_class=HTMLResponse)
+    async def sign_in_page(request: Request, next: str | None = None) -> Response:
+        """The sign-in form."""
+        return reader(request).render("sign_in.html", next=safe_next(next) or "", failed=False, user_id="")
+
+    @app.post("/sign-in", response_class=HTMLResponse)
+    async def sign_in_post(
+        request: Request,
+        user_id: Annotated[str, Form(max_length=64)] = "",
+        credential: Annotated[str, Form(max_length=512)] = "",
+        next: Annotated[str, Form(max_length=2000)] = "",
+    ) -> Response:
+        """Check the credential, set the sealed session cookie, go on."""
+        ctx = reader(request)
+        session = console.sign_in.authenticate(user_id, credential) if user_id and credential else None
+        if session is None:
+            return ctx.render(
+                "sign_in.html", status=401, next=safe_next(next) or "", failed=True, user_id=user_id
+            )
+        out = RedirectResponse(safe_next(next) or nav.home_of(session.roles), status_code=303)
+        out.set_cookie(
+            COOKIE,
+            console.sealer.seal(session),
+            max_age=console.sealer.max_age,
+            httponly=True,
+            samesite="lax",
+            secure=settings.cookie_secure,
+            path="/",
+        )
+        return out
+
+    @app.post("/sign-out", response_class=HTMLResponse)
+    async def sign_out() -> Response:
+        """Forget the session."""
+        out = RedirectResponse("/sign-in", status_code=303)
+        out.delete_cookie(COOKIE, path="/")
+        return out
+
+    @app.post("/language", response_class=HTMLResponse)
+    async def language(
+        lang: Annotated[str, Form(pattern="^(id|en)$")], next: Annotated[str, Form(max_length=2000)] = "/"
+    ) -> Response:
+        """Switch between Bahasa Indonesia and English (remembered in a cookie)."""
+        out = RedirectResponse(safe_next(next) or "/", status_code=303)
+        out.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="lax", path="/")
+        return out
+
+    for module in (mission, desk, supervision, repatriation, province, registry):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,96 @@
+"""The five services' HTTP APIs, called with the signed-in user's credential.
+
+A service that does not answer (refused connection, timeout, 5xx) raises ServiceDown: the page
+says so in the part that needed it and shows everything else.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+log = logging.getLogger("lindungi.console")
+
+
+class ServiceDown(Exception):
+    """A service did not answer usefully."""
+
+    def __init__(self, service: str, why: str) -> None:
+        super().__init__(f"{service}: {why}")
+        self.service = service
+        self.why = why
+
+
+@dataclass
+class Reply:
+    """A service's answer: its status and decoded JSON body."""
+
+    status: int
+    body: Any
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+    def errors(self) -> list[dict[str, Any]]:
+        """The answer's field errors ([{'field', 'reason'}]), whatever shape the detail has."""
+        detail = self.body.get("detail") if isinstance(self.body, dict) else None
+        if isinstance(detail, list):
+            return [d if isinstance(d, dict) else {"field": "", "reason": str(d)} for d in detail]
+        if isinstance(detail, dict):
+            return [{"field": detail.get("field", ""), "reason": str(detail.get("reason", detail))}]
+        if detail:
+            return [{"field": "", "reason": str(detail)}]
+        return [{"field": "", "reason": f"HTTP {self.status}"}]
+
+
+class Backends:
+    """One HTTP client for the five services."""
+
+    def __init__(
+        self, urls: dict[str, str], *, timeout: float, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
+        self.urls = urls
+        self._client = httpx.AsyncClient(timeout=timeout, transport=transport)
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+    async def call(
+        self,
+        service: str,
+        method: str,
+        path: str,
+        *,
+        credential: str,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        content: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Reply:
+        """Call a service as the user; ServiceDown when it cannot answer."""
+        h = {"authorization": f"Bearer {credential}", **(headers or {})}
+        try:
+            r = await self._client.request(
+                method, f"{self.urls[service]}{path}", json=json, params=params, content=content, headers=h
+            )
+        except httpx.HTTPError as exc:
+            log.warning("service unreachable", extra={"error": f"{service} {type(exc).__name__}"})
+            raise ServiceDown(service, type(exc).__name__) from None
+        if r.status_code >= 500:
+            log.warning("service error", extra={"error": f"{service} {method} {r.status_code}"})
+            raise ServiceDown(service, f"HTTP {r.status_code}")
+        try:
+            body = r.json() if r.content else None
+        except ValueError:
+            body = {"detail": r.text[:500]}
+        return Reply(r.status_code, body)
+
+    async def get(self, service: str, path: str, *, credential: str, **kw: Any) -> Reply:
+        return await self.call(service, "GET", path, credential=credential, **kw)
+
+    async def post(self, service: str, path: str, *, credential: str, **kw: Any) -> Reply:
+        return await self.call(service, "POST", path, credential=credential, **kw)

@@ -1,0 +1,180 @@
+"""Mission portal: report an incident, my reports with their cases' status, the desk's requests."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from services.console import labels
+from services.console.web import Ctx, new_key, signed_in
+from shared.vocab import Category, Severity
+
+router = APIRouter()
+
+CATEGORY_LABELS = labels.CATEGORIES
+SEVERITY_LABELS = labels.SEVERITIES
+assert set(CATEGORY_LABELS) == {c.value for c in Category}
+assert set(SEVERITY_LABELS) == {s.value for s in Severity}
+
+# The form's fields, by the service's field names (their DOM ids replace dots with dashes).
+FIELDS = [
+    "mission_reference",
+    "country",
+    "place",
+    "occurred_at",
+    "category",
+    "severity",
+    "people_affected",
+    "worker.full_name",
+    "worker.date_of_birth",
+    "worker.passport_number",
+    "worker.nik",
+    "employer.name",
+    "narrative",
+]
+
+
+def _report(form: dict[str, str], ctx: Ctx) -> tuple[dict[str, Any], dict[str, str]]:
+    """The intake report a form describes, and the fields the console cannot even shape."""
+    errors: dict[str, str] = {}
+    report: dict[str, Any] = {}
+    for name in ("mission_reference", "country", "place", "category", "severity", "narrative"):
+        value = form.get(name, "").strip()
+        if value:
+            report[name] = value.upper() if name == "country" else value
+    if "country" not in report:
+        report["country"] = ""
+    report.setdefault("category", "")
+    report.setdefault("severity", "")
+    raw = form.get("occurred_at", "").strip()
+    try:
+        local = datetime.fromisoformat(raw)
+        report["occurred_at"] = local.replace(tzinfo=ctx.fmt.zone).isoformat()
+    except ValueError:
+        errors["occurred_at"] = ctx._("Enter the date and time it happened.")
+    people = form.get("people_affected", "").strip() or "1"
+    try:
+        report["people_affected"] = int(people)
+    except ValueError:
+        errors["people_affected"] = ctx._("Enter a whole number.")
+    worker = {
+        k: form.get(f"worker.{k}", "").strip()
+        for k in ("full_name", "date_of_birth", "passport_number", "nik")
+        if form.get(f"worker.{k}", "").strip()
+    }
+    if worker:
+        report["worker"] = worker
+    if form.get("employer.name", "").strip():
+        report["employer"] = {"name": form["employer.name"].strip()}
+    return report, errors
+
+
+def _form_page(
+    ctx: Ctx,
+    *,
+    values: dict[str, str],
+    errors: dict[str, str],
+    general: list[str],
+    key: str,
+    status: int = 200,
+) -> HTMLResponse:
+    return ctx.render(
+        "mission_report.html",
+        status=status,
+        values=values,
+        errors=errors,
+        general=general,
+        idempotency_key=key,
+        categories=CATEGORY_LABELS,
+        severities=SEVERITY_LABELS,
+        now_local=ctx.fmt.local_input(ctx.fmt.now),
+        countries=sorted(ctx.user.countries),
+    )
+
+
+@router.get("/mission/report", response_class=HTMLResponse)
+async def report_form(ctx: Annotated[Ctx, Depends(signed_in)]) -> Response:
+    """The incident report form, with a fresh idempotency key."""
+    ctx.need("mission")
+    values = {"country": sorted(ctx.user.countries)[0] if len(ctx.user.countries) == 1 else ""}
+    return _form_page(ctx, values=values, errors={}, general=[], key=new_key())
+
+
+@router.post("/mission/report", response_class=HTMLResponse)
+async def report_send(request: Request, ctx: Annotated[Ctx, Depends(signed_in)]) -> Response:
+    """Send the report to intake with the form's idempotency key; field errors go back next to fields."""
+    ctx.need("mission")
+    form = {k: str(v) for k, v in (await request.form()).items() if isinstance(v, str)}
+    key = form.get("idempotency_key") or new_key()
+    values = {name: form.get(name, "") for name in FIELDS}
+    report, errors = _report(form, ctx)
+    if errors:
+        return _form_page(ctx, values=values, errors=errors, general=[], key=key)
+    part = await ctx.post("intake", "/v1/incidents", json=report, headers={"idempotency-key": key})
+    if part.ok:
+        return RedirectResponse(f"/mission?reported={part.data['incident_id']}", status_code=303)
+    if part.down:
+        general = [
+            ctx._("The intake service is not answering right now. Nothing was lost: send the form again.")
+        ]
+        return _form_page(ctx, values=values, errors={}, general=general, key=key, status=503)
+    general = []
+    for e in part.errors:
+        field = str(e.get("field", ""))
+        if field in FIELDS:
+            errors[field] = str(e.get("reason", ""))
+        else:
+            general.append(f"{field}: {e.get('reason', '')}" if field else str(e.get("reason", "")))
+    # The form again with the reasons next to the fields: a page shown as asked, so 200.
+    return _form_page(ctx, values=values, errors=errors, general=general, key=key)
+
+
+@router.get("/mission", response_class=HTMLResponse)
+async def portal(ctx: Annotated[Ctx, Depends(signed_in)], reported: str | None = None) -> Response:
+    """My reports with their cases' status, and the desk's requests to answer."""
+    ctx.need("mission")
+    incidents, cases = await asyncio.gather(
+        ctx.get("intake", "/v1/incidents", params={"mission_id": ctx.user.user_id, "limit": 50}),
+        ctx.get("casework", "/v1/cases", params={"limit": 500}),
+    )
+    case_of: dict[str, dict[str, Any]] = {}
+    open_requests: list[dict[str, Any]] = []
+    answered: list[dict[str, Any]] = []
+    for c in cases.data or []:
+        for iid in c.get("incident_ids", []):
+            case_of[iid] = c
+        for r in c.get("requests", []):
+            (open_requests if r["status"] == "open" else answered).append({**r, "case": c})
+    open_requests.sort(key=lambda r: r["sent_at"])
+    answered.sort(key=lambda r: r.get("answered_at") or "", reverse=True)
+    return ctx.render(
+        "mission.html",
+        incidents=incidents,
+        cases=cases,
+        case_of=case_of,
+        open_requests=open_requests,
+        answered=answered[:20],
+        categories=CATEGORY_LABELS,
+        reported=reported,
+    )
+
+
+@router.post("/mission/cases/{case_id}/requests/{request_id}/answer", response_class=HTMLResponse)
+async def answer(
+    case_id: str,
+    request_id: str,
+    ctx: Annotated[Ctx, Depends(signed_in)],
+    text: Annotated[str, Form(max_length=10_000)] = "",
+) -> Response:
+    """Answer one of the desk's requests."""
+    ctx.need("mission")
+    part = await ctx.post(
+        "casework", f"/v1/cases/{case_id}/mission-requests/{request_id}/answer", json={"text": text}
+    )
+    if part.ok:
+        return RedirectResponse("/mission?answered=1", status_code=303)
+    return ctx.render("result.html", status=part.status, part=part, back="/mission")

@@ -1,0 +1,72 @@
+"""Registry: find a worker by NIK or passport (in the body, never the URL), CSV import, agency flags."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, File, Form, UploadFile
+from fastapi.responses import HTMLResponse, Response
+
+from services.console import nav
+from services.console.web import Ctx, Part, signed_in
+
+router = APIRouter()
+MAX_IMPORT = 20 * 1024 * 1024
+
+
+async def _page(ctx: Ctx, *, status: int = 200, **extra: Any) -> Response:
+    agencies, employers = await asyncio.gather(
+        ctx.get("registry", "/v1/agencies", params={"flagged": True, "limit": 200}),
+        ctx.get("registry", "/v1/employers", params={"flagged": True, "limit": 200}),
+    )
+    data: dict[str, Any] = {"found": None, "imported": None, "searched": False, "import_error": None}
+    data.update(extra)
+    return ctx.render(
+        "registry.html",
+        status=status,
+        agencies=agencies,
+        employers=employers,
+        may_import=nav.may(ctx.user.roles, nav.REGISTRY_WRITE),
+        **data,
+    )
+
+
+@router.get("/registry", response_class=HTMLResponse)
+async def registry(ctx: Annotated[Ctx, Depends(signed_in)]) -> Response:
+    """Search, import and flags."""
+    ctx.need("registry")
+    return await _page(ctx)
+
+
+@router.post("/registry/search", response_class=HTMLResponse)
+async def search(
+    ctx: Annotated[Ctx, Depends(signed_in)],
+    nik: Annotated[str, Form(max_length=32)] = "",
+    passport_number: Annotated[str, Form(max_length=32)] = "",
+) -> Response:
+    """Find a worker by NIK or passport number; the numbers travel in bodies only."""
+    ctx.need("registry")
+    body = {k: v.strip() for k, v in (("nik", nik), ("passport_number", passport_number)) if v.strip()}
+    if not body:
+        part = Part(
+            service="registry",
+            status=422,
+            errors=[{"field": "nik", "reason": ctx._("Enter a NIK or a passport number.")}],
+        )
+    else:
+        part = await ctx.post("registry", "/v1/workers/search", json=body)
+    return await _page(ctx, found=part, searched=True, status=200 if part.ok else part.status)
+
+
+@router.post("/registry/import", response_class=HTMLResponse)
+async def import_csv(
+    ctx: Annotated[Ctx, Depends(signed_in)], file: Annotated[UploadFile, File()]
+) -> Response:
+    """Send a placement export to the registry; show what was kept and each rejected row with its reason."""
+    ctx.need("registry")
+    raw = await file.read(MAX_IMPORT + 1)
+    if len(raw) > MAX_IMPORT:
+        return await _page(ctx, import_error=ctx._("The file is larger than 20 MB."), status=413)
+    part = await ctx.post("registry", "/v1/imports", content=raw, headers={"content-type": "text/csv"})
+    return await _page(ctx, imported=part, status=200 if part.ok else part.status)

@@ -1,0 +1,38 @@
+"""What the console reads from its environment (LINDUNGI_CONSOLE_*)."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# A development secret: real deployments set LINDUNGI_CONSOLE_SESSION_SECRET.
+DEV_SESSION_SECRET = "lindungi-console-development-secret-not-for-production"
+
+
+class ConsoleSettings(BaseSettings):
+    """The console's settings: where the services answer, the session secret, defaults for readers."""
+
+    model_config = SettingsConfigDict(env_prefix="LINDUNGI_CONSOLE_", extra="ignore")
+
+    session_secret: SecretStr = SecretStr(DEV_SESSION_SECRET)
+    session_hours: float = 12.0
+    cookie_secure: bool = False  # true behind HTTPS
+    registry_url: str = "http://127.0.0.1:8001"
+    intake_url: str = "http://127.0.0.1:8002"
+    casework_url: str = "http://127.0.0.1:8003"
+    escalation_url: str = "http://127.0.0.1:8004"
+    repatriation_url: str = "http://127.0.0.1:8005"
+    service_timeout_seconds: float = 5.0
+    default_locale: str = Field("id", pattern="^(id|en)$")
+    default_timezone: str = "Asia/Jakarta"
+    live_poll_ms: int = Field(1000, ge=200, le=10_000)
+
+    def service_urls(self) -> dict[str, str]:
+        """Base URL of each service the console talks to."""
+        return {
+            "registry": self.registry_url,
+            "intake": self.intake_url,
+            "casework": self.casework_url,
+            "escalation": self.escalation_url,
+            "repatriation": self.repatriation_url,
+        }

@@ -1,0 +1,74 @@
+"""The console's parts without I/O: the sealed session, navigation by role, catalogs, dates."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from babel.messages.extract import extract_from_dir
+from babel.messages.pofile import read_po
+
+from services.console import nav
+from services.console.i18n import Formats, po_path, translations, zone_of
+from services.console.session import DirectorySignIn, Sealer
+from tests.support.harness import ROOT
+
+
+def test_a_sealed_session_opens_again_and_an_altered_or_foreign_one_does_not() -> None:
+    session = DirectorySignIn().authenticate("kbri-seoul", "dev-kbri-seoul")
+    assert session is not None and session.countries == {"KR"} and session.has("mission")
+    sealer = Sealer("secret-one", max_age_seconds=60)
+    value = sealer.seal(session)
+    assert "dev-kbri-seoul" not in value  # the credential is encrypted, not just signed
+    assert sealer.open(value) == session
+    assert sealer.open(value[:-4] + "AAAA") is None
+    assert Sealer("secret-two", max_age_seconds=60).open(value) is None
+    assert DirectorySignIn().authenticate("kbri-tokyo", "dev-kbri-seoul") is None
+    assert DirectorySignIn().authenticate("kbri-seoul", "wrong") is None
+
+
+def test_navigation_shows_only_the_pages_a_role_uses() -> None:
+    keys = lambda *roles: [p.key for p in nav.pages_for(frozenset(roles))]  # noqa: E731
+    assert keys("mission") == ["mission", "repatriation"]
+    assert keys("officer") == ["desk", "mine", "repatriation", "registry"]
+    assert keys("auditor") == ["desk", "supervision", "repatriation", "registry"]
+    assert keys("region") == ["province"]
+    assert keys("registry_operator") == ["registry"]
+    assert nav.home_of(frozenset({"supervisor"})) == "/desk"
+
+
+def test_every_string_of_the_console_is_in_both_catalogs_and_translated_into_bahasa_indonesia() -> None:
+    method_map = [
+        ("services/console/**.py", "python"),
+        ("services/console/templates/**.html", "jinja2"),
+    ]
+    options = {"services/console/templates/**.html": {"extensions": "jinja2.ext.i18n", "trimmed": "true"}}
+    found = {
+        msg if isinstance(msg, str) else msg[0]
+        for _f, _l, msg, _c, _x in extract_from_dir(
+            ROOT, method_map, options_map=options, keywords={"_": None, "N_": None, "gettext": None}
+        )
+    }
+    assert len(found) > 200
+    for locale in ("id", "en"):
+        with po_path(locale).open("rb") as f:
+            catalog = {m.id: m.string for m in read_po(f) if m.id}
+        assert found <= set(catalog), f"{locale}: not in the catalog: {sorted(found - set(catalog))[:10]}"
+    with po_path("id").open("rb") as f:
+        untranslated = [m.id for m in read_po(f) if m.id and not m.string]
+    assert not untranslated
+    assert translations("id").ugettext("Sign in") == "Masuk"
+    assert translations("en").ugettext("Sign in") == "Sign in"
+
+
+def test_dates_are_shown_in_the_readers_zone_with_the_offset() -> None:
+    now = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
+    seoul = Formats("en", zone_of("Asia/Seoul", "Asia/Jakarta"), now)
+    assert seoul.datetime("2026-01-05T08:00:00Z") == "5 Jan 2026, 17:00 +09:00"
+    assert seoul.zone_label() == "Asia/Seoul (+09:00)"
+    assert (
+        Formats("id", zone_of("Nowhere/Else", "Asia/Jakarta"), now).datetime(now)
+        == "5 Jan 2026, 15:00 +07:00"
+    )
+    assert seoul.until("2026-01-05T11:00:00+00:00") == "in 3 hours"
+    assert seoul.overdue("2026-01-05T07:00:00+00:00")
+    assert Formats("id", seoul.zone, now).until("2026-01-05T11:00:00+00:00") == "dalam 3 jam"
