@@ -125,7 +125,8 @@ def _operations(coll: AsyncCollection[Doc]) -> dict[str, Op]:
 
 async def _measure(coll: AsyncCollection[Doc], size: int) -> dict[str, list[float]]:
     # The unindexed reference reads the whole collection each time: a few calls tell enough.
-    return {name: await _time(op, size, OPS if "_id" in name else 5) for name, op in _operations(coll).items()}
+    ops = _operations(coll)
+    return {name: await _time(op, size, OPS if "_id" in name else 5) for name, op in ops.items()}
 
 
 async def _contract(client: AsyncMongoClient[Doc], db: str) -> list[str]:
