@@ -4,9 +4,10 @@
 #   infra.sh down    stop both
 #   infra.sh status  say what runs
 # Kafka: Apache Kafka 4.x jars resolved with mvn, run with the installed Java in KRaft mode.
-# MongoDB protocol: FerretDB v1.24.2 built with Go, SQLite backend, behind mongoserial
-# (deploy/local/mongoserial: lets one write command run at a time, because FerretDB v1 loses
-# concurrent single-document updates; MongoDB does not).
+# MongoDB protocol: FerretDB v1.24.2 built with Go, SQLite backend, with two small changes that
+# let SQLite use its _id index (patch_ferretdb), behind mongoserial (deploy/local/mongoserial:
+# lets one write command run at a time, because FerretDB v1 loses concurrent single-document
+# updates; MongoDB does not).
 # Everything is cached under .cache/ (git-ignored): a second `up` takes seconds.
 set -euo pipefail
 
@@ -16,6 +17,9 @@ HERE=$ROOT/deploy/local
 KAFKA_DIR=$CACHE/kafka
 FERRET_DIR=$CACHE/ferretdb
 FERRET_VERSION=v1.24.2
+# What .cache/bin/ferretdb must be built from: the version plus the level of patch_ferretdb.
+# Raise the level whenever patch_ferretdb changes: the next `up` rebuilds and restarts FerretDB.
+FERRET_BUILD=$FERRET_VERSION+lindungi.1
 # Ports can be moved (e.g. to run a second copy beside a running one).
 KAFKA_PORT=${LINDUNGI_KAFKA_PORT:-9092}
 CONTROLLER_PORT=${LINDUNGI_KAFKA_CONTROLLER_PORT:-19093}
@@ -54,10 +58,57 @@ install_kafka() {
   touch "$KAFKA_DIR/libs/.complete"
 }
 
+# patch_src file count old new: replace the literal text old by new in file; fail loudly unless
+# it occurs exactly count times (so a changed FerretDB source stops the build, never miscompiles).
+patch_src() {
+  OLD=$3 NEW=$4 WANT=$2 perl -0777 -i -pe '
+    my $n = s/\Q$ENV{OLD}\E/$ENV{NEW}/g || 0;
+    die "found $n times, expected $ENV{WANT}\n" unless $n == $ENV{WANT};' "$1" ||
+    die "could not patch FerretDB source $1: the text to replace is not as expected"
+}
+
+# Two changes to FerretDB v1.24.2's SQLite backend (internal/backends/sqlite):
+# 1. Its _id index is declared on `_ferretdb_sjson->"_id"` (metadata/registry.go), but finds,
+#    updates and deletes by _id filter on IDColumn, `_ferretdb_sjson->'$._id'`. SQLite uses an
+#    index on an expression only for the same expression, so every _id lookup scanned the table.
+#    IDColumn becomes `_ferretdb_sjson->'_id'`: the same JSON value (SQLite reads a label X as
+#    the path '$.X'), written as the index is, so SQLite plans SEARCH ... USING INDEX. Indexes are
+#    unchanged: data files written by the unpatched build keep working and get the speed-up too.
+# 2. _id was pushed down to SQLite only when it was the filter's only key: `{_id, status}` read
+#    the whole table. Now it is pushed down whenever the filter has exactly one top-level _id key
+#    (and, as before, only when its value is a string or an ObjectID). Safe: top-level keys are
+#    ANDed, and the handler filters every document the backend returns by the whole filter again
+#    (backends.Collection.Query: "Filter may be ignored, or safely applied partially or entirely").
+patch_ferretdb() { # src
+  local sq=$1/internal/backends/sqlite
+  # shellcheck disable=SC2016 # the $ in '$._id' is SQLite's, not the shell's
+  patch_src "$sq/metadata/metadata.go" 1 'IDColumn = DefaultColumn + "->'\''$._id'\''"' \
+    'IDColumn = DefaultColumn + "->'\''_id'\''"'
+  patch_src "$sq/collection.go" 2 $'if params.Filter.Len() == 1 {\n\t\tv, _ := params.Filter.Get("_id")' \
+    $'if lindungiOneID(params.Filter) {\n\t\tv, _ := params.Filter.Get("_id")'
+  cat >>"$sq/collection.go" <<'EOF'
+
+// lindungiOneID reports whether filter has exactly one top-level _id key (Lindungi's infra.sh:
+// then _id can be pushed down whatever the other keys; the handler applies the whole filter).
+func lindungiOneID(filter *types.Document) bool {
+	n := 0
+	for _, k := range filter.Keys() {
+		if k == "_id" {
+			n++
+		}
+	}
+	return n == 1
+}
+EOF
+}
+
 install_ferretdb() {
-  [ -x "$CACHE/bin/ferretdb" ] && return 0
+  if [ -x "$CACHE/bin/ferretdb" ] && [ "$(cat "$CACHE/bin/ferretdb.build" 2>/dev/null)" = "$FERRET_BUILD" ]; then
+    return 0
+  fi
   need go "install Go 1.22+ to build FerretDB"
-  say "building FerretDB $FERRET_VERSION with go (once, about a minute)..."
+  need perl "install perl (Debian: perl-base) to patch FerretDB's source"
+  say "building FerretDB $FERRET_BUILD with go (once, about a minute)..."
   local src dir
   dir=$(go mod download -json "github.com/FerretDB/FerretDB@$FERRET_VERSION" |
     sed -n 's/^[[:space:]]*"Dir": "\(.*\)",*$/\1/p')
@@ -70,8 +121,13 @@ install_ferretdb() {
   cp -r "$dir" "$src"
   chmod -R u+w "$src"
   echo "$FERRET_VERSION" >"$src/build/version/version.txt"
-  (cd "$src" && CGO_ENABLED=0 go build -trimpath -o "$CACHE/bin/ferretdb" ./cmd/ferretdb) ||
+  patch_ferretdb "$src"
+  # Built beside, then moved: a running FerretDB keeps its (old) file until start_ferretdb
+  # restarts it.
+  (cd "$src" && CGO_ENABLED=0 go build -trimpath -o "$CACHE/bin/ferretdb.new" ./cmd/ferretdb) ||
     die "go build of FerretDB failed"
+  mv -f "$CACHE/bin/ferretdb.new" "$CACHE/bin/ferretdb"
+  echo "$FERRET_BUILD" >"$CACHE/bin/ferretdb.build"
 }
 
 install_mongoserial() {
@@ -113,6 +169,10 @@ start_kafka() {
 start_ferretdb() {
   local pid=$FERRET_DIR/ferretdb.pid log=$FERRET_DIR/ferretdb.log
   local spid=$FERRET_DIR/mongoserial.pid slog=$FERRET_DIR/mongoserial.log
+  if alive "$pid" && [ "$(cat "$FERRET_DIR/ferretdb.build" 2>/dev/null)" != "$FERRET_BUILD" ]; then
+    say "ferretdb (pid $(cat "$pid")) runs an older build than $FERRET_BUILD: restarting it"
+    stop_one ferretdb "$pid"
+  fi
   if alive "$pid" && alive "$spid"; then say "ferretdb already running (pid $(cat "$pid"))"; return 0; fi
   if ! alive "$spid" && port_open $MONGO_PORT; then
     say "something already listens on $MONGO_PORT: using it as MongoDB"; return 0
@@ -124,6 +184,7 @@ start_ferretdb() {
       --listen-addr="127.0.0.1:$FERRET_PORT" --state-dir="$FERRET_DIR/state" --debug-addr=- \
       --telemetry=disable --log-level=warn >"$log" 2>&1 &
     echo $! >"$pid"
+    echo "$FERRET_BUILD" >"$FERRET_DIR/ferretdb.build"
     wait_port ferretdb $FERRET_PORT "$pid" "$log" 30
   fi
   if ! alive "$spid"; then

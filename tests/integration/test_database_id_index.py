@@ -1,0 +1,102 @@
+"""Lookups by `_id` are served by the database's `_id` index, on MongoDB and on the local FerretDB.
+
+Lindungi finds, updates and deletes by `_id` (alone, or with a status as a guard) on collections
+that grow all year; a lookup that reads the whole collection makes every such operation cost in
+proportion to the collection. FerretDB v1.24.2's SQLite backend did exactly that until
+deploy/local/infra.sh patched it (see patch_ferretdb there). The check reads the server's own
+query plan with the `explain` command, so it is deterministic and means the same on both:
+- FerretDB (SQLite backend) answers with SQLite's EXPLAIN QUERY PLAN rows: `SEARCH ... USING
+  INDEX` is the index, `SCAN` reads the whole table. Its updates and deletes by `_id` filter on
+  the same expression its finds do (IDColumn), so a find's plan speaks for them too.
+- MongoDB answers with its winning plan: IDHACK, EXPRESS_IXSCAN or IXSCAN on `_id_`, never COLLSCAN.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from bson import ObjectId
+
+from shared.mongo import Doc, connect
+from shared.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+DOCS = 300
+
+
+def _stages(plan: Any) -> list[dict[str, Any]]:
+    """Every stage of a MongoDB plan tree (inputStage, inputStages, queryPlan, ...)."""
+    out = []
+    if isinstance(plan, dict):
+        if "stage" in plan:
+            out.append(plan)
+        for v in plan.values():
+            out += _stages(v)
+    elif isinstance(plan, list):
+        for v in plan:
+            out += _stages(v)
+    return out
+
+
+def _uses_id_index(explained: Doc) -> bool:
+    planner = explained["queryPlanner"]
+    if "Plan" in planner:  # FerretDB, SQLite backend: rows of SQLite's EXPLAIN QUERY PLAN
+        details = [str(row) for row in planner["Plan"]]
+        return (
+            explained.get("filterPushdown") is True
+            and any("SEARCH" in d and "USING INDEX" in d for d in details)
+            and not any("detail=SCAN" in d for d in details)
+        )
+    if "winningPlan" in planner:  # MongoDB
+        stages = _stages(planner["winningPlan"])
+        names = {s["stage"] for s in stages}
+        on_id = any(
+            s["stage"] == "IDHACK" or (s["stage"].endswith("IXSCAN") and s.get("indexName") == "_id_")
+            for s in stages
+        )
+        return on_id and "COLLSCAN" not in names
+    raise AssertionError(f"an explain answer this test does not know how to read: {explained}")
+
+
+async def test_id_lookups_are_served_by_the_id_index(settings: Settings) -> None:
+    client = connect(settings)
+    try:
+        db = client[settings.database("store")]
+        oid = ObjectId()
+        await db["cases"].insert_many(
+            [{"_id": f"case-{i:05d}", "status": "open" if i % 2 else "closed"} for i in range(DOCS)]
+            + [{"_id": oid, "status": "open"}]
+        )
+        filters: list[Doc] = [
+            {"_id": "case-00123"},
+            {"_id": oid},
+            {"_id": "case-00123", "status": "open"},  # a guarded claim or transition
+            {"status": "open", "_id": oid},
+        ]
+        for f in filters:
+            explained = await db.command("explain", {"find": "cases", "filter": f}, verbosity="queryPlanner")
+            assert _uses_id_index(explained), (f, explained["queryPlanner"])
+    finally:
+        await client.close()
+
+
+async def test_id_with_other_keys_still_applies_every_key(settings: Settings) -> None:
+    """The `_id` index narrows the lookup; the other keys of the filter must still hold."""
+    client = connect(settings)
+    try:
+        coll = client[settings.database("store")]["cases"]
+        await coll.insert_many([{"_id": f"case-{i}", "status": "open", "n": i} for i in range(5)])
+        assert await coll.find_one({"_id": "case-3", "status": "closed"}) is None
+        assert await coll.find_one({"_id": "case-3", "status": "open", "n": {"$gt": 3}}) is None
+        assert (await coll.find_one({"_id": "case-3", "status": "open", "n": {"$lte": 3}}) or {})["n"] == 3
+        closed, open_ = {"_id": "case-3", "status": "closed"}, {"_id": "case-3", "status": "open"}
+        assert (await coll.update_one(closed, {"$inc": {"n": 1}})).matched_count == 0
+        assert (await coll.delete_one(closed)).deleted_count == 0
+        assert (await coll.update_one(open_, {"$inc": {"n": 10}})).modified_count == 1
+        assert await coll.count_documents({"_id": "case-3", "n": 13}) == 1
+        assert (await coll.delete_one({"_id": "case-3", "n": 13})).deleted_count == 1
+        assert await coll.count_documents({}) == 4
+    finally:
+        await client.close()
