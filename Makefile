@@ -5,7 +5,7 @@ VENV := .cache/venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install infra run test unit integration e2e browser browser-tests screenshots messages lint bench down clean
+.PHONY: install infra run test unit integration e2e fuzz browser browser-tests screenshots messages lint bench down clean
 
 install: $(STAMP)
 
@@ -25,7 +25,7 @@ run: install infra
 
 ## Every tier against the real broker and database (started here unless given by the environment).
 test: install browser
-	@$(PY) -m pytest tests/unit tests/integration tests/e2e tests/browser
+	@$(PY) -m pytest tests/unit tests/integration tests/e2e tests/browser tests/fuzz
 
 unit: install
 	@$(PY) -m pytest tests/unit
@@ -64,6 +64,11 @@ messages: install
 	  --omit-header -o services/console/translations/messages.pot .
 	@$(VENV)/bin/pybabel update -i services/console/translations/messages.pot \
 	  -d services/console/translations --no-location --omit-header
+
+## Schemathesis against every service as every kind of caller, with more examples (`make test`
+## runs a short pass).
+fuzz: install
+	@LINDUNGI_FUZZ_FULL=1 $(PY) -m pytest tests/fuzz -s
 
 lint: install
 	@$(VENV)/bin/ruff check shared services tests deploy bench
