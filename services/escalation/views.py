@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Request
 
 from services.escalation import domain, dryrun, store
 from services.escalation.engine import Escalation
@@ -60,7 +60,9 @@ async def rule_versions(request: Request, _: Principal = Depends(require(*DESK))
 
 
 @router.get("/rules/versions/{version}", response_model=RuleSetOut)
-async def rule_version(version: int, request: Request, _: Principal = Depends(require(*DESK))) -> RuleSetOut:
+async def rule_version(
+    version: Annotated[int, Path(ge=1, le=2**31)], request: Request, _: Principal = Depends(require(*DESK))
+) -> RuleSetOut:
     """One stored rule set, rule by rule."""
     doc = await store.ruleset(_engine(request).rt.db, version)
     if doc is None:

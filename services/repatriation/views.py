@@ -166,7 +166,7 @@ async def list_repatriations(
     status: str | None = Query(None, pattern="^(active|completed|cancelled)$"),
     country: str | None = Query(None, pattern=r"^[A-Z]{2}$"),
     limit: int = Query(50, ge=1, le=500),
-    skip: int = Query(0, ge=0),
+    skip: int = Query(0, ge=0, le=100_000),
 ) -> list[Doc]:
     """Repatriations, newest first; a mission sees its countries, a region its provinces."""
     q: Doc = {}
@@ -380,7 +380,7 @@ async def evacuation_workers(
     p: Principal = Depends(require(*READERS)),
     status: domain.EvacueeStatus | None = None,
     limit: int = Query(100, ge=1, le=1000),
-    skip: int = Query(0, ge=0),
+    skip: int = Query(0, ge=0, le=100_000),
 ) -> list[Doc]:
     """The workers of an evacuation, each with their own status."""
     await _evacuation(request, p, evacuation_id)
