@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -60,15 +61,14 @@ def services() -> Iterator[dict[str, int]]:
         yield ports
     finally:
         sup.stop()
-        asyncio.run(
-            drop_namespace(
-                Settings(
-                    namespace=env["LINDUNGI_NAMESPACE"],
-                    kafka_bootstrap_servers=endpoints.kafka,
-                    mongodb_uri=endpoints.mongodb,
-                )
-            )
+        gone = Settings(
+            namespace=env["LINDUNGI_NAMESPACE"],
+            kafka_bootstrap_servers=endpoints.kafka,
+            mongodb_uri=endpoints.mongodb,
         )
+        # pytest-asyncio may run a loop in this thread: drop the namespace from a thread of its own
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, drop_namespace(gone)).result()
 
 
 @pytest.mark.parametrize(("service", "caller"), RUNS, ids=[f"{s}-{c}" for s, c in RUNS])

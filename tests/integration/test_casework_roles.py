@@ -48,6 +48,7 @@ ENDPOINTS: list[tuple[str, str, dict[str, Any] | None, set[str]]] = [
     ("POST", f"/v1/cases/{NOCASE}/mission-requests", {"text": "t"}, WORK),
     ("POST", f"/v1/cases/{NOCASE}/mission-requests/r1/answer", {"text": "t"}, {"mission"}),
     ("GET", "/v1/queues", None, READ),
+    ("GET", "/v1/queues/east_asia-general/cases", None, READ),
     ("POST", "/v1/queues/east_asia-general/claim-next", None, WORK),
     ("GET", "/v1/supervision", None, {"supervisor", "administrator", "auditor"}),
     ("POST", "/v1/queues/release-expired", None, {"supervisor", "administrator"}),

@@ -141,7 +141,8 @@ async def test_evacuation_of_ten_thousand_workers(
             p = (await c.get(f"/v1/evacuations/{eid}/progress", headers=DESK)).json()
             return p if p["by_status"]["home"] == 1 else None
 
-        p = await eventually(one_home)
+        # (a loaded machine's FerretDB reads the 10,019 evacuees per progress poll: poll slowly)
+        p = await eventually(one_home, timeout=120, interval=1.0)
         assert p["by_status"] == {
             "unaccounted": N + 19 - 30,
             "located": 18,
