@@ -59,7 +59,7 @@ ROUNDS = int(os.environ.get("BENCH_CONSOLE_ROUNDS", "30"))
 # (FerretDB on SQLite) each takes seconds at 10,000 cases, so it gets fewer rounds.
 QUEUE_ROUNDS = int(os.environ.get("BENCH_CONSOLE_QUEUE_ROUNDS", "5"))
 WARMUP = 3
-QUEUE_WARMUP = 1
+QUEUE_WARMUP = int(os.environ.get("BENCH_CONSOLE_QUEUE_WARMUP", "1"))
 KEYS = (
     "queue_page",
     "queue_own",
@@ -123,7 +123,9 @@ async def _serving(apps: dict[str, ASGIApp]) -> AsyncIterator[dict[str, str]]:
     urls = {}
     for name, app in apps.items():
         port = _free_port()
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+        server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=5)
+        )
         servers[name] = server
         urls[name] = f"http://127.0.0.1:{port}"
         tasks.append(asyncio.create_task(server.serve()))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -57,7 +57,7 @@ async def board(ctx: Annotated[Ctx, Depends(signed_in)]) -> Response:
     )
 
 
-def completion(form: FormData, ctx: Ctx) -> dict[str, Any]:
+def completion(form: FormData, zone: tzinfo) -> dict[str, Any]:
     """A step's completion from its form: evidence one reference a line, and the data fields
     (`data.<name>`) in the types the plan asks for: true/false, a time with the reader's offset."""
     evidence = [line.strip() for line in str(form.get("evidence") or "").splitlines() if line.strip()]
@@ -71,7 +71,8 @@ def completion(form: FormData, ctx: Ctx) -> dict[str, Any]:
             data[name] = value == "true"
         elif kind == "time":
             try:  # a datetime-local field: the reader's wall time, sent with its offset
-                data[name] = datetime.fromisoformat(value).replace(tzinfo=ctx.fmt.zone).isoformat()
+                when = datetime.fromisoformat(value)
+                data[name] = (when if when.tzinfo else when.replace(tzinfo=zone)).isoformat()
             except ValueError:
                 data[name] = value  # the service says what is wrong with it
         else:
@@ -92,7 +93,7 @@ async def step_action(
     form = await request.form()
     back = safe_next(str(form.get("next") or "")) or "/repatriations"
     if action == "complete":
-        body = completion(form, ctx)
+        body = completion(form, ctx.fmt.zone)
     else:
         body = {"reason": str(form.get("reason") or "").strip()}
     path = f"/v1/repatriations/{repatriation_id}/steps/{step}/{action}"
