@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, tzinfo
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -96,7 +97,7 @@ async def step_action(
         body = completion(form, ctx.fmt.zone)
     else:
         body = {"reason": str(form.get("reason") or "").strip()}
-    path = f"/v1/repatriations/{repatriation_id}/steps/{step}/{action}"
+    path = f"/v1/repatriations/{quote(repatriation_id, safe='')}/steps/{quote(step, safe='')}/{action}"
     part = await ctx.post("repatriation", path, json=body)
     if part.ok:
         sep = "&" if "?" in back else "?"
