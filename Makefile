@@ -63,7 +63,7 @@ messages: install
 	@$(VENV)/bin/pybabel extract -F services/console/babel.cfg -k N_ --no-location --sort-output \
 	  --omit-header -o services/console/translations/messages.pot .
 	@$(VENV)/bin/pybabel update -i services/console/translations/messages.pot \
-	  -d services/console/translations --no-location --omit-header
+	  -d services/console/translations --width 110 --no-fuzzy-matching
 
 ## Schemathesis against every service as every kind of caller, with more examples (`make test`
 ## runs a short pass).

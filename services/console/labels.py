@@ -111,6 +111,27 @@ OTHER: dict[str, str] = {
     "debarkation": N_("debarkation unit"),
     "region": N_("province office"),
     "system": N_("system"),
+    # what completing a repatriation step asks for (the plans' `requires`), and its values
+    "document": N_("Travel document"),
+    "passport": N_("passport"),
+    "splp": N_("SPLP (travel document in lieu of passport)"),
+    "employer_release": N_("Employer has released the worker"),
+    "wages_settled": N_("Wages settled"),
+    "immigration": N_("Immigration cleared"),
+    "payer": N_("Who pays"),
+    "state": N_("the state"),
+    "agency": N_("the placement agency"),
+    "employer": N_("the employer"),
+    "insurer": N_("the insurer"),
+    "recoverable": N_("Cost recoverable from the party at fault"),
+    "flight": N_("Flight"),
+    "arrival_at": N_("Arrival time"),
+    "debarkation_point": N_("Debarkation point"),
+    "escort": N_("Escort needed"),
+    "received_by": N_("Received by"),
+    "family": N_("family"),
+    "social_affairs": N_("social affairs office"),
+    "witness": N_("Witness"),
 }
 LABELS: dict[str, str] = {**CATEGORIES, **SEVERITIES, **OTHER}
 
@@ -130,4 +151,12 @@ ACTIONS: dict[str, str] = {
     "mission-requests": N_("Ask the mission"),
     "priority": N_("Change priority"),
     "escalate": N_("Escalate"),
+}
+
+# The forms on a repatriation's current step: the service's step actions and what the button says.
+STEP_ACTIONS: dict[str, str] = {
+    "complete": N_("Complete step"),
+    "fail": N_("Report step failed"),
+    "retry": N_("Retry step"),
+    "skip": N_("Skip step"),
 }

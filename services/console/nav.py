@@ -24,6 +24,8 @@ REGISTRY_WRITE = frozenset({"registry_operator", "administrator"})
 REPATRIATION_READ = frozenset(
     {"officer", "supervisor", "mission", "debarkation", "region", "auditor", "administrator"}
 )
+# Who may act on a repatriation's steps (the service decides which steps: owner, jurisdiction).
+REPATRIATION_ACT = frozenset({"officer", "supervisor", "mission", "debarkation", "region"})
 
 PAGES: list[Page] = [
     Page("mission", "/mission", N_("Mission portal"), frozenset({"mission"})),

@@ -512,6 +512,51 @@ def authorise(
     return f"step is owned by {owner}"
 
 
+STEP_ACTIONS = ("complete", "fail", "retry", "skip")
+# The step's statuses each step action fits (the STEP_MOVES it may take).
+ACTION_FITS = {
+    "complete": (StepStatus.ACTIVE,),
+    "fail": (StepStatus.ACTIVE,),
+    "retry": (StepStatus.FAILED,),
+    "skip": (StepStatus.ACTIVE, StepStatus.FAILED),
+}
+
+
+def available_step_actions(
+    plan: Plan,
+    *,
+    status: str,
+    step: str | None,
+    step_status: str | None,
+    roles: frozenset[str],
+    countries: frozenset[str],
+    provinces: frozenset[str],
+    country: str,
+    home_province: str | None,
+) -> list[str]:
+    """The actions the caller may take on the workflow's current step now (the same checks as the
+    commands: state, skippable, owner)."""
+    d = plan.step(step) if step else None
+    if status != WorkflowStatus.ACTIVE or d is None or step_status is None:
+        return []
+    out = []
+    for action in STEP_ACTIONS:
+        if StepStatus(step_status) not in ACTION_FITS[action] or (action == "skip" and not d.skippable):
+            continue
+        why = authorise(
+            action,
+            owner=d.owner,
+            roles=roles,
+            countries=countries,
+            provinces=provinces,
+            country=country,
+            home_province=home_province,
+        )
+        if why is None:
+            out.append(action)
+    return out
+
+
 # ---------------------------------------------------------------- evacuees
 
 

@@ -35,11 +35,27 @@ def _runtime(request: Request) -> Runtime:
     return request.app.state.runtime  # type: ignore[no-any-return]
 
 
-def _out(doc: Doc) -> Doc:
+def _out(doc: Doc, p: Principal) -> Doc:
+    """A workflow as answered: its current step, what that step needs, and what the caller may do on it."""
     doc = {k: v for k, v in doc.items() if k != "live_key"}
     doc["repatriation_id"] = doc.pop("_id")
     current = next((s for s in doc.get("steps", []) if s["status"] in ("active", "failed")), None)
     doc["current_step"] = current["name"] if current else None
+    doc["current_step_status"] = current["status"] if current else None
+    plan = plans.load()[RepatriationKind(doc["kind"])]
+    d = plan.step(current["name"]) if current else None
+    doc["current_step_needs"] = {"evidence": d.evidence, "requires": d.requires} if d else None
+    doc["actions"] = domain.available_step_actions(
+        plan,
+        status=doc["status"],
+        step=current["name"] if current else None,
+        step_status=current["status"] if current else None,
+        roles=p.roles,
+        countries=p.countries,
+        provinces=p.provinces,
+        country=doc["country"],
+        home_province=doc.get("home_province"),
+    )
     return doc
 
 
@@ -128,7 +144,7 @@ async def start_repatriation(
         raise _conflict(f"a live {body.kind} repatriation exists for this case", doc)
     if outcome == "exists":
         response.status_code = 200
-    return _out(doc)
+    return _out(doc, p)
 
 
 @router.post("/evacuations", status_code=201)
@@ -154,7 +170,7 @@ async def start_evacuation(
         raise _conflict("a live evacuation exists for this area", doc)
     if outcome == "exists":
         response.status_code = 200
-    return _out({k: v for k, v in doc.items() if k != "timeline"})
+    return _out({k: v for k, v in doc.items() if k != "timeline"}, p)
 
 
 @router.get("/repatriations")
@@ -184,7 +200,7 @@ async def list_repatriations(
             return []
     elif p.roles & set(READERS) == {"region"}:
         q["home_province"] = {"$in": sorted(p.provinces)}
-    return [_out(d) for d in await store.find(_runtime(request).db, q, limit=limit, skip=skip)]
+    return [_out(d, p) for d in await store.find(_runtime(request).db, q, limit=limit, skip=skip)]
 
 
 @router.get("/repatriations/{repatriation_id}")
@@ -195,7 +211,7 @@ async def get_repatriation(
     doc = await store.get(_runtime(request).db, repatriation_id)
     if doc is None or not _may_read(p, doc):
         raise _not_found()
-    return _out(doc)
+    return _out(doc, p)
 
 
 async def _step_command(
@@ -215,7 +231,7 @@ async def _step_command(
         raise HTTPException(422, detail=exc.errors) from exc
     except domain.Conflict as exc:
         raise _conflict(str(exc), await store.get(rt.db, repatriation_id)) from exc
-    return _out(saved)
+    return _out(saved, p)
 
 
 @router.post("/repatriations/{repatriation_id}/steps/{step}/complete")

@@ -347,3 +347,65 @@ def test_7_every_page_loads_without_console_errors_and_axe_finds_nothing_serious
         problems[f"{user} {path}"] = reader.axe()
         assert not reader.errors, (path, reader.errors)
     assert not any(problems.values()), problems
+
+
+def test_8_a_mission_completes_the_travel_document_step_from_the_board_and_the_case_shows_the_next(
+    stack: Stack, open_as: Any
+) -> None:
+    name = f"Homeward {uuid.uuid4().hex[:6]}"
+    case_id = report(stack, name)
+    body = {
+        "kind": "living",
+        "case_id": case_id,
+        "worker_key": uuid.uuid4().hex,
+        "worker_name": name,
+        "country": "KR",
+        "home_province": "DKI Jakarta",
+        "reason": "wants to go home",
+    }
+
+    # repatriation learns of the case from casework's event: until then it refuses the start
+    def start() -> httpx.Response | None:
+        r = api(stack, "repatriation", "POST", "/v1/repatriations", "officer-ani", json=body)
+        return r if r.status_code == 201 else None
+
+    started = wait_for(start)
+    rid = started.json()["repatriation_id"]
+    item = f"li[data-repatriation='{rid}']"
+
+    # The desk may neither complete nor skip the mission's step: no form for it on the board.
+    desk = open_as("officer-ani", lang="en")
+    desk.go("/repatriations")
+    expect(desk.page.locator(item)).to_contain_text(name)
+    expect(desk.page.locator(f"{item} form")).to_have_count(0)
+
+    mission = open_as("kbri-seoul", tz="Asia/Seoul", lang="en")
+    mission.go("/repatriations")
+    row = mission.page.locator(item)
+    row.locator("summary").click()
+    forms = row.locator("form[data-step-action]")
+    expect(forms).to_have_count(2)  # complete and fail; travel_document cannot be skipped
+    assert sorted(forms.evaluate_all("fs => fs.map(f => f.dataset.stepAction)")) == ["complete", "fail"]
+    assert not mission.axe()
+    done = row.locator("form[data-step-action=complete]")
+    done.locator("textarea[name=evidence]").fill("SPLP/SEL/2026/0042")
+    done.locator("select[name='data.document']").select_option("splp")
+    done.locator("button[type=submit]").click()
+    mission.page.wait_for_url(re.compile(r"/repatriations\?done=complete"))
+    expect(mission.page.locator("#done")).to_contain_text("Complete step")
+
+    # The case page (the mission's and the desk's) shows the next step as the current one.
+    mission.go(f"/cases/{case_id}")
+    expect(mission.page.locator("[aria-current=step]")).to_contain_text("exit clearance")
+    expect(mission.page.locator("li[data-step=travel_document]")).to_contain_text("kbri-seoul")
+    assert not mission.axe()
+    desk.go(f"/cases/{case_id}")
+    expect(desk.page.locator("[aria-current=step]")).to_contain_text("exit clearance")
+    assert not mission.errors and not desk.errors
+    doc = api(stack, "repatriation", "GET", f"/v1/repatriations/{rid}", "officer-ani").json()
+    travel = next(s for s in doc["steps"] if s["name"] == "travel_document")
+    assert (travel["status"], travel["evidence"], travel["data"]) == (
+        "done",
+        ["SPLP/SEL/2026/0042"],
+        {"document": "splp"},
+    )

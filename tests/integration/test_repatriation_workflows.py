@@ -106,6 +106,11 @@ async def test_living_worker_end_to_end_with_skip_retry_reroute(settings: Settin
         rid = wf["repatriation_id"]
         assert wf["current_step"] == "travel_document"
         assert when(wf["steps"][1]["due_at"]) == clock.now() + timedelta(hours=72)
+        # What each reader may do on the current step, and what completing it needs.
+        assert wf["actions"] == []  # the desk neither completes a mission's step nor skips an unskippable one
+        assert wf["current_step_needs"] == {"evidence": True, "requires": {"document": ["passport", "splp"]}}
+        r = await c.get(f"/v1/repatriations/{rid}", headers=KL)
+        assert r.json()["actions"] == ["complete", "fail"]
 
         # Only the host country's mission completes the mission's steps; others do not even see it.
         r = await c.post(f"/v1/repatriations/{rid}/steps/travel_document/complete", json={}, headers=SEOUL)

@@ -6,9 +6,11 @@ from datetime import UTC, datetime
 
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
+from starlette.datastructures import FormData
 
 from services.console import nav
 from services.console.i18n import Formats, po_path, translations, zone_of
+from services.console.pages.repatriation import completion
 from services.console.session import DirectorySignIn, Sealer
 from tests.support.harness import ROOT
 
@@ -72,3 +74,23 @@ def test_dates_are_shown_in_the_readers_zone_with_the_offset() -> None:
     assert seoul.until("2026-01-05T11:00:00+00:00") == "in 3 hours"
     assert seoul.overdue("2026-01-05T07:00:00+00:00")
     assert Formats("id", seoul.zone, now).until("2026-01-05T11:00:00+00:00") == "dalam 3 jam"
+
+
+def test_a_step_completion_form_becomes_the_body_the_repatriation_service_checks() -> None:
+    form = FormData(
+        [
+            ("next", "/repatriations"),
+            ("evidence", "AWB 123\n\n  PNR XY9  \n"),
+            ("data.flight", " GA 879 "),
+            ("kind.arrival_at", "time"),
+            ("data.arrival_at", "2026-01-07T17:00"),
+            ("kind.escort", "bool"),
+            ("data.escort", "false"),
+            ("data.debarkation_point", ""),
+        ]
+    )
+    body = completion(form, zone_of("Asia/Seoul", "Asia/Jakarta"))
+    assert body == {
+        "evidence": ["AWB 123", "PNR XY9"],
+        "data": {"flight": "GA 879", "arrival_at": "2026-01-07T17:00:00+09:00", "escort": False},
+    }

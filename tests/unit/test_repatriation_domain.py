@@ -278,6 +278,45 @@ def test_authorisation_by_owner_and_jurisdiction() -> None:
     assert why("cancel", "system", {"supervisor"}) is None
 
 
+def test_step_actions_offered_are_the_ones_the_commands_accept() -> None:
+    def offered(wf: domain.Workflow, roles: set[str], countries=(), provinces=()):  # type: ignore[no-untyped-def]
+        cur = wf.current
+        return domain.available_step_actions(
+            LIVING,
+            status=wf.status.value,
+            step=cur.name if cur else None,
+            step_status=cur.status.value if cur else None,
+            roles=frozenset(roles),
+            countries=frozenset(countries),
+            provinces=frozenset(provinces),
+            country=wf.country,
+            home_province="DKI Jakarta",
+        )
+
+    wf, _ = start()  # travel_document (mission's, not skippable) is active
+    assert offered(wf, {"mission"}, countries={"MY"}) == ["complete", "fail"]
+    assert offered(wf, {"mission"}, countries={"KR"}) == []
+    assert offered(wf, {"officer"}) == []  # the desk may only skip or retry, and this step is not skippable
+    assert offered(wf, {"auditor"}) == []
+    wf, _ = domain.fail(LIVING, wf, step="travel_document", actor="kbri", reason="office closed", now=T0)
+    assert offered(wf, {"mission"}, countries={"MY"}) == ["retry"]
+    assert offered(wf, {"supervisor"}) == ["retry"]
+    wf, _ = domain.retry(LIVING, wf, step="travel_document", actor="kbri", reason="open again", now=T0)
+    assert offered(wf, {"mission"}, countries={"MY"}) == ["complete", "fail"]
+    wf, _ = start(sick=True)
+    cleared = {"employer_release": True, "wages_settled": True, "immigration": True}
+    for step, evidence, data in (
+        ("travel_document", ["SPLP-1"], {"document": "splp"}),
+        ("exit_clearance", ["EXIT-1"], cleared),
+    ):
+        wf, _ = domain.complete(LIVING, wf, step=step, actor="k", now=T0, evidence=evidence, data=data)
+    assert wf.current.name == "fit_to_travel"  # type: ignore[union-attr]
+    assert offered(wf, {"mission"}, countries={"MY"}) == ["complete", "fail", "skip"]
+    assert offered(wf, {"officer"}) == ["skip"]
+    wf, _ = domain.cancel(LIVING, wf, actor="officer-ani", reason="stays", now=T0)
+    assert offered(wf, {"officer"}) == []
+
+
 def test_evacuee_moves() -> None:
     E = domain.EvacueeStatus
     assert domain.evacuee_may_move(E.UNACCOUNTED, E.LOCATED)

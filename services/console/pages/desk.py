@@ -101,8 +101,19 @@ async def case_page(
     case = await ctx.get("casework", f"/v1/cases/{case_id}")
     if case.status == 404:
         return ctx.render("problem.html", status=404, problem="not_found")
+    step_done = done if done in labels.STEP_ACTIONS else None
     if ctx.user.has("mission"):
-        return ctx.render("case_mission.html", case=case, case_id=case_id)
+        repatriations = Part()
+        if case.ok:
+            repatriations = await ctx.get("repatriation", "/v1/repatriations", params={"case_id": case_id})
+        return ctx.render(
+            "case_mission.html",
+            case=case,
+            case_id=case_id,
+            repatriations=repatriations,
+            step_action_labels=labels.STEP_ACTIONS,
+            step_done=step_done,
+        )
     c = case.data or {}
     worker_id = c.get("worker_id")
     calls = [
@@ -127,6 +138,8 @@ async def case_page(
         action_labels=labels.ACTIONS,
         officers=officers(),
         done=done if done in labels.ACTIONS else None,
+        step_action_labels=labels.STEP_ACTIONS,
+        step_done=step_done,
         requests=sorted(c.get("mission_requests") or [], key=lambda r: r.get("sent_at") or ""),
     )
 

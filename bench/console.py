@@ -1,0 +1,349 @@
+"""The console's queue and case pages with N cases stored, against casework's API alone for the same reads.
+
+`python -m bench.console [N] [ROUNDS]` (or `BENCH_CONSOLE_CASES`, `BENCH_CONSOLE_ROUNDS`; Kafka
+and MongoDB from the environment, like the services). Starts the five services and the console
+in this process, each on a free loopback port (the console calls the services over HTTP, as in
+`make run`), in a fresh namespace. Stores N cases in casework's database with one bulk insert of
+the very documents casework's incident handler builds (`service._new_case`), at rest (outbox
+already published). Then, signed in as a desk officer, it reads in turn, ROUNDS times:
+
+- the console's queue page `/desk?queue=<the largest queue>`, which reads casework's
+  `GET /v1/queues` then `GET /v1/queues/{queue}/cases?limit=100`;
+- the console's case page `/cases/{id}` (a different case each round), which reads casework's
+  `GET /v1/cases/{id}` then, at once, repatriation, escalation and intake for the same case;
+- casework's API alone for the same casework reads.
+
+Server time is measured inside each server (an ASGI wrapper from the first byte of the request
+to the last byte of the answer), so the client's own cost is not in it. Prints p50/p99 and the
+ratio console / API. Cleans up after itself. Nothing passes or fails on speed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import random
+import socket
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import uvicorn
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from services.casework import domain, store
+from services.casework import service as casework_service
+from services.casework.app import create_app as casework_app
+from services.console.app import create_app as console_app
+from services.console.settings import ConsoleSettings
+from services.escalation.app import create_app as escalation_app
+from services.intake.app import create_app as intake_app
+from services.registry.app import create_app as registry_app
+from services.repatriation.app import create_app as repatriation_app
+from shared.events.intake import IncidentAccepted
+from shared.namespace import drop_namespace
+from shared.outbox import OUTBOX, PENDING
+from shared.service import Runtime
+from shared.settings import Settings
+
+N = int(os.environ.get("BENCH_CONSOLE_CASES", "10000"))
+ROUNDS = int(os.environ.get("BENCH_CONSOLE_ROUNDS", "30"))
+# The queue page's reads filter on fields other than _id: on a database that scans for those
+# (FerretDB on SQLite) each takes seconds at 10,000 cases, so it gets fewer rounds.
+QUEUE_ROUNDS = int(os.environ.get("BENCH_CONSOLE_QUEUE_ROUNDS", "5"))
+WARMUP = 3
+QUEUE_WARMUP = int(os.environ.get("BENCH_CONSOLE_QUEUE_WARMUP", "1"))
+KEYS = (
+    "queue_page",
+    "queue_own",
+    "queues_api",
+    "queue_cases_api",
+    "queue_api",
+    "case_page",
+    "case_own",
+    "case_api",
+)
+TIMEOUT = float(os.environ.get("BENCH_CONSOLE_TIMEOUT", "900"))  # seconds a read may take
+BATCH = 1000
+OFFICER = "officer-ani"
+# Countries over four regions; one category in ten trafficking and one death, the rest general:
+# the east_asia-general queue holds about 40% of the cases.
+COUNTRIES = [("KR", "kbri-seoul"), ("TW", "kdei-taipei"), ("HK", "kjri-hongkong"), ("MY", "kbri-kl")]
+COUNTRIES += [("SA", "kjri-jeddah"), ("DE", "kbri-berlin")]
+CATEGORIES = ["unpaid_wages"] * 4 + ["injury", "illness", "documents_withheld", "contract_mismatch"]
+CATEGORIES += ["trafficking", "death"]
+SEVERITIES = ["low", "medium", "high", "critical"]
+SERVICES: dict[str, Callable[..., FastAPI]] = {
+    "registry": registry_app,
+    "intake": intake_app,
+    "casework": casework_app,
+    "escalation": escalation_app,
+    "repatriation": repatriation_app,
+}
+
+
+class Timed:
+    """An ASGI wrapper that keeps the server time of each HTTP request (first to last byte)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.samples: list[tuple[str, float, float]] = []  # path, start, end (perf_counter)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        t0 = time.perf_counter()
+
+        async def timed_send(message: Message) -> None:
+            await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                self.samples.append((scope["path"], t0, time.perf_counter()))
+
+        await self.app(scope, receive, timed_send)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.asynccontextmanager
+async def _serving(apps: dict[str, ASGIApp]) -> AsyncIterator[dict[str, str]]:
+    """Serve each app on a free loopback port in this loop; their base URLs."""
+    servers: dict[str, uvicorn.Server] = {}
+    tasks = []
+    urls = {}
+    for name, app in apps.items():
+        port = _free_port()
+        server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=5)
+        )
+        servers[name] = server
+        urls[name] = f"http://127.0.0.1:{port}"
+        tasks.append(asyncio.create_task(server.serve()))
+    try:
+        deadline = time.monotonic() + 120
+        while not all(s.started for s in servers.values()):
+            if any(t.done() for t in tasks) or time.monotonic() > deadline:
+                raise RuntimeError(f"did not start: {[n for n, s in servers.items() if not s.started]}")
+            await asyncio.sleep(0.1)
+        yield urls
+    finally:
+        for s in servers.values():
+            s.should_exit = True
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _incident(i: int, rt: Runtime) -> IncidentAccepted:
+    country, mission = COUNTRIES[i % len(COUNTRIES)]
+    now = rt.clock.now()
+    return IncidentAccepted(
+        incident_id=f"bench-incident-{i:06d}",
+        mission_id=mission,
+        country=country,
+        category=CATEGORIES[(i // len(COUNTRIES)) % len(CATEGORIES)],  # type: ignore[arg-type]
+        severity=SEVERITIES[(i // 7) % len(SEVERITIES)],  # type: ignore[arg-type]
+        occurred_at=now - timedelta(days=1),
+        reported_at=now,
+        worker_key=f"bench-worker-{i:06d}",  # a worker each: every incident opens its own case
+        worker_name=f"Pekerja {i:05d}",
+    )
+
+
+def case_document(rt: Runtime, i: int) -> dict[str, Any]:
+    """A case exactly as casework's incident handler stores it, once its outbox is published."""
+    incident = _incident(i, rt)
+    doc = casework_service._new_case(
+        rt,
+        case_id=casework_service.case_id_for(incident.incident_id),
+        event_id=f"bench-event-{i:06d}",
+        incident=incident,
+        group=domain.is_group(incident.category, incident.people_affected),
+        key=domain.open_key(incident.worker_key, incident.category),
+        rules=domain.load_rules(),
+    )
+    doc[OUTBOX], doc[PENDING] = [], False  # what the relay leaves after publishing
+    return doc
+
+
+async def store_cases(rt: Runtime, n: int) -> tuple[list[str], float]:
+    """Bulk-insert n cases into casework's collection; their ids and the seconds it took."""
+    ids = []
+    t0 = time.perf_counter()
+    for start in range(0, n, BATCH):
+        docs = [case_document(rt, i) for i in range(start, min(n, start + BATCH))]
+        await rt.db[store.CASES].insert_many(docs, ordered=False)
+        ids += [d["_id"] for d in docs]
+    return ids, time.perf_counter() - t0
+
+
+def _progress(what: str) -> None:
+    print(f"  ... {what}", file=sys.stderr, flush=True)
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+async def _server_time(client: httpx.AsyncClient, timed: Timed, path: str, **kw: Any) -> tuple[float, str]:
+    """GET path, check the answer; the server time the wrapper measured for it, and the body."""
+    before = len(timed.samples)
+    r = await client.get(path, **kw)
+    if r.status_code != 200 or "is not answering" in r.text:
+        raise RuntimeError(f"GET {path}: HTTP {r.status_code} {r.text[:300]}")
+    _, start, end = timed.samples[before]
+    return end - start, r.text
+
+
+def _waited(timed: dict[str, Timed], page: Timed) -> float:
+    """How long the console's last page waited on the services: the union of the server times
+    of the calls made while it was being served (concurrent calls count once)."""
+    _, a, b = page.samples[-1]
+    spans = sorted(
+        (s, e) for name, t in timed.items() if t is not page for _, s, e in t.samples if s >= a and e <= b
+    )
+    total, reach = 0.0, a
+    for s, e in spans:
+        if e > reach:
+            total += e - max(s, reach)
+            reach = e
+    return total
+
+
+async def bench(n: int = N, rounds: int = ROUNDS, queue_rounds: int = QUEUE_ROUNDS) -> dict[str, Any]:
+    """Store n cases, read the pages and the API behind them; the figures."""
+    settings = Settings(namespace=f"bench{uuid.uuid4().hex[:8]}_", log_level="WARNING")
+    apps = {name: make(settings) for name, make in SERVICES.items()}
+    timed = {name: Timed(app) for name, app in apps.items()}
+    rt: Runtime = apps["casework"].state.runtime
+    try:
+        async with _serving(dict(timed)) as urls:
+            ids, insert_s = await store_cases(rt, n)
+            _progress(f"stored {n} cases in {insert_s:.1f} s")
+            console_settings = ConsoleSettings(
+                **{f"{name}_url": url for name, url in urls.items()},  # type: ignore[arg-type]
+                service_timeout_seconds=TIMEOUT,  # measure a slow read, never cut it short
+            )
+            timed["console"] = Timed(console_app(console_settings))
+            async with _serving({"console": timed["console"]}) as curls:
+                got, queue = await measure(
+                    urls["casework"], curls["console"], timed, ids, rounds=rounds, queue_rounds=queue_rounds
+                )
+    finally:
+        await drop_namespace(settings)
+    return {
+        "n": n,
+        "rounds": rounds,
+        "queue_rounds": queue_rounds,
+        "insert_s": insert_s,
+        "queue": queue.get("id", "-"),
+        "depth": queue.get("depth", 0),
+        **{k: (_pct(v, 0.5), _pct(v, 0.99)) for k, v in got.items() if v},
+    }
+
+
+async def measure(
+    casework_url: str,
+    console_url: str,
+    timed: dict[str, Timed],
+    ids: list[str],
+    *,
+    rounds: int,
+    queue_rounds: int,
+) -> tuple[dict[str, list[float]], dict[str, Any]]:
+    """Read each page and, right after, the casework reads behind it; the samples (ms) and the queue."""
+    api_headers = {"authorization": f"Bearer dev-{OFFICER}"}
+    async with (
+        httpx.AsyncClient(base_url=console_url, cookies={"lindungi_lang": "en"}, timeout=TIMEOUT) as page,
+        httpx.AsyncClient(base_url=casework_url, headers=api_headers, timeout=TIMEOUT) as api,
+    ):
+        r = await page.post("/sign-in", data={"user_id": OFFICER, "credential": f"dev-{OFFICER}"})
+        if r.status_code != 303:
+            raise RuntimeError(f"sign-in: HTTP {r.status_code}")
+        cw, con = timed["casework"], timed["console"]
+        got: dict[str, list[float]] = {k: [] for k in KEYS}
+        queue: dict[str, Any] = {}
+        for i in range(queue_rounds + QUEUE_WARMUP):
+            q_all, body = await _server_time(api, cw, "/v1/queues")
+            queue = max(json.loads(body), key=lambda q: q["depth"])
+            path = f"/v1/queues/{queue['id']}/cases"
+            q_cases, body = await _server_time(api, cw, path, params={"limit": 100})
+            q_page, html = await _server_time(page, con, "/desk", params={"queue": queue["id"]})
+            if json.loads(body)[0]["case_id"] not in html:
+                raise RuntimeError("the queue page does not show the queue's head")
+            q_own = q_page - _waited(timed, con)
+            _progress(f"queue round {i + 1 - QUEUE_WARMUP}: page {q_page:.2f} s, API {q_all + q_cases:.2f} s")
+            if i >= QUEUE_WARMUP:
+                for k, v in (
+                    ("queue_page", q_page),
+                    ("queues_api", q_all),
+                    ("queue_cases_api", q_cases),
+                    ("queue_api", q_all + q_cases),
+                    ("queue_own", q_own),
+                ):
+                    got[k].append(v * 1000)
+        picks = random.Random(9).sample(ids, min(len(ids), rounds + WARMUP))
+        for i in range(rounds + WARMUP):
+            case_id = picks[i % len(picks)]
+            c_api, _ = await _server_time(api, cw, f"/v1/cases/{case_id}")
+            c_page, html = await _server_time(page, con, f"/cases/{case_id}")
+            if case_id[:8] not in html:
+                raise RuntimeError("the case page does not show the case")
+            c_own = c_page - _waited(timed, con)
+            if i >= WARMUP:
+                got["case_page"].append(c_page * 1000)
+                got["case_api"].append(c_api * 1000)
+                got["case_own"].append(c_own * 1000)
+        _progress(f"{rounds} case rounds done")
+    return got, queue
+
+
+def report(r: dict[str, Any]) -> None:
+    """Print the figures as a table, with the ratios console / API."""
+    print(
+        f"console: server time with N={r['n']} cases stored (bulk insert {r['insert_s']:.1f} s); "
+        f"queue {r['queue']} ({r['depth']} waiting), {r['queue_rounds']} rounds; "
+        f"case pages {r['rounds']} rounds"
+    )
+    print(f"  {'read':<46} {'p50 ms':>9} {'p99 ms':>9}")
+    rows = [
+        ("console queue page /desk?queue={q}", "queue_page"),
+        ("  of which the console's own work", "queue_own"),
+        ("  casework GET /v1/queues", "queues_api"),
+        ("  casework GET /v1/queues/{q}/cases?limit=100", "queue_cases_api"),
+        ("  casework, both reads", "queue_api"),
+        ("console case page /cases/{id}", "case_page"),
+        ("  of which the console's own work", "case_own"),
+        ("  casework GET /v1/cases/{id}", "case_api"),
+    ]
+    for label, key in rows:
+        if key in r:  # a page given 0 rounds is not measured
+            p50, p99 = r[key]
+            print(f"  {label:<46} {p50:9.1f} {p99:9.1f}")
+    for label, page_key, api_key in (("queue", "queue_page", "queue_api"), ("case", "case_page", "case_api")):
+        if page_key not in r:
+            continue
+        p50 = r[page_key][0] / r[api_key][0]
+        p99 = r[page_key][1] / r[api_key][1]
+        print(f"  ratio console / API, {label} page: p50 {p50:.2f}  p99 {p99:.2f}")
+
+
+def main() -> None:
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else N
+    rounds = int(sys.argv[2]) if len(sys.argv) > 2 else ROUNDS
+    queue_rounds = int(sys.argv[3]) if len(sys.argv) > 3 else QUEUE_ROUNDS
+    report(asyncio.run(bench(n, rounds, queue_rounds)))
+
+
+if __name__ == "__main__":
+    main()
