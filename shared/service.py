@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import ConnectionFailure
 
 from shared import logs
 from shared.clock import Clock, SystemClock
@@ -28,6 +29,10 @@ from shared.strictjson import StrictJSON, is_json
 from shared.topics import Topic
 
 log = logging.getLogger("lindungi.service")
+
+# Seconds a client is told to wait (Retry-After) when the database does not answer.
+DATABASE_RETRY_AFTER = 5
+READY_TIMEOUT = 3.0  # seconds readiness waits for each dependency
 
 Startup = Callable[[], Awaitable[None]]
 
@@ -124,7 +129,8 @@ class Runtime:
         """What readiness depends on, each 'ok' or the reason."""
         out = {"mongodb": "ok", "kafka": "ok"}
         try:
-            await self.mongo.admin.command("ping")
+            # bounded: the driver would wait its whole server selection timeout for an absent database
+            await asyncio.wait_for(self.mongo.admin.command("ping"), READY_TIMEOUT)
         except Exception as exc:
             out["mongodb"] = type(exc).__name__
         try:
@@ -161,6 +167,19 @@ def create_app(runtime: Runtime, *, title: str, description: str, routers: list[
                 status_code=415, content={"detail": [{"field": "content-type", "reason": reason}]}
             )
         return JSONResponse(status_code=422, content={"detail": field_errors(errors)})
+
+    @app.exception_handler(ConnectionFailure)
+    async def database_away(request: Request, exc: ConnectionFailure) -> JSONResponse:
+        # The database is unreachable (stopped, restarting, network): nothing was decided, so the
+        # client may repeat the request (with the same Idempotency-Key) after Retry-After.
+        log.warning("database unreachable; answered 503", extra={"error": type(exc).__name__})
+        return JSONResponse(
+            status_code=503,
+            headers={"Retry-After": str(DATABASE_RETRY_AFTER)},
+            content={
+                "detail": [{"field": "(service)", "reason": "the database is unreachable; retry later"}]
+            },
+        )
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:
