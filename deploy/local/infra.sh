@@ -3,18 +3,24 @@
 #   infra.sh up      install what is missing (cached), start both, wait until ready (idempotent)
 #   infra.sh down    stop both
 #   infra.sh status  say what runs
+#   infra.sh stop-db | start-db            stop or start only the database (mongoserial and FerretDB)
+#   infra.sh stop-kafka | start-kafka | restart-kafka   the same for the broker
 # Kafka: Apache Kafka 4.x jars resolved with mvn, run with the installed Java in KRaft mode.
 # MongoDB protocol: FerretDB v1.24.2 built with Go, SQLite backend, behind mongoserial
 # (deploy/local/mongoserial: lets one write command run at a time, because FerretDB v1 loses
 # concurrent single-document updates; MongoDB does not).
 # Everything is cached under .cache/ (git-ignored): a second `up` takes seconds.
+# LINDUNGI_STATE moves what a running copy writes (data, pids, logs) away from the built parts
+# (jars and binaries stay under LINDUNGI_CACHE): a second copy then starts without building.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 CACHE=${LINDUNGI_CACHE:-$ROOT/.cache}
 HERE=$ROOT/deploy/local
-KAFKA_DIR=$CACHE/kafka
-FERRET_DIR=$CACHE/ferretdb
+STATE=${LINDUNGI_STATE:-$CACHE}
+KAFKA_LIBS=$CACHE/kafka/libs
+KAFKA_DIR=$STATE/kafka
+FERRET_DIR=$STATE/ferretdb
 FERRET_VERSION=v1.24.2
 # Ports can be moved (e.g. to run a second copy beside a running one).
 KAFKA_PORT=${LINDUNGI_KAFKA_PORT:-9092}
@@ -42,16 +48,16 @@ wait_port() { # name port pidfile logfile seconds
 }
 
 install_kafka() {
-  [ -f "$KAFKA_DIR/libs/.complete" ] && return 0
+  [ -f "$KAFKA_LIBS/.complete" ] && return 0
   need java "install a Java 17+ runtime (Debian: openjdk-17-jre-headless)"
   need mvn "install Maven (Debian: maven) to resolve the Kafka jars"
   say "resolving Apache Kafka jars with mvn (once)..."
-  rm -rf "$KAFKA_DIR/libs"
-  mkdir -p "$KAFKA_DIR/libs"
+  rm -rf "$KAFKA_LIBS"
+  mkdir -p "$KAFKA_LIBS"
   mvn -q -B -f "$HERE/kafka/pom.xml" dependency:copy-dependencies \
-    -DoutputDirectory="$KAFKA_DIR/libs" -DincludeScope=runtime >"$KAFKA_DIR/mvn.log" 2>&1 ||
-    { tail -n 20 "$KAFKA_DIR/mvn.log" >&2; die "mvn could not resolve the Kafka jars"; }
-  touch "$KAFKA_DIR/libs/.complete"
+    -DoutputDirectory="$KAFKA_LIBS" -DincludeScope=runtime >"$CACHE/kafka/mvn.log" 2>&1 ||
+    { tail -n 20 "$CACHE/kafka/mvn.log" >&2; die "mvn could not resolve the Kafka jars"; }
+  touch "$KAFKA_LIBS/.complete"
 }
 
 install_ferretdb() {
@@ -95,7 +101,7 @@ start_kafka() {
     echo "advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT"
     echo "log.dirs=$KAFKA_DIR/data"
   } >"$conf"
-  local cp="$KAFKA_DIR/libs/*"
+  local cp="$KAFKA_LIBS/*"
   local jvm=(-Xms256m -Xmx768m -XX:+UseG1GC -Dkafka.logs.dir="$KAFKA_DIR"
     -Dlog4j2.configurationFile="$HERE/kafka/log4j2.properties")
   if [ ! -f "$KAFKA_DIR/data/meta.properties" ]; then
@@ -166,5 +172,22 @@ case "${1:-up}" in
     alive "$FERRET_DIR/ferretdb.pid" && say "ferretdb running" || say "ferretdb stopped"
     alive "$FERRET_DIR/mongoserial.pid" && say "mongoserial running" || say "mongoserial stopped"
     ;;
-  *) die "usage: $0 up|down|status" ;;
+  stop-db)
+    stop_one mongoserial "$FERRET_DIR/mongoserial.pid"
+    stop_one ferretdb "$FERRET_DIR/ferretdb.pid"
+    ;;
+  start-db)
+    start_ferretdb
+    ;;
+  stop-kafka)
+    stop_one kafka "$KAFKA_DIR/kafka.pid"
+    ;;
+  start-kafka)
+    start_kafka
+    ;;
+  restart-kafka)
+    stop_one kafka "$KAFKA_DIR/kafka.pid"
+    start_kafka
+    ;;
+  *) die "usage: $0 up|down|status|stop-db|start-db|stop-kafka|start-kafka|restart-kafka" ;;
 esac
