@@ -5,7 +5,7 @@ VENV := .cache/venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install infra run test unit integration e2e lint bench down clean
+.PHONY: install infra run test unit integration e2e chaos lint bench down clean
 
 install: $(STAMP)
 
@@ -25,7 +25,7 @@ run: install infra
 
 ## Every tier against the real broker and database (started here unless given by the environment).
 test: install
-	@$(PY) -m pytest tests/unit tests/integration tests/e2e
+	@$(PY) -m pytest tests/unit tests/integration tests/e2e tests/chaos
 
 unit: install
 	@$(PY) -m pytest tests/unit
@@ -35,6 +35,11 @@ integration: install
 
 e2e: install
 	@$(PY) -m pytest tests/e2e
+
+## Faults under load, full profile (kill -9, a broker restart, the database away 30 s) on its own
+## Kafka and database; writes docs/reliability.md. `make test` runs the short profile.
+chaos: install
+	@LINDUNGI_CHAOS=full $(PY) -m pytest tests/chaos -s
 
 lint: install
 	@$(VENV)/bin/ruff check shared services tests deploy bench
