@@ -107,14 +107,14 @@ class Profile:
 
 SHORT = Profile(
     "short",
-    incidents=120,
-    deaths=3,
-    workers=60,
-    api_departures=6,
-    evacuees=60,
-    load_seconds=75,
+    incidents=80,
+    deaths=2,
+    workers=40,
+    api_departures=4,
+    evacuees=40,
+    load_seconds=60,
     kills=3,
-    kafka_restarts=0,
+    kafka_restarts=1,
     db_outage_seconds=12,
     converge_timeout=300,
 )
@@ -408,6 +408,7 @@ class Run:
 
             await asyncio.gather(reports(), registry_then_evacuate(), self.inject(t0))
             durations["load and faults"] = time.monotonic() - t0
+            load_end = time.monotonic()
             # the faults' ends: a kill is over when its successor answers ready
             await asyncio.gather(*self.watchers)
             last_fault = max((f.end for f in self.faults), default=time.monotonic())
@@ -430,6 +431,7 @@ class Run:
             rows, data, _ = await checks.settle(exp, self.settings, p.converge_timeout)
             durations["convergence checks"] = time.monotonic() - t
             converged = time.monotonic() - last_fault
+            after_load = time.monotonic() - load_end
         finally:
             await clients.close()
             await door.close()
@@ -444,7 +446,14 @@ class Run:
             "cases": sum(1 for c in data["cases"] if c.get("kind") == "protection"),
             "duplicates suppressed": checks.duplicates_suppressed(exp, data),
             "seconds to converge after the last fault": round(converged, 1),
-            "restart to ready (s)": [round(f.took, 1) for f in kills],
+            "seconds to converge after the load ended": round(after_load, 1),
+            "kill -9 to the successor ready (s)": [round(f.took, 1) for f in kills],
+            "other exits restarted by the supervisor": self.replicas.starts()
+            - len(self.replicas.sup.procs)
+            - len(kills),
+            "HTTP answers 503 (database away)": sum(
+                1 for c in clients.calls for a in c.attempts if a.status == 503
+            ),
         }
         return Outcome(p, rows, self.faults, figures, durations)
 

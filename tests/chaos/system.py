@@ -113,6 +113,7 @@ class Replicas:
         self.ports = {f"{s}.{i}": free_port() for s in SERVICES for i in range(1, self.replicas + 1)}
         self.sup = Supervisor(self.env, self.ports, logs=self.logs)
         self._lock = threading.Lock()
+        self.pids: dict[str, set[int]] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._tend, name="supervisor", daemon=True)
         self._thread.start()
@@ -121,7 +122,14 @@ class Replicas:
         while not self._stop.is_set():
             with self._lock:
                 self.sup.tend()
+                for name, proc in self.sup.procs.items():
+                    self.pids.setdefault(name, set()).add(proc.pid)
             time.sleep(0.2)
+
+    def starts(self) -> int:
+        """Processes started so far (first starts and restarts)."""
+        with self._lock:
+            return sum(len(p) for p in self.pids.values())
 
     def urls(self, service: str) -> list[str]:
         return [f"http://127.0.0.1:{p}" for n, p in self.ports.items() if n.partition(".")[0] == service]
