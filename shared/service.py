@@ -101,8 +101,8 @@ class Runtime:
     async def _spawn(self, coro_fn: Callable[[], Awaitable[Any]]) -> None:
         self._tasks.append(asyncio.create_task(coro_fn()))  # type: ignore[arg-type]
 
-    async def start(self) -> None:
-        await self.mongo.admin.command("ping")
+    async def start(self, database_wait: float = 60.0) -> None:
+        await self._wait_for_database(database_wait)
         await ensure_topics(self.settings)
         await self.relay.ensure_indexes()
         for fn in self._startup:
@@ -111,6 +111,22 @@ class Runtime:
         self._tasks.append(asyncio.create_task(self.relay.run()))
         self.started = True
         log.info("service started", extra={"topic": self.settings.namespace or "-"})
+
+    async def _wait_for_database(self, timeout: float) -> None:
+        """A replica (re)started while the database is away waits for it, as it waits for Kafka."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            try:
+                await self.mongo.admin.command("ping")
+                return
+            except ConnectionFailure as exc:
+                if loop.time() > deadline:
+                    raise RuntimeError(
+                        f"MongoDB at {self.settings.mongodb_uri} did not answer within {timeout:.0f}s: {exc}"
+                    ) from exc
+                log.warning("database unreachable at start; waiting", extra={"error": type(exc).__name__})
+                await asyncio.sleep(1)
 
     async def stop(self) -> None:
         self.relay.stop()
