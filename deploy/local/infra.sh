@@ -27,6 +27,8 @@ KAFKA_PORT=${LINDUNGI_KAFKA_PORT:-9092}
 CONTROLLER_PORT=${LINDUNGI_KAFKA_CONTROLLER_PORT:-19093}
 MONGO_PORT=${LINDUNGI_MONGO_PORT:-27017}     # what clients use: mongoserial
 FERRET_PORT=${LINDUNGI_FERRET_PORT:-27018}   # FerretDB itself, behind mongoserial
+# Seconds the broker may take to listen (a busy machine can take minutes to start a JVM).
+KAFKA_WAIT=${LINDUNGI_KAFKA_WAIT:-90}
 
 say() { printf 'infra: %s\n' "$*" >&2; }
 die() { say "ERROR: $*"; exit 1; }
@@ -113,7 +115,7 @@ start_kafka() {
   say "starting kafka on 127.0.0.1:$KAFKA_PORT"
   nohup java "${jvm[@]}" -cp "$cp" kafka.Kafka "$conf" >"$KAFKA_DIR/stdout.log" 2>&1 &
   echo $! >"$pid"
-  wait_port kafka $KAFKA_PORT "$pid" "$KAFKA_DIR/stdout.log" 90
+  wait_port kafka $KAFKA_PORT "$pid" "$KAFKA_DIR/stdout.log" "$KAFKA_WAIT"
 }
 
 start_ferretdb() {

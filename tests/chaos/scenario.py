@@ -103,6 +103,7 @@ class Profile:
     converge_timeout: float
     kafka_share: float = 0.15
     retry_share: float = 0.05
+    in_flight: int = 24  # reports in flight at most (all missions together)
 
 
 SHORT = Profile(
@@ -122,14 +123,14 @@ FULL = Profile(
     "full",
     incidents=2000,
     deaths=10,
-    workers=600,
-    api_departures=40,
+    workers=300,
+    api_departures=30,
     evacuees=300,
-    load_seconds=480,
+    load_seconds=600,
     kills=12,
     kafka_restarts=1,
     db_outage_seconds=30,
-    converge_timeout=900,
+    converge_timeout=1500,
 )
 PROFILES = {"short": SHORT, "full": FULL}
 
@@ -210,31 +211,31 @@ class Run:
         # a worker reported more than once joins the open case of the same family
         pool = {m: [w for w in workers if w.country == c] for m, c in MISSIONS.items()}
 
-        async def mission(mission_id: str, items: list[tuple[str, str]]) -> None:
+        # Open loop: reports go out on their schedule whatever the answers' latency (a mission does
+        # not wait for the previous report's answer), at most `in_flight` at a time.
+        limit = asyncio.Semaphore(p.in_flight)
+
+        async def send(mission_id: str, n: int, category: str, severity: str) -> None:
             country = MISSIONS[mission_id]
-            gap = p.load_seconds / max(1, len(items))
-            for n, (category, severity) in enumerate(items):
-                await asyncio.sleep(gap * self.rng.uniform(0.5, 1.5))
-                unique = (
-                    category in ("death", "trafficking") or self.rng.random() < 0.5 or not pool[mission_id]
-                )
-                worker = (
-                    make_workers(1, self.rng, countries=[country], registered_share=0)[0]
-                    if unique
-                    else self.rng.choice(pool[mission_id])
-                )
-                if unique:
-                    worker.name += f" {uuid.uuid4().hex[:6]}"
-                body = report(worker, country=country, category=category, severity=severity, rng=self.rng)
-                key = f"{mission_id}|{n}|{uuid.uuid4().hex[:12]}"
-                iid = checks.expected_incident_id(mission_id, key)
-                if category == "death":
-                    self.death_ids.add(iid)
-                if category == "trafficking":
-                    self.trafficking_ids.add(iid)
+            unique = category in ("death", "trafficking") or self.rng.random() < 0.5 or not pool[mission_id]
+            worker = (
+                make_workers(1, self.rng, countries=[country], registered_share=0)[0]
+                if unique
+                else self.rng.choice(pool[mission_id])
+            )
+            if unique:
+                worker.name += f" {uuid.uuid4().hex[:6]}"
+            body = report(worker, country=country, category=category, severity=severity, rng=self.rng)
+            key = f"{mission_id}|{n}|{uuid.uuid4().hex[:12]}"
+            iid = checks.expected_incident_id(mission_id, key)
+            if category == "death":
+                self.death_ids.add(iid)
+            if category == "trafficking":
+                self.trafficking_ids.add(iid)
+            async with limit:
                 if category not in ("death", "trafficking") and self.rng.random() < p.kafka_share:
                     await door.submit(mission_id, key, body, repeat=self.rng.random() < p.retry_share)
-                    continue
+                    return
                 headers = {"Authorization": f"Bearer dev-{mission_id}", "Idempotency-Key": key}
                 c = await clients.call(
                     "incident", "intake", "POST", "/v1/incidents", headers=headers, key=key, json=body,
@@ -248,16 +249,19 @@ class Run:
                         resource=incident_id, record=c,
                     )  # fmt: skip
 
+        async def mission(mission_id: str, items: list[tuple[str, str]]) -> None:
+            gap = p.load_seconds / max(1, len(items))
+            sent = []
+            for n, (category, severity) in enumerate(items):
+                await asyncio.sleep(gap * self.rng.uniform(0.5, 1.5))
+                sent.append(asyncio.create_task(send(mission_id, n, category, severity)))
+            await asyncio.gather(*sent)
+
         await asyncio.gather(*(mission(m, items) for m, items in by_mission.items()))
 
-    async def registry(self, clients: Clients, workers: list[Worker], evacuees: list[Worker]) -> None:
-        """CSV imports in chunks (some workers twice: a re-sent export), and departures by API."""
-
-        def imported(r: httpx.Response) -> str | None:
-            j = r.json()
-            return (
-                f"{j['created'] + j['updated'] + j['unchanged']} good rows" if r.status_code == 200 else None
-            )
+    async def registry(self, clients: Clients, workers: list[Worker]) -> None:
+        """Departures by CSV import in chunks, and by the API."""
+        imported = self._imported
 
         def departure(r: httpx.Response) -> str | None:
             j = r.json()
@@ -266,13 +270,11 @@ class Run:
             return j.get("departure_id")
 
         headers = {**OPERATOR, "content-type": "text/csv"}
-        everyone = workers + evacuees
         chunk = 100
-        for i in range(0, len(everyone), chunk):
-            part = everyone[i : i + chunk]
+        for i in range(0, len(workers), chunk):
             c = await clients.call(
                 "import", "registry", "POST", "/v1/imports", headers=headers, key=f"import-{i}",
-                content=departures_csv(part), resource=imported, timeout=600,
+                content=departures_csv(workers[i : i + chunk]), resource=imported, timeout=600,
             )  # fmt: skip
             self.import_calls.append(c)
         for w in make_workers(
@@ -283,6 +285,21 @@ class Run:
                 json=departure_body(w), resource=departure,
             )  # fmt: skip
             self.departure_calls.append(c)
+
+    async def register_evacuees(self, clients: Clients, evacuees: list[Worker]) -> None:
+        """The workers of the evacuated country, by CSV import."""
+        headers = {**OPERATOR, "content-type": "text/csv"}
+        for i in range(0, len(evacuees), 100):
+            c = await clients.call(
+                "import", "registry", "POST", "/v1/imports", headers=headers, key=f"import-evacuees-{i}",
+                content=departures_csv(evacuees[i : i + 100]), resource=self._imported, timeout=600,
+            )  # fmt: skip
+            self.import_calls.append(c)
+
+    @staticmethod
+    def _imported(r: httpx.Response) -> str | None:
+        j = r.json()
+        return f"{j['created'] + j['updated'] + j['unchanged']} good rows" if r.status_code == 200 else None
 
     async def evacuate(self, clients: Clients) -> None:
         body = {
@@ -398,9 +415,11 @@ class Run:
             log(f"load: {p.incidents} incidents over ~{p.load_seconds:.0f} s, faults at random moments")
 
             async def registry_then_evacuate() -> None:
-                await self.registry(clients, workers, evacuees)
-                log(f"departures recorded ({time.monotonic() - t0:.0f} s into the load); evacuating")
+                await self.register_evacuees(clients, evacuees)
+                log(f"workers in {EVACUATION_COUNTRY} registered ({time.monotonic() - t0:.0f} s); evacuating")
                 await self.evacuate(clients)
+                await self.registry(clients, workers)
+                log(f"departures recorded ({time.monotonic() - t0:.0f} s into the load)")
 
             async def reports() -> None:
                 await self.incidents(clients, door, workers)

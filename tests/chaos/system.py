@@ -53,6 +53,7 @@ class OwnInfra:
             **{k: v for k, v in os.environ.items() if not k.startswith("LINDUNGI_")},
             "LINDUNGI_CACHE": os.environ.get("LINDUNGI_CACHE", str(ROOT / ".cache")),
             "LINDUNGI_STATE": str(state),
+            "LINDUNGI_KAFKA_WAIT": "300",
             **{k: str(v) for k, v in self.ports.items()},
         }
         self.kafka = f"127.0.0.1:{self.ports['LINDUNGI_KAFKA_PORT']}"
@@ -87,7 +88,7 @@ class OwnInfra:
         self.run("start-db", timeout=120)
 
     def restart_kafka(self) -> None:
-        self.run("restart-kafka", timeout=180)
+        self.run("restart-kafka", timeout=420)
 
 
 @dataclass
