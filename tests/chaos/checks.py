@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from pymongo import AsyncMongoClient
 
 from services.escalation import domain as esc_domain
@@ -82,6 +83,40 @@ async def read_all(settings: Settings, name: str) -> list[Any]:
         await consumer.stop()
 
 
+async def consumer_lag(settings: Settings) -> dict[str, int]:
+    """Per consumer group of the run: messages not yet committed (0: caught up)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, group_id=None)
+    await admin.start()
+    await consumer.start()
+    try:
+        groups = [
+            g[0] for g in await admin.list_consumer_groups() if str(g[0]).startswith(settings.namespace)
+        ]
+        lag: dict[str, int] = {}
+        for g in sorted(groups):
+            # groups are named <namespace><service>.<topic>: compare with every partition of the topic
+            topic = settings.topic(g[len(settings.namespace) :].partition(".")[2])
+            parts = consumer.partitions_for_topic(topic)
+            if parts is None:
+                await consumer.topics()  # refresh metadata
+                parts = consumer.partitions_for_topic(topic) or set()
+            tps = [TopicPartition(topic, p) for p in parts]
+            committed = await admin.list_consumer_group_offsets(g, partitions=tps)
+            end = await consumer.end_offsets(tps)
+            lag[g] = sum(
+                max(
+                    0,
+                    end[tp] - (committed[tp].offset if tp in committed and committed[tp].offset >= 0 else 0),
+                )
+                for tp in tps
+            )
+        return lag
+    finally:
+        await consumer.stop()
+        await admin.close()
+
+
 def _wire(records: list[Any]) -> tuple[list[dict[str, Any]], int]:
     """Decoded envelopes with distinct ids, and how many messages repeated an id."""
     seen: dict[str, dict[str, Any]] = {}
@@ -136,6 +171,7 @@ async def gather(settings: Settings) -> dict[str, Any]:
         for r in await read_all(settings, t.dlq):
             dlq.append((t.dlq, {k: v.decode(errors="replace") for k, v in (r.headers or ())}, r.value or b""))
     data["wire"] = wire
+    data["lag"] = await consumer_lag(settings)
     data["dlq"] = dlq
     data["now"] = datetime.now(UTC)
     return data
@@ -430,6 +466,18 @@ def evaluate(exp: Expected, d: dict[str, Any]) -> list[Row]:
             f"{len(exp.all_calls)} requests, {retried} retried, "
             f"answers {dict(sorted(statuses.items(), key=str))}",
             problems[:10],
+        )
+    )
+
+    # ---- consumers: every group of every replica caught up (none stopped consuming)
+    lag = d.get("lag", {})
+    behind = {g: n for g, n in lag.items() if n != 0}
+    rows.append(
+        Row(
+            "every consumer group caught up (no consumer stopped)",
+            not behind and len(lag) > 0,
+            f"{len(lag)} groups, {sum(max(0, n) for n in lag.values())} messages behind",
+            [f"{g}: {n} behind" for g, n in behind.items()],
         )
     )
 
