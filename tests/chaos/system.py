@@ -162,9 +162,10 @@ class Replicas:
     def kill(self, name: str) -> Kill:
         """kill -9 one replica; the Supervisor restarts it."""
         with self._lock:
-            pid = self.sup.procs[name].pid
-            os.kill(pid, signal.SIGKILL)
-        k = Kill(name, pid, time.monotonic())
+            proc = self.sup.procs[name]
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)  # reaped: no longer counted alive, so never killed twice
+        k = Kill(name, proc.pid, time.monotonic())
         self.kills.append(k)
         return k
 
