@@ -97,20 +97,11 @@ async def consumer_lag(settings: Settings) -> dict[str, int]:
         for g in sorted(groups):
             # groups are named <namespace><service>.<topic>: compare with every partition of the topic
             topic = settings.topic(g[len(settings.namespace) :].partition(".")[2])
-            parts = consumer.partitions_for_topic(topic)
-            if parts is None:
-                await consumer.topics()  # refresh metadata
-                parts = consumer.partitions_for_topic(topic) or set()
-            tps = [TopicPartition(topic, p) for p in parts]
+            tps = [TopicPartition(topic, p) for p in range(settings.topic_partitions)]
             committed = await admin.list_consumer_group_offsets(g, partitions=tps)
             end = await consumer.end_offsets(tps)
-            lag[g] = sum(
-                max(
-                    0,
-                    end[tp] - (committed[tp].offset if tp in committed and committed[tp].offset >= 0 else 0),
-                )
-                for tp in tps
-            )
+            done = {tp.partition: max(0, o.offset) for tp, o in committed.items()}
+            lag[g] = sum(max(0, end[tp] - done.get(tp.partition, 0)) for tp in tps)
         return lag
     finally:
         await consumer.stop()
@@ -529,15 +520,22 @@ async def settle(
     start = loop.time()
     while True:
         try:
+            # cheap first: while a consumer group is behind, reading everything would only slow it down
+            lag = await consumer_lag(settings)
+            behind = {g: n for g, n in lag.items() if n}
+            if behind and loop.time() - start < timeout:
+                print(f"[chaos] consumers behind: {behind}", flush=True)
+                await asyncio.sleep(10)
+                continue
             data = await gather(settings)
         except Exception as exc:  # a check that cannot read yet is not a verdict
             if loop.time() - start > timeout:
                 raise
             print(f"[chaos] reading the results failed ({type(exc).__name__}: {exc}); again", flush=True)
-            await asyncio.sleep(5)
+            await asyncio.sleep(10)
             continue
         rows = evaluate(exp, data)
         if all(r.ok for r in rows) or loop.time() - start > timeout:
             return rows, data, loop.time() - start
         print(f"[chaos] not yet: {', '.join(r.check for r in rows if not r.ok)}", flush=True)
-        await asyncio.sleep(5)
+        await asyncio.sleep(15)
