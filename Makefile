@@ -5,7 +5,7 @@ VENV := .cache/venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install infra run test unit integration e2e fuzz browser browser-tests screenshots messages lint bench down clean
+.PHONY: install infra run test unit integration e2e fuzz chaos browser browser-tests screenshots messages lint bench down clean
 
 install: $(STAMP)
 
@@ -25,7 +25,7 @@ run: install infra
 
 ## Every tier against the real broker and database (started here unless given by the environment).
 test: install browser
-	@$(PY) -m pytest tests/unit tests/integration tests/e2e tests/browser tests/fuzz
+	@$(PY) -m pytest tests/unit tests/integration tests/e2e tests/browser tests/fuzz tests/chaos
 
 unit: install
 	@$(PY) -m pytest tests/unit
@@ -69,6 +69,10 @@ messages: install
 ## runs a short pass).
 fuzz: install
 	@LINDUNGI_FUZZ_FULL=1 $(PY) -m pytest tests/fuzz -s
+## Faults under load, full profile (kill -9, a broker restart, the database away 30 s) on its own
+## Kafka and database; writes docs/reliability.md. `make test` runs the short profile.
+chaos: install
+	@LINDUNGI_CHAOS=full $(PY) -m pytest tests/chaos -s
 
 lint: install
 	@$(VENV)/bin/ruff check shared services tests deploy bench

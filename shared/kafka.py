@@ -14,6 +14,7 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from pydantic import ValidationError
+from pymongo.errors import ConnectionFailure
 
 import shared.events  # noqa: F401  (registers every event type before decoding)
 from shared.envelope import Envelope, Event, UnknownEventType
@@ -26,6 +27,11 @@ log = logging.getLogger("lindungi.kafka")
 Handler = Callable[[Envelope, Any], Awaitable[None]]
 # A test seam: called after a handler stored its effects and before the offset is committed.
 AfterHandle = Callable[[Envelope], Awaitable[None]]
+
+# Failures of the infrastructure, not of the message: the database is away. Retrying them counts
+# no attempt (the message is not at fault and must not be dead-lettered); the wait grows to this.
+TRANSIENT: tuple[type[BaseException], ...] = (ConnectionFailure,)
+TRANSIENT_MAX_WAIT = 5.0
 
 
 def make_broker(settings: Settings, *, client_id: str) -> KafkaBroker:
@@ -168,7 +174,7 @@ def subscribe(
             return
         if handler is None:
             return
-        attempt = 0
+        attempt = waits = 0
         while True:
             attempt += 1
             try:
@@ -177,6 +183,16 @@ def subscribe(
             except PermanentError as exc:
                 await dead.send(topic, msg, kind="rejected", error=describe(exc), attempts=attempt)
                 return
+            except TRANSIENT as exc:
+                # The database is unreachable: wait for it, holding this partition (nothing behind
+                # this message could be stored either); handlers are idempotent, so a retry is safe.
+                attempt -= 1
+                waits += 1
+                log.warning(
+                    "database unreachable; handler waits and retries",
+                    extra={"event_id": env.id, "event_type": env.type, "error": describe(exc)},
+                )
+                await asyncio.sleep(min(settings.handler_backoff_seconds * 2**waits, TRANSIENT_MAX_WAIT))
             except Exception as exc:
                 if attempt >= settings.handler_attempts:
                     log.exception("handler failed after %d attempts", attempt, extra={"event_id": env.id})

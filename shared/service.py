@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import ConnectionFailure
 
 from shared import logs
 from shared.clock import Clock, SystemClock
@@ -29,6 +30,10 @@ from shared.strictjson import StrictJSON, is_json
 from shared.topics import Topic
 
 log = logging.getLogger("lindungi.service")
+
+# Seconds a client is told to wait (Retry-After) when the database does not answer.
+DATABASE_RETRY_AFTER = 5
+READY_TIMEOUT = 3.0  # seconds readiness waits for each dependency
 
 Startup = Callable[[], Awaitable[None]]
 
@@ -99,8 +104,8 @@ class Runtime:
     async def _spawn(self, coro_fn: Callable[[], Awaitable[Any]]) -> None:
         self._tasks.append(asyncio.create_task(coro_fn()))  # type: ignore[arg-type]
 
-    async def start(self) -> None:
-        await self.mongo.admin.command("ping")
+    async def start(self, database_wait: float = 60.0) -> None:
+        await self._wait_for_database(database_wait)
         await ensure_topics(self.settings)
         await self.relay.ensure_indexes()
         for fn in self._startup:
@@ -109,6 +114,22 @@ class Runtime:
         self._tasks.append(asyncio.create_task(self.relay.run()))
         self.started = True
         log.info("service started", extra={"topic": self.settings.namespace or "-"})
+
+    async def _wait_for_database(self, timeout: float) -> None:
+        """A replica (re)started while the database is away waits for it, as it waits for Kafka."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            try:
+                await self.mongo.admin.command("ping")
+                return
+            except ConnectionFailure as exc:
+                if loop.time() > deadline:
+                    raise RuntimeError(
+                        f"MongoDB at {self.settings.mongodb_uri} did not answer within {timeout:.0f}s: {exc}"
+                    ) from exc
+                log.warning("database unreachable at start; waiting", extra={"error": type(exc).__name__})
+                await asyncio.sleep(1)
 
     async def stop(self) -> None:
         self.relay.stop()
@@ -127,7 +148,8 @@ class Runtime:
         """What readiness depends on, each 'ok' or the reason."""
         out = {"mongodb": "ok", "kafka": "ok"}
         try:
-            await self.mongo.admin.command("ping")
+            # bounded: the driver would wait its whole server selection timeout for an absent database
+            await asyncio.wait_for(self.mongo.admin.command("ping"), READY_TIMEOUT)
         except Exception as exc:
             out["mongodb"] = type(exc).__name__
         try:
@@ -164,6 +186,19 @@ def create_app(runtime: Runtime, *, title: str, description: str, routers: list[
                 status_code=415, content={"detail": [{"field": "content-type", "reason": reason}]}
             )
         return JSONResponse(status_code=422, content={"detail": field_errors(errors)})
+
+    @app.exception_handler(ConnectionFailure)
+    async def database_away(request: Request, exc: ConnectionFailure) -> JSONResponse:
+        # The database is unreachable (stopped, restarting, network): nothing was decided, so the
+        # client may repeat the request (with the same Idempotency-Key) after Retry-After.
+        log.warning("database unreachable; answered 503", extra={"error": type(exc).__name__})
+        return JSONResponse(
+            status_code=503,
+            headers={"Retry-After": str(DATABASE_RETRY_AFTER)},
+            content={
+                "detail": [{"field": "(service)", "reason": "the database is unreachable; retry later"}]
+            },
+        )
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:

@@ -40,6 +40,11 @@ class Settings(BaseSettings):
     outbox_sweep_seconds: float = 5.0  # full sweeps for what crashed replicas left behind
     handler_attempts: int = 3
     handler_backoff_seconds: float = 0.2
+    # escalation: how long a decision may stay unemitted before another replica emits it for its
+    # decider (presumed dead), and how often that repair runs. Shorter: faster recovery after a
+    # crash, at the price of more duplicates on the wire (same ids, dropped by consumers).
+    escalation_emit_grace_seconds: float = 300.0
+    escalation_repair_seconds: float = 60.0
     log_level: str = "INFO"
     instance: str = ""  # replica name in logs and leases; defaults to host:pid
 

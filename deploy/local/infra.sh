@@ -3,19 +3,25 @@
 #   infra.sh up      install what is missing (cached), start both, wait until ready (idempotent)
 #   infra.sh down    stop both
 #   infra.sh status  say what runs
+#   infra.sh stop-db | start-db            stop or start only the database (mongoserial and FerretDB)
+#   infra.sh stop-kafka | start-kafka | restart-kafka   the same for the broker
 # Kafka: Apache Kafka 4.x jars resolved with mvn, run with the installed Java in KRaft mode.
 # MongoDB protocol: FerretDB v1.24.2 built with Go, SQLite backend, with two small changes that
 # let SQLite use its _id index (patch_ferretdb), behind mongoserial (deploy/local/mongoserial:
 # lets one write command run at a time, because FerretDB v1 loses concurrent single-document
 # updates; MongoDB does not).
 # Everything is cached under .cache/ (git-ignored): a second `up` takes seconds.
+# LINDUNGI_STATE moves what a running copy writes (data, pids, logs) away from the built parts
+# (jars and binaries stay under LINDUNGI_CACHE): a second copy then starts without building.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 CACHE=${LINDUNGI_CACHE:-$ROOT/.cache}
 HERE=$ROOT/deploy/local
-KAFKA_DIR=$CACHE/kafka
-FERRET_DIR=$CACHE/ferretdb
+STATE=${LINDUNGI_STATE:-$CACHE}
+KAFKA_LIBS=$CACHE/kafka/libs
+KAFKA_DIR=$STATE/kafka
+FERRET_DIR=$STATE/ferretdb
 FERRET_VERSION=v1.24.2
 # What .cache/bin/ferretdb must be built from: the version plus the level of patch_ferretdb.
 # Raise the level whenever patch_ferretdb changes: the next `up` rebuilds and restarts FerretDB.
@@ -25,6 +31,8 @@ KAFKA_PORT=${LINDUNGI_KAFKA_PORT:-9092}
 CONTROLLER_PORT=${LINDUNGI_KAFKA_CONTROLLER_PORT:-19093}
 MONGO_PORT=${LINDUNGI_MONGO_PORT:-27017}     # what clients use: mongoserial
 FERRET_PORT=${LINDUNGI_FERRET_PORT:-27018}   # FerretDB itself, behind mongoserial
+# Seconds the broker may take to listen (a busy machine can take minutes to start a JVM).
+KAFKA_WAIT=${LINDUNGI_KAFKA_WAIT:-90}
 
 say() { printf 'infra: %s\n' "$*" >&2; }
 die() { say "ERROR: $*"; exit 1; }
@@ -46,16 +54,16 @@ wait_port() { # name port pidfile logfile seconds
 }
 
 install_kafka() {
-  [ -f "$KAFKA_DIR/libs/.complete" ] && return 0
+  [ -f "$KAFKA_LIBS/.complete" ] && return 0
   need java "install a Java 17+ runtime (Debian: openjdk-17-jre-headless)"
   need mvn "install Maven (Debian: maven) to resolve the Kafka jars"
   say "resolving Apache Kafka jars with mvn (once)..."
-  rm -rf "$KAFKA_DIR/libs"
-  mkdir -p "$KAFKA_DIR/libs"
+  rm -rf "$KAFKA_LIBS"
+  mkdir -p "$KAFKA_LIBS"
   mvn -q -B -f "$HERE/kafka/pom.xml" dependency:copy-dependencies \
-    -DoutputDirectory="$KAFKA_DIR/libs" -DincludeScope=runtime >"$KAFKA_DIR/mvn.log" 2>&1 ||
-    { tail -n 20 "$KAFKA_DIR/mvn.log" >&2; die "mvn could not resolve the Kafka jars"; }
-  touch "$KAFKA_DIR/libs/.complete"
+    -DoutputDirectory="$KAFKA_LIBS" -DincludeScope=runtime >"$CACHE/kafka/mvn.log" 2>&1 ||
+    { tail -n 20 "$CACHE/kafka/mvn.log" >&2; die "mvn could not resolve the Kafka jars"; }
+  touch "$KAFKA_LIBS/.complete"
 }
 
 # patch_src file count old new: replace the literal text old by new in file; fail loudly unless
@@ -151,7 +159,7 @@ start_kafka() {
     echo "advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT"
     echo "log.dirs=$KAFKA_DIR/data"
   } >"$conf"
-  local cp="$KAFKA_DIR/libs/*"
+  local cp="$KAFKA_LIBS/*"
   local jvm=(-Xms256m -Xmx768m -XX:+UseG1GC -Dkafka.logs.dir="$KAFKA_DIR"
     -Dlog4j2.configurationFile="$HERE/kafka/log4j2.properties")
   if [ ! -f "$KAFKA_DIR/data/meta.properties" ]; then
@@ -163,7 +171,7 @@ start_kafka() {
   say "starting kafka on 127.0.0.1:$KAFKA_PORT"
   nohup java "${jvm[@]}" -cp "$cp" kafka.Kafka "$conf" >"$KAFKA_DIR/stdout.log" 2>&1 &
   echo $! >"$pid"
-  wait_port kafka $KAFKA_PORT "$pid" "$KAFKA_DIR/stdout.log" 90
+  wait_port kafka $KAFKA_PORT "$pid" "$KAFKA_DIR/stdout.log" "$KAFKA_WAIT"
 }
 
 start_ferretdb() {
@@ -227,5 +235,22 @@ case "${1:-up}" in
     alive "$FERRET_DIR/ferretdb.pid" && say "ferretdb running" || say "ferretdb stopped"
     alive "$FERRET_DIR/mongoserial.pid" && say "mongoserial running" || say "mongoserial stopped"
     ;;
-  *) die "usage: $0 up|down|status" ;;
+  stop-db)
+    stop_one mongoserial "$FERRET_DIR/mongoserial.pid"
+    stop_one ferretdb "$FERRET_DIR/ferretdb.pid"
+    ;;
+  start-db)
+    start_ferretdb
+    ;;
+  stop-kafka)
+    stop_one kafka "$KAFKA_DIR/kafka.pid"
+    ;;
+  start-kafka)
+    start_kafka
+    ;;
+  restart-kafka)
+    stop_one kafka "$KAFKA_DIR/kafka.pid"
+    start_kafka
+    ;;
+  *) die "usage: $0 up|down|status|stop-db|start-db|stop-kafka|start-kafka|restart-kafka" ;;
 esac

@@ -30,15 +30,17 @@ def _ready(port: int) -> bool:
         return False
 
 
-def _start(name: str, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    with open(LOGS / f"{name}.log", "ab") as log:  # the child keeps its own copy
+def _start(name: str, port: int, env: dict[str, str], logs: Path = LOGS) -> subprocess.Popen[bytes]:
+    """Start one service process; `name` may carry a replica suffix ("casework.2")."""
+    service = name.partition(".")[0]
+    with open(logs / f"{name}.log", "ab") as log:  # the child keeps its own copy
         return subprocess.Popen(
             [
                 sys.executable,
                 "-m",
                 "uvicorn",
                 "--factory",
-                f"services.{name}.app:create_app",
+                f"services.{service}.app:create_app",
                 "--host",
                 "127.0.0.1",
                 "--port",
@@ -58,11 +60,15 @@ class Supervisor:
     BACKOFF = (1.0, 2.0, 5.0, 10.0, 30.0)  # seconds before the 1st, 2nd... restart in a row
     STEADY = 60.0  # a service up this long has its backoff forgotten
 
-    def __init__(self, env: dict[str, str], services: dict[str, int] | None = None) -> None:
-        LOGS.mkdir(parents=True, exist_ok=True)
+    def __init__(
+        self, env: dict[str, str], services: dict[str, int] | None = None, *, logs: Path = LOGS
+    ) -> None:
+        """services: name (a service, or service.replica) -> HTTP port."""
+        logs.mkdir(parents=True, exist_ok=True)
         self.env = env
+        self.logs = logs
         self.services = services or SERVICES
-        self.procs = {name: _start(name, port, env) for name, port in self.services.items()}
+        self.procs = {name: _start(name, port, env, logs) for name, port in self.services.items()}
         self.started_at = dict.fromkeys(self.services, time.monotonic())
         self.restarts = dict.fromkeys(self.services, 0)
         self.due: dict[str, float] = {}  # name -> monotonic time of its restart
@@ -80,13 +86,13 @@ class Supervisor:
             self.due[name] = now + wait
             print(
                 f"[supervisor] {name} exited (code {proc.returncode}); restarting in {wait:.0f} s "
-                f"(restart {self.restarts[name]}); log: {LOGS / (name + '.log')}",
+                f"(restart {self.restarts[name]}); log: {self.logs / (name + '.log')}",
                 flush=True,
             )
         for name, when in list(self.due.items()):
             if now >= when:
                 del self.due[name]
-                self.procs[name] = _start(name, self.services[name], self.env)
+                self.procs[name] = _start(name, self.services[name], self.env, self.logs)
                 self.started_at[name] = now
                 print(f"[supervisor] {name} restarted (pid {self.procs[name].pid})", flush=True)
 

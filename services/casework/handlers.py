@@ -25,9 +25,11 @@ RETRIES = 5  # a handler re-reads when a desk action moved the case between its 
 
 
 def _once(env: Envelope, build: service.Plan | None) -> Plan | None:
-    """Add the applied-once guard of an event to a plan."""
+    """Add the applied-once guard of an event to a plan; its timeline entries name the event."""
     if build is None:
         return None
+    for item in build.update.get("$push", {}).get("timeline", {}).get("$each", []):
+        item.setdefault("event_id", env.id)
     once_filter, once_update = applied_once(env.id)
     return Plan(merge_updates(build.update, once_update), build.events, {**build.filter, **once_filter})
 

@@ -56,9 +56,9 @@ class Escalation:
         self.keep_lateness = False
         # Far longer than a decider needs between deciding and emitting (EMIT_EVERY decisions):
         # a repair inside it would publish twice.
-        self.emit_grace_seconds = 300.0
+        self.emit_grace_seconds = rt.settings.escalation_emit_grace_seconds
         self.purge_seconds = 5.0
-        self.repair_seconds = 60.0
+        self.repair_seconds = rt.settings.escalation_repair_seconds
 
     # ------------------------------------------------------------ rules
 

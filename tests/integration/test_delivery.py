@@ -12,6 +12,7 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
+from pymongo.errors import ServerSelectionTimeoutError
 
 from services.casework.app import create_app as casework_app
 from shared import topics
@@ -143,6 +144,33 @@ async def test_handler_failing_past_retries_is_dead_lettered(settings: Settings)
     assert headers["dlq-error-kind"] == b"handler-failed"
     assert headers["dlq-attempts"] == str(settings.handler_attempts).encode()
     assert b"database went away" in headers["dlq-error"]
+
+
+async def test_database_away_is_waited_out_not_dead_lettered(settings: Settings) -> None:
+    """A handler that cannot reach the database (more times than handler_attempts) is retried
+    until it can: the message is not at fault and must not land in the dead-letter topic."""
+    env = incident_envelope()
+    failures = settings.handler_attempts + 2
+    attempts: list[str] = []
+    done: list[str] = []
+
+    async def handler(e: Envelope, incident: IncidentAccepted) -> None:
+        attempts.append(e.id)
+        if len(attempts) <= failures:
+            raise ServerSelectionTimeoutError("127.0.0.1:27017: [Errno 111] Connection refused")
+        done.append(e.id)
+
+    rt = Runtime("dbaway", settings=settings)
+    rt.consume(topics.INCIDENTS, {IncidentAccepted: handler})
+    await rt.start()
+    try:
+        await produce(settings, topics.INCIDENTS.name, env.model_dump_json().encode(), key=b"w")
+        await eventually(lambda: asyncio.sleep(0, result=env.id in done), timeout=60)
+        dead = await read_topic(settings, topics.INCIDENTS.dlq, timeout=2)
+    finally:
+        await rt.stop()
+    assert len(attempts) == failures + 1
+    assert dead == [], "a database outage is not the message's fault"
 
 
 OUTBOX_WRITER = """
