@@ -25,7 +25,6 @@ import contextlib
 import json
 import os
 import random
-import socket
 import sys
 import time
 import uuid
@@ -38,6 +37,7 @@ import uvicorn
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from deploy.local.run import free_port
 from services.casework import domain, store
 from services.casework import service as casework_service
 from services.casework.app import create_app as casework_app
@@ -110,12 +110,6 @@ class Timed:
         await self.app(scope, receive, timed_send)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextlib.asynccontextmanager
 async def _serving(apps: dict[str, ASGIApp]) -> AsyncIterator[dict[str, str]]:
     """Serve each app on a free loopback port in this loop; their base URLs."""
@@ -123,7 +117,7 @@ async def _serving(apps: dict[str, ASGIApp]) -> AsyncIterator[dict[str, str]]:
     tasks = []
     urls = {}
     for name, app in apps.items():
-        port = _free_port()
+        port = free_port()
         server = uvicorn.Server(
             uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=5)
         )

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import http.client
 import os
+import random
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -22,11 +25,30 @@ SERVICES = {
 LOGS = ROOT / ".cache" / "logs"
 
 
+def free_port() -> int:
+    """A free loopback port below Linux's ephemeral range (32768-60999).
+
+    A port the kernel hands out for `bind(0)` is in that range, where any outgoing connection
+    (a Kafka or MongoDB client) may take it between our check and the service's bind: that was
+    seen, a service dying on "address already in use". Below the range only listeners compete.
+    """
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randrange(20_000, 32_000)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port between 20000 and 32000")
+
+
 def _ready(port: int) -> bool:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as r:
             return r.status == 200
-    except OSError:
+    except (OSError, http.client.HTTPException):  # not up yet, or something else on the port
         return False
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -21,7 +20,7 @@ from pathlib import Path
 
 import httpx
 
-from deploy.local.run import Supervisor
+from deploy.local.run import Supervisor, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "deploy" / "local" / "infra.sh"
@@ -30,12 +29,6 @@ SERVICES = ("registry", "intake", "casework", "escalation", "repatriation")
 
 class InfraError(RuntimeError):
     """The chaos run's own Kafka or database could not be started or stopped."""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class OwnInfra:

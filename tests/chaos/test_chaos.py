@@ -9,6 +9,7 @@ it never touches a broker or database given by the environment; if they cannot s
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -24,7 +25,10 @@ def test_nothing_lost_or_doubled_under_faults() -> None:
     seed = int(os.environ["LINDUNGI_CHAOS_SEED"]) if os.environ.get("LINDUNGI_CHAOS_SEED") else None
     write = ROOT / "docs" / "reliability.md" if name == "full" else None
     try:
-        outcome = scenario.execute(profile, seed=seed, write=write)
+        # In a thread of its own: the scenario runs its own event loop, and a test before this
+        # one (Playwright's sync API) may have left a loop marked running in this thread.
+        with ThreadPoolExecutor(1) as pool:
+            outcome = pool.submit(scenario.execute, profile, seed=seed, write=write).result()
     except InfraError as exc:
         pytest.fail(str(exc), pytrace=False)
     kills = outcome.figures["kills"]

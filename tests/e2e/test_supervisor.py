@@ -8,9 +8,8 @@ import time
 
 import pytest
 
-from deploy.local.run import Supervisor, _ready
+from deploy.local.run import Supervisor, _ready, free_port
 from shared.settings import Settings
-from tests.e2e.test_processes import free_port
 
 pytestmark = pytest.mark.e2e
 

@@ -19,10 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from deploy.local.run import Supervisor, _ready
+from deploy.local.run import Supervisor, _ready, free_port
 from shared.namespace import drop_namespace
 from shared.settings import Settings
-from tests.e2e.test_processes import free_port
 from tests.support.infra import find_or_start
 
 pytestmark = pytest.mark.e2e
@@ -42,7 +41,7 @@ SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 
 
 @pytest.fixture(scope="module")
-def services() -> Iterator[dict[str, int]]:
+def services() -> Iterator[tuple[dict[str, int], Supervisor]]:
     endpoints, _ = find_or_start()
     env = {
         **os.environ,
@@ -58,7 +57,7 @@ def services() -> Iterator[dict[str, int]]:
             sup.tend()
             assert time.monotonic() < deadline, "the services did not become ready within 120 s"
             time.sleep(0.5)
-        yield ports
+        yield ports, sup
     finally:
         sup.stop()
         gone = Settings(
@@ -73,13 +72,20 @@ def services() -> Iterator[dict[str, int]]:
 
 @pytest.mark.parametrize(("service", "caller"), RUNS, ids=[f"{s}-{c}" for s, c in RUNS])
 def test_no_server_error_and_every_answer_as_declared(
-    services: dict[str, int], service: str, caller: str
+    services: tuple[dict[str, int], Supervisor], service: str, caller: str
 ) -> None:
+    ports, sup = services
+    deadline = time.monotonic() + 120
+    while not _ready(ports[service]):  # one that died meanwhile is restarted by the supervisor
+        sup.tend()
+        assert time.monotonic() < deadline, f"{service} was not ready within 120 s"
+        time.sleep(0.5)
+    restarts = sup.restarts[service]
     run = subprocess.run(
         [
             str(SCHEMATHESIS),
             "run",
-            f"http://127.0.0.1:{services[service]}/openapi.json",
+            f"http://127.0.0.1:{ports[service]}/openapi.json",
             "--header",
             f"Authorization: Bearer dev-{caller}",
             "--checks",
@@ -101,3 +107,5 @@ def test_no_server_error_and_every_answer_as_declared(
     print(f"{service} as {caller}: {summary.strip()}")
     assert run.returncode == 0, f"schemathesis found failures for {service} as {caller}:\n{tail}"
     assert " generated, " in run.stdout and "passed" in summary
+    sup.tend()
+    assert sup.restarts[service] == restarts, f"{service} died while it was fuzzed: see its log"

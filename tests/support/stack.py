@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import threading
 import uuid
 from collections.abc import Callable
@@ -17,6 +16,7 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 
+from deploy.local.run import free_port
 from services.casework.app import create_app as casework_app
 from services.console.app import create_app as console_app
 from services.console.settings import ConsoleSettings
@@ -35,12 +35,6 @@ SERVICES: dict[str, Callable[..., FastAPI]] = {
     "escalation": escalation_app,
     "repatriation": repatriation_app,
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Stack:
