@@ -1,11 +1,13 @@
 """The console's queue and case pages with N cases stored, against casework's API alone for the same reads.
 
-`python -m bench.console [N] [ROUNDS]` (or `BENCH_CONSOLE_CASES`, `BENCH_CONSOLE_ROUNDS`; Kafka
-and MongoDB from the environment, like the services). Starts the five services and the console
-in this process, each on a free loopback port (the console calls the services over HTTP, as in
-`make run`), in a fresh namespace. Stores N cases in casework's database with one bulk insert of
-the very documents casework's incident handler builds (`service._new_case`), at rest (outbox
-already published). Then, signed in as a desk officer, it reads in turn, ROUNDS times:
+`python -m bench.console [N] [ROUNDS] [QUEUE_ROUNDS]` (or `BENCH_CONSOLE_CASES` (10,000),
+`BENCH_CONSOLE_ROUNDS` (30), `BENCH_CONSOLE_QUEUE_ROUNDS` (5), `BENCH_CONSOLE_QUEUE_WARMUP` (1),
+`BENCH_CONSOLE_TIMEOUT` (900 s a read); Kafka and MongoDB from the environment, like the
+services). Starts the five services and the console in this process, each on a free loopback
+port (the console calls the services over HTTP, as in `make run`), in a fresh namespace. Stores
+N cases in casework's database with bulk inserts of the very documents casework's incident
+handler builds (`service._new_case`), at rest (outbox already published). Then, signed in as a
+desk officer, it reads in turn (the queue page QUEUE_ROUNDS times, the case page ROUNDS times):
 
 - the console's queue page `/desk?queue=<the largest queue>`, which reads casework's
   `GET /v1/queues` then `GET /v1/queues/{queue}/cases?limit=100`;
