@@ -525,6 +525,13 @@ def render(o: Outcome) -> str:
         f"{p.db_outage_seconds:.0f} s.",
         "",
     ]
+    if p.name == "full" and p.incidents < 2000:
+        lines += [
+            f"Scaled with LINDUNGI_CHAOS_INCIDENTS={p.incidents} (the issue asks for 2,000): on this "
+            "machine (2 shared cores, FerretDB on SQLite) casework turned accepted reports into cases at "
+            "0.2-0.5 a second under the load, so 2,000 reports take about an hour to converge.",
+            "",
+        ]
     return "\n".join(lines)
 
 
