@@ -25,7 +25,7 @@ FERRET_DIR=$STATE/ferretdb
 FERRET_VERSION=v1.24.2
 # What .cache/bin/ferretdb must be built from: the version plus the level of patch_ferretdb.
 # Raise the level whenever patch_ferretdb changes: the next `up` rebuilds and restarts FerretDB.
-FERRET_BUILD=$FERRET_VERSION+lindungi.1
+FERRET_BUILD=$FERRET_VERSION+lindungi.2
 # Ports can be moved (e.g. to run a second copy beside a running one).
 KAFKA_PORT=${LINDUNGI_KAFKA_PORT:-9092}
 CONTROLLER_PORT=${LINDUNGI_KAFKA_CONTROLLER_PORT:-19093}
@@ -87,6 +87,10 @@ patch_src() {
 #    (and, as before, only when its value is a string or an ObjectID). Safe: top-level keys are
 #    ANDed, and the handler filters every document the backend returns by the whole filter again
 #    (backends.Collection.Query: "Filter may be ignored, or safely applied partially or entirely").
+# 3. Every other filter read the whole collection and decoded each document in Go. Plain string
+#    equality and `$in` terms on top-level fields are now handed to SQLite too, written as
+#    FerretDB writes its index expressions, so an index declared on the field answers them
+#    (deploy/local/ferretdb/lindungi_pushdown.go says why the result is never too small).
 patch_ferretdb() { # src
   local sq=$1/internal/backends/sqlite
   # shellcheck disable=SC2016 # the $ in '$._id' is SQLite's, not the shell's
@@ -108,6 +112,11 @@ func lindungiOneID(filter *types.Document) bool {
 	return n == 1
 }
 EOF
+  cp "$HERE/ferretdb/lindungi_pushdown.go" "$sq/lindungi_pushdown.go"
+  patch_src "$sq/collection.go" 1 $'\n\tq += whereClause\n' \
+    $'\n\twhereClause, args = lindungiWhere(params.Filter, whereClause, args)\n\tq += whereClause\n'
+  patch_src "$sq/collection.go" 1 $'\n\torderByClause := prepareOrderByClause(params.Sort)\n' \
+    $'\n\twhereClause, args = lindungiWhere(params.Filter, whereClause, args)\n\torderByClause := prepareOrderByClause(params.Sort)\n'
 }
 
 install_ferretdb() {

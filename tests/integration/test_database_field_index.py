@@ -1,0 +1,92 @@
+"""Filters on a field with a declared index are served by it, on MongoDB and on the local FerretDB,
+and never lose a document.
+
+FerretDB v1.24.2 handed SQLite nothing but `_id`: a filter on any other field (a queue, a status,
+an open case's key) read and decoded every document of the collection. deploy/local/infra.sh now
+builds it with `lindungi_pushdown.go`, which hands SQLite the plain string terms (equality and
+`$in`) of top-level fields as FerretDB writes its index expressions. That must never drop a
+document MongoDB would return, so the first test compares answers for the strings most likely
+to be written differently (escapes, quotes, non-ASCII, control characters) and for fields that
+hold arrays, documents, numbers or nothing; it holds on any MongoDB-protocol server. The second
+reads the server's own plan (see test_database_id_index.py for how each server answers).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.mongo import Doc, connect
+from shared.settings import Settings
+from tests.integration.test_database_id_index import _stages
+
+pytestmark = pytest.mark.integration
+
+TRICKY = [
+    "plain",
+    "a<b>&c",
+    'q"uote',
+    "back\\slash",
+    "é ü 日本",
+    "emoji 😀",
+    "line\nbreak",
+    "tab\t",
+    "\u2028",
+    "",
+]
+
+
+async def test_string_filters_return_exactly_what_mongodb_returns(settings: Settings) -> None:
+    client = connect(settings)
+    try:
+        coll = client[settings.database("store")]["things"]
+        await coll.create_index([("f", 1), ("g", 1)])
+        docs: list[Doc] = []
+        for i, text in enumerate(TRICKY):
+            docs += [
+                {"_id": f"str-{i}", "f": text, "g": "x"},
+                {"_id": f"arr-{i}", "f": ["other", text], "g": "x"},  # matched by an element
+                {"_id": f"doc-{i}", "f": {"t": text}, "g": "x"},  # never matched by a string
+            ]
+        docs += [{"_id": "num", "f": 5, "g": "x"}, {"_id": "none", "g": "x"}, {"_id": "null", "f": None}]
+        await coll.insert_many(docs)
+        for i, text in enumerate(TRICKY):
+            want = [f"arr-{i}", f"str-{i}"]
+            for f in ({"f": text}, {"f": {"$in": [text, "absent"]}, "g": "x"}, {"g": "x", "f": text}):
+                assert sorted(d["_id"] for d in await coll.find(f).to_list()) == want, (text, f)
+                assert await coll.count_documents(f) == 2, (text, f)
+        assert sorted(d["_id"] for d in await coll.find({"f": "other"}).to_list()) == [
+            f"arr-{i}" for i in range(len(TRICKY))
+        ]
+        assert await coll.count_documents({"f": "5"}) == 0
+        assert await coll.count_documents({"f": {"$in": ["plain", 5]}}) == 3  # a number in $in: not pushed
+        # Writes go through the same lookup.
+        assert (await coll.update_many({"f": "plain"}, {"$set": {"u": 1}})).modified_count == 2
+        assert (await coll.delete_many({"f": {"$in": ["plain"]}, "u": 1})).deleted_count == 2
+        assert await coll.count_documents({"u": 1}) == 0
+    finally:
+        await client.close()
+
+
+async def test_a_string_filter_on_an_indexed_field_uses_the_index(settings: Settings) -> None:
+    client = connect(settings)
+    try:
+        db = client[settings.database("store")]
+        await db["cases"].create_index([("queue", 1), ("status", 1)])
+        await db["cases"].insert_many(
+            [
+                {"_id": f"case-{i:04d}", "queue": f"q{i % 15}", "status": "new" if i % 3 else "closed"}
+                for i in range(300)
+            ]
+        )
+        for f in ({"queue": "q7"}, {"queue": "q7", "status": {"$in": ["new", "open"]}}):
+            explained = await db.command("explain", {"find": "cases", "filter": f}, verbosity="queryPlanner")
+            planner = explained["queryPlanner"]
+            if "Plan" in planner:  # FerretDB (SQLite): SEARCH ... USING INDEX, never SCAN
+                details = [str(row) for row in planner["Plan"]]
+                assert any("SEARCH" in d and "USING INDEX" in d for d in details), details
+                assert not any("detail=SCAN" in d for d in details), details
+            else:  # MongoDB
+                names = {s["stage"] for s in _stages(planner["winningPlan"])}
+                assert "IXSCAN" in names and "COLLSCAN" not in names, names
+    finally:
+        await client.close()
