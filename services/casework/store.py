@@ -10,6 +10,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from shared.mongo import HIDDEN, Doc
+from shared.paging import Order
 
 CASES = "cases"
 # Bookkeeping no answer shows: outbox, applied event ids, a claim's pending event.
@@ -24,8 +25,10 @@ async def ensure_indexes(db: AsyncDatabase[Doc]) -> None:
     # At most one open case per worker and category family; closed cases hold a unique dummy key.
     await db[CASES].create_index([("open_key", 1)], unique=True)
     await db[CASES].create_index([("queue", 1), ("status", 1), *QUEUE_ORDER])
+    await db[CASES].create_index([("status", 1), ("queue", 1), ("opened_at", 1)])  # the queues' summary
     await db[CASES].create_index([("status", 1), ("lease_until", 1)])
     await db[CASES].create_index([("assignee", 1), ("status", 1)])
+    await db[CASES].create_index([("awaiting_missions", 1), ("opened_at", 1)])  # missions' inboxes
 
 
 def strip(doc: Doc) -> Doc:
@@ -65,10 +68,15 @@ async def find_placement(db: AsyncDatabase[Doc], *, incident_id: str, open_key: 
     return await db[CASES].find({"$or": clauses}, {"_outbox": 0, "timeline": 0}).to_list()
 
 
-async def find(db: AsyncDatabase[Doc], query: Doc, *, limit: int = 100) -> list[Doc]:
-    cursor = (
-        db[CASES].find(query, PROJECTION).sort([("opened_at", ASCENDING), ("_id", ASCENDING)]).limit(limit)
-    )
+# The order of case lists (GET /v1/cases), oldest first; its cursor pages them.
+LIST_ORDER = Order(("opened_at", ASCENDING), ("_id", ASCENDING))
+
+
+async def find(
+    db: AsyncDatabase[Doc], query: Doc, *, limit: int = 100, after: str | None = None
+) -> list[Doc]:
+    """Cases in list order, after a page cursor if given."""
+    cursor = db[CASES].find(LIST_ORDER.after(query, after), PROJECTION).sort(LIST_ORDER.sort).limit(limit)
     return await cursor.to_list()
 
 
@@ -103,12 +111,20 @@ async def expired_claims(db: AsyncDatabase[Doc], now: datetime, *, queue: str | 
     return await db[CASES].find(query, {"_id": 1}).to_list()
 
 
-async def count(db: AsyncDatabase[Doc], query: Doc) -> int:
-    return await db[CASES].count_documents(query)
+async def waiting_summary(db: AsyncDatabase[Doc], statuses: list[str]) -> dict[str, tuple[int, Doc | None]]:
+    """Per queue: how many cases wait, and the oldest of them (`_id`, `opened_at`).
 
-
-async def oldest(db: AsyncDatabase[Doc], query: Doc) -> Doc | None:
-    return await db[CASES].find_one(query, {"_id": 1, "opened_at": 1}, sort=[("opened_at", ASCENDING)])
+    One read of the waiting cases' queue and age (index `status, queue, opened_at`), not two per
+    queue: a `$group` with `$min` would be one step less on MongoDB, but FerretDB has no `$min`.
+    """
+    out: dict[str, tuple[int, Doc | None]] = {}
+    cursor = db[CASES].find({"status": {"$in": statuses}}, {"queue": 1, "opened_at": 1})
+    async for doc in cursor:
+        n, oldest = out.get(doc["queue"], (0, None))
+        if oldest is None or (doc["opened_at"], doc["_id"]) < (oldest["opened_at"], oldest["_id"]):
+            oldest = doc
+        out[doc["queue"]] = (n + 1, oldest)
+    return out
 
 
 async def load_by_assignee(db: AsyncDatabase[Doc], statuses: list[str]) -> list[dict[str, Any]]:

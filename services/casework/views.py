@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 
 from services.casework import domain, service, store
 from services.casework.domain import Action
@@ -31,6 +31,7 @@ from services.casework.models import (
 from services.casework.service import Plan
 from shared.auth import Principal, load_directory, require
 from shared.events.casework import MissionRequestAnswered, MissionRequestSent
+from shared import paging
 from shared.mongo import Doc, merge_updates
 from shared.service import Runtime
 
@@ -126,18 +127,21 @@ async def get_case(
 @router.get("/cases", response_model=None)
 async def find_cases(
     request: Request,
+    response: Response,
     who: Principal = Depends(require(*DESK_READ, "mission")),
-    incident_id: str | None = None,
     status_: str | None = Query(None, alias="status"),
     queue: str | None = None,
     assignee: str | None = None,
     worker_key: str | None = None,
-    limit: int = 100,
+    incident_ids: list[str] = Query([], alias="incident_id", max_length=100),
+    limit: int = Query(100, ge=1, le=paging.MAX_LIMIT),
+    after: str | None = Query(None, max_length=1000, description="the cursor of the Link header's next page"),
 ) -> list[Any]:
-    """Cases by incident, status, queue, assignee or worker; a mission only its jurisdiction's."""
+    """Cases by incident(s), status, queue, assignee or worker, oldest first, a page at a time (the
+    Link header names the next page); a mission only its jurisdiction's."""
     query: Doc = {}
     for name, value in (
-        ("incident_ids", incident_id),
+        ("incident_ids", {"$in": incident_ids} if incident_ids else None),
         ("status", status_),
         ("queue", queue),
         ("assignee", assignee),
@@ -147,7 +151,8 @@ async def find_cases(
             query[name] = value
     if who.is_mission:
         query["country"] = {"$in": sorted(who.countries)}
-    docs = await store.find(_runtime(request).db, query, limit=max(1, min(limit, 500)))
+    docs = await store.find(_runtime(request).db, query, limit=limit + 1, after=after)
+    docs = paging.page(request, response, docs, limit=limit, order=store.LIST_ORDER)
     if who.is_mission:
         return [_mission_view(d, who.id) for d in docs]
     return [_out(d) for d in docs]
@@ -327,6 +332,7 @@ async def request_mission(
             merge_updates(
                 {"$set": {f"mission_requests.{request_id}": req, "updated_at": now}},
                 {"$push": {"timeline": {"$each": [tl]}}},
+                {"$addToSet": {"awaiting_missions": mission_id}},  # the mission's inbox
             ),
             [ev],
         )
@@ -356,6 +362,10 @@ async def answer_request(
         )
         tl = service.entry(at=now, kind="mission_answer", by=who.id, reason=body.text, request_id=request_id)
         prefix = f"mission_requests.{request_id}"
+        others_open = any(
+            r["mission_id"] == who.id and r["status"] == "open" and r["request_id"] != request_id
+            for r in (doc.get("mission_requests") or {}).values()
+        )
         return Plan(
             merge_updates(
                 {
@@ -367,6 +377,7 @@ async def answer_request(
                     }
                 },
                 {"$push": {"timeline": {"$each": [tl]}}},
+                {} if others_open else {"$pull": {"awaiting_missions": who.id}},
             ),
             [ev],
             {f"{prefix}.status": "open"},
@@ -378,25 +389,48 @@ async def answer_request(
     return _mission_view(doc, who.id)
 
 
+@router.get("/mission-requests", response_model=None)
+async def mission_inbox(
+    request: Request,
+    response: Response,
+    who: Principal = Depends(require(*DESK_READ, "mission")),
+    mission_id: str | None = Query(None, max_length=64, description="desk readers: whose inbox"),
+    limit: int = Query(100, ge=1, le=paging.MAX_LIMIT),
+    after: str | None = Query(None, max_length=1000, description="the Link header's next-page cursor"),
+) -> list[MissionCaseView]:
+    """A mission's inbox: the cases with a desk request it has not answered yet, oldest case first,
+    each with that mission's requests (answered ones too). A mission reads its own."""
+    if who.is_mission:
+        mission_id = who.id
+    elif mission_id is None:
+        raise HTTPException(422, detail=[{"field": "mission_id", "reason": "required for desk users"}])
+    docs = await store.find(
+        _runtime(request).db, {"awaiting_missions": mission_id}, limit=limit + 1, after=after
+    )
+    return [
+        _mission_view(d, mission_id)
+        for d in paging.page(request, response, docs, limit=limit, order=store.LIST_ORDER)
+    ]
+
+
 # --- queues -----------------------------------------------------------------------------------------
 
 queues_router = APIRouter(prefix="/v1", tags=["queues"])
 
 
 async def _queue_views(rt: Runtime) -> list[QueueView]:
-    rules = domain.load_rules()
-    waiting = {"status": {"$in": [s.value for s in domain.WAITING]}}
+    """Depth and oldest waiting case of every queue, from one read of the waiting cases' queue and age."""
+    summary = await store.waiting_summary(rt.db, [s.value for s in domain.WAITING])
     out = []
-    for q in rules.queues.values():
-        query = {"queue": q.id, **waiting}
-        oldest = await store.oldest(rt.db, query)
+    for q in domain.load_rules().queues.values():
+        depth, oldest = summary.get(q.id, (0, None))
         out.append(
             QueueView(
                 id=q.id,
                 title=q.title,
                 region=q.region.value,
                 kind=q.kind.value,
-                depth=await store.count(rt.db, query),
+                depth=depth,
                 oldest_case_id=oldest["_id"] if oldest else None,
                 oldest_opened_at=oldest["opened_at"] if oldest else None,
             )

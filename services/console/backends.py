@@ -12,6 +12,8 @@ from typing import Any
 
 import httpx
 
+from shared.paging import next_after
+
 log = logging.getLogger("lindungi.console")
 
 
@@ -30,6 +32,7 @@ class Reply:
 
     status: int
     body: Any
+    next: str | None = None  # the cursor of a list's next page (its Link header), if there is one
 
     @property
     def ok(self) -> bool:
@@ -87,7 +90,7 @@ class Backends:
             body = r.json() if r.content else None
         except ValueError:
             body = {"detail": r.text[:500]}
-        return Reply(r.status_code, body)
+        return Reply(r.status_code, body, next_after(r.headers.get("link")))
 
     async def get(self, service: str, path: str, *, credential: str, **kw: Any) -> Reply:
         return await self.call(service, "GET", path, credential=credential, **kw)

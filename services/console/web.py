@@ -77,6 +77,7 @@ class Part:
     down: bool = False
     status: int = 200
     errors: list[dict[str, Any]] = field(default_factory=list)
+    next: str | None = None  # a list's next-page cursor
 
     @property
     def ok(self) -> bool:
@@ -115,7 +116,7 @@ class Ctx:
         except ServiceDown:
             return Part(service=service, down=True, status=503)
         if r.ok:
-            return Part(data=r.body, service=service, status=r.status)
+            return Part(data=r.body, service=service, status=r.status, next=r.next)
         return Part(service=service, status=r.status, errors=r.errors())
 
     async def get(self, service: str, path: str, **kw: Any) -> Part:

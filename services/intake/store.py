@@ -10,6 +10,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from shared.mongo import HIDDEN, Doc
+from shared.paging import Order
 
 INCIDENTS = "incidents"
 DEPARTURES = "departures"
@@ -83,8 +84,12 @@ async def link_back(
         await db[INCIDENTS].update_one({"_id": incident_id}, {"$addToSet": {field: new_id}})
 
 
-async def list_incidents(db: AsyncDatabase[Doc], query: Doc, *, limit: int, skip: int) -> list[Doc]:
-    cursor = db[INCIDENTS].find(query, HIDDEN).sort([("reported_at", -1), ("_id", 1)]).skip(skip).limit(limit)
+# The order of incident lists, newest report first; its cursor pages them.
+LIST_ORDER = Order(("reported_at", -1), ("_id", 1))
+
+
+async def list_incidents(db: AsyncDatabase[Doc], query: Doc, *, limit: int, after: str | None) -> list[Doc]:
+    cursor = db[INCIDENTS].find(LIST_ORDER.after(query, after), HIDDEN).sort(LIST_ORDER.sort).limit(limit)
     return await cursor.to_list()
 
 

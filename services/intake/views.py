@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, R
 
 from services.intake import service, store
 from services.intake.models import IncidentIn, IncidentOut, MissionOut
+from shared import paging
 from shared.auth import Principal, load_directory, require
 
 router = APIRouter(prefix="/v1", tags=["incidents"])
@@ -89,14 +90,18 @@ async def get_incident(incident_id: str, request: Request, principal: Reader) ->
 @router.get("/incidents", response_model=list[IncidentOut])
 async def list_incidents(
     request: Request,
+    response: Response,
     principal: Reader,
     country: Annotated[str | None, Query(pattern=r"^[A-Z]{2}$")] = None,
     mission_id: Annotated[str | None, Query(max_length=64)] = None,
     non_procedural: bool | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
+    limit: Annotated[int, Query(ge=1, le=paging.MAX_LIMIT)] = 100,
+    after: Annotated[
+        str | None, Query(max_length=1000, description="the Link header's next-page cursor")
+    ] = None,
 ) -> list[IncidentOut]:
-    """Incidents, newest report first; a mission sees only its jurisdiction."""
+    """Incidents, newest report first, a page at a time (the Link header names the next page); a
+    mission sees only its jurisdiction."""
     query: dict[str, Any] = {}
     if country:
         if not principal.may_see_country(country):
@@ -110,8 +115,8 @@ async def list_incidents(
         query["mission_id"] = mission_id
     if non_procedural is not None:
         query["non_procedural"] = non_procedural
-    docs = await store.list_incidents(_deps(request).db, query, limit=limit, skip=offset)
-    return [_out(d) for d in docs]
+    docs = await store.list_incidents(_deps(request).db, query, limit=limit + 1, after=after)
+    return [_out(d) for d in paging.page(request, response, docs, limit=limit, order=store.LIST_ORDER)]
 
 
 @router.get("/missions", response_model=list[MissionOut], tags=["missions"])

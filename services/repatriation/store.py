@@ -13,6 +13,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 from services.repatriation.domain import Workflow, WorkflowStatus
 from shared.events.registry import DepartureRecorded, DepartureStatus
 from shared.mongo import HIDDEN, Doc
+from shared.paging import Order
 
 WORKFLOWS = "workflows"
 EVACUEES = "evacuees"
@@ -105,10 +106,15 @@ async def save(
     )
 
 
-async def find(db: AsyncDatabase[Doc], query: Doc, *, limit: int = 100, skip: int = 0) -> list[Doc]:
-    cursor = (
-        db[WORKFLOWS].find(query, {**HIDDEN, "timeline": 0}).sort("started_at", -1).skip(skip).limit(limit)
-    )
+# The order of workflow lists, newest first; its cursor pages them.
+LIST_ORDER = Order(("started_at", -1), ("_id", 1))
+
+
+async def find(
+    db: AsyncDatabase[Doc], query: Doc, *, limit: int = 100, after: str | None = None
+) -> list[Doc]:
+    projection = {**HIDDEN, "timeline": 0}
+    cursor = db[WORKFLOWS].find(LIST_ORDER.after(query, after), projection).sort(LIST_ORDER.sort).limit(limit)
     return await cursor.to_list()
 
 

@@ -18,6 +18,7 @@ from services.repatriation.models import (
     RerouteIn,
     StartIn,
 )
+from shared import paging
 from shared.auth import Principal, require
 from shared.events.repatriation import RepatriationKind
 from shared.mongo import Doc
@@ -176,15 +177,17 @@ async def start_evacuation(
 @router.get("/repatriations")
 async def list_repatriations(
     request: Request,
+    response: Response,
     p: Principal = Depends(require(*READERS)),
     case_id: str | None = None,
     kind: RepatriationKind | None = None,
     status: str | None = Query(None, pattern="^(active|completed|cancelled)$"),
     country: str | None = Query(None, pattern=r"^[A-Z]{2}$"),
-    limit: int = Query(50, ge=1, le=500),
-    skip: int = Query(0, ge=0, le=100_000),
+    limit: int = Query(50, ge=1, le=paging.MAX_LIMIT),
+    after: str | None = Query(None, max_length=1000, description="the Link header's next-page cursor"),
 ) -> list[Doc]:
-    """Repatriations, newest first; a mission sees its countries, a region its provinces."""
+    """Repatriations, newest first, a page at a time (the Link header names the next page); a
+    mission sees its countries, a region its provinces."""
     q: Doc = {}
     if case_id:
         q["case_id"] = case_id
@@ -200,7 +203,8 @@ async def list_repatriations(
             return []
     elif p.roles & set(READERS) == {"region"}:
         q["home_province"] = {"$in": sorted(p.provinces)}
-    return [_out(d, p) for d in await store.find(_runtime(request).db, q, limit=limit, skip=skip)]
+    docs = await store.find(_runtime(request).db, q, limit=limit + 1, after=after)
+    return [_out(d, p) for d in paging.page(request, response, docs, limit=limit, order=store.LIST_ORDER)]
 
 
 @router.get("/repatriations/{repatriation_id}")

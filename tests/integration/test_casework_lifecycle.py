@@ -235,15 +235,34 @@ async def test_only_the_mission_asked_answers_and_only_once(settings: Settings) 
         )
         assert r.status_code == 201, r.text
         rid = r.json()["request_id"]
+        second = await cw.post(f"/v1/cases/{cid}/mission-requests", json={"text": "phone?"}, headers=OFFICER)
+        rid2 = second.json()["request_id"]
+
+        async def inbox(headers: dict[str, str], **params: str) -> list[str]:
+            r = await cw.get("/v1/mission-requests", params=params, headers=headers)
+            assert r.status_code == 200, r.text
+            return [c["case_id"] for c in r.json()]
+
+        tokyo = {"authorization": "Bearer dev-kbri-tokyo"}
+        assert await inbox(MISSION) == [cid] and await inbox(tokyo) == []
+        assert await inbox(OFFICER, mission_id="kbri-seoul") == [cid]
         url = f"/v1/cases/{cid}/mission-requests/{rid}/answer"
-        other = await cw.post(url, json={"text": "?"}, headers={"authorization": "Bearer dev-kbri-tokyo"})
+        other = await cw.post(url, json={"text": "?"}, headers=tokyo)
         assert other.status_code == 404
         assert (await cw.post(url, json={"text": "Jl. 1"}, headers=MISSION)).status_code == 200
         again = await cw.post(url, json={"text": "Jl. 2"}, headers=MISSION)
         assert again.status_code == 409
+        assert await inbox(MISSION) == [cid]  # one request still open
+        url2 = f"/v1/cases/{cid}/mission-requests/{rid2}/answer"
+        assert (await cw.post(url2, json={"text": "+82"}, headers=MISSION)).status_code == 200
+        assert await inbox(MISSION) == []  # nothing left to answer
         case = (await cw.get(f"/v1/cases/{cid}", headers=OFFICER)).json()
-        assert case["mission_requests"][0]["answer"] == "Jl. 1"
-        assert [e["kind"] for e in case["timeline"]] == ["opened", "mission_request", "mission_answer"]
+        assert {r["request_id"]: r.get("answer") for r in case["mission_requests"]} == {
+            rid: "Jl. 1",
+            rid2: "+82",
+        }
+        kinds = [e["kind"] for e in case["timeline"]]
+        assert kinds == ["opened", "mission_request", "mission_request", "mission_answer", "mission_answer"]
 
 
 async def test_repatriation_events_reach_the_timeline_once_and_move_only_allowed_states(

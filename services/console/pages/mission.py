@@ -6,11 +6,11 @@ import asyncio
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from services.console import labels
-from services.console.web import Ctx, new_key, signed_in
+from services.console.web import Ctx, Part, new_key, signed_in
 from shared.vocab import Category, Severity
 
 router = APIRouter()
@@ -134,32 +134,51 @@ async def report_send(request: Request, ctx: Annotated[Ctx, Depends(signed_in)])
 
 
 @router.get("/mission", response_class=HTMLResponse)
-async def portal(ctx: Annotated[Ctx, Depends(signed_in)], reported: str | None = None) -> Response:
-    """My reports with their cases' status, and the desk's requests to answer."""
+async def portal(
+    ctx: Annotated[Ctx, Depends(signed_in)],
+    reported: str | None = None,
+    after: Annotated[str | None, Query(max_length=1000)] = None,
+) -> Response:
+    """My reports (a page at a time) with their cases' status, and the desk's requests to answer
+    (the mission's inbox at casework: every case awaiting its answer, however old)."""
     ctx.need("mission")
-    incidents, cases = await asyncio.gather(
-        ctx.get("intake", "/v1/incidents", params={"mission_id": ctx.user.user_id, "limit": 50}),
-        ctx.get("casework", "/v1/cases", params={"limit": 500}),
+    incidents, inbox = await asyncio.gather(
+        ctx.get(
+            "intake",
+            "/v1/incidents",
+            params={"mission_id": ctx.user.user_id, "limit": 50, **({"after": after} if after else {})},
+        ),
+        ctx.get("casework", "/v1/mission-requests", params={"limit": 100}),
+    )
+    ids = [i["incident_id"] for i in incidents.data or []]
+    cases = (
+        await ctx.get("casework", "/v1/cases", params={"incident_id": ids, "limit": 100})
+        if ids
+        else Part(data=[])
     )
     case_of: dict[str, dict[str, Any]] = {}
-    open_requests: list[dict[str, Any]] = []
-    answered: list[dict[str, Any]] = []
     for c in cases.data or []:
         for iid in c.get("incident_ids", []):
             case_of[iid] = c
+    requests: dict[str, dict[str, Any]] = {}  # the inbox's, and those on this page's cases
+    for c in [*(inbox.data or []), *(cases.data or [])]:
         for r in c.get("requests", []):
-            (open_requests if r["status"] == "open" else answered).append({**r, "case": c})
+            requests[r["request_id"]] = {**r, "case": c}
+    open_requests = [r for r in requests.values() if r["status"] == "open"]
+    answered = [r for r in requests.values() if r["status"] != "open"]
     open_requests.sort(key=lambda r: r["sent_at"])
     answered.sort(key=lambda r: r.get("answered_at") or "", reverse=True)
     return ctx.render(
         "mission.html",
         incidents=incidents,
         cases=cases,
+        inbox=inbox,
         case_of=case_of,
         open_requests=open_requests,
         answered=answered[:20],
         categories=CATEGORY_LABELS,
         reported=reported,
+        first_page=after is None,
     )
 
 
