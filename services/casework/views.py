@@ -29,9 +29,9 @@ from services.casework.models import (
     TagIn,
 )
 from services.casework.service import Plan
+from shared import paging
 from shared.auth import Principal, load_directory, require
 from shared.events.casework import MissionRequestAnswered, MissionRequestSent
-from shared import paging
 from shared.mongo import Doc, merge_updates
 from shared.service import Runtime
 
