@@ -160,3 +160,6 @@ STEP_ACTIONS: dict[str, str] = {
     "retry": N_("Retry step"),
     "skip": N_("Skip step"),
 }
+WORKFLOW_ACTIONS: dict[str, str] = {"reroute": N_("Re-route"), "cancel": N_("Cancel the repatriation")}
+# What a repatriation page may report as done (a step action, or a re-route or cancel).
+REPATRIATION_ACTIONS = {**STEP_ACTIONS, **WORKFLOW_ACTIONS}

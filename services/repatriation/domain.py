@@ -557,6 +557,44 @@ def available_step_actions(
     return out
 
 
+def workflow_actions(
+    plan: Plan,
+    *,
+    status: str,
+    steps: list[dict[str, Any]],
+    current: str | None,
+    roles: frozenset[str],
+    countries: frozenset[str],
+    provinces: frozenset[str],
+    country: str,
+    home_province: str | None,
+) -> dict[str, Any]:
+    """Whether the caller may cancel the workflow now, and the steps it may re-route it back to
+    (the same checks as cancel and reroute: active, before the point of no return, desk or the
+    host country's mission)."""
+    none: dict[str, Any] = {"cancel": False, "reroute_to": []}
+    if status != WorkflowStatus.ACTIVE:
+        return none
+    why = authorise(
+        "cancel",
+        owner="desk",
+        roles=roles,
+        countries=countries,
+        provinces=provinces,
+        country=country,
+        home_province=home_province,
+    )
+    ponr = plan.point_of_no_return
+    if why is not None or any(s["name"] == ponr and s["status"] == StepStatus.DONE for s in steps):
+        return none
+    back = [
+        d.name
+        for d in plan.steps
+        if d.reroute_target and current is not None and plan.index(d.name) <= plan.index(current)
+    ]
+    return {"cancel": True, "reroute_to": back}
+
+
 # ---------------------------------------------------------------- evacuees
 
 

@@ -57,6 +57,17 @@ def _out(doc: Doc, p: Principal) -> Doc:
         country=doc["country"],
         home_province=doc.get("home_province"),
     )
+    doc["workflow_actions"] = domain.workflow_actions(
+        plan,
+        status=doc["status"],
+        steps=doc.get("steps", []),
+        current=current["name"] if current else None,
+        roles=p.roles,
+        countries=p.countries,
+        provinces=p.provinces,
+        country=doc["country"],
+        home_province=doc.get("home_province"),
+    )
     return doc
 
 

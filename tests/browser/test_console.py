@@ -321,12 +321,27 @@ def test_6_a_province_sees_the_arriving_worker_and_the_hand_over_awaiting_its_wi
     stack: Stack, open_as: Any
 ) -> None:
     name = f"Returning {uuid.uuid4().hex[:6]}"
-    _walk_to_handover(stack, name)
+    rid = _walk_to_handover(stack, name)
     province = open_as("region-dki")
     province.go("/province")
     expect(province.page.locator("#arriving")).to_contain_text(name)
     expect(province.page.locator("#arriving")).to_contain_text("GA 879")
     expect(province.page.locator("#awaiting-witness")).to_contain_text(name)
+    # The province witnesses the hand-over from its page: the step's own form, only complete/fail.
+    card = province.page.locator(f"#awaiting-witness li[data-repatriation='{rid}']")
+    forms = card.locator("form[data-step-action]")
+    assert sorted(forms.evaluate_all("fs => fs.map(f => f.dataset.stepAction)")) == ["complete", "fail"]
+    done = card.locator("form[data-step-action=complete]")
+    done.locator("textarea[name=evidence]").fill("BAST/DKI/2026/0007")
+    done.locator("select[name='data.received_by']").select_option("family")
+    done.locator("input[name='data.witness']").fill("Lurah Cempaka Putih")
+    done.locator("button[type=submit]").click()
+    province.page.wait_for_url(re.compile(r"/province\?done=complete"))
+    expect(province.page.locator("#done")).to_be_visible()
+    doc = api(stack, "repatriation", "GET", f"/v1/repatriations/{rid}", "officer-ani").json()
+    handed = next(s for s in doc["steps"] if s["name"] == "handed_over")
+    assert (handed["status"], handed["data"]["received_by"]) == ("done", "family")
+    assert not province.errors
     board = open_as("officer-ani")
     board.go("/repatriations")
     expect(board.page.locator("#board-live")).to_contain_text(name)
@@ -409,3 +424,20 @@ def test_8_a_mission_completes_the_travel_document_step_from_the_board_and_the_c
         ["SPLP/SEL/2026/0042"],
         {"document": "splp"},
     )
+
+    # Nothing to re-route to yet (travel_booked lies ahead), but the desk may cancel, with a reason.
+    desk.go(f"/cases/{case_id}")
+    controls = desk.page.locator(f"div.workflow-actions[data-repatriation='{rid}']")
+    expect(controls.locator("form[data-workflow-action=reroute]")).to_have_count(0)
+    cancel = controls.locator("form[data-workflow-action=cancel]")
+    cancel.locator("input[name=reason]").fill("the worker chose to stay with a new employer")
+    cancel.locator("button[type=submit]").click()
+    desk.page.wait_for_url(re.compile(r"\?done=cancel"))
+    expect(desk.page.locator("#done")).to_contain_text("Cancel the repatriation")
+    expect(desk.page.locator("div.workflow-actions")).to_have_count(0)  # nothing left to cancel
+    doc = api(stack, "repatriation", "GET", f"/v1/repatriations/{rid}", "officer-ani").json()
+    assert (doc["status"], doc["cancel_reason"]) == (
+        "cancelled",
+        "the worker chose to stay with a new employer",
+    )
+    assert not desk.errors

@@ -162,7 +162,16 @@ async def test_living_worker_end_to_end_with_skip_retry_reroute(settings: Settin
         tb = next(s for s in doc["steps"] if s["name"] == "travel_booked")
         assert tb["status"] == "active" and tb["attempts"] == 2
         assert when(tb["due_at"]) == clock.now() + timedelta(hours=72)
-        await step(c, rid, "travel_booked", "complete", KL, evidence=["PNR-ABC123"], data=BOOKING)
+        doc = await step(c, rid, "travel_booked", "complete", KL, evidence=["PNR-ABC123"], data=BOOKING)
+        # Who may re-route or cancel now, as each reader is told (the console shows just those).
+        assert doc["workflow_actions"] == {"cancel": True, "reroute_to": ["travel_booked"]}
+        for who, may in ((DESK, True), (DKI, False)):
+            seen = (await c.get(f"/v1/repatriations/{rid}", headers=who)).json()["workflow_actions"]
+            assert seen == (
+                {"cancel": True, "reroute_to": ["travel_booked"]}
+                if may
+                else {"cancel": False, "reroute_to": []}
+            )
 
         # Flight cancelled: re-route back to booking; the first booking is released, funding stays.
         r = await c.post(
@@ -195,7 +204,8 @@ async def test_living_worker_end_to_end_with_skip_retry_reroute(settings: Settin
             (rid, "GA825", "CGK")
         ]
 
-        await step(c, rid, "departed", "complete", KL)
+        doc = await step(c, rid, "departed", "complete", KL)
+        assert doc["workflow_actions"] == {"cancel": False, "reroute_to": []}  # past the point of no return
         r = await c.post(f"/v1/repatriations/{rid}/cancel", json={"reason": "too late"}, headers=DESK)
         assert r.status_code == 409  # past the point of no return
 

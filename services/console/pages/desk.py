@@ -101,7 +101,7 @@ async def case_page(
     case = await ctx.get("casework", f"/v1/cases/{case_id}")
     if case.status == 404:
         return ctx.render("problem.html", status=404, problem="not_found")
-    step_done = done if done in labels.STEP_ACTIONS else None
+    step_done = done if done in labels.REPATRIATION_ACTIONS else None
     if ctx.user.has("mission"):
         repatriations = Part()
         if case.ok:
@@ -111,7 +111,7 @@ async def case_page(
             case=case,
             case_id=case_id,
             repatriations=repatriations,
-            step_action_labels=labels.STEP_ACTIONS,
+            step_action_labels=labels.REPATRIATION_ACTIONS,
             step_done=step_done,
         )
     c = case.data or {}
@@ -138,7 +138,7 @@ async def case_page(
         action_labels=labels.ACTIONS,
         officers=officers(),
         done=done if done in labels.ACTIONS else None,
-        step_action_labels=labels.STEP_ACTIONS,
+        step_action_labels=labels.REPATRIATION_ACTIONS,
         step_done=step_done,
         requests=sorted(c.get("mission_requests") or [], key=lambda r: r.get("sent_at") or ""),
     )

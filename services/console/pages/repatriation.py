@@ -53,7 +53,7 @@ async def board(ctx: Annotated[Ctx, Depends(signed_in)]) -> Response:
         board=board,
         evacuations=evacuations,
         evacs=list(zip(evacs, progress, strict=True)),
-        step_action_labels=labels.STEP_ACTIONS,
+        step_action_labels=labels.REPATRIATION_ACTIONS,
         done=ctx.request.query_params.get("done"),
     )
 
@@ -102,4 +102,27 @@ async def step_action(
     if part.ok:
         sep = "&" if "?" in back else "?"
         return RedirectResponse(f"{back}{sep}done={action}", status_code=303)
+    return ctx.render("result.html", status=part.status, part=part, back=back)
+
+
+@router.post("/repatriations/{repatriation_id}/{command}", response_class=HTMLResponse)
+async def workflow_command(
+    repatriation_id: str, command: str, request: Request, ctx: Annotated[Ctx, Depends(signed_in)]
+) -> Response:
+    """Re-route the workflow back to an earlier step, or cancel it, with a reason; the service decides."""
+    if not nav.may(ctx.user.roles, nav.REPATRIATION_ACT):
+        raise NotAllowed("repatriation")
+    if command not in ("reroute", "cancel"):
+        return ctx.render("problem.html", status=404, problem="not_found")
+    form = await request.form()
+    back = safe_next(str(form.get("next") or "")) or "/repatriations"
+    body: dict[str, Any] = {"reason": str(form.get("reason") or "").strip()}
+    if command == "reroute":
+        body["to_step"] = str(form.get("to_step") or "")
+    part = await ctx.post(
+        "repatriation", f"/v1/repatriations/{quote(repatriation_id, safe='')}/{command}", json=body
+    )
+    if part.ok:
+        sep = "&" if "?" in back else "?"
+        return RedirectResponse(f"{back}{sep}done={command}", status_code=303)
     return ctx.render("result.html", status=part.status, part=part, back=back)
