@@ -2,6 +2,7 @@
 
 `python -m bench.console [N] [ROUNDS] [QUEUE_ROUNDS]` (or `BENCH_CONSOLE_CASES` (10,000),
 `BENCH_CONSOLE_ROUNDS` (30), `BENCH_CONSOLE_QUEUE_ROUNDS` (5), `BENCH_CONSOLE_QUEUE_WARMUP` (1),
+`BENCH_CONSOLE_WAITING` (10: percent of the cases waiting in a queue, 10 more in progress, the rest closed),
 `BENCH_CONSOLE_TIMEOUT` (900 s a read); Kafka and MongoDB from the environment, like the
 services). Starts the five services and the console in this process, each on a free loopback
 port (the console calls the services over HTTP, as in `make run`), in a fresh namespace. Stores
@@ -62,6 +63,9 @@ ROUNDS = int(os.environ.get("BENCH_CONSOLE_ROUNDS", "30"))
 QUEUE_ROUNDS = int(os.environ.get("BENCH_CONSOLE_QUEUE_ROUNDS", "5"))
 WARMUP = 3
 QUEUE_WARMUP = int(os.environ.get("BENCH_CONSOLE_QUEUE_WARMUP", "1"))
+# Percent of the stored cases still waiting in a queue; 10 more are being worked, the rest closed.
+# 90 (`BENCH_CONSOLE_WAITING=90`) is a desk with a backlog of nine cases in ten.
+WAITING_PCT = int(os.environ.get("BENCH_CONSOLE_WAITING", "10"))
 KEYS = (
     "queue_page",
     "queue_own",
@@ -168,6 +172,11 @@ def case_document(rt: Runtime, i: int) -> dict[str, Any]:
         rules=domain.load_rules(),
     )
     doc[OUTBOX], doc[PENDING] = [], False  # what the relay leaves after publishing
+    share = i % 100
+    if share >= WAITING_PCT + 10:  # finished: most of a year's cases are
+        doc.update(status="closed", open_key=domain.closed_key(doc["_id"]), resolution="bench: resolved")
+    elif share >= WAITING_PCT:  # worked by an officer
+        doc.update(status="in_progress", assignee="officer-budi")
     return doc
 
 
@@ -307,7 +316,8 @@ async def measure(
 def report(r: dict[str, Any]) -> None:
     """Print the figures as a table, with the ratios console / API."""
     print(
-        f"console: server time with N={r['n']} cases stored (bulk insert {r['insert_s']:.1f} s); "
+        f"console: server time with N={r['n']} cases stored, {WAITING_PCT}% waiting "
+        f"(bulk insert {r['insert_s']:.1f} s); "
         f"queue {r['queue']} ({r['depth']} waiting), {r['queue_rounds']} rounds; "
         f"case pages {r['rounds']} rounds"
     )
