@@ -194,8 +194,8 @@ async def on_incident(rt: Runtime, *, event_id: str, incident: IncidentAccepted)
     group = domain.is_group(incident.category, incident.people_affected)
     key = domain.open_key(incident.worker_key, incident.category)
     for _ in range(5):
-        # One read answers both questions: does a case hold this incident already (a
-        # redelivery), and does the worker have an open case of this family to join?
+        # Does a case hold this incident already (a redelivery), and does the worker have an
+        # open case of this family to join?
         found = await store.find_placement(
             rt.db, incident_id=incident.incident_id, open_key=None if group else key
         )

@@ -62,10 +62,15 @@ async def find_open(db: AsyncDatabase[Doc], open_key: str) -> Doc | None:
 
 async def find_placement(db: AsyncDatabase[Doc], *, incident_id: str, open_key: str | None) -> list[Doc]:
     """The cases that hold an incident, and the open case holding a worker's family key."""
-    clauses: list[Doc] = [{"incident_ids": incident_id}]
-    if open_key is not None:
-        clauses.append({"open_key": open_key})
-    return await db[CASES].find({"$or": clauses}, {"_outbox": 0, "timeline": 0}).to_list()
+    # Two reads, not one `$or`: each is served by its own index on MongoDB, and on the local
+    # FerretDB only a top-level key is handed to SQLite (an `$or` would read every case).
+    projection = {"_outbox": 0, "timeline": 0}
+    found = await db[CASES].find({"incident_ids": incident_id}, projection).to_list()
+    if open_key is not None and not any(d.get("open_key") == open_key for d in found):
+        holder = await db[CASES].find_one({"open_key": open_key}, projection)
+        if holder is not None:
+            found.append(holder)
+    return found
 
 
 # The order of case lists (GET /v1/cases), oldest first; its cursor pages them.

@@ -81,10 +81,12 @@ async def test_a_string_filter_on_an_indexed_field_uses_the_index(settings: Sett
         for f in ({"queue": "q7"}, {"queue": "q7", "status": {"$in": ["new", "open"]}}):
             explained = await db.command("explain", {"find": "cases", "filter": f}, verbosity="queryPlanner")
             planner = explained["queryPlanner"]
-            if "Plan" in planner:  # FerretDB (SQLite): SEARCH ... USING INDEX, never SCAN
+            if "Plan" in planner:  # FerretDB (SQLite): SEARCH ... USING INDEX, never SCAN of the table
                 details = [str(row) for row in planner["Plan"]]
                 assert any("SEARCH" in d and "USING INDEX" in d for d in details), details
-                assert not any("detail=SCAN" in d for d in details), details
+                assert not any("detail=SCAN cases" in d for d in details), (
+                    details
+                )  # json_each may scan an array
             else:  # MongoDB
                 names = {s["stage"] for s in _stages(planner["winningPlan"])}
                 assert "IXSCAN" in names and "COLLSCAN" not in names, names

@@ -47,7 +47,7 @@ def _uses_id_index(explained: Doc) -> bool:
         return (
             explained.get("filterPushdown") is True
             and any("SEARCH" in d and "USING INDEX" in d for d in details)
-            and not any("detail=SCAN" in d for d in details)
+            and not any("detail=SCAN cases" in d for d in details)  # json_each may scan an array
         )
     if "winningPlan" in planner:  # MongoDB
         stages = _stages(planner["winningPlan"])

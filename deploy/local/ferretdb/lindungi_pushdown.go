@@ -13,8 +13,10 @@
 //   - only top-level keys of letters, digits and underscores, each present once;
 //   - only string values (`{f: "x"}`, `{f: {$in: ["x", "y"]}}`): compared as the same JSON
 //     text that FerretDB stores (sjson.MarshalSingleValue, as for `_id`);
-//   - a document whose field holds an array (which MongoDB matches by its elements) always
-//     passes: the JSON text of an array, and only of an array, starts with '['.
+//   - a document whose field holds an array (which MongoDB matches by its elements) passes when
+//     one of its elements is one of the values (SQLite's json_each decodes each element; a
+//     nested array's text may also compare equal, which only makes the answer larger): the JSON
+//     text of an array, and only of an array, starts with '['.
 
 package sqlite
 
@@ -76,13 +78,18 @@ func lindungiWhere(filter *types.Document, where string, args []any) (string, []
 			continue
 		}
 		col := fmt.Sprintf("%s->'%s'", metadata.DefaultColumn, k)
-		marks := make([]string, len(vals))
-		for i, s := range vals {
-			marks[i] = "?"
+		marks := strings.Repeat("?, ", len(vals)-1) + "?"
+		for _, s := range vals {
 			args = append(args, string(must.NotFail(sjson.MarshalSingleValue(s))))
 		}
-		terms = append(terms, fmt.Sprintf(`(%s IN (%s) OR (%s >= '[' AND %s < '\'))`,
-			col, strings.Join(marks, ", "), col, col))
+		for _, s := range vals {
+			args = append(args, s)
+		}
+		// A scalar equal to one of the values (index-served), or an array (the range, also
+		// index-served) holding one of them as an element (json_each gives elements decoded).
+		terms = append(terms, fmt.Sprintf(
+			`(%s IN (%s) OR (%s >= '[' AND %s < '\' AND EXISTS (SELECT 1 FROM json_each(%s, '$.%s') WHERE value IN (%s))))`,
+			col, marks, col, col, metadata.DefaultColumn, k, marks))
 	}
 	if len(terms) == 0 {
 		return where, args
