@@ -196,10 +196,8 @@ async def record_departures(db: AsyncDatabase[Doc], events: Iterable[DepartureRe
     """Store departure snapshots, keeping the highest version of each; returns how many changed.
 
     New departures go in with one bulk insert; those already known are replaced only by a
-    higher version, so redelivered or out-of-order events change nothing. The version check
-    reads first and then writes by _id alone: FerretDB scans the whole collection for any
-    filter beyond _id equality, and one departure's events arrive in order on one partition,
-    handled by one consumer at a time, so no other writer races the read.
+    higher version, each with one conditional write (`{_id, version < new}`), so redelivered or
+    out-of-order events change nothing, whichever replica or consumer writes.
     """
     best: dict[str, Doc] = {}  # the highest version per departure within the batch itself
     for d in (departure_doc(e) for e in events):
@@ -219,15 +217,9 @@ async def record_departures(db: AsyncDatabase[Doc], events: Iterable[DepartureRe
                 raise
             changed += exc.details.get("nInserted", 0)
             known = [chunk[e["index"]] for e in errors]
-        if known:
-            ids = [k["_id"] for k in known]
-            # _id equality is the one filter FerretDB answers from its index: use it for one.
-            query: Doc = {"_id": ids[0]} if len(ids) == 1 else {"_id": {"$in": ids}}
-            stored = {d["_id"]: d["version"] async for d in db[DEPARTURES].find(query)}
-            for d in known:
-                if d["version"] > stored.get(d["_id"], -1):
-                    await db[DEPARTURES].replace_one({"_id": d["_id"]}, d)
-                    changed += 1
+        for d in known:
+            r = await db[DEPARTURES].replace_one({"_id": d["_id"], "version": {"$lt": d["version"]}}, d)
+            changed += r.modified_count
     return changed
 
 
