@@ -3,6 +3,7 @@
 `python -m bench.console [N] [ROUNDS] [QUEUE_ROUNDS]` (or `BENCH_CONSOLE_CASES` (10,000),
 `BENCH_CONSOLE_ROUNDS` (30), `BENCH_CONSOLE_QUEUE_ROUNDS` (5), `BENCH_CONSOLE_QUEUE_WARMUP` (1),
 `BENCH_CONSOLE_WAITING` (10: percent of the cases waiting in a queue, 10 more in progress, the rest closed),
+`BENCH_CONSOLE_LIVE_ROUNDS` (5: reports posted to time how soon the desk's queue page shows them),
 `BENCH_CONSOLE_TIMEOUT` (900 s a read); Kafka and MongoDB from the environment, like the
 services). Starts the five services and the console in this process, each on a free loopback
 port (the console calls the services over HTTP, as in `make run`), in a fresh namespace. Stores
@@ -66,6 +67,7 @@ QUEUE_WARMUP = int(os.environ.get("BENCH_CONSOLE_QUEUE_WARMUP", "1"))
 # Percent of the stored cases still waiting in a queue; 10 more are being worked, the rest closed.
 # 90 (`BENCH_CONSOLE_WAITING=90`) is a desk with a backlog of nine cases in ten.
 WAITING_PCT = int(os.environ.get("BENCH_CONSOLE_WAITING", "10"))
+LIVE_ROUNDS = int(os.environ.get("BENCH_CONSOLE_LIVE_ROUNDS", "5"))
 KEYS = (
     "queue_page",
     "queue_own",
@@ -244,6 +246,7 @@ async def bench(n: int = N, rounds: int = ROUNDS, queue_rounds: int = QUEUE_ROUN
                 got, queue = await measure(
                     urls["casework"], curls["console"], timed, ids, rounds=rounds, queue_rounds=queue_rounds
                 )
+                got["live"] = await live_delay(urls, curls["console"], LIVE_ROUNDS)
     finally:
         await drop_namespace(settings)
     return {
@@ -313,6 +316,47 @@ async def measure(
     return got, queue
 
 
+async def live_delay(urls: dict[str, str], console_url: str, rounds: int) -> list[float]:
+    """Seconds from a mission's POST to intake until the desk's queue page shows the new case,
+    the page read every `live_poll_ms` (1 s) as the browser's live loop does: intake, Kafka,
+    casework and the page's own reads, with the stored cases in place."""
+    poll = ConsoleSettings().live_poll_ms / 1000
+    out: list[float] = []
+    mission = {"authorization": "Bearer dev-kbri-seoul"}
+    desk = {"authorization": f"Bearer dev-{OFFICER}"}
+    async with (
+        httpx.AsyncClient(base_url=console_url, cookies={"lindungi_lang": "en"}, timeout=TIMEOUT) as page,
+        httpx.AsyncClient(timeout=TIMEOUT) as api,
+    ):
+        await page.post("/sign-in", data={"user_id": OFFICER, "credential": f"dev-{OFFICER}"})
+        for i in range(rounds):
+            body = {  # the highest priority there is: the head of its queue, so on the first page
+                "country": "KR",
+                "category": "physical_abuse",
+                "severity": "critical",
+                "occurred_at": "2026-11-20T09:30:00+09:00",
+                "worker": {"full_name": f"Live Pekerja {i:03d} {uuid.uuid4().hex[:6]}"},
+            }
+            t0 = time.perf_counter()
+            r = await api.post(f"{urls['intake']}/v1/incidents", json=body, headers=mission)
+            incident_id = r.json()["incident_id"]
+            case: dict[str, Any] | None = None
+            while time.perf_counter() - t0 < TIMEOUT:
+                if case is None:  # where it will show: asked once casework has it
+                    found = await api.get(
+                        f"{urls['casework']}/v1/cases", params={"incident_id": incident_id}, headers=desk
+                    )
+                    case = (found.json() or [None])[0]
+                if case is not None:
+                    html = (await page.get("/desk", params={"queue": case["queue"]})).text
+                    if case["case_id"] in html:
+                        break
+                await asyncio.sleep(poll)
+            out.append((time.perf_counter() - t0) * 1000)
+            _progress(f"live round {i + 1}: {out[-1] / 1000:.2f} s")
+    return out
+
+
 def report(r: dict[str, Any]) -> None:
     """Print the figures as a table, with the ratios console / API."""
     print(
@@ -331,6 +375,7 @@ def report(r: dict[str, Any]) -> None:
         ("console case page /cases/{id}", "case_page"),
         ("  of which the console's own work", "case_own"),
         ("  casework GET /v1/cases/{id}", "case_api"),
+        ("live: report POSTed to case on the queue page", "live"),
     ]
     for label, key in rows:
         if key in r:  # a page given 0 rounds is not measured
