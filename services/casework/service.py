@@ -232,7 +232,11 @@ async def _suggest_back(rt: Runtime, incident: IncidentAccepted) -> None:
         for case in await store.find(rt.db, {"incident_ids": earlier}, limit=5):
             await store.update(
                 rt.db,
-                {"_id": case["_id"], "suggested_incident_ids": {"$ne": incident.incident_id}},
+                {
+                    "_id": case["_id"],
+                    "suggested_incident_ids": {"$ne": incident.incident_id},
+                    "rejected_suggestions": {"$ne": incident.incident_id},  # the desk said no
+                },
                 merge_updates(
                     {
                         "$addToSet": {"suggested_incident_ids": incident.incident_id},
@@ -611,6 +615,8 @@ def desk_plan(
                 set_={"open_key": domain.closed_key(doc["_id"])},
             )
         case Action.REOPEN:
+            if doc.get("merged_into"):
+                raise Conflict(doc["status"], f"merged into {doc['merged_into']}: undo the merge instead")
             key = doc.get("join_key") or doc["open_key"]
             return transition_plan(
                 doc,

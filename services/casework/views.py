@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 
-from services.casework import domain, service, store
+from services.casework import domain, merge, service, store
 from services.casework.domain import Action
 from services.casework.models import (
     EscalateIn,
@@ -45,8 +45,12 @@ def _runtime(request: Request) -> Runtime:
     return request.app.state.runtime  # type: ignore[no-any-return]
 
 
+# Storage keys no answer shows: they are how the database keeps one open case per worker, not facts.
+INTERNAL = ("open_key", "join_key", "merged_previous")
+
+
 def _out(doc: dict[str, Any]) -> dict[str, Any]:
-    doc = dict(doc)
+    doc = {k: v for k, v in doc.items() if k not in INTERNAL}
     doc["case_id"] = doc.pop("_id")
     doc["mission_requests"] = list((doc.get("mission_requests") or {}).values())
     return doc
@@ -73,6 +77,58 @@ def _mission_view(doc: Doc, mission_id: str) -> MissionCaseView:
         incident_ids=doc.get("incident_ids") or [],
         requests=requests,
     )
+
+
+async def _decide(case_id: str, do: Awaitable[Doc]) -> dict[str, Any]:
+    """A suggestion decided or a merge undone (services.casework.merge), as HTTP."""
+    try:
+        return _out(await do)
+    except service.NotFound as exc:
+        raise HTTPException(
+            404, detail=[{"field": "case_id", "reason": f"no such case or incident: {exc}"}]
+        ) from exc
+    except service.Conflict as exc:
+        raise HTTPException(
+            409, detail=[{"field": "status", "reason": exc.reason, "current_status": exc.status}]
+        ) from exc
+
+
+@router.post("/cases/{case_id}/suggestions/{incident_id}/confirm", response_model=None)
+async def confirm_suggestion(
+    case_id: str,
+    incident_id: str,
+    body: RequiredReasonIn,
+    request: Request,
+    who: Principal = Depends(require(*DESK_WORK)),
+) -> dict[str, Any]:
+    """The suggested incident is this case's person: its case is merged into this one (which
+    takes its incidents; the other is closed, pointing here, its timeline kept)."""
+    return await _decide(
+        case_id, merge.confirm(_runtime(request), case_id, incident_id, actor=who.id, reason=body.reason)
+    )
+
+
+@router.post("/cases/{case_id}/suggestions/{incident_id}/reject", response_model=None)
+async def reject_suggestion(
+    case_id: str,
+    incident_id: str,
+    body: RequiredReasonIn,
+    request: Request,
+    who: Principal = Depends(require(*DESK_WORK)),
+) -> dict[str, Any]:
+    """The suggested incident is another person: the suggestion leaves both cases for good."""
+    return await _decide(
+        case_id, merge.reject(_runtime(request), case_id, incident_id, actor=who.id, reason=body.reason)
+    )
+
+
+@router.post("/cases/{case_id}/unmerge", response_model=None)
+async def unmerge_case(
+    case_id: str, body: RequiredReasonIn, request: Request, who: Principal = Depends(require("supervisor"))
+) -> dict[str, Any]:
+    """Undo a merge: this (merged) case comes back as it was, and the case it went into gives
+    its incidents back."""
+    return await _decide(case_id, merge.unmerge(_runtime(request), case_id, actor=who.id, reason=body.reason))
 
 
 async def _guard(check: Awaitable[None], case_id: str) -> None:
@@ -120,6 +176,12 @@ async def get_case(
         escalation_level=int(doc.get("escalation_level") or 0),
         actor=who.id,
         roles=who.roles,
+    )
+    if doc.get("merged_into") and "supervisor" in who.roles:
+        out["actions"].append("unmerge")
+    may_decide = bool(who.roles & set(DESK_WORK)) and domain.is_open(doc["status"])
+    out["suggestion_actions"] = (
+        ["confirm", "reject"] if may_decide and doc.get("suggested_incident_ids") else []
     )
     return out
 

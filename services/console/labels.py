@@ -151,6 +151,9 @@ ACTIONS: dict[str, str] = {
     "mission-requests": N_("Ask the mission"),
     "priority": N_("Change priority"),
     "escalate": N_("Escalate"),
+    "unmerge": N_("Undo the merge"),
+    "confirm": N_("Same person: merge into this case"),
+    "reject": N_("Another person: reject the link"),
 }
 
 # The forms on a repatriation's current step: the service's step actions and what the button says.

@@ -441,3 +441,54 @@ def test_8_a_mission_completes_the_travel_document_step_from_the_board_and_the_c
         "the worker chose to stay with a new employer",
     )
     assert not desk.errors
+
+
+def test_9_an_officer_confirms_a_suggested_link_and_a_supervisor_undoes_the_merge(
+    stack: Stack, open_as: Any
+) -> None:
+    name = f"Siti Kembar {uuid.uuid4().hex[:6]}"
+    body = {"category": "unpaid_wages", "severity": "high", "occurred_at": "2026-01-05T09:00:00+03:00"}
+    first = api(
+        stack,
+        "intake",
+        "POST",
+        "/v1/incidents",
+        "kbri-riyadh",
+        json={**body, "country": "SA", "worker": {"full_name": name}},
+    )
+    second = api(
+        stack,
+        "intake",
+        "POST",
+        "/v1/incidents",
+        "kbri-kuala-lumpur",
+        json={**body, "country": "MY", "worker": {"full_name": name}},
+    )
+    a, b = first.json()["incident_id"], second.json()["incident_id"]
+    case_a, case_b = wait_for(lambda: _case_of(stack, a)), wait_for(lambda: _case_of(stack, b))
+    assert case_a != case_b  # a name alone joins nobody; the officer merges case_a into case_b
+
+    desk = open_as("officer-ani", lang="en")
+    desk.go(f"/cases/{case_b}")
+    card = desk.page.locator(f"#case-suggestions li[data-suggested='{a}']")
+    expect(card).to_contain_text("kbri-riyadh")
+    assert not desk.axe()
+    confirm = card.locator("form[data-decision=confirm]")
+    confirm.locator("input[name=reason]").fill("both missions sent the same passport photo")
+    confirm.locator("button[type=submit]").click()
+    desk.page.wait_for_url(re.compile(r"\?done=confirm"))
+    expect(desk.page.locator("#case-merged-from")).to_contain_text(case_a[:8])
+    expect(desk.page.locator("#case-suggestions")).to_have_count(0)
+
+    boss = open_as("supervisor-dewi", lang="en")
+    boss.go(f"/cases/{case_a}")
+    expect(boss.page.locator("#case-status")).to_contain_text("closed")
+    expect(boss.page.locator("#case-merged-into")).to_contain_text(case_b[:8])
+    undo = boss.page.locator("form[data-action=unmerge]")
+    undo.locator("input[name=reason]").fill("two different women after all")
+    undo.locator("button[type=submit]").click()
+    boss.page.wait_for_url(re.compile(r"\?done=unmerge"))
+    expect(boss.page.locator("#case-merged-into")).to_have_count(0)
+    assert not desk.errors and not boss.errors
+    back = api(stack, "casework", "GET", f"/v1/cases/{case_b}", "officer-ani").json()
+    assert back["incident_ids"] == [b] and back.get("merged_from") == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -30,6 +31,7 @@ ACTION_FIELDS: dict[str, tuple[str, ...]] = {
     "mission-requests": ("text",),
     "priority": ("priority", "reason"),
     "escalate": ("level", "reason"),
+    "unmerge": ("reason",),
 }
 NUMBERS = {"priority", "level"}
 OPEN = ("new", "triaged", "assigned", "in_progress", "awaiting_repatriation")
@@ -122,7 +124,10 @@ async def case_page(
         ctx.get("escalation", "/v1/chains", params={"case_id": case_id}),
         *(ctx.get("intake", f"/v1/incidents/{iid}") for iid in (c.get("incident_ids") or [])[:10]),
     ]
-    worker, repatriations, chains, *incidents = await asyncio.gather(*calls)
+    suggested = (c.get("suggested_incident_ids") or [])[:10]
+    calls += [ctx.get("intake", f"/v1/incidents/{iid}") for iid in suggested]
+    worker, repatriations, chains, *found = await asyncio.gather(*calls)
+    incidents, suggestions = found[: len(found) - len(suggested)], found[len(found) - len(suggested) :]
     first = next((i.data for i in incidents if i.ok), None)
     return ctx.render(
         "case.html",
@@ -141,11 +146,31 @@ async def case_page(
         step_action_labels=labels.REPATRIATION_ACTIONS,
         step_done=step_done,
         requests=sorted(c.get("mission_requests") or [], key=lambda r: r.get("sent_at") or ""),
+        suggestions=list(zip(suggested, suggestions, strict=True)),
+        decisions=c.get("suggestion_actions") or [],
     )
 
 
 async def _nothing() -> Part:
     return Part()
+
+
+@router.post("/cases/{case_id}/suggestions/{incident_id}/{decision}", response_class=HTMLResponse)
+async def decide(
+    case_id: str, incident_id: str, decision: str, request: Request, ctx: Annotated[Ctx, Depends(signed_in)]
+) -> Response:
+    """Confirm a suggested link (the two cases merge into this one) or reject it; casework decides."""
+    if decision not in ("confirm", "reject"):
+        return ctx.render("problem.html", status=404, problem="not_found")
+    form = await request.form()
+    part = await ctx.post(
+        "casework",
+        f"/v1/cases/{quote(case_id, safe='')}/suggestions/{quote(incident_id, safe='')}/{decision}",
+        json={"reason": str(form.get("reason") or "").strip()},
+    )
+    if part.ok:
+        return RedirectResponse(f"/cases/{case_id}?done={decision}", status_code=303)
+    return ctx.render("result.html", status=part.status, part=part, back=f"/cases/{case_id}")
 
 
 @router.post("/cases/{case_id}/act/{action}", response_class=HTMLResponse)

@@ -1,0 +1,274 @@
+"""Suggested links decided by the desk: reject one, or confirm it and merge the two cases; a
+supervisor may undo a merge.
+
+A name alone identifies nobody, so intake only *suggests* that two reports are one person
+(`suggested_incident_ids` on both cases). A desk officer decides:
+- reject: the suggestion leaves both cases, is remembered (`rejected_suggestions`) so a
+  redelivered report does not bring it back, and both timelines say who decided and why;
+- confirm: the case holding the suggested incident (the absorbed case) is merged into this one
+  (the survivor): the survivor takes its incidents and worker keys, the graver severity, the
+  higher priority and the nearer deadline; the absorbed case is closed with `merged_into`
+  naming the survivor and keeps its own timeline; both timelines record the merge;
+- unmerge (supervisor): the absorbed case is restored to the state and key it had, and the
+  survivor gives its incidents back.
+
+Two documents change and there are no multi-document transactions, so the order is chosen so a
+crash between the writes can duplicate but never lose: a merge writes the survivor first (the
+incidents are then in both cases, never in neither), an unmerge restores the absorbed case
+first. Each write is guarded so a retry of the same request completes what a crash left half
+done and changes nothing twice.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from services.casework import domain, store
+from services.casework.service import (
+    Conflict,
+    NotFound,
+    Plan,
+    _push_timeline,
+    case_change,
+    change,
+    entry,
+)
+from shared.envelope import Event
+from shared.events.casework import CaseClosed, CaseMerged, CaseReopened
+from shared.mongo import Doc, merge_updates
+from shared.service import Runtime
+from shared.vocab import SEVERITY_RANK, Severity
+
+
+async def _holder(rt: Runtime, incident_id: str, *, besides: str) -> Doc:
+    """The case holding an incident, other than `besides` (after a merge both list it)."""
+    found = await store.find(rt.db, {"incident_ids": incident_id}, limit=5)
+    others = [d for d in found if d["_id"] != besides]
+    if not found:
+        raise NotFound(incident_id)
+    return others[0] if others else found[0]
+
+
+def _suggested(doc: Doc, incident_id: str) -> None:
+    if incident_id not in (doc.get("suggested_incident_ids") or []):
+        raise Conflict(doc["status"], f"incident {incident_id} is not a suggested link of this case")
+
+
+def _forget(
+    doc: Doc, incident_ids: list[str], *, actor: str, now: datetime, reason: str, other: str
+) -> Plan | None:
+    """Take the given incidents out of doc's suggestions, remembered as rejected."""
+    gone = [i for i in incident_ids if i in (doc.get("suggested_incident_ids") or [])]
+    if not gone:
+        return None
+    return Plan(
+        merge_updates(
+            {
+                "$pullAll": {"suggested_incident_ids": gone},
+                "$addToSet": {"rejected_suggestions": {"$each": gone}},
+                "$set": {"updated_at": now},
+            },
+            _push_timeline(
+                *(
+                    entry(
+                        at=now,
+                        kind="suggestion_rejected",
+                        by=actor,
+                        reason=reason,
+                        incident_id=i,
+                        case_id=other,
+                    )
+                    for i in gone
+                )
+            ),
+        )
+    )
+
+
+async def reject(rt: Runtime, case_id: str, incident_id: str, *, actor: str, reason: str) -> Doc:
+    """The desk says the suggested incident is another person: the suggestion leaves both cases."""
+    now = rt.clock.now()
+    doc = await store.get_raw(rt.db, case_id)
+    if doc is None:
+        raise NotFound(case_id)
+    _suggested(doc, incident_id)
+    other = await _holder(rt, incident_id, besides=case_id)
+    after = await change(
+        rt,
+        case_id,
+        lambda d: _forget(d, [incident_id], actor=actor, now=now, reason=reason, other=other["_id"]),
+        retries=3,
+    )
+    mine = list(doc.get("incident_ids") or [])
+    await change(
+        rt,
+        other["_id"],
+        lambda d: _forget(d, mine, actor=actor, now=now, reason=reason, other=case_id),
+        retries=3,
+    )
+    return after
+
+
+def _graver(a: str, b: str) -> str:
+    return max(Severity(a), Severity(b), key=lambda s: SEVERITY_RANK[s]).value
+
+
+async def confirm(rt: Runtime, case_id: str, incident_id: str, *, actor: str, reason: str) -> Doc:
+    """The desk says the suggested incident is this case's person: merge its case into this one."""
+    now = rt.clock.now()
+    survivor = await store.get_raw(rt.db, case_id)
+    if survivor is None:
+        raise NotFound(case_id)
+    absorbed = await _holder(rt, incident_id, besides=case_id)
+    if absorbed["_id"] != case_id and absorbed["_id"] in (survivor.get("merged_from") or []):
+        return await _close_absorbed(rt, survivor, absorbed["_id"], actor=actor, now=now, reason=reason)
+    _suggested(survivor, incident_id)
+    if absorbed["_id"] == case_id:
+        raise Conflict(survivor["status"], "the incident is in this case already")
+    for d in (survivor, absorbed):
+        if not domain.is_open(d["status"]):
+            raise Conflict(d["status"], f"case {d['_id']} is {d['status']}: only open cases merge")
+    moved = list(absorbed.get("incident_ids") or [])
+
+    def take(d: Doc) -> Plan | None:
+        if absorbed["_id"] in (d.get("merged_from") or []):
+            return None  # done before (a retry)
+        events: list[Event] = [
+            case_change(
+                CaseMerged,
+                d,
+                status=d["status"],
+                actor=actor,
+                at=now,
+                incident_id=i,
+                category=absorbed["category"],
+                severity=absorbed["severity"],
+                reason=f"confirmed link, merged from {absorbed['_id']}: {reason}",
+            )
+            for i in moved
+        ]
+        update = merge_updates(
+            {
+                "$addToSet": {
+                    "incident_ids": {"$each": moved},
+                    "worker_keys": {"$each": list(absorbed.get("worker_keys") or [])},
+                    "merged_from": absorbed["_id"],
+                },
+                "$pullAll": {"suggested_incident_ids": moved},
+                "$set": {"updated_at": now, "severity": _graver(d["severity"], absorbed["severity"])},
+                "$max": {"priority": absorbed.get("priority", 0)},
+            },
+            {"$min": {"due_at": absorbed["due_at"]}} if absorbed.get("due_at") else {},
+            _push_timeline(
+                entry(
+                    at=now,
+                    kind="merged_from",
+                    by=actor,
+                    reason=reason,
+                    case_id=absorbed["_id"],
+                    incident_ids=moved,
+                )
+            ),
+        )
+        return Plan(update, events, {"severity": d["severity"]})
+
+    after = await change(rt, case_id, take, retries=3)
+    return await _close_absorbed(rt, after, absorbed["_id"], actor=actor, now=now, reason=reason)
+
+
+async def _close_absorbed(
+    rt: Runtime, survivor: Doc, absorbed_id: str, *, actor: str, now: datetime, reason: str
+) -> Doc:
+    def close(d: Doc) -> Plan | None:
+        if d.get("merged_into"):
+            return None  # done before (a retry)
+        closed = case_change(
+            CaseClosed,
+            d,
+            status="closed",
+            actor=actor,
+            at=now,
+            reason=f"merged into {survivor['_id']}: {reason}",
+        )
+        return Plan(
+            merge_updates(
+                {
+                    "$set": {
+                        "status": "closed",
+                        "merged_into": survivor["_id"],
+                        "merged_previous": {"status": d["status"], "open_key": d["open_key"]},
+                        "open_key": domain.closed_key(d["_id"]),
+                        "updated_at": now,
+                    },
+                    "$pullAll": {"suggested_incident_ids": list(survivor.get("incident_ids") or [])},
+                },
+                _push_timeline(
+                    entry(at=now, kind="merged_into", by=actor, reason=reason, case_id=survivor["_id"])
+                ),
+            ),
+            [closed],
+        )
+
+    await change(rt, absorbed_id, close, retries=3)
+    current = await store.get(rt.db, survivor["_id"])
+    assert current is not None
+    return current
+
+
+async def unmerge(rt: Runtime, case_id: str, *, actor: str, reason: str) -> Doc:
+    """A supervisor undoes a merge: the absorbed case (case_id) comes back as it was."""
+    now = rt.clock.now()
+    absorbed = await store.get_raw(rt.db, case_id)
+    if absorbed is None:
+        raise NotFound(case_id)
+    survivor_id = absorbed.get("merged_into")
+    if not survivor_id:
+        raise Conflict(absorbed["status"], "this case was not merged into another")
+    moved = list(absorbed.get("incident_ids") or [])
+
+    def restore(d: Doc) -> Plan | None:
+        if not d.get("merged_into"):
+            return None
+        previous: dict[str, Any] = d.get("merged_previous") or {}
+        reopened = case_change(
+            CaseReopened,
+            d,
+            status=previous.get("status", "new"),
+            actor=actor,
+            at=now,
+            reason=f"unmerged: {reason}",
+        )
+        return Plan(
+            merge_updates(
+                {
+                    "$set": {
+                        "status": previous.get("status", "new"),
+                        "open_key": previous.get("open_key") or d.get("join_key") or d["open_key"],
+                        "updated_at": now,
+                    },
+                    "$unset": {"merged_into": "", "merged_previous": ""},
+                },
+                _push_timeline(entry(at=now, kind="unmerged", by=actor, reason=reason, case_id=survivor_id)),
+            ),
+            [reopened],
+        )
+
+    after = await change(rt, case_id, restore, retries=3)  # a key another open case holds: Conflict
+
+    def give_back(d: Doc) -> Plan | None:
+        if case_id not in (d.get("merged_from") or []):
+            return None
+        keys = list(absorbed.get("worker_keys") or [])  # different from the survivor's, or they had joined
+        return Plan(
+            merge_updates(
+                {
+                    "$pullAll": {"incident_ids": moved, "merged_from": [case_id], "worker_keys": keys},
+                    "$set": {"updated_at": now},
+                },
+                _push_timeline(entry(at=now, kind="unmerged", by=actor, reason=reason, case_id=case_id)),
+            )
+        )
+
+    await change(rt, survivor_id, give_back, retries=3)
+    return after

@@ -1,0 +1,118 @@
+"""A desk officer decides a suggested link: reject it (for good), or confirm it and merge the two
+cases; a supervisor can undo a merge. Nothing is lost on the way: every incident is in exactly
+one open case at the end of each step, and both timelines say who decided what and why."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+
+from services.casework.app import create_app as casework_app
+from services.intake.app import create_app as intake_app
+from shared.clock import ManualClock
+from shared.settings import Settings
+from tests.integration.test_same_name import KL, RIYADH, case_of, report
+from tests.support.casework import OFFICER, SUPERVISOR
+from tests.support.harness import eventually, running
+
+pytestmark = pytest.mark.integration
+
+NOW = datetime(2026, 11, 20, 6, 0, tzinfo=UTC)
+
+
+async def _pair(
+    intake: httpx.AsyncClient, cw: httpx.AsyncClient, name: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Two reports of one name from two missions: two cases, the second suggesting the first."""
+    sa = await intake.post("/v1/incidents", json=report("SA", "Riyadh", full_name=name), headers=RIYADH)
+    my = await intake.post("/v1/incidents", json=report("MY", "Sabah", full_name=name), headers=KL)
+    a, b = sa.json()["incident_id"], my.json()["incident_id"]
+    first = await case_of(cw, a)
+
+    async def suggested_back() -> dict[str, Any] | None:  # intake's suggestion reaches the first case too
+        doc = (await cw.get(f"/v1/cases/{first['case_id']}", headers=OFFICER)).json()
+        return doc if b in doc.get("suggested_incident_ids", []) else None
+
+    return await eventually(suggested_back), await case_of(cw, b)
+
+
+async def _get(cw: httpx.AsyncClient, case_id: str, who: dict[str, str] = OFFICER) -> dict[str, Any]:
+    r = await cw.get(f"/v1/cases/{case_id}", headers=who)
+    assert r.status_code == 200, r.text
+    return r.json()  # type: ignore[no-any-return]
+
+
+def _kinds(doc: dict[str, Any]) -> list[str]:
+    return [e["kind"] for e in doc["timeline"]]
+
+
+async def test_a_rejected_suggestion_leaves_both_cases_for_good(settings: Settings) -> None:
+    clock = ManualClock(NOW)
+    async with running(intake_app(settings, clock)) as intake, running(casework_app(settings, clock)) as cw:
+        first, second = await _pair(intake, cw, "Nur Aini")
+        assert (await _get(cw, second["case_id"]))["suggestion_actions"] == ["confirm", "reject"]
+        assert (await _get(cw, second["case_id"], bearer_auditor()))["suggestion_actions"] == []
+        a, b = first["incident_ids"][0], second["incident_ids"][0]
+        url = f"/v1/cases/{second['case_id']}/suggestions/{a}/reject"
+        assert (await cw.post(url, json={"reason": "x"}, headers=bearer_auditor())).status_code == 403
+        r = await cw.post(url, json={"reason": "different employers and villages"}, headers=OFFICER)
+        assert r.status_code == 200, r.text
+        for doc, other in ((await _get(cw, second["case_id"]), a), (await _get(cw, first["case_id"]), b)):
+            assert doc["suggested_incident_ids"] == [] and doc["rejected_suggestions"] == [other]
+            rejected = [e for e in doc["timeline"] if e["kind"] == "suggestion_rejected"]
+            assert [(e["by"], e["incident_id"], e["reason"]) for e in rejected] == [
+                ("officer-ani", other, "different employers and villages")
+            ]
+            assert "open_key" not in doc and "join_key" not in doc  # storage keys stay inside
+        again = await cw.post(url, json={"reason": "again"}, headers=OFFICER)
+        assert again.status_code == 409  # nothing suggested any more
+
+
+async def test_a_confirmed_suggestion_merges_and_a_supervisor_can_undo_it(settings: Settings) -> None:
+    clock = ManualClock(NOW)
+    async with running(intake_app(settings, clock)) as intake, running(casework_app(settings, clock)) as cw:
+        first, second = await _pair(intake, cw, "Siti Rohmah")
+        a, b = first["incident_ids"][0], second["incident_ids"][0]
+        url = f"/v1/cases/{first['case_id']}/suggestions/{b}/confirm"
+        r = await cw.post(url, json={"reason": "same passport photo sent by both missions"}, headers=OFFICER)
+        assert r.status_code == 200, r.text
+        survivor, absorbed = await _get(cw, first["case_id"]), await _get(cw, second["case_id"])
+        assert sorted(survivor["incident_ids"]) == sorted([a, b])
+        assert survivor["merged_from"] == [second["case_id"]] and survivor["suggested_incident_ids"] == []
+        assert (absorbed["status"], absorbed["merged_into"]) == ("closed", first["case_id"])
+        assert _kinds(absorbed)[0] == "opened" and _kinds(absorbed)[-1] == "merged_into"  # its timeline kept
+        assert _kinds(survivor)[-1] == "merged_from"
+        # The incident now belongs to the survivor; the closed case still lists it (history).
+        open_cases = (await cw.get("/v1/cases", params={"incident_id": b}, headers=OFFICER)).json()
+        assert {c["case_id"]: c["status"] for c in open_cases} == {
+            first["case_id"]: survivor["status"],
+            second["case_id"]: "closed",
+        }
+        # The same request again (a retry) changes nothing; a plain reopen is refused.
+        again = await cw.post(url, json={"reason": "retry"}, headers=OFFICER)
+        assert again.status_code == 200 and sorted(again.json()["incident_ids"]) == sorted([a, b])
+        assert _kinds(await _get(cw, first["case_id"])).count("merged_from") == 1
+        reopen = await cw.post(
+            f"/v1/cases/{second['case_id']}/reopen", json={"reason": "x"}, headers=SUPERVISOR
+        )
+        assert reopen.status_code == 409
+
+        # Undo: officers may not, a supervisor may; each case is as it was, both timelines say so.
+        assert "unmerge" not in (await _get(cw, second["case_id"]))["actions"]
+        assert "unmerge" in (await _get(cw, second["case_id"], SUPERVISOR))["actions"]
+        undo = f"/v1/cases/{second['case_id']}/unmerge"
+        assert (await cw.post(undo, json={"reason": "x"}, headers=OFFICER)).status_code == 403
+        r = await cw.post(undo, json={"reason": "the missions found two women"}, headers=SUPERVISOR)
+        assert r.status_code == 200, r.text
+        survivor, restored = await _get(cw, first["case_id"]), await _get(cw, second["case_id"])
+        assert survivor["incident_ids"] == [a] and survivor.get("merged_from") == []
+        assert (restored["status"], restored.get("merged_into")) == ("new", None)
+        assert _kinds(restored)[-1] == _kinds(survivor)[-1] == "unmerged"
+        assert (await cw.post(undo, json={"reason": "again"}, headers=SUPERVISOR)).status_code == 409
+
+
+def bearer_auditor() -> dict[str, str]:
+    return {"authorization": "Bearer dev-auditor-fajar"}
