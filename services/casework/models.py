@@ -88,6 +88,12 @@ class MissionRequestIn(BaseModel):
         description="What the desk asks the mission",
         examples=["please visit the worker"],
     )
+    mission_id: str | None = Field(
+        None,
+        max_length=64,
+        description="The mission asked: by default the one that reported; another serving the case's country may be named",
+        examples=["kbri-seoul"],
+    )
 
 
 class MissionAnswerIn(BaseModel):

@@ -363,8 +363,14 @@ async def request_mission(
     def make(doc: Doc, now: Any) -> Plan:
         if not domain.is_open(doc["status"]):
             raise service.Conflict(doc["status"], "requests go out only for open cases")
-        mission_id = doc["mission_id"]
-        if mission_id not in load_directory().missions:
+        directory = load_directory()
+        mission_id = body.mission_id or doc["mission_id"]
+        if body.mission_id is not None:
+            serving = directory.missions.get(mission_id)
+            if serving is None or doc["country"].upper() not in serving.countries:
+                reason = f"no mission {mission_id} serves {doc['country']}"
+                raise HTTPException(422, detail=[{"field": "mission_id", "reason": reason}])
+        if mission_id not in directory.missions:
             raise service.Conflict(doc["status"], f"the case's mission {mission_id} is not in the directory")
         req = {
             "request_id": request_id,

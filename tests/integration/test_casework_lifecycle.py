@@ -237,6 +237,10 @@ async def test_only_the_mission_asked_answers_and_only_once(settings: Settings) 
         rid = r.json()["request_id"]
         second = await cw.post(f"/v1/cases/{cid}/mission-requests", json={"text": "phone?"}, headers=OFFICER)
         rid2 = second.json()["request_id"]
+        # The desk may name another mission, if it serves the case's country.
+        elsewhere = {"text": "visit?", "mission_id": "kbri-tokyo"}
+        wrong = await cw.post(f"/v1/cases/{cid}/mission-requests", json=elsewhere, headers=OFFICER)
+        assert wrong.status_code == 422 and "mission_id" in wrong.text
 
         async def inbox(headers: dict[str, str], **params: str) -> list[str]:
             r = await cw.get("/v1/mission-requests", params=params, headers=headers)
@@ -298,3 +302,29 @@ async def test_repatriation_events_reach_the_timeline_once_and_move_only_allowed
             "repatriation_started",
             "repatriation_completed",
         ]
+
+
+async def test_a_request_goes_to_the_mission_the_desk_names_in_the_case_jurisdiction(
+    settings: Settings,
+) -> None:
+    async with running(create_app(settings, ManualClock())) as cw:
+        cid = (await _open(settings, cw, country="JP", mission_id="kbri-tokyo"))["case_id"]
+        url = f"/v1/cases/{cid}/mission-requests"
+        r = await cw.post(
+            url, json={"text": "the worker is in Osaka now", "mission_id": "kjri-osaka"}, headers=OFFICER
+        )
+        assert r.status_code == 201, r.text
+        tokyo, osaka = {"authorization": "Bearer dev-kbri-tokyo"}, {"authorization": "Bearer dev-kjri-osaka"}
+
+        async def inbox(who: dict[str, str]) -> list[str]:
+            return [c["case_id"] for c in (await cw.get("/v1/mission-requests", headers=who)).json()]
+
+        assert await inbox(osaka) == [cid] and await inbox(tokyo) == []
+        rid = r.json()["request_id"]
+        answer = f"{url}/{rid}/answer"
+        assert (await cw.post(answer, json={"text": "?"}, headers=tokyo)).status_code == 404
+        assert (await cw.post(answer, json={"text": "visited"}, headers=osaka)).status_code == 200
+        default = await cw.post(url, json={"text": "and the employer?"}, headers=OFFICER)
+        assert (
+            default.json()["case"]["mission_requests"][-1]["mission_id"] == "kbri-tokyo"
+        )  # the reporting one
