@@ -503,10 +503,14 @@ def build_firing(
     """Turn a rule's actions (JSON form) into the events they emit, with deterministic ids."""
     f = Firing(rule_id=rule_id, stage=stage, trigger=trigger, subject=subject, at=at)
     case_id = facts.get("case_id")
+    # A notification is routed by the level its stage escalates to (e.g. the director at 2).
+    stage_level = max((int(a["level"]) for a in actions if a["do"] == "escalate"), default=None)
+    about = {k: facts.get(k) for k in ("country", "category", "severity")}
     for n, a in enumerate(actions):
         aid = action_id(rule_id, stage, trigger, n)
         reason = a.get("reason") or description or rule_id
         do = a["do"]
+        level = a.get("level") if do == "escalate" else stage_level if do in ("notify", "refer") else None
         common = {"action_id": aid, "rule_id": rule_id, "rule_version": rule_version, "reason": reason}
         if do in ("escalate", "notify", "tag", "refer"):
             if not case_id:
@@ -516,13 +520,14 @@ def build_firing(
                 **common,
                 kind=ActionKind(do),
                 case_id=case_id,
-                level=a.get("level"),
+                level=level,
                 notify=a.get("to"),
                 tag=a.get("tag"),
                 partner=a.get("partner"),
                 subject_kind="case",
                 subject_id=case_id,
                 fired_at=at,
+                **about,
             )
             f.emissions.append(Emission(ev, case_id, aid))
         elif do in ("flag", "open_case"):

@@ -27,6 +27,8 @@ DECIDED = "decided"  # one record per slot / trigger / window, forever: the sing
 EMISSIONS = "emissions"  # the events of a decision, in the outbox until published, then deleted
 COUNTERS = "counters"
 SUBJECTS = "subjects"  # per subject: its live chain ids, and the latest chain of each rule
+NOTIFICATIONS = "notifications"  # every notification (one per action and contact), forever, by _id
+DELIVERIES = "deliveries"  # notifications still to send or to report: small, scanned by next_at
 
 
 async def ensure_indexes(db: AsyncDatabase[Doc]) -> None:
@@ -34,6 +36,8 @@ async def ensure_indexes(db: AsyncDatabase[Doc]) -> None:
     await db[CHAINS].create_index([("subject", 1)])
     await db[CLOSED].create_index([("subject", 1)])
     await db[DECIDED].create_index([("chain_id", 1)])
+    await db[NOTIFICATIONS].create_index([("case_id", 1), ("created_at", 1)])
+    await db[DELIVERIES].create_index([("state", 1), ("next_at", 1)])
 
 
 # ---------------------------------------------------------------- rule sets
@@ -237,3 +241,81 @@ async def count_member(db: AsyncDatabase[Doc], counter_id: str, member: str, ini
 
 async def counters(db: AsyncDatabase[Doc], limit: int = 100) -> list[Any]:
     return await db[COUNTERS].find({}).limit(limit).to_list()
+
+
+# ---------------------------------------------------------------- notifications
+#
+# A notification's record (NOTIFICATIONS) is inserted once, by its id, and says what became of
+# it; its delivery (DELIVERIES, same _id) is the live part: next try, tries so far, and the
+# outbox entry of its outcome. A finished delivery whose outcome is published is folded into
+# the record and deleted (fold_finished), so the scans stay small. Reads and writes go by _id;
+# the claim of a try adds the try count to the filter (a fencing token): on FerretDB that filter
+# scans DELIVERIES, which holds only what is in flight.
+
+
+async def add_notification(db: AsyncDatabase[Doc], record: Doc) -> Doc:
+    """Insert a notification's record unless it exists; the stored record either way."""
+    doc = await db[NOTIFICATIONS].find_one_and_update(
+        {"_id": record["_id"]}, {"$setOnInsert": record}, upsert=True, return_document=ReturnDocument.AFTER
+    )
+    assert doc is not None
+    return doc
+
+
+async def add_delivery(db: AsyncDatabase[Doc], delivery: Doc) -> None:
+    """Queue a delivery unless it is queued already (a redelivered action adds nothing)."""
+    try:
+        await db[DELIVERIES].insert_one(delivery)
+    except DuplicateKeyError:
+        pass
+
+
+async def due_deliveries(db: AsyncDatabase[Doc], now: datetime, limit: int) -> list[Doc]:
+    return await db[DELIVERIES].find({"state": "pending", "next_at": {"$lte": now}}).limit(limit).to_list()
+
+
+async def notification(db: AsyncDatabase[Doc], notification_id: str) -> Doc | None:
+    return await db[NOTIFICATIONS].find_one({"_id": notification_id})
+
+
+async def claim_try(db: AsyncDatabase[Doc], delivery: Doc, *, next_at: datetime) -> Doc | None:
+    """Take the next try of a delivery (one replica per try); the delivery after, or None if lost."""
+    return await db[DELIVERIES].find_one_and_update(
+        {"_id": delivery["_id"], "state": "pending", "attempts": delivery["attempts"]},
+        {"$inc": {"attempts": 1}, "$set": {"next_at": next_at}},
+        return_document=ReturnDocument.AFTER,
+    )
+
+
+async def note_failure(db: AsyncDatabase[Doc], delivery_id: str, error: str) -> None:
+    await db[DELIVERIES].update_one({"_id": delivery_id}, {"$set": {"last_error": error}})
+
+
+async def finish_delivery(db: AsyncDatabase[Doc], delivery_id: str, fields: Doc, entries: list[Doc]) -> bool:
+    """Record a delivery's outcome and its event in one write; False if another try finished it."""
+    update = Outbox.on_update({"$set": fields}, entries)
+    result = await db[DELIVERIES].update_one({"_id": delivery_id, "state": "pending"}, update)
+    return result.modified_count == 1
+
+
+async def fold_finished(db: AsyncDatabase[Doc], limit: int = 200) -> int:
+    """Copy published outcomes into the records, then drop those deliveries."""
+    done = (
+        await db[DELIVERIES]
+        .find({"state": {"$in": ["sent", "failed"]}, "_outbox_pending": False})
+        .limit(limit)
+        .to_list()
+    )
+    for d in done:
+        keep = {k: d.get(k) for k in ("state", "attempts", "finished_at", "last_error")}
+        await db[NOTIFICATIONS].update_one({"_id": d["_id"]}, {"$set": keep})
+        await db[DELIVERIES].delete_one({"_id": d["_id"]})
+    return len(done)
+
+
+async def notifications_of(db: AsyncDatabase[Doc], case_id: str, limit: int = 100) -> list[Doc]:
+    return await db[NOTIFICATIONS].find({"case_id": case_id}).sort("created_at", 1).limit(limit).to_list()
+
+
+async def delivery(db: AsyncDatabase[Doc], delivery_id: str) -> Doc | None:
+    return await db[DELIVERIES].find_one({"_id": delivery_id})
