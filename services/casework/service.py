@@ -532,7 +532,8 @@ def desk_plan(
                 kind="acknowledged",
                 unset={"lease_until": ""},
                 filter_={"assignee": actor},
-                event_kw={"assignee": actor},
+                # the severity lets escalation start the resolve deadline of that severity
+                event_kw={"assignee": actor, "severity": doc.get("severity")},
             )
         case Action.RELEASE:
             if doc.get("assignee") != actor and not supervisor:

@@ -31,7 +31,7 @@ from shared.service import Runtime
 
 log = logging.getLogger("lindungi.escalation.notify")
 
-FINAL = ("sent", "failed")
+FINAL = ("sent", "failed", "withdrawn")
 
 
 class Refused(Exception):
@@ -93,7 +93,7 @@ class Notifier:
             if stored.get("state") in FINAL:
                 continue  # done before: a redelivered action
             delivery: Doc = {**record, "message": msg, "next_at": now}
-            if unrouted:
+            if unrouted and not await store.withdrawn(self.rt.db, action.action_id):
                 error = f"no route for {channels.recipient(action)!r} in the channel file"
                 fields = {"state": "failed", "finished_at": now, "last_error": error}
                 delivery.update(fields)
@@ -130,6 +130,11 @@ class Notifier:
         claimed = await store.claim_try(db, d, next_at=now + timedelta(seconds=wait))
         if claimed is None:
             return False  # another replica took this try
+        gone = await store.withdrawn(db, d["action_id"])
+        if gone is not None:
+            # the tries made so far (this claimed one sends nothing)
+            await self._finish(d, DeliveryStatus.WITHDRAWN, f"the deadline was met at {gone['at']}")
+            return False
         try:
             await self._send(claimed)
         except Refused as exc:

@@ -28,6 +28,7 @@ EMISSIONS = "emissions"  # the events of a decision, in the outbox until publish
 COUNTERS = "counters"
 SUBJECTS = "subjects"  # per subject: its live chain ids, and the latest chain of each rule
 NOTIFICATIONS = "notifications"  # every notification (one per action and contact), forever, by _id
+WITHDRAWN = "withdrawn"  # actions whose undelivered notifications are withdrawn, by action id
 DELIVERIES = "deliveries"  # notifications still to send or to report: small, scanned by next_at
 
 
@@ -154,6 +155,21 @@ async def close(db: AsyncDatabase[Doc], chain: Doc, *, state: str, at: datetime,
     await unlink_subject(db, chain["subject"], chain["_id"])
 
 
+async def latest_chain(db: AsyncDatabase[Doc], subject: str, rule_id: str) -> Doc | None:
+    """The chain (live or ended) a rule last started for a subject."""
+    doc = await db[SUBJECTS].find_one({"_id": subject})
+    chain_id = ((doc or {}).get("latest") or {}).get(rule_id)
+    return await get_chain(db, chain_id) if chain_id else None
+
+
+async def insert_closed(db: AsyncDatabase[Doc], doc: Doc) -> None:
+    """Record a chain that never ran (an older trigger than the rule's latest for its subject)."""
+    try:
+        await db[CLOSED].insert_one(doc)
+    except DuplicateKeyError:
+        pass
+
+
 async def get_chain(db: AsyncDatabase[Doc], chain_id: str) -> Doc | None:
     doc = await db[CHAINS].find_one({"_id": chain_id}, HIDDEN)
     return doc or await db[CLOSED].find_one({"_id": chain_id}, HIDDEN)
@@ -221,8 +237,8 @@ async def decisions_of(db: AsyncDatabase[Doc], chain_id: str) -> list[Doc]:
     return await db[DECIDED].find({"chain_id": chain_id}, HIDDEN).to_list()
 
 
-async def count_member(db: AsyncDatabase[Doc], counter_id: str, member: str, init: Doc) -> Doc:
-    """Add a member to a counter (created on first use); $addToSet makes redelivery count once."""
+async def count_member(db: AsyncDatabase[Doc], counter_id: str, member: Doc, init: Doc) -> Doc:
+    """Add a member ({id, at}) to a counter bucket (made on first use); a redelivery counts once."""
     for attempt in range(3):
         try:
             doc = await db[COUNTERS].find_one_and_update(
@@ -237,6 +253,22 @@ async def count_member(db: AsyncDatabase[Doc], counter_id: str, member: str, ini
             if attempt == 2:
                 raise  # two replicas upserted the same new counter; the retry finds it
     raise AssertionError("unreachable")
+
+
+async def counters_by_id(db: AsyncDatabase[Doc], ids: list[str]) -> list[Doc]:
+    """Counter buckets by `_id` (those that exist)."""
+    out = []
+    for i in ids:
+        doc = await db[COUNTERS].find_one({"_id": i})
+        if doc is not None:
+            out.append(doc)
+    return out
+
+
+async def mark_counted(db: AsyncDatabase[Doc], members_by_bucket: dict[str, list[str]]) -> None:
+    """Note members as counted by a firing, in the bucket that holds each."""
+    for bucket_id, members in members_by_bucket.items():
+        await db[COUNTERS].update_one({"_id": bucket_id}, {"$addToSet": {"counted": {"$each": members}}})
 
 
 async def counters(db: AsyncDatabase[Doc], limit: int = 100) -> list[Any]:
@@ -319,3 +351,13 @@ async def notifications_of(db: AsyncDatabase[Doc], case_id: str, limit: int = 10
 
 async def delivery(db: AsyncDatabase[Doc], delivery_id: str) -> Doc | None:
     return await db[DELIVERIES].find_one({"_id": delivery_id})
+
+
+async def withdraw_actions(db: AsyncDatabase[Doc], action_ids: list[str], *, at: datetime, by: str) -> None:
+    """Mark actions withdrawn: their notifications not yet sent will not be."""
+    for a in action_ids:
+        await db[WITHDRAWN].update_one({"_id": a}, {"$setOnInsert": {"at": at, "by": by}}, upsert=True)
+
+
+async def withdrawn(db: AsyncDatabase[Doc], action_id: str) -> Doc | None:
+    return await db[WITHDRAWN].find_one({"_id": action_id})

@@ -47,6 +47,7 @@ class EscalationAction(Event):
 class DeliveryStatus(StrEnum):
     SENT = "sent"
     FAILED = "failed"  # after the configured number of tries, or refused for good, or no channel
+    WITHDRAWN = "withdrawn"  # not sent: the deadline that fired it turned out to have been met
 
 
 @event_type("lindungi.escalation.notification.v1", ESCALATIONS)
@@ -64,6 +65,21 @@ class NotificationDelivery(Event):
     status: DeliveryStatus
     attempts: int
     error: str | None = None  # the last failure, for failed
+    at: AwareDatetime
+
+
+@event_type("lindungi.escalation.withdrawn.v1", ESCALATIONS)
+class EscalationWithdrawn(Event):
+    """A deadline was met after all (its ending event came late): what escalation undid, and what stands."""
+
+    case_id: str
+    chain_id: str
+    rule_id: str
+    stages: list[str]  # the stages that fired after the deadline was in fact met
+    met_at: AwareDatetime  # when the ending event happened
+    ended_by: str  # its event id
+    undone: list[str]
+    not_undone: list[str]
     at: AwareDatetime
 
 
