@@ -334,7 +334,7 @@ async def fold_finished(db: AsyncDatabase[Doc], limit: int = 200) -> int:
     """Copy published outcomes into the records, then drop those deliveries."""
     done = (
         await db[DELIVERIES]
-        .find({"state": {"$in": ["sent", "failed"]}, "_outbox_pending": False})
+        .find({"state": {"$in": ["sent", "failed", "withdrawn"]}, "_outbox_pending": False})
         .limit(limit)
         .to_list()
     )

@@ -167,7 +167,9 @@ async def test_an_acknowledgement_that_comes_late_withdraws_what_it_can_and_says
         path.write_text(
             "contacts: {desk: {email: [desk@lindungi.test]}}\nroutes: [{to: supervisor, contacts: [desk]}]\n"
         )
-        s = settings.model_copy(update={"escalation_channels": str(path), "smtp_port": port})
+        s = settings.model_copy(
+            update={"escalation_channels": str(path), "smtp_port": port, "notify_backoff_seconds": 3600.0}
+        )
         app = create_escalation(s, clock, timer_poll_seconds=0.1)
         async with running(app) as http:
             opened = case_opened(severity=Severity.CRITICAL)
@@ -188,12 +190,13 @@ async def test_an_acknowledgement_that_comes_late_withdraws_what_it_can_and_says
             )
             await send(s, (ack, envelope(ack, time=ack.at, key=ack.case_id), ack.case_id))
 
-            async def told() -> list[dict] | None:  # type: ignore[type-arg]
+            async def told(*kinds: str) -> list[dict] | None:  # type: ignore[type-arg]
                 got = await published(s, ESCALATIONS.name, case_id=opened.case_id)
-                kinds = {e["type"].split(".")[2] for e in got}
-                return got if {"withdrawn", "notification"} <= kinds else None
+                return got if set(kinds) <= {e["type"].split(".")[2] for e in got} else None
 
-            got = await eventually(told)
+            await eventually(lambda: told("withdrawn"))
+            clock.advance(timedelta(hours=1))  # the notification's next try finds it withdrawn
+            got = await eventually(lambda: told("withdrawn", "notification"))
             [withdrawn] = [e["data"] for e in got if e["type"] == "lindungi.escalation.withdrawn.v1"]
             assert withdrawn["rule_id"] == "critical-ack-1h" and withdrawn["stages"] == ["s0r0"]
             assert any(u.startswith("s0r0 notify:supervisor") for u in withdrawn["undone"])
@@ -201,6 +204,17 @@ async def test_an_acknowledgement_that_comes_late_withdraws_what_it_can_and_says
             assert [x for x in withdrawn["not_undone"] if "escalate:1" in x and "stands" in x]
             [note] = [e["data"] for e in got if e["type"] == "lindungi.escalation.notification.v1"]
             assert note["status"] == "withdrawn" and note["attempts"] == 1
-            clock.advance(timedelta(hours=3))
+            clock.advance(timedelta(hours=5))
             await app.state.notifier.deliver_due()
             assert box.messages == [] and box.refused == 1  # never tried again
+
+            async def listed() -> list[dict] | None:  # type: ignore[type-arg]
+                r = await http.get("/v1/notifications", params={"case_id": opened.case_id}, headers=OFFICER)
+                got = r.json()
+                return got if got and all(n["state"] == "withdrawn" for n in got) else None
+
+            [n] = await eventually(listed)
+            assert n["notification_id"] == note["notification_id"]
+            assert (
+                await app.state.runtime.db[store.DELIVERIES].find_one({"_id": n["notification_id"]}) is None
+            )
