@@ -52,7 +52,8 @@ def create_app(
     rt.on_startup(engine.startup)
     handlers.subscribe(rt, engine)
     # Its own actions, once published: notify and refer become deliveries (at least once).
-    rt.consume(topics.ESCALATIONS, {EscalationAction: notifier.on_action}, group="escalation.notifier")
+    # (its consumer group is `escalation.<topic>` like every other: tools read the topic from the name)
+    rt.consume(topics.ESCALATIONS, {EscalationAction: notifier.on_action})
     if timer_loop:
         rt.background(engine.run)
         rt.background(notifier.run)
