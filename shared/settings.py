@@ -45,6 +45,21 @@ class Settings(BaseSettings):
     # crash, at the price of more duplicates on the wire (same ids, dropped by consumers).
     escalation_emit_grace_seconds: float = 300.0
     escalation_repair_seconds: float = 60.0
+    # escalation's notifications: the channel file (default: services/escalation/rules/channels.yaml),
+    # the SMTP server (default: `make run`'s local sink), signing secrets of partners' webhooks by
+    # name (JSON, e.g. {"satgas-tppo": "..."}), where case links point, tries and backoff.
+    escalation_channels: str = ""
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 8025
+    smtp_sender: str = "lindungi@localhost"
+    smtp_username: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_starttls: bool = False
+    webhook_secrets: dict[str, SecretStr] = {}
+    console_url: str = "http://127.0.0.1:8000"
+    notify_attempts: int = 5
+    notify_backoff_seconds: float = 30.0
+    notify_timeout_seconds: float = 10.0
     log_level: str = "INFO"
     instance: str = ""  # replica name in logs and leases; defaults to host:pid
 

@@ -23,6 +23,8 @@ SERVICES = {
     "repatriation": 8005,
 }
 LOGS = ROOT / ".cache" / "logs"
+# The webhook signing secret of the development channel file's partner (a deployment sets its own).
+DEV_WEBHOOK_SECRETS = '{"satgas-tppo": "dev-webhook-secret"}'
 
 
 def free_port() -> int:
@@ -132,6 +134,9 @@ class Supervisor:
 def main() -> int:
     """Start every service, print where to look, keep them running until Ctrl-C."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.setdefault("LINDUNGI_WEBHOOK_SECRETS", DEV_WEBHOOK_SECRETS)
+    # The notification sink: escalation's email and webhooks land there (printed here, kept in .cache/mail).
+    sink = subprocess.Popen([sys.executable, "-m", "deploy.local.sink"], cwd=ROOT, env=env)
     sup = Supervisor(env)
     stop = False
 
@@ -158,6 +163,9 @@ def main() -> int:
             if name != "console":
                 print(f"  {name:<13} http://127.0.0.1:{port}/docs   (ready: /readyz)")
         print("  kafka         127.0.0.1:9092      mongodb (ferretdb) mongodb://127.0.0.1:27017/")
+        print(
+            "  notifications SMTP 127.0.0.1:8025, webhooks 127.0.0.1:8026; printed here, kept in .cache/mail/"
+        )
         print(f"  logs          {LOGS}/<service>.log")
         print("  credentials   dev-<id> from shared/data/*.yaml, e.g. 'Authorization: Bearer dev-kbri-seoul'")
         print("\nTry: .cache/venv/bin/python -m deploy.local.smoke   (posts incidents, times post -> case)")
@@ -167,6 +175,11 @@ def main() -> int:
         sup.tend()
         time.sleep(0.5)
     sup.stop()
+    sink.terminate()
+    try:
+        sink.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        sink.kill()
     return 0
 
 

@@ -12,7 +12,12 @@ from services.casework.service import Plan, entry
 from shared.envelope import Envelope
 from shared.errors import PermanentError
 from shared.events.casework import CaseAwaitingRepatriation, CaseOpened, CaseStatus
-from shared.events.escalation import ActionKind, EscalationAction
+from shared.events.escalation import (
+    ActionKind,
+    EscalationAction,
+    EscalationWithdrawn,
+    NotificationDelivery,
+)
 from shared.events.intake import IncidentAccepted
 from shared.events.repatriation import StepChanged, WorkflowChanged
 from shared.mongo import Doc, applied_once, merge_updates
@@ -91,7 +96,54 @@ def make_escalation_handlers(rt: Runtime):  # type: ignore[no-untyped-def]
         except service.NotFound as exc:
             raise PermanentError(f"no case {action.case_id}") from exc
 
-    return {EscalationAction: on_action}
+    async def on_notification(env: Envelope, n: NotificationDelivery) -> None:
+        """A notification was sent, or failed after its tries: on the timeline, once."""
+        now = rt.clock.now()
+
+        def build(doc: Doc) -> Plan | None:
+            if env.id in (doc.get("_applied") or []):
+                return None
+            plan = _timeline_only(
+                now,
+                f"notification_{n.status.value}",
+                f"rule:{n.rule_id}",
+                n.error,
+                notification_id=n.notification_id,
+                action=n.kind.value,
+                to=n.to,
+                contact=n.contact,
+                channel=n.channel,
+                attempts=n.attempts,
+            )
+            return _once(env, plan)
+
+        await _apply(rt, n.case_id, build)
+
+    async def on_withdrawn(env: Envelope, w: EscalationWithdrawn) -> None:
+        """A deadline met after all: what escalation undid and what stands, on the timeline, once."""
+        now = rt.clock.now()
+
+        def build(doc: Doc) -> Plan | None:
+            if env.id in (doc.get("_applied") or []):
+                return None
+            plan = _timeline_only(
+                now,
+                "escalation_withdrawn",
+                f"rule:{w.rule_id}",
+                f"the deadline was met at {w.met_at.isoformat()}; the ending event came late",
+                stages=w.stages,
+                undone=w.undone,
+                not_undone=w.not_undone,
+            )
+            return _once(env, plan)
+
+        await _apply(rt, w.case_id, build)
+
+    return {
+        EscalationAction: on_action,
+        NotificationDelivery: on_notification,
+        EscalationWithdrawn: on_withdrawn,
+    }
 
 
 async def _open_investigation(rt: Runtime, env: Envelope, action: EscalationAction) -> None:

@@ -141,6 +141,7 @@ def case_change(
     cls: type[CaseChange], doc: Doc, *, status: str, actor: str, at: datetime, **kw: Any
 ) -> CaseChange:
     """A case event about doc, moving it to status."""
+    kw.setdefault("agency_id", doc.get("agency_id"))
     return cls(case_id=doc["_id"], status=status, previous_status=doc["status"], actor=actor, at=at, **kw)
 
 
@@ -260,10 +261,12 @@ def _new_case(
     rules: domain.DeskRules,
 ) -> Doc:
     now = rt.clock.now()
+    # A report for many people (an evacuation) is not one unregistered worker: never non-procedural.
+    non_procedural = incident.match.non_procedural and not group
     prio = domain.priority(
         severity=incident.severity,
         category=incident.category,
-        non_procedural=incident.match.non_procedural,
+        non_procedural=non_procedural,
         people_affected=incident.people_affected,
     )
     queue = rules.queue_for(country=incident.country, category=incident.category)
@@ -272,7 +275,7 @@ def _new_case(
         incident_id=incident.incident_id,
         worker_key=incident.worker_key,
         worker_id=incident.match.worker_id,
-        non_procedural=incident.match.non_procedural,
+        non_procedural=non_procedural,
         mission_id=incident.mission_id,
         country=incident.country,
         category=incident.category,
@@ -536,7 +539,8 @@ def desk_plan(
                 kind="acknowledged",
                 unset={"lease_until": ""},
                 filter_={"assignee": actor},
-                event_kw={"assignee": actor},
+                # the severity lets escalation start the resolve deadline of that severity
+                event_kw={"assignee": actor, "severity": doc.get("severity")},
             )
         case Action.RELEASE:
             if doc.get("assignee") != actor and not supervisor:

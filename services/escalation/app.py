@@ -6,7 +6,10 @@ from fastapi import FastAPI
 
 from services.escalation import handlers, store, views
 from services.escalation.engine import Escalation
+from services.escalation.notifier import Notifier
+from shared import topics
 from shared.clock import Clock
+from shared.events.escalation import EscalationAction
 from shared.service import Runtime
 from shared.service import create_app as create_service_app
 from shared.settings import Settings
@@ -23,6 +26,12 @@ through a candidate file and reports the difference, acting on nothing.
 **Chains are frozen.** When a deadline chain starts (a case starts escalating), the stages of
 its rule are copied into it: editing or replacing the rules later does not change chains
 already under way, only chains that start afterwards (`GET /v1/chains?case_id=` shows them).
+
+**Notify and refer actions are delivered**: by email (SMTP) and signed webhooks (HMAC-SHA256,
+header `X-Lindungi-Signature: t=<unix>,sha256=<hex>` over `<t>.<body>`), routed by the channel
+file (rules/channels.yaml) per recipient, rule, region and level; at least once, with retries
+and backoff; each outcome (sent, or failed after N tries) goes onto the case timeline.
+`GET /v1/notifications?case_id=` lists a case's notifications.
 """
 
 
@@ -34,12 +43,21 @@ def create_app(
     timer_loop: bool = True,
 ) -> FastAPI:
     """Wire escalation's database, topics, timer loop and HTTP routes."""
-    rt = Runtime("escalation", settings=settings, clock=clock, outbox_collections=[store.EMISSIONS])
+    rt = Runtime(
+        "escalation", settings=settings, clock=clock, outbox_collections=[store.EMISSIONS, store.DELIVERIES]
+    )
     engine = Escalation(rt, poll_seconds=timer_poll_seconds)
+    notifier = Notifier(rt, poll_seconds=timer_poll_seconds)
+    notifier.startup()  # a broken channel file stops the start
     rt.on_startup(engine.startup)
     handlers.subscribe(rt, engine)
+    # Its own actions, once published: notify and refer become deliveries (at least once).
+    # (its consumer group is `escalation.<topic>` like every other: tools read the topic from the name)
+    rt.consume(topics.ESCALATIONS, {EscalationAction: notifier.on_action})
     if timer_loop:
         rt.background(engine.run)
+        rt.background(notifier.run)
     app = create_service_app(rt, title="Lindungi escalation", description=DESCRIPTION, routers=[views.router])
     app.state.escalation = engine
+    app.state.notifier = notifier
     return app

@@ -245,7 +245,8 @@ class Deadline(_Strict):
 
 
 class Count(_Strict):
-    """At least N triggering events with the same key within a window: fire once per window and key."""
+    """At least N triggering events with the same key within any span of `within` (a sliding
+    window): fire; each event counts toward one firing at most."""
 
     at_least: int = Field(ge=1)
     within: Duration = Field(gt=0)
@@ -503,10 +504,14 @@ def build_firing(
     """Turn a rule's actions (JSON form) into the events they emit, with deterministic ids."""
     f = Firing(rule_id=rule_id, stage=stage, trigger=trigger, subject=subject, at=at)
     case_id = facts.get("case_id")
+    # A notification is routed by the level its stage escalates to (e.g. the director at 2).
+    stage_level = max((int(a["level"]) for a in actions if a["do"] == "escalate"), default=None)
+    about = {k: facts.get(k) for k in ("country", "category", "severity")}
     for n, a in enumerate(actions):
         aid = action_id(rule_id, stage, trigger, n)
         reason = a.get("reason") or description or rule_id
         do = a["do"]
+        level = a.get("level") if do == "escalate" else stage_level if do in ("notify", "refer") else None
         common = {"action_id": aid, "rule_id": rule_id, "rule_version": rule_version, "reason": reason}
         if do in ("escalate", "notify", "tag", "refer"):
             if not case_id:
@@ -516,13 +521,14 @@ def build_firing(
                 **common,
                 kind=ActionKind(do),
                 case_id=case_id,
-                level=a.get("level"),
+                level=level,
                 notify=a.get("to"),
                 tag=a.get("tag"),
                 partner=a.get("partner"),
                 subject_kind="case",
                 subject_id=case_id,
                 fired_at=at,
+                **about,
             )
             f.emissions.append(Emission(ev, case_id, aid))
         elif do in ("flag", "open_case"):
@@ -600,6 +606,7 @@ class ChainStart:
     stages: list[dict[str, Any]]
     until: list[dict[str, Any]]
     facts: dict[str, Any]
+    trigger_at: datetime | None = None  # the triggering event's time: a newer trigger supersedes
 
     @property
     def first_due(self) -> datetime:
@@ -608,19 +615,52 @@ class ChainStart:
 
 @dataclass
 class CountHit:
-    """A triggering event for a counting rule: one counter (rule, key, window) to add it to."""
+    """A triggering event for a counting rule: the member to add to its key's counter.
 
-    counter_id: str
+    Members are stored in buckets of `within` seconds (epoch-aligned), one document each; a
+    window of `within` spans at most two adjacent buckets, so the bucket of the event and its
+    two neighbours hold every member that can share a window with it (read by `_id`).
+    """
+
     rule_id: str
     rule_version: int
     key: str
-    window_start: datetime
-    window_end: datetime
+    bucket: int
+    within: int
     member: str  # the event's subject (incident id) or event id
+    at: datetime  # the event's time
     at_least: int
     actions: list[dict[str, Any]]
     description: str
     facts: dict[str, Any]
+
+    def bucket_id(self, bucket: int) -> str:
+        """The counter document of one bucket of this rule and key."""
+        return uuid.uuid5(ACTION_NS, f"count|{self.rule_id}|{self.key}|{bucket}").hex
+
+    @property
+    def counter_id(self) -> str:
+        return self.bucket_id(self.bucket)
+
+    @property
+    def neighbours(self) -> list[str]:
+        return [self.bucket_id(self.bucket - 1), self.bucket_id(self.bucket + 1)]
+
+    def firing_id(self, members: list[str]) -> str:
+        """The decision of one firing: the rule, the key and the members it counted."""
+        return uuid.uuid5(ACTION_NS, f"count|{self.rule_id}|{self.key}|{','.join(sorted(members))}").hex
+
+
+def pick_window(
+    members: list[tuple[str, datetime]], consumed: set[str], *, at_least: int, within: int
+) -> list[tuple[str, datetime]] | None:
+    """The earliest `at_least` members not yet counted whose times lie within a span shorter than
+    `within`, or None. Earliest first, so every replica that sees the same members picks the same."""
+    free = sorted({m for m in members if m[0] not in consumed}, key=lambda m: (m[1], m[0]))
+    for i in range(len(free) - at_least + 1):
+        if (free[i + at_least - 1][1] - free[i][1]).total_seconds() < within:
+            return free[i : i + at_least]
+    return None
 
 
 @dataclass
@@ -632,12 +672,10 @@ class Decision:
     counts: list[CountHit] = field(default_factory=list)
 
 
-def window_of(at: datetime, within: int) -> tuple[datetime, datetime]:
-    """The fixed window (aligned on the epoch) an event time falls in."""
+def bucket_of(at: datetime, within: int) -> int:
+    """The bucket (epoch-aligned, `within` seconds long) an event time falls in."""
     epoch = datetime(1970, 1, 1, tzinfo=at.tzinfo)
-    n = int((at - epoch).total_seconds()) // within
-    start = epoch + timedelta(seconds=n * within)
-    return start, start + timedelta(seconds=within)
+    return int((at - epoch).total_seconds()) // within
 
 
 def evaluate(rules: RuleSet, version: int, ev: Incoming) -> Decision:
@@ -670,6 +708,7 @@ def evaluate(rules: RuleSet, version: int, ev: Incoming) -> Decision:
                     stages=frozen_stages(rule.deadline),
                     until=frozen_until(rule.deadline),
                     facts=facts,
+                    trigger_at=ev.time,
                 )
             )
         elif rule.count is not None:
@@ -677,16 +716,15 @@ def evaluate(rules: RuleSet, version: int, ev: Incoming) -> Decision:
             if not all(p for p, _ in parts):
                 continue
             key = "/".join(str(v) for _, v in parts)
-            start, end = window_of(ev.time, rule.count.within)
             out.counts.append(
                 CountHit(
-                    counter_id=uuid.uuid5(ACTION_NS, f"count|{rule.id}|{key}|{start.isoformat()}").hex,
                     rule_id=rule.id,
                     rule_version=version,
                     key=key,
-                    window_start=start,
-                    window_end=end,
+                    bucket=bucket_of(ev.time, rule.count.within),
+                    within=rule.count.within,
                     member=str(ev.data.get("incident_id") or ev.id),
+                    at=ev.time,
                     at_least=rule.count.at_least,
                     actions=actions,
                     description=rule.description,
@@ -712,13 +750,14 @@ def evaluate(rules: RuleSet, version: int, ev: Incoming) -> Decision:
     return out
 
 
-def count_firing(hit: CountHit, members: list[str], at: datetime) -> Firing:
-    """The firing of a counting rule whose window reached its threshold."""
+def count_firing(hit: CountHit, window: list[tuple[str, datetime]], at: datetime) -> Firing:
+    """The firing of a counting rule: `window` is the members it counted (id, time), earliest first."""
+    members = [m for m, _ in window]
     f = build_firing(
         rule_id=hit.rule_id,
         rule_version=hit.rule_version,
-        stage=f"window:{hit.window_start.isoformat()}",
-        trigger=hit.counter_id,
+        stage=f"window:{window[0][1].isoformat()}",
+        trigger=hit.firing_id(members),
         subject=f"{hit.rule_id}:{hit.key}",
         actions=hit.actions,
         facts=hit.facts,
@@ -752,6 +791,7 @@ def chain_doc(s: ChainStart, *, created_at: datetime) -> dict[str, Any]:
         "description": s.description,
         "subject": s.subject,
         "trigger": s.trigger,
+        "trigger_at": s.trigger_at or s.started_at,
         "started_at": s.started_at,
         "stages": s.stages,
         "until": s.until,
@@ -762,3 +802,37 @@ def chain_doc(s: ChainStart, *, created_at: datetime) -> dict[str, Any]:
         "state": "pending",
         "created_at": created_at,
     }
+
+
+def late_slots(chain: dict[str, Any], met_at: datetime) -> list[Slot]:
+    """The slots of a chain that fired although its deadline was met (due after `met_at`)."""
+    started = chain["started_at"]
+    fired = schedule(chain["stages"])[: int(chain.get("slot", 0))]
+    return [sl for sl in fired if started + timedelta(seconds=sl.offset) > met_at]
+
+
+def undo_plan(actions: list[str]) -> tuple[list[str], list[str], list[int]]:
+    """What can be undone of fired actions (their summaries, e.g. 'notify:supervisor').
+
+    (undone, not undone, indexes of the notify/refer actions whose delivery is withdrawn).
+    """
+    undone: list[str] = []
+    stands: list[str] = []
+    withdraw: list[int] = []
+    for i, a in enumerate(actions):
+        kind = a.partition(":")[0]
+        match kind:
+            case "notify" | "refer":
+                withdraw.append(i)
+                undone.append(f"{a}: withdrawn unless already sent (its outcome follows)")
+            case "escalate":
+                stands.append(f"{a}: the level stands; levels are never lowered automatically")
+            case "tag":
+                stands.append(f"{a}: the tag stands")
+            case "repatriate":
+                stands.append(f"{a}: the repatriation request stands; cancel it there if not needed")
+            case "flag":
+                stands.append(f"{a}: the flag stands")
+            case _:
+                stands.append(f"{a}: stands")
+    return undone, stands, withdraw

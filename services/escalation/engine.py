@@ -15,6 +15,7 @@ import asyncio
 import logging
 import random
 import time
+import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from typing import Any
 from services.escalation import domain, store
 from shared.clock import utc
 from shared.envelope import Envelope
+from shared.events.escalation import EscalationWithdrawn
 from shared.mongo import Doc
 from shared.service import Runtime
 
@@ -102,7 +104,7 @@ class Escalation:
             return
         for chain in await store.live_for_subjects(self.rt.db, domain.subject_keys(ev.data)):
             if domain.ends_chain(chain["until"], ev):
-                await self.cancel(chain, by=ev.id, state="cancelled")
+                await self.cancel(chain, by=ev.id, state="cancelled", met_at=ev.time)
         decision = domain.evaluate(self.rules, self.version, ev)
         woke = False
         for f in decision.firings:
@@ -115,8 +117,25 @@ class Escalation:
             self.rt.relay.wake()
 
     async def start(self, s: domain.ChainStart) -> bool:
-        """Store a chain with its rule's stages frozen into it; supersede the rule's older chain."""
+        """Store a chain with its rule's stages frozen into it; supersede the rule's older chain.
+
+        A trigger older than the one of the rule's latest chain for the subject (redelivered,
+        or arriving out of order) never replaces it: its chain is recorded as superseded.
+        """
         db = self.rt.db
+        if await store.get_chain(db, s.id) is not None:
+            return False  # a redelivered trigger: the chain exists (live or ended)
+        # One subject's events share a partition key, so one consumer meets them in turn: the
+        # read below and the link after it do not race another trigger of the same subject.
+        latest = await store.latest_chain(db, s.subject, s.rule_id)
+        mine = s.trigger_at or s.started_at
+        if latest is not None and utc(latest.get("trigger_at") or latest["started_at"]) > mine:
+            now = self.rt.clock.now()
+            older = domain.chain_doc(s, created_at=now)
+            older.update({"state": "superseded", "closed_at": now, "closed_by": latest["trigger"]})
+            await store.insert_closed(db, older)
+            log.info("an older trigger of %s on %s did not replace the newer chain", s.rule_id, s.subject)
+            return False
         # Subject first: a crash before the insert leaves a dangling id (the redelivery repairs
         # it below), never a live chain that an ending event cannot find.
         previous, seen = await store.link_subject(db, s.subject, s.rule_id, s.id)
@@ -130,10 +149,16 @@ class Escalation:
                 await self.cancel(other, by=s.trigger, state="superseded")
         return True
 
-    async def cancel(self, chain: Doc, *, by: str, state: str) -> None:
-        """End a chain: its remaining slots are claimed as cancelled, then it leaves the live set."""
+    async def cancel(self, chain: Doc, *, by: str, state: str, met_at: datetime | None = None) -> None:
+        """End a chain: its remaining slots are claimed as cancelled, then it leaves the live set.
+
+        When its ending event happened before stages that have fired (it came late), undo what
+        can be undone of those stages and say what stands (`withdraw_late`).
+        """
         slots = domain.schedule(chain["stages"])
         now = self.rt.clock.now()
+        if met_at is not None:
+            await self.withdraw_late(chain, by=by, met_at=met_at)
         records = [
             {
                 "_id": _slot_id(chain["_id"], sl),
@@ -151,21 +176,87 @@ class Escalation:
         await store.insert_cancellations(self.rt.db, records)
         await store.close(self.rt.db, chain, state=state, at=now, by=by)
 
-    async def count(self, hit: domain.CountHit, *, at: datetime) -> bool:
-        """Count a trigger in its window; the window's firing record makes it fire once."""
-        init = {
-            "rule_id": hit.rule_id,
-            "key": hit.key,
-            "window_start": hit.window_start,
-            "window_end": hit.window_end,
-            "at_least": hit.at_least,
-        }
-        doc = await store.count_member(self.rt.db, hit.counter_id, hit.member, init)
-        members: list[str] = doc.get("members", [])
-        if len(members) < hit.at_least:
+    async def withdraw_late(self, chain: Doc, *, by: str, met_at: datetime) -> bool:
+        """Stages fired after the deadline was in fact met: withdraw their undelivered notifications,
+        and tell the case (EscalationWithdrawn) what was undone and what stands. Once per chain."""
+        db = self.rt.db
+        late = domain.late_slots({**chain, "started_at": utc(chain["started_at"])}, met_at)
+        case_id = (chain.get("facts") or {}).get("case_id")
+        if not late or not case_id:
             return False
-        f = domain.count_firing(hit, members, at)
-        return await self._record(hit.counter_id, f, {"kind": "window", "members": members, "key": hit.key})
+        undone: list[str] = []
+        stands: list[str] = []
+        for sl in late:
+            decided = await store.get_decision(db, _slot_id(chain["_id"], sl))
+            if decided is None or decided.get("outcome") != "fired":
+                continue
+            u, s, withdraw = domain.undo_plan(list(decided.get("actions") or []))
+            ids = list(decided.get("action_ids") or [])
+            # action_ids follow the emitted events; actions skipped (no case) have none
+            await store.withdraw_actions(db, [ids[i] for i in withdraw if i < len(ids)], at=met_at, by=by)
+            undone += [f"{sl.label} {x}" for x in u]
+            stands += [f"{sl.label} {x}" for x in s]
+        remaining = [sl.label for sl in domain.schedule(chain["stages"])[int(chain.get("slot", 0)) :]]
+        if remaining:
+            undone.append(f"stages not yet fired cancelled: {', '.join(remaining)}")
+        ev = EscalationWithdrawn(
+            case_id=case_id,
+            chain_id=chain["_id"],
+            rule_id=chain["rule_id"],
+            stages=[sl.label for sl in late],
+            met_at=met_at,
+            ended_by=by,
+            undone=undone,
+            not_undone=stands,
+            at=self.rt.clock.now(),
+        )
+        decision_id = f"{chain['_id']}:withdrawn"
+        entry = self.rt.outbox.entry(ev, key=case_id, id=uuid.uuid5(domain.ACTION_NS, decision_id).hex)
+        doc = {
+            "_id": decision_id,
+            "outcome": "withdrawn",
+            "chain_id": chain["_id"],
+            "rule_id": chain["rule_id"],
+            "stage": "withdrawn",
+            "subject": chain["subject"],
+            "by": by,
+            "fired_at": self.rt.clock.now(),
+            "undone": undone,
+            "not_undone": stands,
+            "events": [entry],
+            "emitted": False,
+            "decided_wall": time.time(),
+        }
+        if await store.decide(db, doc):
+            await store.emit_batch(db, [(decision_id, [entry])])
+            self.rt.relay.wake()
+            return True
+        return False
+
+    async def count(self, hit: domain.CountHit, *, at: datetime) -> bool:
+        """Count a trigger; fire when enough uncounted members lie within a sliding window.
+
+        The firing's record (its id names the members it counted) makes it fire once; its
+        members are then marked counted in their buckets, so each counts toward one firing.
+        """
+        db = self.rt.db
+        init = {"rule_id": hit.rule_id, "key": hit.key, "bucket": hit.bucket, "at_least": hit.at_least}
+        docs = [await store.count_member(db, hit.counter_id, {"id": hit.member, "at": hit.at}, init)]
+        docs += await store.counters_by_id(db, hit.neighbours)
+        seen = [(m["id"], utc(m["at"])) for d in docs for m in d.get("members", [])]
+        counted = {c for d in docs for c in d.get("counted", [])}
+        window = domain.pick_window(seen, counted, at_least=hit.at_least, within=hit.within)
+        if window is None:
+            return False
+        members = [m for m, _ in window]
+        f = domain.count_firing(hit, window, at)
+        extra = {"kind": "window", "members": members, "key": hit.key}
+        fired = await self._record(hit.firing_id(members), f, extra)
+        by_bucket: dict[str, list[str]] = {}
+        for m, t in window:
+            by_bucket.setdefault(hit.bucket_id(domain.bucket_of(t, hit.within)), []).append(m)
+        await store.mark_counted(db, by_bucket)
+        return fired
 
     # ------------------------------------------------------------ timers
 

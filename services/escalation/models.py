@@ -94,3 +94,20 @@ class ChainOut(BaseModel):
     stages: list[dict[str, Any]]
     until: list[dict[str, Any]]
     firings: list[dict[str, Any]] = []
+
+
+class NotificationOut(BaseModel):
+    """One notification of a notify or refer action to one contact, and what became of it."""
+
+    notification_id: str
+    case_id: str
+    rule_id: str = Field(examples=["critical-ack-1h"])
+    kind: str = Field(examples=["notify"], description="notify or refer")
+    to: str = Field(examples=["supervisor"], description="the role or partner the action named")
+    contact: str | None = Field(None, examples=["desk-supervisors"], description="from the channel file")
+    channel: str | None = Field(None, examples=["email"], description="email or webhook")
+    state: str = Field(examples=["sent"], description="pending, sent or failed")
+    attempts: int = Field(description="tries so far")
+    created_at: AwareDatetime
+    finished_at: AwareDatetime | None = None
+    last_error: str | None = None

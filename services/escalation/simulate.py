@@ -23,7 +23,8 @@ class Simulator:
     version: int = 0
     chains: dict[str, dict[str, Any]] = field(default_factory=dict)
     decided: set[str] = field(default_factory=set)
-    counters: dict[str, list[str]] = field(default_factory=dict)
+    counters: dict[str, list[tuple[str, datetime]]] = field(default_factory=dict)
+    consumed: set[str] = field(default_factory=set)  # (counter key, member) counted by a firing
     fired: list[domain.Firing] = field(default_factory=list)
 
     def feed(self, ev: domain.Incoming) -> None:
@@ -45,11 +46,16 @@ class Simulator:
                     self._cancel(cid)
             self.chains[s.id] = domain.chain_doc(s, created_at=s.started_at)
         for hit in decision.counts:
-            members = self.counters.setdefault(hit.counter_id, [])
-            if hit.member not in members:
-                members.append(hit.member)
-            if len(members) >= hit.at_least:
-                self._record(hit.counter_id, domain.count_firing(hit, members, ev.time))
+            bucket = self.counters.setdefault(hit.counter_id, [])
+            if (hit.member, hit.at) not in bucket:
+                bucket.append((hit.member, hit.at))
+            seen = [m for b in (hit.counter_id, *hit.neighbours) for m in self.counters.get(b, [])]
+            counted = {m for m, _ in seen if f"{hit.rule_id}|{hit.key}|{m}" in self.consumed}
+            window = domain.pick_window(seen, counted, at_least=hit.at_least, within=hit.within)
+            if window is not None:
+                members = [m for m, _ in window]
+                self._record(hit.firing_id(members), domain.count_firing(hit, window, ev.time))
+                self.consumed.update(f"{hit.rule_id}|{hit.key}|{m}" for m in members)
 
     def advance_to(self, until: datetime) -> None:
         """Fire, in due order, every slot due by `until`."""

@@ -27,6 +27,9 @@ DECIDED = "decided"  # one record per slot / trigger / window, forever: the sing
 EMISSIONS = "emissions"  # the events of a decision, in the outbox until published, then deleted
 COUNTERS = "counters"
 SUBJECTS = "subjects"  # per subject: its live chain ids, and the latest chain of each rule
+NOTIFICATIONS = "notifications"  # every notification (one per action and contact), forever, by _id
+WITHDRAWN = "withdrawn"  # actions whose undelivered notifications are withdrawn, by action id
+DELIVERIES = "deliveries"  # notifications still to send or to report: small, scanned by next_at
 
 
 async def ensure_indexes(db: AsyncDatabase[Doc]) -> None:
@@ -34,6 +37,8 @@ async def ensure_indexes(db: AsyncDatabase[Doc]) -> None:
     await db[CHAINS].create_index([("subject", 1)])
     await db[CLOSED].create_index([("subject", 1)])
     await db[DECIDED].create_index([("chain_id", 1)])
+    await db[NOTIFICATIONS].create_index([("case_id", 1), ("created_at", 1)])
+    await db[DELIVERIES].create_index([("state", 1), ("next_at", 1)])
 
 
 # ---------------------------------------------------------------- rule sets
@@ -150,6 +155,21 @@ async def close(db: AsyncDatabase[Doc], chain: Doc, *, state: str, at: datetime,
     await unlink_subject(db, chain["subject"], chain["_id"])
 
 
+async def latest_chain(db: AsyncDatabase[Doc], subject: str, rule_id: str) -> Doc | None:
+    """The chain (live or ended) a rule last started for a subject."""
+    doc = await db[SUBJECTS].find_one({"_id": subject})
+    chain_id = ((doc or {}).get("latest") or {}).get(rule_id)
+    return await get_chain(db, chain_id) if chain_id else None
+
+
+async def insert_closed(db: AsyncDatabase[Doc], doc: Doc) -> None:
+    """Record a chain that never ran (an older trigger than the rule's latest for its subject)."""
+    try:
+        await db[CLOSED].insert_one(doc)
+    except DuplicateKeyError:
+        pass
+
+
 async def get_chain(db: AsyncDatabase[Doc], chain_id: str) -> Doc | None:
     doc = await db[CHAINS].find_one({"_id": chain_id}, HIDDEN)
     return doc or await db[CLOSED].find_one({"_id": chain_id}, HIDDEN)
@@ -217,8 +237,8 @@ async def decisions_of(db: AsyncDatabase[Doc], chain_id: str) -> list[Doc]:
     return await db[DECIDED].find({"chain_id": chain_id}, HIDDEN).to_list()
 
 
-async def count_member(db: AsyncDatabase[Doc], counter_id: str, member: str, init: Doc) -> Doc:
-    """Add a member to a counter (created on first use); $addToSet makes redelivery count once."""
+async def count_member(db: AsyncDatabase[Doc], counter_id: str, member: Doc, init: Doc) -> Doc:
+    """Add a member ({id, at}) to a counter bucket (made on first use); a redelivery counts once."""
     for attempt in range(3):
         try:
             doc = await db[COUNTERS].find_one_and_update(
@@ -235,5 +255,109 @@ async def count_member(db: AsyncDatabase[Doc], counter_id: str, member: str, ini
     raise AssertionError("unreachable")
 
 
+async def counters_by_id(db: AsyncDatabase[Doc], ids: list[str]) -> list[Doc]:
+    """Counter buckets by `_id` (those that exist)."""
+    out = []
+    for i in ids:
+        doc = await db[COUNTERS].find_one({"_id": i})
+        if doc is not None:
+            out.append(doc)
+    return out
+
+
+async def mark_counted(db: AsyncDatabase[Doc], members_by_bucket: dict[str, list[str]]) -> None:
+    """Note members as counted by a firing, in the bucket that holds each."""
+    for bucket_id, members in members_by_bucket.items():
+        await db[COUNTERS].update_one({"_id": bucket_id}, {"$addToSet": {"counted": {"$each": members}}})
+
+
 async def counters(db: AsyncDatabase[Doc], limit: int = 100) -> list[Any]:
     return await db[COUNTERS].find({}).limit(limit).to_list()
+
+
+# ---------------------------------------------------------------- notifications
+#
+# A notification's record (NOTIFICATIONS) is inserted once, by its id, and says what became of
+# it; its delivery (DELIVERIES, same _id) is the live part: next try, tries so far, and the
+# outbox entry of its outcome. A finished delivery whose outcome is published is folded into
+# the record and deleted (fold_finished), so the scans stay small. Reads and writes go by _id;
+# the claim of a try adds the try count to the filter (a fencing token): on FerretDB that filter
+# scans DELIVERIES, which holds only what is in flight.
+
+
+async def add_notification(db: AsyncDatabase[Doc], record: Doc) -> Doc:
+    """Insert a notification's record unless it exists; the stored record either way."""
+    doc = await db[NOTIFICATIONS].find_one_and_update(
+        {"_id": record["_id"]}, {"$setOnInsert": record}, upsert=True, return_document=ReturnDocument.AFTER
+    )
+    assert doc is not None
+    return doc
+
+
+async def add_delivery(db: AsyncDatabase[Doc], delivery: Doc) -> None:
+    """Queue a delivery unless it is queued already (a redelivered action adds nothing)."""
+    try:
+        await db[DELIVERIES].insert_one(delivery)
+    except DuplicateKeyError:
+        pass
+
+
+async def due_deliveries(db: AsyncDatabase[Doc], now: datetime, limit: int) -> list[Doc]:
+    return await db[DELIVERIES].find({"state": "pending", "next_at": {"$lte": now}}).limit(limit).to_list()
+
+
+async def notification(db: AsyncDatabase[Doc], notification_id: str) -> Doc | None:
+    return await db[NOTIFICATIONS].find_one({"_id": notification_id})
+
+
+async def claim_try(db: AsyncDatabase[Doc], delivery: Doc, *, next_at: datetime) -> Doc | None:
+    """Take the next try of a delivery (one replica per try); the delivery after, or None if lost."""
+    return await db[DELIVERIES].find_one_and_update(
+        {"_id": delivery["_id"], "state": "pending", "attempts": delivery["attempts"]},
+        {"$inc": {"attempts": 1}, "$set": {"next_at": next_at}},
+        return_document=ReturnDocument.AFTER,
+    )
+
+
+async def note_failure(db: AsyncDatabase[Doc], delivery_id: str, error: str) -> None:
+    await db[DELIVERIES].update_one({"_id": delivery_id}, {"$set": {"last_error": error}})
+
+
+async def finish_delivery(db: AsyncDatabase[Doc], delivery_id: str, fields: Doc, entries: list[Doc]) -> bool:
+    """Record a delivery's outcome and its event in one write; False if another try finished it."""
+    update = Outbox.on_update({"$set": fields}, entries)
+    result = await db[DELIVERIES].update_one({"_id": delivery_id, "state": "pending"}, update)
+    return result.modified_count == 1
+
+
+async def fold_finished(db: AsyncDatabase[Doc], limit: int = 200) -> int:
+    """Copy published outcomes into the records, then drop those deliveries."""
+    done = (
+        await db[DELIVERIES]
+        .find({"state": {"$in": ["sent", "failed", "withdrawn"]}, "_outbox_pending": False})
+        .limit(limit)
+        .to_list()
+    )
+    for d in done:
+        keep = {k: d.get(k) for k in ("state", "attempts", "finished_at", "last_error")}
+        await db[NOTIFICATIONS].update_one({"_id": d["_id"]}, {"$set": keep})
+        await db[DELIVERIES].delete_one({"_id": d["_id"]})
+    return len(done)
+
+
+async def notifications_of(db: AsyncDatabase[Doc], case_id: str, limit: int = 100) -> list[Doc]:
+    return await db[NOTIFICATIONS].find({"case_id": case_id}).sort("created_at", 1).limit(limit).to_list()
+
+
+async def delivery(db: AsyncDatabase[Doc], delivery_id: str) -> Doc | None:
+    return await db[DELIVERIES].find_one({"_id": delivery_id})
+
+
+async def withdraw_actions(db: AsyncDatabase[Doc], action_ids: list[str], *, at: datetime, by: str) -> None:
+    """Mark actions withdrawn: their notifications not yet sent will not be."""
+    for a in action_ids:
+        await db[WITHDRAWN].update_one({"_id": a}, {"$setOnInsert": {"at": at, "by": by}}, upsert=True)
+
+
+async def withdrawn(db: AsyncDatabase[Doc], action_id: str) -> Doc | None:
+    return await db[WITHDRAWN].find_one({"_id": action_id})

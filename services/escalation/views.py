@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 
 from services.escalation import domain, dryrun, store
 from services.escalation.engine import Escalation
-from services.escalation.models import ChainOut, DryRunIn, DryRunOut, RuleSetIn, RuleSetOut
+from services.escalation.models import ChainOut, DryRunIn, DryRunOut, NotificationOut, RuleSetIn, RuleSetOut
 from shared.auth import Principal, require
 from shared.mongo import Doc
 
@@ -154,3 +154,41 @@ async def get_chain(chain_id: str, request: Request, _: Principal = Depends(requ
     if doc is None:
         raise HTTPException(404, detail=[{"field": "chain_id", "reason": "no such chain"}])
     return _chain_out(doc, await store.decisions_of(db, chain_id))
+
+
+@router.get("/notifications", response_model=list[NotificationOut])
+async def case_notifications(
+    request: Request,
+    case_id: Annotated[str, Query(min_length=1, max_length=200)],
+    _: Principal = Depends(require(*DESK)),
+) -> list[NotificationOut]:
+    """A case's notifications (notify and refer actions, one per contact) and their delivery state."""
+    db = _engine(request).rt.db
+    out = []
+    for doc in await store.notifications_of(db, case_id):
+        live = await store.delivery(db, doc["_id"]) if doc.get("state") == "pending" else None
+        live_fields = ("state", "attempts", "finished_at", "last_error")
+        now: Doc = {k: live[k] for k in live_fields if live and k in live}
+        cur: Doc = {**doc, **now}
+        out.append(
+            NotificationOut(
+                notification_id=doc["_id"],
+                **{
+                    k: cur.get(k)
+                    for k in (
+                        "case_id",
+                        "rule_id",
+                        "kind",
+                        "to",
+                        "contact",
+                        "channel",
+                        "state",
+                        "attempts",
+                        "created_at",
+                        "finished_at",
+                        "last_error",
+                    )
+                },
+            )
+        )
+    return out

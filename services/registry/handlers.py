@@ -6,9 +6,10 @@ from typing import Any
 
 from services.registry import service
 from shared.envelope import Envelope, Event
-from shared.events.casework import CaseOpened
+from shared.events.casework import CaseClosed, CaseOpened, CaseReopened, CaseResolved
 from shared.events.escalation import FlagRequested
 from shared.kafka import Handler
+from shared.vocab import Category
 
 
 def flag_handlers(deps: service.Deps) -> dict[type[Event], Handler]:
@@ -30,11 +31,27 @@ def flag_handlers(deps: service.Deps) -> dict[type[Event], Handler]:
 
 
 def case_handlers(deps: service.Deps) -> dict[type[Event], Handler]:
-    """Handlers of CASES: count cases opened about each agency's workers."""
+    """Handlers of CASES: count cases opened, open and closed about each agency's workers."""
 
     async def on_case_opened(env: Envelope, case: CaseOpened) -> None:
         if case.agency_id:
             await service.count_case(deps=deps, agency_id=case.agency_id, case_id=case.case_id)
+        if case.category == Category.DEATH and case.worker_id and not case.group:
+            # a mission's death report about a registered worker: the registry says so
+            await service.record_death(deps=deps, worker_id=case.worker_id)
 
-    handlers: dict[type[Event], Any] = {CaseOpened: on_case_opened}
+    async def on_case_finished(env: Envelope, case: CaseResolved | CaseClosed) -> None:
+        if case.agency_id:
+            await service.case_left_open(deps=deps, agency_id=case.agency_id, case_id=case.case_id)
+
+    async def on_case_reopened(env: Envelope, case: CaseReopened) -> None:
+        if case.agency_id:
+            await service.case_reopened(deps=deps, agency_id=case.agency_id, case_id=case.case_id)
+
+    handlers: dict[type[Event], Any] = {
+        CaseOpened: on_case_opened,
+        CaseResolved: on_case_finished,
+        CaseClosed: on_case_finished,
+        CaseReopened: on_case_reopened,
+    }
     return handlers

@@ -277,6 +277,8 @@ class PartyOut(BaseModel):
     flagged: bool = False
     flags: list[Flag] = []
     cases_opened: int = 0
+    cases_open: int = Field(0, description="cases about its workers still open (not resolved or closed)")
+    cases_closed: int = Field(0, description="cases about its workers resolved or closed")
 
 
 class RowError(BaseModel):

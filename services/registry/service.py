@@ -317,7 +317,39 @@ async def flag_party(
 
 
 async def count_case(*, deps: Deps, agency_id: str, case_id: str) -> bool:
-    """Count a case opened about an agency's worker, once per case."""
+    """Count a case opened about an agency's worker, once per case; it is open until it leaves."""
     return await store.apply_once(
-        deps.db, store.AGENCIES, agency_id, f"case:{case_id}", {"$inc": {"cases_opened": 1}}
+        deps.db,
+        store.AGENCIES,
+        agency_id,
+        f"case:{case_id}",
+        {"$inc": {"cases_opened": 1}, "$addToSet": {"open_cases": case_id}},
     )
+
+
+async def record_death(*, deps: Deps, worker_id: str) -> tuple[Doc, str] | None:
+    """A mission reported the worker's death: the worker's latest departure becomes deceased
+    (with its departure event); nothing when there is none or it says so already."""
+    for _ in range(5):
+        departures = await store.departures_of(deps.db, worker_id)
+        if not departures:
+            return None
+        current = departures[-1]  # the latest departure: where the worker is now
+        if not domain.may_move(DepartureStatus(current["status"]), DepartureStatus.DECEASED):
+            return current, "unchanged"
+        outcome = await _change(
+            deps=deps, current=current, changes={"status": DepartureStatus.DECEASED.value}
+        )
+        if outcome is not None:
+            return outcome
+    raise RuntimeError("departure changed concurrently too often")
+
+
+async def case_left_open(*, deps: Deps, agency_id: str, case_id: str) -> bool:
+    """A case about an agency's worker was resolved or closed: no longer open (counted once)."""
+    return await store.case_left_open(deps.db, agency_id, case_id)
+
+
+async def case_reopened(*, deps: Deps, agency_id: str, case_id: str) -> bool:
+    """A case about an agency's worker was reopened: open again."""
+    return await store.case_reopened(deps.db, agency_id, case_id)

@@ -117,3 +117,19 @@ async def apply_once(db: AsyncDatabase[Doc], collection: str, party_id: str, key
     except DuplicateKeyError:
         return False  # exists and has this key already: the upsert tried to insert a twin
     return result.modified_count == 1 or result.upserted_id is not None
+
+
+async def case_left_open(db: AsyncDatabase[Doc], agency_id: str, case_id: str) -> bool:
+    """Take a case out of an agency's open cases and count the closure, only if it was open
+    (so a redelivered or a second closing event counts nothing)."""
+    result = await db[AGENCIES].update_one(
+        {"_id": agency_id, "open_cases": case_id},
+        {"$pull": {"open_cases": case_id}, "$inc": {"cases_closed": 1}},
+    )
+    return result.modified_count == 1
+
+
+async def case_reopened(db: AsyncDatabase[Doc], agency_id: str, case_id: str) -> bool:
+    """Put a reopened case back among an agency's open cases (the closure it had stays counted)."""
+    result = await db[AGENCIES].update_one({"_id": agency_id}, {"$addToSet": {"open_cases": case_id}})
+    return result.modified_count == 1

@@ -270,7 +270,8 @@ async def departure_statistics(
 
 
 def _party_out(kind: Literal["agency", "employer"], doc: dict[str, Any]) -> PartyOut:
-    return PartyOut(id=doc["_id"], kind=kind, **{k: v for k, v in doc.items() if k in PartyOut.model_fields})
+    fields = {k: v for k, v in doc.items() if k in PartyOut.model_fields}
+    return PartyOut(id=doc["_id"], kind=kind, cases_open=len(doc.get("open_cases") or []), **fields)
 
 
 @router.put("/agencies/{agency_id}", response_model=PartyOut, tags=["agencies and employers"])

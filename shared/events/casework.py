@@ -58,6 +58,7 @@ class CaseChange(Event):
     priority: int | None = None
     level: int | None = None  # escalation level after an escalation
     incident_id: str | None = None  # for merged
+    agency_id: str | None = None  # the case's placement agency: registry counts open cases per agency
     at: AwareDatetime
 
 

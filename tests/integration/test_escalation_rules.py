@@ -58,7 +58,7 @@ async def test_critical_case_not_acknowledged_escalates_at_one_hour_not_before(s
 
         got = await eventually(escalations)
         kinds = sorted((e["data"]["kind"], e["data"]["level"]) for e in got)
-        assert kinds == [("escalate", 1), ("notify", None)]
+        assert kinds == [("escalate", 1), ("notify", 1)]  # a notification carries its stage's level
         assert all(e["data"]["rule_id"] == "critical-ack-1h" for e in got)
         # the chain moved on to its next stage, due an hour later
         critical = next(c for c in await chains_of(http, opened.case_id) if c["rule_id"] == "critical-ack-1h")

@@ -211,3 +211,30 @@ def test_dry_run_reports_the_difference_of_a_changed_rule() -> None:
         ("critical-ack-1h", "case:c1", "s0r0")
     ]
     assert diff["only_live"] == [] and diff["changed"] == []
+
+
+def test_counting_windows_slide_across_bucket_boundaries_and_count_each_incident_once() -> None:
+    rules = domain.load_rules(DEFAULT)
+    day = datetime(2026, 1, 1, 12, tzinfo=UTC)  # a 30-day bucket boundary falls on 2026-01-07
+
+    def incident(agency: str, days: int) -> domain.Incoming:
+        return ev(
+            "IncidentAccepted",
+            day + timedelta(days=days),
+            incident_id=f"{agency}-{days}",
+            agency_id=agency,
+            country="SA",
+            category="unpaid_wages",
+        )
+
+    stream = [incident("a", d) for d in (0, 9, 19, 20, 21, 22)] + [incident("b", d) for d in (0, 19, 35)]
+    fired = simulate.run(rules, stream)
+    flags = [f for f in fired if f.rule_id == "agency-pattern-30d"]
+    # a: days 0, 9, 19 fire (across the boundary); 20, 21, 22 are three more and fire again
+    assert [f.subject for f in flags] == ["agency-pattern-30d:a", "agency-pattern-30d:a"]
+    assert (
+        domain.pick_window(
+            [("x", day), ("y", day + timedelta(days=30))], set(), at_least=2, within=30 * 86400
+        )
+        is None
+    )
