@@ -91,7 +91,7 @@ class MissionRequestIn(BaseModel):
     mission_id: str | None = Field(
         None,
         max_length=64,
-        description="The mission asked: by default the one that reported; another serving the case's country may be named",
+        description="The mission asked: the reporting one by default, or another serving the case's country",
         examples=["kbri-seoul"],
     )
 
