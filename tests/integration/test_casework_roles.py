@@ -48,6 +48,9 @@ ENDPOINTS: list[tuple[str, str, dict[str, Any] | None, set[str]]] = [
     ("POST", f"/v1/cases/{NOCASE}/mission-requests", {"text": "t"}, WORK),
     ("POST", f"/v1/cases/{NOCASE}/mission-requests/r1/answer", {"text": "t"}, {"mission"}),
     ("GET", "/v1/mission-requests?mission_id=kbri-seoul", None, READ | {"mission"}),
+    ("POST", f"/v1/cases/{NOCASE}/suggestions/i1/confirm", {"reason": "r"}, WORK),
+    ("POST", f"/v1/cases/{NOCASE}/suggestions/i1/reject", {"reason": "r"}, WORK),
+    ("POST", f"/v1/cases/{NOCASE}/unmerge", {"reason": "r"}, {"supervisor"}),
     ("GET", "/v1/queues", None, READ),
     ("GET", "/v1/queues/east_asia-general/cases", None, READ),
     ("POST", "/v1/queues/east_asia-general/claim-next", None, WORK),
@@ -61,7 +64,13 @@ def test_the_table_covers_every_endpoint() -> None:
     spec = app.openapi()["paths"]
     paths = {(m.upper(), p) for p, ops in spec.items() for m in ops if p.startswith("/v1/")}
     table = {
-        (m, p.replace(NOCASE, "{case_id}").replace("/r1/", "/{request_id}/")) for m, p, _, _ in ENDPOINTS
+        (
+            m,
+            p.replace(NOCASE, "{case_id}")
+            .replace("/r1/", "/{request_id}/")
+            .replace("/i1/", "/{incident_id}/"),
+        )
+        for m, p, _, _ in ENDPOINTS
     }
     table = {(m, p.replace("east_asia-general", "{queue}").split("?")[0]) for m, p in table}
     assert paths == table
