@@ -112,6 +112,18 @@ class OutboxRelay:
         for name in self.collections:
             await self.db[name].create_index([(PENDING, 1)])
 
+    async def waiting(self) -> tuple[int, str | None]:
+        """How many entries wait to be published, and the oldest one's envelope time (ISO), if any."""
+        count, oldest = 0, None
+        for name in self.collections:
+            async for doc in self.db[name].find({PENDING: True}, {OUTBOX: 1}):
+                for item in doc.get(OUTBOX) or []:
+                    count += 1
+                    at = item.get("envelope", {}).get("time")
+                    if at is not None and (oldest is None or at < oldest):
+                        oldest = at
+        return count, oldest
+
     async def drain(self) -> int:
         """Publish everything pending now (a full sweep); return how many events went out."""
         sent = 0

@@ -189,7 +189,10 @@ def _desk_action(action: Action, body_model: type, roles: tuple[str, ...]):  # t
 
         if action == Action.REOPEN:
             await _guard(service.check_reopen(rt, case_id), case_id)
-        return await _run(rt, case_id, build)
+        done = await _run(rt, case_id, build)
+        if action == Action.CLAIM:
+            service.count_claim(rt, done)
+        return done
 
     # The body model is chosen per action: give FastAPI the real class, not the closure's name.
     endpoint.__annotations__["body"] = body_model

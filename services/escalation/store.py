@@ -133,6 +133,13 @@ async def due(db: AsyncDatabase[Doc], now: datetime, limit: int) -> list[Doc]:
     return await db[CHAINS].find({"due_at": {"$lte": now}}).limit(limit).to_list()
 
 
+async def pending_timers(db: AsyncDatabase[Doc]) -> tuple[int, datetime | None]:
+    """How many live chains wait on a timer, and the earliest due time."""
+    n = await db[CHAINS].count_documents({})
+    first = await db[CHAINS].find({}, {"due_at": 1}).sort("due_at", 1).limit(1).to_list()
+    return n, (first[0]["due_at"] if first else None)
+
+
 async def advance(db: AsyncDatabase[Doc], chain_id: str, slot: int, due_at: datetime) -> None:
     """Move a chain to a later slot; $max makes a stale or repeated advance harmless."""
     await db[CHAINS].update_one({"_id": chain_id}, {"$max": {"slot": slot, "due_at": due_at}})
