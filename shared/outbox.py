@@ -39,10 +39,20 @@ class Outbox:
 
     def __init__(self, *, source: str, clock: Clock) -> None:
         self.source = source
+        self.service = source.removeprefix("lindungi/")
         self.clock = clock
 
     def entry(self, event: Event, *, key: str, subject: str | None = None, id: str | None = None) -> Doc:
-        """One event ready to be stored beside the state change that caused it."""
+        """One event ready to be stored beside the state change that caused it.
+
+        Only a service the event type names in `sent_by` may publish it: the event map
+        (docs/events.md, the AsyncAPI document) is read from those declarations.
+        """
+        if self.service not in event.sent_by:
+            raise ValueError(
+                f"{self.service} publishes {event.type}, which declares sent_by={event.sent_by}: "
+                "name it in the event's @event_type(sent_by=...)"
+            )
         env = Envelope.wrap(event, source=self.source, subject=subject or key, clock=self.clock, id=id)
         return {"topic": event.topic.name, "key": key, "envelope": env.model_dump(mode="json")}
 

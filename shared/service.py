@@ -82,6 +82,7 @@ class Runtime:
         )
         self.dead_letters: list[DeadLetters] = []
         self.consumed: list[tuple[Topic, str]] = []  # (topic, consumer group): the true event map
+        self.handles: dict[tuple[str, str], tuple[str, ...]] = {}  # (topic, group) -> event types handled
         self.after_handle: list[AfterHandle] = []  # test seam, see shared.kafka
         self._startup: list[Startup] = []
         self._tasks: list[asyncio.Task[Any]] = []
@@ -109,6 +110,9 @@ class Runtime:
     ) -> None:
         """Subscribe this service's consumer group to a topic (before start)."""
         self.consumed.append((topic, self.settings.group(group or f"{self.name}.{topic.name}")))
+        self.handles[(topic.name, group or f"{self.name}.{topic.name}")] = tuple(
+            sorted(cls.type for cls in handlers)
+        )
         dead = subscribe(
             self.broker,
             self.settings,

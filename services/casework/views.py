@@ -30,7 +30,6 @@ from services.casework.models import (
 )
 from services.casework.service import Plan
 from shared.auth import Principal, load_directory, require
-from shared.events.casework import MissionRequestAnswered, MissionRequestSent
 from shared.mongo import Doc, merge_updates
 from shared.service import Runtime
 
@@ -293,7 +292,7 @@ async def escalate(
 async def request_mission(
     case_id: str, body: MissionRequestIn, request: Request, who: Principal = Depends(require(*DESK_WORK))
 ) -> dict[str, Any]:
-    """Ask the case's mission for something; it goes out as MissionRequestSent."""
+    """Ask the case's mission for something: it waits in the mission's inbox (its cases, `requests`)."""
     request_id = uuid.uuid4().hex
 
     def make(doc: Doc, now: Any) -> Plan:
@@ -310,14 +309,6 @@ async def request_mission(
             "sent_at": now,
             "status": "open",
         }
-        ev = MissionRequestSent(
-            request_id=request_id,
-            case_id=doc["_id"],
-            mission_id=mission_id,
-            text=body.text,
-            actor=who.id,
-            at=now,
-        )
         tl = service.entry(
             at=now,
             kind="mission_request",
@@ -331,7 +322,7 @@ async def request_mission(
                 {"$set": {f"mission_requests.{request_id}": req, "updated_at": now}},
                 {"$push": {"timeline": {"$each": [tl]}}},
             ),
-            [ev],
+            [],  # no event: missions read their inbox through this API (docs/events.md)
         )
 
     out = await _simple(request, case_id, make)
@@ -354,9 +345,6 @@ async def answer_request(
             raise service.NotFound(request_id)
         if req["status"] != "open":
             raise service.Conflict(doc["status"], "this request was answered already")
-        ev = MissionRequestAnswered(
-            request_id=request_id, case_id=doc["_id"], mission_id=who.id, text=body.text, at=now
-        )
         tl = service.entry(at=now, kind="mission_answer", by=who.id, reason=body.text, request_id=request_id)
         prefix = f"mission_requests.{request_id}"
         return Plan(
@@ -371,7 +359,7 @@ async def answer_request(
                 },
                 {"$push": {"timeline": {"$each": [tl]}}},
             ),
-            [ev],
+            [],
             {f"{prefix}.status": "open"},
         )
 
