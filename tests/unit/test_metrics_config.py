@@ -35,9 +35,26 @@ def test_every_series_on_the_dashboard_is_exported() -> None:
         assert base in known, f"{name} is on the dashboard but no service exports {base}"
 
 
-def test_prometheus_scrapes_every_service_at_its_port() -> None:
+def test_prometheus_scrapes_the_console_and_every_service_at_its_port() -> None:
     from deploy.local.run import SERVICES
 
     conf = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
     jobs = {j["job_name"]: j["static_configs"][0]["targets"] for j in conf["scrape_configs"]}
-    assert jobs == {n: [f"127.0.0.1:{p}"] for n, p in SERVICES.items() if n != "console"}
+    assert jobs == {n: [f"127.0.0.1:{p}"] for n, p in SERVICES.items()}
+
+
+async def test_the_console_counts_its_pages_by_route_template() -> None:
+    import httpx
+
+    from services.console.app import create_app
+    from services.console.settings import ConsoleSettings
+
+    transport = httpx.ASGITransport(app=create_app(ConsoleSettings()))
+    async with httpx.AsyncClient(transport=transport, base_url="http://console") as client:
+        assert (await client.get("/healthz")).status_code == 200
+        assert (await client.get("/no-such-page-4711")).status_code == 404
+        text = (await client.get("/metrics")).text
+    assert (
+        'lindungi_http_request_duration_seconds_count{method="GET",route="/healthz",status="200"} 1.0' in text
+    )
+    assert "4711" not in text  # an unmatched path is not a label
