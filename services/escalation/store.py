@@ -166,7 +166,10 @@ async def find_chains(db: AsyncDatabase[Doc], *, subject: str | None, limit: int
     query: Doc = {"subject": subject} if subject else {}
     live = await db[CHAINS].find(query, HIDDEN).limit(limit).to_list()
     closed = await db[CLOSED].find(query, HIDDEN).limit(limit).to_list()
-    return (live + closed)[:limit]
+    # a chain that closed between the two reads is in both: its closed record wins, listed once
+    by_id = {c["_id"]: c for c in live}
+    by_id.update({c["_id"]: c for c in closed})
+    return list(by_id.values())[:limit]
 
 
 # ---------------------------------------------------------------- firings and counters
