@@ -133,6 +133,14 @@ def test_rules_check_says_valid_invalid_or_unreadable(tmp_path: Path) -> None:
 
 def test_every_command_has_help() -> None:
     runner = CliRunner()
-    for args in (["status"], ["import"], ["rules", "check"], ["rules", "dry-run"], ["dlq", "list"]):
+    for args in (
+        ["status"],
+        ["import"],
+        ["rules", "check"],
+        ["rules", "dry-run"],
+        ["replay"],
+        ["demo"],
+        ["dlq", "list"],
+    ):
         result = runner.invoke(cli, [*args, "--help"], env={"COLUMNS": "200"})
         assert result.exit_code == 0 and "Usage" in result.stdout, args
