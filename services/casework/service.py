@@ -15,7 +15,7 @@ from typing import Any
 
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
-from services.casework import domain, store
+from services.casework import domain, metrics, store
 from services.casework.domain import Action
 from shared.envelope import Event
 from shared.events.casework import (
@@ -407,6 +407,7 @@ async def claim_next(rt: Runtime, *, queue: str, officer: str) -> Doc | None:
     before = await store.claim_head(rt.db, query, upd)
     if before is None:
         return None
+    metrics.of(rt).claims.labels(queue, "next").inc()
     return await finish_claim(rt, before["_id"], previous_status=before["status"])
 
 
@@ -483,7 +484,13 @@ async def release_expired(rt: Runtime, *, queue: str | None = None) -> int:
             continue  # someone else released or acknowledged it
         if after.get("status") != CaseStatus.ASSIGNED:
             released += 1
+            metrics.of(rt).lease_expiries.labels(str(after.get("queue", "?"))).inc()
     return released
+
+
+def count_claim(rt: Runtime, case: Doc) -> None:
+    """A desk officer claimed a case directly (not through claim-next)."""
+    metrics.of(rt).claims.labels(str(case.get("queue", "?")), "direct").inc()
 
 
 def desk_plan(

@@ -33,6 +33,7 @@ from services.console.web import (
 )
 from shared import logs
 from shared.clock import Clock, SystemClock
+from shared.metrics import CONTENT_TYPE, HTTPMetrics, Metrics
 
 PORT = 8000
 STATIC = Path(__file__).parent / "static"
@@ -87,6 +88,8 @@ def create_app(
     )
     app.state.console = console
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    metrics = Metrics("console")  # HTTP only: the console consumes and stores nothing
+    app.add_middleware(HTTPMetrics, metrics=metrics)
 
     @app.exception_handler(NeedSignIn)
     async def need_sign_in(_: Request, exc: NeedSignIn) -> Response:
@@ -119,6 +122,11 @@ def create_app(
     async def readyz() -> Health:
         """The console is ready: it needs no service to start (each page says which one is down)."""
         return Health(status="ok", service="console")
+
+    @app.get("/metrics", tags=["health"], response_class=Response)
+    async def metrics_text() -> Response:
+        """Prometheus metrics of this replica (HTTP duration by route and status)."""
+        return Response(await metrics.render(), media_type=CONTENT_TYPE)
 
     @app.get("/", response_class=HTMLResponse)
     async def home(request: Request) -> Response:

@@ -37,6 +37,6 @@ def departure_handlers(deps: service.Deps) -> dict[type[Event], Handler]:
     """DEPARTURES: intake's own projection of registry's departures."""
 
     async def on_departure(env: Envelope, event: DepartureRecorded) -> None:
-        await service.project(deps=deps, event=event)
+        await service.project(db=deps.db, event=event)
 
     return {DepartureRecorded: on_departure}

@@ -254,7 +254,7 @@ async def submit(
     return doc, True
 
 
-async def project(*, deps: Deps, event: DepartureRecorded) -> bool:
+async def project(*, db: AsyncDatabase[Doc], event: DepartureRecorded) -> bool:
     """Keep intake's own copy of a departure for matching (highest version wins)."""
     fields: dict[str, Any] = {
         "worker_id": event.worker_id,
@@ -278,4 +278,4 @@ async def project(*, deps: Deps, event: DepartureRecorded) -> bool:
         passport_hash=event.passport_hash,
         date_of_birth=fields["date_of_birth"],
     )
-    return await store.project_departure(deps.db, event.departure_id, event.version, fields, keys)
+    return await store.project_departure(db, event.departure_id, event.version, fields, keys)

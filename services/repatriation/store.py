@@ -223,6 +223,19 @@ async def record_departures(db: AsyncDatabase[Doc], events: Iterable[DepartureRe
     return changed
 
 
+async def replay_departure(db: AsyncDatabase[Doc], e: DepartureRecorded) -> None:
+    """One snapshot into the projection if newer than what is stored: safe beside a live consumer.
+
+    For `lindungi replay` (rare): the conditional filter costs FerretDB a scan, which the live
+    path (record_departures) avoids; the stored document is the same.
+    """
+    d = departure_doc(e)
+    try:
+        await db[DEPARTURES].replace_one({"_id": d["_id"], "version": {"$lt": d["version"]}}, d, upsert=True)
+    except DuplicateKeyError:
+        pass  # this version or a newer one is stored
+
+
 def abroad_query(countries: list[str]) -> Doc:
     return {"destination_country": {"$in": countries}, "status": {"$in": ABROAD}}
 

@@ -7,7 +7,7 @@ from enum import StrEnum
 from pydantic import AwareDatetime
 
 from shared.envelope import Event, event_type
-from shared.topics import CASES, MISSION_REQUESTS
+from shared.topics import CASES
 from shared.vocab import Category, Severity
 
 
@@ -115,22 +115,3 @@ class CaseClosed(CaseChange):
 @event_type("lindungi.casework.case.reopened.v1", CASES)
 class CaseReopened(CaseChange):
     pass
-
-
-@event_type("lindungi.casework.mission-request.sent.v1", MISSION_REQUESTS)
-class MissionRequestSent(Event):
-    request_id: str
-    case_id: str
-    mission_id: str
-    text: str
-    actor: str
-    at: AwareDatetime
-
-
-@event_type("lindungi.casework.mission-request.answered.v1", MISSION_REQUESTS)
-class MissionRequestAnswered(Event):
-    request_id: str
-    case_id: str
-    mission_id: str
-    text: str
-    at: AwareDatetime
