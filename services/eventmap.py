@@ -30,8 +30,9 @@ INBOX_NOTE = """\
 
 When the desk asks a mission for something (`POST /v1/cases/{id}/mission-requests`), the request
 is stored on the case and nothing is published: no Lindungi service acts on it, and a mission
-is not a Kafka consumer. The mission's inbox is casework's API: `GET /v1/cases` as the mission
-lists its cases, each with the desk's `requests` (open or answered); the mission answers with
+is not a Kafka consumer. The mission's inbox is casework's API: `GET /v1/mission-requests` as the
+mission lists the cases awaiting its answer, each with the desk's `requests` to it (open or
+answered; the desk may name any mission serving the case's country); the mission answers with
 `POST /v1/cases/{id}/mission-requests/{request_id}/answer`. Both are on the case's timeline.
 The console's mission portal shows that inbox. (The topic `casework.mission-requests.v1` and its
 two event types, which nobody consumed, are gone.)
