@@ -25,7 +25,7 @@ from shared.kafka import AfterHandle, DeadLetters, Handler, ensure_topics, make_
 from shared.mongo import Doc, connect
 from shared.outbox import Outbox, OutboxRelay
 from shared.pii import Vault
-from shared.settings import Settings
+from shared.settings import Settings, refuse_unsafe
 from shared.strictjson import StrictJSON, is_json
 from shared.topics import Topic
 
@@ -51,6 +51,7 @@ class Runtime:
     ) -> None:
         self.name = name
         self.settings = settings or Settings()
+        refuse_unsafe(self.settings)  # production with a development secret: no start at all
         self.clock = clock or SystemClock()
         self.instance = self.settings.instance or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self.mongo = connect(self.settings)

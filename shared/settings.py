@@ -1,20 +1,43 @@
-"""Settings from the environment (12-factor). KAFKA_BOOTSTRAP_SERVERS and MONGODB_URI override all."""
+"""Settings from the environment (12-factor). KAFKA_BOOTSTRAP_SERVERS and MONGODB_URI override all.
+
+LINDUNGI_ENV says which mode a process runs in. `development` (the default, so that `make run`
+and the tests need no settings) accepts the development secrets written in this repository;
+`production` refuses to start while any of them is in use (`refuse_unsafe`), naming the setting.
+"""
 
 from __future__ import annotations
 
 import re
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.auth import credential_problems
+
 # A development key: real deployments set LINDUNGI_PII_KEY. Tests and `make run` use this one.
 DEV_PII_KEY = "lindungi-development-key-not-for-production-use-0001"
+MIN_SECRET_CHARS = 32  # a production secret: at least this long (`secrets.token_urlsafe(48)` is 64)
+Mode = Literal["development", "production"]
+
+
+class UnsafeSettings(RuntimeError):
+    """A production process configured with a development secret, or without a required one."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("refusing to start in production (LINDUNGI_ENV=production): " + "; ".join(problems))
+        self.problems = problems
 
 
 class Settings(BaseSettings):
     """What every service reads from its environment."""
 
     model_config = SettingsConfigDict(env_prefix="LINDUNGI_", extra="ignore", populate_by_name=True)
+
+    env: Mode = "development"  # LINDUNGI_ENV
+    # Where missions.yaml and users.yaml (hashed credentials) are; unset: the development ones
+    # in shared/data. Read by shared.auth.load_directory from the same variable.
+    credentials_dir: str = ""
 
     kafka_bootstrap_servers: str = Field(
         "127.0.0.1:9092",
@@ -60,3 +83,32 @@ class Settings(BaseSettings):
         """The database a service owns."""
         prefix = re.sub(r"[^A-Za-z0-9_]", "_", self.namespace)
         return f"{prefix}lindungi_{service}"
+
+
+def secret_problems(setting: str, value: str, *, development: str) -> list[str]:
+    """Why a secret may not serve in production (empty when it may)."""
+    if value == development:
+        return [f"{setting} is the development value published in the source; set a secret of your own"]
+    if len(value) < MIN_SECRET_CHARS:
+        return [
+            f"{setting} is {len(value)} characters long; production needs at least {MIN_SECRET_CHARS} "
+            "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+        ]
+    return []
+
+
+def production_problems(settings: Settings) -> list[str]:
+    """What stops a service from starting in production: each names its setting."""
+    problems = secret_problems(
+        "LINDUNGI_PII_KEY", settings.pii_key.get_secret_value(), development=DEV_PII_KEY
+    )
+    return problems + credential_problems(settings.credentials_dir)
+
+
+def refuse_unsafe(settings: Settings) -> None:
+    """In production, raise UnsafeSettings when a development secret (or none) is configured."""
+    if settings.env != "production":
+        return
+    problems = production_problems(settings)
+    if problems:
+        raise UnsafeSettings(problems)

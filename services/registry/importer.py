@@ -21,11 +21,12 @@ from shared.clock import SystemClock
 from shared.mongo import connect
 from shared.outbox import Outbox
 from shared.pii import Vault
-from shared.settings import Settings
+from shared.settings import Settings, refuse_unsafe
 
 
 async def run(path: Path, text: str, settings: Settings) -> service.ImportResult:
     """Import one file's text with a progress bar on the terminal."""
+    refuse_unsafe(settings)
     total = max(sum(1 for line in text.splitlines() if line.strip()) - 1, 0)
     client = connect(settings)
     try:
