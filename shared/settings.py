@@ -68,6 +68,12 @@ class Settings(BaseSettings):
     # crash, at the price of more duplicates on the wire (same ids, dropped by consumers).
     escalation_emit_grace_seconds: float = 300.0
     escalation_repair_seconds: float = 60.0
+    # intake's incident door (HTTP): requests per window per mission credential, counted across
+    # replicas (shared/ratelimit.py); 0 switches the limit off. Generous: a burst of 1,000 reports
+    # from 5 missions (200 each) and the chaos load (a few a second from each of 8) stay far below;
+    # a client in a retry loop does not.
+    incident_rate_limit: int = 1200
+    incident_rate_window_seconds: float = 60.0
     log_level: str = "INFO"
     instance: str = ""  # replica name in logs and leases; defaults to host:pid
 

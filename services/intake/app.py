@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from services.intake import domain, handlers, service, store, views
 from shared import topics
 from shared.clock import Clock
+from shared.ratelimit import RateLimiter
 from shared.service import Runtime
 from shared.service import create_app as create_service_app
 from shared.settings import Settings
@@ -34,6 +35,12 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         routers=[views.router],
     )
     app.state.deps = deps
+    app.state.limiter = RateLimiter(
+        rt.db,
+        clock=rt.clock,
+        limit=rt.settings.incident_rate_limit,
+        window_seconds=rt.settings.incident_rate_window_seconds,
+    )
 
     @app.middleware("http")
     async def limit_body(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

@@ -9,12 +9,37 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, R
 from services.intake import service, store
 from services.intake.models import IncidentIn, IncidentOut, MissionOut
 from shared.auth import Principal, load_directory, require
+from shared.ratelimit import RateLimiter
 
 router = APIRouter(prefix="/v1", tags=["incidents"])
 
 READERS = ("mission", "officer", "supervisor", "auditor", "administrator")
 Mission = Annotated[Principal, Depends(require("mission"))]
 Reader = Annotated[Principal, Depends(require(*READERS))]
+
+
+async def _within_rate(request: Request, principal: Mission) -> Principal:
+    """The mission, if its credential is within its rate (429 with Retry-After otherwise).
+
+    A dependency, so that it counts before the body is judged: a client looping on a bad
+    request is limited too.
+    """
+    limiter: RateLimiter = request.app.state.limiter
+    verdict = await limiter.admit(principal.id)
+    if not verdict.allowed:
+        reason = (
+            f"more than {limiter.limit} incident reports in {limiter.window:g} s from this credential; "
+            f"retry after {verdict.retry_after} s"
+        )
+        raise HTTPException(
+            429,
+            detail=[{"field": "authorization", "reason": reason}],
+            headers={"Retry-After": str(verdict.retry_after)},
+        )
+    return principal
+
+
+LimitedMission = Annotated[Principal, Depends(_within_rate)]
 
 
 def _deps(request: Request) -> service.Deps:
@@ -36,13 +61,17 @@ def _out(doc: dict[str, Any], duplicate: bool = False) -> IncidentOut:
         403: {"description": "Outside the mission's jurisdiction, or reporting as another mission."},
         413: {"description": "Body larger than 64 KiB."},
         422: {"description": "Invalid fields, each with its reason."},
+        429: {
+            "description": "Too many reports from this credential in the current window; "
+            "retry after the seconds in Retry-After."
+        },
     },
 )
 async def post_incident(
     body: IncidentIn,
     request: Request,
     response: Response,
-    principal: Mission,
+    principal: LimitedMission,
     idempotency_key: Annotated[
         str | None,
         Header(
