@@ -24,7 +24,7 @@ from shared.errors import Problem, field_errors
 from shared.kafka import AfterHandle, DeadLetters, Handler, ensure_topics, make_broker, subscribe
 from shared.mongo import Doc, connect
 from shared.outbox import Outbox, OutboxRelay
-from shared.pii import Vault
+from shared.pii import vault_for
 from shared.settings import Settings, refuse_unsafe
 from shared.strictjson import StrictJSON, is_json
 from shared.topics import Topic
@@ -57,7 +57,7 @@ class Runtime:
         self.mongo = connect(self.settings)
         self.db: AsyncDatabase[Doc] = self.mongo[self.settings.database(name)]
         self.broker = make_broker(self.settings, client_id=name)
-        self.vault = Vault(self.settings.pii_key.get_secret_value())
+        self.vault = vault_for(self.settings)
         self.outbox = Outbox(source=f"lindungi/{name}", clock=self.clock)
         self.relay = OutboxRelay(
             db=self.db,

@@ -57,7 +57,14 @@ class Settings(BaseSettings):
     # misbehaving producer's) can reach the DLQ with its original bytes instead of jamming.
     max_event_bytes: int = 1024 * 1024
     max_message_bytes: int = 8 * 1024 * 1024
+    # Personal data keys (shared/pii.py). One key: LINDUNGI_PII_KEY (its id is "1"). Several, to
+    # rotate: LINDUNGI_PII_KEYS='{"1": "<old>", "2": "<new>"}' and LINDUNGI_PII_CURRENT_KEY=2,
+    # then `lindungi pii rotate`. The lookup hash is keyed by LINDUNGI_PII_INDEX_KEY, which
+    # defaults to LINDUNGI_PII_KEY and is not rotated (why: shared/pii.py).
     pii_key: SecretStr = SecretStr(DEV_PII_KEY)
+    pii_keys: dict[str, SecretStr] = Field(default_factory=dict)
+    pii_current_key: str = ""
+    pii_index_key: SecretStr | None = None
     outbox_poll_seconds: float = 0.5
     outbox_lease_seconds: float = 30.0
     outbox_sweep_seconds: float = 5.0  # full sweeps for what crashed replicas left behind
@@ -105,9 +112,26 @@ def secret_problems(setting: str, value: str, *, development: str) -> list[str]:
 
 def production_problems(settings: Settings) -> list[str]:
     """What stops a service from starting in production: each names its setting."""
-    problems = secret_problems(
-        "LINDUNGI_PII_KEY", settings.pii_key.get_secret_value(), development=DEV_PII_KEY
-    )
+    problems: list[str] = []
+    if settings.pii_keys:
+        for key_id, secret in sorted(settings.pii_keys.items()):
+            problems += secret_problems(
+                f"LINDUNGI_PII_KEYS[{key_id}]", secret.get_secret_value(), development=DEV_PII_KEY
+            )
+    else:
+        problems += secret_problems(
+            "LINDUNGI_PII_KEY", settings.pii_key.get_secret_value(), development=DEV_PII_KEY
+        )
+    if settings.pii_index_key is not None:
+        problems += secret_problems(
+            "LINDUNGI_PII_INDEX_KEY", settings.pii_index_key.get_secret_value(), development=DEV_PII_KEY
+        )
+    elif settings.pii_keys:  # the index key is then LINDUNGI_PII_KEY's
+        problems += secret_problems(
+            "LINDUNGI_PII_INDEX_KEY (unset: LINDUNGI_PII_KEY)",
+            settings.pii_key.get_secret_value(),
+            development=DEV_PII_KEY,
+        )
     return problems + credential_problems(settings.credentials_dir)
 
 

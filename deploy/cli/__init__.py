@@ -10,12 +10,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from deploy.cli import dlq
+from deploy.cli import dlq, pii
 from shared.settings import Settings
 
 app = typer.Typer(help="Operate Lindungi: dead letters and more.", no_args_is_help=True)
 dlq_app = typer.Typer(help="Dead letters: list, show, and re-drive them after a fix.", no_args_is_help=True)
 app.add_typer(dlq_app, name="dlq")
+app.add_typer(pii.app, name="pii")
 out = Console()
 
 

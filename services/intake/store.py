@@ -19,6 +19,12 @@ DEPARTURES = "departures"
 CLAIMS = "dedup_claims"
 LINKS = "link_groups"
 DEPARTURE_KEYS = "departure_keys"
+# Where ciphertexts rest, (collection, field path, kind): what `lindungi pii rotate` re-encrypts.
+ENCRYPTED = [
+    (INCIDENTS, "worker.nik_enc", "nik"),
+    (INCIDENTS, "worker.passport_enc", "passport"),
+    (INCIDENTS, "worker.phone_enc", "phone"),
+]
 
 
 async def ensure_indexes(db: AsyncDatabase[Doc]) -> None:

@@ -20,7 +20,7 @@ from services.registry import service, store
 from shared.clock import SystemClock
 from shared.mongo import connect
 from shared.outbox import Outbox
-from shared.pii import Vault
+from shared.pii import vault_for
 from shared.settings import Settings, refuse_unsafe
 
 
@@ -35,7 +35,7 @@ async def run(path: Path, text: str, settings: Settings) -> service.ImportResult
         clock = SystemClock()
         deps = service.Deps(
             db=db,
-            vault=Vault(settings.pii_key.get_secret_value()),
+            vault=vault_for(settings),
             outbox=Outbox(source="lindungi/registry", clock=clock),
             clock=clock,
         )

@@ -13,6 +13,13 @@ WORKERS = "workers"
 DEPARTURES = "departures"
 AGENCIES = "agencies"
 EMPLOYERS = "employers"
+# Where ciphertexts rest, (collection, field path, kind): what `lindungi pii rotate` re-encrypts.
+ENCRYPTED = [
+    (WORKERS, "nik_enc", "nik"),
+    (WORKERS, "passport_enc", "passport"),
+    (WORKERS, "phone_enc", "phone"),
+    (WORKERS, "next_of_kin.phone", "phone"),
+]
 
 
 async def ensure_indexes(db: AsyncDatabase[Doc]) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pydantic import SecretStr
 
 from services.console.settings import ConsoleSettings
 from services.console.settings import refuse_unsafe as console_refuse_unsafe
@@ -97,6 +98,16 @@ def test_production_refuses_missing_or_development_credentials(tmp_path: Path) -
     assert "cannot read missions.yaml and users.yaml" in _problems(
         _production(tmp_path, credentials_dir=str(tmp_path / "nothing"))
     )
+
+
+def test_production_checks_every_key_of_a_keyring(tmp_path: Path) -> None:
+    ring = {"1": SecretStr(GOOD_KEY), "2": SecretStr("short")}
+    message = _problems(_production(tmp_path, pii_keys=ring, pii_current_key="2", pii_key=DEV_PII_KEY))
+    assert "LINDUNGI_PII_KEYS[2] is 5 characters long" in message
+    assert "LINDUNGI_PII_INDEX_KEY (unset: LINDUNGI_PII_KEY) is the development value" in message
+    assert "LINDUNGI_PII_KEYS[1]" not in message
+    good = {"1": SecretStr(GOOD_KEY), "2": SecretStr(GOOD_KEY + "2")}
+    refuse_unsafe(_production(tmp_path, pii_keys=good, pii_current_key="2", pii_index_key=GOOD_KEY))
 
 
 def test_production_names_every_problem_at_once(tmp_path: Path) -> None:
