@@ -1,4 +1,5 @@
-"""`lindungi pii`: re-encrypt stored personal data to the current key, and count ciphertexts per key.
+"""`lindungi pii`: re-encrypt stored personal data to the current key, count ciphertexts per key,
+and export everything held about one worker (by NIK) across services as one JSON document.
 
 A rotation, without downtime:
 1. give every replica the keyring with the new key current (LINDUNGI_PII_KEYS with the old and
@@ -18,6 +19,8 @@ the same key goes on from there, and a finished collection is scanned again from
 from __future__ import annotations
 
 import asyncio
+import getpass
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,9 +32,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from services.casework import store as casework_store
 from services.intake import store as intake_store
 from services.registry import store as registry_store
-from shared.mongo import Doc, connect
+from services.repatriation import store as repatriation_store
+from shared import audit
+from shared.auth import Principal
+from shared.mongo import HIDDEN, Doc, connect
 from shared.pii import Vault, key_id_of, vault_for
 from shared.settings import Settings, refuse_unsafe
 
@@ -156,6 +163,116 @@ async def census(settings: Settings) -> dict[str, dict[str, int]]:
     return out
 
 
+def _plain(doc: Doc) -> Doc:
+    """A stored document as an export shows it: its id named, no bookkeeping."""
+    out = {k: v for k, v in doc.items() if not k.startswith("_")}
+    return {"id": doc["_id"], **out}
+
+
+def _clear(vault: Vault, doc: Doc | None, fields: list[tuple[str, str, str]]) -> Doc | None:
+    """A copy with the ciphertexts at (path, kind, name) replaced by their clear values."""
+    if doc is None:
+        return None
+    out = dict(doc)
+    for path, kind, name in fields:
+        token = _get(doc, path)
+        head, _, last = path.rpartition(".")
+        target = out
+        if head:
+            if not isinstance(out.get(head), dict):
+                continue
+            target = out[head] = dict(out[head])
+        target.pop(last, None)
+        if isinstance(token, str) and token:
+            target[name] = vault.decrypt(kind, token)
+    return out
+
+
+REGISTRY_CLEAR = [
+    ("nik_enc", "nik", "nik"),
+    ("passport_enc", "passport", "passport_number"),
+    ("phone_enc", "phone", "phone"),
+    ("next_of_kin.phone", "phone", "phone"),
+]
+INCIDENT_CLEAR = [
+    ("worker.nik_enc", "nik", "nik"),
+    ("worker.passport_enc", "passport", "passport_number"),
+    ("worker.phone_enc", "phone", "phone"),
+]
+
+
+async def export_worker(settings: Settings, nik: str, *, operator: str, purpose: str) -> Doc:
+    """Everything held about one worker, by NIK: registry, intake, casework, repatriation, reads.
+
+    The export is itself a read of identifying data: it is recorded in registry's read audit
+    (and so appears in the next export).
+    """
+    refuse_unsafe(settings)
+    vault = vault_for(settings)
+    nik_hash = vault.lookup_hash("nik", nik)
+    client = connect(settings)
+    try:
+        reg, inc = client[settings.database("registry")], client[settings.database("intake")]
+        cw, rep = client[settings.database("casework")], client[settings.database("repatriation")]
+        worker = await registry_store.worker_by_hash(reg, nik_hash=nik_hash, passport_hash=None)
+        worker_id = worker["_id"] if worker else None
+        departures = await registry_store.departures_of(reg, worker_id) if worker_id else []
+        wanted: list[Doc] = [{"worker.nik_hash": nik_hash}]
+        if worker_id:
+            wanted.append({"match.worker_id": worker_id})
+        incidents = await inc[intake_store.INCIDENTS].find({"$or": wanted}, HIDDEN).sort("_id").to_list()
+        keys = sorted({worker_id or "", nik_hash[:32], *(i["worker_key"] for i in incidents)} - {""})
+        cases = await cw[casework_store.CASES].find({"worker_keys": {"$in": keys}}, HIDDEN).to_list()
+        workflows = (
+            await rep[repatriation_store.WORKFLOWS].find({"worker_id": worker_id}, HIDDEN).to_list()
+            if worker_id
+            else []
+        )
+        evacuations = (
+            await rep[repatriation_store.EVACUEES].find({"worker_id": worker_id}, HIDDEN).to_list()
+            if worker_id
+            else []
+        )
+        now = datetime.now(UTC)
+        reads: list[Doc] = []
+        if worker_id:
+            actor = Principal(id=f"cli:{operator}", name=operator, roles=frozenset({"administrator"}))
+            await audit.record(
+                reg,
+                service="registry",
+                worker_id=worker_id,
+                actor=actor,
+                fields=["nik", "passport_number", "phone", "next_of_kin.phone", "narrative"],
+                purpose=purpose,
+                via="lindungi pii export",
+                at=now,
+            )
+            for db in (reg, inc):
+                reads += [
+                    r.model_dump(mode="json") for r in await audit.reads_of(db, worker_id, limit=10_000)
+                ]
+        return {
+            "nik": nik,
+            "worker_id": worker_id,
+            "exported_at": now.isoformat(),
+            "exported_by": operator,
+            "purpose": purpose,
+            "registry": {
+                "worker": _plain(_clear(vault, worker, REGISTRY_CLEAR) or {}) if worker else None,
+                "departures": [_plain(d) for d in departures],
+            },
+            "intake": {"incidents": [_plain(_clear(vault, i, INCIDENT_CLEAR) or {}) for i in incidents]},
+            "casework": {"cases": [_plain(c) for c in cases]},
+            "repatriation": {
+                "workflows": [_plain(w) for w in workflows],
+                "evacuations": [_plain(e) for e in evacuations],
+            },
+            "read_audit": sorted(reads, key=lambda r: r["at"]),
+        }
+    finally:
+        await client.close()
+
+
 app = typer.Typer(
     help="Personal data keys: re-encrypt to the current key, count per key.", no_args_is_help=True
 )
@@ -196,3 +313,20 @@ def status_command() -> None:
         for key, n in sorted(counts.items()):
             table.add_row(name, key + (" (current)" if key == current else ""), str(n))
     out.print(table)
+
+
+@app.command("export")
+def export_command(
+    nik: str = typer.Argument(help="the worker's NIK"),
+    purpose: str = typer.Option(..., help="why (recorded in the read audit), e.g. a data subject's request"),
+    to: str = typer.Option("-", "--out", help="a file to write, or - for standard output"),
+) -> None:
+    """Everything held about one worker across services, as one JSON document (audited)."""
+    doc = asyncio.run(export_worker(Settings(), nik, operator=getpass.getuser(), purpose=purpose))
+    text = json.dumps(doc, default=str, indent=2, ensure_ascii=False)
+    if to == "-":
+        print(text)
+    else:
+        with open(to, "w", encoding="utf-8") as f:
+            f.write(text + "\n")
+        out.print(f"wrote {to}: worker {doc['worker_id'] or '(not in the registry)'}")

@@ -21,6 +21,7 @@ QUEUE_ORDER = [("priority", DESCENDING), ("due_at", ASCENDING), ("opened_at", AS
 
 async def ensure_indexes(db: AsyncDatabase[Doc]) -> None:
     await db[CASES].create_index([("incident_ids", 1)])
+    await db[CASES].create_index([("worker_keys", 1)])  # cases about a worker (GET /v1/cases, export)
     # At most one open case per worker and category family; closed cases hold a unique dummy key.
     await db[CASES].create_index([("open_key", 1)], unique=True)
     await db[CASES].create_index([("queue", 1), ("status", 1), *QUEUE_ORDER])

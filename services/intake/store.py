@@ -31,6 +31,9 @@ async def ensure_indexes(db: AsyncDatabase[Doc]) -> None:
     """Indexes for listing; the hot path needs none (it reads by _id)."""
     await db[INCIDENTS].create_index([("mission_id", 1), ("reported_at", -1)])
     await db[INCIDENTS].create_index([("country", 1), ("reported_at", -1)])
+    # a worker's own record (`lindungi pii export`): their incidents by NIK hash or registry match
+    await db[INCIDENTS].create_index([("worker.nik_hash", 1)])
+    await db[INCIDENTS].create_index([("match.worker_id", 1)])
 
 
 async def insert(db: AsyncDatabase[Doc], doc: Doc) -> bool:

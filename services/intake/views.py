@@ -7,7 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response, status
 
 from services.intake import service, store
-from services.intake.models import IncidentIn, IncidentOut, MissionOut
+from services.intake.models import IncidentIn, IncidentOut, MissionOut, NarrativeOut
+from shared import audit
 from shared.auth import Principal, load_directory, require
 from shared.ratelimit import RateLimiter
 
@@ -113,6 +114,35 @@ async def get_incident(incident_id: str, request: Request, principal: Reader) ->
             ],
         )
     return _out(doc)
+
+
+DESK = ("officer", "supervisor", "auditor", "administrator")
+
+
+@router.get("/incidents/{incident_id}/narrative", response_model=NarrativeOut)
+async def get_narrative(
+    incident_id: str,
+    request: Request,
+    principal: Annotated[Principal, Depends(require(*DESK))],
+    purpose: audit.Purpose = None,
+) -> NarrativeOut:
+    """What the mission wrote about the worker; each read is recorded in the read audit."""
+    deps = _deps(request)
+    doc = await store.get(deps.db, incident_id)
+    if doc is None:
+        raise HTTPException(404, detail=[{"field": "incident_id", "reason": "no such incident"}])
+    await audit.record(
+        deps.db,
+        service="intake",
+        worker_id=(doc.get("match") or {}).get("worker_id") or doc["worker_key"],
+        actor=principal,
+        fields=["narrative"],
+        purpose=purpose,
+        via="GET /v1/incidents/{incident_id}/narrative",
+        at=deps.clock.now(),
+        subject=incident_id,
+    )
+    return NarrativeOut(incident_id=incident_id, worker_key=doc["worker_key"], narrative=doc["narrative"])
 
 
 @router.get("/incidents", response_model=list[IncidentOut])
