@@ -23,7 +23,7 @@ import getpass
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import typer
@@ -34,11 +34,14 @@ from rich.table import Table
 
 from services.casework import store as casework_store
 from services.intake import store as intake_store
+from services.registry import service as registry_service
 from services.registry import store as registry_store
 from services.repatriation import store as repatriation_store
 from shared import audit
 from shared.auth import Principal
+from shared.clock import SystemClock
 from shared.mongo import HIDDEN, Doc, connect
+from shared.outbox import Outbox
 from shared.pii import Vault, key_id_of, vault_for
 from shared.settings import Settings, refuse_unsafe
 
@@ -273,6 +276,23 @@ async def export_worker(settings: Settings, nik: str, *, operator: str, purpose:
         await client.close()
 
 
+async def retention(settings: Settings, *, days: float) -> registry_service.Retention:
+    """One run of registry's retention job (the services run it daily by themselves)."""
+    refuse_unsafe(settings)
+    client = connect(settings)
+    try:
+        clock = SystemClock()
+        deps = registry_service.Deps(
+            db=client[settings.database("registry")],
+            vault=vault_for(settings),
+            outbox=Outbox(source="lindungi/registry", clock=clock),
+            clock=clock,
+        )  # a running registry's relay publishes the anonymised versions
+        return await registry_service.anonymise_ended(deps=deps, older_than=timedelta(days=days))
+    finally:
+        await client.close()
+
+
 app = typer.Typer(
     help="Personal data keys: re-encrypt to the current key, count per key.", no_args_is_help=True
 )
@@ -330,3 +350,13 @@ def export_command(
         with open(to, "w", encoding="utf-8") as f:
             f.write(text + "\n")
         out.print(f"wrote {to}: worker {doc['worker_id'] or '(not in the registry)'}")
+
+
+@app.command("retention")
+def retention_command(
+    days: float = typer.Option(None, help="age in days (default: LINDUNGI_RETENTION_DAYS)"),
+) -> None:
+    """Anonymise departures that ended long ago, and workers left with none, now; say what was done."""
+    settings = Settings()
+    report = asyncio.run(retention(settings, days=days if days is not None else settings.retention_days))
+    out.print(str(report))

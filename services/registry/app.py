@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from fastapi import FastAPI
 
 from services.registry import handlers, service, store, views
@@ -20,6 +22,14 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     deps = service.Deps(db=rt.db, vault=rt.vault, outbox=rt.outbox, clock=rt.clock, wake=rt.relay.wake)
     rt.on_startup(lambda: store.ensure_indexes(rt.db))
     rt.on_startup(lambda: audit.ensure_indexes(rt.db))
+    if rt.settings.retention_days > 0:
+        rt.background(
+            lambda: service.retention_forever(
+                deps=deps,
+                older_than=timedelta(days=rt.settings.retention_days),
+                every_seconds=rt.settings.retention_every_seconds,
+            )
+        )
     rt.consume(topics.REGISTRY_COMMANDS, handlers.flag_handlers(deps))
     rt.consume(topics.CASES, handlers.case_handlers(deps))
     app = create_service_app(

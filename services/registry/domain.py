@@ -132,6 +132,23 @@ TRACKED = (
 )
 
 
+# ---- Retention (UU PDP): departures that ended long ago keep their statistics, not the person ----
+
+ANONYMISED = "[anonymised]"
+ENDED = (DepartureStatus.RETURNED, DepartureStatus.DECEASED)
+# What identifies the person on a departure; province, sector, skill, destination, scheme,
+# dates of departure and contract, sex and agency stay: the statistics are made of them.
+DEPARTURE_IDENTITY = {
+    "full_name": ANONYMISED,
+    "date_of_birth": None,
+    "nik_hash": None,
+    "passport_hash": None,
+    "name_dob_hash": None,
+    "home_regency": None,
+}
+WORKER_IDENTITY = ("nik_enc", "passport_enc", "phone_enc", "next_of_kin", "nik_hash", "passport_hash")
+
+
 def fingerprint(snapshot: dict[str, Any]) -> str:
     """A digest of the fields that make a departure what it is (not timestamps or versions)."""
     core = {k: snapshot.get(k) for k in TRACKED}
