@@ -81,8 +81,9 @@ class Settings(BaseSettings):
     # a client in a retry loop does not.
     incident_rate_limit: int = 1200
     incident_rate_window_seconds: float = 60.0
-    # Retention (UU PDP): registry anonymises departures that ended (returned, deceased) this
-    # many days ago, and workers left with no other departure, once a day; 0 switches it off.
+    # Retention (UU PDP, shared/retention.py): registry anonymises departures that ended
+    # (returned, deceased) this many days ago and workers left with no other departure;
+    # casework, cases closed this many days ago. Once a day; 0 switches it off.
     retention_days: float = 5 * 365
     retention_every_seconds: float = 24 * 3600
     log_level: str = "INFO"

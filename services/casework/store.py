@@ -27,6 +27,7 @@ async def ensure_indexes(db: AsyncDatabase[Doc]) -> None:
     await db[CASES].create_index([("queue", 1), ("status", 1), *QUEUE_ORDER])
     await db[CASES].create_index([("status", 1), ("lease_until", 1)])
     await db[CASES].create_index([("assignee", 1), ("status", 1)])
+    await db[CASES].create_index([("status", 1), ("closed_at", 1)])  # retention
 
 
 def strip(doc: Doc) -> Doc:
@@ -43,6 +44,20 @@ async def insert_new(db: AsyncDatabase[Doc], doc: Doc) -> str:
             return "exists"
         return "open_key"
     return "inserted"
+
+
+async def closed_before(db: AsyncDatabase[Doc], cutoff: Any, limit: int) -> list[Doc]:
+    """Cases closed before `cutoff` and not anonymised yet (retention)."""
+    query = {"status": "closed", "closed_at": {"$lte": cutoff}, "anonymised_at": None}
+    return await db[CASES].find(query, PROJECTION).limit(limit).to_list()
+
+
+async def anonymise(db: AsyncDatabase[Doc], case: Doc, fields: Doc) -> bool:
+    """Write an anonymised case if it is still closed and unchanged since read (one write)."""
+    result = await db[CASES].update_one(
+        {"_id": case["_id"], "status": "closed", "updated_at": case.get("updated_at")}, {"$set": fields}
+    )
+    return result.modified_count == 1
 
 
 async def get(db: AsyncDatabase[Doc], case_id: str) -> Doc | None:

@@ -7,7 +7,7 @@ from datetime import timedelta
 from fastapi import FastAPI
 
 from services.registry import handlers, service, store, views
-from shared import audit, topics
+from shared import audit, retention, topics
 from shared.clock import Clock
 from shared.service import Runtime
 from shared.service import create_app as create_service_app
@@ -24,8 +24,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     rt.on_startup(lambda: audit.ensure_indexes(rt.db))
     if rt.settings.retention_days > 0:
         rt.background(
-            lambda: service.retention_forever(
-                deps=deps,
+            lambda: retention.run_forever(
+                lambda age: service.anonymise_ended(deps=deps, older_than=age),
                 older_than=timedelta(days=rt.settings.retention_days),
                 every_seconds=rt.settings.retention_every_seconds,
             )

@@ -8,6 +8,7 @@ import uuid
 from datetime import date
 from typing import Any
 
+from shared import retention
 from shared.events.registry import DepartureStatus, normalise_name
 
 NS = uuid.UUID("0f6a1c8e-2d4b-4f0a-9c31-7e5d2b8a4c61")
@@ -134,7 +135,7 @@ TRACKED = (
 
 # ---- Retention (UU PDP): departures that ended long ago keep their statistics, not the person ----
 
-ANONYMISED = "[anonymised]"
+ANONYMISED = retention.ANONYMISED
 ENDED = (DepartureStatus.RETURNED, DepartureStatus.DECEASED)
 # What identifies the person on a departure; province, sector, skill, destination, scheme,
 # dates of departure and contract, sex and agency stay: the statistics are made of them.

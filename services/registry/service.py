@@ -5,7 +5,6 @@ Used by the HTTP views, the Kafka handlers and the import CLI; dependencies come
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import logging
@@ -358,7 +357,6 @@ async def anonymise_ended(*, deps: Deps, older_than: timedelta, limit: int = 100
         departures = await store.departures_of(deps.db, worker_id)
         if all(d.get("anonymised_at") for d in departures):
             report.workers += await store.strip_worker(deps.db, worker_id, domain.WORKER_IDENTITY, now)
-    log.info("%s", report)
     return report
 
 
@@ -380,16 +378,3 @@ async def _anonymise(deps: Deps, current: Doc | None, now: datetime) -> bool:
             return True
         current = await store.get_departure(deps.db, current["_id"])
     raise RuntimeError("departure changed concurrently too often")
-
-
-async def retention_forever(
-    *, deps: Deps, older_than: timedelta, every_seconds: float, first_after: float = 60.0
-) -> None:
-    """The scheduled retention job: a run shortly after start, then one every `every_seconds`."""
-    await asyncio.sleep(first_after)
-    while True:
-        try:
-            await anonymise_ended(deps=deps, older_than=older_than)
-        except Exception:  # the database away, a race lost five times: the next run tries again
-            log.exception("retention run failed; next in %.0f s", every_seconds)
-        await asyncio.sleep(every_seconds)

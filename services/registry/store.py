@@ -8,6 +8,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from shared.mongo import HIDDEN, Doc, applied_once, merge_updates
+from shared.retention import ANONYMISED
 
 WORKERS = "workers"
 DEPARTURES = "departures"
@@ -93,7 +94,7 @@ async def strip_worker(db: AsyncDatabase[Doc], worker_id: str, fields: tuple[str
         {"_id": worker_id, "anonymised_at": None},
         {
             "$unset": dict.fromkeys(fields, ""),
-            "$set": {"full_name": "[anonymised]", "date_of_birth": None, "name_dob_hash": None,
+            "$set": {"full_name": ANONYMISED, "date_of_birth": None, "name_dob_hash": None,
                      "home_regency": None, "anonymised_at": now},
         },
     )  # fmt: skip
