@@ -52,10 +52,10 @@ async def closed_before(db: AsyncDatabase[Doc], cutoff: Any, limit: int) -> list
     return await db[CASES].find(query, PROJECTION).limit(limit).to_list()
 
 
-async def anonymise(db: AsyncDatabase[Doc], case: Doc, fields: Doc) -> bool:
-    """Write an anonymised case if it is still closed and unchanged since read (one write)."""
+async def anonymise(db: AsyncDatabase[Doc], case: Doc, update: Doc) -> bool:
+    """Write an anonymised case (and its event) if it is still closed and unchanged since read."""
     result = await db[CASES].update_one(
-        {"_id": case["_id"], "status": "closed", "updated_at": case.get("updated_at")}, {"$set": fields}
+        {"_id": case["_id"], "status": "closed", "updated_at": case.get("updated_at")}, update
     )
     return result.modified_count == 1
 

@@ -26,6 +26,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     rt.on_startup(lambda: audit.ensure_indexes(rt.db))
     rt.consume(topics.DEPARTURES, handlers.departure_handlers(deps))
     rt.consume(topics.INCIDENT_SUBMISSIONS, handlers.submission_handlers(deps))
+    rt.consume(topics.CASES, handlers.case_handlers(deps))
     app = create_service_app(
         rt,
         title="Lindungi intake",

@@ -92,6 +92,12 @@ async def link_back(
         await db[INCIDENTS].update_one({"_id": incident_id}, {"$addToSet": {field: new_id}})
 
 
+async def anonymise(db: AsyncDatabase[Doc], incident_id: str, fields: Doc) -> bool:
+    """Replace an incident's personal fields (once; by _id); False when done before or unknown."""
+    result = await db[INCIDENTS].update_one({"_id": incident_id, "anonymised_at": None}, {"$set": fields})
+    return result.modified_count == 1
+
+
 async def list_incidents(db: AsyncDatabase[Doc], query: Doc, *, limit: int, skip: int) -> list[Doc]:
     cursor = db[INCIDENTS].find(query, HIDDEN).sort([("reported_at", -1), ("_id", 1)]).skip(skip).limit(limit)
     return await cursor.to_list()

@@ -133,3 +133,12 @@ class MissionRequestAnswered(Event):
     mission_id: str
     text: str
     at: AwareDatetime
+
+
+@event_type("lindungi.casework.case.anonymised.v1", CASES)
+class CaseAnonymised(Event):
+    """A case closed long ago was anonymised (retention): its incidents' reports may go too."""
+
+    case_id: str
+    incident_ids: list[str]
+    anonymised_at: AwareDatetime

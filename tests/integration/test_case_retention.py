@@ -3,17 +3,20 @@ worker's name and every free text, and keeps its statuses, times and categories.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from pymongo import AsyncMongoClient
 
 from services.casework import service
 from services.casework.app import create_app
+from services.intake.app import create_app as intake_app
 from shared.clock import ManualClock
 from shared.settings import Settings
 from tests.support.casework import MISSION, OFFICER, SUPERVISOR, incident, publish_incident
 from tests.support.harness import eventually, running
+from tests.support.registry_data import bearer
 
 pytestmark = pytest.mark.integration
 
@@ -82,3 +85,59 @@ async def test_a_case_closed_long_ago_is_anonymised_once_and_an_open_one_is_not(
         assert case["category"] and case["closed_at"] and case["resolved_at"] and case["anonymised_at"]
         other = (await cw.get(f"/v1/cases/{still_open}", headers=SUPERVISOR)).json()
         assert other["worker_name"] == "Dewi Lestari" and "anonymised_at" not in other
+
+
+async def test_intake_forgets_the_reports_of_an_anonymised_case(settings: Settings) -> None:
+    clock = ManualClock(datetime(2026, 11, 20, 6, 0, tzinfo=UTC))
+    app = create_app(settings, clock)
+    async with running(app) as cw, running(intake_app(settings, clock)) as intake:
+        report = {
+            "country": "KR",
+            "place": "Ulsan, dormitory 3",
+            "category": "unpaid_wages",
+            "severity": "high",
+            "occurred_at": "2026-11-19T10:00:00+00:00",
+            "narrative": "Her employer keeps her passport in the office safe.",
+            "worker": {"full_name": "Siti Rahayu", "nik": "3171014501940001", "phone": "+82 10 5555 1234"},
+            "reporter": {"name": "Rudi Hartono", "phone": "+82 2 783 5675"},
+        }
+        inc = (await intake.post("/v1/incidents", json=report, headers=bearer("kbri-seoul"))).json()
+
+        async def opened() -> list[Any]:
+            params = {"incident_id": inc["incident_id"]}
+            return (await cw.get("/v1/cases", params=params, headers=OFFICER)).json()  # type: ignore[no-any-return]
+
+        case_id = (await eventually(opened))[0]["case_id"]
+        for path, body, who in (
+            ("triage", {"reason": "wages"}, OFFICER),
+            ("claim", {}, OFFICER),
+            ("acknowledge", {}, OFFICER),
+            ("resolve", {"resolution": "paid"}, OFFICER),
+            ("close", {"reason": "done"}, SUPERVISOR),
+        ):
+            r = await cw.post(f"/v1/cases/{case_id}/{path}", json=body, headers=who)
+            assert r.status_code == 200, r.text
+        clock.advance(AGE + timedelta(days=1))
+        assert (await service.anonymise_closed(app.state.runtime, older_than=AGE)).cases == 1
+
+        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongodb_uri)
+        try:
+            incidents = client[settings.database("intake")]["incidents"]
+
+            async def forgotten() -> dict[str, Any] | None:
+                doc = await incidents.find_one({"_id": inc["incident_id"]})
+                return doc if doc and doc.get("anonymised_at") else None
+
+            doc = await eventually(forgotten)
+        finally:
+            await client.close()
+        assert (doc["narrative"], doc["worker_name"], doc["worker"], doc["reporter"], doc["place"]) == (
+            "[anonymised]",
+            "[anonymised]",
+            None,
+            None,
+            None,
+        )
+        assert (doc["country"], doc["category"], doc["severity"]) == ("KR", "unpaid_wages", "high")
+        r = await intake.get(f"/v1/incidents/{inc['incident_id']}", headers=OFFICER)
+        assert r.status_code == 200 and r.json()["worker_name"] == "[anonymised]"
