@@ -7,6 +7,10 @@ the directory and every write is by `_id` (FerretDB here answers only `_id` from
   by every replica alike, so N replicas admit `limit` requests per window in all, not N times it;
 - the first request of a new window resets the count (`{_id, window: {$ne: w}}` -> `n: 1`);
   replicas racing there converge, the loser counting into the new window;
+- a replica reserves a few requests at a time (one write for `chunk` requests: `limit // 100`,
+  at most 10, at least 1), so the counter costs a write per ten requests at the default
+  limit; what a replica reserved and did not use by the window's end is lost, so all replicas
+  together admit at most `limit`, and at worst (replicas x (chunk - 1)) fewer;
 - a replica that has seen a credential over its limit refuses it locally until the window ends:
   a client in a retry loop costs no database write, and the others' requests go on.
 
@@ -44,7 +48,9 @@ class RateLimiter:
     def __init__(self, db: AsyncDatabase[Doc], *, clock: Clock, limit: int, window_seconds: float) -> None:
         self.db, self.clock = db, clock
         self.limit, self.window = limit, window_seconds
+        self.chunk = max(1, min(10, limit // 100))
         self._full: dict[str, int] = {}  # credential -> a window this replica saw over the limit
+        self._reserved: dict[str, tuple[int, int]] = {}  # credential -> (window, requests left)
 
     def _retry_after(self, window: int) -> int:
         end = (window + 1) * self.window
@@ -57,30 +63,38 @@ class RateLimiter:
         window = int(self.clock.now().timestamp() // self.window)
         if self._full.get(credential) == window:
             return Verdict(False, self._retry_after(window), self.limit + 1)
-        count = await self._count(credential, window)
-        if count > self.limit:
+        held, left = self._reserved.get(credential, (window, 0))
+        if held == window and left > 0:
+            self._reserved[credential] = (window, left - 1)
+            return Verdict(True)
+        count = await self._count(credential, window, self.chunk)
+        granted = max(0, min(self.chunk, self.limit - (count - self.chunk)))
+        if granted == 0:
             self._full[credential] = window
             return Verdict(False, self._retry_after(window), count)
+        held, left = self._reserved.get(credential, (window, 0))  # others may have reserved meanwhile
+        self._reserved[credential] = (window, (left if held == window else 0) + granted - 1)
         return Verdict(True, 0, count)
 
-    async def _count(self, credential: str, window: int) -> int:
+    async def _count(self, credential: str, window: int, n: int) -> int:
+        """Add n to the credential's count in this window; the count after."""
         coll = self.db[COLLECTION]
         for _ in range(5):
             doc = await coll.find_one_and_update(
                 {"_id": credential, "window": window},
-                {"$inc": {"n": 1}},
+                {"$inc": {"n": n}},
                 return_document=ReturnDocument.AFTER,
             )
             if doc is not None:
                 return int(doc["n"])
             moved = await coll.update_one(
-                {"_id": credential, "window": {"$ne": window}}, {"$set": {"window": window, "n": 1}}
+                {"_id": credential, "window": {"$ne": window}}, {"$set": {"window": window, "n": n}}
             )
             if moved.modified_count == 1:
-                return 1
+                return n
             try:
-                await coll.insert_one({"_id": credential, "window": window, "n": 1})
-                return 1
+                await coll.insert_one({"_id": credential, "window": window, "n": n})
+                return n
             except DuplicateKeyError:
                 continue  # another replica opened the window (or the credential) first: count in it
         raise RuntimeError(f"rate window of {credential!r} kept changing under us")

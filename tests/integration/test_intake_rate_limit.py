@@ -7,9 +7,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from pymongo import AsyncMongoClient
 
 from services.intake.app import create_app as intake_app
 from shared.clock import ManualClock
+from shared.ratelimit import COLLECTION, RateLimiter
 from shared.settings import Settings
 from tests.support.harness import running
 from tests.support.registry_data import bearer
@@ -73,3 +75,24 @@ def test_the_default_limit_is_above_what_the_burst_and_chaos_tiers_send() -> Non
     # window; chaos: a few reports a second per mission. A client in a loop sends far more.
     assert Settings().incident_rate_limit >= 1000 > 220
     assert Settings().incident_rate_window_seconds == 60
+
+
+async def test_replicas_reserving_in_chunks_admit_at_most_the_limit(settings: Settings) -> None:
+    """At larger limits a replica reserves several requests per write; together they stay within it."""
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongodb_uri)
+    try:
+        db = client[settings.database("intake")]
+        clock = ManualClock(NOW)
+        replicas = [RateLimiter(db, clock=clock, limit=500, window_seconds=60) for _ in range(2)]
+        assert replicas[0].chunk == 5
+        verdicts = []
+        for lo in range(0, 520, 20):
+            verdicts += await asyncio.gather(
+                *(replicas[i % 2].admit("kbri-seoul") for i in range(lo, lo + 20))
+            )
+        allowed = sum(v.allowed for v in verdicts)
+        assert 500 - 2 * (5 - 1) <= allowed <= 500, allowed
+        stored = await db[COLLECTION].find_one({"_id": "kbri-seoul"})
+        assert stored is not None and stored["n"] <= 500 + 2 * 5 + 20 * 5  # one write per chunk
+    finally:
+        await client.close()
