@@ -34,8 +34,8 @@ from shared.kafka import (
 from shared.metrics import CONTENT_TYPE, HTTPMetrics, Metrics
 from shared.mongo import Doc, connect
 from shared.outbox import Outbox, OutboxRelay
-from shared.pii import Vault
-from shared.settings import Settings
+from shared.pii import vault_for
+from shared.settings import Settings, refuse_unsafe
 from shared.strictjson import StrictJSON, is_json
 from shared.topics import Topic
 
@@ -61,6 +61,7 @@ class Runtime:
     ) -> None:
         self.name = name
         self.settings = settings or Settings()
+        refuse_unsafe(self.settings)  # production with a development secret: no start at all
         self.clock = clock or SystemClock()
         self.instance = self.settings.instance or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self.metrics = Metrics(name)
@@ -69,7 +70,7 @@ class Runtime:
         self.mongo = connect(self.settings)
         self.db: AsyncDatabase[Doc] = self.mongo[self.settings.database(name)]
         self.broker = make_broker(self.settings, client_id=name)
-        self.vault = Vault(self.settings.pii_key.get_secret_value())
+        self.vault = vault_for(self.settings)
         self.outbox = Outbox(source=f"lindungi/{name}", clock=self.clock)
         self.relay = OutboxRelay(
             db=self.db,

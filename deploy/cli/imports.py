@@ -21,8 +21,8 @@ from services.registry import service, store
 from shared.clock import SystemClock
 from shared.mongo import connect
 from shared.outbox import Outbox
-from shared.pii import Vault
-from shared.settings import Settings
+from shared.pii import vault_for
+from shared.settings import Settings, refuse_unsafe
 
 out = Console()
 err = Console(stderr=True)
@@ -30,6 +30,7 @@ err = Console(stderr=True)
 
 async def run(path: Path, text: str, settings: Settings) -> service.ImportResult:
     """Import one file's text with a progress bar on the terminal (stderr)."""
+    refuse_unsafe(settings)
     total = max(sum(1 for line in text.splitlines() if line.strip()) - 1, 0)
     client = connect(settings)
     try:
@@ -38,7 +39,7 @@ async def run(path: Path, text: str, settings: Settings) -> service.ImportResult
         clock = SystemClock()
         deps = service.Deps(
             db=db,
-            vault=Vault(settings.pii_key.get_secret_value()),
+            vault=vault_for(settings),
             outbox=Outbox(source="lindungi/registry", clock=clock),
             clock=clock,
         )

@@ -20,7 +20,7 @@ from services.console.backends import Backends
 from services.console.i18n import LOCALES, translations
 from services.console.pages import desk, mission, province, registry, repatriation, supervision
 from services.console.session import COOKIE, DirectorySignIn, Sealer, SignIn
-from services.console.settings import ConsoleSettings
+from services.console.settings import ConsoleSettings, refuse_unsafe
 from services.console.web import (
     LANG_COOKIE,
     Console,
@@ -54,6 +54,7 @@ def create_app(
 ) -> FastAPI:
     """The console: pages over the five services' APIs, signed in with a sealed cookie."""
     settings = settings or ConsoleSettings()
+    refuse_unsafe(settings)
     logs.configure("console")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     for locale in LOCALES:

@@ -6,6 +6,7 @@ from services.intake import service
 from shared.auth import load_directory
 from shared.envelope import Envelope, Event
 from shared.errors import PermanentError
+from shared.events.casework import CaseAnonymised
 from shared.events.intake import IncidentSubmitted
 from shared.events.registry import DepartureRecorded
 from shared.kafka import Handler
@@ -40,3 +41,12 @@ def departure_handlers(deps: service.Deps) -> dict[type[Event], Handler]:
         await service.project(db=deps.db, event=event)
 
     return {DepartureRecorded: on_departure}
+
+
+def case_handlers(deps: service.Deps) -> dict[type[Event], Handler]:
+    """CASES: a case anonymised by retention takes its incidents' reports with it."""
+
+    async def on_anonymised(env: Envelope, event: CaseAnonymised) -> None:
+        await service.forget(deps=deps, incident_ids=event.incident_ids, at=event.anonymised_at)
+
+    return {CaseAnonymised: on_anonymised}

@@ -279,3 +279,15 @@ async def project(*, db: AsyncDatabase[Doc], event: DepartureRecorded) -> bool:
         date_of_birth=fields["date_of_birth"],
     )
     return await store.project_departure(db, event.departure_id, event.version, fields, keys)
+
+
+async def forget(*, deps: Deps, incident_ids: list[str], at: Any) -> int:
+    """Anonymise the incidents of a case casework anonymised (retention); how many changed."""
+    changed = 0
+    for incident_id in incident_ids:
+        changed += await store.anonymise(
+            deps.db, incident_id, {**domain.ANONYMISED_FIELDS, "anonymised_at": at}
+        )
+    if changed:
+        log.info("retention: anonymised %d incidents of an anonymised case", changed)
+    return changed

@@ -20,12 +20,21 @@ DEPARTURES = "departures"
 CLAIMS = "dedup_claims"
 LINKS = "link_groups"
 DEPARTURE_KEYS = "departure_keys"
+# Where ciphertexts rest, (collection, field path, kind): what `lindungi pii rotate` re-encrypts.
+ENCRYPTED = [
+    (INCIDENTS, "worker.nik_enc", "nik"),
+    (INCIDENTS, "worker.passport_enc", "passport"),
+    (INCIDENTS, "worker.phone_enc", "phone"),
+]
 
 
 async def ensure_indexes(db: AsyncDatabase[Doc]) -> None:
     """Indexes for listing; the hot path needs none (it reads by _id)."""
     await db[INCIDENTS].create_index([("mission_id", 1), ("reported_at", -1)])
     await db[INCIDENTS].create_index([("country", 1), ("reported_at", -1)])
+    # a worker's own record (`lindungi pii export`): their incidents by NIK hash or registry match
+    await db[INCIDENTS].create_index([("worker.nik_hash", 1)])
+    await db[INCIDENTS].create_index([("match.worker_id", 1)])
 
 
 async def insert(db: AsyncDatabase[Doc], doc: Doc) -> bool:
@@ -82,6 +91,12 @@ async def link_back(
     """Let earlier incidents know of a later report of the same worker and event (or a suggestion)."""
     for incident_id in incident_ids:
         await db[INCIDENTS].update_one({"_id": incident_id}, {"$addToSet": {field: new_id}})
+
+
+async def anonymise(db: AsyncDatabase[Doc], incident_id: str, fields: Doc) -> bool:
+    """Replace an incident's personal fields (once; by _id); False when done before or unknown."""
+    result = await db[INCIDENTS].update_one({"_id": incident_id, "anonymised_at": None}, {"$set": fields})
+    return result.modified_count == 1
 
 
 # The order of incident lists, newest report first; its cursor pages them.

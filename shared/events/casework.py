@@ -115,3 +115,12 @@ class CaseClosed(CaseChange):
 @event_type("lindungi.casework.case.reopened.v1", CASES)
 class CaseReopened(CaseChange):
     pass
+
+
+@event_type("lindungi.casework.case.anonymised.v1", CASES)
+class CaseAnonymised(Event):
+    """A case closed long ago was anonymised (retention): its incidents' reports may go too."""
+
+    case_id: str
+    incident_ids: list[str]
+    anonymised_at: AwareDatetime
