@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-import yaml
 import pytest
+import yaml
 from aiokafka import AIOKafkaProducer
 from typer.testing import CliRunner
 
