@@ -56,7 +56,11 @@ async def test_a_short_demo_week_ends_as_its_summary_says(stack: Stack) -> None:
             {c["_id"]: c for c in await esc["chains_closed"].find({"subject": {"$in": subjects}}).to_list()}
         )
         chains = list(by_id.values())
-        assert summary.deadlines_missed == sum(1 for c in chains if c.get("slot", 0) > 0)
+        # A compressed deadline may still fall due between the summary and these reads (the
+        # 24-hour triage deadline is 48 s after a case opens): a missed deadline never becomes
+        # met, and a met one (a cancelled chain) never fires, so the summary's count of missed
+        # deadlines can only have grown since, and its count of met ones must hold exactly.
+        assert summary.deadlines_missed <= sum(1 for c in chains if c.get("slot", 0) > 0)
         met = sum(1 for c in chains if c.get("slot", 0) == 0 and c.get("state") == "cancelled")
         assert summary.deadlines_met == met
     finally:
