@@ -11,6 +11,7 @@ from pymongo.errors import DuplicateKeyError
 
 from shared.mongo import HIDDEN, Doc
 from shared.paging import Order
+from shared.projection import keep_newer
 
 INCIDENTS = "incidents"
 DEPARTURES = "departures"
@@ -136,12 +137,4 @@ async def project_departure(
         await db[DEPARTURE_KEYS].update_one(
             {"_id": key}, {"$addToSet": {"departure_ids": departure_id}}, upsert=True
         )
-    try:
-        result = await db[DEPARTURES].update_one(
-            {"_id": departure_id, "version": {"$lt": version}},
-            {"$set": {**fields, "version": version}},
-            upsert=True,
-        )
-    except DuplicateKeyError:
-        return False  # we hold this version or a newer one
-    return result.modified_count == 1 or result.upserted_id is not None
+    return await keep_newer(db[DEPARTURES], {"_id": departure_id, **fields, "version": version})
