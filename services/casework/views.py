@@ -80,16 +80,7 @@ def _mission_view(doc: Doc, mission_id: str) -> MissionCaseView:
 
 async def _decide(case_id: str, do: Awaitable[Doc]) -> dict[str, Any]:
     """A suggestion decided or a merge undone (services.casework.merge), as HTTP."""
-    try:
-        return _out(await do)
-    except service.NotFound as exc:
-        raise HTTPException(
-            404, detail=[{"field": "case_id", "reason": f"no such case or incident: {exc}"}]
-        ) from exc
-    except service.Conflict as exc:
-        raise HTTPException(
-            409, detail=[{"field": "status", "reason": exc.reason, "current_status": exc.status}]
-        ) from exc
+    return await _as_http(case_id, do)
 
 
 @router.post("/cases/{case_id}/suggestions/{incident_id}/confirm", response_model=None)
@@ -143,8 +134,13 @@ async def _guard(check: Awaitable[None], case_id: str) -> None:
 
 async def _run(rt: Runtime, case_id: str, build: Callable[[Doc], Plan | None]) -> dict[str, Any]:
     """One change of a case; its outcome as HTTP (404, 403, 409 with the current state)."""
+    return await _as_http(case_id, service.change(rt, case_id, build))
+
+
+async def _as_http(case_id: str, do: Awaitable[Doc]) -> dict[str, Any]:
+    """A change's outcome as HTTP: the case, or 404, 403, 409 with the current state."""
     try:
-        return _out(await service.change(rt, case_id, build))
+        return _out(await do)
     except service.NotFound as exc:
         raise _not_found(case_id) from exc
     except service.Forbidden as exc:
