@@ -25,7 +25,7 @@ FERRET_DIR=$STATE/ferretdb
 FERRET_VERSION=v1.24.2
 # What .cache/bin/ferretdb must be built from: the version plus the level of patch_ferretdb.
 # Raise the level whenever patch_ferretdb changes: the next `up` rebuilds and restarts FerretDB.
-FERRET_BUILD=$FERRET_VERSION+lindungi.3
+FERRET_BUILD=$FERRET_VERSION+lindungi.4
 # Ports can be moved (e.g. to run a second copy beside a running one).
 KAFKA_PORT=${LINDUNGI_KAFKA_PORT:-9092}
 CONTROLLER_PORT=${LINDUNGI_KAFKA_CONTROLLER_PORT:-19093}
@@ -88,9 +88,9 @@ patch_src() {
 #    ANDed, and the handler filters every document the backend returns by the whole filter again
 #    (backends.Collection.Query: "Filter may be ignored, or safely applied partially or entirely").
 # 3. Every other filter read the whole collection and decoded each document in Go. Plain string
-#    equality and `$in` terms on top-level fields (array fields by their elements) are now handed
-#    to SQLite too, written as FerretDB writes its index expressions, so an index declared on the
-#    field answers them
+#    and boolean equality and `$in` on top-level fields (array fields by their elements), and date
+#    bounds (`$lt`, `$lte`, `$gt`, `$gte`), are now handed to SQLite too, written as FerretDB writes
+#    its index expressions, so an index declared on the field answers the equalities
 #    (deploy/local/ferretdb/lindungi_pushdown.go says why the result is never too small).
 patch_ferretdb() { # src
   local sq=$1/internal/backends/sqlite

@@ -13,6 +13,8 @@ reads the server's own plan (see test_database_id_index.py for how each server a
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from shared.mongo import Doc, connect
@@ -90,5 +92,46 @@ async def test_a_string_filter_on_an_indexed_field_uses_the_index(settings: Sett
             else:  # MongoDB
                 names = {s["stage"] for s in _stages(planner["winningPlan"])}
                 assert "IXSCAN" in names and "COLLSCAN" not in names, names
+    finally:
+        await client.close()
+
+
+async def test_date_bounds_and_booleans_return_exactly_what_mongodb_returns(settings: Settings) -> None:
+    """Date bounds (a timer due, a lease expired) and booleans are handed to SQLite too."""
+    t0 = datetime(2026, 11, 20, 6, 0, tzinfo=UTC)
+    client = connect(settings)
+    try:
+        coll = client[settings.database("store")]["timers"]
+        await coll.create_index([("due_at", 1)])
+        await coll.create_index([("pending", 1)])
+        docs: list[Doc] = [
+            {"_id": f"t{i:02d}", "due_at": t0 + timedelta(minutes=i), "pending": i % 2 == 0}
+            for i in range(20)
+        ]
+        docs += [
+            {
+                "_id": "arr",
+                "due_at": [t0 + timedelta(minutes=30), t0 - timedelta(days=1)],
+                "pending": [False, True],
+            },
+            {"_id": "num", "due_at": 5, "pending": 1},  # a number and an int: neither a date nor a bool
+            {"_id": "str", "due_at": "2026-11-20T06:00:00Z", "pending": "true"},
+            {"_id": "none"},
+        ]
+        await coll.insert_many(docs)
+
+        async def ids(f: Doc) -> list[str]:
+            return sorted(d["_id"] for d in await coll.find(f).to_list())
+
+        now = t0 + timedelta(minutes=5)
+        assert await ids({"due_at": {"$lte": now}}) == ["arr", "t00", "t01", "t02", "t03", "t04", "t05"]
+        assert await ids({"due_at": {"$lt": now}}) == ["arr", "t00", "t01", "t02", "t03", "t04"]
+        window = {"$gte": t0 + timedelta(minutes=18), "$lt": t0 + timedelta(minutes=31)}
+        assert await ids({"due_at": window}) == ["arr", "t18", "t19"]
+        assert await ids({"due_at": {"$gt": t0 + timedelta(minutes=18)}}) == ["arr", "t19"]
+        assert await ids({"pending": True, "due_at": {"$lte": now}}) == ["arr", "t00", "t02", "t04"]
+        assert await ids({"pending": False, "due_at": {"$lte": now}}) == ["arr", "t01", "t03", "t05"]
+        assert await coll.count_documents({"pending": {"$in": [True]}}) == 11
+        assert (await coll.delete_many({"due_at": {"$lt": t0 + timedelta(minutes=2)}})).deleted_count == 3
     finally:
         await client.close()

@@ -11,8 +11,11 @@
 // document the backend returns by the whole filter again (backends.Collection.Query: "Filter
 // may be ignored, or safely applied partially or entirely"):
 //   - only top-level keys of letters, digits and underscores, each present once;
-//   - only string values (`{f: "x"}`, `{f: {$in: ["x", "y"]}}`): compared as the same JSON
-//     text that FerretDB stores (sjson.MarshalSingleValue, as for `_id`);
+//   - only string and boolean values (`{f: "x"}`, `{f: {$in: ["x", "y"]}}`, `{f: true}`):
+//     compared as the same JSON text that FerretDB stores (sjson.MarshalSingleValue, as for
+//     `_id`); and date bounds (`{f: {$lte: t}}`, `{f: {$gte: a, $lt: b}}`), compared as the
+//     milliseconds FerretDB stores a date as (a number of another kind may pass; the handler
+//     drops it);
 //   - a document whose field holds an array (which MongoDB matches by its elements) passes when
 //     one of its elements is one of the values (SQLite's json_each decodes each element; a
 //     nested array's text may also compare equal, which only makes the answer larger): the JSON
@@ -24,6 +27,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/FerretDB/FerretDB/internal/backends/sqlite/metadata"
 	"github.com/FerretDB/FerretDB/internal/handler/sjson"
@@ -33,33 +37,67 @@ import (
 
 var lindungiPlainKey = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
-// lindungiStrings returns the string values a filter term asks a field to equal, or nil.
-func lindungiStrings(v any) []string {
-	switch v := v.(type) {
-	case string:
-		return []string{v}
-	case *types.Document:
-		if v.Len() != 1 || v.Keys()[0] != "$in" {
-			return nil
-		}
-		arr, ok := must.NotFail(v.Get("$in")).(*types.Array)
-		if !ok || arr.Len() == 0 {
-			return nil
-		}
-		out := make([]string, 0, arr.Len())
-		for i := 0; i < arr.Len(); i++ {
-			s, ok := must.NotFail(arr.Get(i)).(string)
-			if !ok {
-				return nil
+// lindungiValues returns the values a filter term asks a field to equal (strings or booleans,
+// each as FerretDB stores it and as SQLite's json_each gives an array element), or nil.
+func lindungiValues(v any) (stored []any, elements []any) {
+	one := func(x any) (any, any, bool) {
+		switch x := x.(type) {
+		case string:
+			return string(must.NotFail(sjson.MarshalSingleValue(x))), x, true
+		case bool:
+			if x {
+				return "true", 1, true
 			}
-			out = append(out, s)
+			return "false", 0, true
 		}
-		return out
+		return nil, nil, false
 	}
-	return nil
+	if d, ok := v.(*types.Document); ok {
+		if d.Len() != 1 || d.Keys()[0] != "$in" {
+			return nil, nil
+		}
+		arr, ok := must.NotFail(d.Get("$in")).(*types.Array)
+		if !ok || arr.Len() == 0 {
+			return nil, nil
+		}
+		for i := 0; i < arr.Len(); i++ {
+			s, e, ok := one(must.NotFail(arr.Get(i)))
+			if !ok {
+				return nil, nil
+			}
+			stored, elements = append(stored, s), append(elements, e)
+		}
+		return stored, elements
+	}
+	if s, e, ok := one(v); ok {
+		return []any{s}, []any{e}
+	}
+	return nil, nil
 }
 
-// lindungiWhere extends where (and its args) with the filter's string terms; see above.
+// lindungiRanges returns SQL comparisons for a term of date bounds ({$lt: t}, {$gte: a, $lt: b},
+// ...) and their arguments (milliseconds since the epoch, as FerretDB stores a date), or "".
+func lindungiRanges(v any, field string) (string, []any) {
+	d, ok := v.(*types.Document)
+	if !ok || d.Len() == 0 {
+		return "", nil
+	}
+	ops := map[string]string{"$lt": "<", "$lte": "<=", "$gt": ">", "$gte": ">="}
+	var parts []string
+	var args []any
+	for _, k := range d.Keys() {
+		op, known := ops[k]
+		t, isTime := must.NotFail(d.Get(k)).(time.Time)
+		if !known || !isTime {
+			return "", nil
+		}
+		parts = append(parts, fmt.Sprintf("%s->>'%s' %s ?", metadata.DefaultColumn, field, op))
+		args = append(args, t.UnixMilli())
+	}
+	return strings.Join(parts, " AND "), args
+}
+
+// lindungiWhere extends where (and its args) with the filter's plain terms; see above.
 func lindungiWhere(filter *types.Document, where string, args []any) (string, []any) {
 	if filter == nil {
 		return where, args
@@ -73,23 +111,27 @@ func lindungiWhere(filter *types.Document, where string, args []any) (string, []
 		if k == "_id" || seen[k] != 1 || !lindungiPlainKey.MatchString(k) {
 			continue
 		}
-		vals := lindungiStrings(must.NotFail(filter.Get(k)))
-		if len(vals) == 0 {
+		v := must.NotFail(filter.Get(k))
+		col := fmt.Sprintf("%s->'%s'", metadata.DefaultColumn, k)
+		isArray := fmt.Sprintf("(%s >= '[' AND %s < '\\')", col, col)
+		if cmp, cmpArgs := lindungiRanges(v, k); cmp != "" {
+			// A date within the bounds, or an array (MongoDB compares its elements; kept whole).
+			terms = append(terms, fmt.Sprintf("((%s) OR %s)", cmp, isArray))
+			args = append(args, cmpArgs...)
 			continue
 		}
-		col := fmt.Sprintf("%s->'%s'", metadata.DefaultColumn, k)
-		marks := strings.Repeat("?, ", len(vals)-1) + "?"
-		for _, s := range vals {
-			args = append(args, string(must.NotFail(sjson.MarshalSingleValue(s))))
+		stored, elements := lindungiValues(v)
+		if len(stored) == 0 {
+			continue
 		}
-		for _, s := range vals {
-			args = append(args, s)
-		}
+		marks := strings.Repeat("?, ", len(stored)-1) + "?"
+		args = append(args, stored...)
+		args = append(args, elements...)
 		// A scalar equal to one of the values (index-served), or an array (the range, also
 		// index-served) holding one of them as an element (json_each gives elements decoded).
 		terms = append(terms, fmt.Sprintf(
-			`(%s IN (%s) OR (%s >= '[' AND %s < '\' AND EXISTS (SELECT 1 FROM json_each(%s, '$.%s') WHERE value IN (%s))))`,
-			col, marks, col, col, metadata.DefaultColumn, k, marks))
+			`(%s IN (%s) OR (%s AND EXISTS (SELECT 1 FROM json_each(%s, '$.%s') WHERE value IN (%s))))`,
+			col, marks, isArray, metadata.DefaultColumn, k, marks))
 	}
 	if len(terms) == 0 {
 		return where, args
