@@ -18,7 +18,7 @@ from shared.events.escalation import (
     EscalationWithdrawn,
     NotificationDelivery,
 )
-from shared.events.intake import IncidentAccepted
+from shared.events.intake import IncidentAccepted, IncidentMatched
 from shared.events.repatriation import StepChanged, WorkflowChanged
 from shared.mongo import Doc, applied_once, merge_updates
 from shared.service import Runtime
@@ -53,7 +53,22 @@ def make_handlers(rt: Runtime):  # type: ignore[no-untyped-def]
         """Open a case for the incident, or join the worker's open case of the same family, once."""
         await service.on_incident(rt, event_id=env.id, incident=incident)
 
-    return {IncidentAccepted: on_incident_accepted}
+    async def on_incident_matched(env: Envelope, m: IncidentMatched) -> None:
+        """The worker of a case was matched late: the case takes the match and says so, once."""
+        held = await store.find(rt.db, {"incident_ids": m.incident_id}, limit=1)
+        if not held:
+            # the same partition carried the IncidentAccepted first: its case must exist
+            raise RuntimeError(f"no case holds incident {m.incident_id} yet")
+        now = rt.clock.now()
+
+        def build(doc: Doc) -> Plan | None:
+            if env.id in (doc.get("_applied") or []):
+                return None
+            return _once(env, service.worker_matched_plan(doc, match=m, now=now))
+
+        await _apply(rt, str(held[0]["_id"]), build)
+
+    return {IncidentAccepted: on_incident_accepted, IncidentMatched: on_incident_matched}
 
 
 def make_escalation_handlers(rt: Runtime):  # type: ignore[no-untyped-def]

@@ -33,8 +33,9 @@ from shared.events.casework import (
     CaseResolved,
     CaseStatus,
     CaseTriaged,
+    CaseWorkerMatched,
 )
-from shared.events.intake import IncidentAccepted
+from shared.events.intake import IncidentAccepted, IncidentMatched
 from shared.mongo import Doc, applied_once, merge_updates
 from shared.service import Runtime
 from shared.vocab import SEVERITY_RANK, Severity, region_of
@@ -372,6 +373,48 @@ async def _join(rt: Runtime, case: Doc, *, event_id: str, incident: IncidentAcce
         rt.relay.wake(case["_id"])
         return True
     return False
+
+
+def worker_matched_plan(doc: Doc, *, match: IncidentMatched, now: datetime) -> Plan:
+    """A case's worker matched after the report: worker, agency, province, no longer non-procedural."""
+    worker_id = match.match.worker_id or ""
+    agency_id = doc.get("agency_id") or match.agency_id
+    reason = "the worker's departure record arrived after the report"
+    set_: Doc = {
+        "worker_id": worker_id,
+        "non_procedural": False,
+        "agency_id": agency_id,
+        "home_province": match.home_province,
+        "departure_id": match.departure_id,
+        "worker_name": doc.get("worker_name") or match.worker_name,
+        "updated_at": now,
+    }
+    tl = entry(
+        at=now,
+        kind="worker_matched",
+        by="system",
+        reason=reason,
+        incident_id=match.incident_id,
+        worker_id=worker_id,
+        method=match.match.method.value,
+        agency_id=agency_id,
+        home_province=match.home_province,
+    )
+    ev = case_change(
+        CaseWorkerMatched,
+        doc,
+        status=doc["status"],
+        actor="system",
+        at=now,
+        reason=reason,
+        incident_id=match.incident_id,
+        agency_id=agency_id,
+        worker_id=worker_id,
+        home_province=match.home_province,
+        departure_id=match.departure_id,
+    )
+    update = merge_updates({"$set": set_, "$addToSet": {"worker_keys": worker_id}}, _push_timeline(tl))
+    return Plan(update, [ev])
 
 
 # --- desk actions -------------------------------------------------------------------------------

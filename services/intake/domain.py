@@ -11,6 +11,7 @@ from typing import Any
 
 from shared.events.intake import IncidentReport, MatchMethod, WorkerMatch
 from shared.events.registry import normalise_name
+from shared.mongo import Doc
 
 NS = uuid.UUID("3c9d7a52-8e41-4b6f-a0d3-5f2e1b7c9a84")
 
@@ -197,6 +198,37 @@ def departure_keys(
         Identity(
             worker_id=worker_id, nik_hash=nik_hash, passport_hash=passport_hash, date_of_birth=date_of_birth
         )
+    )
+
+
+def unmatched_keys(identity: Identity) -> list[str]:
+    """The keys under which an unmatched report waits for its worker's departure (late matching).
+
+    Only what identifies a person: a departure filed later under one of them re-checks the report.
+    """
+    return [
+        f"{kind}:{value}"
+        for kind, value in (
+            ("worker", identity.worker_id),
+            ("nik", identity.nik_hash),
+            ("passport", identity.passport_hash),
+            ("name_dob", identity.name_dob_hash),
+        )
+        if value
+    ]
+
+
+def stored_identity(worker: Doc | None) -> Identity | None:
+    """The identity of a stored incident's worker (keyed hashes as intake keeps them)."""
+    if not worker:
+        return None
+    return Identity(
+        worker_id=worker.get("worker_id"),
+        nik_hash=worker.get("nik_hash"),
+        passport_hash=worker.get("passport_hash"),
+        name=normalised(worker.get("full_name")),
+        date_of_birth=worker.get("date_of_birth"),
+        name_dob_hash=worker.get("name_dob_hash"),
     )
 
 

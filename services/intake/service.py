@@ -15,7 +15,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from services.intake import domain, store
 from shared.clock import Clock
-from shared.events.intake import IncidentAccepted, IncidentReport, WorkerMatch
+from shared.events.intake import IncidentAccepted, IncidentMatched, IncidentReport, WorkerMatch
 from shared.events.registry import DepartureRecorded, name_dob_key
 from shared.logs import redact
 from shared.mongo import Doc
@@ -234,6 +234,11 @@ async def submit(
             raise RuntimeError("incident insert collided with nothing we can find")
         return _repeat(first, digest, key=ref_key or idem_key or ""), False
     deps.wake(incident_id)
+    if match.non_procedural and identity is not None and domain.unmatched_keys(identity):
+        # File it for the worker's departure to find, then look once more: a departure projected
+        # between our lookup and this line would otherwise miss it, and it us.
+        await store.wait_for_departure(deps.db, domain.unmatched_keys(identity), incident_id)
+        await rematch(deps=deps, incident_id=incident_id)
     for grp, earlier, field_ in (
         (group, linked, "linked_incident_ids"),
         (suggest, suggested, "suggested_incident_ids"),
@@ -271,6 +276,7 @@ async def project(*, deps: Deps, event: DepartureRecorded) -> bool:
         "employer_name": event.employer_name,
         "departure_date": domain.dob_iso(event.departure_date),
         "recorded_at": event.recorded_at,
+        "home_province": event.home_province,
     }
     keys = domain.departure_keys(
         worker_id=event.worker_id,
@@ -278,4 +284,63 @@ async def project(*, deps: Deps, event: DepartureRecorded) -> bool:
         passport_hash=event.passport_hash,
         date_of_birth=fields["date_of_birth"],
     )
-    return await store.project_departure(deps.db, event.departure_id, event.version, fields, keys)
+    newer = await store.project_departure(deps.db, event.departure_id, event.version, fields, keys)
+    # Late matching: reports accepted before this departure reached us are matched now.
+    waiting = domain.unmatched_keys(
+        domain.Identity(
+            worker_id=event.worker_id,
+            nik_hash=event.nik_hash,
+            passport_hash=event.passport_hash,
+            name_dob_hash=event.name_dob_hash,
+        )
+    )
+    for incident_id in await store.waiting(deps.db, waiting):
+        await rematch(deps=deps, incident_id=incident_id)
+    return newer
+
+
+async def rematch(*, deps: Deps, incident_id: str) -> bool:
+    """Match an incident accepted unmatched against the departures known now; True if it matched now.
+
+    The incident takes the match in one conditional write with its IncidentMatched event, so a
+    redelivered departure (or two replicas) match it once.
+    """
+    doc = await store.get(deps.db, incident_id)
+    if doc is None or (doc.get("match") or {}).get("worker_id"):
+        return False
+    identity = domain.stored_identity(doc.get("worker"))
+    if identity is None:
+        return False
+    found = await store.candidates(deps.db, domain.lookup_keys(identity))
+    match, departure = domain.match_worker(identity, found, country=doc["country"])
+    if departure is None or match.worker_id is None:
+        return False
+    event = IncidentMatched(
+        incident_id=incident_id,
+        worker_key=doc["worker_key"],
+        match=match,
+        departure_id=departure["_id"],
+        agency_id=doc.get("agency_id") or departure.get("agency_id"),
+        employer_name=doc.get("employer_name") or departure.get("employer_name"),
+        worker_name=doc.get("worker_name") or departure.get("full_name"),
+        home_province=departure.get("home_province"),
+        matched_at=deps.clock.now(),
+    )
+    update = {
+        "$set": {
+            "match": match.model_dump(mode="python"),
+            "non_procedural": False,
+            "departure_id": event.departure_id,
+            "agency_id": event.agency_id,
+            "employer_name": event.employer_name,
+            "worker_name": event.worker_name,
+            "matched_at": event.matched_at,
+        }
+    }
+    entry = deps.outbox.entry(event, key=doc["worker_key"], subject=incident_id)
+    if not await store.set_match(deps.db, incident_id, deps.outbox.on_update(update, [entry])):
+        return False
+    deps.wake(incident_id)
+    await store.done_waiting(deps.db, domain.unmatched_keys(identity), incident_id)
+    log.info("incident matched late (match: %s)", match.method, extra={"incident_id": incident_id})
+    return True

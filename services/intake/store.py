@@ -20,6 +20,7 @@ DEPARTURES = "departures"
 CLAIMS = "dedup_claims"
 LINKS = "link_groups"
 DEPARTURE_KEYS = "departure_keys"
+UNMATCHED = "unmatched_keys"  # identifier key -> incidents accepted unmatched (late matching)
 
 
 async def ensure_indexes(db: AsyncDatabase[Doc]) -> None:
@@ -130,3 +131,31 @@ async def project_departure(
     except DuplicateKeyError:
         return False  # we hold this version or a newer one
     return result.modified_count == 1 or result.upserted_id is not None
+
+
+async def wait_for_departure(db: AsyncDatabase[Doc], keys: list[str], incident_id: str) -> None:
+    """File an unmatched incident under its worker's identifier keys, for a departure to find later."""
+    for key in keys:
+        await db[UNMATCHED].update_one(
+            {"_id": key}, {"$addToSet": {"incident_ids": incident_id}}, upsert=True
+        )
+
+
+async def waiting(db: AsyncDatabase[Doc], keys: list[str]) -> list[str]:
+    """Unmatched incidents filed under any of the keys."""
+    ids: list[str] = []
+    for key in keys:
+        doc = await db[UNMATCHED].find_one({"_id": key})
+        ids.extend(i for i in (doc or {}).get("incident_ids", []) if i not in ids)
+    return ids
+
+
+async def done_waiting(db: AsyncDatabase[Doc], keys: list[str], incident_id: str) -> None:
+    for key in keys:
+        await db[UNMATCHED].update_one({"_id": key}, {"$pull": {"incident_ids": incident_id}})
+
+
+async def set_match(db: AsyncDatabase[Doc], incident_id: str, update: Doc) -> bool:
+    """Record a late match, once: only while the incident is still unmatched."""
+    result = await db[INCIDENTS].update_one({"_id": incident_id, "match.worker_id": None}, update)
+    return result.modified_count == 1
