@@ -258,11 +258,13 @@ def to_link(items: list[dict[str, Any]], occurred_at: datetime, *, own_id: str) 
     first, so the group stays connected).
     """
     lo, hi = occurred_at - LINK_WINDOW, occurred_at + LINK_WINDOW
-    ids = [
-        i["incident_id"]
-        for i in items
-        if i["incident_id"] != own_id and lo <= _aware(i["occurred_at"], occurred_at) <= hi
-    ]
+    ids = list(  # a retried report may have joined twice: once each
+        dict.fromkeys(
+            i["incident_id"]
+            for i in items
+            if i["incident_id"] != own_id and lo <= _aware(i["occurred_at"], occurred_at) <= hi
+        )
+    )
     if len(ids) <= MAX_LINKS:
         return ids
     return [ids[0], *ids[-(MAX_LINKS - 1) :]]

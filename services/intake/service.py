@@ -98,11 +98,12 @@ def _repeat(first: Doc, digest: dict[str, str], *, key: str) -> Doc:
     raise Refused(422, [{"field": field, "reason": reason}])
 
 
-async def _earlier(deps: Deps, group: str | None, report: IncidentReport, incident_id: str) -> list[str]:
-    """Earlier reports of the group within the link window (bounded, see domain.to_link)."""
+async def _join_group(deps: Deps, group: str | None, report: IncidentReport, incident_id: str) -> list[str]:
+    """Join the group and return its earlier reports within the link window (bounded, see domain.to_link)."""
     if not group:
         return []
-    return domain.to_link(await store.link_group(deps.db, group), report.occurred_at, own_id=incident_id)
+    before = await store.join_link_group(deps.db, group, incident_id, report.occurred_at)
+    return domain.to_link(before, report.occurred_at, own_id=incident_id)
 
 
 async def submit(
@@ -167,8 +168,10 @@ async def submit(
     key = domain.worker_key(match, identity, incident_id)
     group = domain.link_group(key, str(report.category))
     suggest = domain.suggestion_group(identity, key, str(report.category))
-    linked = await _earlier(deps, group, report, incident_id)
-    suggested = await _earlier(deps, suggest, report, incident_id)
+    # Joining the group before storing makes simultaneous reports see each other (one of them
+    # joins second and links the first).
+    linked = await _join_group(deps, group, report, incident_id)
+    suggested = await _join_group(deps, suggest, report, incident_id)
     agency_id = (report.agency.agency_id if report.agency else None) or (departure or {}).get("agency_id")
     employer_name = (report.employer.name if report.employer else None) or (departure or {}).get(
         "employer_name"
@@ -244,8 +247,11 @@ async def submit(
         (suggest, suggested, "suggested_incident_ids"),
     ):
         if grp:
-            await store.join_link_group(deps.db, grp, incident_id, report.occurred_at)
             await store.link_back(deps.db, earlier, incident_id, field=field_)
+            # A report that joined after ours may have linked back before ours was stored.
+            later = await store.joined_after(deps.db, grp, incident_id)
+            forward = domain.to_link(later, report.occurred_at, own_id=incident_id)
+            await store.add_links(deps.db, incident_id, forward, field=field_)
     log.info(
         "incident accepted via %s (match: %s, linked: %d, suggested: %d)",
         via,

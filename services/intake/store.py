@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
@@ -65,16 +66,39 @@ async def link_group(db: AsyncDatabase[Doc], group: str) -> list[Doc]:
 
 async def join_link_group(
     db: AsyncDatabase[Doc], group: str, incident_id: str, occurred_at: datetime
-) -> None:
-    await db[LINKS].update_one(
-        {"_id": group},
-        {
-            "$push": {
-                "items": {"$each": [{"incident_id": incident_id, "occurred_at": occurred_at}], "$slice": -100}
-            }
-        },
-        upsert=True,
-    )
+) -> list[Doc]:
+    """Join a link group and return who was in it before, in one atomic write.
+
+    Two first reports of one worker at one instant (two replicas) cannot both see an empty group:
+    one joins first, the other reads it. A retry of the same report may push it twice; readers
+    skip their own id. Filtered by _id alone (see above).
+    """
+    item = {"incident_id": incident_id, "occurred_at": occurred_at}
+    for _ in range(5):
+        try:
+            before = await db[LINKS].find_one_and_update(
+                {"_id": group},
+                {"$push": {"items": {"$each": [item], "$slice": -100}}},
+                upsert=True,
+                return_document=ReturnDocument.BEFORE,
+            )
+        except DuplicateKeyError:
+            continue  # another report created the group at this instant: push into it
+        return list((before or {}).get("items", []))
+    raise RuntimeError("could not join a link group")
+
+
+async def joined_after(db: AsyncDatabase[Doc], group: str, incident_id: str) -> list[Doc]:
+    """Members that joined after the incident (they may have linked back before it was stored)."""
+    items = await link_group(db, group)
+    mine = [n for n, i in enumerate(items) if i["incident_id"] == incident_id]
+    return items[mine[0] + 1 :] if mine else []
+
+
+async def add_links(db: AsyncDatabase[Doc], incident_id: str, others: list[str], *, field: str) -> None:
+    """Link an incident forward to later reports of the same worker and event."""
+    if others:
+        await db[INCIDENTS].update_one({"_id": incident_id}, {"$addToSet": {field: {"$each": others}}})
 
 
 async def link_back(
