@@ -5,7 +5,7 @@ VENV := .cache/venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install infra run test unit integration e2e fuzz chaos browser browser-tests screenshots messages lint bench down clean
+.PHONY: install infra run demo test unit integration e2e fuzz chaos browser browser-tests screenshots messages lint bench down clean
 
 install: $(STAMP)
 
@@ -22,6 +22,10 @@ infra:
 ## The whole system: Kafka, the database and all five services; Ctrl-C stops everything.
 run: install infra
 	@$(PY) -m deploy.local.run
+
+## A week of Lindungi in a few minutes on the services `make run` started (another terminal).
+demo: install
+	@$(VENV)/bin/lindungi demo
 
 ## Every tier against the real broker and database (started here unless given by the environment).
 test: install browser

@@ -104,6 +104,38 @@ def load_directory(folder: str | None = None) -> Directory:
     return Directory(Path(folder or os.environ.get("LINDUNGI_CREDENTIALS_DIR") or DATA))
 
 
+def _entries(folder: Path) -> list[dict[str, str]]:
+    """(id, token_sha256) of every mission and user of a credential directory."""
+    missions = yaml.safe_load((folder / "missions.yaml").read_text())["missions"]
+    users = yaml.safe_load((folder / "users.yaml").read_text())["users"]
+    return [{"id": e["id"], "token_sha256": e["token_sha256"]} for e in [*missions, *users]]
+
+
+def credential_problems(folder: str) -> list[str]:
+    """Why a credential directory may not serve in production (empty when it may).
+
+    Refused: no directory (the development one would serve), the development directory itself,
+    one that cannot be read, and one where any entry accepts a published `dev-<id>` credential.
+    """
+    setting = "LINDUNGI_CREDENTIALS_DIR"
+    if not folder:
+        return [f"{setting} is not set: the development credentials (dev-<id>, shared/data) would sign in"]
+    path = Path(folder).expanduser().resolve()
+    if path == DATA.resolve():
+        return [f"{setting} is the development directory shared/data (dev-<id> credentials)"]
+    try:
+        entries = _entries(path)
+    except (OSError, KeyError, TypeError, yaml.YAMLError) as exc:
+        return [f"{setting}: cannot read missions.yaml and users.yaml in {path} ({type(exc).__name__})"]
+    ids = {e["id"] for e in entries} | {e["id"] for e in _entries(DATA)}
+    published = {hashlib.sha256(dev_token(i).encode()).hexdigest() for i in ids}
+    weak = sorted(e["id"] for e in entries if e["token_sha256"] in published)
+    if weak:
+        shown = ", ".join(weak[:5]) + (f" and {len(weak) - 5} more" if len(weak) > 5 else "")
+        return [f"{setting}: {path} accepts the development credential of {shown}"]
+    return []
+
+
 def current_principal(request: Request) -> Principal:
     """FastAPI dependency: the caller, or 401."""
     header = request.headers.get("authorization", "")

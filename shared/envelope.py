@@ -21,16 +21,26 @@ class Event(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     type: ClassVar[str]
     topic: ClassVar[Topic]
+    sent_by: ClassVar[tuple[str, ...]]  # the services that publish it (the outbox refuses others)
 
 
-def event_type(name: str, topic: Topic):  # type: ignore[no-untyped-def]
-    """Register a payload model under its versioned CloudEvents type name, on its topic."""
+# Who sends IncidentSubmitted: the missions' own systems, outside Lindungi.
+MISSION_SYSTEMS = "missions' systems (outside Lindungi)"
+
+
+def event_type(name: str, topic: Topic, *, sent_by: tuple[str, ...] | None = None):  # type: ignore[no-untyped-def]
+    """Register a payload model under its versioned CloudEvents type name, on its topic.
+
+    sent_by names the services that publish it (default: the topic's owner); a service's outbox
+    refuses an event it is not named for, so the event map (docs/events.md) cannot drift.
+    """
 
     def register(cls: E) -> E:
         if name in EVENT_TYPES and EVENT_TYPES[name] is not cls:
             raise ValueError(f"event type {name} registered twice")
         cls.type = name
         cls.topic = topic
+        cls.sent_by = sent_by or (topic.owner,)
         EVENT_TYPES[name] = cls
         return cls
 

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from faststream import AckPolicy
@@ -19,6 +20,7 @@ from pymongo.errors import ConnectionFailure
 import shared.events  # noqa: F401  (registers every event type before decoding)
 from shared.envelope import Envelope, Event, UnknownEventType
 from shared.errors import PermanentError, describe
+from shared.metrics import Metrics
 from shared.settings import Settings
 from shared.topics import CATALOG, Topic
 
@@ -92,10 +94,13 @@ async def ensure_topics(settings: Settings, topics: tuple[Topic, ...] = CATALOG,
 class DeadLetters:
     """Sends a message that cannot be handled to `<topic>.dlq`, with the error and origin in headers."""
 
-    def __init__(self, broker: KafkaBroker, settings: Settings, *, group: str) -> None:
+    def __init__(
+        self, broker: KafkaBroker, settings: Settings, *, group: str, metrics: Metrics | None = None
+    ) -> None:
         self.broker = broker
         self.settings = settings
         self.group = group
+        self.metrics = metrics
         self.sent = 0
 
     async def send(self, topic: Topic, msg: Any, *, kind: str, error: str, attempts: int) -> None:
@@ -117,6 +122,8 @@ class DeadLetters:
             raw.value or b"", topic=self.settings.topic(topic.dlq), key=raw.key, headers=headers
         )
         self.sent += 1
+        if self.metrics is not None:
+            self.metrics.dead_letters.labels(topic.name, kind).inc()
         log.warning(
             "message sent to dead-letter topic",
             extra={"topic": raw.topic, "error": f"{kind}: {error}"},
@@ -131,6 +138,7 @@ def subscribe(
     group: str,
     handlers: Mapping[type[Event], Handler],
     after_handle: list[AfterHandle] | None = None,
+    metrics: Metrics | None = None,
 ) -> DeadLetters:
     """Consume a topic at least once: decode, validate, handle with bounded retries, else dead-letter.
 
@@ -138,7 +146,9 @@ def subscribe(
     message is safely in the dead-letter topic. If even that fails, the message is not
     acknowledged and comes back. Event types this group does not handle are passed over.
     """
-    dead = DeadLetters(broker, settings, group=settings.group(group))
+    dead = DeadLetters(broker, settings, group=settings.group(group), metrics=metrics)
+    consumed = metrics.consumed.labels(topic.name) if metrics is not None else None
+    failures = metrics.handler_failures.labels(topic.name) if metrics is not None else None
     by_type = {cls.type: h for cls, h in handlers.items()}
     hooks = after_handle if after_handle is not None else []
 
@@ -152,6 +162,8 @@ def subscribe(
     )
     async def consume(msg: KafkaMessage) -> None:
         body: bytes = msg.body
+        if consumed is not None:
+            consumed.inc()
         if not getattr(msg.raw_message, "key", None):
             # Keys keep one aggregate's events in order; an unkeyed message cannot be placed.
             error = f"no key: {topic.name} is keyed by {topic.key}"
@@ -181,6 +193,8 @@ def subscribe(
                 await handler(env, payload)
                 break
             except PermanentError as exc:
+                if failures is not None:
+                    failures.inc()
                 await dead.send(topic, msg, kind="rejected", error=describe(exc), attempts=attempt)
                 return
             except TRANSIENT as exc:
@@ -194,6 +208,8 @@ def subscribe(
                 )
                 await asyncio.sleep(min(settings.handler_backoff_seconds * 2**waits, TRANSIENT_MAX_WAIT))
             except Exception as exc:
+                if failures is not None:
+                    failures.inc()
                 if attempt >= settings.handler_attempts:
                     log.exception("handler failed after %d attempts", attempt, extra={"event_id": env.id})
                     await dead.send(topic, msg, kind="handler-failed", error=describe(exc), attempts=attempt)
@@ -207,3 +223,43 @@ def subscribe(
             await hook(env)
 
     return dead
+
+
+async def consumer_lag(settings: Settings, consumed: list[tuple[Topic, str]]) -> dict[tuple[str, str], int]:
+    """Messages each (consumer group, catalog topic) has yet to commit, summed over partitions.
+
+    A group that never committed on a partition is behind by everything the partition holds
+    (its consumers start at the earliest offset).
+    """
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers, request_timeout_ms=5000)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers, enable_auto_commit=False, group_id=None
+    )
+    await admin.start()
+    try:
+        await consumer.start()
+        try:
+            names = {settings.topic(t.name) for t, _ in consumed}
+            described = await admin.describe_topics(sorted(names))
+            parts = {
+                d["topic"]: [TopicPartition(d["topic"], p["partition"]) for p in d["partitions"]]
+                for d in described
+                if not d.get("error_code")
+            }
+            every = [tp for tps in parts.values() for tp in tps]
+            ends = await consumer.end_offsets(every) if every else {}
+            begins = await consumer.beginning_offsets(every) if every else {}
+            out: dict[tuple[str, str], int] = {}
+            for topic, group in consumed:
+                committed = await admin.list_consumer_group_offsets(group)
+                behind = 0
+                for tp in parts.get(settings.topic(topic.name), []):
+                    done = committed.get(tp)
+                    start = done.offset if done is not None and done.offset >= 0 else begins[tp]
+                    behind += max(ends[tp] - start, 0)
+                out[(group, topic.name)] = behind
+            return out
+        finally:
+            await consumer.stop()
+    finally:
+        await admin.close()

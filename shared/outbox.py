@@ -39,10 +39,20 @@ class Outbox:
 
     def __init__(self, *, source: str, clock: Clock) -> None:
         self.source = source
+        self.service = source.removeprefix("lindungi/")
         self.clock = clock
 
     def entry(self, event: Event, *, key: str, subject: str | None = None, id: str | None = None) -> Doc:
-        """One event ready to be stored beside the state change that caused it."""
+        """One event ready to be stored beside the state change that caused it.
+
+        Only a service the event type names in `sent_by` may publish it: the event map
+        (docs/events.md, the AsyncAPI document) is read from those declarations.
+        """
+        if self.service not in event.sent_by:
+            raise ValueError(
+                f"{self.service} publishes {event.type}, which declares sent_by={event.sent_by}: "
+                "name it in the event's @event_type(sent_by=...)"
+            )
         env = Envelope.wrap(event, source=self.source, subject=subject or key, clock=self.clock, id=id)
         return {"topic": event.topic.name, "key": key, "envelope": env.model_dump(mode="json")}
 
@@ -111,6 +121,18 @@ class OutboxRelay:
     async def ensure_indexes(self) -> None:
         for name in self.collections:
             await self.db[name].create_index([(PENDING, 1)])
+
+    async def waiting(self) -> tuple[int, str | None]:
+        """How many entries wait to be published, and the oldest one's envelope time (ISO), if any."""
+        count, oldest = 0, None
+        for name in self.collections:
+            async for doc in self.db[name].find({PENDING: True}, {OUTBOX: 1}):
+                for item in doc.get(OUTBOX) or []:
+                    count += 1
+                    at = item.get("envelope", {}).get("time")
+                    if at is not None and (oldest is None or at < oldest):
+                        oldest = at
+        return count, oldest
 
     async def drain(self) -> int:
         """Publish everything pending now (a full sweep); return how many events went out."""

@@ -9,11 +9,12 @@ import logging
 import os
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from datetime import datetime
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import ConnectionFailure
 
@@ -21,11 +22,20 @@ from shared import logs
 from shared.clock import Clock, SystemClock
 from shared.envelope import Event
 from shared.errors import Problem, field_errors
-from shared.kafka import AfterHandle, DeadLetters, Handler, ensure_topics, make_broker, subscribe
+from shared.kafka import (
+    AfterHandle,
+    DeadLetters,
+    Handler,
+    consumer_lag,
+    ensure_topics,
+    make_broker,
+    subscribe,
+)
+from shared.metrics import CONTENT_TYPE, HTTPMetrics, Metrics
 from shared.mongo import Doc, connect
 from shared.outbox import Outbox, OutboxRelay
-from shared.pii import Vault
-from shared.settings import Settings
+from shared.pii import vault_for
+from shared.settings import Settings, refuse_unsafe
 from shared.strictjson import StrictJSON, is_json
 from shared.topics import Topic
 
@@ -51,12 +61,16 @@ class Runtime:
     ) -> None:
         self.name = name
         self.settings = settings or Settings()
+        refuse_unsafe(self.settings)  # production with a development secret: no start at all
         self.clock = clock or SystemClock()
         self.instance = self.settings.instance or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self.metrics = Metrics(name)
+        self.metrics.on_scrape("outbox", self._outbox_gauges)
+        self.metrics.on_scrape("consumer_lag", self._lag_gauges)
         self.mongo = connect(self.settings)
         self.db: AsyncDatabase[Doc] = self.mongo[self.settings.database(name)]
         self.broker = make_broker(self.settings, client_id=name)
-        self.vault = Vault(self.settings.pii_key.get_secret_value())
+        self.vault = vault_for(self.settings)
         self.outbox = Outbox(source=f"lindungi/{name}", clock=self.clock)
         self.relay = OutboxRelay(
             db=self.db,
@@ -69,6 +83,7 @@ class Runtime:
         )
         self.dead_letters: list[DeadLetters] = []
         self.consumed: list[tuple[Topic, str]] = []  # (topic, consumer group): the true event map
+        self.handles: dict[tuple[str, str], tuple[str, ...]] = {}  # (topic, group) -> event types handled
         self.after_handle: list[AfterHandle] = []  # test seam, see shared.kafka
         self._startup: list[Startup] = []
         self._tasks: list[asyncio.Task[Any]] = []
@@ -76,12 +91,29 @@ class Runtime:
 
     async def _publish(self, topic: str, key: bytes, body: bytes, headers: dict[str, str]) -> None:
         await self.broker.publish(body, topic=self.settings.topic(topic), key=key, headers=headers)
+        self.metrics.published.labels(topic).inc()
+
+    async def _outbox_gauges(self) -> None:
+        count, oldest = await self.relay.waiting()
+        self.metrics.outbox_waiting.set(count)
+        age = (self.clock.now() - datetime.fromisoformat(oldest)).total_seconds() if oldest else 0.0
+        self.metrics.outbox_oldest_age.set(max(age, 0.0))
+
+    async def _lag_gauges(self) -> None:
+        if not self.consumed:
+            return
+        prefix = self.settings.namespace
+        for (group, topic), behind in (await consumer_lag(self.settings, self.consumed)).items():
+            self.metrics.consumer_lag.labels(group.removeprefix(prefix), topic).set(behind)
 
     def consume(
         self, topic: Topic, handlers: Mapping[type[Event], Handler], *, group: str | None = None
     ) -> None:
         """Subscribe this service's consumer group to a topic (before start)."""
         self.consumed.append((topic, self.settings.group(group or f"{self.name}.{topic.name}")))
+        self.handles[(topic.name, group or f"{self.name}.{topic.name}")] = tuple(
+            sorted(cls.type for cls in handlers)
+        )
         dead = subscribe(
             self.broker,
             self.settings,
@@ -89,6 +121,7 @@ class Runtime:
             group=group or f"{self.name}.{topic.name}",
             handlers=handlers,
             after_handle=self.after_handle,
+            metrics=self.metrics,
         )
         self.dead_letters.append(dead)
 
@@ -175,6 +208,7 @@ def create_app(runtime: Runtime, *, title: str, description: str, routers: list[
     app.state.runtime = runtime
 
     app.add_middleware(StrictJSON)
+    app.add_middleware(HTTPMetrics, metrics=runtime.metrics)  # outermost: sees every answer
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -211,6 +245,11 @@ def create_app(runtime: Runtime, *, title: str, description: str, routers: list[
         checks = await runtime.ready()
         ok = runtime.started and all(v == "ok" for v in checks.values())
         return JSONResponse(status_code=200 if ok else 503, content={"ready": ok, **checks})
+
+    @app.get("/metrics", tags=["health"], response_class=Response)
+    async def metrics() -> Response:
+        """Prometheus metrics of this replica (text exposition format)."""
+        return Response(await runtime.metrics.render(), media_type=CONTENT_TYPE)
 
     for r in routers:
         app.include_router(r)

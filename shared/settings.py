@@ -1,20 +1,43 @@
-"""Settings from the environment (12-factor). KAFKA_BOOTSTRAP_SERVERS and MONGODB_URI override all."""
+"""Settings from the environment (12-factor). KAFKA_BOOTSTRAP_SERVERS and MONGODB_URI override all.
+
+LINDUNGI_ENV says which mode a process runs in. `development` (the default, so that `make run`
+and the tests need no settings) accepts the development secrets written in this repository;
+`production` refuses to start while any of them is in use (`refuse_unsafe`), naming the setting.
+"""
 
 from __future__ import annotations
 
 import re
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.auth import credential_problems
+
 # A development key: real deployments set LINDUNGI_PII_KEY. Tests and `make run` use this one.
 DEV_PII_KEY = "lindungi-development-key-not-for-production-use-0001"
+MIN_SECRET_CHARS = 32  # a production secret: at least this long (`secrets.token_urlsafe(48)` is 64)
+Mode = Literal["development", "production"]
+
+
+class UnsafeSettings(RuntimeError):
+    """A production process configured with a development secret, or without a required one."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("refusing to start in production (LINDUNGI_ENV=production): " + "; ".join(problems))
+        self.problems = problems
 
 
 class Settings(BaseSettings):
     """What every service reads from its environment."""
 
     model_config = SettingsConfigDict(env_prefix="LINDUNGI_", extra="ignore", populate_by_name=True)
+
+    env: Mode = "development"  # LINDUNGI_ENV
+    # Where missions.yaml and users.yaml (hashed credentials) are; unset: the development ones
+    # in shared/data. Read by shared.auth.load_directory from the same variable.
+    credentials_dir: str = ""
 
     kafka_bootstrap_servers: str = Field(
         "127.0.0.1:9092",
@@ -34,7 +57,14 @@ class Settings(BaseSettings):
     # misbehaving producer's) can reach the DLQ with its original bytes instead of jamming.
     max_event_bytes: int = 1024 * 1024
     max_message_bytes: int = 8 * 1024 * 1024
+    # Personal data keys (shared/pii.py). One key: LINDUNGI_PII_KEY (its id is "1"). Several, to
+    # rotate: LINDUNGI_PII_KEYS='{"1": "<old>", "2": "<new>"}' and LINDUNGI_PII_CURRENT_KEY=2,
+    # then `lindungi pii rotate`. The lookup hash is keyed by LINDUNGI_PII_INDEX_KEY, which
+    # defaults to LINDUNGI_PII_KEY and is not rotated (why: shared/pii.py).
     pii_key: SecretStr = SecretStr(DEV_PII_KEY)
+    pii_keys: dict[str, SecretStr] = Field(default_factory=dict)
+    pii_current_key: str = ""
+    pii_index_key: SecretStr | None = None
     outbox_poll_seconds: float = 0.5
     outbox_lease_seconds: float = 30.0
     outbox_sweep_seconds: float = 5.0  # full sweeps for what crashed replicas left behind
@@ -60,6 +90,17 @@ class Settings(BaseSettings):
     notify_attempts: int = 5
     notify_backoff_seconds: float = 30.0
     notify_timeout_seconds: float = 10.0
+    # intake's incident door (HTTP): requests per window per mission credential, counted across
+    # replicas (shared/ratelimit.py); 0 switches the limit off. Generous: a burst of 1,000 reports
+    # from 5 missions (200 each) and the chaos load (a few a second from each of 8) stay far below;
+    # a client in a retry loop does not.
+    incident_rate_limit: int = 1200
+    incident_rate_window_seconds: float = 60.0
+    # Retention (UU PDP, shared/retention.py): registry anonymises departures that ended
+    # (returned, deceased) this many days ago and workers left with no other departure;
+    # casework, cases closed this many days ago. Once a day; 0 switches it off.
+    retention_days: float = 5 * 365
+    retention_every_seconds: float = 24 * 3600
     log_level: str = "INFO"
     instance: str = ""  # replica name in logs and leases; defaults to host:pid
 
@@ -75,3 +116,49 @@ class Settings(BaseSettings):
         """The database a service owns."""
         prefix = re.sub(r"[^A-Za-z0-9_]", "_", self.namespace)
         return f"{prefix}lindungi_{service}"
+
+
+def secret_problems(setting: str, value: str, *, development: str) -> list[str]:
+    """Why a secret may not serve in production (empty when it may)."""
+    if value == development:
+        return [f"{setting} is the development value published in the source; set a secret of your own"]
+    if len(value) < MIN_SECRET_CHARS:
+        return [
+            f"{setting} is {len(value)} characters long; production needs at least {MIN_SECRET_CHARS} "
+            "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+        ]
+    return []
+
+
+def production_problems(settings: Settings) -> list[str]:
+    """What stops a service from starting in production: each names its setting."""
+    problems: list[str] = []
+    if settings.pii_keys:
+        for key_id, secret in sorted(settings.pii_keys.items()):
+            problems += secret_problems(
+                f"LINDUNGI_PII_KEYS[{key_id}]", secret.get_secret_value(), development=DEV_PII_KEY
+            )
+    else:
+        problems += secret_problems(
+            "LINDUNGI_PII_KEY", settings.pii_key.get_secret_value(), development=DEV_PII_KEY
+        )
+    if settings.pii_index_key is not None:
+        problems += secret_problems(
+            "LINDUNGI_PII_INDEX_KEY", settings.pii_index_key.get_secret_value(), development=DEV_PII_KEY
+        )
+    elif settings.pii_keys:  # the index key is then LINDUNGI_PII_KEY's
+        problems += secret_problems(
+            "LINDUNGI_PII_INDEX_KEY (unset: LINDUNGI_PII_KEY)",
+            settings.pii_key.get_secret_value(),
+            development=DEV_PII_KEY,
+        )
+    return problems + credential_problems(settings.credentials_dir)
+
+
+def refuse_unsafe(settings: Settings) -> None:
+    """In production, raise UnsafeSettings when a development secret (or none) is configured."""
+    if settings.env != "production":
+        return
+    problems = production_problems(settings)
+    if problems:
+        raise UnsafeSettings(problems)

@@ -48,12 +48,6 @@ CASES = Topic(
     "casework",
     "Case events: opened, merged, triaged, claimed, acknowledged, escalated, resolved, closed...",
 )
-MISSION_REQUESTS = Topic(
-    "casework.mission-requests.v1",
-    "case_id",
-    "casework",
-    "Requests from the desk to a mission, and the mission's answers.",
-)
 ESCALATIONS = Topic(
     "escalation.actions.v1",
     "subject_id",
@@ -79,7 +73,6 @@ CATALOG: tuple[Topic, ...] = (
     INCIDENT_SUBMISSIONS,
     INCIDENTS,
     CASES,
-    MISSION_REQUESTS,
     ESCALATIONS,
     REPATRIATION_REQUESTS,
     REPATRIATIONS,

@@ -10,12 +10,18 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from deploy.cli import dlq
+from deploy.cli import demo, dlq, imports, pii, replay, rules, status
 from shared.settings import Settings
 
-app = typer.Typer(help="Operate Lindungi: dead letters and more.", no_args_is_help=True)
+app = typer.Typer(help="Operate Lindungi: status, imports, rules, dead letters.", no_args_is_help=True)
+app.command("status")(status.status)
+app.command("import")(imports.import_file)
+app.add_typer(rules.app, name="rules")
+app.command("replay")(replay.replay)
+app.command("demo")(demo.demo)
 dlq_app = typer.Typer(help="Dead letters: list, show, and re-drive them after a fix.", no_args_is_help=True)
 app.add_typer(dlq_app, name="dlq")
+app.add_typer(pii.app, name="pii")
 out = Console()
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from fastapi import FastAPI
 
-from services.casework import domain, handlers, store, views
-from shared import topics
+from services.casework import domain, handlers, service, store, views
+from shared import retention, topics
 from shared.clock import Clock
 from shared.service import Runtime
 from shared.service import create_app as create_service_app
@@ -27,6 +29,14 @@ def create_app(
     # Leases last minutes: a sweep every few seconds is plenty, and each sweep costs the
     # database two queries (claim-next also releases its own queue's expired claims).
     rt.background(lambda: handlers.sweep_forever(rt, every_seconds=sweep_seconds))
+    if rt.settings.retention_days > 0:
+        rt.background(
+            lambda: retention.run_forever(
+                lambda age: service.anonymise_closed(rt, older_than=age),
+                older_than=timedelta(days=rt.settings.retention_days),
+                every_seconds=rt.settings.retention_every_seconds,
+            )
+        )
     return create_service_app(
         rt,
         title="Lindungi casework",

@@ -7,9 +7,11 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import yaml
 
+from shared import retention
 from shared.events.casework import CaseStatus
 from shared.vocab import SEVERITY_RANK, Category, Region, Severity, region_of
 
@@ -308,3 +310,32 @@ def available_actions(
         if escalation_level < MAX_ESCALATION_LEVEL:
             out.append("escalate")
     return out
+
+
+# ---- Retention (UU PDP): a case closed long ago keeps its shape, not the person ----
+
+
+def anonymised(case: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """The fields a closed case keeps once anonymised: the worker's name and every free text go
+    (reasons, notes, resolution, requests to missions and their answers); statuses, times,
+    categories, severity, country, queue, officers and ids stay, so durations and counts do."""
+    gone = retention.ANONYMISED
+
+    def blank(text: Any) -> Any:
+        return gone if text else text
+
+    timeline = [
+        {**e, **{k: blank(e.get(k)) for k in ("reason", "resolution") if k in e}}
+        for e in case.get("timeline") or []
+    ]
+    requests = {
+        rid: {**r, "text": blank(r.get("text")), "answer": blank(r.get("answer"))}
+        for rid, r in (case.get("mission_requests") or {}).items()
+    }
+    return {
+        "worker_name": blank(case.get("worker_name")),
+        "resolution": blank(case.get("resolution")),
+        "timeline": timeline,
+        "mission_requests": requests,
+        "anonymised_at": now,
+    }

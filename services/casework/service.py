@@ -10,16 +10,17 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
-from services.casework import domain, store
+from services.casework import domain, metrics, store
 from services.casework.domain import Action
 from shared.envelope import Event
 from shared.events.casework import (
     CaseAcknowledged,
+    CaseAnonymised,
     CaseAwaitingRepatriation,
     CaseChange,
     CaseClaimed,
@@ -451,6 +452,7 @@ async def claim_next(rt: Runtime, *, queue: str, officer: str) -> Doc | None:
     before = await store.claim_head(rt.db, query, upd)
     if before is None:
         return None
+    metrics.of(rt).claims.labels(queue, "next").inc()
     return await finish_claim(rt, before["_id"], previous_status=before["status"])
 
 
@@ -527,7 +529,13 @@ async def release_expired(rt: Runtime, *, queue: str | None = None) -> int:
             continue  # someone else released or acknowledged it
         if after.get("status") != CaseStatus.ASSIGNED:
             released += 1
+            metrics.of(rt).lease_expiries.labels(str(after.get("queue", "?"))).inc()
     return released
+
+
+def count_claim(rt: Runtime, case: Doc) -> None:
+    """A desk officer claimed a case directly (not through claim-next)."""
+    metrics.of(rt).claims.labels(str(case.get("queue", "?")), "direct").inc()
 
 
 def desk_plan(
@@ -740,3 +748,32 @@ def tag_plan(doc: Doc, *, actor: str, now: datetime, tag: str, reason: str | Non
             _push_timeline(entry(at=now, kind="tagged", by=actor, reason=reason, tag=tag)),
         )
     )
+
+
+@dataclass
+class CaseRetention:
+    """What one retention run did in casework."""
+
+    cutoff: datetime
+    cases: int = 0
+
+    def __str__(self) -> str:
+        return f"retention: anonymised {self.cases} cases closed before {self.cutoff.isoformat()}"
+
+
+async def anonymise_closed(rt: Runtime, *, older_than: timedelta, limit: int = 1000) -> CaseRetention:
+    """Anonymise cases closed more than `older_than` ago (a case reopened meanwhile is left alone)."""
+    now = rt.clock.now()
+    report = CaseRetention(cutoff=now - older_than)
+    for case in await store.closed_before(rt.db, report.cutoff, limit):
+        # intake forgets the reports when it hears of it (the narrative, the worker's identifiers)
+        event = CaseAnonymised(
+            case_id=case["_id"], incident_ids=case.get("incident_ids") or [], anonymised_at=now
+        )
+        update = rt.outbox.on_update(
+            {"$set": domain.anonymised(case, now)}, [rt.outbox.entry(event, key=case["_id"])]
+        )
+        if await store.anonymise(rt.db, case, update):
+            report.cases += 1
+            rt.relay.wake(case["_id"])
+    return report

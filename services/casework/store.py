@@ -22,6 +22,7 @@ QUEUE_ORDER = [("priority", DESCENDING), ("due_at", ASCENDING), ("opened_at", AS
 
 async def ensure_indexes(db: AsyncDatabase[Doc]) -> None:
     await db[CASES].create_index([("incident_ids", 1)])
+    await db[CASES].create_index([("worker_keys", 1)])  # cases about a worker (GET /v1/cases, export)
     # At most one open case per worker and category family; closed cases hold a unique dummy key.
     await db[CASES].create_index([("open_key", 1)], unique=True)
     await db[CASES].create_index([("queue", 1), ("status", 1), *QUEUE_ORDER])
@@ -29,6 +30,7 @@ async def ensure_indexes(db: AsyncDatabase[Doc]) -> None:
     await db[CASES].create_index([("status", 1), ("lease_until", 1)])
     await db[CASES].create_index([("assignee", 1), ("status", 1)])
     await db[CASES].create_index([("awaiting_missions", 1), ("opened_at", 1)])  # missions' inboxes
+    await db[CASES].create_index([("status", 1), ("closed_at", 1)])  # retention
 
 
 def strip(doc: Doc) -> Doc:
@@ -45,6 +47,20 @@ async def insert_new(db: AsyncDatabase[Doc], doc: Doc) -> str:
             return "exists"
         return "open_key"
     return "inserted"
+
+
+async def closed_before(db: AsyncDatabase[Doc], cutoff: Any, limit: int) -> list[Doc]:
+    """Cases closed before `cutoff` and not anonymised yet (retention)."""
+    query = {"status": "closed", "closed_at": {"$lte": cutoff}, "anonymised_at": None}
+    return await db[CASES].find(query, PROJECTION).limit(limit).to_list()
+
+
+async def anonymise(db: AsyncDatabase[Doc], case: Doc, update: Doc) -> bool:
+    """Write an anonymised case (and its event) if it is still closed and unchanged since read."""
+    result = await db[CASES].update_one(
+        {"_id": case["_id"], "status": "closed", "updated_at": case.get("updated_at")}, update
+    )
+    return result.modified_count == 1
 
 
 async def get(db: AsyncDatabase[Doc], case_id: str) -> Doc | None:

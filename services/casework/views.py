@@ -31,7 +31,6 @@ from services.casework.models import (
 from services.casework.service import Plan
 from shared import paging
 from shared.auth import Principal, load_directory, require
-from shared.events.casework import MissionRequestAnswered, MissionRequestSent
 from shared.mongo import Doc, merge_updates
 from shared.service import Runtime
 
@@ -256,7 +255,10 @@ def _desk_action(action: Action, body_model: type, roles: tuple[str, ...]):  # t
 
         if action == Action.REOPEN:
             await _guard(service.check_reopen(rt, case_id), case_id)
-        return await _run(rt, case_id, build)
+        done = await _run(rt, case_id, build)
+        if action == Action.CLAIM:
+            service.count_claim(rt, done)
+        return done
 
     # The body model is chosen per action: give FastAPI the real class, not the closure's name.
     endpoint.__annotations__["body"] = body_model
@@ -357,7 +359,7 @@ async def escalate(
 async def request_mission(
     case_id: str, body: MissionRequestIn, request: Request, who: Principal = Depends(require(*DESK_WORK))
 ) -> dict[str, Any]:
-    """Ask the case's mission for something; it goes out as MissionRequestSent."""
+    """Ask the case's mission for something: it waits in the mission's inbox (its cases, `requests`)."""
     request_id = uuid.uuid4().hex
 
     def make(doc: Doc, now: Any) -> Plan:
@@ -380,14 +382,6 @@ async def request_mission(
             "sent_at": now,
             "status": "open",
         }
-        ev = MissionRequestSent(
-            request_id=request_id,
-            case_id=doc["_id"],
-            mission_id=mission_id,
-            text=body.text,
-            actor=who.id,
-            at=now,
-        )
         tl = service.entry(
             at=now,
             kind="mission_request",
@@ -402,7 +396,7 @@ async def request_mission(
                 {"$push": {"timeline": {"$each": [tl]}}},
                 {"$addToSet": {"awaiting_missions": mission_id}},  # the mission's inbox
             ),
-            [ev],
+            [],  # no event: missions read their inbox through this API (docs/events.md)
         )
 
     out = await _simple(request, case_id, make)
@@ -425,9 +419,6 @@ async def answer_request(
             raise service.NotFound(request_id)
         if req["status"] != "open":
             raise service.Conflict(doc["status"], "this request was answered already")
-        ev = MissionRequestAnswered(
-            request_id=request_id, case_id=doc["_id"], mission_id=who.id, text=body.text, at=now
-        )
         tl = service.entry(at=now, kind="mission_answer", by=who.id, reason=body.text, request_id=request_id)
         prefix = f"mission_requests.{request_id}"
         others_open = any(
@@ -447,7 +438,7 @@ async def answer_request(
                 {"$push": {"timeline": {"$each": [tl]}}},
                 {} if others_open else {"$pull": {"awaiting_missions": who.id}},
             ),
-            [ev],
+            [],
             {f"{prefix}.status": "open"},
         )
 

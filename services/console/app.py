@@ -20,7 +20,7 @@ from services.console.backends import Backends
 from services.console.i18n import LOCALES, translations
 from services.console.pages import desk, mission, province, registry, repatriation, supervision
 from services.console.session import COOKIE, DirectorySignIn, Sealer, SignIn
-from services.console.settings import ConsoleSettings
+from services.console.settings import ConsoleSettings, refuse_unsafe
 from services.console.web import (
     LANG_COOKIE,
     Console,
@@ -33,6 +33,7 @@ from services.console.web import (
 )
 from shared import logs
 from shared.clock import Clock, SystemClock
+from shared.metrics import CONTENT_TYPE, HTTPMetrics, Metrics
 
 PORT = 8000
 STATIC = Path(__file__).parent / "static"
@@ -53,6 +54,7 @@ def create_app(
 ) -> FastAPI:
     """The console: pages over the five services' APIs, signed in with a sealed cookie."""
     settings = settings or ConsoleSettings()
+    refuse_unsafe(settings)
     logs.configure("console")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     for locale in LOCALES:
@@ -87,6 +89,8 @@ def create_app(
     )
     app.state.console = console
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    metrics = Metrics("console")  # HTTP only: the console consumes and stores nothing
+    app.add_middleware(HTTPMetrics, metrics=metrics)
 
     @app.exception_handler(NeedSignIn)
     async def need_sign_in(_: Request, exc: NeedSignIn) -> Response:
@@ -119,6 +123,11 @@ def create_app(
     async def readyz() -> Health:
         """The console is ready: it needs no service to start (each page says which one is down)."""
         return Health(status="ok", service="console")
+
+    @app.get("/metrics", tags=["health"], response_class=Response)
+    async def metrics_text() -> Response:
+        """Prometheus metrics of this replica (HTTP duration by route and status)."""
+        return Response(await metrics.render(), media_type=CONTENT_TYPE)
 
     @app.get("/", response_class=HTMLResponse)
     async def home(request: Request) -> Response:

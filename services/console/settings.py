@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.auth import credential_problems
+from shared.settings import Mode, UnsafeSettings, secret_problems
 
 # A development secret: real deployments set LINDUNGI_CONSOLE_SESSION_SECRET.
 DEV_SESSION_SECRET = "lindungi-console-development-secret-not-for-production"
@@ -14,6 +17,12 @@ class ConsoleSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="LINDUNGI_CONSOLE_", extra="ignore")
 
+    # The mode and the credential directory are the services' settings (LINDUNGI_ENV,
+    # LINDUNGI_CREDENTIALS_DIR): the console signs users in against the same directory.
+    env: Mode = Field("development", validation_alias=AliasChoices("LINDUNGI_ENV", "env"))
+    credentials_dir: str = Field(
+        "", validation_alias=AliasChoices("LINDUNGI_CREDENTIALS_DIR", "credentials_dir")
+    )
     session_secret: SecretStr = SecretStr(DEV_SESSION_SECRET)
     session_hours: float = 12.0
     cookie_secure: bool = False  # true behind HTTPS
@@ -36,3 +45,16 @@ class ConsoleSettings(BaseSettings):
             "escalation": self.escalation_url,
             "repatriation": self.repatriation_url,
         }
+
+
+def refuse_unsafe(settings: ConsoleSettings) -> None:
+    """In production, refuse to start with the development session secret or credentials."""
+    if settings.env != "production":
+        return
+    problems = secret_problems(
+        "LINDUNGI_CONSOLE_SESSION_SECRET",
+        settings.session_secret.get_secret_value(),
+        development=DEV_SESSION_SECRET,
+    ) + credential_problems(settings.credentials_dir)
+    if problems:
+        raise UnsafeSettings(problems)

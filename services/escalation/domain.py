@@ -7,7 +7,6 @@ what the service does.
 
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -18,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 import shared.events  # noqa: F401  (registers every event type)
+from shared import durations
 from shared.envelope import EVENT_TYPES, Event
 from shared.events.escalation import ActionKind, EscalationAction, FlagRequested
 from shared.events.repatriation import RepatriationKind, RepatriationRequested
@@ -38,20 +38,10 @@ SUBJECTS: dict[str, tuple[str, ...]] = {
     "worker": ("worker_id",),
 }
 
-_DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d)\s*$")
-_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
 
 def parse_duration(value: Any) -> int:
-    """Seconds of '90s', '30m', '4h', '30d' (or a plain number of seconds)."""
-    if isinstance(value, bool):
-        raise ValueError("a duration like '30m', '4h' or '30d'")
-    if isinstance(value, int | float) and value >= 0:
-        return int(value)
-    m = _DURATION.match(str(value))
-    if not m:
-        raise ValueError("a duration like '30m', '4h' or '30d'")
-    return int(m.group(1)) * _UNIT[m.group(2)]
+    """Seconds of '90s', '30m', '4h', '30d' (or a plain number of seconds): shared.durations."""
+    return int(durations.parse_duration(value).total_seconds())
 
 
 Duration = Annotated[int, Field(ge=0)]

@@ -1,30 +1,21 @@
 """Dry run of a candidate rule file over events stored in Kafka, against the live rules.
 
-    python -m services.escalation.dryrun --rules FILE (--from-offset N | --from-time ISO)
-        [--until ISO] [--live FILE]
-
 Reads CASES, INCIDENTS, DEPARTURES and REPATRIATIONS from the given offset (per partition) or
 time up to their current end, replays them through both rule sets (simulate.py: nothing is
-stored or sent) and prints what each would fire and the difference, as JSON. The live rules
-are the rule set in force in escalation's database, unless --live names a file.
+stored or sent) and reports what each would fire and the difference. Used by
+`POST /v1/rules/dry-run` and by `lindungi rules dry-run FILE --from …` (deploy/cli/rules.py).
 """
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import json
-import sys
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import ValidationError
 
-from services.escalation import domain, simulate, store
+from services.escalation import domain, simulate
 from shared.envelope import Envelope
-from shared.mongo import connect
 from shared.settings import Settings
 
 
@@ -113,42 +104,3 @@ def report(
         "last_event_at": events[-1].time.isoformat() if events else None,
         **diff,
     }
-
-
-async def _live_rules(settings: Settings) -> domain.RuleSet:
-    client = connect(settings)
-    try:
-        doc = await store.latest_ruleset(client[settings.database("escalation")])
-    finally:
-        await client.close()
-    if doc is None:
-        raise SystemExit("no rule set stored in escalation's database; give --live FILE")
-    return domain.load_rules(doc["yaml"])
-
-
-async def main(argv: list[str] | None = None) -> int:
-    """The CLI: print the dry-run report as JSON; exit 2 on an invalid rule file."""
-    ap = argparse.ArgumentParser(prog="python -m services.escalation.dryrun", description=__doc__)
-    ap.add_argument("--rules", required=True, type=Path, help="candidate rule file (YAML)")
-    ap.add_argument("--live", type=Path, help="compare with this file instead of the rules in force")
-    where = ap.add_mutually_exclusive_group(required=True)
-    where.add_argument("--from-offset", type=int, help="offset to start from, in every partition")
-    where.add_argument("--from-time", type=datetime.fromisoformat, help="ISO time to start from")
-    ap.add_argument("--until", type=datetime.fromisoformat, help="simulate up to this time")
-    args = ap.parse_args(argv)
-    settings = Settings()
-    try:
-        candidate = domain.load_rules(args.rules.read_text())
-        live = domain.load_rules(args.live.read_text()) if args.live else await _live_rules(settings)
-    except domain.InvalidRules as exc:
-        print(json.dumps({"invalid": [e.__dict__ for e in exc.errors]}, indent=2))
-        return 2
-    events = await read_events(
-        settings, from_offset=args.from_offset, from_time=args.from_time, until=args.until
-    )
-    print(json.dumps(report(candidate, live, events, until=args.until), indent=2))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(asyncio.run(main()))

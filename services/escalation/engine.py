@@ -20,6 +20,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from prometheus_client import Gauge, Histogram
+
 from services.escalation import domain, store
 from shared.clock import utc
 from shared.envelope import Envelope
@@ -61,6 +63,25 @@ class Escalation:
         self.emit_grace_seconds = rt.settings.escalation_emit_grace_seconds
         self.purge_seconds = 5.0
         self.repair_seconds = rt.settings.escalation_repair_seconds
+        r = rt.metrics.registry
+        self.pending = Gauge("lindungi_timers_pending", "Live chains waiting on a timer.", registry=r)
+        self.next_due = Gauge(
+            "lindungi_timers_next_due_seconds",
+            "Seconds until the earliest timer is due (negative: overdue; 0 when none waits).",
+            registry=r,
+        )
+        self.lateness_seconds = Histogram(
+            "lindungi_timer_lateness_seconds",
+            "From a slot's due time to its firing, on the service clock.",
+            registry=r,
+            buckets=(0.1, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600),
+        )
+        rt.metrics.on_scrape("timers", self._timer_gauges)
+
+    async def _timer_gauges(self) -> None:
+        n, first = await store.pending_timers(self.rt.db)
+        self.pending.set(n)
+        self.next_due.set((utc(first) - self.rt.clock.now()).total_seconds() if first is not None else 0.0)
 
     # ------------------------------------------------------------ rules
 
@@ -309,6 +330,7 @@ class Escalation:
         fired = await self._record(fid, f, extra, batch=batch)
         if fired:
             self.fired += 1
+            self.lateness_seconds.observe(max((now - due_at).total_seconds(), 0.0))
             if self.keep_lateness:
                 self.lateness.append((now - due_at).total_seconds())
         else:

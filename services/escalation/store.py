@@ -138,6 +138,13 @@ async def due(db: AsyncDatabase[Doc], now: datetime, limit: int) -> list[Doc]:
     return await db[CHAINS].find({"due_at": {"$lte": now}}).limit(limit).to_list()
 
 
+async def pending_timers(db: AsyncDatabase[Doc]) -> tuple[int, datetime | None]:
+    """How many live chains wait on a timer, and the earliest due time."""
+    n = await db[CHAINS].count_documents({})
+    first = await db[CHAINS].find({}, {"due_at": 1}).sort("due_at", 1).limit(1).to_list()
+    return n, (first[0]["due_at"] if first else None)
+
+
 async def advance(db: AsyncDatabase[Doc], chain_id: str, slot: int, due_at: datetime) -> None:
     """Move a chain to a later slot; $max makes a stale or repeated advance harmless."""
     await db[CHAINS].update_one({"_id": chain_id}, {"$max": {"slot": slot, "due_at": due_at}})
@@ -179,7 +186,10 @@ async def find_chains(db: AsyncDatabase[Doc], *, subject: str | None, limit: int
     query: Doc = {"subject": subject} if subject else {}
     live = await db[CHAINS].find(query, HIDDEN).limit(limit).to_list()
     closed = await db[CLOSED].find(query, HIDDEN).limit(limit).to_list()
-    return (live + closed)[:limit]
+    # a chain that closed between the two reads is in both: its closed record wins, listed once
+    by_id = {c["_id"]: c for c in live}
+    by_id.update({c["_id"]: c for c in closed})
+    return list(by_id.values())[:limit]
 
 
 # ---------------------------------------------------------------- firings and counters

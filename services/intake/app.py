@@ -8,8 +8,9 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from services.intake import domain, handlers, service, store, views
-from shared import topics
+from shared import audit, topics
 from shared.clock import Clock
+from shared.ratelimit import RateLimiter
 from shared.service import Runtime
 from shared.service import create_app as create_service_app
 from shared.settings import Settings
@@ -22,8 +23,10 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     rt = Runtime("intake", settings=settings, clock=clock, outbox_collections=[store.INCIDENTS])
     deps = service.Deps(db=rt.db, vault=rt.vault, outbox=rt.outbox, clock=rt.clock, wake=rt.relay.wake)
     rt.on_startup(lambda: store.ensure_indexes(rt.db))
+    rt.on_startup(lambda: audit.ensure_indexes(rt.db))
     rt.consume(topics.DEPARTURES, handlers.departure_handlers(deps))
     rt.consume(topics.INCIDENT_SUBMISSIONS, handlers.submission_handlers(deps))
+    rt.consume(topics.CASES, handlers.case_handlers(deps))
     app = create_service_app(
         rt,
         title="Lindungi intake",
@@ -31,9 +34,15 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             "Incident reports from embassies and consulates (bearer credential of the mission), "
             "matched to registered departures; unmatched workers are accepted and flagged non-procedural."
         ),
-        routers=[views.router],
+        routers=[views.router, audit.router],
     )
     app.state.deps = deps
+    app.state.limiter = RateLimiter(
+        rt.db,
+        clock=rt.clock,
+        limit=rt.settings.incident_rate_limit,
+        window_seconds=rt.settings.incident_rate_window_seconds,
+    )
 
     @app.middleware("http")
     async def limit_body(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

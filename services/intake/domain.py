@@ -12,6 +12,7 @@ from typing import Any
 from shared.events.intake import IncidentReport, MatchMethod, WorkerMatch
 from shared.events.registry import normalise_name
 from shared.mongo import Doc
+from shared.retention import ANONYMISED
 
 NS = uuid.UUID("3c9d7a52-8e41-4b6f-a0d3-5f2e1b7c9a84")
 
@@ -281,3 +282,16 @@ def dob_iso(d: date | None) -> str | None:
 
 def normalised(name: str | None) -> str | None:
     return normalise_name(name) if name else None
+
+
+# Retention: what an incident of a case anonymised by casework keeps. The narrative, the place,
+# the worker's name and identifiers (ciphertexts and hashes), the reporter and the report's
+# field digests go; country, category, severity, times, the mission and the match stay.
+ANONYMISED_FIELDS: dict[str, Any] = {
+    "narrative": ANONYMISED,
+    "place": None,
+    "worker_name": ANONYMISED,
+    "worker": None,
+    "reporter": None,
+    "report_digest": None,
+}

@@ -6,6 +6,7 @@ from services.intake import service
 from shared.auth import load_directory
 from shared.envelope import Envelope, Event
 from shared.errors import PermanentError
+from shared.events.casework import CaseAnonymised
 from shared.events.intake import IncidentSubmitted
 from shared.events.registry import DepartureRecorded
 from shared.kafka import Handler
@@ -34,9 +35,19 @@ def submission_handlers(deps: service.Deps) -> dict[type[Event], Handler]:
 
 
 def departure_handlers(deps: service.Deps) -> dict[type[Event], Handler]:
-    """DEPARTURES: intake's own projection of registry's departures."""
+    """DEPARTURES: intake's own projection of registry's departures; reports waiting for one are matched."""
 
     async def on_departure(env: Envelope, event: DepartureRecorded) -> None:
-        await service.project(deps=deps, event=event)
+        await service.project(db=deps.db, event=event)
+        await service.match_waiting(deps=deps, event=event)
 
     return {DepartureRecorded: on_departure}
+
+
+def case_handlers(deps: service.Deps) -> dict[type[Event], Handler]:
+    """CASES: a case anonymised by retention takes its incidents' reports with it."""
+
+    async def on_anonymised(env: Envelope, event: CaseAnonymised) -> None:
+        await service.forget(deps=deps, incident_ids=event.incident_ids, at=event.anonymised_at)
+
+    return {CaseAnonymised: on_anonymised}

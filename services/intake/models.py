@@ -46,6 +46,14 @@ class IncidentOut(BaseModel):
     )
 
 
+class NarrativeOut(BaseModel):
+    """A report's narrative (identifiers in it masked at intake); every read is audited."""
+
+    incident_id: str
+    worker_key: str
+    narrative: str
+
+
 class MissionOut(BaseModel):
     id: str
     name: str

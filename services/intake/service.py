@@ -265,7 +265,7 @@ async def submit(
     return doc, True
 
 
-async def project(*, deps: Deps, event: DepartureRecorded) -> bool:
+async def project(*, db: AsyncDatabase[Doc], event: DepartureRecorded) -> bool:
     """Keep intake's own copy of a departure for matching (highest version wins)."""
     fields: dict[str, Any] = {
         "worker_id": event.worker_id,
@@ -290,8 +290,26 @@ async def project(*, deps: Deps, event: DepartureRecorded) -> bool:
         passport_hash=event.passport_hash,
         date_of_birth=fields["date_of_birth"],
     )
-    newer = await store.project_departure(deps.db, event.departure_id, event.version, fields, keys)
-    # Late matching: reports accepted before this departure reached us are matched now.
+    return await store.project_departure(db, event.departure_id, event.version, fields, keys)
+
+
+async def forget(*, deps: Deps, incident_ids: list[str], at: Any) -> int:
+    """Anonymise the incidents of a case casework anonymised (retention); how many changed."""
+    changed = 0
+    for incident_id in incident_ids:
+        changed += await store.anonymise(
+            deps.db, incident_id, {**domain.ANONYMISED_FIELDS, "anonymised_at": at}
+        )
+    if changed:
+        log.info("retention: anonymised %d incidents of an anonymised case", changed)
+    return changed
+
+
+async def match_waiting(*, deps: Deps, event: DepartureRecorded) -> int:
+    """Late matching: reports accepted before this departure reached us are matched now.
+
+    Run after `project` by the consumer (a replay of the projection matches nothing).
+    """
     waiting = domain.unmatched_keys(
         domain.Identity(
             worker_id=event.worker_id,
@@ -300,9 +318,10 @@ async def project(*, deps: Deps, event: DepartureRecorded) -> bool:
             name_dob_hash=event.name_dob_hash,
         )
     )
+    matched = 0
     for incident_id in await store.waiting(deps.db, waiting):
-        await rematch(deps=deps, incident_id=incident_id)
-    return newer
+        matched += await rematch(deps=deps, incident_id=incident_id)
+    return matched
 
 
 async def rematch(*, deps: Deps, incident_id: str) -> bool:

@@ -12,6 +12,7 @@ from pymongo.errors import DuplicateKeyError
 
 from shared.mongo import HIDDEN, Doc
 from shared.paging import Order
+from shared.projection import keep_newer
 
 INCIDENTS = "incidents"
 DEPARTURES = "departures"
@@ -22,12 +23,21 @@ CLAIMS = "dedup_claims"
 LINKS = "link_groups"
 DEPARTURE_KEYS = "departure_keys"
 UNMATCHED = "unmatched_keys"  # identifier key -> incidents accepted unmatched (late matching)
+# Where ciphertexts rest, (collection, field path, kind): what `lindungi pii rotate` re-encrypts.
+ENCRYPTED = [
+    (INCIDENTS, "worker.nik_enc", "nik"),
+    (INCIDENTS, "worker.passport_enc", "passport"),
+    (INCIDENTS, "worker.phone_enc", "phone"),
+]
 
 
 async def ensure_indexes(db: AsyncDatabase[Doc]) -> None:
     """Indexes for listing; the hot path needs none (it reads by _id)."""
     await db[INCIDENTS].create_index([("mission_id", 1), ("reported_at", -1)])
     await db[INCIDENTS].create_index([("country", 1), ("reported_at", -1)])
+    # a worker's own record (`lindungi pii export`): their incidents by NIK hash or registry match
+    await db[INCIDENTS].create_index([("worker.nik_hash", 1)])
+    await db[INCIDENTS].create_index([("match.worker_id", 1)])
 
 
 async def insert(db: AsyncDatabase[Doc], doc: Doc) -> bool:
@@ -109,6 +119,12 @@ async def link_back(
         await db[INCIDENTS].update_one({"_id": incident_id}, {"$addToSet": {field: new_id}})
 
 
+async def anonymise(db: AsyncDatabase[Doc], incident_id: str, fields: Doc) -> bool:
+    """Replace an incident's personal fields (once; by _id); False when done before or unknown."""
+    result = await db[INCIDENTS].update_one({"_id": incident_id, "anonymised_at": None}, {"$set": fields})
+    return result.modified_count == 1
+
+
 # The order of incident lists, newest report first; its cursor pages them.
 LIST_ORDER = Order(("reported_at", -1), ("_id", 1))
 
@@ -146,15 +162,7 @@ async def project_departure(
         await db[DEPARTURE_KEYS].update_one(
             {"_id": key}, {"$addToSet": {"departure_ids": departure_id}}, upsert=True
         )
-    try:
-        result = await db[DEPARTURES].update_one(
-            {"_id": departure_id, "version": {"$lt": version}},
-            {"$set": {**fields, "version": version}},
-            upsert=True,
-        )
-    except DuplicateKeyError:
-        return False  # we hold this version or a newer one
-    return result.modified_count == 1 or result.upserted_id is not None
+    return await keep_newer(db[DEPARTURES], {"_id": departure_id, **fields, "version": version})
 
 
 async def wait_for_departure(db: AsyncDatabase[Doc], keys: list[str], incident_id: str) -> None:

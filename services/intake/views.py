@@ -7,15 +7,40 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response, status
 
 from services.intake import service, store
-from services.intake.models import IncidentIn, IncidentOut, MissionOut
-from shared import paging
+from services.intake.models import IncidentIn, IncidentOut, MissionOut, NarrativeOut
+from shared import audit, paging
 from shared.auth import Principal, load_directory, require
+from shared.ratelimit import RateLimiter
 
 router = APIRouter(prefix="/v1", tags=["incidents"])
 
 READERS = ("mission", "officer", "supervisor", "auditor", "administrator")
 Mission = Annotated[Principal, Depends(require("mission"))]
 Reader = Annotated[Principal, Depends(require(*READERS))]
+
+
+async def _within_rate(request: Request, principal: Mission) -> Principal:
+    """The mission, if its credential is within its rate (429 with Retry-After otherwise).
+
+    A dependency, so that it counts before the body is judged: a client looping on a bad
+    request is limited too.
+    """
+    limiter: RateLimiter = request.app.state.limiter
+    verdict = await limiter.admit(principal.id)
+    if not verdict.allowed:
+        reason = (
+            f"more than {limiter.limit} incident reports in {limiter.window:g} s from this credential; "
+            f"retry after {verdict.retry_after} s"
+        )
+        raise HTTPException(
+            429,
+            detail=[{"field": "authorization", "reason": reason}],
+            headers={"Retry-After": str(verdict.retry_after)},
+        )
+    return principal
+
+
+LimitedMission = Annotated[Principal, Depends(_within_rate)]
 
 
 def _deps(request: Request) -> service.Deps:
@@ -37,13 +62,17 @@ def _out(doc: dict[str, Any], duplicate: bool = False) -> IncidentOut:
         403: {"description": "Outside the mission's jurisdiction, or reporting as another mission."},
         413: {"description": "Body larger than 64 KiB."},
         422: {"description": "Invalid fields, each with its reason."},
+        429: {
+            "description": "Too many reports from this credential in the current window; "
+            "retry after the seconds in Retry-After."
+        },
     },
 )
 async def post_incident(
     body: IncidentIn,
     request: Request,
     response: Response,
-    principal: Mission,
+    principal: LimitedMission,
     idempotency_key: Annotated[
         str | None,
         Header(
@@ -85,6 +114,35 @@ async def get_incident(incident_id: str, request: Request, principal: Reader) ->
             ],
         )
     return _out(doc)
+
+
+DESK = ("officer", "supervisor", "auditor", "administrator")
+
+
+@router.get("/incidents/{incident_id}/narrative", response_model=NarrativeOut)
+async def get_narrative(
+    incident_id: str,
+    request: Request,
+    principal: Annotated[Principal, Depends(require(*DESK))],
+    purpose: audit.Purpose = None,
+) -> NarrativeOut:
+    """What the mission wrote about the worker; each read is recorded in the read audit."""
+    deps = _deps(request)
+    doc = await store.get(deps.db, incident_id)
+    if doc is None:
+        raise HTTPException(404, detail=[{"field": "incident_id", "reason": "no such incident"}])
+    await audit.record(
+        deps.db,
+        service="intake",
+        worker_id=(doc.get("match") or {}).get("worker_id") or doc["worker_key"],
+        actor=principal,
+        fields=["narrative"],
+        purpose=purpose,
+        via="GET /v1/incidents/{incident_id}/narrative",
+        at=deps.clock.now(),
+        subject=incident_id,
+    )
+    return NarrativeOut(incident_id=incident_id, worker_key=doc["worker_key"], narrative=doc["narrative"])
 
 
 @router.get("/incidents", response_model=list[IncidentOut])

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from fastapi import FastAPI
 
 from services.registry import handlers, service, store, views
-from shared import topics
+from shared import audit, retention, topics
 from shared.clock import Clock
 from shared.service import Runtime
 from shared.service import create_app as create_service_app
@@ -19,6 +21,15 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     rt = Runtime("registry", settings=settings, clock=clock, outbox_collections=[store.DEPARTURES])
     deps = service.Deps(db=rt.db, vault=rt.vault, outbox=rt.outbox, clock=rt.clock, wake=rt.relay.wake)
     rt.on_startup(lambda: store.ensure_indexes(rt.db))
+    rt.on_startup(lambda: audit.ensure_indexes(rt.db))
+    if rt.settings.retention_days > 0:
+        rt.background(
+            lambda: retention.run_forever(
+                lambda age: service.anonymise_ended(deps=deps, older_than=age),
+                older_than=timedelta(days=rt.settings.retention_days),
+                every_seconds=rt.settings.retention_every_seconds,
+            )
+        )
     rt.consume(topics.REGISTRY_COMMANDS, handlers.flag_handlers(deps))
     rt.consume(topics.CASES, handlers.case_handlers(deps))
     app = create_service_app(
@@ -28,7 +39,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             "Departures, workers, agencies and employers. NIK and passport numbers are encrypted at "
             "rest and searched by keyed hash; every departure change is published as DepartureRecorded."
         ),
-        routers=[views.router],
+        routers=[views.router, audit.router],
     )
     app.state.deps = deps
     return app

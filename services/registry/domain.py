@@ -8,6 +8,7 @@ import uuid
 from datetime import date
 from typing import Any
 
+from shared import retention
 from shared.events.registry import DepartureStatus, normalise_name
 
 NS = uuid.UUID("0f6a1c8e-2d4b-4f0a-9c31-7e5d2b8a4c61")
@@ -130,6 +131,23 @@ TRACKED = (
     "training",
     "certificates",
 )
+
+
+# ---- Retention (UU PDP): departures that ended long ago keep their statistics, not the person ----
+
+ANONYMISED = retention.ANONYMISED
+ENDED = (DepartureStatus.RETURNED, DepartureStatus.DECEASED)
+# What identifies the person on a departure; province, sector, skill, destination, scheme,
+# dates of departure and contract, sex and agency stay: the statistics are made of them.
+DEPARTURE_IDENTITY = {
+    "full_name": ANONYMISED,
+    "date_of_birth": None,
+    "nik_hash": None,
+    "passport_hash": None,
+    "name_dob_hash": None,
+    "home_regency": None,
+}
+WORKER_IDENTITY = ("nik_enc", "passport_enc", "phone_enc", "next_of_kin", "nik_hash", "passport_hash")
 
 
 def fingerprint(snapshot: dict[str, Any]) -> str:

@@ -172,7 +172,7 @@ class DepartureOut(BaseModel):
     version: int
     status: DepartureStatus
     full_name: str
-    date_of_birth: str
+    date_of_birth: str | None = Field(None, description="None once anonymised (retention).")
     sex: str | None = None
     home_province: str
     home_regency: str | None = None
@@ -192,6 +192,7 @@ class DepartureOut(BaseModel):
     certificates: list[str] = []
     created_at: datetime
     updated_at: datetime
+    anonymised_at: datetime | None = Field(None, description="When retention removed the identity.")
 
 
 class WorkerOut(BaseModel):
@@ -199,7 +200,7 @@ class WorkerOut(BaseModel):
 
     worker_id: str
     full_name: str
-    date_of_birth: str
+    date_of_birth: str | None = Field(None, description="None once anonymised (retention).")
     sex: str | None = None
     nik: str | None = None
     passport_number: str | None = None

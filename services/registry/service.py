@@ -10,7 +10,7 @@ import io
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -353,3 +353,60 @@ async def case_left_open(*, deps: Deps, agency_id: str, case_id: str) -> bool:
 async def case_reopened(*, deps: Deps, agency_id: str, case_id: str) -> bool:
     """A case about an agency's worker was reopened: open again."""
     return await store.case_reopened(deps.db, agency_id, case_id)
+
+
+@dataclass
+class Retention:
+    """What one retention run did."""
+
+    cutoff: datetime
+    departures: int = 0
+    workers: int = 0
+
+    def __str__(self) -> str:
+        return (
+            f"retention: anonymised {self.departures} departures ended before {self.cutoff.isoformat()} "
+            f"and {self.workers} workers left with no other departure"
+        )
+
+
+async def anonymise_ended(*, deps: Deps, older_than: timedelta, limit: int = 1000) -> Retention:
+    """Anonymise departures that ended (returned, deceased) more than `older_than` ago, and the
+    workers all of whose departures are anonymised: identity removed, statistics kept.
+
+    Each departure changes like any other (a new version, `change: anonymised`, published by the
+    outbox), so intake's and repatriation's projections drop the identity too.
+    """
+    now = deps.clock.now()
+    report = Retention(cutoff=now - older_than)
+    workers: set[str] = set()
+    for status in domain.ENDED:
+        for doc in await store.ended_before(deps.db, str(status), report.cutoff, limit):
+            if await _anonymise(deps, doc, now):
+                report.departures += 1
+                workers.add(doc["worker_id"])
+    for worker_id in sorted(workers):
+        departures = await store.departures_of(deps.db, worker_id)
+        if all(d.get("anonymised_at") for d in departures):
+            report.workers += await store.strip_worker(deps.db, worker_id, domain.WORKER_IDENTITY, now)
+    return report
+
+
+async def _anonymise(deps: Deps, current: Doc | None, now: datetime) -> bool:
+    for _ in range(5):
+        if current is None or current.get("anonymised_at"):
+            return False
+        sets: Doc = {
+            **domain.DEPARTURE_IDENTITY,
+            "version": current["version"] + 1,
+            "updated_at": now,
+            "anonymised_at": now,
+        }
+        merged = {**current, **sets}
+        entry = deps.outbox.entry(_event(merged, "anonymised", now), key=current["worker_id"])
+        update = deps.outbox.on_update({"$set": sets}, [entry])
+        if await store.update_departure(deps.db, current["_id"], current["version"], update):
+            deps.wake(current["_id"])
+            return True
+        current = await store.get_departure(deps.db, current["_id"])
+    raise RuntimeError("departure changed concurrently too often")

@@ -8,11 +8,19 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from shared.mongo import HIDDEN, Doc, applied_once, merge_updates
+from shared.retention import ANONYMISED
 
 WORKERS = "workers"
 DEPARTURES = "departures"
 AGENCIES = "agencies"
 EMPLOYERS = "employers"
+# Where ciphertexts rest, (collection, field path, kind): what `lindungi pii rotate` re-encrypts.
+ENCRYPTED = [
+    (WORKERS, "nik_enc", "nik"),
+    (WORKERS, "passport_enc", "passport"),
+    (WORKERS, "phone_enc", "phone"),
+    (WORKERS, "next_of_kin.phone", "phone"),
+]
 
 
 async def ensure_indexes(db: AsyncDatabase[Doc]) -> None:
@@ -23,6 +31,9 @@ async def ensure_indexes(db: AsyncDatabase[Doc]) -> None:
     await db[DEPARTURES].create_index([("home_province", 1), ("departure_date", 1)])
     await db[DEPARTURES].create_index([("destination_country", 1)])
     await db[DEPARTURES].create_index([("agency_id", 1)])
+    # retention: departures that ended (returned, deceased) before a cutoff
+    await db[DEPARTURES].create_index([("status", 1), ("returned_at", 1)])
+    await db[DEPARTURES].create_index([("status", 1), ("deceased_at", 1)])
 
 
 async def worker_by_hash(
@@ -69,6 +80,25 @@ async def update_departure(db: AsyncDatabase[Doc], departure_id: str, version: i
     """Apply an update if the departure is still at `version` (optimistic: no lost updates)."""
     result = await db[DEPARTURES].update_one({"_id": departure_id, "version": version}, update)
     return result.matched_count == 1
+
+
+async def ended_before(db: AsyncDatabase[Doc], status: str, cutoff: Any, limit: int) -> list[Doc]:
+    """Departures in an ended status (returned, deceased) since before `cutoff`, not yet anonymised."""
+    query = {"status": status, f"{status}_at": {"$lte": cutoff}, "anonymised_at": None}
+    return await db[DEPARTURES].find(query, HIDDEN).limit(limit).to_list()
+
+
+async def strip_worker(db: AsyncDatabase[Doc], worker_id: str, fields: tuple[str, ...], now: Any) -> bool:
+    """Remove a worker's identifying fields (once); False when done before or unknown."""
+    result = await db[WORKERS].update_one(
+        {"_id": worker_id, "anonymised_at": None},
+        {
+            "$unset": dict.fromkeys(fields, ""),
+            "$set": {"full_name": ANONYMISED, "date_of_birth": None, "name_dob_hash": None,
+                     "home_regency": None, "anonymised_at": now},
+        },
+    )  # fmt: skip
+    return result.modified_count == 1
 
 
 async def list_departures(db: AsyncDatabase[Doc], query: Doc, *, limit: int, skip: int) -> list[Doc]:

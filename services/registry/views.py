@@ -22,6 +22,7 @@ from services.registry.models import (
     WorkerOut,
     WorkerSearch,
 )
+from shared import audit
 from shared.auth import Principal, require
 from shared.events.registry import DepartureStatus, Scheme, Sector, SkillLevel
 
@@ -138,10 +139,35 @@ async def list_departures(
     return [_departure_out(d) for d in docs]
 
 
-async def _worker_out(deps: service.Deps, doc: dict[str, Any], principal: Principal) -> WorkerOut:
-    """A worker with departures; full identifiers only for registry writers, else masked."""
+async def _worker_out(
+    deps: service.Deps, doc: dict[str, Any], principal: Principal, *, purpose: str | None, via: str
+) -> WorkerOut:
+    """A worker with departures; full identifiers only for registry writers (each such read
+    recorded in the read audit first), else masked."""
     full = bool(principal.roles & set(WRITERS))
     v = deps.vault
+    if full:
+        shown_fields = [
+            name
+            for name, present in (
+                ("nik", doc.get("nik_enc")),
+                ("passport_number", doc.get("passport_enc")),
+                ("phone", doc.get("phone_enc")),
+                ("next_of_kin.phone", (doc.get("next_of_kin") or {}).get("phone")),
+            )
+            if present
+        ]
+        if shown_fields:
+            await audit.record(
+                deps.db,
+                service="registry",
+                worker_id=doc["_id"],
+                actor=principal,
+                fields=shown_fields,
+                purpose=purpose,
+                via=via,
+                at=deps.clock.now(),
+            )
 
     def shown(kind: str, field: str) -> str | None:
         token = doc.get(field)
@@ -170,17 +196,21 @@ async def _worker_out(deps: service.Deps, doc: dict[str, Any], principal: Princi
 
 
 @router.get("/workers/{worker_id}", response_model=WorkerOut, tags=["workers"])
-async def get_worker(worker_id: str, request: Request, principal: Reader) -> WorkerOut:
-    """A worker with their departures."""
+async def get_worker(
+    worker_id: str, request: Request, principal: Reader, purpose: audit.Purpose = None
+) -> WorkerOut:
+    """A worker with their departures (unmasked for registry writers, and audited)."""
     deps = _deps(request)
     doc = await store.get_worker(deps.db, worker_id)
     if doc is None:
         raise _not_found("worker_id", "worker")
-    return await _worker_out(deps, doc, principal)
+    return await _worker_out(deps, doc, principal, purpose=purpose, via="GET /v1/workers/{worker_id}")
 
 
 @router.post("/workers/search", response_model=list[WorkerOut], tags=["workers"])
-async def search_workers(body: WorkerSearch, request: Request, principal: Reader) -> list[WorkerOut]:
+async def search_workers(
+    body: WorkerSearch, request: Request, principal: Reader, purpose: audit.Purpose = None
+) -> list[WorkerOut]:
     """Find a worker by NIK or passport number, through their keyed hash (never stored in clear)."""
     deps = _deps(request)
     doc = await store.worker_by_hash(
@@ -190,7 +220,9 @@ async def search_workers(body: WorkerSearch, request: Request, principal: Reader
         if body.passport_number
         else None,
     )
-    return [await _worker_out(deps, doc, principal)] if doc else []
+    if doc is None:
+        return []
+    return [await _worker_out(deps, doc, principal, purpose=purpose, via="POST /v1/workers/search")]
 
 
 @router.post(

@@ -6,7 +6,6 @@ Every command takes a workflow and returns the workflow after it plus the change
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -14,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from shared.durations import parse_duration
 from shared.events.repatriation import RepatriationKind
 
 # ---------------------------------------------------------------- plans (the YAML files, parsed)
@@ -53,17 +53,6 @@ class Plan:
         return next(i for i, s in enumerate(self.steps) if s.name == name)
 
 
-def parse_duration(text: str | int) -> timedelta:
-    """'72h', '7d', '90m' (or a number of hours) as a timedelta."""
-    if isinstance(text, int):
-        return timedelta(hours=text)
-    m = re.fullmatch(r"\s*(\d+)\s*([mhd])\s*", str(text))
-    if not m:
-        raise ValueError(f"bad duration {text!r}: use e.g. 90m, 72h, 7d")
-    n, unit = int(m.group(1)), m.group(2)
-    return {"m": timedelta(minutes=n), "h": timedelta(hours=n), "d": timedelta(days=n)}[unit]
-
-
 def parse_plan(data: dict[str, Any]) -> Plan:
     """A plan from its YAML data; raises ValueError on a malformed plan."""
     kind = RepatriationKind(data["kind"])
@@ -79,7 +68,7 @@ def parse_plan(data: dict[str, Any]) -> Plan:
             StepDef(
                 name=raw["name"],
                 owner=owner,
-                due=parse_duration(raw.get("due", "24h")),
+                due=parse_duration(raw.get("due", "24h")),  # shared.durations
                 when=raw.get("when"),
                 skippable=bool(raw.get("skippable", False)),
                 evidence=bool(raw.get("evidence", False)),

@@ -16,7 +16,7 @@ from services.repatriation.domain import Change, Decision, Plan, Workflow
 from shared.envelope import Event
 from shared.events.casework import CaseOpened
 from shared.events.repatriation import RepatriationKind, StepChanged, WorkflowChanged
-from shared.mongo import Doc, merge_updates
+from shared.mongo import Doc, applied_once, merge_updates
 from shared.service import Runtime
 from shared.vocab import REGION_OF_COUNTRY, Region
 
@@ -215,8 +215,8 @@ async def act(
         updates = [update, extra_update or {}]
         filter_extra = None
         if event_id is not None:
-            updates.append({"$push": {"_applied": {"$each": [event_id], "$slice": -500}}})
-            filter_extra = {"_applied": {"$ne": event_id}}
+            filter_extra, once = applied_once(event_id)
+            updates.append(once)
         saved = await store.save(
             rt.db,
             new,

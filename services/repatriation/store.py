@@ -12,8 +12,9 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from services.repatriation.domain import Workflow, WorkflowStatus
 from shared.events.registry import DepartureRecorded, DepartureStatus
-from shared.mongo import HIDDEN, Doc
+from shared.mongo import HIDDEN, Doc, applied_once, merge_updates
 from shared.paging import Order
+from shared.projection import keep_newer
 
 WORKFLOWS = "workflows"
 EVACUEES = "evacuees"
@@ -125,9 +126,9 @@ async def live_for_worker(db: AsyncDatabase[Doc], worker_id: str) -> list[Doc]:
 
 async def note_request(db: AsyncDatabase[Doc], workflow_id: str, entry: Doc, event_id: str) -> None:
     """Put a request that found this workflow already live on its timeline, once."""
+    once_filter, once_update = applied_once(event_id)
     await db[WORKFLOWS].update_one(
-        {"_id": workflow_id, "_applied": {"$ne": event_id}},
-        {"$push": {"timeline": entry, "_applied": {"$each": [event_id], "$slice": -500}}},
+        {"_id": workflow_id, **once_filter}, merge_updates({"$push": {"timeline": entry}}, once_update)
     )
 
 
@@ -219,9 +220,13 @@ async def record_departures(db: AsyncDatabase[Doc], events: Iterable[DepartureRe
             changed += exc.details.get("nInserted", 0)
             known = [chunk[e["index"]] for e in errors]
         for d in known:
-            r = await db[DEPARTURES].replace_one({"_id": d["_id"], "version": {"$lt": d["version"]}}, d)
-            changed += r.modified_count
+            changed += await keep_newer(db[DEPARTURES], d)
     return changed
+
+
+async def replay_departure(db: AsyncDatabase[Doc], e: DepartureRecorded) -> None:
+    """One snapshot into the projection if newer than what is stored: safe beside a live consumer."""
+    await keep_newer(db[DEPARTURES], departure_doc(e))
 
 
 def abroad_query(countries: list[str]) -> Doc:

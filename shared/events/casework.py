@@ -7,7 +7,7 @@ from enum import StrEnum
 from pydantic import AwareDatetime
 
 from shared.envelope import Event, event_type
-from shared.topics import CASES, MISSION_REQUESTS
+from shared.topics import CASES
 from shared.vocab import Category, Severity
 
 
@@ -128,20 +128,10 @@ class CaseReopened(CaseChange):
     pass
 
 
-@event_type("lindungi.casework.mission-request.sent.v1", MISSION_REQUESTS)
-class MissionRequestSent(Event):
-    request_id: str
-    case_id: str
-    mission_id: str
-    text: str
-    actor: str
-    at: AwareDatetime
+@event_type("lindungi.casework.case.anonymised.v1", CASES)
+class CaseAnonymised(Event):
+    """A case closed long ago was anonymised (retention): its incidents' reports may go too."""
 
-
-@event_type("lindungi.casework.mission-request.answered.v1", MISSION_REQUESTS)
-class MissionRequestAnswered(Event):
-    request_id: str
     case_id: str
-    mission_id: str
-    text: str
-    at: AwareDatetime
+    incident_ids: list[str]
+    anonymised_at: AwareDatetime

@@ -83,7 +83,7 @@ class EscalationWithdrawn(Event):
     at: AwareDatetime
 
 
-@event_type("lindungi.registry.flag.requested.v1", REGISTRY_COMMANDS)
+@event_type("lindungi.registry.flag.requested.v1", REGISTRY_COMMANDS, sent_by=("escalation",))
 class FlagRequested(Event):
     """Ask registry to flag an agency or an employer."""
 

@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from shared.envelope import Event, event_type
+from shared.envelope import MISSION_SYSTEMS, Event, event_type
 from shared.events.registry import COUNTRY_CODES
 from shared.topics import INCIDENT_SUBMISSIONS, INCIDENTS
 from shared.vocab import Category, Severity
@@ -216,7 +216,7 @@ class IncidentReport(BaseModel):
         return self
 
 
-@event_type("lindungi.intake.incident.submitted.v1", INCIDENT_SUBMISSIONS)
+@event_type("lindungi.intake.incident.submitted.v1", INCIDENT_SUBMISSIONS, sent_by=(MISSION_SYSTEMS,))
 class IncidentSubmitted(Event):
     """A report from a trusted mission system (the Kafka door); validated exactly like the HTTP door."""
 

@@ -17,7 +17,7 @@ class RepatriationKind(StrEnum):
     EVACUATION = "evacuation"
 
 
-@event_type("lindungi.repatriation.requested.v1", REPATRIATION_REQUESTS)
+@event_type("lindungi.repatriation.requested.v1", REPATRIATION_REQUESTS, sent_by=("escalation",))
 class RepatriationRequested(Event):
     """Start a repatriation; one case never gets two live workflows of the same kind."""
 

@@ -185,7 +185,7 @@ from shared.settings import Settings
 async def main():
     s = Settings()
     db = connect(s)[s.database("outboxtest")]
-    box = Outbox(source="tests", clock=SystemClock())
+    box = Outbox(source="lindungi/casework", clock=SystemClock())
     for i in range(int(sys.argv[1])):
         ev = CaseOpened(case_id=f"c{i}", incident_id=f"i{i}", worker_key="w", mission_id="kbri-seoul",
                         country="KR", category="illness", severity="low", priority=0,
@@ -233,7 +233,7 @@ async def test_two_relays_publish_each_event_once(settings: Settings) -> None:
     """Replicas share the outbox: leases keep them from publishing the same document twice."""
     client = connect(settings)
     db = client[settings.database("outboxtest")]
-    box = Outbox(source="tests", clock=SystemClock())
+    box = Outbox(source="lindungi/casework", clock=SystemClock())
     from shared.kafka import ensure_topics, make_broker
 
     await ensure_topics(settings)
@@ -282,7 +282,7 @@ async def test_a_publish_failing_midway_does_not_send_the_earlier_entries_again(
     """
     client = connect(settings)
     db = client[settings.database("outboxtest")]
-    box = Outbox(source="tests", clock=SystemClock())
+    box = Outbox(source="lindungi/casework", clock=SystemClock())
     from shared.kafka import ensure_topics, make_broker
 
     await ensure_topics(settings)

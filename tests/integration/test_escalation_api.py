@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import io
+import asyncio
 import json
-from contextlib import redirect_stdout
+import re
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
-from services.escalation import dryrun
+from deploy.cli import app as cli
 from services.escalation.app import create_app
 from services.escalation.engine import DEFAULT_RULES
 from shared.clock import ManualClock
@@ -59,7 +60,7 @@ async def test_rules_are_listed_loaded_whole_or_refused_whole(settings: Settings
 
 
 async def test_dry_run_of_a_changed_rule_file_reports_the_difference(
-    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    settings: Settings, tmp_path: Path
 ) -> None:
     # A recorded stream: two critical cases, one acknowledged at 45 minutes, one never.
     slow, ignored = case_opened(severity=Severity.CRITICAL), case_opened(severity=Severity.CRITICAL)
@@ -95,25 +96,35 @@ async def test_dry_run_of_a_changed_rule_file_reports_the_difference(
         bad = await http.post("/v1/rules/dry-run", json={"yaml": FASTER}, headers=SUPERVISOR)
         assert bad.status_code == 422
 
-    # The CLI gives the same answer (live rules from a file here; by default, from the database).
+    # `lindungi rules dry-run` gives the same answer (live rules from a file here; by default,
+    # from the database), with endpoints from the environment, as it would from a shell.
     candidate = tmp_path / "faster.yaml"
     candidate.write_text(FASTER)
-    # the CLI reads its settings from the environment, as it would from a shell
-    monkeypatch.setenv("LINDUNGI_NAMESPACE", settings.namespace)
-    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", settings.kafka_bootstrap_servers)
-    monkeypatch.setenv("MONGODB_URI", settings.mongodb_uri)
-    out = io.StringIO()
-    with redirect_stdout(out):
-        rc = await dryrun.main(
-            [
-                "--rules",
-                str(candidate),
-                "--from-time",
-                T0.isoformat(),
-                "--until",
-                (T0 + timedelta(hours=1, minutes=15)).isoformat(),
-            ]
-        )
-    assert rc == 0
-    cli = json.loads(out.getvalue())
-    assert cli["only_candidate"] == report["only_candidate"] and cli["events"] == 3
+    live = tmp_path / "default.yaml"
+    live.write_text(DEFAULT)
+    env = {
+        "LINDUNGI_NAMESPACE": settings.namespace,
+        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+        "MONGODB_URI": settings.mongodb_uri,
+        "COLUMNS": "200",
+    }
+    until = (T0 + timedelta(hours=1, minutes=15)).isoformat()
+    args = ["rules", "dry-run", str(candidate), "--from", T0.isoformat(), "--until", until]
+    result = await asyncio.to_thread(CliRunner().invoke, cli, [*args, "--live", str(live), "--json"], env=env)
+    assert result.exit_code == 0, result.output
+    got = json.loads(result.stdout)
+    assert got["only_candidate"] == report["only_candidate"] and got["events"] == 3
+    # the rules in force (version 1, the defaults, in escalation's database) by default; a table
+    result = await asyncio.to_thread(CliRunner().invoke, cli, args, env=env)
+    assert result.exit_code == 0, result.output
+    assert "3 events" in result.stdout and "candidate fires 2, live 1" in result.stdout
+    assert re.search(rf"only candidate\s*│\s*critical-ack-1h\s*│\s*case:{slow.case_id}", result.stdout)
+    # an invalid candidate: exit 1, each problem named; --from neither offset nor time: usage error
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(FASTER.replace("level: 3", "level: 7", 1))
+    result = await asyncio.to_thread(
+        CliRunner().invoke, cli, ["rules", "dry-run", str(broken), "--from", "0"], env=env
+    )
+    assert result.exit_code == 1 and "trafficking-opened" in result.stdout
+    result = await asyncio.to_thread(CliRunner().invoke, cli, [*args[:3], "--from", "yesterday"], env=env)
+    assert result.exit_code == 2

@@ -52,6 +52,7 @@ class Stack:
         self.clock = clock or ManualClock()
         self.urls: dict[str, str] = {}
         self.servers: dict[str, uvicorn.Server] = {}
+        self.serving: dict[str, Any] = {}  # name -> the future of server.serve() (done once stopped)
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="stack", daemon=True)
 
@@ -80,7 +81,7 @@ class Stack:
         server = uvicorn.Server(config)
         self.servers[name] = server
         self.urls[name] = f"http://127.0.0.1:{port}"
-        asyncio.run_coroutine_threadsafe(server.serve(), self.loop)
+        self.serving[name] = asyncio.run_coroutine_threadsafe(server.serve(), self.loop)
 
     async def _ready(self) -> None:
         deadline = self.loop.time() + 90
@@ -96,7 +97,8 @@ class Stack:
 
         async def _gone() -> None:
             deadline = self.loop.time() + 30
-            while any(s.started for s in self.servers.values()) and self.loop.time() < deadline:  # noqa: ASYNC110
+            # uvicorn never clears `started`: a server is gone when its serve() returned
+            while not all(f.done() for f in self.serving.values()) and self.loop.time() < deadline:  # noqa: ASYNC110
                 await asyncio.sleep(0.1)
             with contextlib.suppress(Exception):
                 await drop_namespace(self.settings)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from shared import asyncapi, logs
+from shared import logs
 from shared.clock import ManualClock
 from shared.envelope import EVENT_TYPES, Envelope, UnknownEventType
 from shared.errors import describe, field_errors
@@ -132,11 +132,6 @@ def test_settings_namespace_isolates_names() -> None:
     s = Settings(namespace="t1_", kafka_bootstrap_servers="k:1", mongodb_uri="mongodb://m/")
     assert s.topic("intake.incidents.v1") == "t1_intake.incidents.v1"
     assert s.database("casework") == "t1_lindungi_casework"
-
-
-def test_committed_asyncapi_document_is_current() -> None:
-    committed = (ROOT / "docs" / "asyncapi.json").read_text()
-    assert committed == asyncapi.render(), "run: python -m shared.asyncapi > docs/asyncapi.json"
 
 
 def test_endpoints_given_by_field_name_win_over_the_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
