@@ -167,11 +167,15 @@ async def _open_investigation(rt: Runtime, env: Envelope, action: EscalationActi
     now = rt.clock.now()
     source = await store.get(rt.db, action.case_id) if action.case_id else None
     case_id = service.case_id_for(f"action:{action.action_id}")
-    country = (source or {}).get("country") or (
-        action.subject_id if action.subject_kind == "country" and action.subject_id else "ID"
+    # The case that prompted it, else what the triggering events said (a counting rule's last
+    # incident), else the country named as the subject; Indonesia only when nothing says more.
+    country = (
+        (source or {}).get("country")
+        or action.country
+        or (action.subject_id if action.subject_kind == "country" and action.subject_id else "ID")
     )
-    category = Category((source or {}).get("category") or Category.LEGAL_CASE)
-    severity = Severity((source or {}).get("severity") or Severity.HIGH)
+    category = Category((source or {}).get("category") or action.category or Category.LEGAL_CASE)
+    severity = Severity((source or {}).get("severity") or action.severity or Severity.HIGH)
     subject = f"{action.subject_kind}:{action.subject_id or action.case_id}"
     prio = domain.priority(severity=severity, category=category, non_procedural=False)
     opened = CaseOpened(
@@ -197,7 +201,8 @@ async def _open_investigation(rt: Runtime, env: Envelope, action: EscalationActi
         "join_key": None,
         "subject": subject,
         "region": region_of(country).value,
-        "incident_ids": [],
+        "incident_ids": [],  # it holds no incident: a redelivered report still finds its own case
+        "trigger_incident_ids": list(action.incident_ids),
         "worker_keys": [],
         "status": CaseStatus.NEW.value,
         "assignee": None,
@@ -208,7 +213,14 @@ async def _open_investigation(rt: Runtime, env: Envelope, action: EscalationActi
         "updated_at": now,
         "mission_requests": {},
         "timeline": [
-            entry(at=now, kind="opened", by=f"rule:{action.rule_id}", reason=action.reason, event_id=env.id)
+            entry(
+                at=now,
+                kind="opened",
+                by=f"rule:{action.rule_id}",
+                reason=action.reason,
+                event_id=env.id,
+                incident_ids=list(action.incident_ids) or None,
+            )
         ],
         "_applied": [env.id],
     }

@@ -490,8 +490,12 @@ def build_firing(
     facts: dict[str, Any],
     description: str,
     at: datetime,
+    members: list[str] | None = None,
 ) -> Firing:
-    """Turn a rule's actions (JSON form) into the events they emit, with deterministic ids."""
+    """Turn a rule's actions (JSON form) into the events they emit, with deterministic ids.
+
+    `members`: what a counting rule counted (incident ids); an investigation it opens names them.
+    """
     f = Firing(rule_id=rule_id, stage=stage, trigger=trigger, subject=subject, at=at)
     case_id = facts.get("case_id")
     # A notification is routed by the level its stage escalates to (e.g. the director at 2).
@@ -546,6 +550,8 @@ def build_firing(
                     subject_kind=kind,
                     subject_id=sid,
                     fired_at=at,
+                    incident_ids=list(members or []),
+                    **about,
                 )
             f.emissions.append(Emission(ev, sid, aid))
         elif do == "repatriate":
@@ -753,6 +759,7 @@ def count_firing(hit: CountHit, window: list[tuple[str, datetime]], at: datetime
         facts=hit.facts,
         description=f"{hit.description} ({len(members)} within the window: {', '.join(members[:10])})",
         at=at,
+        members=members,
     )
     return f
 
