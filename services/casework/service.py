@@ -285,7 +285,6 @@ def _new_case(
         priority=prio,
         group=group,
         people_affected=incident.people_affected,
-        worker_name=incident.worker_name,
         agency_id=incident.agency_id,
         employer_name=incident.employer_name,
         opened_at=now,

@@ -7,6 +7,7 @@ import logging
 from services.repatriation import domain, service, store
 from shared.envelope import Envelope
 from shared.events.casework import CaseOpened
+from shared.events.intake import IncidentAccepted
 from shared.events.registry import DepartureRecorded, DepartureStatus
 from shared.events.repatriation import RepatriationRequested
 from shared.service import Runtime
@@ -97,8 +98,13 @@ def make_case_handlers(rt: Runtime):  # type: ignore[no-untyped-def]
     async def on_case_opened(env: Envelope, e: CaseOpened) -> None:
         """Know which cases exist, so that a repatriation for no case is refused at the door."""
         await store.record_case(rt.db, case_id=e.case_id, country=e.country, opened_at=e.opened_at)
-        if not e.group and e.kind == "protection":
-            # a person a mission reports in an evacuation's area is one of its people, registered or not
-            await service.add_reported_person(rt, e)
 
     return {CaseOpened: on_case_opened}
+
+
+def make_incident_handlers(rt: Runtime):  # type: ignore[no-untyped-def]
+    async def on_incident(env: Envelope, e: IncidentAccepted) -> None:
+        """A person a mission reports in a live evacuation's area is one of its people, registered or not."""
+        await service.add_reported_person(rt, e)
+
+    return {IncidentAccepted: on_incident}

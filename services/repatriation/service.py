@@ -14,7 +14,7 @@ from pymongo.errors import DuplicateKeyError
 from services.repatriation import domain, plans, store
 from services.repatriation.domain import Change, Decision, Plan, Workflow
 from shared.envelope import Event
-from shared.events.casework import CaseOpened
+from shared.events.intake import IncidentAccepted
 from shared.events.repatriation import RepatriationKind, StepChanged, WorkflowChanged
 from shared.mongo import Doc, applied_once, merge_updates
 from shared.service import Runtime
@@ -378,35 +378,37 @@ async def complete_if_accounted_for(*, rt: Runtime, evacuation_id: str) -> bool:
     return bool(changes)
 
 
-async def add_reported_person(rt: Runtime, case: CaseOpened) -> int:
-    """A person a mission reports in a live evacuation's area joins its list, registered or not.
+async def add_reported_person(rt: Runtime, incident: IncidentAccepted) -> int:
+    """A worker a mission reports in a live evacuation's area joins its list, registered or not.
 
-    Listed by worker id when registered (one document with the fan-out's), else by the case's
-    worker key, marked non-procedural. The mission knows where they are: located.
+    Listed by worker id when matched (one document with the fan-out's), else by the report's
+    worker key, marked non-procedural. The mission knows where they are: located. A report that
+    names no worker (a group of people) lists no one.
     """
-    person = case.worker_id or case.worker_key
+    if incident.worker_key.startswith("group-"):
+        return 0
+    worker_id = incident.match.worker_id
+    person = worker_id or incident.worker_key
     now = rt.clock.now()
     added = 0
-    for evacuation_id in await store.live_evacuations_in(rt.db, case.country):
+    for evacuation_id in await store.live_evacuations_in(rt.db, incident.country):
         doc = {
             "_id": store.evacuee_id(evacuation_id, person),
             "evacuation_id": evacuation_id,
             "worker_id": person,
-            "registered": case.worker_id is not None,
-            "non_procedural": case.non_procedural,
-            "full_name": case.worker_name,
+            "registered": worker_id is not None,
+            "non_procedural": worker_id is None,
+            "full_name": incident.worker_name,
             "home_province": None,
-            "country": case.country,
-            "case_id": case.case_id,
-            "reported_by": case.mission_id,
+            "country": incident.country,
+            "incident_id": incident.incident_id,
+            "reported_by": incident.mission_id,
             "status": domain.EvacueeStatus.LOCATED.value,
             "listed_at": now,
             "updated_at": now,
         }
-        if case.worker_id:
-            known = await rt.db[store.DEPARTURES].find_one(
-                {"worker_id": case.worker_id}, sort=[("version", -1)]
-            )
+        if worker_id:
+            known = await rt.db[store.DEPARTURES].find_one({"worker_id": worker_id}, sort=[("version", -1)])
             if known:
                 doc.update(full_name=known.get("full_name"), home_province=known.get("home_province"))
         added += await store.insert_evacuees(rt.db, [doc])

@@ -35,7 +35,6 @@ class CaseOpened(Event):
     priority: int
     group: bool = False  # an evacuation case holding many workers
     people_affected: int = 1
-    worker_name: str | None = None  # as reported or registered (an evacuation lists the person)
     agency_id: str | None = None
     employer_name: str | None = None
     opened_at: AwareDatetime

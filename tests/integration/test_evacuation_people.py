@@ -15,7 +15,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from services.repatriation import store
 from services.repatriation.app import create_app
 from shared.clock import ManualClock
-from shared.events.casework import CaseOpened
+from shared.events.intake import IncidentAccepted, WorkerMatch
 from shared.settings import Settings
 from shared.vocab import Category, Severity
 from tests.support.casework import publish
@@ -35,20 +35,21 @@ async def db(settings: Settings) -> AsyncIterator[AsyncDatabase[dict[str, Any]]]
     await client.close()
 
 
-def opened(case_id: str, **over: Any) -> CaseOpened:
+def reported(name: str, **over: Any) -> IncidentAccepted:
     fields: dict[str, Any] = {
-        "case_id": case_id,
-        "incident_id": "i-" + case_id,
-        "worker_key": "wk-" + case_id,
+        "incident_id": "i-" + name,
+        "worker_key": "wk-" + name,
+        "worker_name": name,
         "mission_id": "kbri-kuala-lumpur",
         "country": "MY",
         "category": Category.EVACUATION,
         "severity": Severity.HIGH,
-        "priority": 8,
-        "opened_at": NOW,
+        "occurred_at": NOW,
+        "reported_at": NOW,
+        "match": WorkerMatch(),  # no departure record
         **over,
     }
-    return CaseOpened(**fields)
+    return IncidentAccepted(**fields)
 
 
 async def test_evacuation_counts_reported_people_and_completes_when_all_are_accounted_for(
@@ -63,13 +64,17 @@ async def test_evacuation_counts_reported_people_and_completes_when_all_are_acco
 
         # a mission reports a worker with no departure record, and one already listed; a group
         # report and a report from another country add nobody
-        for case in [
-            opened("c-np", non_procedural=True, worker_name="Wati"),
-            opened("c-reg", worker_id="ev-000000", worker_key="ev-000000"),
-            opened("c-group", group=True, people_affected=40),
-            opened("c-kr", country="KR", mission_id="kbri-seoul", non_procedural=True),
+        for inc in [
+            reported("Wati"),
+            reported(
+                "listed",
+                worker_key="ev-000000",
+                match=WorkerMatch(worker_id="ev-000000", non_procedural=False),
+            ),
+            reported("group", worker_key="group-x", worker_name=None, people_affected=40),
+            reported("kr", country="KR", mission_id="kbri-seoul"),
         ]:
-            await publish(settings, case, key=case.case_id)
+            await publish(settings, inc, key=inc.worker_key)
 
         async def progress(**want: Any) -> dict[str, Any] | None:
             got = (await c.get(f"/v1/evacuations/{eid}/progress", headers=KL)).json()
@@ -79,10 +84,10 @@ async def test_evacuation_counts_reported_people_and_completes_when_all_are_acco
         assert p["by_status"]["located"] == 1 and p["by_status"]["unaccounted"] == 2
         workers = (await c.get(f"/v1/evacuations/{eid}/workers", headers=KL)).json()
         (np,) = [w for w in workers if w.get("non_procedural")]
-        assert (np["worker_id"], np["full_name"], np["case_id"], np["registered"]) == (
-            "wk-c-np",
+        assert (np["worker_id"], np["full_name"], np["incident_id"], np["registered"]) == (
+            "wk-Wati",
             "Wati",
-            "c-np",
+            "i-Wati",
             False,
         )
 
@@ -94,7 +99,7 @@ async def test_evacuation_counts_reported_people_and_completes_when_all_are_acco
             )
 
         assert (await move(["ev-000000"], "located", KL)).json()["moved"] == 1
-        assert (await move(["ev-000000", "wk-c-np"], "safe", KL)).json()["moved"] == 2
+        assert (await move(["ev-000000", "wk-Wati"], "safe", KL)).json()["moved"] == 2
         # one worker is still unaccounted: the evacuation goes on
         assert await progress(status="active", confirmed_unaccounted=0)
         refused = await move(["ev-000001"], "unaccounted", DESK, confirmed=True)
