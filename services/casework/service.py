@@ -39,7 +39,7 @@ from shared.events.casework import (
 from shared.events.intake import IncidentAccepted, IncidentMatched
 from shared.mongo import Doc, applied_once, merge_updates
 from shared.service import Runtime
-from shared.vocab import SEVERITY_RANK, Severity, region_of
+from shared.vocab import SEVERITY_RANK, Category, Severity, region_of
 
 CASE_NS = uuid.UUID("6f1c1d52-53f4-4e8b-9a57-1a2f0c7d3e10")
 
@@ -195,25 +195,35 @@ async def on_incident(rt: Runtime, *, event_id: str, incident: IncidentAccepted)
     """
     rules = domain.load_rules()
     group = domain.is_group(incident.category, incident.people_affected)
-    key = domain.open_key(incident.worker_key, incident.category)
+    case_id = case_id_for(incident.incident_id)
+    key, join = domain.placement_key(
+        worker_key=incident.worker_key,
+        category=incident.category,
+        country=incident.country,
+        people_affected=incident.people_affected,
+        case_id=case_id,
+    )
     for _ in range(5):
-        # Does a case hold this incident already (a redelivery), and does the worker have an
-        # open case of this family to join?
-        found = await store.find_placement(
-            rt.db, incident_id=incident.incident_id, open_key=None if group else key
-        )
+        # Does a case hold this incident already (a redelivery), and is there an open case to
+        # join (the worker's, of this family; or the country's evacuation)?
+        found = await store.find_placement(rt.db, incident_id=incident.incident_id, open_key=join)
         held = [d for d in found if incident.incident_id in (d.get("incident_ids") or [])]
         if held:
             await _suggest_back(rt, incident)  # again, in case a crash came between the two writes
             return str(held[0]["_id"])
-        existing = next((d for d in found if d.get("open_key") == key), None)
-        if existing is not None:
-            if await _join(rt, existing, event_id=event_id, incident=incident, key=key):
+        existing = next((d for d in found if join and d.get("open_key") == join), None)
+        if existing is not None and join is not None:
+            if await _join(rt, existing, event_id=event_id, incident=incident, key=join):
                 return str(existing["_id"])
             continue  # the case was resolved or changed meanwhile: look again
-        case_id = case_id_for(incident.incident_id)
         doc = _new_case(
-            rt, case_id=case_id, event_id=event_id, incident=incident, group=group, key=key, rules=rules
+            rt,
+            case_id=case_id,
+            event_id=event_id,
+            incident=incident,
+            group=group,
+            keys=(key, join),
+            rules=rules,
         )
         outcome = await store.insert_new(rt.db, doc)
         if outcome == "inserted":
@@ -259,7 +269,7 @@ def _new_case(
     event_id: str,
     incident: IncidentAccepted,
     group: bool,
-    key: str,
+    keys: tuple[str, str | None],
     rules: domain.DeskRules,
 ) -> Doc:
     now = rt.clock.now()
@@ -295,8 +305,8 @@ def _new_case(
         "_id": case_id,
         **opened.model_dump(mode="python", exclude={"case_id", "incident_id"}),
         "kind": "protection",
-        "open_key": f"group|{case_id}" if group else key,
-        "join_key": None if group else key,
+        "open_key": keys[0],
+        "join_key": keys[1],
         "region": region_of(incident.country).value,
         "incident_ids": [incident.incident_id],
         "suggested_incident_ids": list(incident.suggested_incident_ids),
@@ -340,7 +350,11 @@ async def _join(rt: Runtime, case: Doc, *, event_id: str, incident: IncidentAcce
         incident_id=incident.incident_id,
         category=incident.category,
         severity=incident.severity,
-        reason="another incident of the same worker and category family",
+        reason=(
+            "another evacuation report in the same country"
+            if incident.category == Category.EVACUATION
+            else "another incident of the same worker and category family"
+        ),
     )
     once_filter, once_update = applied_once(event_id)
     # The case takes the graver severity, the higher priority and the nearer deadline.
