@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from difflib import SequenceMatcher
 from typing import Any
 
@@ -269,6 +269,32 @@ def to_link(items: list[dict[str, Any]], occurred_at: datetime, *, own_id: str) 
     if len(ids) <= MAX_LINKS:
         return ids
     return [ids[0], *ids[-(MAX_LINKS - 1) :]]
+
+
+def offsets(report: IncidentReport) -> dict[str, str]:
+    """The UTC offsets the mission wrote its times in ('+09:00'), kept beside the UTC instants."""
+    out = {}
+    for name in ("occurred_at", "reported_at"):
+        value = getattr(report, name)
+        if value is not None and value.utcoffset() is not None:
+            out[name] = value.isoformat()[-6:] if value.utcoffset() else "+00:00"
+    return out
+
+
+def with_offsets(doc: dict[str, Any]) -> dict[str, Any]:
+    """A stored incident with its times back in the offsets the mission sent them in."""
+    kept = doc.get("time_offsets") or {}
+    if not kept:
+        return doc
+    out = dict(doc)
+    for name, offset in kept.items():
+        value = out.get(name)
+        if isinstance(value, datetime):
+            sign = -1 if offset.startswith("-") else 1
+            hours, minutes = int(offset[1:3]), int(offset[4:6])
+            zone = timezone(sign * timedelta(hours=hours, minutes=minutes))
+            out[name] = (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(zone)
+    return out
 
 
 def _aware(dt: datetime, like: datetime) -> datetime:

@@ -225,6 +225,7 @@ async def submit(
         "employer": report.employer.model_dump() if report.employer else None,
         "reporter": report.reporter.model_dump() if report.reporter else None,
         "received_at": now,
+        "time_offsets": domain.offsets(report),  # times read back as the mission wrote them
         "ref_key": ref_key,
         "idem_key": idem_key,
         # "field=hash" strings: field names hold dots, which MongoDB keys may not.
