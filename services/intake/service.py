@@ -351,6 +351,8 @@ async def rematch(*, deps: Deps, incident_id: str) -> bool:
         worker_name=doc.get("worker_name") or departure.get("full_name"),
         home_province=departure.get("home_province"),
         matched_at=deps.clock.now(),
+        country=doc.get("country"),
+        category=doc.get("category"),
     )
     update = {
         "$set": {

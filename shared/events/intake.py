@@ -264,3 +264,6 @@ class IncidentMatched(Event):
     worker_name: str | None = None
     home_province: str | None = None
     matched_at: AwareDatetime
+    # What a rule routing on the incident needs (an investigation's country and queue).
+    country: str | None = None
+    category: Category | None = None
