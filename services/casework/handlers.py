@@ -94,6 +94,11 @@ def make_escalation_handlers(rt: Runtime):  # type: ignore[no-untyped-def]
                         plan = _timeline_only(
                             now, "escalation_unchanged", by, action.reason, level=action.level
                         )
+                case ActionKind.TAG if action.tag == service.NON_PROCEDURAL_TAG and doc.get("worker_id"):
+                    # the worker was matched (late) before the tag arrived: it no longer holds
+                    plan = _timeline_only(
+                        now, "tag_not_applied", by, "the worker was matched", tag=action.tag
+                    )
                 case ActionKind.TAG:
                     plan = service.tag_plan(
                         doc, actor=by, now=now, tag=action.tag or "untagged", reason=action.reason

@@ -390,6 +390,9 @@ async def _join(rt: Runtime, case: Doc, *, event_id: str, incident: IncidentAcce
     return False
 
 
+NON_PROCEDURAL_TAG = "non-procedural"  # the default rule set's tag for an unregistered worker
+
+
 def worker_matched_plan(doc: Doc, *, match: IncidentMatched, now: datetime) -> Plan:
     """A case's worker matched after the report: worker, agency, province, no longer non-procedural."""
     worker_id = match.match.worker_id or ""
@@ -428,7 +431,11 @@ def worker_matched_plan(doc: Doc, *, match: IncidentMatched, now: datetime) -> P
         home_province=match.home_province,
         departure_id=match.departure_id,
     )
-    update = merge_updates({"$set": set_, "$addToSet": {"worker_keys": worker_id}}, _push_timeline(tl))
+    # The worker is registered after all: the non-procedural tag (if a rule set it) no longer holds.
+    update = merge_updates(
+        {"$set": set_, "$addToSet": {"worker_keys": worker_id}, "$pull": {"tags": NON_PROCEDURAL_TAG}},
+        _push_timeline(tl),
+    )
     return Plan(update, [ev])
 
 

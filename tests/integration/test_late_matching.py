@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from services.casework.app import create_app as create_casework
+from services.escalation.app import create_app as create_escalation
 from services.intake.app import create_app as create_intake
 from services.registry.app import create_app as create_registry
 from shared import topics
@@ -47,6 +48,7 @@ async def test_an_incident_before_its_departure_is_matched_when_the_departure_ar
         running(create_registry(settings, clock)) as registry,
         running(create_intake(settings, clock)) as intake,
         running(create_casework(settings, clock)) as cw,
+        running(create_escalation(settings, clock, timer_poll_seconds=0.1)),
     ):
         r = await intake.post("/v1/incidents", json=report(), headers=SEOUL)
         assert r.status_code == 202, r.text
@@ -59,7 +61,11 @@ async def test_an_incident_before_its_departure_is_matched_when_the_departure_ar
             ).json()
             return found[0] if found else None
 
-        opened = await eventually(case)
+        async def tagged() -> dict[str, Any] | None:  # the default rule tags a non-procedural worker
+            c = await case()
+            return c if c and "non-procedural" in c["tags"] else None
+
+        opened = await eventually(tagged)
         assert opened["non_procedural"] is True and opened.get("worker_id") is None
 
         # the worker's departure reaches the registry (and intake) only now
@@ -94,6 +100,7 @@ async def test_an_incident_before_its_departure_is_matched_when_the_departure_ar
             "DKI Jakarta",
             False,
         )
+        assert "non-procedural" not in c["tags"]  # no longer true
         full = (await cw.get(f"/v1/cases/{c['case_id']}", headers=OFFICER)).json()
         notes = [t for t in full["timeline"] if t["kind"] == "worker_matched"]
         assert len(notes) == 1 and notes[0]["worker_id"] == dep["worker_id"]
