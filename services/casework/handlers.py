@@ -61,12 +61,16 @@ def make_handlers(rt: Runtime):  # type: ignore[no-untyped-def]
             raise RuntimeError(f"no case holds incident {m.incident_id} yet")
         now = rt.clock.now()
 
-        def build(doc: Doc) -> Plan | None:
+        def build(doc: Doc, rekey: bool = True) -> Plan | None:
             if env.id in (doc.get("_applied") or []):
                 return None
-            return _once(env, service.worker_matched_plan(doc, match=m, now=now))
+            return _once(env, service.worker_matched_plan(doc, match=m, now=now, rekey=rekey))
 
-        await _apply(rt, str(held[0]["_id"]), build)
+        try:
+            await _apply(rt, str(held[0]["_id"]), build)
+        except service.Conflict:
+            # the worker already has an open case of this family: keep the keys, the desk merges
+            await _apply(rt, str(held[0]["_id"]), lambda doc: build(doc, rekey=False))
 
     return {IncidentAccepted: on_incident_accepted, IncidentMatched: on_incident_matched}
 

@@ -393,8 +393,13 @@ async def _join(rt: Runtime, case: Doc, *, event_id: str, incident: IncidentAcce
 NON_PROCEDURAL_TAG = "non-procedural"  # the default rule set's tag for an unregistered worker
 
 
-def worker_matched_plan(doc: Doc, *, match: IncidentMatched, now: datetime) -> Plan:
-    """A case's worker matched after the report: worker, agency, province, no longer non-procedural."""
+def worker_matched_plan(doc: Doc, *, match: IncidentMatched, now: datetime, rekey: bool = True) -> Plan:
+    """A case's worker matched after the report: worker, agency, province, no longer non-procedural.
+
+    With `rekey`, an open case of one worker is re-keyed to the worker id, so the worker's later
+    reports (matched at once, keyed by worker id) join it; the caller retries without when the
+    worker already has an open case of that family (the desk merges the two).
+    """
     worker_id = match.match.worker_id or ""
     agency_id = doc.get("agency_id") or match.agency_id
     reason = "the worker's departure record arrived after the report"
@@ -407,6 +412,10 @@ def worker_matched_plan(doc: Doc, *, match: IncidentMatched, now: datetime) -> P
         "worker_name": doc.get("worker_name") or match.worker_name,
         "updated_at": now,
     }
+    join = doc.get("join_key")
+    if rekey and join and doc.get("open_key") == join and worker_id:
+        key = f"{worker_id}|{join.rsplit('|', 1)[1]}"
+        set_.update(open_key=key, join_key=key)
     tl = entry(
         at=now,
         kind="worker_matched",

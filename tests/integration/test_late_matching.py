@@ -4,6 +4,7 @@ the worker's departure reached intake is matched when it arrives, and its case t
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,8 +16,9 @@ from services.intake.app import create_app as create_intake
 from services.registry.app import create_app as create_registry
 from shared import topics
 from shared.clock import ManualClock
+from shared.events.intake import IncidentMatched, MatchMethod, WorkerMatch
 from shared.settings import Settings
-from tests.support.casework import OFFICER, incident, publish_incident
+from tests.support.casework import OFFICER, incident, publish, publish_incident
 from tests.support.harness import envelopes, eventually, produce, read_topic, running
 from tests.support.registry_data import OPERATOR, bearer, departure
 
@@ -105,6 +107,21 @@ async def test_an_incident_before_its_departure_is_matched_when_the_departure_ar
         notes = [t for t in full["timeline"] if t["kind"] == "worker_matched"]
         assert len(notes) == 1 and notes[0]["worker_id"] == dep["worker_id"]
 
+        # the worker's next report, matched at once (keyed by worker id), joins the same case
+        r = await intake.post(
+            "/v1/incidents",
+            json=report(category="contract_mismatch", occurred_at=NOW.isoformat()),
+            headers=SEOUL,
+        )
+        assert r.status_code == 202 and r.json()["worker_key"] == dep["worker_id"], r.text
+        nxt = r.json()["incident_id"]
+
+        async def joined() -> dict[str, Any] | None:
+            got = (await cw.get(f"/v1/cases/{c['case_id']}", headers=OFFICER)).json()
+            return got if nxt in got["incident_ids"] else None
+
+        await eventually(joined)
+
         # the IncidentMatched event, redelivered, changes nothing more; a later report on the same
         # partition tells when the redelivery was handled
         (matched,) = [
@@ -143,3 +160,38 @@ async def test_an_incident_before_its_departure_is_matched_when_the_departure_ar
             return r.status_code == 200 and r.json().get("cases_open") == 1
 
         await eventually(agency_counts)
+
+
+async def test_a_late_match_for_a_worker_with_an_open_case_keeps_both_cases(settings: Settings) -> None:
+    async with running(create_casework(settings, ManualClock(NOW))) as cw:
+        worker = "w-" + uuid.uuid4().hex[:10]
+        registered = incident(worker_key=worker, match=WorkerMatch(worker_id=worker, non_procedural=False))
+        unmatched = incident(match=WorkerMatch())  # same category family, keyed by a hash
+        for inc in (registered, unmatched):
+            await publish_incident(settings, inc)
+
+        async def case_of(incident_id: str) -> Any:
+            r = await cw.get("/v1/cases", params={"incident_id": incident_id}, headers=OFFICER)
+            return r.json()[0] if r.json() else None
+
+        first = await eventually(lambda: case_of(registered.incident_id))
+        await eventually(lambda: case_of(unmatched.incident_id))
+        late = IncidentMatched(
+            incident_id=unmatched.incident_id,
+            worker_key=unmatched.worker_key,
+            match=WorkerMatch(
+                worker_id=worker, method=MatchMethod.PASSPORT, confidence=1.0, non_procedural=False
+            ),
+            departure_id="d-" + worker,
+            agency_id="p3mi-late",
+            matched_at=NOW,
+        )
+        await publish(settings, late, key=unmatched.worker_key)
+
+        async def matched() -> Any:
+            c = await case_of(unmatched.incident_id)
+            return c if c.get("worker_id") == worker else None
+
+        second = await eventually(matched)
+        # the worker's open case keeps the worker's key; the desk merges the two (suggestions, merge)
+        assert second["case_id"] != first["case_id"] and second["non_procedural"] is False
