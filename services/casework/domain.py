@@ -70,6 +70,24 @@ def open_key(worker_key: str, category: Category | str) -> str:
     return f"{worker_key}|{family_of(category).value}"
 
 
+def placement_key(
+    *, worker_key: str, category: Category | str, country: str, people_affected: int, case_id: str
+) -> tuple[str, str | None]:
+    """(open_key, join_key) of a new case: what later incidents join it by.
+
+    A worker's incidents of one family join the worker's open case. Evacuation reports join the
+    open evacuation case of their country (the same event and area), whoever they name; another
+    group report (many people, not an evacuation) stands alone.
+    """
+    if Category(category) == Category.EVACUATION:
+        key = f"evacuation|{country}"
+        return key, key
+    if is_group(category, people_affected):
+        return f"group|{case_id}", None
+    key = open_key(worker_key, category)
+    return key, key
+
+
 def closed_key(case_id: str) -> str:
     """The open_key a case holds once resolved or closed: unique, and joins nothing."""
     return f"closed|{case_id}"

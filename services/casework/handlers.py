@@ -18,7 +18,7 @@ from shared.events.escalation import (
     EscalationWithdrawn,
     NotificationDelivery,
 )
-from shared.events.intake import IncidentAccepted
+from shared.events.intake import IncidentAccepted, IncidentMatched
 from shared.events.repatriation import StepChanged, WorkflowChanged
 from shared.mongo import Doc, applied_once, merge_updates
 from shared.service import Runtime
@@ -53,7 +53,26 @@ def make_handlers(rt: Runtime):  # type: ignore[no-untyped-def]
         """Open a case for the incident, or join the worker's open case of the same family, once."""
         await service.on_incident(rt, event_id=env.id, incident=incident)
 
-    return {IncidentAccepted: on_incident_accepted}
+    async def on_incident_matched(env: Envelope, m: IncidentMatched) -> None:
+        """The worker of a case was matched late: the case takes the match and says so, once."""
+        held = await store.find(rt.db, {"incident_ids": m.incident_id}, limit=1)
+        if not held:
+            # the same partition carried the IncidentAccepted first: its case must exist
+            raise RuntimeError(f"no case holds incident {m.incident_id} yet")
+        now = rt.clock.now()
+
+        def build(doc: Doc, rekey: bool = True) -> Plan | None:
+            if env.id in (doc.get("_applied") or []):
+                return None
+            return _once(env, service.worker_matched_plan(doc, match=m, now=now, rekey=rekey))
+
+        try:
+            await _apply(rt, str(held[0]["_id"]), build)
+        except service.Conflict:
+            # the worker already has an open case of this family: keep the keys, the desk merges
+            await _apply(rt, str(held[0]["_id"]), lambda doc: build(doc, rekey=False))
+
+    return {IncidentAccepted: on_incident_accepted, IncidentMatched: on_incident_matched}
 
 
 def make_escalation_handlers(rt: Runtime):  # type: ignore[no-untyped-def]
@@ -79,6 +98,11 @@ def make_escalation_handlers(rt: Runtime):  # type: ignore[no-untyped-def]
                         plan = _timeline_only(
                             now, "escalation_unchanged", by, action.reason, level=action.level
                         )
+                case ActionKind.TAG if action.tag == service.NON_PROCEDURAL_TAG and doc.get("worker_id"):
+                    # the worker was matched (late) before the tag arrived: it no longer holds
+                    plan = _timeline_only(
+                        now, "tag_not_applied", by, "the worker was matched", tag=action.tag
+                    )
                 case ActionKind.TAG:
                     plan = service.tag_plan(
                         doc, actor=by, now=now, tag=action.tag or "untagged", reason=action.reason
@@ -152,11 +176,15 @@ async def _open_investigation(rt: Runtime, env: Envelope, action: EscalationActi
     now = rt.clock.now()
     source = await store.get(rt.db, action.case_id) if action.case_id else None
     case_id = service.case_id_for(f"action:{action.action_id}")
-    country = (source or {}).get("country") or (
-        action.subject_id if action.subject_kind == "country" and action.subject_id else "ID"
+    # The case that prompted it, else what the triggering events said (a counting rule's last
+    # incident), else the country named as the subject; Indonesia only when nothing says more.
+    country = (
+        (source or {}).get("country")
+        or action.country
+        or (action.subject_id if action.subject_kind == "country" and action.subject_id else "ID")
     )
-    category = Category((source or {}).get("category") or Category.LEGAL_CASE)
-    severity = Severity((source or {}).get("severity") or Severity.HIGH)
+    category = Category((source or {}).get("category") or action.category or Category.LEGAL_CASE)
+    severity = Severity((source or {}).get("severity") or action.severity or Severity.HIGH)
     subject = f"{action.subject_kind}:{action.subject_id or action.case_id}"
     prio = domain.priority(severity=severity, category=category, non_procedural=False)
     opened = CaseOpened(
@@ -182,7 +210,8 @@ async def _open_investigation(rt: Runtime, env: Envelope, action: EscalationActi
         "join_key": None,
         "subject": subject,
         "region": region_of(country).value,
-        "incident_ids": [],
+        "incident_ids": [],  # it holds no incident: a redelivered report still finds its own case
+        "trigger_incident_ids": list(action.incident_ids),
         "worker_keys": [],
         "status": CaseStatus.NEW.value,
         "assignee": None,
@@ -193,7 +222,14 @@ async def _open_investigation(rt: Runtime, env: Envelope, action: EscalationActi
         "updated_at": now,
         "mission_requests": {},
         "timeline": [
-            entry(at=now, kind="opened", by=f"rule:{action.rule_id}", reason=action.reason, event_id=env.id)
+            entry(
+                at=now,
+                kind="opened",
+                by=f"rule:{action.rule_id}",
+                reason=action.reason,
+                event_id=env.id,
+                incident_ids=list(action.incident_ids) or None,
+            )
         ],
         "_applied": [env.id],
     }

@@ -34,11 +34,12 @@ from shared.events.casework import (
     CaseResolved,
     CaseStatus,
     CaseTriaged,
+    CaseWorkerMatched,
 )
-from shared.events.intake import IncidentAccepted
+from shared.events.intake import IncidentAccepted, IncidentMatched
 from shared.mongo import Doc, applied_once, merge_updates
 from shared.service import Runtime
-from shared.vocab import SEVERITY_RANK, Severity, region_of
+from shared.vocab import SEVERITY_RANK, Category, Severity, region_of
 
 CASE_NS = uuid.UUID("6f1c1d52-53f4-4e8b-9a57-1a2f0c7d3e10")
 
@@ -194,25 +195,35 @@ async def on_incident(rt: Runtime, *, event_id: str, incident: IncidentAccepted)
     """
     rules = domain.load_rules()
     group = domain.is_group(incident.category, incident.people_affected)
-    key = domain.open_key(incident.worker_key, incident.category)
+    case_id = case_id_for(incident.incident_id)
+    key, join = domain.placement_key(
+        worker_key=incident.worker_key,
+        category=incident.category,
+        country=incident.country,
+        people_affected=incident.people_affected,
+        case_id=case_id,
+    )
     for _ in range(5):
-        # Does a case hold this incident already (a redelivery), and does the worker have an
-        # open case of this family to join?
-        found = await store.find_placement(
-            rt.db, incident_id=incident.incident_id, open_key=None if group else key
-        )
+        # Does a case hold this incident already (a redelivery), and is there an open case to
+        # join (the worker's, of this family; or the country's evacuation)?
+        found = await store.find_placement(rt.db, incident_id=incident.incident_id, open_key=join)
         held = [d for d in found if incident.incident_id in (d.get("incident_ids") or [])]
         if held:
             await _suggest_back(rt, incident)  # again, in case a crash came between the two writes
             return str(held[0]["_id"])
-        existing = next((d for d in found if d.get("open_key") == key), None)
-        if existing is not None:
-            if await _join(rt, existing, event_id=event_id, incident=incident, key=key):
+        existing = next((d for d in found if join and d.get("open_key") == join), None)
+        if existing is not None and join is not None:
+            if await _join(rt, existing, event_id=event_id, incident=incident, key=join):
                 return str(existing["_id"])
             continue  # the case was resolved or changed meanwhile: look again
-        case_id = case_id_for(incident.incident_id)
         doc = _new_case(
-            rt, case_id=case_id, event_id=event_id, incident=incident, group=group, key=key, rules=rules
+            rt,
+            case_id=case_id,
+            event_id=event_id,
+            incident=incident,
+            group=group,
+            keys=(key, join),
+            rules=rules,
         )
         outcome = await store.insert_new(rt.db, doc)
         if outcome == "inserted":
@@ -258,7 +269,7 @@ def _new_case(
     event_id: str,
     incident: IncidentAccepted,
     group: bool,
-    key: str,
+    keys: tuple[str, str | None],
     rules: domain.DeskRules,
 ) -> Doc:
     now = rt.clock.now()
@@ -294,8 +305,8 @@ def _new_case(
         "_id": case_id,
         **opened.model_dump(mode="python", exclude={"case_id", "incident_id"}),
         "kind": "protection",
-        "open_key": f"group|{case_id}" if group else key,
-        "join_key": None if group else key,
+        "open_key": keys[0],
+        "join_key": keys[1],
         "region": region_of(incident.country).value,
         "incident_ids": [incident.incident_id],
         "suggested_incident_ids": list(incident.suggested_incident_ids),
@@ -339,7 +350,11 @@ async def _join(rt: Runtime, case: Doc, *, event_id: str, incident: IncidentAcce
         incident_id=incident.incident_id,
         category=incident.category,
         severity=incident.severity,
-        reason="another incident of the same worker and category family",
+        reason=(
+            "another evacuation report in the same country"
+            if incident.category == Category.EVACUATION
+            else "another incident of the same worker and category family"
+        ),
     )
     once_filter, once_update = applied_once(event_id)
     # The case takes the graver severity, the higher priority and the nearer deadline.
@@ -373,6 +388,64 @@ async def _join(rt: Runtime, case: Doc, *, event_id: str, incident: IncidentAcce
         rt.relay.wake(case["_id"])
         return True
     return False
+
+
+NON_PROCEDURAL_TAG = "non-procedural"  # the default rule set's tag for an unregistered worker
+
+
+def worker_matched_plan(doc: Doc, *, match: IncidentMatched, now: datetime, rekey: bool = True) -> Plan:
+    """A case's worker matched after the report: worker, agency, province, no longer non-procedural.
+
+    With `rekey`, an open case of one worker is re-keyed to the worker id, so the worker's later
+    reports (matched at once, keyed by worker id) join it; the caller retries without when the
+    worker already has an open case of that family (the desk merges the two).
+    """
+    worker_id = match.match.worker_id or ""
+    agency_id = doc.get("agency_id") or match.agency_id
+    reason = "the worker's departure record arrived after the report"
+    set_: Doc = {
+        "worker_id": worker_id,
+        "non_procedural": False,
+        "agency_id": agency_id,
+        "home_province": match.home_province,
+        "departure_id": match.departure_id,
+        "worker_name": doc.get("worker_name") or match.worker_name,
+        "updated_at": now,
+    }
+    join = doc.get("join_key")
+    if rekey and join and doc.get("open_key") == join and worker_id:
+        key = f"{worker_id}|{join.rsplit('|', 1)[1]}"
+        set_.update(open_key=key, join_key=key)
+    tl = entry(
+        at=now,
+        kind="worker_matched",
+        by="system",
+        reason=reason,
+        incident_id=match.incident_id,
+        worker_id=worker_id,
+        method=match.match.method.value,
+        agency_id=agency_id,
+        home_province=match.home_province,
+    )
+    ev = case_change(
+        CaseWorkerMatched,
+        doc,
+        status=doc["status"],
+        actor="system",
+        at=now,
+        reason=reason,
+        incident_id=match.incident_id,
+        agency_id=agency_id,
+        worker_id=worker_id,
+        home_province=match.home_province,
+        departure_id=match.departure_id,
+    )
+    # The worker is registered after all: the non-procedural tag (if a rule set it) no longer holds.
+    update = merge_updates(
+        {"$set": set_, "$addToSet": {"worker_keys": worker_id}, "$pull": {"tags": NON_PROCEDURAL_TAG}},
+        _push_timeline(tl),
+    )
+    return Plan(update, [ev])
 
 
 # --- desk actions -------------------------------------------------------------------------------

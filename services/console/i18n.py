@@ -87,6 +87,13 @@ class Formats:
             return NONE
         return format_datetime(dt, "d MMM y, HH:mm xxx", tzinfo=self.zone, locale=self.locale)
 
+    def as_sent(self, value: Any) -> str:
+        """A time as its sender wrote it (a mission's +09:00 stays +09:00), offset visible."""
+        dt = parse_time(value)
+        if dt is None:
+            return NONE
+        return format_datetime(dt, "d MMM y, HH:mm xxx", tzinfo=dt.tzinfo, locale=self.locale)
+
     def iso(self, value: Any) -> str:
         dt = parse_time(value)
         return dt.isoformat() if dt else ""

@@ -92,6 +92,9 @@ OTHER: dict[str, str] = {
     # timeline entries
     "opened": N_("opened"),
     "incident_linked": N_("incident linked"),
+    "worker_matched": N_("worker matched to a departure record"),
+    "repatriation_home_province_set": N_("home province set"),
+    "home_province_set": N_("home province set"),
     "claimed": N_("claimed"),
     "acknowledged": N_("acknowledged"),
     "released": N_("released"),
@@ -163,6 +166,10 @@ STEP_ACTIONS: dict[str, str] = {
     "retry": N_("Retry step"),
     "skip": N_("Skip step"),
 }
-WORKFLOW_ACTIONS: dict[str, str] = {"reroute": N_("Re-route"), "cancel": N_("Cancel the repatriation")}
+WORKFLOW_ACTIONS: dict[str, str] = {
+    "reroute": N_("Re-route"),
+    "cancel": N_("Cancel the repatriation"),
+    "home-province": N_("Set the home province"),
+}
 # What a repatriation page may report as done (a step action, or a re-route or cancel).
 REPATRIATION_ACTIONS = {**STEP_ACTIONS, **WORKFLOW_ACTIONS}

@@ -241,6 +241,9 @@ class Count(_Strict):
     at_least: int = Field(ge=1)
     within: Duration = Field(gt=0)
     by: list[str] = Field(min_length=1)
+    # Other events that count the same member (incident) under the same conditions, e.g. a late
+    # match (IncidentMatched) that names the agency the report did not: one incident counts once.
+    also_on: list[str] = []
 
     @model_validator(mode="before")
     @classmethod
@@ -279,7 +282,20 @@ class Rule(_Strict):
         if self.count is not None:
             for f in self.count.by:
                 _field_annotation(model, f)
+            for name in self.count.also_on:
+                other = EVENTS.get(name)
+                if other is None:
+                    raise ValueError(f"count.also_on: unknown event {name!r}")
+                for f in [*self.count.by, *self.trigger.when]:
+                    _field_annotation(other, f)
         return self
+
+    def triggered_by(self, ev: Incoming) -> bool:
+        """Whether an incoming event triggers the rule (for a count: also its `also_on` events)."""
+        if self.trigger.test(ev):
+            return True
+        also = self.count.also_on if self.count is not None else []
+        return ev.name in also and matches(self.trigger.when, ev.data)
 
 
 class RuleSet(_Strict):
@@ -490,8 +506,12 @@ def build_firing(
     facts: dict[str, Any],
     description: str,
     at: datetime,
+    members: list[str] | None = None,
 ) -> Firing:
-    """Turn a rule's actions (JSON form) into the events they emit, with deterministic ids."""
+    """Turn a rule's actions (JSON form) into the events they emit, with deterministic ids.
+
+    `members`: what a counting rule counted (incident ids); an investigation it opens names them.
+    """
     f = Firing(rule_id=rule_id, stage=stage, trigger=trigger, subject=subject, at=at)
     case_id = facts.get("case_id")
     # A notification is routed by the level its stage escalates to (e.g. the director at 2).
@@ -546,6 +566,8 @@ def build_firing(
                     subject_kind=kind,
                     subject_id=sid,
                     fired_at=at,
+                    incident_ids=list(members or []),
+                    **about,
                 )
             f.emissions.append(Emission(ev, sid, aid))
         elif do == "repatriate":
@@ -646,7 +668,11 @@ def pick_window(
 ) -> list[tuple[str, datetime]] | None:
     """The earliest `at_least` members not yet counted whose times lie within a span shorter than
     `within`, or None. Earliest first, so every replica that sees the same members picks the same."""
-    free = sorted({m for m in members if m[0] not in consumed}, key=lambda m: (m[1], m[0]))
+    earliest: dict[str, datetime] = {}  # a member seen twice (accepted, then matched) counts once
+    for m, t in members:
+        if m not in consumed and (m not in earliest or t < earliest[m]):
+            earliest[m] = t
+    free = sorted(earliest.items(), key=lambda m: (m[1], m[0]))
     for i in range(len(free) - at_least + 1):
         if (free[i + at_least - 1][1] - free[i][1]).total_seconds() < within:
             return free[i : i + at_least]
@@ -672,7 +698,7 @@ def evaluate(rules: RuleSet, version: int, ev: Incoming) -> Decision:
     """What the given rule set makes of an event (pure)."""
     out = Decision()
     for rule in rules.rules:
-        if not rule.enabled or not rule.trigger.test(ev):
+        if not rule.enabled or not rule.triggered_by(ev):
             continue
         facts = facts_of(ev.data)
         actions = [a.model_dump(mode="json", exclude_none=True) for a in rule.actions or []]
@@ -753,6 +779,7 @@ def count_firing(hit: CountHit, window: list[tuple[str, datetime]], at: datetime
         facts=hit.facts,
         description=f"{hit.description} ({len(members)} within the window: {', '.join(members[:10])})",
         at=at,
+        members=members,
     )
     return f
 

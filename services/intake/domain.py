@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from difflib import SequenceMatcher
 from typing import Any
 
 from shared.events.intake import IncidentReport, MatchMethod, WorkerMatch
 from shared.events.registry import normalise_name
+from shared.mongo import Doc
 from shared.retention import ANONYMISED
 
 NS = uuid.UUID("3c9d7a52-8e41-4b6f-a0d3-5f2e1b7c9a84")
@@ -201,6 +202,37 @@ def departure_keys(
     )
 
 
+def unmatched_keys(identity: Identity) -> list[str]:
+    """The keys under which an unmatched report waits for its worker's departure (late matching).
+
+    Only what identifies a person: a departure filed later under one of them re-checks the report.
+    """
+    return [
+        f"{kind}:{value}"
+        for kind, value in (
+            ("worker", identity.worker_id),
+            ("nik", identity.nik_hash),
+            ("passport", identity.passport_hash),
+            ("name_dob", identity.name_dob_hash),
+        )
+        if value
+    ]
+
+
+def stored_identity(worker: Doc | None) -> Identity | None:
+    """The identity of a stored incident's worker (keyed hashes as intake keeps them)."""
+    if not worker:
+        return None
+    return Identity(
+        worker_id=worker.get("worker_id"),
+        nik_hash=worker.get("nik_hash"),
+        passport_hash=worker.get("passport_hash"),
+        name=normalised(worker.get("full_name")),
+        date_of_birth=worker.get("date_of_birth"),
+        name_dob_hash=worker.get("name_dob_hash"),
+    )
+
+
 def link_group(worker_key: str, category: str) -> str | None:
     """The group of reports that may be one event: same worker, same category (none for groups)."""
     if worker_key.startswith(("group-", UNIDENTIFIED)):
@@ -227,14 +259,42 @@ def to_link(items: list[dict[str, Any]], occurred_at: datetime, *, own_id: str) 
     first, so the group stays connected).
     """
     lo, hi = occurred_at - LINK_WINDOW, occurred_at + LINK_WINDOW
-    ids = [
-        i["incident_id"]
-        for i in items
-        if i["incident_id"] != own_id and lo <= _aware(i["occurred_at"], occurred_at) <= hi
-    ]
+    ids = list(  # a retried report may have joined twice: once each
+        dict.fromkeys(
+            i["incident_id"]
+            for i in items
+            if i["incident_id"] != own_id and lo <= _aware(i["occurred_at"], occurred_at) <= hi
+        )
+    )
     if len(ids) <= MAX_LINKS:
         return ids
     return [ids[0], *ids[-(MAX_LINKS - 1) :]]
+
+
+def offsets(report: IncidentReport) -> dict[str, str]:
+    """The UTC offsets the mission wrote its times in ('+09:00'), kept beside the UTC instants."""
+    out = {}
+    for name in ("occurred_at", "reported_at"):
+        value = getattr(report, name)
+        if value is not None and value.utcoffset() is not None:
+            out[name] = value.isoformat()[-6:] if value.utcoffset() else "+00:00"
+    return out
+
+
+def with_offsets(doc: dict[str, Any]) -> dict[str, Any]:
+    """A stored incident with its times back in the offsets the mission sent them in."""
+    kept = doc.get("time_offsets") or {}
+    if not kept:
+        return doc
+    out = dict(doc)
+    for name, offset in kept.items():
+        value = out.get(name)
+        if isinstance(value, datetime):
+            sign = -1 if offset.startswith("-") else 1
+            hours, minutes = int(offset[1:3]), int(offset[4:6])
+            zone = timezone(sign * timedelta(hours=hours, minutes=minutes))
+            out[name] = (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(zone)
+    return out
 
 
 def _aware(dt: datetime, like: datetime) -> datetime:

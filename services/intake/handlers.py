@@ -35,10 +35,11 @@ def submission_handlers(deps: service.Deps) -> dict[type[Event], Handler]:
 
 
 def departure_handlers(deps: service.Deps) -> dict[type[Event], Handler]:
-    """DEPARTURES: intake's own projection of registry's departures."""
+    """DEPARTURES: intake's own projection of registry's departures; reports waiting for one are matched."""
 
     async def on_departure(env: Envelope, event: DepartureRecorded) -> None:
         await service.project(db=deps.db, event=event)
+        await service.match_waiting(deps=deps, event=event)
 
     return {DepartureRecorded: on_departure}
 

@@ -34,6 +34,9 @@ class IncidentOut(BaseModel):
         description="No departure record matched: protected all the same, and flagged."
     )
     departure_id: str | None = None
+    matched_at: datetime | None = Field(
+        None, description="When a report accepted unmatched was matched, once its departure arrived."
+    )
     agency_id: str | None = None
     employer_name: str | None = None
     linked_incident_ids: list[str] = []

@@ -15,7 +15,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from services.intake import domain, store
 from shared.clock import Clock
-from shared.events.intake import IncidentAccepted, IncidentReport, WorkerMatch
+from shared.events.intake import IncidentAccepted, IncidentMatched, IncidentReport, WorkerMatch
 from shared.events.registry import DepartureRecorded, name_dob_key
 from shared.logs import redact
 from shared.mongo import Doc
@@ -98,11 +98,12 @@ def _repeat(first: Doc, digest: dict[str, str], *, key: str) -> Doc:
     raise Refused(422, [{"field": field, "reason": reason}])
 
 
-async def _earlier(deps: Deps, group: str | None, report: IncidentReport, incident_id: str) -> list[str]:
-    """Earlier reports of the group within the link window (bounded, see domain.to_link)."""
+async def _join_group(deps: Deps, group: str | None, report: IncidentReport, incident_id: str) -> list[str]:
+    """Join the group and return its earlier reports within the link window (bounded, see domain.to_link)."""
     if not group:
         return []
-    return domain.to_link(await store.link_group(deps.db, group), report.occurred_at, own_id=incident_id)
+    before = await store.join_link_group(deps.db, group, incident_id, report.occurred_at)
+    return domain.to_link(before, report.occurred_at, own_id=incident_id)
 
 
 async def submit(
@@ -167,8 +168,10 @@ async def submit(
     key = domain.worker_key(match, identity, incident_id)
     group = domain.link_group(key, str(report.category))
     suggest = domain.suggestion_group(identity, key, str(report.category))
-    linked = await _earlier(deps, group, report, incident_id)
-    suggested = await _earlier(deps, suggest, report, incident_id)
+    # Joining the group before storing makes simultaneous reports see each other (one of them
+    # joins second and links the first).
+    linked = await _join_group(deps, group, report, incident_id)
+    suggested = await _join_group(deps, suggest, report, incident_id)
     agency_id = (report.agency.agency_id if report.agency else None) or (departure or {}).get("agency_id")
     employer_name = (report.employer.name if report.employer else None) or (departure or {}).get(
         "employer_name"
@@ -222,6 +225,7 @@ async def submit(
         "employer": report.employer.model_dump() if report.employer else None,
         "reporter": report.reporter.model_dump() if report.reporter else None,
         "received_at": now,
+        "time_offsets": domain.offsets(report),  # times read back as the mission wrote them
         "ref_key": ref_key,
         "idem_key": idem_key,
         # "field=hash" strings: field names hold dots, which MongoDB keys may not.
@@ -234,13 +238,21 @@ async def submit(
             raise RuntimeError("incident insert collided with nothing we can find")
         return _repeat(first, digest, key=ref_key or idem_key or ""), False
     deps.wake(incident_id)
+    if match.non_procedural and identity is not None and domain.unmatched_keys(identity):
+        # File it for the worker's departure to find, then look once more: a departure projected
+        # between our lookup and this line would otherwise miss it, and it us.
+        await store.wait_for_departure(deps.db, domain.unmatched_keys(identity), incident_id)
+        await rematch(deps=deps, incident_id=incident_id)
     for grp, earlier, field_ in (
         (group, linked, "linked_incident_ids"),
         (suggest, suggested, "suggested_incident_ids"),
     ):
         if grp:
-            await store.join_link_group(deps.db, grp, incident_id, report.occurred_at)
             await store.link_back(deps.db, earlier, incident_id, field=field_)
+            # A report that joined after ours may have linked back before ours was stored.
+            later = await store.joined_after(deps.db, grp, incident_id)
+            forward = domain.to_link(later, report.occurred_at, own_id=incident_id)
+            await store.add_links(deps.db, incident_id, forward, field=field_)
     log.info(
         "incident accepted via %s (match: %s, linked: %d, suggested: %d)",
         via,
@@ -271,6 +283,7 @@ async def project(*, db: AsyncDatabase[Doc], event: DepartureRecorded) -> bool:
         "employer_name": event.employer_name,
         "departure_date": domain.dob_iso(event.departure_date),
         "recorded_at": event.recorded_at,
+        "home_province": event.home_province,
     }
     keys = domain.departure_keys(
         worker_id=event.worker_id,
@@ -291,3 +304,71 @@ async def forget(*, deps: Deps, incident_ids: list[str], at: Any) -> int:
     if changed:
         log.info("retention: anonymised %d incidents of an anonymised case", changed)
     return changed
+
+
+async def match_waiting(*, deps: Deps, event: DepartureRecorded) -> int:
+    """Late matching: reports accepted before this departure reached us are matched now.
+
+    Run after `project` by the consumer (a replay of the projection matches nothing).
+    """
+    waiting = domain.unmatched_keys(
+        domain.Identity(
+            worker_id=event.worker_id,
+            nik_hash=event.nik_hash,
+            passport_hash=event.passport_hash,
+            name_dob_hash=event.name_dob_hash,
+        )
+    )
+    matched = 0
+    for incident_id in await store.waiting(deps.db, waiting):
+        matched += await rematch(deps=deps, incident_id=incident_id)
+    return matched
+
+
+async def rematch(*, deps: Deps, incident_id: str) -> bool:
+    """Match an incident accepted unmatched against the departures known now; True if it matched now.
+
+    The incident takes the match in one conditional write with its IncidentMatched event, so a
+    redelivered departure (or two replicas) match it once.
+    """
+    doc = await store.get(deps.db, incident_id)
+    if doc is None or (doc.get("match") or {}).get("worker_id"):
+        return False
+    identity = domain.stored_identity(doc.get("worker"))
+    if identity is None:
+        return False
+    found = await store.candidates(deps.db, domain.lookup_keys(identity))
+    match, departure = domain.match_worker(identity, found, country=doc["country"])
+    if departure is None or match.worker_id is None:
+        return False
+    event = IncidentMatched(
+        incident_id=incident_id,
+        worker_key=doc["worker_key"],
+        match=match,
+        departure_id=departure["_id"],
+        agency_id=doc.get("agency_id") or departure.get("agency_id"),
+        employer_name=doc.get("employer_name") or departure.get("employer_name"),
+        worker_name=doc.get("worker_name") or departure.get("full_name"),
+        home_province=departure.get("home_province"),
+        matched_at=deps.clock.now(),
+        country=doc.get("country"),
+        category=doc.get("category"),
+    )
+    update = {
+        "$set": {
+            "match": match.model_dump(mode="python"),
+            "non_procedural": False,
+            "departure_id": event.departure_id,
+            "agency_id": event.agency_id,
+            "employer_name": event.employer_name,
+            "worker_name": event.worker_name,
+            "matched_at": event.matched_at,
+        }
+    }
+    entry = deps.outbox.entry(event, key=doc["worker_key"], subject=incident_id)
+    if not await store.set_match(deps.db, incident_id, deps.outbox.on_update(update, [entry])):
+        return False
+    deps.wake(incident_id)
+    await store.done_waiting(deps.db, domain.unmatched_keys(identity), incident_id)
+    log.info("incident matched late (match: %s)", match.method, extra={"incident_id": incident_id})
+    return True

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
@@ -21,6 +22,7 @@ DEPARTURES = "departures"
 CLAIMS = "dedup_claims"
 LINKS = "link_groups"
 DEPARTURE_KEYS = "departure_keys"
+UNMATCHED = "unmatched_keys"  # identifier key -> incidents accepted unmatched (late matching)
 # Where ciphertexts rest, (collection, field path, kind): what `lindungi pii rotate` re-encrypts.
 ENCRYPTED = [
     (INCIDENTS, "worker.nik_enc", "nik"),
@@ -74,16 +76,39 @@ async def link_group(db: AsyncDatabase[Doc], group: str) -> list[Doc]:
 
 async def join_link_group(
     db: AsyncDatabase[Doc], group: str, incident_id: str, occurred_at: datetime
-) -> None:
-    await db[LINKS].update_one(
-        {"_id": group},
-        {
-            "$push": {
-                "items": {"$each": [{"incident_id": incident_id, "occurred_at": occurred_at}], "$slice": -100}
-            }
-        },
-        upsert=True,
-    )
+) -> list[Doc]:
+    """Join a link group and return who was in it before, in one atomic write.
+
+    Two first reports of one worker at one instant (two replicas) cannot both see an empty group:
+    one joins first, the other reads it. A retry of the same report may push it twice; readers
+    skip their own id. Filtered by _id alone (see above).
+    """
+    item = {"incident_id": incident_id, "occurred_at": occurred_at}
+    for _ in range(5):
+        try:
+            before = await db[LINKS].find_one_and_update(
+                {"_id": group},
+                {"$push": {"items": {"$each": [item], "$slice": -100}}},
+                upsert=True,
+                return_document=ReturnDocument.BEFORE,
+            )
+        except DuplicateKeyError:
+            continue  # another report created the group at this instant: push into it
+        return list((before or {}).get("items", []))
+    raise RuntimeError("could not join a link group")
+
+
+async def joined_after(db: AsyncDatabase[Doc], group: str, incident_id: str) -> list[Doc]:
+    """Members that joined after the incident (they may have linked back before it was stored)."""
+    items = await link_group(db, group)
+    mine = [n for n, i in enumerate(items) if i["incident_id"] == incident_id]
+    return items[mine[0] + 1 :] if mine else []
+
+
+async def add_links(db: AsyncDatabase[Doc], incident_id: str, others: list[str], *, field: str) -> None:
+    """Link an incident forward to later reports of the same worker and event."""
+    if others:
+        await db[INCIDENTS].update_one({"_id": incident_id}, {"$addToSet": {field: {"$each": others}}})
 
 
 async def link_back(
@@ -138,3 +163,31 @@ async def project_departure(
             {"_id": key}, {"$addToSet": {"departure_ids": departure_id}}, upsert=True
         )
     return await keep_newer(db[DEPARTURES], {"_id": departure_id, **fields, "version": version})
+
+
+async def wait_for_departure(db: AsyncDatabase[Doc], keys: list[str], incident_id: str) -> None:
+    """File an unmatched incident under its worker's identifier keys, for a departure to find later."""
+    for key in keys:
+        await db[UNMATCHED].update_one(
+            {"_id": key}, {"$addToSet": {"incident_ids": incident_id}}, upsert=True
+        )
+
+
+async def waiting(db: AsyncDatabase[Doc], keys: list[str]) -> list[str]:
+    """Unmatched incidents filed under any of the keys."""
+    ids: list[str] = []
+    for key in keys:
+        doc = await db[UNMATCHED].find_one({"_id": key})
+        ids.extend(i for i in (doc or {}).get("incident_ids", []) if i not in ids)
+    return ids
+
+
+async def done_waiting(db: AsyncDatabase[Doc], keys: list[str], incident_id: str) -> None:
+    for key in keys:
+        await db[UNMATCHED].update_one({"_id": key}, {"$pull": {"incident_ids": incident_id}})
+
+
+async def set_match(db: AsyncDatabase[Doc], incident_id: str, update: Doc) -> bool:
+    """Record a late match, once: only while the incident is still unmatched."""
+    result = await db[INCIDENTS].update_one({"_id": incident_id, "match.worker_id": None}, update)
+    return result.modified_count == 1

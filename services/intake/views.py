@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response, status
 
-from services.intake import service, store
+from services.intake import domain, service, store
 from services.intake.models import IncidentIn, IncidentOut, MissionOut, NarrativeOut
 from shared import audit, paging
 from shared.auth import Principal, load_directory, require
@@ -48,7 +48,7 @@ def _deps(request: Request) -> service.Deps:
 
 
 def _out(doc: dict[str, Any], duplicate: bool = False) -> IncidentOut:
-    fields = {k: v for k, v in doc.items() if k in IncidentOut.model_fields}
+    fields = {k: v for k, v in domain.with_offsets(doc).items() if k in IncidentOut.model_fields}
     return IncidentOut(incident_id=doc["_id"], duplicate=duplicate, **fields)
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from services.registry import service
 from shared.envelope import Envelope, Event
-from shared.events.casework import CaseClosed, CaseOpened, CaseReopened, CaseResolved
+from shared.events.casework import CaseClosed, CaseOpened, CaseReopened, CaseResolved, CaseWorkerMatched
 from shared.events.escalation import FlagRequested
 from shared.kafka import Handler
 from shared.vocab import Category
@@ -48,8 +48,13 @@ def case_handlers(deps: service.Deps) -> dict[type[Event], Handler]:
         if case.agency_id:
             await service.case_reopened(deps=deps, agency_id=case.agency_id, case_id=case.case_id)
 
+    async def on_worker_matched(env: Envelope, case: CaseWorkerMatched) -> None:
+        if case.agency_id:  # matched late: the agency's worker after all (counted once per case)
+            await service.count_case(deps=deps, agency_id=case.agency_id, case_id=case.case_id)
+
     handlers: dict[type[Event], Any] = {
         CaseOpened: on_case_opened,
+        CaseWorkerMatched: on_worker_matched,
         CaseResolved: on_case_finished,
         CaseClosed: on_case_finished,
         CaseReopened: on_case_reopened,

@@ -22,6 +22,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     rt.consume(topics.REPATRIATION_REQUESTS, handlers.make_handlers(rt))
     rt.consume(topics.DEPARTURES, handlers.make_departure_handlers(rt))
     rt.consume(topics.CASES, handlers.make_case_handlers(rt))
+    rt.consume(topics.INCIDENTS, handlers.make_incident_handlers(rt))
     rt.background(lambda: service.sweep_fanouts(rt))
     return create_service_app(
         rt,

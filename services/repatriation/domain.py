@@ -404,6 +404,42 @@ def cancel(plan: Plan, wf: Workflow, *, actor: str, reason: str, now: datetime) 
     return wf, changes
 
 
+def set_home_province(
+    plan: Plan, wf: Workflow, *, province: str, actor: str, reason: str, now: datetime
+) -> Decision:
+    """Set or correct the worker's home province: region-owned steps belong to its region."""
+    _ensure_active(wf)
+    if wf.kind == "evacuation":
+        raise Conflict("an evacuation has no single worker: set the province on each worker's workflow")
+    if wf.home_province == province:
+        return wf, []
+    before = wf.home_province or "unknown"
+    wf = wf.model_copy(deep=True)
+    wf.home_province = province
+    why = f"{before} -> {province}: {reason}"
+    return wf, [Change("workflow", "home_province_set", actor, now, reason=why)]
+
+
+def all_accounted_for(plan: Plan, wf: Workflow, *, now: datetime, reason: str) -> Decision:
+    """Every worker of an evacuation is accounted for: the steps left are done with, and it completes."""
+    if wf.status != WorkflowStatus.ACTIVE:
+        return wf, []
+    wf = wf.model_copy(deep=True)
+    changes: list[Change] = []
+    for s in wf.steps:
+        action = {StepStatus.PENDING: Action.NOT_APPLICABLE}.get(s.status, Action.SKIP)
+        if s.name == "completed" or s.status not in (
+            StepStatus.PENDING,
+            StepStatus.ACTIVE,
+            StepStatus.FAILED,
+        ):
+            continue
+        s.status = move(s.status, action)
+        s.finished_at, s.actor, s.reason, s.due_at = now, "system", reason, None
+        changes.append(Change("step", "skipped", "system", now, step=s.name, owner=s.owner, reason=reason))
+    return _advance(plan, wf, changes, now)
+
+
 def on_event(
     plan: Plan, wf: Workflow, *, event: str, actor: str, now: datetime, evidence: list[str]
 ) -> Decision:
@@ -546,6 +582,13 @@ def available_step_actions(
     return out
 
 
+def may_set_home_province(*, kind: str, status: str, roles: frozenset[str]) -> bool:
+    """Whether the caller may set the worker's home province now (the desk, on a live workflow)."""
+    return (
+        status == WorkflowStatus.ACTIVE and kind != "evacuation" and bool(roles & {"officer", "supervisor"})
+    )
+
+
 def workflow_actions(
     plan: Plan,
     *,
@@ -596,6 +639,8 @@ class EvacueeStatus(StrEnum):
 
 
 E = EvacueeStatus
+# Accounted for: home, safe, or unaccounted and confirmed so by a supervisor (the search is over).
+ACCOUNTED_FOR = frozenset({E.HOME, E.SAFE})
 # Which way a worker's evacuation status may move, one pair a line.
 EVACUEE_MOVES: frozenset[tuple[EvacueeStatus, EvacueeStatus]] = frozenset(
     {

@@ -7,6 +7,7 @@ import logging
 from services.repatriation import domain, service, store
 from shared.envelope import Envelope
 from shared.events.casework import CaseOpened
+from shared.events.intake import IncidentAccepted
 from shared.events.registry import DepartureRecorded, DepartureStatus
 from shared.events.repatriation import RepatriationRequested
 from shared.service import Runtime
@@ -86,23 +87,9 @@ def make_departure_handlers(rt: Runtime):  # type: ignore[no-untyped-def]
         # fan-out is still listing: the listing may have passed this worker's projection (written
         # just above) already, and its end would then miss it (the chaos run lost 3 of 300 so).
         # Evacuee ids are derived, so listing a worker twice keeps one document.
-        country = e.destination_country.upper()
-        live = (
-            await rt.db[store.WORKFLOWS]
-            .find(
-                {
-                    "kind": "evacuation",
-                    "status": "active",
-                    "fanout.status": {"$in": ["pending", "done"]},
-                    "fanout.countries": country,
-                },
-                {"_id": 1},
-            )
-            .to_list()
-        )
-        for w in live:
+        for evacuation_id in await store.live_evacuations_in(rt.db, e.destination_country.upper()):
             d = store.departure_doc(e)
-            await store.insert_evacuees(rt.db, [service.evacuee_doc(w["_id"], d, rt.clock.now())])
+            await store.insert_evacuees(rt.db, [service.evacuee_doc(evacuation_id, d, rt.clock.now())])
 
     return {DepartureRecorded: on_departure}
 
@@ -113,3 +100,11 @@ def make_case_handlers(rt: Runtime):  # type: ignore[no-untyped-def]
         await store.record_case(rt.db, case_id=e.case_id, country=e.country, opened_at=e.opened_at)
 
     return {CaseOpened: on_case_opened}
+
+
+def make_incident_handlers(rt: Runtime):  # type: ignore[no-untyped-def]
+    async def on_incident(env: Envelope, e: IncidentAccepted) -> None:
+        """A person a mission reports in a live evacuation's area is one of its people, registered or not."""
+        await service.add_reported_person(rt, e)
+
+    return {IncidentAccepted: on_incident}

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from services.registry.domain import canonical_province  # the one list of provinces
 from services.repatriation.domain import EvacueeStatus
 from shared.events.repatriation import RepatriationKind
 from shared.vocab import Region
@@ -87,6 +88,24 @@ class ReasonIn(BaseModel):
     reason: str = Field(min_length=3, max_length=2000, examples=["the worker chose to stay"])
 
 
+class HomeProvinceIn(BaseModel):
+    """Set or correct the worker's home province (the region that owns the home-side steps)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    home_province: str = Field(
+        min_length=2, max_length=60, description="One of Indonesia's 38 provinces.", examples=["Jawa Barat"]
+    )
+    reason: str = Field(min_length=3, max_length=2000, examples=["the KTP says Bandung, not Jakarta"])
+
+    @field_validator("home_province")
+    @classmethod
+    def _province(cls, v: str) -> str:
+        canonical = canonical_province(v)
+        if canonical is None:
+            raise ValueError("not one of Indonesia's 38 provinces (e.g. 'DKI Jakarta', 'Jawa Barat')")
+        return canonical
+
+
 class RerouteIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     to_step: str = Field(examples=["travel_booked"], description="a step the plan allows going back to")
@@ -100,6 +119,11 @@ class EvacueesIn(BaseModel):
     worker_ids: list[str] = Field(min_length=1, max_length=10_000, examples=[["w-000123"]])
     status: EvacueeStatus = Field(examples=["safe"])
     note: str | None = Field(None, max_length=1000, examples=["at the embassy shelter"])
+    confirmed: bool = Field(
+        False,
+        description="A supervisor confirms the workers unaccounted (the search is over): they count as "
+        "accounted for, and the evacuation completes when everyone is.",
+    )
 
 
 class EvacueesMoved(BaseModel):
@@ -115,3 +139,8 @@ class Progress(BaseModel):
     by_status: dict[str, int] = Field(examples=[{"unaccounted": 10, "safe": 40, "home": 50}])
     by_province: dict[str, dict[str, int]] | None = None
     fanout: str = Field(description="pending while workers are still being listed; done after")
+    non_procedural: int = Field(0, description="people a mission reported who have no departure record")
+    confirmed_unaccounted: int = Field(0, description="unaccounted, and confirmed so by a supervisor")
+    status: str = Field(
+        "active", description="the evacuation's status: completed once everyone is accounted for"
+    )

@@ -14,6 +14,7 @@ from pymongo.errors import DuplicateKeyError
 from services.repatriation import domain, plans, store
 from services.repatriation.domain import Change, Decision, Plan, Workflow
 from shared.envelope import Event
+from shared.events.intake import IncidentAccepted
 from shared.events.repatriation import RepatriationKind, StepChanged, WorkflowChanged
 from shared.mongo import Doc, applied_once, merge_updates
 from shared.service import Runtime
@@ -288,6 +289,8 @@ def evacuee_doc(evacuation_id: str, d: Doc, now: datetime) -> Doc:
         "home_province": d.get("home_province"),
         "home_regency": d.get("home_regency"),
         "country": d.get("destination_country"),
+        "registered": True,
+        "non_procedural": False,
         "status": domain.EvacueeStatus.UNACCOUNTED.value,
         "listed_at": now,
         "updated_at": now,
@@ -317,18 +320,96 @@ async def move_evacuees(
     status: domain.EvacueeStatus,
     actor: str,
     note: str | None = None,
+    confirmed: bool = False,
 ) -> int:
-    """Move workers to a new evacuation status, from whichever statuses may lead there."""
+    """Move workers to a new evacuation status, from whichever statuses may lead there.
+
+    `confirmed` (a supervisor, status unaccounted): the search is over, the worker counts as
+    accounted for. When every worker is accounted for, the evacuation completes by itself.
+    """
     before = [b.value for b, a in domain.EVACUEE_MOVES if a == status]
+    if confirmed:
+        before.append(status.value)  # confirming those already unaccounted
     now = rt.clock.now()
     entry: dict[str, Any] = {"status": status.value, "by": actor, "at": now}
     if note:
         entry["note"] = note
-    return await store.move_evacuees(
+    if confirmed:
+        entry["confirmed"] = True
+    moved = await store.move_evacuees(
         rt.db,
         evacuation_id=evacuation_id,
         worker_ids=worker_ids,
         before=before,
-        set_={"status": status.value, "updated_at": now, "updated_by": actor},
+        set_={
+            "status": status.value,
+            "updated_at": now,
+            "updated_by": actor,
+            "confirmed_unaccounted": confirmed,
+        },
         entry=entry,
     )
+    if moved:
+        await complete_if_accounted_for(rt=rt, evacuation_id=evacuation_id)
+    return moved
+
+
+async def complete_if_accounted_for(*, rt: Runtime, evacuation_id: str) -> bool:
+    """Complete an evacuation whose listing is done and whose every worker is home, safe or
+    confirmed unaccounted; True if it completed now."""
+    doc = await store.get(rt.db, evacuation_id)
+    if doc is None or doc.get("status") != "active" or doc.get("fanout", {}).get("status") != "done":
+        return False
+    accounted = [s.value for s in domain.ACCOUNTED_FOR]
+    if not await store.count_evacuees(rt.db, evacuation_id) or await store.someone_unaccounted(
+        rt.db, evacuation_id, accounted
+    ):
+        return False
+    now = rt.clock.now()
+    reason = "every worker is accounted for (home, safe, or confirmed unaccounted by a supervisor)"
+    try:
+        _, changes = await act(
+            rt=rt,
+            workflow_id=evacuation_id,
+            decide=lambda plan, wf: domain.all_accounted_for(plan, wf, now=now, reason=reason),
+        )
+    except domain.Conflict:
+        return False
+    return bool(changes)
+
+
+async def add_reported_person(rt: Runtime, incident: IncidentAccepted) -> int:
+    """A worker a mission reports in a live evacuation's area joins its list, registered or not.
+
+    Listed by worker id when matched (one document with the fan-out's), else by the report's
+    worker key, marked non-procedural. The mission knows where they are: located. A report that
+    names no worker (a group of people) lists no one.
+    """
+    if incident.worker_key.startswith("group-"):
+        return 0
+    worker_id = incident.match.worker_id
+    person = worker_id or incident.worker_key
+    now = rt.clock.now()
+    added = 0
+    for evacuation_id in await store.live_evacuations_in(rt.db, incident.country):
+        doc = {
+            "_id": store.evacuee_id(evacuation_id, person),
+            "evacuation_id": evacuation_id,
+            "worker_id": person,
+            "registered": worker_id is not None,
+            "non_procedural": worker_id is None,
+            "full_name": incident.worker_name,
+            "home_province": None,
+            "country": incident.country,
+            "incident_id": incident.incident_id,
+            "reported_by": incident.mission_id,
+            "status": domain.EvacueeStatus.LOCATED.value,
+            "listed_at": now,
+            "updated_at": now,
+        }
+        if worker_id:
+            known = await rt.db[store.DEPARTURES].find_one({"worker_id": worker_id}, sort=[("version", -1)])
+            if known:
+                doc.update(full_name=known.get("full_name"), home_province=known.get("home_province"))
+        added += await store.insert_evacuees(rt.db, [doc])
+    return added

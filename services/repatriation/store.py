@@ -35,6 +35,7 @@ async def ensure_indexes(db: AsyncDatabase[Doc]) -> None:
     await db[WORKFLOWS].create_index([("home_province", 1), ("status", 1)])
     await db[WORKFLOWS].create_index([("worker_id", 1), ("status", 1)])
     await db[WORKFLOWS].create_index([("fanout.status", 1)])
+    await db[WORKFLOWS].create_index([("kind", 1), ("status", 1)])  # live evacuations of a country
     await db[EVACUEES].create_index([("evacuation_id", 1), ("status", 1)])
     await db[EVACUEES].create_index([("worker_id", 1)])
     await db[EVACUEES].create_index([("home_province", 1), ("status", 1)])
@@ -327,3 +328,34 @@ async def record_case(db: AsyncDatabase[Doc], *, case_id: str, country: str, ope
 
 async def case_known(db: AsyncDatabase[Doc], case_id: str) -> bool:
     return await db[CASES].find_one({"_id": case_id}, {"_id": 1}) is not None
+
+
+async def someone_unaccounted(db: AsyncDatabase[Doc], evacuation_id: str, accounted: list[str]) -> bool:
+    """Whether a worker of the evacuation is still not accounted for (index: evacuation_id, status)."""
+    doc = await db[EVACUEES].find_one(
+        {
+            "evacuation_id": evacuation_id,
+            "status": {"$nin": accounted},
+            "confirmed_unaccounted": {"$ne": True},
+        },
+        {"_id": 1},
+    )
+    return doc is not None
+
+
+async def live_evacuations_in(db: AsyncDatabase[Doc], country: str) -> list[str]:
+    """Active evacuations covering a country (index: kind, status)."""
+    docs = (
+        await db[WORKFLOWS]
+        .find(
+            {
+                "kind": "evacuation",
+                "status": "active",
+                "fanout.status": {"$in": ["pending", "done"]},
+                "fanout.countries": country,
+            },
+            {"_id": 1},
+        )
+        .to_list()
+    )
+    return [d["_id"] for d in docs]

@@ -13,6 +13,7 @@ from services.repatriation.models import (
     EvacuationIn,
     EvacueesIn,
     EvacueesMoved,
+    HomeProvinceIn,
     Progress,
     ReasonIn,
     RerouteIn,
@@ -67,6 +68,9 @@ def _out(doc: Doc, p: Principal) -> Doc:
         provinces=p.provinces,
         country=doc["country"],
         home_province=doc.get("home_province"),
+    )
+    doc["may_set_home_province"] = domain.may_set_home_province(
+        kind=doc["kind"], status=doc["status"], roles=p.roles
     )
     return doc
 
@@ -349,6 +353,29 @@ async def reroute(
     )
 
 
+@router.post("/repatriations/{repatriation_id}/home-province")
+async def set_home_province(
+    repatriation_id: str, body: HomeProvinceIn, request: Request, p: Principal = Depends(require(*DESK))
+) -> Doc:
+    """The desk sets or corrects the worker's home province, with a reason (on both timelines)."""
+    rt = _runtime(request)
+    doc = await store.get(rt.db, repatriation_id)
+    if doc is None or not _may_read(p, doc):
+        raise _not_found()
+    now = rt.clock.now()
+    try:
+        saved, _ = await service.act(
+            rt=rt,
+            workflow_id=repatriation_id,
+            decide=lambda plan, wf: domain.set_home_province(
+                plan, wf, province=body.home_province, actor=p.id, reason=body.reason, now=now
+            ),
+        )
+    except domain.Conflict as exc:
+        raise _conflict(str(exc), await store.get(rt.db, repatriation_id)) from exc
+    return _out(saved, p)
+
+
 @router.post("/repatriations/{repatriation_id}/cancel")
 async def cancel(
     repatriation_id: str, body: ReasonIn, request: Request, p: Principal = Depends(require(*ACTORS))
@@ -401,6 +428,11 @@ async def evacuation_progress(
         by_status=by_status,
         by_province=provinces,
         fanout=doc.get("fanout", {}).get("status", "done"),
+        non_procedural=sum(r["n"] for r in await store.progress(db, {**match, "non_procedural": True}, [])),
+        confirmed_unaccounted=sum(
+            r["n"] for r in await store.progress(db, {**match, "confirmed_unaccounted": True}, [])
+        ),
+        status=doc.get("status", "active"),
     )
 
 
@@ -436,6 +468,12 @@ async def move_evacuees(
         raise _forbid(f"the evacuation is in {doc['country']}, outside this mission's jurisdiction")
     if doc.get("status") != "active":
         raise _conflict(f"the evacuation is {doc.get('status')}", doc)
+    if body.confirmed and body.status != domain.EvacueeStatus.UNACCOUNTED:
+        raise HTTPException(
+            422, detail=[{"field": "confirmed", "reason": "only a move to unaccounted can be confirmed"}]
+        )
+    if body.confirmed and "supervisor" not in p.roles:
+        raise _forbid("only a supervisor confirms workers unaccounted")
     moved = await service.move_evacuees(
         rt=_runtime(request),
         evacuation_id=evacuation_id,
@@ -443,6 +481,7 @@ async def move_evacuees(
         status=body.status,
         actor=p.id,
         note=body.note,
+        confirmed=body.confirmed,
     )
     return EvacueesMoved(requested=len(body.worker_ids), moved=moved)
 

@@ -67,6 +67,16 @@ class CaseMerged(CaseChange):
     """Another incident joined this case."""
 
 
+@event_type("lindungi.casework.case.worker-matched.v1", CASES)
+class CaseWorkerMatched(CaseChange):
+    """The case's worker was matched to a departure after the report (late matching): the new facts."""
+
+    worker_id: str
+    non_procedural: bool = False
+    home_province: str | None = None
+    departure_id: str | None = None
+
+
 @event_type("lindungi.casework.case.triaged.v1", CASES)
 class CaseTriaged(CaseChange):
     pass

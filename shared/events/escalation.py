@@ -42,6 +42,8 @@ class EscalationAction(Event):
     country: str | None = None
     category: Category | None = None
     severity: Severity | None = None
+    # open_case by a counting rule: the incidents it counted (what the investigation is about).
+    incident_ids: list[str] = []
 
 
 class DeliveryStatus(StrEnum):

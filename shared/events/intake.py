@@ -249,3 +249,21 @@ class IncidentAccepted(Event):
     received_via: Literal["http", "kafka"] | None = None
     # Reports naming a worker of the same name alone: for the desk to confirm or reject, never joined.
     suggested_incident_ids: list[str] = []
+
+
+@event_type("lindungi.intake.incident.matched.v1", INCIDENTS)
+class IncidentMatched(Event):
+    """An incident accepted as non-procedural, matched once its worker's departure reached intake."""
+
+    incident_id: str
+    worker_key: str  # the key the incident was accepted under (its events' partition key)
+    match: WorkerMatch
+    departure_id: str
+    agency_id: str | None = None
+    employer_name: str | None = None
+    worker_name: str | None = None
+    home_province: str | None = None
+    matched_at: AwareDatetime
+    # What a rule routing on the incident needs (an investigation's country and queue).
+    country: str | None = None
+    category: Category | None = None

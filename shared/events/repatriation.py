@@ -38,7 +38,7 @@ class WorkflowChanged(Event):
     repatriation_id: str
     case_id: str | None = None
     kind: RepatriationKind
-    status: Literal["started", "completed", "cancelled", "rerouted"]
+    status: Literal["started", "completed", "cancelled", "rerouted", "home_province_set"]
     actor: str
     reason: str | None = None
     at: AwareDatetime

@@ -74,6 +74,9 @@ def test_dates_are_shown_in_the_readers_zone_with_the_offset() -> None:
     assert seoul.until("2026-01-05T11:00:00+00:00") == "in 3 hours"
     assert seoul.overdue("2026-01-05T07:00:00+00:00")
     assert Formats("id", seoul.zone, now).until("2026-01-05T11:00:00+00:00") == "dalam 3 jam"
+    # a mission's time reads as the mission sent it, whatever the reader's zone
+    assert seoul.as_sent("2026-01-05T10:30:00-03:00") == "5 Jan 2026, 10:30 -03:00"
+    assert seoul.as_sent("2026-01-05T08:00:00Z") == "5 Jan 2026, 08:00 +00:00"
 
 
 def test_a_step_completion_form_becomes_the_body_the_repatriation_service_checks() -> None:

@@ -109,16 +109,19 @@ async def step_action(
 async def workflow_command(
     repatriation_id: str, command: str, request: Request, ctx: Annotated[Ctx, Depends(signed_in)]
 ) -> Response:
-    """Re-route the workflow back to an earlier step, or cancel it, with a reason; the service decides."""
+    """Re-route the workflow back to an earlier step, cancel it, or set the worker's home province,
+    with a reason; the service decides."""
     if not nav.may(ctx.user.roles, nav.REPATRIATION_ACT):
         raise NotAllowed("repatriation")
-    if command not in ("reroute", "cancel"):
+    if command not in ("reroute", "cancel", "home-province"):
         return ctx.render("problem.html", status=404, problem="not_found")
     form = await request.form()
     back = safe_next(str(form.get("next") or "")) or "/repatriations"
     body: dict[str, Any] = {"reason": str(form.get("reason") or "").strip()}
     if command == "reroute":
         body["to_step"] = str(form.get("to_step") or "")
+    if command == "home-province":
+        body["home_province"] = str(form.get("home_province") or "").strip()
     part = await ctx.post(
         "repatriation", f"/v1/repatriations/{quote(repatriation_id, safe='')}/{command}", json=body
     )
