@@ -21,11 +21,27 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @contextlib.asynccontextmanager
 async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    """Start a service app (lifespan included) and give an HTTP client bound to it."""
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:
-            yield client
+    """Start a service app (lifespan included) and give an HTTP client bound to it.
+
+    A heartbeat keeps a timer on the loop for as long as the app lives, shutdown included: a
+    fresh-clone run once stood still in test_escalation_deadlines with the loop asleep in
+    epoll and nothing scheduled, and went on at once when a signal woke the loop, so something
+    completed a future from another thread without waking the loop. The heartbeat bounds such a
+    missed wake-up to 0.2 s; the cause is not found yet (see the closing note of 30 Nov 2026).
+    """
+    beat = asyncio.create_task(_heartbeat())
+    try:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:
+                yield client
+    finally:
+        beat.cancel()
+
+
+async def _heartbeat() -> None:
+    while True:
+        await asyncio.sleep(0.2)  # noqa: ASYNC110  (the point is a timer, not a condition)
 
 
 async def eventually(check, timeout: float = 30.0, interval: float = 0.1):  # type: ignore[no-untyped-def]
