@@ -40,8 +40,8 @@ async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def _heartbeat() -> None:
-    while True:
-        await asyncio.sleep(0.2)  # noqa: ASYNC110  (the point is a timer, not a condition)
+    while True:  # noqa: ASYNC110  (the point is a timer on the loop, not a condition)
+        await asyncio.sleep(0.2)
 
 
 async def eventually(check, timeout: float = 30.0, interval: float = 0.1):  # type: ignore[no-untyped-def]
