@@ -11,6 +11,27 @@ import pytest
 from shared.namespace import drop_namespace
 from shared.settings import Settings
 from tests.support.infra import Endpoints, find_or_start
+from tests.support.watchdog import Watchdog
+
+WATCHDOG = Watchdog()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    WATCHDOG.start()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[object]:
+    WATCHDOG.enter(item.nodeid)
+    try:
+        return (yield)
+    finally:
+        WATCHDOG.leave()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    for text in WATCHDOG.dumps:
+        terminalreporter.write_line(text)
 
 
 @pytest.fixture(scope="session")
