@@ -25,7 +25,7 @@ FERRET_DIR=$STATE/ferretdb
 FERRET_VERSION=v1.24.2
 # What .cache/bin/ferretdb must be built from: the version plus the level of patch_ferretdb.
 # Raise the level whenever patch_ferretdb changes: the next `up` rebuilds and restarts FerretDB.
-FERRET_BUILD=$FERRET_VERSION+lindungi.4
+FERRET_BUILD=$FERRET_VERSION+lindungi.5
 # Ports can be moved (e.g. to run a second copy beside a running one).
 KAFKA_PORT=${LINDUNGI_KAFKA_PORT:-9092}
 CONTROLLER_PORT=${LINDUNGI_KAFKA_CONTROLLER_PORT:-19093}
@@ -75,7 +75,7 @@ patch_src() {
     die "could not patch FerretDB source $1: the text to replace is not as expected"
 }
 
-# Two changes to FerretDB v1.24.2's SQLite backend (internal/backends/sqlite):
+# Changes to FerretDB v1.24.2's SQLite backend (internal/backends/sqlite):
 # 1. Its _id index is declared on `_ferretdb_sjson->"_id"` (metadata/registry.go), but finds,
 #    updates and deletes by _id filter on IDColumn, `_ferretdb_sjson->'$._id'`. SQLite uses an
 #    index on an expression only for the same expression, so every _id lookup scanned the table.
@@ -118,6 +118,12 @@ EOF
     $'\n\twhereClause, args = lindungiWhere(params.Filter, whereClause, args)\n\tq += whereClause\n'
   patch_src "$sq/collection.go" 1 $'\n\torderByClause := prepareOrderByClause(params.Sort)\n' \
     $'\n\twhereClause, args = lindungiWhere(params.Filter, whereClause, args)\n\torderByClause := prepareOrderByClause(params.Sort)\n'
+  # 4. An update that breaks a unique index failed as an internal error (the constraint's text),
+  #    where MongoDB answers E11000 (pymongo's DuplicateKeyError) as it does for an insert. The
+  #    backend now says so with the insert's code, which the update and findAndModify handlers
+  #    already turn into E11000. Services then recognise a duplicate one way, by its code.
+  patch_src "$sq/collection.go" 1 $'\t\t\tr, err := tx.ExecContext(ctx, q, string(b), arg)\n\t\t\tif err != nil {\n\t\t\t\treturn lazyerrors.Error(err)\n' \
+    $'\t\t\tr, err := tx.ExecContext(ctx, q, string(b), arg)\n\t\t\tif err != nil {\n\t\t\t\tvar se *sqlite3.Error\n\t\t\t\tif errors.As(err, &se) && se.Code() == sqlite3lib.SQLITE_CONSTRAINT_UNIQUE {\n\t\t\t\t\treturn backends.NewError(backends.ErrorCodeInsertDuplicateID, err)\n\t\t\t\t}\n\t\t\t\treturn lazyerrors.Error(err)\n'
 }
 
 install_ferretdb() {
