@@ -128,14 +128,23 @@ func (c jwtClient) RedirectURIGlobs() []string {
 }
 func (c jwtClient) PostLogoutRedirectURIGlobs() []string { return []string{"http://127.0.0.1:*/**"} }
 
-// authRequest adds the API audience to the example's (which is the client id alone).
+// authRequest adds the API audience to the access token's audience, never to the ID token's
+// (an ID token is for the console alone and must not serve as a bearer token at the services).
+// The op package asks the same request for both: for the access token right after our
+// CreateAccessToken (which sets forAccess), for the ID token after that; GetAudience answers
+// with the API audience once after each CreateAccessToken.
 type authRequest struct {
 	*storage.AuthRequest
-	audience string
+	audience  string
+	forAccess bool
 }
 
-func (a authRequest) GetAudience() []string {
-	return []string{a.AuthRequest.ApplicationID, a.audience}
+func (a *authRequest) GetAudience() []string {
+	if a.forAccess {
+		a.forAccess = false
+		return []string{a.AuthRequest.ApplicationID, a.audience}
+	}
+	return []string{a.AuthRequest.ApplicationID}
 }
 
 // lindungiStorage is the example storage with Lindungi's clients, audience and claims.
@@ -151,13 +160,16 @@ func (s *lindungiStorage) wrap(r op.AuthRequest, err error) (op.AuthRequest, err
 		return nil, err
 	}
 	if inner, ok := r.(*storage.AuthRequest); ok {
-		return authRequest{inner, s.audience}, nil
+		return &authRequest{AuthRequest: inner, audience: s.audience}, nil
 	}
 	return r, nil
 }
 
-func unwrap(r op.TokenRequest) op.TokenRequest {
-	if a, ok := r.(authRequest); ok {
+// forAccess marks a wrapped request as about to be asked for an access token's audience and
+// gives the example storage its own request.
+func forAccess(r op.TokenRequest) op.TokenRequest {
+	if a, ok := r.(*authRequest); ok {
+		a.forAccess = true
 		return a.AuthRequest
 	}
 	return r
@@ -176,11 +188,11 @@ func (s *lindungiStorage) AuthRequestByCode(ctx context.Context, code string) (o
 }
 
 func (s *lindungiStorage) CreateAccessToken(ctx context.Context, r op.TokenRequest) (string, time.Time, error) {
-	return s.Storage.CreateAccessToken(ctx, unwrap(r))
+	return s.Storage.CreateAccessToken(ctx, forAccess(r))
 }
 
 func (s *lindungiStorage) CreateAccessAndRefreshTokens(ctx context.Context, r op.TokenRequest, current string) (string, string, time.Time, error) {
-	return s.Storage.CreateAccessAndRefreshTokens(ctx, unwrap(r), current)
+	return s.Storage.CreateAccessAndRefreshTokens(ctx, forAccess(r), current)
 }
 
 func (s *lindungiStorage) GetClientByClientID(ctx context.Context, id string) (op.Client, error) {
