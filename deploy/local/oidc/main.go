@@ -153,6 +153,7 @@ type lindungiStorage struct {
 	people   map[string]person
 	machines map[string]*machine
 	audience string
+	lifetime time.Duration // of access tokens (the example's are 5 minutes)
 }
 
 func (s *lindungiStorage) wrap(r op.AuthRequest, err error) (op.AuthRequest, error) {
@@ -188,7 +189,8 @@ func (s *lindungiStorage) AuthRequestByCode(ctx context.Context, code string) (o
 }
 
 func (s *lindungiStorage) CreateAccessToken(ctx context.Context, r op.TokenRequest) (string, time.Time, error) {
-	return s.Storage.CreateAccessToken(ctx, forAccess(r))
+	id, _, err := s.Storage.CreateAccessToken(ctx, forAccess(r))
+	return id, time.Now().Add(s.lifetime), err
 }
 
 func (s *lindungiStorage) CreateAccessAndRefreshTokens(ctx context.Context, r op.TokenRequest, current string) (string, string, time.Time, error) {
@@ -247,6 +249,7 @@ func main() {
 	issuer := flag.String("issuer", "", "issuer URL (default http://127.0.0.1:<port>/)")
 	dir := flag.String("credentials", "shared/data", "folder with missions.yaml and users.yaml")
 	audience := flag.String("audience", "lindungi", "audience of every Lindungi access token")
+	lifetime := flag.Duration("token-lifetime", time.Hour, "lifetime of access tokens")
 	consoleSecret := flag.String("console-secret", "dev-"+consoleClientID, "the console client's secret")
 	flag.Parse()
 	if *issuer == "" {
@@ -273,7 +276,7 @@ func main() {
 	}
 	sort.Strings(ids)
 	storage.RegisterClients(storage.WebClient(consoleClientID, *consoleSecret, "http://127.0.0.1:8000/auth/oidc/callback"))
-	s := &lindungiStorage{Storage: storage.NewStorage(store), people: people, machines: machines, audience: *audience}
+	s := &lindungiStorage{Storage: storage.NewStorage(store), people: people, machines: machines, audience: *audience, lifetime: *lifetime}
 	router := exampleop.SetupServer(*issuer, s, logger, false)
 	server := &http.Server{Addr: "127.0.0.1:" + *port, Handler: router, ReadHeaderTimeout: 10 * time.Second}
 	fmt.Fprintf(os.Stderr, "lindungi-oidc: issuer %s, %d people, audience %s\n", *issuer, len(ids), *audience)
