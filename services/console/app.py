@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated
@@ -153,7 +154,8 @@ def create_app(
         out = RedirectResponse(to, status_code=303)
         max_age = console.sealer.max_age
         if session.expires_at is not None:
-            max_age = max(0, min(max_age, int(session.expires_at - console.clock.now().timestamp())))
+            # wall-clock time, as the browser's and Sealer.open's (not the console's clock)
+            max_age = max(0, min(max_age, int(session.expires_at - time.time())))
         out.set_cookie(
             COOKIE,
             console.sealer.seal(session),
