@@ -15,7 +15,7 @@ from services.registry.models import (
     DepartureUpdate,
     EmployerIn,
     ImportReport,
-    NextOfKin,
+    NextOfKinOut,
     PartyOut,
     StatGroup,
     Statistics,
@@ -225,7 +225,7 @@ async def _worker_out(
         home_province=doc["home_province"],
         home_regency=doc.get("home_regency"),
         phone=phone,
-        next_of_kin=NextOfKin.model_construct(**kin) if kin else None,
+        next_of_kin=NextOfKinOut(**kin) if kin else None,
         departures=[_departure_out(d) for d in await store.departures_of(deps.db, doc["_id"])],
     )
 
