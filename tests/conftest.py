@@ -10,7 +10,7 @@ import pytest
 
 from shared.namespace import drop_namespace
 from shared.settings import Settings
-from tests.support.infra import Endpoints, find_or_start
+from tests.support.infra import Endpoints, find_or_start, find_or_start_oidc
 from tests.support.watchdog import Watchdog
 
 WATCHDOG = Watchdog()
@@ -41,6 +41,25 @@ def endpoints() -> Iterator[Endpoints]:
     for c in started:
         with contextlib.suppress(Exception):
             c.stop()  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="session")
+def oidc_issuer() -> str:
+    """The real OpenID provider's issuer (deploy/local/oidc, started by infra.sh when needed)."""
+    return find_or_start_oidc()
+
+
+@pytest.fixture
+def oidc(oidc_issuer: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Services of this test accept the provider's tokens (LINDUNGI_OIDC_ISSUER set); the issuer."""
+    from shared import oidc as verifier
+
+    monkeypatch.setenv("LINDUNGI_OIDC_ISSUER", oidc_issuer)
+    monkeypatch.setenv("LINDUNGI_OIDC_AUDIENCE", "lindungi")
+    monkeypatch.delenv("LINDUNGI_OIDC_JWKS_URL", raising=False)
+    verifier.reset()
+    yield oidc_issuer
+    verifier.reset()
 
 
 @pytest.fixture
