@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import os
 from collections.abc import Callable
 from functools import lru_cache
@@ -200,6 +201,12 @@ def authenticate(token: str) -> Principal:
             return principal_from_claims(verifier.claims(token), load_directory())
         except oidc.InvalidToken as exc:
             raise _unauthorized(f"token refused: {exc}") from None
+        except oidc.ProviderUnavailable as exc:
+            raise HTTPException(
+                503,
+                detail=[{"field": "authorization", "reason": str(exc)}],
+                headers={"Retry-After": str(max(1, math.ceil(exc.retry_after)))},
+            ) from None
     if not static_credentials_accepted():
         raise _unauthorized("a token of the OpenID provider is required")
     principal = load_directory().authenticate(token)

@@ -40,6 +40,14 @@ class InvalidToken(Exception):
     """A bearer JWT that is not to be trusted; the message says why (safe to show the caller)."""
 
 
+class ProviderUnavailable(Exception):
+    """The provider's keys could not be read: the token may be good, so the answer is 503, not 401."""
+
+    def __init__(self, reason: str, retry_after: float) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
+
+
 class Verifier:
     """Checks a provider's bearer JWTs: signature (JWKS), issuer, audience, expiry."""
 
@@ -61,6 +69,7 @@ class Verifier:
         self._min_refresh = min_refresh_seconds
         self._keys: dict[str, jwt.PyJWK] = {}
         self._fetched_at: float | None = None
+        self._failed_at: float | None = None
         self._lock = threading.Lock()
         self.fetches = 0  # how many times the JWKS was read (tests, metrics)
 
@@ -89,14 +98,22 @@ class Verifier:
     def key(self, kid: str) -> jwt.PyJWK:
         """The provider's key with this id (refreshing the cached JWKS once if it is unknown)."""
         with self._lock:
-            if kid not in self._keys and (
-                self._fetched_at is None or time.monotonic() - self._fetched_at >= self._min_refresh
-            ):
-                try:
-                    self._refresh()
-                except (httpx.HTTPError, ValueError, KeyError) as exc:
-                    why = type(exc).__name__
-                    raise InvalidToken(f"the provider's keys could not be read ({why})") from exc
+            if kid not in self._keys:
+                if self._failed_at is not None and time.monotonic() - self._failed_at < self._min_refresh:
+                    wait = self._min_refresh - (time.monotonic() - self._failed_at)
+                    raise ProviderUnavailable("the provider's keys could not be read; retrying soon", wait)
+                if self._fetched_at is None or time.monotonic() - self._fetched_at >= self._min_refresh:
+                    try:
+                        self._refresh()
+                    except (httpx.HTTPError, ValueError, KeyError) as exc:
+                        # the same pause after a failure as between refreshes: an outage of the
+                        # provider is not a fetch per request
+                        self._failed_at = time.monotonic()
+                        why = type(exc).__name__
+                        raise ProviderUnavailable(
+                            f"the provider's keys could not be read ({why})", self._min_refresh
+                        ) from exc
+                    self._failed_at = None
             found = self._keys.get(kid)
         if found is None:
             raise InvalidToken("signed with a key the provider does not publish")

@@ -127,6 +127,8 @@ class OidcSignIn:
             principal = principal_from_claims(access_claims, load_directory())
         except oidc.InvalidToken as exc:
             raise SignInFailed(f"the provider's tokens were refused: {exc}") from None
+        except oidc.ProviderUnavailable as exc:
+            raise SignInFailed(f"the provider cannot be reached to check its tokens: {exc}") from None
         return Session(
             user_id=principal.id,
             name=principal.name,

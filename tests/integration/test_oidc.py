@@ -15,6 +15,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from deploy.local.run import free_port
 from services.intake.app import create_app as intake_app
 from services.registry.app import create_app as registry_app
 from shared import oidc as verifier
@@ -150,3 +151,32 @@ async def test_unknown_key_ids_refresh_the_keys_at_most_once_per_interval(oidc: 
     # a real clock: the token the provider just issued is valid for an hour at most
     exp = datetime.fromtimestamp(claims["exp"], UTC)
     assert timedelta(0) < exp - datetime.fromtimestamp(time.time(), UTC) <= timedelta(minutes=61)
+
+
+async def test_a_provider_whose_keys_cannot_be_read_is_503_with_retry_after_and_is_not_asked_per_request(
+    settings: Settings, oidc: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The token may be good: 401 would tell a mission's client its credential is wrong."""
+    good = await asyncio.to_thread(client_token, oidc, "kbri-seoul")
+    closed = free_port()  # nothing listens there: the keys cannot be read
+    monkeypatch.setenv("LINDUNGI_OIDC_JWKS_URL", f"http://127.0.0.1:{closed}/keys")
+    verifier.reset()
+    async with running(intake_app(settings, ManualClock(NOW))) as intake:
+        answers = [await intake.get("/v1/incidents", headers=auth(good)) for _ in range(5)]
+    assert [r.status_code for r in answers] == [503] * 5
+    assert all(1 <= int(r.headers["retry-after"]) <= verifier.MIN_REFRESH_SECONDS for r in answers)
+    assert "could not be read" in reason(answers[0])
+    assert verifier.load_verifier().fetches == 0  # type: ignore[union-attr]  (none succeeded)
+    # one failed fetch, then a pause: a provider outage is not a fetch per request
+    attempts = 0
+
+    def unreachable(url: str) -> Any:
+        nonlocal attempts
+        attempts += 1
+        raise httpx.ConnectError("refused")
+
+    v = verifier.Verifier(oidc, "lindungi", get=unreachable, min_refresh_seconds=60)
+    for _ in range(10):
+        with pytest.raises(verifier.ProviderUnavailable):
+            await asyncio.to_thread(v.claims, good)
+    assert attempts == 1
