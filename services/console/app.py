@@ -32,7 +32,7 @@ from services.console.web import (
     sign_in_url,
 )
 from shared import logs
-from shared.clock import Clock, SystemClock
+from shared.clock import Clock, clock_for
 from shared.metrics import CONTENT_TYPE, HTTPMetrics, Metrics
 
 PORT = 8000
@@ -61,7 +61,7 @@ def create_app(
         translations(locale)  # a broken catalog stops the start, not the first page
     console = Console(
         settings=settings,
-        clock=clock or SystemClock(),
+        clock=clock or clock_for(settings.clock_speed, settings.clock_epoch),
         backends=Backends(
             settings.service_urls(), timeout=settings.service_timeout_seconds, transport=transport
         ),
