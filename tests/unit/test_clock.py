@@ -6,7 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from pydantic import ValidationError
+from typer.testing import CliRunner
 
+from deploy.cli import app as cli
+from deploy.local.run import demo_env
 from services.console.settings import ConsoleSettings
 from services.console.settings import refuse_unsafe as console_refuse_unsafe
 from shared.clock import AcceleratedClock, SystemClock, clock_for
@@ -70,3 +73,17 @@ def test_production_refuses_an_accelerated_clock() -> None:
     assert not any("CLOCK" in p for p in production_problems(Settings(env="production")))
     with pytest.raises(UnsafeSettings, match="LINDUNGI_CLOCK_SPEED"):
         console_refuse_unsafe(ConsoleSettings(env="production", clock_speed=720, clock_epoch=EPOCH))
+
+
+def test_every_process_of_make_demo_gets_the_same_clock() -> None:
+    env = demo_env({"PATH": "/bin"}, 2880, EPOCH)
+    assert env["PATH"] == "/bin" and env["LINDUNGI_CLOCK_SPEED"] == "2880"
+    fields = {"clock_speed": env["LINDUNGI_CLOCK_SPEED"], "clock_epoch": env["LINDUNGI_CLOCK_EPOCH"]}
+    clock = Settings.model_validate(fields).clock()
+    assert isinstance(clock, AcceleratedClock) and clock.epoch == EPOCH and clock.speed == 2880
+
+
+def test_the_demo_refuses_the_wall_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LINDUNGI_CLOCK_SPEED", raising=False)
+    result = CliRunner().invoke(cli, ["demo"], env={"COLUMNS": "200"})
+    assert result.exit_code == 2 and "accelerated clock" in result.output
