@@ -331,6 +331,7 @@ class Demo:
             await self.evacuation()
             await self.at("end")
             await self.until("a deadline to pass unmet", self.any_missed)
+            self.narrate("the week is over; the data stays, to explore in the console and the APIs")
             await self.summarise()
             return self.summary
         finally:
