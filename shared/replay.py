@@ -6,10 +6,10 @@ to their end now (offsets E1), applies every event through the service's own pro
 fresh collections (`<name>__rebuild`, same database, with the service's indexes), settles
 them (a projector may finish from what it saw, e.g. escalation marks what its kept decisions
 counted), then switches: the live collection is renamed aside, the fresh one takes its name,
-the old one is dropped. Events that arrived meanwhile (after E1) are then applied to the live
-collections from E1 to the end, and settled again. Projectors are idempotent (the highest
-version of a document wins; a counter member is a set element), so applying an event twice,
-or after the live consumer did, changes nothing.
+the old one is dropped, and settles again. Events that arrived meanwhile (after E1) are then
+applied to the live collections from E1 to the end, and settled once more. Projectors are
+idempotent (the highest version of a document wins; a counter member is a set element), so
+applying an event twice, or after the live consumer did, changes nothing.
 
 The switch is two renames (FerretDB has no `renameCollection` with `dropTarget`): between them
 the collection is briefly absent; a live write that recreates it in that gap is moved aside
@@ -48,7 +48,8 @@ class Projector:
     """How events land in a read model during one rebuild (it may remember what it saw)."""
 
     project: Project  # (db, envelope, event): idempotent
-    # after the fresh build (before the switch) and after the catch-up: what it did, by name
+    # after the fresh build (before the switch), right after the switch and after the catch-up:
+    # what it did, by name
     settle: Settle | None = None
 
 
@@ -227,6 +228,8 @@ async def rebuild(
         if c + FRESH not in await db.list_collection_names():
             await db.create_collection(c + FRESH)  # nothing to project: an empty read model
         await _switch(db, c)
+    if projector.settle is not None:
+        await projector.settle(db)  # what was settled live during the switch is settled again at once
     now_end = await end_offsets(settings, model.topics)
     report.caught_up = await _apply_range(settings, model, projector.project, db, first_end, now_end, report)
     if projector.settle is not None:

@@ -40,6 +40,7 @@ class Recount:
     rulesets: dict[int, domain.RuleSet]
     loaded: list[tuple[int, datetime]]
     first: dict[tuple[str, str, str], domain.CountHit] = field(default_factory=dict)
+    counted: set[tuple[str, str, str]] = field(default_factory=set)  # members of kept firings, last read
 
     @classmethod
     async def start(cls, live: AsyncDatabase[Doc]) -> Projector:
@@ -58,18 +59,23 @@ class Recount:
         version = domain.in_force(self.loaded, ev.time)
         for hit in domain.evaluate(self.rulesets[version], version, ev).counts:
             await store.count_member(db, hit.counter_id, hit.member_doc, hit.counter_doc)
-            seen = self.first.get((hit.rule_id, hit.key, hit.member))
+            member = (hit.rule_id, hit.key, hit.member)
+            seen = self.first.get(member)
             if seen is None or hit.at < seen.at:
-                self.first[(hit.rule_id, hit.key, hit.member)] = hit
+                self.first[member] = hit
+            if member in self.counted:  # a kept firing counted it: marked at once, not at the next settle
+                await store.mark_counted(db, {self.first[member].counter_id: [hit.member]})
 
     async def settle(self, db: AsyncDatabase[Doc]) -> dict[str, int]:
         """Mark what the kept decisions counted; say how many marks, and how many windows are owed."""
         marks: dict[str, list[str]] = {}
         counted: set[tuple[str, str, str]] = set()
+        self.counted = set()
         for d in await store.window_decisions(self.live):
             for m in d.get("members") or []:
+                self.counted.add((d["rule_id"], d["key"], m))
                 hit = self.first.get((d["rule_id"], d["key"], m))
-                if hit is not None:  # a member not replayed yet is marked after the catch-up
+                if hit is not None:  # a member not replayed yet is marked when the catch-up meets it
                     marks.setdefault(hit.counter_id, []).append(m)
                     counted.add((d["rule_id"], d["key"], m))
         await store.mark_counted(db, marks)

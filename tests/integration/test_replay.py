@@ -190,35 +190,48 @@ async def test_replay_recounts_escalation_counters_equal_to_the_live_ones(settin
 
         fired = await eventually(both_fired)
         assert sorted(f["key"] for f in fired) == sorted([a, d])
-        live = await counted()
-        assert live is not None
+
+        async def marked() -> dict[str, dict[str, Any]] | None:
+            docs = await counted()  # a firing is decided first, its members marked counted after
+            return docs if docs and {v["key"] for v in docs.values() if v["counted"]} == {a, d} else None
+
+        live = await eventually(marked)
         assert {doc["rule_id"] for doc in live.values()} == {"agency-pattern-30d"}
-        assert {doc["key"] for doc in live.values() if doc["counted"]} == {a, d}
 
         # damage: a bucket lost, the others' members and counted marks lost
         await db[escalation_store.COUNTERS].delete_one({"_id": sorted(live)[0]})
         await db[escalation_store.COUNTERS].update_many({}, {"$set": {"members": [], "counted": []}})
         assert await counted() != live
 
-        later = incident(late, at=start + timedelta(days=29))
+        later = [incident(late, at=start + timedelta(days=n)) for n in (29, 30)]
+
+        async def three_fired() -> list[Any] | None:
+            got = await decisions()
+            return got if len(got) >= 3 else None
 
         async def meanwhile() -> None:
-            # counted live while the fresh collection is built: the switch drops the old
-            # collection, the catch-up counts it again
-            await send(settings, *items(later))
-            await eventually(lambda: counted((late, 1)))
+            # counted live, and a firing, while the fresh collection is built: the switch drops
+            # the old collection with them; the catch-up counts them again and marks them counted
+            await send(settings, *items(*later))
+            await eventually(three_fired)
+
+            async def late_marked() -> bool:
+                docs = await counted((late, 2))
+                return bool(docs and any(v["counted"] for v in docs.values() if v["key"] == late))
+
+            await eventually(late_marked)
 
         report = await rebuild(settings, db, model, meanwhile=meanwhile)
-        assert report.events == 10 and report.caught_up == 1
-        assert report.settled == {"members counted by kept firings": 5, "windows owed a firing": 0}
+        assert report.events == 10 and report.caught_up == 2
+        assert report.settled == {"members counted by kept firings": 7, "windows owed a firing": 0}
         after = await counted()
         assert after is not None
         kept = {k: v for k, v in after.items() if v["key"] != late}
         assert kept == live
-        assert [v["members"] for v in after.values() if v["key"] == late] == [
-            [(later.incident_id, later.reported_at)]
-        ]
-        assert len(await decisions()) == 2  # nothing fired again
+        [arrived] = [v for v in after.values() if v["key"] == late]
+        assert arrived["members"] == sorted((i.incident_id, i.reported_at) for i in later)
+        assert arrived["counted"] == sorted(i.incident_id for i in later)
+        assert len(await decisions()) == 3  # nothing fired again
 
         # the CLI does the same; no fresh or old collection is left behind
         env = {
@@ -233,4 +246,4 @@ async def test_replay_recounts_escalation_counters_equal_to_the_live_ones(settin
         assert await counted() == after
         names = await db.list_collection_names()
         assert not [n for n in names if "__" in n], names
-        assert len(await decisions()) == 2
+        assert len(await decisions()) == 3
