@@ -154,6 +154,9 @@ class Supervisor:
                 p.kill()
 
 
+OIDC_ISSUER = f"http://127.0.0.1:{os.environ.get('LINDUNGI_OIDC_PORT', '9096')}/"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Start every service, print where to look, keep them running until Ctrl-C."""
     parser = argparse.ArgumentParser(prog="python -m deploy.local.run", description=__doc__)
@@ -179,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
             print("--speed must be at least 1", file=sys.stderr)
             return 2
         env = demo_env(env, args.speed, datetime.now(UTC))
+    # The OpenID provider infra.sh started: services accept its tokens, the console offers it.
+    env.setdefault("LINDUNGI_OIDC_ISSUER", OIDC_ISSUER)
     # The notification sink: escalation's email and webhooks land there (printed here, kept in .cache/mail).
     sink = subprocess.Popen([sys.executable, "-m", "deploy.local.sink"], cwd=ROOT, env=env)
     sup = Supervisor(env)
@@ -209,6 +214,10 @@ def main(argv: list[str] | None = None) -> int:
         print("  kafka         127.0.0.1:9092      mongodb (ferretdb) mongodb://127.0.0.1:27017/")
         print(
             "  notifications SMTP 127.0.0.1:8025, webhooks 127.0.0.1:8026; printed here, kept in .cache/mail/"
+        )
+        print(
+            f"  sign-in       OpenID provider {env['LINDUNGI_OIDC_ISSUER']}  (users: the ids of "
+            "shared/data/*.yaml, password dev-<id>; missions' client credentials: id and dev-<id>)"
         )
         print(f"  logs          {LOGS}/<service>.log")
         print("  credentials   dev-<id> from shared/data/*.yaml, e.g. 'Authorization: Bearer dev-kbri-seoul'")
