@@ -23,9 +23,12 @@ infra:
 run: install infra
 	@$(PY) -m deploy.local.run
 
-## A week of Lindungi in a few minutes on the services `make run` started (another terminal).
-demo: install
-	@$(VENV)/bin/lindungi demo
+## A week of Lindungi in a few minutes: the whole system on an accelerated clock (SPEED simulated
+## seconds a second; 2880: an hour in 1.25 s), `lindungi demo` narrating on it, then the system
+## stays up with the data to explore until Ctrl-C. Stop `make run` first.
+SPEED ?= 2880
+demo: install infra
+	@$(PY) -m deploy.local.run --demo --speed $(SPEED)
 
 ## Every tier against the real broker and database (started here unless given by the environment).
 test: install browser

@@ -1,8 +1,9 @@
 """The read models each service derives only from topics, which `lindungi replay SERVICE` rebuilds.
 
-intake and repatriation keep their own projection of registry's departures. (escalation's
-counters and chains also come from events, but through the rules in force when each event
-arrived and through timers; rebuilding them is not a plain replay and is not offered.)
+intake and repatriation keep their own projection of registry's departures; escalation keeps
+counters (services/escalation/recount.py: members from the topics under the rule set in force
+at each event's time, what was counted from the decisions it keeps). escalation's chains are
+not rebuilt: they are timers whose firings are decisions, not a projection of events.
 """
 
 from __future__ import annotations
@@ -11,21 +12,25 @@ from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
+from services.escalation import domain as escalation_domain
+from services.escalation import store as escalation_store
+from services.escalation.recount import Recount
 from services.intake import service as intake_service
 from services.intake import store as intake_store
 from services.repatriation import store as repatriation_store
+from shared.envelope import Envelope
 from shared.events.registry import DepartureRecorded
 from shared.mongo import Doc
-from shared.replay import ReadModel
+from shared.replay import ReadModel, plain
 from shared.topics import DEPARTURES
 
 
-async def _intake(db: AsyncDatabase[Doc], event: Any) -> None:
+async def _intake(db: AsyncDatabase[Doc], _env: Envelope, event: Any) -> None:
     if isinstance(event, DepartureRecorded):
         await intake_service.project(db=db, event=event)
 
 
-async def _repatriation(db: AsyncDatabase[Doc], event: Any) -> None:
+async def _repatriation(db: AsyncDatabase[Doc], _env: Envelope, event: Any) -> None:
     if isinstance(event, DepartureRecorded):
         await repatriation_store.replay_departure(db, event)
 
@@ -34,19 +39,28 @@ READ_MODELS: dict[str, list[ReadModel]] = {
     "intake": [
         ReadModel(
             service="intake",
-            topic=DEPARTURES,
+            topics=(DEPARTURES,),
             collections=(intake_store.DEPARTURES, intake_store.DEPARTURE_KEYS),
-            project=_intake,
+            projector=plain(_intake),
             indexes=intake_store.ensure_indexes,
         )
     ],
     "repatriation": [
         ReadModel(
             service="repatriation",
-            topic=DEPARTURES,
+            topics=(DEPARTURES,),
             collections=(repatriation_store.DEPARTURES,),
-            project=_repatriation,
+            projector=plain(_repatriation),
             indexes=repatriation_store.ensure_indexes,
+        )
+    ],
+    "escalation": [
+        ReadModel(
+            service="escalation",
+            topics=escalation_domain.CONSUMED,
+            collections=(escalation_store.COUNTERS,),
+            projector=Recount.start,
+            indexes=escalation_store.ensure_indexes,
         )
     ],
 }

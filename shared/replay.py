@@ -1,13 +1,15 @@
 """Rebuild a service's read models from topics: replay into fresh collections, then switch over.
 
 A read model is collections a service derives only from events (its projection of another
-service's data). `rebuild` reads the topic from the beginning to its end now (offsets E1),
-applies every event through the service's own projector into fresh collections
-(`<name>__rebuild`, same database, with the service's indexes), then switches: the live
-collection is renamed aside, the fresh one takes its name, the old one is dropped. Events that
-arrived meanwhile (after E1) are then applied to the live collections from E1 to the end.
-Projectors keep the highest version of each document, so applying an event twice, or after
-the live consumer did, changes nothing.
+service's data, escalation's counters). `rebuild` reads the model's topics from the beginning
+to their end now (offsets E1), applies every event through the service's own projector into
+fresh collections (`<name>__rebuild`, same database, with the service's indexes), settles
+them (a projector may finish from what it saw, e.g. escalation marks what its kept decisions
+counted), then switches: the live collection is renamed aside, the fresh one takes its name,
+the old one is dropped, and settles again. Events that arrived meanwhile (after E1) are then
+applied to the live collections from E1 to the end, and settled once more. Projectors are
+idempotent (the highest version of a document wins; a counter member is a set element), so
+applying an event twice, or after the live consumer did, changes nothing.
 
 The switch is two renames (FerretDB has no `renameCollection` with `dropTarget`): between them
 the collection is briefly absent; a live write that recreates it in that gap is moved aside
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -36,19 +38,43 @@ log = logging.getLogger("lindungi.replay")
 FRESH = "__rebuild"
 ASIDE = "__replaced"
 
-Project = Callable[[AsyncDatabase[Doc], Event], Awaitable[Any]]
+Project = Callable[[AsyncDatabase[Doc], Envelope, Event], Awaitable[Any]]
+Settle = Callable[[AsyncDatabase[Doc]], Awaitable[dict[str, int]]]
 Indexes = Callable[[AsyncDatabase[Doc]], Awaitable[None]]
+
+
+@dataclass
+class Projector:
+    """How events land in a read model during one rebuild (it may remember what it saw)."""
+
+    project: Project  # (db, envelope, event): idempotent
+    # after the fresh build (before the switch), right after the switch and after the catch-up:
+    # what it did, by name
+    settle: Settle | None = None
 
 
 @dataclass(frozen=True)
 class ReadModel:
-    """Collections of one service derived only from one topic, and how an event lands in them."""
+    """Collections of one service derived only from topics, and how an event lands in them."""
 
     service: str
-    topic: Topic
+    topics: tuple[Topic, ...]
     collections: tuple[str, ...]
-    project: Project  # (db, event): idempotent, highest version wins
+    projector: Callable[[AsyncDatabase[Doc]], Awaitable[Projector]]  # one per rebuild, given the live db
     indexes: Indexes  # the service's index creation (run on the fresh collections too)
+
+    @property
+    def topic_names(self) -> str:
+        return ", ".join(t.name for t in self.topics)
+
+
+def plain(project: Project) -> Callable[[AsyncDatabase[Doc]], Awaitable[Projector]]:
+    """A projector that needs nothing but the event (a projection of another service's data)."""
+
+    async def start(_db: AsyncDatabase[Doc]) -> Projector:
+        return Projector(project)
+
+    return start
 
 
 class _Redirected:
@@ -72,19 +98,26 @@ class Report:
     caught_up: int = 0  # applied after the switch (arrived during the rebuild)
     skipped: int = 0  # not decodable or not this read model's type (the live consumer dead-letters those)
     documents: dict[str, int] | None = None
+    settled: dict[str, int] = field(default_factory=dict)  # what the projector's settle did (last run)
 
 
-async def end_offsets(settings: Settings, topic: Topic) -> dict[int, int]:
+Offsets = dict[TopicPartition, int]
+
+
+async def end_offsets(settings: Settings, topics: tuple[Topic, ...]) -> Offsets:
+    """The end now of every partition of the topics (those that exist)."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap_servers, enable_auto_commit=False, group_id=None
     )
     await consumer.start()
     try:
-        name = settings.topic(topic.name)
         await consumer._client.force_metadata_update()
-        parts = [TopicPartition(name, p) for p in sorted(consumer.partitions_for_topic(name) or ())]
-        ends = await consumer.end_offsets(parts) if parts else {}
-        return {tp.partition: off for tp, off in ends.items()}
+        parts = [
+            TopicPartition(name, p)
+            for name in (settings.topic(t.name) for t in topics)
+            for p in sorted(consumer.partitions_for_topic(name) or ())
+        ]
+        return dict(await consumer.end_offsets(parts)) if parts else {}
     finally:
         await consumer.stop()
 
@@ -92,13 +125,13 @@ async def end_offsets(settings: Settings, topic: Topic) -> dict[int, int]:
 async def _apply_range(
     settings: Settings,
     model: ReadModel,
+    project: Project,
     db: Any,
-    start: dict[int, int] | None,
-    end: dict[int, int],
+    start: Offsets | None,
+    end: Offsets,
     report: Report,
 ) -> int:
-    """Apply the topic's events in [start, end) per partition (start None: the beginning)."""
-    name = settings.topic(model.topic.name)
+    """Apply the topics' events in [start, end) per partition (start None: the beginning)."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap_servers,
         enable_auto_commit=False,
@@ -109,40 +142,41 @@ async def _apply_range(
     await consumer.start()
     applied = 0
     try:
-        parts = [TopicPartition(name, p) for p in sorted(end)]
+        parts = sorted(end)
         if not parts:
             return 0
         consumer.assign(parts)
         begins = await consumer.beginning_offsets(parts)
         for tp in parts:
-            consumer.seek(tp, max(begins[tp], (start or {}).get(tp.partition, 0)))
-        remaining = {tp for tp in parts if await consumer.position(tp) < end[tp.partition]}
+            consumer.seek(tp, max(begins[tp], (start or {}).get(tp, 0)))
+        remaining = {tp for tp in parts if await consumer.position(tp) < end[tp]}
         while remaining:
             batch = await consumer.getmany(*remaining, timeout_ms=1000)
             for tp, records in batch.items():
                 for r in records:
-                    if r.offset >= end[tp.partition]:
+                    if r.offset >= end[tp]:
                         continue
-                    event = _event(r.value, model)
-                    if event is None:
+                    got = _event(r.value, model)
+                    if got is None:
                         report.skipped += 1
                         continue
-                    await model.project(cast(AsyncDatabase[Doc], db), event)
+                    await project(cast(AsyncDatabase[Doc], db), *got)
                     applied += 1
             for tp in list(remaining):
-                if await consumer.position(tp) >= end[tp.partition]:
+                if await consumer.position(tp) >= end[tp]:
                     remaining.discard(tp)
     finally:
         await consumer.stop()
     return applied
 
 
-def _event(value: bytes | None, model: ReadModel) -> Event | None:
+def _event(value: bytes | None, model: ReadModel) -> tuple[Envelope, Event] | None:
     try:
-        event = Envelope.model_validate_json(value or b"").payload()
+        env = Envelope.model_validate_json(value or b"")
+        event = env.payload()
     except (ValidationError, UnknownEventType):
         return None
-    return event if type(event).topic == model.topic else None
+    return (env, event) if type(event).topic in model.topics else None
 
 
 async def _rename(db: AsyncDatabase[Doc], source: str, target: str) -> None:
@@ -166,22 +200,40 @@ async def _switch(db: AsyncDatabase[Doc], name: str) -> None:
     await db[name + ASIDE].drop()
 
 
-async def rebuild(settings: Settings, db: AsyncDatabase[Doc], model: ReadModel) -> Report:
-    """Replay the topic into fresh collections, switch them in, catch up; what was done."""
+async def rebuild(
+    settings: Settings,
+    db: AsyncDatabase[Doc],
+    model: ReadModel,
+    *,
+    meanwhile: Callable[[], Awaitable[None]] | None = None,
+) -> Report:
+    """Replay the topics into fresh collections, switch them in, catch up; what was done.
+
+    `meanwhile` runs after the fresh build, before the switch (tests land events there).
+    """
     report = Report()
+    projector = await model.projector(db)
     names = {c: c + FRESH for c in model.collections}
     for fresh in names.values():
         await db[fresh].drop()
     fresh_db = _Redirected(db, names)
     await model.indexes(cast(AsyncDatabase[Doc], fresh_db))
-    first_end = await end_offsets(settings, model.topic)
-    report.events = await _apply_range(settings, model, fresh_db, None, first_end, report)
+    first_end = await end_offsets(settings, model.topics)
+    report.events = await _apply_range(settings, model, projector.project, fresh_db, None, first_end, report)
+    if projector.settle is not None:
+        report.settled = await projector.settle(cast(AsyncDatabase[Doc], fresh_db))
+    if meanwhile is not None:
+        await meanwhile()
     for c in model.collections:
         if c + FRESH not in await db.list_collection_names():
             await db.create_collection(c + FRESH)  # nothing to project: an empty read model
         await _switch(db, c)
-    now_end = await end_offsets(settings, model.topic)
-    report.caught_up = await _apply_range(settings, model, db, first_end, now_end, report)
+    if projector.settle is not None:
+        await projector.settle(db)  # what was settled live during the switch is settled again at once
+    now_end = await end_offsets(settings, model.topics)
+    report.caught_up = await _apply_range(settings, model, projector.project, db, first_end, now_end, report)
+    if projector.settle is not None:
+        report.settled = await projector.settle(db)
     report.documents = {c: await db[c].count_documents({}) for c in model.collections}
-    log.info("read model rebuilt", extra={"topic": model.topic.name})
+    log.info("read model rebuilt", extra={"topic": model.topic_names})
     return report

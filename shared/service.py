@@ -19,7 +19,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import ConnectionFailure
 
 from shared import logs
-from shared.clock import Clock, SystemClock
+from shared.clock import Clock
 from shared.envelope import Event
 from shared.errors import Problem, field_errors
 from shared.kafka import (
@@ -62,7 +62,7 @@ class Runtime:
         self.name = name
         self.settings = settings or Settings()
         refuse_unsafe(self.settings)  # production with a development secret: no start at all
-        self.clock = clock or SystemClock()
+        self.clock = clock or self.settings.clock()
         self.instance = self.settings.instance or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self.metrics = Metrics(name)
         self.metrics.on_scrape("outbox", self._outbox_gauges)

@@ -10,10 +10,11 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, AwareDatetime, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.auth import credential_problems
+from shared.clock import Clock, clock_for
 
 # A development key: real deployments set LINDUNGI_PII_KEY. Tests and `make run` use this one.
 DEV_PII_KEY = "lindungi-development-key-not-for-production-use-0001"
@@ -109,6 +110,22 @@ class Settings(BaseSettings):
     retention_every_seconds: float = 24 * 3600
     log_level: str = "INFO"
     instance: str = ""  # replica name in logs and leases; defaults to host:pid
+    # The demo's accelerated clock (shared/clock.py): simulated seconds per wall-clock second,
+    # from an epoch every process shares. 1 is the wall clock; anything else is refused in production.
+    clock_speed: float = Field(1.0, ge=1)
+    clock_epoch: AwareDatetime | None = None
+
+    @model_validator(mode="after")
+    def _clock_shared(self) -> Settings:
+        if self.clock_speed != 1 and self.clock_epoch is None:
+            raise ValueError(
+                "LINDUNGI_CLOCK_EPOCH is needed with LINDUNGI_CLOCK_SPEED: every process must share it"
+            )
+        return self
+
+    def clock(self) -> Clock:
+        """The clock the settings ask for: the wall clock, or the demo's accelerated one."""
+        return clock_for(self.clock_speed, self.clock_epoch)
 
     def topic(self, name: str) -> str:
         """The broker-side name of a catalog topic."""
@@ -136,9 +153,19 @@ def secret_problems(setting: str, value: str, *, development: str) -> list[str]:
     return []
 
 
+def clock_problems(speed: float) -> list[str]:
+    """An accelerated clock in production: deadlines would fire hours early."""
+    if speed == 1:
+        return []
+    return [
+        f"LINDUNGI_CLOCK_SPEED is {speed:g}: an accelerated clock is for demos; "
+        "production runs on the wall clock (unset it)"
+    ]
+
+
 def production_problems(settings: Settings) -> list[str]:
     """What stops a service from starting in production: each names its setting."""
-    problems: list[str] = []
+    problems: list[str] = clock_problems(settings.clock_speed)
     if settings.pii_keys:
         for key_id, secret in sorted(settings.pii_keys.items()):
             problems += secret_problems(

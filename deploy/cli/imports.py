@@ -18,7 +18,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from services.registry import service, store
-from shared.clock import SystemClock
 from shared.mongo import connect
 from shared.outbox import Outbox
 from shared.pii import vault_for
@@ -36,7 +35,7 @@ async def run(path: Path, text: str, settings: Settings) -> service.ImportResult
     try:
         db = client[settings.database("registry")]
         await store.ensure_indexes(db)
-        clock = SystemClock()
+        clock = settings.clock()
         deps = service.Deps(
             db=db,
             vault=vault_for(settings),

@@ -39,7 +39,6 @@ from services.registry import store as registry_store
 from services.repatriation import store as repatriation_store
 from shared import audit
 from shared.auth import Principal
-from shared.clock import SystemClock
 from shared.mongo import HIDDEN, Doc, connect
 from shared.outbox import Outbox
 from shared.pii import Vault, key_id_of, vault_for
@@ -281,7 +280,7 @@ async def retention(settings: Settings, *, days: float) -> registry_service.Rete
     refuse_unsafe(settings)
     client = connect(settings)
     try:
-        clock = SystemClock()
+        clock = settings.clock()
         deps = registry_service.Deps(
             db=client[settings.database("registry")],
             vault=vault_for(settings),

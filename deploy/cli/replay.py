@@ -1,7 +1,10 @@
 """`lindungi replay SERVICE`: rebuild a service's read models from their topics, then switch over.
 
-Reads the topic from the beginning into fresh collections, renames them in place of the live
+Reads the topics from the beginning into fresh collections, renames them in place of the live
 ones, and applies what arrived meanwhile (shared/replay.py). Safe while the service runs.
+escalation's counters are recounted under the rule set in force at each event's time; what its
+firings counted is taken from the decisions it keeps, and nothing fires again
+(services/escalation/recount.py).
 Exit status: 0 rebuilt; 2 Kafka or the database did not answer.
 """
 
@@ -25,7 +28,7 @@ async def _run(settings: Settings, service: str) -> list[tuple[str, Report]]:
     client = connect(settings)
     try:
         db = client[settings.database(service)]
-        return [(m.topic.name, await rebuild(settings, db, m)) for m in READ_MODELS[service]]
+        return [(m.topic_names, await rebuild(settings, db, m)) for m in READ_MODELS[service]]
     finally:
         await client.close()
 
@@ -44,8 +47,11 @@ def replay(
     except Exception as exc:
         out.print(f"[red]replay of {service} failed: {type(exc).__name__}: {exc}[/red]")
         raise typer.Exit(2) from None
-    table = Table("topic", "events replayed", "caught up after the switch", "skipped", "documents now")
-    for topic, r in done:
+    table = Table("topics", "events replayed", "caught up after the switch", "skipped", "documents now")
+    for topics, r in done:
         docs = ", ".join(f"{c}: {n}" for c, n in (r.documents or {}).items())
-        table.add_row(topic, str(r.events), str(r.caught_up), str(r.skipped), docs)
+        table.add_row(topics, str(r.events), str(r.caught_up), str(r.skipped), docs)
     out.print(table)
+    for _, r in done:
+        for what, n in r.settled.items():
+            out.print(f"{what}: {n}")

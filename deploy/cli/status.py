@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -96,7 +96,7 @@ async def gather(settings: Settings, urls: dict[str, str], *, timeout: float = 5
     try:
         for name, rt in rts.items():
             count, oldest = await asyncio.wait_for(rt.relay.waiting(), timeout)
-            age = (datetime.now(UTC) - datetime.fromisoformat(oldest)).total_seconds() if oldest else None
+            age = (rt.clock.now() - datetime.fromisoformat(oldest)).total_seconds() if oldest else None
             st.outbox[name] = (count, age)
         st.timers = await asyncio.wait_for(escalation_store.pending_timers(rts["escalation"].db), timeout)
     except Exception as exc:

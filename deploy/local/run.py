@@ -1,7 +1,14 @@
-"""`make run`: the console and all five services as processes on this machine, until Ctrl-C."""
+"""`make run`: the console and all five services as processes on this machine, until Ctrl-C.
+
+`make demo` (`--demo`): the same on an accelerated clock, with `lindungi demo` run on it once
+everything is ready. Every process gets the same LINDUNGI_CLOCK_SPEED and LINDUNGI_CLOCK_EPOCH
+(the launcher's start), so the services, a restarted one and the demo's narrator agree on the
+simulated time (shared/clock.py).
+"""
 
 from __future__ import annotations
 
+import argparse
 import http.client
 import os
 import random
@@ -11,6 +18,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,6 +33,21 @@ SERVICES = {
 LOGS = ROOT / ".cache" / "logs"
 # The webhook signing secret of the development channel file's partner (a deployment sets its own).
 DEV_WEBHOOK_SECRETS = '{"satgas-tppo": "dev-webhook-secret"}'
+DEMO_SPEED = 2880.0  # simulated seconds per second: an hour in 1.25 s, the demo's week in about 3 minutes
+
+
+def demo_env(env: dict[str, str], speed: float, now: datetime) -> dict[str, str]:
+    """The environment of every process of a demo: one accelerated clock, its epoch now."""
+    return {**env, "LINDUNGI_CLOCK_SPEED": f"{speed:g}", "LINDUNGI_CLOCK_EPOCH": now.isoformat()}
+
+
+def _taken(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
 
 
 def free_port() -> int:
@@ -134,10 +157,31 @@ class Supervisor:
 OIDC_ISSUER = f"http://127.0.0.1:{os.environ.get('LINDUNGI_OIDC_PORT', '9096')}/"
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     """Start every service, print where to look, keep them running until Ctrl-C."""
+    parser = argparse.ArgumentParser(prog="python -m deploy.local.run", description=__doc__)
+    parser.add_argument(
+        "--demo", action="store_true", help="run on an accelerated clock and play `lindungi demo` on it"
+    )
+    parser.add_argument(
+        "--speed", type=float, default=DEMO_SPEED, help="with --demo: simulated seconds per second"
+    )
+    args = parser.parse_args(argv)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.setdefault("LINDUNGI_WEBHOOK_SECRETS", DEV_WEBHOOK_SECRETS)
+    if args.demo:
+        busy = [f"{name} ({port})" for name, port in SERVICES.items() if _taken(port)]
+        if busy:
+            print(
+                f"already in use: {', '.join(busy)}. Stop `make run` first: the demo starts the "
+                "services itself, on its own clock.",
+                file=sys.stderr,
+            )
+            return 1
+        if args.speed < 1:
+            print("--speed must be at least 1", file=sys.stderr)
+            return 2
+        env = demo_env(env, args.speed, datetime.now(UTC))
     # The OpenID provider infra.sh started: services accept its tokens, the console offers it.
     env.setdefault("LINDUNGI_OIDC_ISSUER", OIDC_ISSUER)
     # The notification sink: escalation's email and webhooks land there (printed here, kept in .cache/mail).
@@ -180,9 +224,30 @@ def main() -> int:
         print("\nTry: .cache/venv/bin/python -m deploy.local.smoke   (posts incidents, times post -> case)")
         print("A service that stops is restarted (the supervisor says so here).")
         print("Ctrl-C stops the services; `make down` stops Kafka and the database.", flush=True)
+    demo: subprocess.Popen[bytes] | None = None
+    if args.demo and not stop:
+        if waiting:
+            print("the demo does not start: not every service is ready", file=sys.stderr)
+        else:
+            hour = 3600 / args.speed
+            print(
+                f"\nThe demo: the clock runs {args.speed:g} times fast (an hour every {hour:g} s).\n",
+                flush=True,
+            )
+            demo = subprocess.Popen([sys.executable, "-m", "deploy.cli", "demo"], cwd=ROOT, env=env)
     while not stop:
         sup.tend()
+        if demo is not None and demo.poll() is not None:
+            print(
+                f"\nThe demo ended (exit {demo.returncode}). The services keep running on the demo "
+                f"clock (an hour every {3600 / args.speed:g} s) with its data, to explore; "
+                "Ctrl-C stops them.",
+                flush=True,
+            )
+            demo = None
         time.sleep(0.5)
+    if demo is not None:
+        demo.terminate()
     sup.stop()
     sink.terminate()
     try:

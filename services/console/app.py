@@ -35,7 +35,7 @@ from services.console.web import (
 )
 from shared import logs
 from shared.auth import static_credentials_accepted
-from shared.clock import Clock, SystemClock
+from shared.clock import Clock, clock_for
 from shared.metrics import CONTENT_TYPE, HTTPMetrics, Metrics
 
 PORT = 8000
@@ -64,7 +64,7 @@ def create_app(
         translations(locale)  # a broken catalog stops the start, not the first page
     console = Console(
         settings=settings,
-        clock=clock or SystemClock(),
+        clock=clock or clock_for(settings.clock_speed, settings.clock_epoch),
         backends=Backends(
             settings.service_urls(), timeout=settings.service_timeout_seconds, transport=transport
         ),

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, AwareDatetime, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.auth import credential_problems
-from shared.settings import Mode, UnsafeSettings, secret_problems
+from shared.settings import Mode, UnsafeSettings, clock_problems, secret_problems
 
 # A development secret: real deployments set LINDUNGI_CONSOLE_SESSION_SECRET.
 DEV_SESSION_SECRET = "lindungi-console-development-secret-not-for-production"
@@ -24,6 +24,13 @@ class ConsoleSettings(BaseSettings):
     env: Mode = Field("development", validation_alias=AliasChoices("LINDUNGI_ENV", "env"))
     credentials_dir: str = Field(
         "", validation_alias=AliasChoices("LINDUNGI_CREDENTIALS_DIR", "credentials_dir")
+    )
+    # The services' clock (LINDUNGI_CLOCK_SPEED, LINDUNGI_CLOCK_EPOCH): "due in" reads as they count.
+    clock_speed: float = Field(
+        1.0, ge=1, validation_alias=AliasChoices("LINDUNGI_CLOCK_SPEED", "clock_speed")
+    )
+    clock_epoch: AwareDatetime | None = Field(
+        None, validation_alias=AliasChoices("LINDUNGI_CLOCK_EPOCH", "clock_epoch")
     )
     # The OpenID provider (the services' settings, LINDUNGI_OIDC_*): when an issuer is set the
     # sign-in page offers "Sign in with OpenID Connect" (services/console/oidc.py).
@@ -65,11 +72,15 @@ def refuse_unsafe(settings: ConsoleSettings) -> None:
     """In production, refuse to start with the development session secret or credentials."""
     if settings.env != "production":
         return
-    problems = secret_problems(
-        "LINDUNGI_CONSOLE_SESSION_SECRET",
-        settings.session_secret.get_secret_value(),
-        development=DEV_SESSION_SECRET,
-    ) + credential_problems(settings.credentials_dir)
+    problems = (
+        clock_problems(settings.clock_speed)
+        + secret_problems(
+            "LINDUNGI_CONSOLE_SESSION_SECRET",
+            settings.session_secret.get_secret_value(),
+            development=DEV_SESSION_SECRET,
+        )
+        + credential_problems(settings.credentials_dir)
+    )
     if settings.oidc_issuer:
         if settings.oidc_client_secret.get_secret_value() in ("", DEV_OIDC_CLIENT_SECRET):
             problems.append(

@@ -655,6 +655,16 @@ class CountHit:
         return self.bucket_id(self.bucket)
 
     @property
+    def counter_doc(self) -> dict[str, Any]:
+        """The fields a counter bucket is made with, on first use."""
+        return {"rule_id": self.rule_id, "key": self.key, "bucket": self.bucket, "at_least": self.at_least}
+
+    @property
+    def member_doc(self) -> dict[str, Any]:
+        """The member this hit adds to its bucket (a set element: a redelivery adds nothing)."""
+        return {"id": self.member, "at": self.at}
+
+    @property
     def neighbours(self) -> list[str]:
         return [self.bucket_id(self.bucket - 1), self.bucket_id(self.bucket + 1)]
 
@@ -692,6 +702,19 @@ def bucket_of(at: datetime, within: int) -> int:
     """The bucket (epoch-aligned, `within` seconds long) an event time falls in."""
     epoch = datetime(1970, 1, 1, tzinfo=at.tzinfo)
     return int((at - epoch).total_seconds()) // within
+
+
+def in_force(loaded: list[tuple[int, datetime]], at: datetime) -> int:
+    """The rule set version in force at a time: the last one loaded at or before it (the first
+    one for anything older, since events are evaluated by whatever is in force when they come)."""
+    ordered = sorted(loaded)
+    if not ordered:
+        raise ValueError("no rule set is stored")
+    version = ordered[0][0]
+    for v, loaded_at in ordered:
+        if loaded_at <= at:
+            version = v
+    return version
 
 
 def evaluate(rules: RuleSet, version: int, ev: Incoming) -> Decision:

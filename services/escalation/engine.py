@@ -261,8 +261,7 @@ class Escalation:
         members are then marked counted in their buckets, so each counts toward one firing.
         """
         db = self.rt.db
-        init = {"rule_id": hit.rule_id, "key": hit.key, "bucket": hit.bucket, "at_least": hit.at_least}
-        docs = [await store.count_member(db, hit.counter_id, {"id": hit.member, "at": hit.at}, init)]
+        docs = [await store.count_member(db, hit.counter_id, hit.member_doc, hit.counter_doc)]
         docs += await store.counters_by_id(db, hit.neighbours)
         seen = [(m["id"], utc(m["at"])) for d in docs for m in d.get("members", [])]
         counted = {c for d in docs for c in d.get("counted", [])}

@@ -37,6 +37,7 @@ async def ensure_indexes(db: AsyncDatabase[Doc]) -> None:
     await db[CHAINS].create_index([("subject", 1)])
     await db[CLOSED].create_index([("subject", 1)])
     await db[DECIDED].create_index([("chain_id", 1)])
+    await db[DECIDED].create_index([("kind", 1)])  # the counter rebuild reads the window decisions
     await db[NOTIFICATIONS].create_index([("case_id", 1), ("created_at", 1)])
     await db[DELIVERIES].create_index([("state", 1), ("next_at", 1)])
 
@@ -51,6 +52,11 @@ async def latest_ruleset(db: AsyncDatabase[Doc]) -> Doc | None:
 
 async def ruleset(db: AsyncDatabase[Doc], version: int) -> Doc | None:
     return await db[RULESETS].find_one({"_id": version})
+
+
+async def every_ruleset(db: AsyncDatabase[Doc]) -> list[Doc]:
+    """Every stored rule set (version, text, load time), oldest first: the history of the rules."""
+    return await db[RULESETS].find({}, {"yaml": 1, "loaded_at": 1}).sort("_id", 1).to_list()
 
 
 async def list_rulesets(db: AsyncDatabase[Doc]) -> list[Doc]:
@@ -279,6 +285,12 @@ async def mark_counted(db: AsyncDatabase[Doc], members_by_bucket: dict[str, list
     """Note members as counted by a firing, in the bucket that holds each."""
     for bucket_id, members in members_by_bucket.items():
         await db[COUNTERS].update_one({"_id": bucket_id}, {"$addToSet": {"counted": {"$each": members}}})
+
+
+async def window_decisions(db: AsyncDatabase[Doc]) -> list[Doc]:
+    """Every firing of a counting rule: its rule, key and the members it counted."""
+    cursor = db[DECIDED].find({"kind": "window"}, {"rule_id": 1, "key": 1, "members": 1})
+    return await cursor.to_list()
 
 
 async def counters(db: AsyncDatabase[Doc], limit: int = 100) -> list[Any]:

@@ -238,3 +238,15 @@ def test_counting_windows_slide_across_bucket_boundaries_and_count_each_incident
         )
         is None
     )
+
+
+def test_the_rule_set_in_force_is_the_last_loaded_at_or_before_the_event() -> None:
+    t = datetime(2026, 3, 1, tzinfo=UTC)
+    loaded = [(2, t + timedelta(days=10)), (1, t), (3, t + timedelta(days=20))]
+    assert domain.in_force(loaded, t - timedelta(days=1)) == 1  # older than any: the first
+    assert domain.in_force(loaded, t) == 1
+    assert domain.in_force(loaded, t + timedelta(days=10) - timedelta(microseconds=1)) == 1
+    assert domain.in_force(loaded, t + timedelta(days=10)) == 2
+    assert domain.in_force(loaded, t + timedelta(days=400)) == 3
+    with pytest.raises(ValueError):
+        domain.in_force([], t)
