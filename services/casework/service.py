@@ -562,9 +562,9 @@ async def release_expired(rt: Runtime, *, queue: str | None = None) -> int:
     return released
 
 
-def count_claim(rt: Runtime, case: Doc) -> None:
-    """A desk officer claimed a case directly (not through claim-next)."""
-    metrics.of(rt).claims.labels(str(case.get("queue", "?")), "direct").inc()
+def count_claim(rt: Runtime, queue: str | None) -> None:
+    """A desk officer claimed a case of a queue directly (not through claim-next)."""
+    metrics.of(rt).claims.labels(queue or "?", "direct").inc()
 
 
 def desk_plan(
