@@ -7,6 +7,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.casework.domain import MAX_ESCALATION_LEVEL, MAX_PRIORITY
+from shared.vocab import Category
 
 
 class ReasonIn(BaseModel):
@@ -24,6 +25,14 @@ class RequiredReasonIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     reason: str = Field(
         min_length=1, max_length=2000, description="Why, for the timeline", examples=["new facts"]
+    )
+
+
+class TriageIn(ReasonIn):
+    """Triage, optionally into another category (e.g. a report of illness that is a death)."""
+
+    category: Category | None = Field(
+        None, description="The category the desk finds, when it differs from the report's", examples=["death"]
     )
 
 

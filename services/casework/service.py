@@ -439,6 +439,7 @@ def worker_matched_plan(doc: Doc, *, match: IncidentMatched, now: datetime, reke
         worker_id=worker_id,
         home_province=match.home_province,
         departure_id=match.departure_id,
+        category=doc.get("category"),
     )
     # The worker is registered after all: the non-procedural tag (if a rule set it) no longer holds.
     update = merge_updates(
@@ -577,6 +578,7 @@ def desk_plan(
     reason: str | None = None,
     resolution: str | None = None,
     assignee: str | None = None,
+    category: Category | None = None,
 ) -> Plan:
     """The plan of a desk user's lifecycle action (triage, claim, acknowledge, release, ...)."""
     if not domain.allowed(action, roles):
@@ -589,9 +591,7 @@ def desk_plan(
         raise Conflict(doc["status"], f"cannot {action.value} a case that is {doc['status']}")
     match action:
         case Action.TRIAGE:
-            return transition_plan(
-                doc, action, actor=actor, now=now, reason=reason, event_cls=CaseTriaged, kind="triaged"
-            )
+            return triage_plan(doc, actor=actor, now=now, reason=reason, category=category)
         case Action.CLAIM:
             return transition_plan(
                 doc,
@@ -716,6 +716,56 @@ def desk_plan(
             )
         case _:
             raise Conflict(doc["status"], f"{action.value} is not a desk action")
+
+
+def triage_plan(
+    doc: Doc, *, actor: str, now: datetime, reason: str | None, category: Category | None
+) -> Plan:
+    """Triage, into another category when the desk finds one (a death confirmed here reaches the
+    registry as a death report does): the case takes the category's family, queue and priority,
+    and an open case of one worker moves to that family's key (409 when the worker has one)."""
+    rules = domain.load_rules()
+    previous = Category(doc["category"])
+    set_: Doc = {}
+    if category is not None and category != previous:
+        set_ = {
+            "category": category.value,
+            "family": domain.family_of(category).value,
+            "queue": rules.queue_for(country=doc["country"], category=category),
+            "priority": max(
+                int(doc.get("priority") or 0),
+                domain.priority(
+                    severity=doc["severity"],
+                    category=category,
+                    non_procedural=bool(doc.get("non_procedural")),
+                    people_affected=int(doc.get("people_affected") or 1),
+                ),
+            ),
+        }
+        join = doc.get("join_key")
+        if join and doc.get("open_key") == join and "|" in join and not doc.get("group"):
+            key = domain.open_key(join.rsplit("|", 1)[0], category)
+            set_.update(open_key=key, join_key=key)
+    changed = bool(set_)
+    return transition_plan(
+        doc,
+        Action.TRIAGE,
+        actor=actor,
+        now=now,
+        reason=reason,
+        event_cls=CaseTriaged,
+        kind="triaged",
+        set_=set_,
+        event_kw={
+            "category": Category(set_.get("category", previous)),
+            "previous_category": previous if changed else None,
+            "worker_id": doc.get("worker_id"),
+            "group": bool(doc.get("group")),
+        },
+        timeline_extra=(
+            {"category": set_["category"], "previous_category": previous.value} if changed else None
+        ),
+    )
 
 
 def _holder_or_supervisor(doc: Doc, actor: str, supervisor: bool) -> None:

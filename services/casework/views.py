@@ -29,6 +29,7 @@ from services.casework.models import (
     ResolveIn,
     Supervision,
     TagIn,
+    TriageIn,
 )
 from services.casework.service import Plan
 from shared import paging
@@ -245,6 +246,7 @@ def _desk_action(action: Action, body_model: type, roles: tuple[str, ...]):  # t
                 reason=getattr(body, "reason", None),
                 resolution=getattr(body, "resolution", None),
                 assignee=getattr(body, "assignee", None),
+                category=getattr(body, "category", None),
             )
 
         if action == Action.REOPEN:
@@ -261,7 +263,7 @@ def _desk_action(action: Action, body_model: type, roles: tuple[str, ...]):  # t
 
 
 LIFECYCLE: list[tuple[str, Action, type, tuple[str, ...]]] = [
-    ("triage", Action.TRIAGE, ReasonIn, DESK_WORK),
+    ("triage", Action.TRIAGE, TriageIn, DESK_WORK),
     ("claim", Action.CLAIM, ReasonIn, DESK_WORK),
     ("acknowledge", Action.ACKNOWLEDGE, ReasonIn, DESK_WORK),
     ("release", Action.RELEASE, ReasonIn, DESK_WORK),
