@@ -212,8 +212,14 @@ async def on_incident(rt: Runtime, *, event_id: str, incident: IncidentAccepted)
             await _suggest_back(rt, incident)  # again, in case a crash came between the two writes
             return str(held[0]["_id"])
         existing = next((d for d in found if join and d.get("open_key") == join), None)
+        if (
+            existing is None
+            and join is not None
+            and join == domain.open_key(incident.worker_key, incident.category)
+        ):
+            existing = await _linked_case(rt, incident, family=domain.family_of(incident.category).value)
         if existing is not None and join is not None:
-            if await _join(rt, existing, event_id=event_id, incident=incident, key=join):
+            if await _join(rt, existing, event_id=event_id, incident=incident, key=existing["open_key"]):
                 return str(existing["_id"])
             continue  # the case was resolved or changed meanwhile: look again
         doc = _new_case(
@@ -233,6 +239,29 @@ async def on_incident(rt: Runtime, *, event_id: str, incident: IncidentAccepted)
             return case_id
         # another replica opened this worker's case first: join it on the next round
     raise RuntimeError(f"could not place incident {incident.incident_id} after several attempts")
+
+
+async def _linked_case(rt: Runtime, incident: IncidentAccepted, *, family: str) -> Doc | None:
+    """The open case, of this family, of an earlier report intake linked to this one (same worker
+    by NIK, passport, name with birth date or registry match, same category, within the window).
+
+    Its key may differ from this report's: the earlier report was keyed by a hash before its
+    worker was matched late, and casework may not have re-keyed its case yet (the match travels
+    on the old key's partition). Joining by the link does not wait for that.
+    """
+    if not incident.linked_incident_ids or incident.worker_key.startswith("group-"):
+        return None
+    query = {"incident_ids": {"$in": incident.linked_incident_ids[:10]}}
+    for case in await store.find(rt.db, query, limit=10):
+        key = case.get("open_key") or ""
+        if (
+            domain.is_open(case["status"])
+            and not case.get("group")
+            and case.get("join_key") == key
+            and key.endswith(f"|{family}")
+        ):
+            return case
+    return None
 
 
 async def _suggest_back(rt: Runtime, incident: IncidentAccepted) -> None:
