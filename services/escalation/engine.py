@@ -22,7 +22,7 @@ from typing import Any
 
 from prometheus_client import Gauge, Histogram
 
-from services.escalation import domain, store
+from services.escalation import domain, notifier, store
 from shared.clock import utc
 from shared.envelope import Envelope
 from shared.events.escalation import EscalationWithdrawn
@@ -214,7 +214,9 @@ class Escalation:
             u, s, withdraw = domain.undo_plan(list(decided.get("actions") or []))
             ids = list(decided.get("action_ids") or [])
             # action_ids follow the emitted events; actions skipped (no case) have none
-            await store.withdraw_actions(db, [ids[i] for i in withdraw if i < len(ids)], at=met_at, by=by)
+            gone = [ids[i] for i in withdraw if i < len(ids)]
+            await store.withdraw_actions(db, gone, at=met_at, by=by)
+            await notifier.withdraw_pending(self.rt, gone, met_at=met_at)  # on the timeline at once
             undone += [f"{sl.label} {x}" for x in u]
             stands += [f"{sl.label} {x}" for x in s]
         remaining = [sl.label for sl in domain.schedule(chain["stages"])[int(chain.get("slot", 0)) :]]

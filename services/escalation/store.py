@@ -39,6 +39,7 @@ async def ensure_indexes(db: AsyncDatabase[Doc]) -> None:
     await db[DECIDED].create_index([("chain_id", 1)])
     await db[NOTIFICATIONS].create_index([("case_id", 1), ("created_at", 1)])
     await db[DELIVERIES].create_index([("state", 1), ("next_at", 1)])
+    await db[DELIVERIES].create_index([("action_id", 1)])  # an action's deliveries, withdrawn at once
 
 
 # ---------------------------------------------------------------- rule sets
@@ -320,17 +321,32 @@ async def notification(db: AsyncDatabase[Doc], notification_id: str) -> Doc | No
     return await db[NOTIFICATIONS].find_one({"_id": notification_id})
 
 
-async def claim_try(db: AsyncDatabase[Doc], delivery: Doc, *, next_at: datetime) -> Doc | None:
-    """Take the next try of a delivery (one replica per try); the delivery after, or None if lost."""
+async def claim_try(
+    db: AsyncDatabase[Doc], delivery: Doc, *, next_at: datetime, trying_until: datetime
+) -> Doc | None:
+    """Take the next try of a delivery (one replica per try); the delivery after, or None if lost.
+
+    `trying_until` marks the try in flight (a withdrawal leaves it to the try, which may be sending).
+    """
     return await db[DELIVERIES].find_one_and_update(
         {"_id": delivery["_id"], "state": "pending", "attempts": delivery["attempts"]},
-        {"$inc": {"attempts": 1}, "$set": {"next_at": next_at}},
+        {"$inc": {"attempts": 1}, "$set": {"next_at": next_at, "trying_until": trying_until}},
         return_document=ReturnDocument.AFTER,
     )
 
 
 async def note_failure(db: AsyncDatabase[Doc], delivery_id: str, error: str) -> None:
-    await db[DELIVERIES].update_one({"_id": delivery_id}, {"$set": {"last_error": error}})
+    """A try failed and another will come: no longer in flight."""
+    await db[DELIVERIES].update_one(
+        {"_id": delivery_id}, {"$set": {"last_error": error}, "$unset": {"trying_until": ""}}
+    )
+
+
+async def pending_of_actions(db: AsyncDatabase[Doc], action_ids: list[str]) -> list[Doc]:
+    """The deliveries of these actions not finished yet (waiting for a try, or in one)."""
+    if not action_ids:
+        return []
+    return await db[DELIVERIES].find({"action_id": {"$in": action_ids}, "state": "pending"}).to_list()
 
 
 async def finish_delivery(db: AsyncDatabase[Doc], delivery_id: str, fields: Doc, entries: list[Doc]) -> bool:
