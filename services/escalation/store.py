@@ -26,6 +26,7 @@ CLOSED = "chains_closed"  # chains that finished, were cancelled or superseded
 DECIDED = "decided"  # one record per slot / trigger / window, forever: the single-assignment fence
 EMISSIONS = "emissions"  # the events of a decision, in the outbox until published, then deleted
 COUNTERS = "counters"
+COUNT_HEADS = "count_heads"  # per counting rule and key: its last firing number, its latest windows
 SUBJECTS = "subjects"  # per subject: its live chain ids, and the latest chain of each rule
 NOTIFICATIONS = "notifications"  # every notification (one per action and contact), forever, by _id
 WITHDRAWN = "withdrawn"  # actions whose undelivered notifications are withdrawn, by action id
@@ -274,6 +275,32 @@ async def counters_by_id(db: AsyncDatabase[Doc], ids: list[str]) -> list[Doc]:
         if doc is not None:
             out.append(doc)
     return out
+
+
+HEAD_WINDOWS = 50  # windows a head keeps (older ones' members are marked counted in their buckets)
+
+
+async def count_head(db: AsyncDatabase[Doc], head_id: str) -> Doc:
+    """A counting rule and key's last firing number and latest windows ({} before the first)."""
+    return await db[COUNT_HEADS].find_one({"_id": head_id}) or {}
+
+
+async def advance_count_head(
+    db: AsyncDatabase[Doc], head_id: str, seq: int, members: list[str], init: Doc
+) -> None:
+    """Note firing number `seq` and its members (made on first use; by _id)."""
+    update = {
+        "$max": {"seq": seq},
+        "$push": {"windows": {"$each": [{"seq": seq, "members": members}], "$slice": -HEAD_WINDOWS}},
+        "$setOnInsert": init,
+    }
+    for attempt in range(3):
+        try:
+            await db[COUNT_HEADS].update_one({"_id": head_id}, update, upsert=True)
+            return
+        except DuplicateKeyError:
+            if attempt == 2:
+                raise  # two replicas upserted the same new head; the retry finds it
 
 
 async def mark_counted(db: AsyncDatabase[Doc], members_by_bucket: dict[str, list[str]]) -> None:
