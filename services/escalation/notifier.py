@@ -29,6 +29,7 @@ from shared.events.escalation import ActionKind, DeliveryStatus, EscalationActio
 from shared.mongo import Doc
 from shared.outbox import Outbox
 from shared.service import Runtime
+from shared.vocab import region_of
 
 log = logging.getLogger("lindungi.escalation.notify")
 
@@ -84,6 +85,9 @@ class Notifier:
                 "kind": action.kind.value,
                 "to": channels.recipient(action),
                 "case_id": action.case_id,
+                # for the notification inbox (a desk region's): where, never who
+                "country": action.country,
+                "region": region_of(action.country).value if action.country else None,
                 "contact": n.contact,
                 "channel": n.channel,
                 "state": "pending",

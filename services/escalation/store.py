@@ -19,6 +19,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from shared.mongo import HIDDEN, Doc
 from shared.outbox import Outbox
+from shared.paging import Order
 
 RULESETS = "rulesets"
 CHAINS = "chains"  # live chains only: one pending timer each (its next slot and due time)
@@ -39,6 +40,9 @@ async def ensure_indexes(db: AsyncDatabase[Doc]) -> None:
     await db[CLOSED].create_index([("subject", 1)])
     await db[DECIDED].create_index([("chain_id", 1)])
     await db[NOTIFICATIONS].create_index([("case_id", 1), ("created_at", 1)])
+    # the notification inbox (finished ones, newest first; all regions, or one)
+    await db[NOTIFICATIONS].create_index([("state", 1), ("created_at", -1), ("_id", 1)])
+    await db[NOTIFICATIONS].create_index([("region", 1), ("state", 1), ("created_at", -1), ("_id", 1)])
     await db[DELIVERIES].create_index([("state", 1), ("next_at", 1)])
     await db[DELIVERIES].create_index([("action_id", 1)])  # an action's deliveries, withdrawn at once
 
@@ -396,6 +400,31 @@ async def fold_finished(db: AsyncDatabase[Doc], limit: int = 200) -> int:
         await db[NOTIFICATIONS].update_one({"_id": d["_id"]}, {"$set": keep})
         await db[DELIVERIES].delete_one({"_id": d["_id"]})
     return len(done)
+
+
+# The inbox's order, newest first; its cursor pages it.
+INBOX_ORDER = Order(("created_at", -1), ("_id", 1))
+FINISHED = ["sent", "failed", "withdrawn"]
+
+
+async def inbox(
+    db: AsyncDatabase[Doc],
+    *,
+    region: str | None,
+    case_ids: list[str] | None,
+    states: list[str],
+    limit: int,
+    after: str | None,
+) -> list[Doc]:
+    """Finished notifications (their outcome folded into the record), newest first, of a region
+    or of given cases (or all)."""
+    query: Doc = {"state": {"$in": states}}
+    if region is not None:
+        query["region"] = region
+    if case_ids is not None:
+        query["case_id"] = {"$in": case_ids}
+    cursor = db[NOTIFICATIONS].find(INBOX_ORDER.after(query, after)).sort(INBOX_ORDER.sort).limit(limit)
+    return await cursor.to_list()
 
 
 async def notifications_of(db: AsyncDatabase[Doc], case_id: str, limit: int = 100) -> list[Doc]:

@@ -31,8 +31,8 @@ def test_a_sealed_session_opens_again_and_an_altered_or_foreign_one_does_not() -
 def test_navigation_shows_only_the_pages_a_role_uses() -> None:
     keys = lambda *roles: [p.key for p in nav.pages_for(frozenset(roles))]  # noqa: E731
     assert keys("mission") == ["mission", "repatriation"]
-    assert keys("officer") == ["desk", "mine", "repatriation", "registry"]
-    assert keys("auditor") == ["desk", "supervision", "repatriation", "registry"]
+    assert keys("officer") == ["desk", "mine", "notifications", "repatriation", "registry"]
+    assert keys("auditor") == ["desk", "notifications", "supervision", "repatriation", "registry"]
     assert keys("region") == ["province"]
     assert keys("registry_operator") == ["registry"]
     assert nav.home_of(frozenset({"supervisor"})) == "/desk"

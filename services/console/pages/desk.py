@@ -95,6 +95,43 @@ async def mine(ctx: Annotated[Ctx, Depends(signed_in)], officer: str | None = No
     return ctx.render("mine.html", cases=part, rows=rows, officer=who)
 
 
+REGIONS = ("asean", "east_asia", "middle_east", "europe", "other")
+
+
+@router.get("/desk/notifications", response_class=HTMLResponse)
+async def notifications(
+    ctx: Annotated[Ctx, Depends(signed_in)], region: str | None = None, after: str | None = None
+) -> Response:
+    """The notification inbox: what escalation delivered, failed to deliver or withdrew, newest
+    first. An officer sees those of its own cases (assigned to it, from casework); supervisors,
+    administrators and auditors every region's, or one's. escalation decides what each may read."""
+    ctx.need("notifications")
+    oversee = nav.may(ctx.user.roles, nav.SUPERVISION)
+    region = region if region in REGIONS and oversee else None
+    params: dict[str, Any] = {"limit": 50}
+    if after:
+        params["after"] = after
+    cases = Part()
+    if oversee:
+        if region:
+            params["region"] = region
+    else:
+        cases = await ctx.get("casework", "/v1/cases", params={"assignee": ctx.user.user_id, "limit": 500})
+        params["case_id"] = [c["case_id"] for c in cases.data or []]
+    inbox = Part(data=[])
+    if oversee or params["case_id"]:
+        inbox = await ctx.get("escalation", "/v1/notifications/inbox", params=params)
+    return ctx.render(
+        "notifications.html",
+        inbox=inbox,
+        cases=cases,
+        oversee=oversee,
+        region=region,
+        regions=REGIONS,
+        after=after,
+    )
+
+
 @router.get("/cases/{case_id}", response_class=HTMLResponse)
 async def case_page(
     case_id: str, ctx: Annotated[Ctx, Depends(signed_in)], done: str | None = None
