@@ -141,6 +141,16 @@ async def test_the_case_page_keeps_the_missions_offsets_and_shows_desk_times_in_
             assert "20 Nov 2026, 14:05 +09:00" in line and "20 Nov 2026, 09:30 +09:00" in line  # as sent
             opened = page.text[page.text.index('data-kind="opened"') :].split("</li>")[0]
             assert "21 Nov 2026, 13:00 +07:00" in opened  # the service's instant, in the reader's zone
+            # triage may recategorise (e.g. a death): the form offers the categories, the current chosen
+            assert (
+                'id="triage-category"' in page.text and '<option value="unpaid_wages" selected>' in page.text
+            )
+            r = await client.post(
+                f"/cases/{case_id}/act/triage",
+                data={"category": "death", "reason": "confirmed by the hospital"},
+            )
+            assert r.status_code == 303, r.text
+            assert (await cw_http.get(f"/v1/cases/{case_id}", headers=OFFICER)).json()["category"] == "death"
             await client.aclose()
 
 

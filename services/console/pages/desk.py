@@ -17,7 +17,7 @@ router = APIRouter()
 
 # What each case action sends: its form fields, in the service's body names.
 ACTION_FIELDS: dict[str, tuple[str, ...]] = {
-    "triage": ("reason",),
+    "triage": ("category", "reason"),  # another category when the desk finds one (e.g. a death)
     "claim": ("reason",),
     "acknowledge": ("reason",),
     "release": ("reason",),
@@ -185,6 +185,7 @@ async def case_page(
         requests=sorted(c.get("mission_requests") or [], key=lambda r: r.get("sent_at") or ""),
         suggestions=list(zip(suggested, suggestions, strict=True)),
         decisions=c.get("suggestion_actions") or [],
+        categories=list(labels.CATEGORIES),
     )
 
 
