@@ -754,9 +754,9 @@ def triage_plan(
     registry as a death report does): the case takes the category's family, queue and priority,
     and an open case of one worker moves to that family's key (409 when the worker has one)."""
     rules = domain.load_rules()
-    previous = Category(doc["category"])
+    previous = Category(doc["category"]) if doc.get("category") else None
     set_: Doc = {}
-    if category is not None and category != previous:
+    if category is not None and previous is not None and category != previous:
         set_ = {
             "category": category.value,
             "family": domain.family_of(category).value,
@@ -786,13 +786,13 @@ def triage_plan(
         kind="triaged",
         set_=set_,
         event_kw={
-            "category": Category(set_.get("category", previous)),
+            "category": Category(set_["category"]) if changed else previous,
             "previous_category": previous if changed else None,
             "worker_id": doc.get("worker_id"),
             "group": bool(doc.get("group")),
         },
         timeline_extra=(
-            {"category": set_["category"], "previous_category": previous.value} if changed else None
+            {"category": set_["category"], "previous_category": doc["category"]} if changed else None
         ),
     )
 
