@@ -96,6 +96,7 @@ async def mine(ctx: Annotated[Ctx, Depends(signed_in)], officer: str | None = No
 
 
 REGIONS = ("asean", "east_asia", "middle_east", "europe", "other")
+MAX_INBOX_CASES = 100
 
 
 @router.get("/desk/notifications", response_class=HTMLResponse)
@@ -117,7 +118,8 @@ async def notifications(
             params["region"] = region
     else:
         cases = await ctx.get("casework", "/v1/cases", params={"assignee": ctx.user.user_id, "limit": 500})
-        params["case_id"] = [c["case_id"] for c in cases.data or []]
+        # its open cases, the latest opened 100 of them (the ids travel in the query string)
+        params["case_id"] = [c["case_id"] for c in cases.data or [] if c["status"] in OPEN][-MAX_INBOX_CASES:]
     inbox = Part(data=[])
     if oversee or params["case_id"]:
         inbox = await ctx.get("escalation", "/v1/notifications/inbox", params=params)
