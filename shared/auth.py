@@ -1,8 +1,14 @@
-"""Who is asking: bearer credentials of missions and desk users, stored hashed, checked per endpoint.
+"""Who is asking: bearer credentials of missions and desk users, checked per endpoint.
 
-Credentials are long random secrets, so a SHA-256 of each is what we store and compare
-(in constant time). The directory is data: `shared/data/missions.yaml` and `users.yaml`,
-or the same two files in LINDUNGI_CREDENTIALS_DIR.
+Two kinds of bearer credential map onto the same Principal, so every role and jurisdiction check
+is the same whichever was used:
+- hashed credentials: long random secrets, of which a SHA-256 is what we store and compare (in
+  constant time). The directory is data: `shared/data/missions.yaml` and `users.yaml`, or the
+  same two files in LINDUNGI_CREDENTIALS_DIR (which also says which missions exist and the
+  countries each covers, whichever credential a mission uses);
+- JWT access tokens of the OpenID provider, when LINDUNGI_OIDC_ISSUER is set (shared/oidc.py):
+  roles, provinces and mission from their claims. In production with an issuer configured they
+  are the only credential accepted (`static_credentials_accepted`).
 """
 
 from __future__ import annotations
@@ -13,11 +19,13 @@ import os
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import yaml
 from fastapi import Depends, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field
+
+from shared import oidc
 
 DATA = Path(__file__).parent / "data"
 
@@ -32,6 +40,7 @@ Role = Literal[
     "registry_operator",
     "system",
 ]
+ROLES: frozenset[str] = frozenset(get_args(Role))
 
 
 class Mission(BaseModel):
@@ -136,24 +145,76 @@ def credential_problems(folder: str) -> list[str]:
     return []
 
 
+def _strings(value: object) -> list[str]:
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
+def principal_from_claims(claims: dict[str, object], directory: Directory) -> Principal:
+    """The caller an OpenID provider's verified token describes (InvalidToken if it cannot be).
+
+    A mission's token names the mission (`lindungi_mission`); its jurisdiction is the mission
+    directory's, so a provider misconfiguration cannot widen it. A user's token carries
+    `lindungi_roles` (unknown roles are ignored) and, for region users, `lindungi_provinces`.
+    """
+    mission_id = claims.get("lindungi_mission")
+    if mission_id is not None:
+        mission = directory.missions.get(mission_id) if isinstance(mission_id, str) else None
+        if mission is None:
+            raise oidc.InvalidToken("the token names a mission this service does not know")
+        return Principal(
+            id=mission.id, name=mission.name, roles=frozenset({"mission"}), countries=mission.countries
+        )
+    roles = frozenset(_strings(claims.get("lindungi_roles"))) & ROLES
+    if "mission" in roles:
+        raise oidc.InvalidToken("the mission role without lindungi_mission")
+    sub = str(claims["sub"])
+    name = claims.get("name")
+    return Principal(
+        id=sub,
+        name=name if isinstance(name, str) and name.strip() else sub,
+        roles=roles,
+        provinces=frozenset(_strings(claims.get("lindungi_provinces"))),
+    )
+
+
+def static_credentials_accepted() -> bool:
+    """Hashed credentials serve unless this is production with an OpenID provider configured
+    (then every caller, machine clients of missions included, presents a provider's token)."""
+    production = os.environ.get("LINDUNGI_ENV", "development").strip() == "production"
+    return not (production and oidc.configured()[0])
+
+
+def _unauthorized(reason: str) -> HTTPException:
+    return HTTPException(
+        401,
+        detail=[{"field": "authorization", "reason": reason}],
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+def authenticate(token: str) -> Principal:
+    """The principal a bearer credential (provider JWT or hashed credential) belongs to, or 401."""
+    verifier = oidc.load_verifier()
+    if verifier is not None and oidc.looks_like_jwt(token):
+        try:
+            return principal_from_claims(verifier.claims(token), load_directory())
+        except oidc.InvalidToken as exc:
+            raise _unauthorized(f"token refused: {exc}") from None
+    if not static_credentials_accepted():
+        raise _unauthorized("a token of the OpenID provider is required")
+    principal = load_directory().authenticate(token)
+    if principal is None:
+        raise _unauthorized("unknown credential")
+    return principal
+
+
 def current_principal(request: Request) -> Principal:
     """FastAPI dependency: the caller, or 401."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        raise HTTPException(
-            401,
-            detail=[{"field": "authorization", "reason": "a bearer credential is required"}],
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    principal = load_directory().authenticate(token.strip())
-    if principal is None:
-        raise HTTPException(
-            401,
-            detail=[{"field": "authorization", "reason": "unknown credential"}],
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    return principal
+    if scheme.lower() != "bearer" or not token.strip():
+        raise _unauthorized("a bearer credential is required")
+    return authenticate(token.strip())
 
 
 def require(*roles: str) -> Callable[..., Principal]:

@@ -6,6 +6,7 @@ Tests and benchmarks each run in a namespace of their own on a shared broker and
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 
 from aiokafka.admin import AIOKafkaAdminClient
@@ -27,10 +28,11 @@ async def drop_namespace(settings: Settings) -> None:
     finally:
         await client.close()
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
-    with contextlib.suppress(Exception):
-        await admin.start()
-        mine = [t for t in await admin.list_topics() if t.startswith(settings.namespace)]
-        if mine:
-            await admin.delete_topics(mine)
+    with contextlib.suppress(Exception):  # best effort, and bounded: a cleanup never holds a run
+        async with asyncio.timeout(60):
+            await admin.start()
+            mine = [t for t in await admin.list_topics() if t.startswith(settings.namespace)]
+            if mine:
+                await admin.delete_topics(mine)
     with contextlib.suppress(Exception):
         await admin.close()

@@ -38,6 +38,12 @@ class Settings(BaseSettings):
     # Where missions.yaml and users.yaml (hashed credentials) are; unset: the development ones
     # in shared/data. Read by shared.auth.load_directory from the same variable.
     credentials_dir: str = ""
+    # The OpenID provider whose bearer JWTs every service accepts (shared/oidc.py); unset: none.
+    # Read by shared.oidc.load_verifier from the same variables. In production with an issuer,
+    # hashed credentials are no longer accepted (shared.auth.static_credentials_accepted).
+    oidc_issuer: str = ""
+    oidc_audience: str = "lindungi"
+    oidc_jwks_url: str = ""
 
     kafka_bootstrap_servers: str = Field(
         "127.0.0.1:9092",
@@ -152,7 +158,21 @@ def production_problems(settings: Settings) -> list[str]:
             settings.pii_key.get_secret_value(),
             development=DEV_PII_KEY,
         )
-    return problems + credential_problems(settings.credentials_dir)
+    return problems + oidc_problems(settings) + credential_problems(settings.credentials_dir)
+
+
+def oidc_problems(settings: Settings) -> list[str]:
+    """An OpenID provider in production: reached over HTTPS, with an audience of its own."""
+    problems: list[str] = []
+    for setting, url in (
+        ("LINDUNGI_OIDC_ISSUER", settings.oidc_issuer),
+        ("LINDUNGI_OIDC_JWKS_URL", settings.oidc_jwks_url),
+    ):
+        if url and not url.startswith("https://"):
+            problems.append(f"{setting} must be an https:// URL (tokens and keys are trusted from it)")
+    if settings.oidc_issuer and not settings.oidc_audience.strip():
+        problems.append("LINDUNGI_OIDC_AUDIENCE is empty: tokens for any audience would be accepted")
+    return problems
 
 
 def refuse_unsafe(settings: Settings) -> None:

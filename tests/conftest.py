@@ -10,7 +10,28 @@ import pytest
 
 from shared.namespace import drop_namespace
 from shared.settings import Settings
-from tests.support.infra import Endpoints, find_or_start
+from tests.support.infra import Endpoints, find_or_start, find_or_start_oidc
+from tests.support.watchdog import Watchdog
+
+WATCHDOG = Watchdog()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    WATCHDOG.start()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[object]:
+    WATCHDOG.enter(item.nodeid)
+    try:
+        return (yield)
+    finally:
+        WATCHDOG.leave()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    for text in WATCHDOG.dumps:
+        terminalreporter.write_line(text)
 
 
 @pytest.fixture(scope="session")
@@ -20,6 +41,25 @@ def endpoints() -> Iterator[Endpoints]:
     for c in started:
         with contextlib.suppress(Exception):
             c.stop()  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="session")
+def oidc_issuer() -> str:
+    """The real OpenID provider's issuer (deploy/local/oidc, started by infra.sh when needed)."""
+    return find_or_start_oidc()
+
+
+@pytest.fixture
+def oidc(oidc_issuer: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Services of this test accept the provider's tokens (LINDUNGI_OIDC_ISSUER set); the issuer."""
+    from shared import oidc as verifier
+
+    monkeypatch.setenv("LINDUNGI_OIDC_ISSUER", oidc_issuer)
+    monkeypatch.setenv("LINDUNGI_OIDC_AUDIENCE", "lindungi")
+    monkeypatch.delenv("LINDUNGI_OIDC_JWKS_URL", raising=False)
+    verifier.reset()
+    yield oidc_issuer
+    verifier.reset()
 
 
 @pytest.fixture

@@ -5,11 +5,15 @@
 #   infra.sh status  say what runs
 #   infra.sh stop-db | start-db            stop or start only the database (mongoserial and FerretDB)
 #   infra.sh stop-kafka | start-kafka | restart-kafka   the same for the broker
+#   infra.sh up-oidc | stop-oidc           build (cached) and start, or stop, only the OpenID provider
 # Kafka: Apache Kafka 4.x jars resolved with mvn, run with the installed Java in KRaft mode.
 # MongoDB protocol: FerretDB v1.24.2 built with Go, SQLite backend, with two small changes that
 # let SQLite use its _id index (patch_ferretdb), behind mongoserial (deploy/local/mongoserial:
 # lets one write command run at a time, because FerretDB v1 loses concurrent single-document
 # updates; MongoDB does not).
+# OpenID provider: deploy/local/oidc, the example provider of github.com/zitadel/oidc/v3 with
+# Lindungi's users and missions (shared/data, password or client secret dev-<id>), built with Go;
+# issuer http://127.0.0.1:$LINDUNGI_OIDC_PORT/ (9096). Development and tests only.
 # Everything is cached under .cache/ (git-ignored): a second `up` takes seconds.
 # LINDUNGI_STATE moves what a running copy writes (data, pids, logs) away from the built parts
 # (jars and binaries stay under LINDUNGI_CACHE): a second copy then starts without building.
@@ -25,12 +29,14 @@ FERRET_DIR=$STATE/ferretdb
 FERRET_VERSION=v1.24.2
 # What .cache/bin/ferretdb must be built from: the version plus the level of patch_ferretdb.
 # Raise the level whenever patch_ferretdb changes: the next `up` rebuilds and restarts FerretDB.
-FERRET_BUILD=$FERRET_VERSION+lindungi.4
+FERRET_BUILD=$FERRET_VERSION+lindungi.5
 # Ports can be moved (e.g. to run a second copy beside a running one).
 KAFKA_PORT=${LINDUNGI_KAFKA_PORT:-9092}
 CONTROLLER_PORT=${LINDUNGI_KAFKA_CONTROLLER_PORT:-19093}
 MONGO_PORT=${LINDUNGI_MONGO_PORT:-27017}     # what clients use: mongoserial
 FERRET_PORT=${LINDUNGI_FERRET_PORT:-27018}   # FerretDB itself, behind mongoserial
+OIDC_PORT=${LINDUNGI_OIDC_PORT:-9096}        # the OpenID provider (issuer http://127.0.0.1:PORT/)
+OIDC_DIR=$STATE/oidc
 # Seconds the broker may take to listen (a busy machine can take minutes to start a JVM).
 KAFKA_WAIT=${LINDUNGI_KAFKA_WAIT:-90}
 
@@ -75,7 +81,7 @@ patch_src() {
     die "could not patch FerretDB source $1: the text to replace is not as expected"
 }
 
-# Two changes to FerretDB v1.24.2's SQLite backend (internal/backends/sqlite):
+# Changes to FerretDB v1.24.2's SQLite backend (internal/backends/sqlite):
 # 1. Its _id index is declared on `_ferretdb_sjson->"_id"` (metadata/registry.go), but finds,
 #    updates and deletes by _id filter on IDColumn, `_ferretdb_sjson->'$._id'`. SQLite uses an
 #    index on an expression only for the same expression, so every _id lookup scanned the table.
@@ -118,6 +124,12 @@ EOF
     $'\n\twhereClause, args = lindungiWhere(params.Filter, whereClause, args)\n\tq += whereClause\n'
   patch_src "$sq/collection.go" 1 $'\n\torderByClause := prepareOrderByClause(params.Sort)\n' \
     $'\n\twhereClause, args = lindungiWhere(params.Filter, whereClause, args)\n\torderByClause := prepareOrderByClause(params.Sort)\n'
+  # 4. An update that breaks a unique index failed as an internal error (the constraint's text),
+  #    where MongoDB answers E11000 (pymongo's DuplicateKeyError) as it does for an insert. The
+  #    backend now says so with the insert's code, which the update and findAndModify handlers
+  #    already turn into E11000. Services then recognise a duplicate one way, by its code.
+  patch_src "$sq/collection.go" 1 $'\t\t\tr, err := tx.ExecContext(ctx, q, string(b), arg)\n\t\t\tif err != nil {\n\t\t\t\treturn lazyerrors.Error(err)\n' \
+    $'\t\t\tr, err := tx.ExecContext(ctx, q, string(b), arg)\n\t\t\tif err != nil {\n\t\t\t\tvar se *sqlite3.Error\n\t\t\t\tif errors.As(err, &se) && se.Code() == sqlite3lib.SQLITE_CONSTRAINT_UNIQUE {\n\t\t\t\t\treturn backends.NewError(backends.ErrorCodeInsertDuplicateID, err)\n\t\t\t\t}\n\t\t\t\treturn lazyerrors.Error(err)\n'
 }
 
 install_ferretdb() {
@@ -154,6 +166,31 @@ install_mongoserial() {
   need go "install Go 1.22+ to build mongoserial"
   mkdir -p "$CACHE/bin"
   (cd "$src" && CGO_ENABLED=0 go build -trimpath -o "$bin" .) || die "go build of mongoserial failed"
+}
+
+install_oidc() {
+  local bin=$CACHE/bin/lindungi-oidc src=$HERE/oidc
+  if [ -x "$bin" ] && [ "$bin" -nt "$src/main.go" ] && [ "$bin" -nt "$src/go.sum" ]; then return 0; fi
+  need go "install Go 1.26+ to build the OpenID provider (github.com/zitadel/oidc/v3)"
+  say "building the OpenID provider with go (once, about a minute)..."
+  mkdir -p "$CACHE/bin"
+  (cd "$src" && CGO_ENABLED=0 go build -trimpath -o "$bin.new" .) || die "go build of the OpenID provider failed"
+  mv -f "$bin.new" "$bin"
+}
+
+start_oidc() {
+  local pid=$OIDC_DIR/oidc.pid log=$OIDC_DIR/oidc.log bin=$CACHE/bin/lindungi-oidc
+  if alive "$pid" && [ "$bin" -nt "$pid" ]; then
+    say "the OpenID provider (pid $(cat "$pid")) runs an older build: restarting it"
+    stop_one oidc "$pid"
+  fi
+  if alive "$pid"; then say "OpenID provider already running (pid $(cat "$pid"))"; return 0; fi
+  if port_open "$OIDC_PORT"; then say "something already listens on $OIDC_PORT: using it as the OpenID provider"; return 0; fi
+  mkdir -p "$OIDC_DIR"
+  say "starting the OpenID provider on http://127.0.0.1:$OIDC_PORT/"
+  nohup "$bin" -port "$OIDC_PORT" -credentials "$ROOT/shared/data" >"$log" 2>&1 &
+  echo $! >"$pid"
+  wait_port oidc "$OIDC_PORT" "$pid" "$log" 20
 }
 
 start_kafka() {
@@ -231,11 +268,22 @@ case "${1:-up}" in
     install_kafka
     install_ferretdb
     install_mongoserial
+    install_oidc
     start_ferretdb
     start_kafka
-    say "ready: kafka 127.0.0.1:$KAFKA_PORT, mongodb (ferretdb) 127.0.0.1:$MONGO_PORT"
+    start_oidc
+    say "ready: kafka 127.0.0.1:$KAFKA_PORT, mongodb (ferretdb) 127.0.0.1:$MONGO_PORT, OpenID provider http://127.0.0.1:$OIDC_PORT/"
+    ;;
+  up-oidc)
+    mkdir -p "$CACHE"
+    install_oidc
+    start_oidc
+    ;;
+  stop-oidc)
+    stop_one oidc "$OIDC_DIR/oidc.pid"
     ;;
   down)
+    stop_one oidc "$OIDC_DIR/oidc.pid"
     stop_one kafka "$KAFKA_DIR/kafka.pid"
     stop_one mongoserial "$FERRET_DIR/mongoserial.pid"
     stop_one ferretdb "$FERRET_DIR/ferretdb.pid"
@@ -244,6 +292,7 @@ case "${1:-up}" in
     alive "$KAFKA_DIR/kafka.pid" && say "kafka running" || say "kafka stopped"
     alive "$FERRET_DIR/ferretdb.pid" && say "ferretdb running" || say "ferretdb stopped"
     alive "$FERRET_DIR/mongoserial.pid" && say "mongoserial running" || say "mongoserial stopped"
+    alive "$OIDC_DIR/oidc.pid" && say "OpenID provider running (http://127.0.0.1:$OIDC_PORT/)" || say "OpenID provider stopped"
     ;;
   stop-db)
     stop_one mongoserial "$FERRET_DIR/mongoserial.pid"
@@ -262,5 +311,5 @@ case "${1:-up}" in
     stop_one kafka "$KAFKA_DIR/kafka.pid"
     start_kafka
     ;;
-  *) die "usage: $0 up|down|status|stop-db|start-db|stop-kafka|start-kafka|restart-kafka" ;;
+  *) die "usage: $0 up|down|status|stop-db|start-db|stop-kafka|start-kafka|restart-kafka|up-oidc|stop-oidc" ;;
 esac

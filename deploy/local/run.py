@@ -131,10 +131,15 @@ class Supervisor:
                 p.kill()
 
 
+OIDC_ISSUER = f"http://127.0.0.1:{os.environ.get('LINDUNGI_OIDC_PORT', '9096')}/"
+
+
 def main() -> int:
     """Start every service, print where to look, keep them running until Ctrl-C."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.setdefault("LINDUNGI_WEBHOOK_SECRETS", DEV_WEBHOOK_SECRETS)
+    # The OpenID provider infra.sh started: services accept its tokens, the console offers it.
+    env.setdefault("LINDUNGI_OIDC_ISSUER", OIDC_ISSUER)
     # The notification sink: escalation's email and webhooks land there (printed here, kept in .cache/mail).
     sink = subprocess.Popen([sys.executable, "-m", "deploy.local.sink"], cwd=ROOT, env=env)
     sup = Supervisor(env)
@@ -165,6 +170,10 @@ def main() -> int:
         print("  kafka         127.0.0.1:9092      mongodb (ferretdb) mongodb://127.0.0.1:27017/")
         print(
             "  notifications SMTP 127.0.0.1:8025, webhooks 127.0.0.1:8026; printed here, kept in .cache/mail/"
+        )
+        print(
+            f"  sign-in       OpenID provider {env['LINDUNGI_OIDC_ISSUER']}  (users: the ids of "
+            "shared/data/*.yaml, password dev-<id>; missions' client credentials: id and dev-<id>)"
         )
         print(f"  logs          {LOGS}/<service>.log")
         print("  credentials   dev-<id> from shared/data/*.yaml, e.g. 'Authorization: Bearer dev-kbri-seoul'")

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from pymongo.errors import DuplicateKeyError, OperationFailure
+from pymongo.errors import DuplicateKeyError
 
 from services.casework import domain, metrics, store
 from services.casework.domain import Action
@@ -123,11 +123,7 @@ async def change(rt: Runtime, case_id: str, build: Callable[[Doc], Plan | None],
         query = {"_id": case_id, "status": doc["status"], **plan.filter}
         try:
             after = await store.update(rt.db, query, rt.outbox.on_update(plan.update, entries))
-        except (DuplicateKeyError, OperationFailure) as exc:
-            # reopening while a newer open case holds the worker's key (FerretDB reports the
-            # unique violation of an update as an InternalError, MongoDB as E11000)
-            if not isinstance(exc, DuplicateKeyError) and "UNIQUE" not in str(exc):
-                raise
+        except DuplicateKeyError as exc:  # reopening while a newer open case holds the worker's key
             raise Conflict(doc["status"], OPEN_ELSEWHERE) from exc
         if after is not None:
             if entries:

@@ -4,22 +4,24 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated
 
 import httpx
-from fastapi import FastAPI, Form, Request
+from fastapi import FastAPI, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.console import nav
+from services.console import oidc as oidc_sign_in
 from services.console.backends import Backends
 from services.console.i18n import LOCALES, translations
 from services.console.pages import desk, mission, province, registry, repatriation, supervision
-from services.console.session import COOKIE, DirectorySignIn, Sealer, SignIn
+from services.console.session import COOKIE, DirectorySignIn, Sealer, Session, SignIn
 from services.console.settings import ConsoleSettings, refuse_unsafe
 from services.console.web import (
     LANG_COOKIE,
@@ -32,6 +34,7 @@ from services.console.web import (
     sign_in_url,
 )
 from shared import logs
+from shared.auth import static_credentials_accepted
 from shared.clock import Clock, SystemClock
 from shared.metrics import CONTENT_TYPE, HTTPMetrics, Metrics
 
@@ -70,6 +73,15 @@ def create_app(
         ),
         sign_in=sign_in or DirectorySignIn(),
         env=make_env(),
+        oidc=oidc_sign_in.OidcSignIn(
+            settings.oidc_issuer,
+            settings.oidc_client_id,
+            settings.oidc_client_secret.get_secret_value(),
+            audience=settings.oidc_audience,
+            jwks_url=settings.oidc_jwks_url,
+        )
+        if settings.oidc_issuer
+        else None,
     )
 
     @contextlib.asynccontextmanager
@@ -137,10 +149,94 @@ def create_app(
             return RedirectResponse("/sign-in", status_code=303)
         return RedirectResponse(nav.home_of(ctx.session.roles), status_code=303)
 
+    def signed_in(session: Session, to: str) -> Response:
+        """Go on with the sealed session cookie set (it ends with the credential inside it)."""
+        out = RedirectResponse(to, status_code=303)
+        max_age = console.sealer.max_age
+        if session.expires_at is not None:
+            # wall-clock time, as the browser's and Sealer.open's (not the console's clock)
+            max_age = max(0, min(max_age, int(session.expires_at - time.time())))
+        out.set_cookie(
+            COOKIE,
+            console.sealer.seal(session),
+            max_age=max_age,
+            httponly=True,
+            samesite="lax",
+            secure=settings.cookie_secure,
+            path="/",
+        )
+        return out
+
+    def sign_in_form(request: Request, *, next_path: str, status: int = 200, **problem: object) -> Response:
+        return reader(request).render(
+            "sign_in.html",
+            status=status,
+            next=next_path,
+            user_id=str(problem.get("user_id", "")),
+            failed=bool(problem.get("failed")),
+            oidc_problem=problem.get("oidc_problem"),
+            oidc=console.oidc is not None,
+            form=static_credentials_accepted(),
+        )
+
     @app.get("/sign-in", response_class=HTMLResponse)
     async def sign_in_page(request: Request, next: str | None = None) -> Response:
-        """The sign-in form."""
-        return reader(request).render("sign_in.html", next=safe_next(next) or "", failed=False, user_id="")
+        """The sign-in form (and the OpenID provider's button when an issuer is configured)."""
+        return sign_in_form(request, next_path=safe_next(next) or "")
+
+    @app.get("/auth/oidc/start")
+    async def oidc_start(request: Request, next: str | None = None) -> Response:
+        """Send the browser to the OpenID provider (authorization code flow with PKCE)."""
+        if console.oidc is None:
+            return RedirectResponse("/sign-in", status_code=303)
+        base = settings.public_url.rstrip("/") or str(request.base_url).rstrip("/")
+        try:
+            started = await console.oidc.start(f"{base}/auth/oidc/callback", safe_next(next) or "")
+        except (httpx.HTTPError, oidc_sign_in.SignInFailed) as exc:
+            log.warning("OpenID provider unreachable at sign-in: %s", type(exc).__name__)
+            return sign_in_form(
+                request, next_path=safe_next(next) or "", status=502, oidc_problem="unreachable"
+            )
+        out = RedirectResponse(started.url, status_code=303)
+        out.set_cookie(
+            oidc_sign_in.COOKIE,
+            console.sealer.seal_json(started.remember),
+            max_age=oidc_sign_in.MAX_AGE,
+            httponly=True,
+            samesite="lax",  # the provider's redirect back is a top-level GET: Lax sends it
+            secure=settings.cookie_secure,
+            path="/auth/oidc",
+        )
+        return out
+
+    @app.get("/auth/oidc/callback")
+    async def oidc_callback(
+        request: Request,
+        code: Annotated[str, Query(max_length=2000)] = "",
+        state: Annotated[str, Query(max_length=200)] = "",
+        error: Annotated[str, Query(max_length=200)] = "",
+    ) -> Response:
+        """The provider sends the browser back here: check, exchange, sign in."""
+        remembered = console.sealer.open_json(
+            request.cookies.get(oidc_sign_in.COOKIE), max_age=oidc_sign_in.MAX_AGE
+        )
+        next_path = safe_next(str((remembered or {}).get("next") or "")) or ""
+        if console.oidc is None or error or not code or not state:
+            problem = f"provider: {error}" if error else "missing code or state"
+            out = sign_in_form(request, next_path=next_path, status=401, oidc_problem=problem)
+        else:
+            try:
+                session = await console.oidc.finish(remembered, code=code, state=state)
+            except oidc_sign_in.SignInFailed as exc:
+                log.warning("OpenID sign-in refused: %s", exc)
+                out = sign_in_form(request, next_path=next_path, status=401, oidc_problem=str(exc))
+            except httpx.HTTPError as exc:
+                log.warning("OpenID provider unreachable at sign-in: %s", type(exc).__name__)
+                out = sign_in_form(request, next_path=next_path, status=502, oidc_problem="unreachable")
+            else:
+                out = signed_in(session, next_path or nav.home_of(session.roles))
+        out.delete_cookie(oidc_sign_in.COOKIE, path="/auth/oidc")
+        return out
 
     @app.post("/sign-in", response_class=HTMLResponse)
     async def sign_in_post(
@@ -150,23 +246,16 @@ def create_app(
         next: Annotated[str, Form(max_length=2000)] = "",
     ) -> Response:
         """Check the credential, set the sealed session cookie, go on."""
-        ctx = reader(request)
-        session = console.sign_in.authenticate(user_id, credential) if user_id and credential else None
-        if session is None:
-            return ctx.render(
-                "sign_in.html", status=401, next=safe_next(next) or "", failed=True, user_id=user_id
-            )
-        out = RedirectResponse(safe_next(next) or nav.home_of(session.roles), status_code=303)
-        out.set_cookie(
-            COOKIE,
-            console.sealer.seal(session),
-            max_age=console.sealer.max_age,
-            httponly=True,
-            samesite="lax",
-            secure=settings.cookie_secure,
-            path="/",
+        session = (
+            console.sign_in.authenticate(user_id, credential)
+            if user_id and credential and static_credentials_accepted()
+            else None
         )
-        return out
+        if session is None:
+            return sign_in_form(
+                request, next_path=safe_next(next) or "", status=401, failed=True, user_id=user_id
+            )
+        return signed_in(session, safe_next(next) or nav.home_of(session.roles))
 
     @app.post("/sign-out", response_class=HTMLResponse)
     async def sign_out() -> Response:

@@ -11,8 +11,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import time
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from cryptography.fernet import Fernet, InvalidToken
 
@@ -31,6 +32,9 @@ class Session:
     credential: str
     countries: frozenset[str] = field(default_factory=frozenset)
     provinces: frozenset[str] = field(default_factory=frozenset)
+    # When the credential stops serving (an OpenID provider's access token expires): the session
+    # ends then too. None: the session cookie's own lifetime only.
+    expires_at: float | None = None
 
     def has(self, *roles: str) -> bool:
         """Whether the user holds any of the roles."""
@@ -38,10 +42,11 @@ class Session:
 
 
 class SignIn(Protocol):
-    """A way to sign in. Development credentials today; an OIDC provider later fits here.
+    """A way to sign in with a user id and a credential typed into the console's form.
 
-    An OIDC implementation redirects to the provider, exchanges the code for tokens and returns
-    a Session whose credential is the access token the services then verify.
+    The OpenID provider's sign-in (services/console/oidc.py) redirects to the provider instead,
+    exchanges the code for tokens and gives a Session whose credential is the access token the
+    services then verify.
     """
 
     def authenticate(self, user_id: str, credential: str) -> Session | None: ...
@@ -76,6 +81,19 @@ class Sealer:
         self._fernet = Fernet(key)
         self.max_age = max_age_seconds
 
+    def seal_json(self, body: dict[str, Any]) -> str:
+        """Any small JSON document, sealed the same way (e.g. a sign-in's state, nonce and verifier)."""
+        return self._fernet.encrypt(json.dumps(body).encode()).decode()
+
+    def open_json(self, value: str | None, *, max_age: int) -> dict[str, Any] | None:
+        if not value:
+            return None
+        try:
+            body = json.loads(self._fernet.decrypt(value.encode(), ttl=max_age))
+        except (InvalidToken, ValueError):
+            return None
+        return body if isinstance(body, dict) else None
+
     def seal(self, s: Session) -> str:
         body = {
             "u": s.user_id,
@@ -84,16 +102,16 @@ class Sealer:
             "c": s.credential,
             "k": sorted(s.countries),
             "p": sorted(s.provinces),
+            "x": s.expires_at,
         }
-        return self._fernet.encrypt(json.dumps(body).encode()).decode()
+        return self.seal_json(body)
 
     def open(self, value: str | None) -> Session | None:
-        if not value:
+        body = self.open_json(value, max_age=self.max_age)
+        if body is None:
             return None
-        try:
-            body = json.loads(self._fernet.decrypt(value.encode(), ttl=self.max_age))
-        except (InvalidToken, ValueError):
-            return None
+        if body.get("x") is not None and time.time() >= float(body["x"]):
+            return None  # the credential inside has expired: sign in again
         return Session(
             user_id=body["u"],
             name=body["n"],
@@ -101,4 +119,5 @@ class Sealer:
             credential=body["c"],
             countries=frozenset(body["k"]),
             provinces=frozenset(body["p"]),
+            expires_at=body.get("x"),
         )

@@ -10,6 +10,8 @@ from shared.settings import Mode, UnsafeSettings, secret_problems
 
 # A development secret: real deployments set LINDUNGI_CONSOLE_SESSION_SECRET.
 DEV_SESSION_SECRET = "lindungi-console-development-secret-not-for-production"
+# The console's client secret at the development OpenID provider (deploy/local/oidc).
+DEV_OIDC_CLIENT_SECRET = "dev-lindungi-console"
 
 
 class ConsoleSettings(BaseSettings):
@@ -23,6 +25,18 @@ class ConsoleSettings(BaseSettings):
     credentials_dir: str = Field(
         "", validation_alias=AliasChoices("LINDUNGI_CREDENTIALS_DIR", "credentials_dir")
     )
+    # The OpenID provider (the services' settings, LINDUNGI_OIDC_*): when an issuer is set the
+    # sign-in page offers "Sign in with OpenID Connect" (services/console/oidc.py).
+    oidc_issuer: str = Field("", validation_alias=AliasChoices("LINDUNGI_OIDC_ISSUER", "oidc_issuer"))
+    oidc_audience: str = Field(
+        "lindungi", validation_alias=AliasChoices("LINDUNGI_OIDC_AUDIENCE", "oidc_audience")
+    )
+    oidc_jwks_url: str = Field("", validation_alias=AliasChoices("LINDUNGI_OIDC_JWKS_URL", "oidc_jwks_url"))
+    oidc_client_id: str = "lindungi-console"  # LINDUNGI_CONSOLE_OIDC_CLIENT_ID
+    oidc_client_secret: SecretStr = SecretStr(DEV_OIDC_CLIENT_SECRET)
+    # Where browsers reach the console (the provider redirects back to PUBLIC_URL/auth/oidc/callback);
+    # unset: the URL of the request, fine on this machine, not behind a proxy.
+    public_url: str = ""
     session_secret: SecretStr = SecretStr(DEV_SESSION_SECRET)
     session_hours: float = 12.0
     cookie_secure: bool = False  # true behind HTTPS
@@ -56,5 +70,16 @@ def refuse_unsafe(settings: ConsoleSettings) -> None:
         settings.session_secret.get_secret_value(),
         development=DEV_SESSION_SECRET,
     ) + credential_problems(settings.credentials_dir)
+    if settings.oidc_issuer:
+        if settings.oidc_client_secret.get_secret_value() in ("", DEV_OIDC_CLIENT_SECRET):
+            problems.append(
+                "LINDUNGI_CONSOLE_OIDC_CLIENT_SECRET is unset or the development value: "
+                "set the console client's secret at your OpenID provider"
+            )
+        if not settings.public_url.startswith("https://"):
+            problems.append(
+                "LINDUNGI_CONSOLE_PUBLIC_URL must be the console's https:// address "
+                "(the provider sends users back to it)"
+            )
     if problems:
         raise UnsafeSettings(problems)

@@ -16,6 +16,7 @@ from services.console import nav
 from services.console.backends import Backends, Reply, ServiceDown
 from services.console.i18n import N_, Formats, locale_of, translations, zone_of
 from services.console.labels import LABELS
+from services.console.oidc import OidcSignIn
 from services.console.session import COOKIE, Sealer, Session, SignIn
 from services.console.settings import ConsoleSettings
 from shared.clock import Clock
@@ -43,6 +44,7 @@ class Console:
     sealer: Sealer
     sign_in: SignIn
     env: Environment
+    oidc: OidcSignIn | None = None  # the OpenID provider's sign-in, when an issuer is configured
 
 
 def make_env() -> Environment:

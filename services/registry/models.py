@@ -195,8 +195,17 @@ class DepartureOut(BaseModel):
     anonymised_at: datetime | None = Field(None, description="When retention removed the identity.")
 
 
+class NextOfKinOut(BaseModel):
+    """Whom to tell at home, as answered: the phone is `[hidden]` unless asked for unmasked."""
+
+    name: str
+    relation: str | None = None
+    phone: str | None = Field(None, examples=["[hidden]", "+62 812 3456 7890"])
+
+
 class WorkerOut(BaseModel):
-    """A worker with their departures. NIK and passport in full only for registry writers."""
+    """A worker with their departures. NIK, passport and phone numbers masked unless a registry
+    writer asks for them unmasked (`?unmask=true` with an `X-Purpose`)."""
 
     worker_id: str
     full_name: str
@@ -207,7 +216,7 @@ class WorkerOut(BaseModel):
     home_province: str
     home_regency: str | None = None
     phone: str | None = None
-    next_of_kin: NextOfKin | None = None
+    next_of_kin: NextOfKinOut | None = None
     departures: list[DepartureOut] = []
 
 

@@ -15,7 +15,7 @@ from services.registry.models import (
     DepartureUpdate,
     EmployerIn,
     ImportReport,
-    NextOfKin,
+    NextOfKinOut,
     PartyOut,
     StatGroup,
     Statistics,
@@ -30,6 +30,18 @@ router = APIRouter(prefix="/v1")
 
 WRITERS = ("registry_operator", "administrator")
 READERS = ("registry_operator", "administrator", "officer", "supervisor", "auditor")
+# Who may ask to see NIK, passport and phone numbers unmasked (?unmask=true with an X-Purpose):
+# the registry's own writers, who correct and import those numbers. Everyone else sees them
+# masked (`************0007`), and so do these roles unless they ask.
+UNMASKERS = WRITERS
+Unmask = Annotated[
+    bool,
+    Query(
+        description="Show NIK, passport and phone numbers unmasked: only for "
+        + ", ".join(UNMASKERS)
+        + ", with an X-Purpose header saying why; each such read is recorded in the read audit."
+    ),
+]
 STATS = (*READERS, "region")
 MAX_IMPORT_BYTES = 20 * 1024 * 1024
 
@@ -139,12 +151,35 @@ async def list_departures(
     return [_departure_out(d) for d in docs]
 
 
+def _may_unmask(principal: Principal, unmask: bool, purpose: str | None) -> bool:
+    """Whether to answer identifiers unmasked: asked for, by a role allowed to, with a reason
+    (403 naming `unmask` for other roles, 422 naming `X-Purpose` without a reason)."""
+    if not unmask:
+        return False
+    if not principal.roles & set(UNMASKERS):
+        raise HTTPException(
+            403,
+            detail=[{"field": "unmask", "reason": f"requires one of the roles: {', '.join(UNMASKERS)}"}],
+        )
+    if not (purpose or "").strip():
+        raise HTTPException(
+            422,
+            detail=[{"field": "X-Purpose", "reason": "say why the numbers are needed unmasked (recorded)"}],
+        )
+    return True
+
+
 async def _worker_out(
-    deps: service.Deps, doc: dict[str, Any], principal: Principal, *, purpose: str | None, via: str
+    deps: service.Deps,
+    doc: dict[str, Any],
+    *,
+    full: bool,
+    principal: Principal,
+    purpose: str | None,
+    via: str,
 ) -> WorkerOut:
-    """A worker with departures; full identifiers only for registry writers (each such read
-    recorded in the read audit first), else masked."""
-    full = bool(principal.roles & set(WRITERS))
+    """A worker with departures; identifiers masked unless `full` (then the read is recorded in
+    the read audit first)."""
     v = deps.vault
     if full:
         shown_fields = [
@@ -190,28 +225,41 @@ async def _worker_out(
         home_province=doc["home_province"],
         home_regency=doc.get("home_regency"),
         phone=phone,
-        next_of_kin=NextOfKin.model_construct(**kin) if kin else None,
+        next_of_kin=NextOfKinOut(**kin) if kin else None,
         departures=[_departure_out(d) for d in await store.departures_of(deps.db, doc["_id"])],
     )
 
 
 @router.get("/workers/{worker_id}", response_model=WorkerOut, tags=["workers"])
 async def get_worker(
-    worker_id: str, request: Request, principal: Reader, purpose: audit.Purpose = None
+    worker_id: str,
+    request: Request,
+    principal: Reader,
+    purpose: audit.Purpose = None,
+    unmask: Unmask = False,
 ) -> WorkerOut:
-    """A worker with their departures (unmasked for registry writers, and audited)."""
+    """A worker with their departures; numbers masked unless a registry writer asks (audited)."""
+    full = _may_unmask(principal, unmask, purpose)
     deps = _deps(request)
     doc = await store.get_worker(deps.db, worker_id)
     if doc is None:
         raise _not_found("worker_id", "worker")
-    return await _worker_out(deps, doc, principal, purpose=purpose, via="GET /v1/workers/{worker_id}")
+    return await _worker_out(
+        deps, doc, full=full, principal=principal, purpose=purpose, via="GET /v1/workers/{worker_id}"
+    )
 
 
 @router.post("/workers/search", response_model=list[WorkerOut], tags=["workers"])
 async def search_workers(
-    body: WorkerSearch, request: Request, principal: Reader, purpose: audit.Purpose = None
+    body: WorkerSearch,
+    request: Request,
+    principal: Reader,
+    purpose: audit.Purpose = None,
+    unmask: Unmask = False,
 ) -> list[WorkerOut]:
-    """Find a worker by NIK or passport number, through their keyed hash (never stored in clear)."""
+    """Find a worker by NIK or passport number, through their keyed hash (never stored in clear);
+    numbers masked unless a registry writer asks (audited)."""
+    full = _may_unmask(principal, unmask, purpose)
     deps = _deps(request)
     doc = await store.worker_by_hash(
         deps.db,
@@ -222,7 +270,11 @@ async def search_workers(
     )
     if doc is None:
         return []
-    return [await _worker_out(deps, doc, principal, purpose=purpose, via="POST /v1/workers/search")]
+    return [
+        await _worker_out(
+            deps, doc, full=full, principal=principal, purpose=purpose, via="POST /v1/workers/search"
+        )
+    ]
 
 
 @router.post(

@@ -41,6 +41,7 @@ class OwnInfra:
             "LINDUNGI_KAFKA_CONTROLLER_PORT": free_port(),
             "LINDUNGI_MONGO_PORT": free_port(),
             "LINDUNGI_FERRET_PORT": free_port(),
+            "LINDUNGI_OIDC_PORT": free_port(),  # its own OpenID provider too (infra.sh up starts one)
         }
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("LINDUNGI_")},

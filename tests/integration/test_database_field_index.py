@@ -16,6 +16,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from pymongo.errors import DuplicateKeyError
 
 from shared.mongo import Doc, connect
 from shared.settings import Settings
@@ -133,5 +134,26 @@ async def test_date_bounds_and_booleans_return_exactly_what_mongodb_returns(sett
         assert await ids({"pending": False, "due_at": {"$lte": now}}) == ["arr", "t01", "t03", "t05"]
         assert await coll.count_documents({"pending": {"$in": [True]}}) == 11
         assert (await coll.delete_many({"due_at": {"$lt": t0 + timedelta(minutes=2)}})).deleted_count == 3
+    finally:
+        await client.close()
+
+
+async def test_an_update_that_breaks_a_unique_index_is_a_duplicate_key_error(settings: Settings) -> None:
+    """As on MongoDB: E11000 (DuplicateKeyError) for an update and a findAndModify, as for an insert.
+
+    FerretDB reported it as an internal error quoting SQLite's constraint, which services had to
+    recognise by its text; infra.sh's build maps it to the insert's duplicate-key code.
+    """
+    client = connect(settings)
+    try:
+        coll = client[settings.database("unique")]["docs"]
+        await coll.create_index("open_key", unique=True, sparse=True)
+        await coll.insert_many([{"_id": "a", "open_key": "w1"}, {"_id": "b", "open_key": "w2"}])
+        with pytest.raises(DuplicateKeyError) as update:
+            await coll.update_one({"_id": "b"}, {"$set": {"open_key": "w1"}})
+        with pytest.raises(DuplicateKeyError) as find_and_modify:
+            await coll.find_one_and_update({"_id": "b"}, {"$set": {"open_key": "w1"}})
+        assert update.value.code == find_and_modify.value.code == 11000
+        assert await coll.find_one({"_id": "b"}) == {"_id": "b", "open_key": "w2"}  # nothing half-written
     finally:
         await client.close()

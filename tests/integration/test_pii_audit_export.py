@@ -60,13 +60,20 @@ async def test_reads_are_audited_per_worker_and_a_worker_is_exported_by_nik(sett
         # Unmasked for a registry operator, with a reason; masked for an officer, and not recorded.
         clock.advance(timedelta(minutes=1))
         r = await registry.get(
-            f"/v1/workers/{worker_id}", headers={**OPERATOR, "X-Purpose": "calling the family"}
+            f"/v1/workers/{worker_id}",
+            params={"unmask": "true"},
+            headers={**OPERATOR, "X-Purpose": "calling the family"},
         )
         assert r.json()["nik"] == NIK
         r = await registry.get(f"/v1/workers/{worker_id}", headers=OFFICER)
         assert r.json()["nik"] == "************0001"
         clock.advance(timedelta(minutes=1))
-        found = await registry.post("/v1/workers/search", json={"nik": NIK}, headers=OPERATOR)
+        found = await registry.post(
+            "/v1/workers/search",
+            json={"nik": NIK},
+            params={"unmask": "true"},
+            headers={**OPERATOR, "X-Purpose": "checking the passport"},
+        )
         assert [w["worker_id"] for w in found.json()] == [worker_id]
         # The narrative, read by an officer.
         clock.advance(timedelta(minutes=1))
@@ -82,7 +89,7 @@ async def test_reads_are_audited_per_worker_and_a_worker_is_exported_by_nik(sett
             await registry.get("/v1/audit/reads", params={"worker_id": worker_id}, headers=AUDITOR)
         ).json()
         assert [(x["actor"], x["purpose"], x["via"]) for x in reads] == [
-            ("registry-operator", "not stated", "POST /v1/workers/search"),
+            ("registry-operator", "checking the passport", "POST /v1/workers/search"),
             ("registry-operator", "calling the family", "GET /v1/workers/{worker_id}"),
         ]
         assert reads[1]["fields"] == ["nik", "passport_number", "phone"]

@@ -29,6 +29,8 @@ NOW = datetime(2026, 11, 20, 6, 0, tzinfo=UTC)
 KEY_1 = "rotation-test-key-number-one-0000000000000001"
 KEY_2 = "rotation-test-key-number-two-0000000000000002"
 SEOUL = bearer("kbri-seoul")
+UNMASK = {"unmask": "true"}
+OPERATOR_ASKING = {**OPERATOR, "X-Purpose": "checking the rotation"}
 WORKERS = [
     {"full_name": f"Pekerja Rotasi {i}", "nik": f"31710145019400{i:02d}", "passport_number": f"C90000{i:02d}"}
     for i in range(1, 6)
@@ -121,7 +123,9 @@ async def test_rotation_to_key_2_keeps_every_lookup_and_leaves_nothing_under_key
     ):
         for i, w in enumerate(WORKERS):
             for field, value in (("nik", w["nik"]), ("passport_number", w["passport_number"])):
-                r = await registry.post("/v1/workers/search", json={field: value}, headers=OPERATOR)
+                r = await registry.post(
+                    "/v1/workers/search", json={field: value}, params=UNMASK, headers=OPERATOR_ASKING
+                )
                 assert [x["worker_id"] for x in r.json()] == [ids[w["nik"]]], (field, r.text)
             got = r.json()[0]
             assert got["nik"] == w["nik"] and got["passport_number"] == w["passport_number"]

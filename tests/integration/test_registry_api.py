@@ -145,7 +145,15 @@ async def test_departure_changes_are_versioned_and_transitions_checked(settings:
         ).json()
         assert [w["worker_id"] for w in found] == [dep["worker_id"]]
         assert found[0]["nik"] == "************0001"  # masked for readers
-        full = (await registry.get(f"/v1/workers/{dep['worker_id']}", headers=OPERATOR)).json()
+        masked = (await registry.get(f"/v1/workers/{dep['worker_id']}", headers=OPERATOR)).json()
+        assert masked["nik"] == "************0001"  # an operator too, unless asking
+        full = (
+            await registry.get(
+                f"/v1/workers/{dep['worker_id']}",
+                params={"unmask": "true"},
+                headers={**OPERATOR, "X-Purpose": "correcting the record"},
+            )
+        ).json()
         assert full["nik"] == "3171014501940001" and len(full["departures"]) == 1
 
 

@@ -64,7 +64,12 @@ async def test_ended_departures_are_anonymised_and_statistics_stay(settings: Set
             None,
         )
         # Budi is abroad again: his worker record and current departure are whole
-        budi = await registry.post("/v1/workers/search", json={"nik": ABROAD["nik"]}, headers=OPERATOR)
+        budi = await registry.post(
+            "/v1/workers/search",
+            json={"nik": ABROAD["nik"]},
+            params={"unmask": "true"},
+            headers={**OPERATOR, "X-Purpose": "retention check"},
+        )
         [w] = budi.json()
         assert w["nik"] == ABROAD["nik"] and w["full_name"] == "Budi Rantau"
         current = next(d for d in w["departures"] if d["departure_id"] == away["departure_id"])

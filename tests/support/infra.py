@@ -62,3 +62,16 @@ def find_or_start() -> tuple[Endpoints, list[object]]:
         Endpoints(f"127.0.0.1:{kafka_port}", f"mongodb://127.0.0.1:{mongo_port}/", "deploy/local/infra.sh"),
         [],
     )
+
+
+def find_or_start_oidc() -> str:
+    """The issuer of the real OpenID provider the tests use (deploy/local/oidc, started by
+    infra.sh if it is not running; LINDUNGI_TEST_OIDC_ISSUER names another one)."""
+    given = os.environ.get("LINDUNGI_TEST_OIDC_ISSUER")
+    if given:
+        return given
+    script = ROOT / "deploy" / "local" / "infra.sh"
+    run = subprocess.run(["bash", str(script), "up-oidc"], capture_output=True, text=True, timeout=900)
+    if run.returncode != 0:
+        pytest.exit("Could not start the OpenID provider for the tests:\n" + run.stderr[-3000:], returncode=3)
+    return f"http://127.0.0.1:{os.environ.get('LINDUNGI_OIDC_PORT', '9096')}/"

@@ -149,3 +149,30 @@ def test_a_real_process_in_production_refuses_to_start(
     assert "refusing to start in production" in proc.stderr
     assert named in proc.stderr
     assert "LINDUNGI_CREDENTIALS_DIR is not set" in proc.stderr
+
+
+def test_production_needs_an_https_openid_provider_with_an_audience(tmp_path: Path) -> None:
+    refuse_unsafe(_production(tmp_path, oidc_issuer="https://id.example.go.id/"))  # no exception
+    assert "LINDUNGI_OIDC_ISSUER must be an https:// URL" in _problems(
+        _production(tmp_path, oidc_issuer="http://127.0.0.1:9096/")
+    )
+    assert "LINDUNGI_OIDC_JWKS_URL must be an https:// URL" in _problems(
+        _production(tmp_path, oidc_issuer="https://id.example.go.id/", oidc_jwks_url="http://10.0.0.5/keys")
+    )
+    assert "LINDUNGI_OIDC_AUDIENCE is empty" in _problems(
+        _production(tmp_path, oidc_issuer="https://id.example.go.id/", oidc_audience=" ")
+    )
+
+
+def test_hashed_credentials_stop_in_production_only_when_a_provider_is_configured(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from shared.auth import static_credentials_accepted
+
+    monkeypatch.setenv("LINDUNGI_ENV", "production")
+    monkeypatch.delenv("LINDUNGI_OIDC_ISSUER", raising=False)
+    assert static_credentials_accepted()
+    monkeypatch.setenv("LINDUNGI_OIDC_ISSUER", "https://id.example.go.id/")
+    assert not static_credentials_accepted()
+    monkeypatch.setenv("LINDUNGI_ENV", "development")
+    assert static_credentials_accepted()

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 from typing import Annotated, Any
+from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, File, Form, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Path, UploadFile
 from fastapi.responses import HTMLResponse, Response
 
 from services.console import nav
@@ -20,7 +21,13 @@ async def _page(ctx: Ctx, *, status: int = 200, **extra: Any) -> Response:
         ctx.get("registry", "/v1/agencies", params={"flagged": True, "limit": 200}),
         ctx.get("registry", "/v1/employers", params={"flagged": True, "limit": 200}),
     )
-    data: dict[str, Any] = {"found": None, "imported": None, "searched": False, "import_error": None}
+    data: dict[str, Any] = {
+        "found": None,
+        "imported": None,
+        "searched": False,
+        "import_error": None,
+        "unmasked": False,
+    }
     data.update(extra)
     return ctx.render(
         "registry.html",
@@ -28,6 +35,7 @@ async def _page(ctx: Ctx, *, status: int = 200, **extra: Any) -> Response:
         agencies=agencies,
         employers=employers,
         may_import=nav.may(ctx.user.roles, nav.REGISTRY_WRITE),
+        may_unmask=nav.may(ctx.user.roles, nav.REGISTRY_WRITE),  # the registry's UNMASKERS
         **data,
     )
 
@@ -57,6 +65,33 @@ async def search(
     else:
         part = await ctx.post("registry", "/v1/workers/search", json=body)
     return await _page(ctx, found=part, searched=True, status=200 if part.ok else part.status)
+
+
+@router.post("/registry/workers/{worker_id}/unmask", response_class=HTMLResponse)
+async def unmask(
+    ctx: Annotated[Ctx, Depends(signed_in)],
+    worker_id: Annotated[str, Path(max_length=64)],
+    purpose: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    """Show one worker's numbers unmasked: the registry asks for a reason and records the read."""
+    ctx.need("registry")
+    if not purpose.strip():
+        part = Part(
+            service="registry",
+            status=422,
+            errors=[{"field": "purpose", "reason": ctx._("Say why you need the numbers unmasked.")}],
+        )
+    else:
+        part = await ctx.get(
+            "registry",
+            f"/v1/workers/{quote(worker_id, safe='')}",
+            params={"unmask": "true"},
+            headers={"X-Purpose": purpose.strip()},
+        )
+        if part.ok:
+            part.data = [part.data]
+    status = 200 if part.ok else part.status
+    return await _page(ctx, found=part, searched=True, unmasked=part.ok, status=status)
 
 
 @router.post("/registry/import", response_class=HTMLResponse)
