@@ -208,8 +208,14 @@ async def on_incident(rt: Runtime, *, event_id: str, incident: IncidentAccepted)
             await _suggest_back(rt, incident)  # again, in case a crash came between the two writes
             return str(held[0]["_id"])
         existing = next((d for d in found if join and d.get("open_key") == join), None)
+        if (
+            existing is None
+            and join is not None
+            and join == domain.open_key(incident.worker_key, incident.category)
+        ):
+            existing = await _linked_case(rt, incident, family=domain.family_of(incident.category).value)
         if existing is not None and join is not None:
-            if await _join(rt, existing, event_id=event_id, incident=incident, key=join):
+            if await _join(rt, existing, event_id=event_id, incident=incident, key=existing["open_key"]):
                 return str(existing["_id"])
             continue  # the case was resolved or changed meanwhile: look again
         doc = _new_case(
@@ -229,6 +235,29 @@ async def on_incident(rt: Runtime, *, event_id: str, incident: IncidentAccepted)
             return case_id
         # another replica opened this worker's case first: join it on the next round
     raise RuntimeError(f"could not place incident {incident.incident_id} after several attempts")
+
+
+async def _linked_case(rt: Runtime, incident: IncidentAccepted, *, family: str) -> Doc | None:
+    """The open case, of this family, of an earlier report intake linked to this one (same worker
+    by NIK, passport, name with birth date or registry match, same category, within the window).
+
+    Its key may differ from this report's: the earlier report was keyed by a hash before its
+    worker was matched late, and casework may not have re-keyed its case yet (the match travels
+    on the old key's partition). Joining by the link does not wait for that.
+    """
+    if not incident.linked_incident_ids or incident.worker_key.startswith("group-"):
+        return None
+    query = {"incident_ids": {"$in": incident.linked_incident_ids[:10]}}
+    for case in await store.find(rt.db, query, limit=10):
+        key = case.get("open_key") or ""
+        if (
+            domain.is_open(case["status"])
+            and not case.get("group")
+            and case.get("join_key") == key
+            and key.endswith(f"|{family}")
+        ):
+            return case
+    return None
 
 
 async def _suggest_back(rt: Runtime, incident: IncidentAccepted) -> None:
@@ -435,6 +464,7 @@ def worker_matched_plan(doc: Doc, *, match: IncidentMatched, now: datetime, reke
         worker_id=worker_id,
         home_province=match.home_province,
         departure_id=match.departure_id,
+        category=doc.get("category"),
     )
     # The worker is registered after all: the non-procedural tag (if a rule set it) no longer holds.
     update = merge_updates(
@@ -558,9 +588,9 @@ async def release_expired(rt: Runtime, *, queue: str | None = None) -> int:
     return released
 
 
-def count_claim(rt: Runtime, case: Doc) -> None:
-    """A desk officer claimed a case directly (not through claim-next)."""
-    metrics.of(rt).claims.labels(str(case.get("queue", "?")), "direct").inc()
+def count_claim(rt: Runtime, queue: str | None) -> None:
+    """A desk officer claimed a case of a queue directly (not through claim-next)."""
+    metrics.of(rt).claims.labels(queue or "?", "direct").inc()
 
 
 def desk_plan(
@@ -573,6 +603,7 @@ def desk_plan(
     reason: str | None = None,
     resolution: str | None = None,
     assignee: str | None = None,
+    category: Category | None = None,
 ) -> Plan:
     """The plan of a desk user's lifecycle action (triage, claim, acknowledge, release, ...)."""
     if not domain.allowed(action, roles):
@@ -585,9 +616,7 @@ def desk_plan(
         raise Conflict(doc["status"], f"cannot {action.value} a case that is {doc['status']}")
     match action:
         case Action.TRIAGE:
-            return transition_plan(
-                doc, action, actor=actor, now=now, reason=reason, event_cls=CaseTriaged, kind="triaged"
-            )
+            return triage_plan(doc, actor=actor, now=now, reason=reason, category=category)
         case Action.CLAIM:
             return transition_plan(
                 doc,
@@ -712,6 +741,56 @@ def desk_plan(
             )
         case _:
             raise Conflict(doc["status"], f"{action.value} is not a desk action")
+
+
+def triage_plan(
+    doc: Doc, *, actor: str, now: datetime, reason: str | None, category: Category | None
+) -> Plan:
+    """Triage, into another category when the desk finds one (a death confirmed here reaches the
+    registry as a death report does): the case takes the category's family, queue and priority,
+    and an open case of one worker moves to that family's key (409 when the worker has one)."""
+    rules = domain.load_rules()
+    previous = Category(doc["category"]) if doc.get("category") else None
+    set_: Doc = {}
+    if category is not None and previous is not None and category != previous:
+        set_ = {
+            "category": category.value,
+            "family": domain.family_of(category).value,
+            "queue": rules.queue_for(country=doc["country"], category=category),
+            "priority": max(
+                int(doc.get("priority") or 0),
+                domain.priority(
+                    severity=doc["severity"],
+                    category=category,
+                    non_procedural=bool(doc.get("non_procedural")),
+                    people_affected=int(doc.get("people_affected") or 1),
+                ),
+            ),
+        }
+        join = doc.get("join_key")
+        if join and doc.get("open_key") == join and "|" in join and not doc.get("group"):
+            key = domain.open_key(join.rsplit("|", 1)[0], category)
+            set_.update(open_key=key, join_key=key)
+    changed = bool(set_)
+    return transition_plan(
+        doc,
+        Action.TRIAGE,
+        actor=actor,
+        now=now,
+        reason=reason,
+        event_cls=CaseTriaged,
+        kind="triaged",
+        set_=set_,
+        event_kw={
+            "category": Category(set_["category"]) if changed else previous,
+            "previous_category": previous if changed else None,
+            "worker_id": doc.get("worker_id"),
+            "group": bool(doc.get("group")),
+        },
+        timeline_extra=(
+            {"category": set_["category"], "previous_category": doc["category"]} if changed else None
+        ),
+    )
 
 
 def _holder_or_supervisor(doc: Doc, actor: str, supervisor: bool) -> None:

@@ -11,9 +11,11 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response,
 from services.casework import domain, merge, service, store
 from services.casework.domain import Action
 from services.casework.models import (
+    CaseView,
     EscalateIn,
     MissionAnswerIn,
     MissionCaseView,
+    MissionRequestCreated,
     MissionRequestIn,
     MissionRequestView,
     NoteIn,
@@ -27,6 +29,7 @@ from services.casework.models import (
     ResolveIn,
     Supervision,
     TagIn,
+    TriageIn,
 )
 from services.casework.service import Plan
 from shared import paging
@@ -44,15 +47,13 @@ def _runtime(request: Request) -> Runtime:
     return request.app.state.runtime  # type: ignore[no-any-return]
 
 
-# Storage keys no answer shows: they are how the database keeps one open case per worker, not facts.
-INTERNAL = ("open_key", "join_key", "merged_previous")
-
-
-def _out(doc: dict[str, Any]) -> dict[str, Any]:
-    doc = {k: v for k, v in doc.items() if k not in INTERNAL}
-    doc["case_id"] = doc.pop("_id")
-    doc["mission_requests"] = list((doc.get("mission_requests") or {}).values())
-    return doc
+def _out(doc: Doc) -> CaseView:
+    """A stored case as its declared answer: the model names what leaves the store, so storage
+    keys (open_key, join_key, merged_previous) and bookkeeping never do."""
+    fields = {k: v for k, v in doc.items() if k in CaseView.model_fields}
+    fields["case_id"] = doc["_id"]
+    fields["mission_requests"] = list((doc.get("mission_requests") or {}).values())
+    return CaseView.model_validate(fields)
 
 
 def _not_found(case_id: str) -> HTTPException:
@@ -78,19 +79,19 @@ def _mission_view(doc: Doc, mission_id: str) -> MissionCaseView:
     )
 
 
-async def _decide(case_id: str, do: Awaitable[Doc]) -> dict[str, Any]:
+async def _decide(case_id: str, do: Awaitable[Doc]) -> CaseView:
     """A suggestion decided or a merge undone (services.casework.merge), as HTTP."""
     return await _as_http(case_id, do)
 
 
-@router.post("/cases/{case_id}/suggestions/{incident_id}/confirm", response_model=None)
+@router.post("/cases/{case_id}/suggestions/{incident_id}/confirm")
 async def confirm_suggestion(
     case_id: str,
     incident_id: str,
     body: RequiredReasonIn,
     request: Request,
     who: Principal = Depends(require(*DESK_WORK)),
-) -> dict[str, Any]:
+) -> CaseView:
     """The suggested incident is this case's person: its case is merged into this one (which
     takes its incidents; the other is closed, pointing here, its timeline kept)."""
     return await _decide(
@@ -98,24 +99,24 @@ async def confirm_suggestion(
     )
 
 
-@router.post("/cases/{case_id}/suggestions/{incident_id}/reject", response_model=None)
+@router.post("/cases/{case_id}/suggestions/{incident_id}/reject")
 async def reject_suggestion(
     case_id: str,
     incident_id: str,
     body: RequiredReasonIn,
     request: Request,
     who: Principal = Depends(require(*DESK_WORK)),
-) -> dict[str, Any]:
+) -> CaseView:
     """The suggested incident is another person: the suggestion leaves both cases for good."""
     return await _decide(
         case_id, merge.reject(_runtime(request), case_id, incident_id, actor=who.id, reason=body.reason)
     )
 
 
-@router.post("/cases/{case_id}/unmerge", response_model=None)
+@router.post("/cases/{case_id}/unmerge")
 async def unmerge_case(
     case_id: str, body: RequiredReasonIn, request: Request, who: Principal = Depends(require("supervisor"))
-) -> dict[str, Any]:
+) -> CaseView:
     """Undo a merge: this (merged) case comes back as it was, and the case it went into gives
     its incidents back."""
     return await _decide(case_id, merge.unmerge(_runtime(request), case_id, actor=who.id, reason=body.reason))
@@ -132,12 +133,12 @@ async def _guard(check: Awaitable[None], case_id: str) -> None:
         ) from exc
 
 
-async def _run(rt: Runtime, case_id: str, build: Callable[[Doc], Plan | None]) -> dict[str, Any]:
+async def _run(rt: Runtime, case_id: str, build: Callable[[Doc], Plan | None]) -> CaseView:
     """One change of a case; its outcome as HTTP (404, 403, 409 with the current state)."""
     return await _as_http(case_id, service.change(rt, case_id, build))
 
 
-async def _as_http(case_id: str, do: Awaitable[Doc]) -> dict[str, Any]:
+async def _as_http(case_id: str, do: Awaitable[Doc]) -> CaseView:
     """A change's outcome as HTTP: the case, or 404, 403, 409 with the current state."""
     try:
         return _out(await do)
@@ -154,10 +155,10 @@ async def _as_http(case_id: str, do: Awaitable[Doc]) -> dict[str, Any]:
 # --- reading cases ---------------------------------------------------------------------------------
 
 
-@router.get("/cases/{case_id}", response_model=None)
+@router.get("/cases/{case_id}")
 async def get_case(
     case_id: str, request: Request, who: Principal = Depends(require(*DESK_READ, "mission"))
-) -> dict[str, Any] | MissionCaseView:
+) -> CaseView | MissionCaseView:
     """One case with its timeline; a mission sees only the status of cases in its jurisdiction."""
     doc = await store.get(_runtime(request).db, case_id)
     if doc is None or not who.may_see_country(doc["country"]):
@@ -165,7 +166,7 @@ async def get_case(
     if who.is_mission:
         return _mission_view(doc, who.id)
     out = _out(doc)
-    out["actions"] = domain.available_actions(
+    out.actions = domain.available_actions(
         status=doc["status"],
         assignee=doc.get("assignee"),
         escalation_level=int(doc.get("escalation_level") or 0),
@@ -173,15 +174,13 @@ async def get_case(
         roles=who.roles,
     )
     if doc.get("merged_into") and "supervisor" in who.roles:
-        out["actions"].append("unmerge")
+        out.actions.append("unmerge")
     may_decide = bool(who.roles & set(DESK_WORK)) and domain.is_open(doc["status"])
-    out["suggestion_actions"] = (
-        ["confirm", "reject"] if may_decide and doc.get("suggested_incident_ids") else []
-    )
+    out.suggestion_actions = ["confirm", "reject"] if may_decide and doc.get("suggested_incident_ids") else []
     return out
 
 
-@router.get("/cases", response_model=None)
+@router.get("/cases")
 async def find_cases(
     request: Request,
     response: Response,
@@ -193,7 +192,7 @@ async def find_cases(
     incident_ids: list[str] = Query([], alias="incident_id", max_length=100),
     limit: int = Query(100, ge=1, le=paging.MAX_LIMIT),
     after: str | None = Query(None, max_length=1000, description="the cursor of the Link header's next page"),
-) -> list[Any]:
+) -> list[CaseView] | list[MissionCaseView]:
     """Cases by incident(s), status, queue, assignee or worker, oldest first, a page at a time (the
     Link header names the next page); a mission only its jurisdiction's."""
     query: Doc = {}
@@ -231,7 +230,7 @@ def _desk_action(action: Action, body_model: type, roles: tuple[str, ...]):  # t
         body: Any,  # replaced by body_model below
         request: Request,
         who: Principal = Depends(require(*roles)),
-    ) -> dict[str, Any]:
+    ) -> CaseView:
         rt = _runtime(request)
         now = rt.clock.now()
         if action == Action.REASSIGN and body.assignee not in _officers():
@@ -247,13 +246,14 @@ def _desk_action(action: Action, body_model: type, roles: tuple[str, ...]):  # t
                 reason=getattr(body, "reason", None),
                 resolution=getattr(body, "resolution", None),
                 assignee=getattr(body, "assignee", None),
+                category=getattr(body, "category", None),
             )
 
         if action == Action.REOPEN:
             await _guard(service.check_reopen(rt, case_id), case_id)
         done = await _run(rt, case_id, build)
         if action == Action.CLAIM:
-            service.count_claim(rt, done)
+            service.count_claim(rt, done.queue)
         return done
 
     # The body model is chosen per action: give FastAPI the real class, not the closure's name.
@@ -263,7 +263,7 @@ def _desk_action(action: Action, body_model: type, roles: tuple[str, ...]):  # t
 
 
 LIFECYCLE: list[tuple[str, Action, type, tuple[str, ...]]] = [
-    ("triage", Action.TRIAGE, ReasonIn, DESK_WORK),
+    ("triage", Action.TRIAGE, TriageIn, DESK_WORK),
     ("claim", Action.CLAIM, ReasonIn, DESK_WORK),
     ("acknowledge", Action.ACKNOWLEDGE, ReasonIn, DESK_WORK),
     ("release", Action.RELEASE, ReasonIn, DESK_WORK),
@@ -280,33 +280,33 @@ for _path, _action, _model, _roles in LIFECYCLE:
         _desk_action(_action, _model, _roles),
         methods=["POST"],
         name=f"case_{_action.value}",
-        response_model=None,
+        response_model=CaseView,
     )
 
 
 # --- other changes, each with its timeline entry ------------------------------------------------------
 
 
-async def _simple(request: Request, case_id: str, make: Callable[[Doc, Any], Plan | None]) -> dict[str, Any]:
+async def _simple(request: Request, case_id: str, make: Callable[[Doc, Any], Plan | None]) -> CaseView:
     rt = _runtime(request)
     now = rt.clock.now()
     return await _run(rt, case_id, lambda doc: make(doc, now))
 
 
-@router.post("/cases/{case_id}/notes", response_model=None)
+@router.post("/cases/{case_id}/notes")
 async def add_note(
     case_id: str, body: NoteIn, request: Request, who: Principal = Depends(require(*DESK_WORK))
-) -> dict[str, Any]:
+) -> CaseView:
     """An internal note on the case's timeline."""
     return await _simple(
         request, case_id, lambda d, now: service.note_plan(d, actor=who.id, now=now, text=body.text)
     )
 
 
-@router.post("/cases/{case_id}/tags", response_model=None)
+@router.post("/cases/{case_id}/tags")
 async def add_tag(
     case_id: str, body: TagIn, request: Request, who: Principal = Depends(require(*DESK_WORK))
-) -> dict[str, Any]:
+) -> CaseView:
     """Tag a case."""
     return await _simple(
         request,
@@ -315,10 +315,10 @@ async def add_tag(
     )
 
 
-@router.post("/cases/{case_id}/priority", response_model=None)
+@router.post("/cases/{case_id}/priority")
 async def change_priority(
     case_id: str, body: PriorityIn, request: Request, who: Principal = Depends(require("supervisor"))
-) -> dict[str, Any]:
+) -> CaseView:
     """A supervisor changes a case's priority, with a reason."""
     return await _simple(
         request,
@@ -329,10 +329,10 @@ async def change_priority(
     )
 
 
-@router.post("/cases/{case_id}/escalate", response_model=None)
+@router.post("/cases/{case_id}/escalate")
 async def escalate(
     case_id: str, body: EscalateIn, request: Request, who: Principal = Depends(require("supervisor"))
-) -> dict[str, Any]:
+) -> CaseView:
     """A supervisor raises a case's escalation level."""
 
     def make(doc: Doc, now: Any) -> Plan:
@@ -351,10 +351,10 @@ async def escalate(
 # --- requests to missions -----------------------------------------------------------------------------
 
 
-@router.post("/cases/{case_id}/mission-requests", status_code=status.HTTP_201_CREATED, response_model=None)
+@router.post("/cases/{case_id}/mission-requests", status_code=status.HTTP_201_CREATED)
 async def request_mission(
     case_id: str, body: MissionRequestIn, request: Request, who: Principal = Depends(require(*DESK_WORK))
-) -> dict[str, Any]:
+) -> MissionRequestCreated:
     """Ask the case's mission for something: it waits in the mission's inbox (its cases, `requests`)."""
     request_id = uuid.uuid4().hex
 
@@ -396,10 +396,10 @@ async def request_mission(
         )
 
     out = await _simple(request, case_id, make)
-    return {"request_id": request_id, "case": out}
+    return MissionRequestCreated(request_id=request_id, case=out)
 
 
-@router.post("/cases/{case_id}/mission-requests/{request_id}/answer", response_model=None)
+@router.post("/cases/{case_id}/mission-requests/{request_id}/answer")
 async def answer_request(
     case_id: str,
     request_id: str,
@@ -444,7 +444,7 @@ async def answer_request(
     return _mission_view(doc, who.id)
 
 
-@router.get("/mission-requests", response_model=None)
+@router.get("/mission-requests")
 async def mission_inbox(
     request: Request,
     response: Response,
@@ -516,10 +516,8 @@ async def queue_cases(
     ]
 
 
-@queues_router.post("/queues/{queue}/claim-next", response_model=None)
-async def claim_next(
-    queue: str, request: Request, who: Principal = Depends(require(*DESK_WORK))
-) -> dict[str, Any]:
+@queues_router.post("/queues/{queue}/claim-next")
+async def claim_next(queue: str, request: Request, who: Principal = Depends(require(*DESK_WORK))) -> CaseView:
     """Take the head of a queue (priority, nearest deadline, age), atomically; 404 when empty."""
     if queue not in domain.load_rules().queues:
         raise HTTPException(404, detail=[{"field": "queue", "reason": "no such queue"}])

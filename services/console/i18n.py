@@ -94,6 +94,17 @@ class Formats:
             return NONE
         return format_datetime(dt, "d MMM y, HH:mm xxx", tzinfo=dt.tzinfo, locale=self.locale)
 
+    def kept_offset(self, value: Any) -> bool:
+        """A time its sender wrote with an offset that the service kept as written (a string such
+        as a repatriation step's `arrival_at`): shown as sent; the services' own instants (UTC)
+        are shown in the reader's zone."""
+        if not isinstance(value, str) or "T" not in value:
+            return False
+        try:
+            return dt_.datetime.fromisoformat(value.replace("Z", "+00:00")).tzinfo is not None
+        except ValueError:
+            return False
+
     def iso(self, value: Any) -> str:
         dt = parse_time(value)
         return dt.isoformat() if dt else ""

@@ -50,6 +50,9 @@ OTHER: dict[str, str] = {
     "cancelled": N_("cancelled"),
     "completed": N_("completed"),
     "superseded": N_("superseded"),
+    # notifications' outcomes (failed is above)
+    "sent": N_("sent"),
+    "withdrawn": N_("withdrawn"),
     "waiting": N_("waiting"),
     # repatriation kinds
     "living": N_("living worker"),

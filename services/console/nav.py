@@ -31,6 +31,7 @@ PAGES: list[Page] = [
     Page("mission", "/mission", N_("Mission portal"), frozenset({"mission"})),
     Page("desk", "/desk", N_("Desk"), DESK_READ),
     Page("mine", "/desk/mine", N_("My cases"), DESK_WORK),
+    Page("notifications", "/desk/notifications", N_("Notifications"), DESK_READ),
     Page("supervision", "/supervision", N_("Supervision"), SUPERVISION),
     Page("repatriation", "/repatriations", N_("Repatriation board"), REPATRIATION_READ - {"region"}),
     Page("province", "/province", N_("Province office"), frozenset({"region"})),

@@ -669,8 +669,19 @@ class CountHit:
         return [self.bucket_id(self.bucket - 1), self.bucket_id(self.bucket + 1)]
 
     def firing_id(self, members: list[str]) -> str:
-        """The decision of one firing: the rule, the key and the members it counted."""
+        """The trigger of one firing: the rule, the key and the members it counted (action ids)."""
         return uuid.uuid5(ACTION_NS, f"count|{self.rule_id}|{self.key}|{','.join(sorted(members))}").hex
+
+    def window_id(self, seq: int) -> str:
+        """The decision of this rule and key's `seq`-th firing (1, 2, ...): whichever members a
+        replica counted, one decision per number, so two replicas with different views of the
+        members cannot both fire the same firing."""
+        return uuid.uuid5(ACTION_NS, f"count|{self.rule_id}|{self.key}|#{seq}").hex
+
+    @property
+    def head_id(self) -> str:
+        """The document holding this rule and key's last firing number and its latest windows."""
+        return uuid.uuid5(ACTION_NS, f"count-head|{self.rule_id}|{self.key}").hex
 
 
 def pick_window(

@@ -22,7 +22,7 @@ from typing import Any
 
 from prometheus_client import Gauge, Histogram
 
-from services.escalation import domain, store
+from services.escalation import domain, notifier, store
 from shared.clock import utc
 from shared.envelope import Envelope
 from shared.events.escalation import EscalationWithdrawn
@@ -214,7 +214,9 @@ class Escalation:
             u, s, withdraw = domain.undo_plan(list(decided.get("actions") or []))
             ids = list(decided.get("action_ids") or [])
             # action_ids follow the emitted events; actions skipped (no case) have none
-            await store.withdraw_actions(db, [ids[i] for i in withdraw if i < len(ids)], at=met_at, by=by)
+            gone = [ids[i] for i in withdraw if i < len(ids)]
+            await store.withdraw_actions(db, gone, at=met_at, by=by)
+            await notifier.withdraw_pending(self.rt, gone, met_at=met_at)  # on the timeline at once
             undone += [f"{sl.label} {x}" for x in u]
             stands += [f"{sl.label} {x}" for x in s]
         remaining = [sl.label for sl in domain.schedule(chain["stages"])[int(chain.get("slot", 0)) :]]
@@ -265,18 +267,50 @@ class Escalation:
         docs += await store.counters_by_id(db, hit.neighbours)
         seen = [(m["id"], utc(m["at"])) for d in docs for m in d.get("members", [])]
         counted = {c for d in docs for c in d.get("counted", [])}
-        window = domain.pick_window(seen, counted, at_least=hit.at_least, within=hit.within)
-        if window is None:
-            return False
-        members = [m for m, _ in window]
-        f = domain.count_firing(hit, window, at)
-        extra = {"kind": "window", "members": members, "key": hit.key}
-        fired = await self._record(hit.firing_id(members), f, extra)
+        # Firings of one rule and key are numbered: the decision's id is the next number, so two
+        # replicas that saw different members (late, out-of-order incidents on two partitions)
+        # and picked different windows still decide one firing; the loser learns the winner's
+        # members (counted) and looks again under the number after.
+        head = await store.count_head(db, hit.head_id)
+        seq = int(head.get("seq", 0))
+        counted |= {m for w in head.get("windows", []) for m in w.get("members", [])}
+        for _ in range(10):
+            window = domain.pick_window(seen, counted, at_least=hit.at_least, within=hit.within)
+            if window is None:
+                return False
+            members = [m for m, _ in window]
+            f = domain.count_firing(hit, window, at)
+            extra = {"kind": "window", "members": members, "key": hit.key, "seq": seq + 1}
+            if await self._record(hit.window_id(seq + 1), f, extra):
+                await self._counted(hit, seq + 1, window)
+                return True
+            before = await store.get_decision(db, hit.window_id(seq + 1)) or {}
+            theirs = list(before.get("members") or [])
+            times = dict(seen)
+            await self._counted(hit, seq + 1, [(m, times[m]) for m in theirs if m in times], theirs)
+            counted |= set(theirs)
+            seq += 1
+        return False
+
+    async def _counted(
+        self,
+        hit: domain.CountHit,
+        seq: int,
+        window: list[tuple[str, datetime]],
+        members: list[str] | None = None,
+    ) -> None:
+        """Note a firing's members as counted: in the key's head (by number) and in their buckets."""
+        await store.advance_count_head(
+            self.rt.db,
+            hit.head_id,
+            seq,
+            members if members is not None else [m for m, _ in window],
+            {"rule_id": hit.rule_id, "key": hit.key},
+        )
         by_bucket: dict[str, list[str]] = {}
         for m, t in window:
             by_bucket.setdefault(hit.bucket_id(domain.bucket_of(t, hit.within)), []).append(m)
-        await store.mark_counted(db, by_bucket)
-        return fired
+        await store.mark_counted(self.rt.db, by_bucket)
 
     # ------------------------------------------------------------ timers
 

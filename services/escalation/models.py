@@ -111,3 +111,7 @@ class NotificationOut(BaseModel):
     created_at: AwareDatetime
     finished_at: AwareDatetime | None = None
     last_error: str | None = None
+    country: str | None = Field(
+        None, examples=["KR"], description="the case's country, when the trigger said"
+    )
+    region: str | None = Field(None, examples=["east_asia"], description="its desk region")

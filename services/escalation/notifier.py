@@ -23,11 +23,13 @@ import aiosmtplib
 import httpx
 
 from services.escalation import channels, store
+from shared.clock import utc
 from shared.envelope import Envelope
 from shared.events.escalation import ActionKind, DeliveryStatus, EscalationAction, NotificationDelivery
 from shared.mongo import Doc
 from shared.outbox import Outbox
 from shared.service import Runtime
+from shared.vocab import region_of
 
 log = logging.getLogger("lindungi.escalation.notify")
 
@@ -83,6 +85,9 @@ class Notifier:
                 "kind": action.kind.value,
                 "to": channels.recipient(action),
                 "case_id": action.case_id,
+                # for the notification inbox (a desk region's): where, never who
+                "country": action.country,
+                "region": region_of(action.country).value if action.country else None,
                 "contact": n.contact,
                 "channel": n.channel,
                 "state": "pending",
@@ -127,13 +132,18 @@ class Notifier:
         now = self.rt.clock.now()
         tried = int(d["attempts"]) + 1
         wait = channels.backoff(tried, base=self.backoff_seconds)
-        claimed = await store.claim_try(db, d, next_at=now + timedelta(seconds=wait))
+        claimed = await store.claim_try(
+            db,
+            d,
+            next_at=now + timedelta(seconds=wait),
+            trying_until=now + timedelta(seconds=2 * self.timeout),
+        )
         if claimed is None:
             return False  # another replica took this try
         gone = await store.withdrawn(db, d["action_id"])
         if gone is not None:
             # the tries made so far (this claimed one sends nothing)
-            await self._finish(d, DeliveryStatus.WITHDRAWN, f"the deadline was met at {gone['at']}")
+            await self._finish(d, DeliveryStatus.WITHDRAWN, withdrawn_reason(gone["at"]))
             return False
         try:
             await self._send(claimed)
@@ -147,37 +157,20 @@ class Notifier:
             else:
                 await store.note_failure(db, d["_id"], error)
                 log.info("notification %s: try %d failed, next in %.0f s", d["_id"], tried, wait)
+                # withdrawn while this try was in flight: say so now, not at the next try
+                gone = await store.withdrawn(db, d["action_id"])
+                if gone is not None:
+                    await self._finish(claimed, DeliveryStatus.WITHDRAWN, withdrawn_reason(gone["at"]))
             return False
         await self._finish(claimed, DeliveryStatus.SENT, None)
         self.sent += 1
         return True
 
     async def _finish(self, d: Doc, status: DeliveryStatus, error: str | None) -> None:
-        now = self.rt.clock.now()
-        fields: Doc = {"state": status.value, "finished_at": now}
-        if error:
-            fields["last_error"] = error
-        if await store.finish_delivery(self.rt.db, d["_id"], fields, [self._outcome(d, status, error)]):
-            self.rt.relay.wake(d["_id"])
-            log.info("notification %s %s after %d tries", d["_id"], status.value, d["attempts"])
+        await finish(self.rt, d, status, error)
 
     def _outcome(self, d: Doc, status: DeliveryStatus, error: str | None) -> Doc:
-        ev = NotificationDelivery(
-            notification_id=d["_id"],
-            action_id=d["action_id"],
-            rule_id=d["rule_id"],
-            kind=ActionKind(d["kind"]),
-            case_id=d["case_id"],
-            to=d["to"],
-            contact=d.get("contact"),
-            channel=d.get("channel"),
-            status=status,
-            attempts=int(d.get("attempts", 0)),
-            error=error,
-            at=self.rt.clock.now(),
-        )
-        # One id per outcome: a repeat on the wire is dropped by casework.
-        return self.rt.outbox.entry(ev, key=d["case_id"], id=f"{d['_id']}:{status.value}")
+        return outcome(self.rt, d, status, error)
 
     async def _send(self, d: Doc) -> None:
         contact = self.channels.contacts.get(d.get("contact") or "")
@@ -257,3 +250,57 @@ class Notifier:
                 await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
             except TimeoutError:
                 pass
+
+
+# ------------------------------------------------------------ outcomes (the notifier's and the engine's)
+
+
+def withdrawn_reason(met_at: object) -> str:
+    return f"the deadline was met at {met_at}"
+
+
+def outcome(rt: Runtime, d: Doc, status: DeliveryStatus, error: str | None) -> Doc:
+    """The outbox entry of a delivery's outcome (NotificationDelivery), one id per outcome."""
+    ev = NotificationDelivery(
+        notification_id=d["_id"],
+        action_id=d["action_id"],
+        rule_id=d["rule_id"],
+        kind=ActionKind(d["kind"]),
+        case_id=d["case_id"],
+        to=d["to"],
+        contact=d.get("contact"),
+        channel=d.get("channel"),
+        status=status,
+        attempts=int(d.get("attempts", 0)),
+        error=error,
+        at=rt.clock.now(),
+    )
+    # One id per outcome: a repeat on the wire is dropped by casework.
+    return rt.outbox.entry(ev, key=d["case_id"], id=f"{d['_id']}:{status.value}")
+
+
+async def finish(rt: Runtime, d: Doc, status: DeliveryStatus, error: str | None) -> bool:
+    """Store a delivery's outcome with its event, once (only while it is pending)."""
+    now = rt.clock.now()
+    fields: Doc = {"state": status.value, "finished_at": now}
+    if error:
+        fields["last_error"] = error
+    if not await store.finish_delivery(rt.db, d["_id"], fields, [outcome(rt, d, status, error)]):
+        return False
+    rt.relay.wake(d["_id"])
+    log.info("notification %s %s after %d tries", d["_id"], status.value, d["attempts"])
+    return True
+
+
+async def withdraw_pending(rt: Runtime, action_ids: list[str], *, met_at: object) -> int:
+    """Withdrawn actions: their deliveries waiting for a try end as withdrawn now (on the case
+    timeline at once, not at their next try); a try in flight decides itself (it may be sending,
+    and checks the withdrawal once it failed). How many ended here."""
+    now = rt.clock.now()
+    ended = 0
+    for d in await store.pending_of_actions(rt.db, action_ids):
+        in_flight = d.get("trying_until")
+        if in_flight is not None and utc(in_flight) > now:
+            continue
+        ended += await finish(rt, d, DeliveryStatus.WITHDRAWN, withdrawn_reason(met_at))
+    return ended

@@ -19,6 +19,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from shared.mongo import HIDDEN, Doc
 from shared.outbox import Outbox
+from shared.paging import Order
 
 RULESETS = "rulesets"
 CHAINS = "chains"  # live chains only: one pending timer each (its next slot and due time)
@@ -26,6 +27,7 @@ CLOSED = "chains_closed"  # chains that finished, were cancelled or superseded
 DECIDED = "decided"  # one record per slot / trigger / window, forever: the single-assignment fence
 EMISSIONS = "emissions"  # the events of a decision, in the outbox until published, then deleted
 COUNTERS = "counters"
+COUNT_HEADS = "count_heads"  # per counting rule and key: its last firing number, its latest windows
 SUBJECTS = "subjects"  # per subject: its live chain ids, and the latest chain of each rule
 NOTIFICATIONS = "notifications"  # every notification (one per action and contact), forever, by _id
 WITHDRAWN = "withdrawn"  # actions whose undelivered notifications are withdrawn, by action id
@@ -39,7 +41,11 @@ async def ensure_indexes(db: AsyncDatabase[Doc]) -> None:
     await db[DECIDED].create_index([("chain_id", 1)])
     await db[DECIDED].create_index([("kind", 1)])  # the counter rebuild reads the window decisions
     await db[NOTIFICATIONS].create_index([("case_id", 1), ("created_at", 1)])
+    # the notification inbox (finished ones, newest first; all regions, or one)
+    await db[NOTIFICATIONS].create_index([("state", 1), ("created_at", -1), ("_id", 1)])
+    await db[NOTIFICATIONS].create_index([("region", 1), ("state", 1), ("created_at", -1), ("_id", 1)])
     await db[DELIVERIES].create_index([("state", 1), ("next_at", 1)])
+    await db[DELIVERIES].create_index([("action_id", 1)])  # an action's deliveries, withdrawn at once
 
 
 # ---------------------------------------------------------------- rule sets
@@ -281,6 +287,32 @@ async def counters_by_id(db: AsyncDatabase[Doc], ids: list[str]) -> list[Doc]:
     return out
 
 
+HEAD_WINDOWS = 50  # windows a head keeps (older ones' members are marked counted in their buckets)
+
+
+async def count_head(db: AsyncDatabase[Doc], head_id: str) -> Doc:
+    """A counting rule and key's last firing number and latest windows ({} before the first)."""
+    return await db[COUNT_HEADS].find_one({"_id": head_id}) or {}
+
+
+async def advance_count_head(
+    db: AsyncDatabase[Doc], head_id: str, seq: int, members: list[str], init: Doc
+) -> None:
+    """Note firing number `seq` and its members (made on first use; by _id)."""
+    update = {
+        "$max": {"seq": seq},
+        "$push": {"windows": {"$each": [{"seq": seq, "members": members}], "$slice": -HEAD_WINDOWS}},
+        "$setOnInsert": init,
+    }
+    for attempt in range(3):
+        try:
+            await db[COUNT_HEADS].update_one({"_id": head_id}, update, upsert=True)
+            return
+        except DuplicateKeyError:
+            if attempt == 2:
+                raise  # two replicas upserted the same new head; the retry finds it
+
+
 async def mark_counted(db: AsyncDatabase[Doc], members_by_bucket: dict[str, list[str]]) -> None:
     """Note members as counted by a firing, in the bucket that holds each."""
     for bucket_id, members in members_by_bucket.items():
@@ -332,17 +364,32 @@ async def notification(db: AsyncDatabase[Doc], notification_id: str) -> Doc | No
     return await db[NOTIFICATIONS].find_one({"_id": notification_id})
 
 
-async def claim_try(db: AsyncDatabase[Doc], delivery: Doc, *, next_at: datetime) -> Doc | None:
-    """Take the next try of a delivery (one replica per try); the delivery after, or None if lost."""
+async def claim_try(
+    db: AsyncDatabase[Doc], delivery: Doc, *, next_at: datetime, trying_until: datetime
+) -> Doc | None:
+    """Take the next try of a delivery (one replica per try); the delivery after, or None if lost.
+
+    `trying_until` marks the try in flight (a withdrawal leaves it to the try, which may be sending).
+    """
     return await db[DELIVERIES].find_one_and_update(
         {"_id": delivery["_id"], "state": "pending", "attempts": delivery["attempts"]},
-        {"$inc": {"attempts": 1}, "$set": {"next_at": next_at}},
+        {"$inc": {"attempts": 1}, "$set": {"next_at": next_at, "trying_until": trying_until}},
         return_document=ReturnDocument.AFTER,
     )
 
 
 async def note_failure(db: AsyncDatabase[Doc], delivery_id: str, error: str) -> None:
-    await db[DELIVERIES].update_one({"_id": delivery_id}, {"$set": {"last_error": error}})
+    """A try failed and another will come: no longer in flight."""
+    await db[DELIVERIES].update_one(
+        {"_id": delivery_id}, {"$set": {"last_error": error}, "$unset": {"trying_until": ""}}
+    )
+
+
+async def pending_of_actions(db: AsyncDatabase[Doc], action_ids: list[str]) -> list[Doc]:
+    """The deliveries of these actions not finished yet (waiting for a try, or in one)."""
+    if not action_ids:
+        return []
+    return await db[DELIVERIES].find({"action_id": {"$in": action_ids}, "state": "pending"}).to_list()
 
 
 async def finish_delivery(db: AsyncDatabase[Doc], delivery_id: str, fields: Doc, entries: list[Doc]) -> bool:
@@ -365,6 +412,31 @@ async def fold_finished(db: AsyncDatabase[Doc], limit: int = 200) -> int:
         await db[NOTIFICATIONS].update_one({"_id": d["_id"]}, {"$set": keep})
         await db[DELIVERIES].delete_one({"_id": d["_id"]})
     return len(done)
+
+
+# The inbox's order, newest first; its cursor pages it.
+INBOX_ORDER = Order(("created_at", -1), ("_id", 1))
+FINISHED = ["sent", "failed", "withdrawn"]
+
+
+async def inbox(
+    db: AsyncDatabase[Doc],
+    *,
+    region: str | None,
+    case_ids: list[str] | None,
+    states: list[str],
+    limit: int,
+    after: str | None,
+) -> list[Doc]:
+    """Finished notifications (their outcome folded into the record), newest first, of a region
+    or of given cases (or all)."""
+    query: Doc = {"state": {"$in": states}}
+    if region is not None:
+        query["region"] = region
+    if case_ids is not None:
+        query["case_id"] = {"$in": case_ids}
+    cursor = db[NOTIFICATIONS].find(INBOX_ORDER.after(query, after)).sort(INBOX_ORDER.sort).limit(limit)
+    return await cursor.to_list()
 
 
 async def notifications_of(db: AsyncDatabase[Doc], case_id: str, limit: int = 100) -> list[Doc]:

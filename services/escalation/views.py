@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 
 from services.escalation import domain, dryrun, store
 from services.escalation.engine import Escalation
 from services.escalation.models import ChainOut, DryRunIn, DryRunOut, NotificationOut, RuleSetIn, RuleSetOut
+from shared import paging
 from shared.auth import Principal, require
 from shared.mongo import Doc
+from shared.vocab import Region
 
 router = APIRouter(prefix="/v1", tags=["escalation"])
 
@@ -169,26 +171,54 @@ async def case_notifications(
         live = await store.delivery(db, doc["_id"]) if doc.get("state") == "pending" else None
         live_fields = ("state", "attempts", "finished_at", "last_error")
         now: Doc = {k: live[k] for k in live_fields if live and k in live}
-        cur: Doc = {**doc, **now}
-        out.append(
-            NotificationOut(
-                notification_id=doc["_id"],
-                **{
-                    k: cur.get(k)
-                    for k in (
-                        "case_id",
-                        "rule_id",
-                        "kind",
-                        "to",
-                        "contact",
-                        "channel",
-                        "state",
-                        "attempts",
-                        "created_at",
-                        "finished_at",
-                        "last_error",
-                    )
-                },
-            )
-        )
+        out.append(_notification_out({**doc, **now}))
     return out
+
+
+def _notification_out(doc: Doc) -> NotificationOut:
+    return NotificationOut(
+        notification_id=doc["_id"],
+        **{k: doc.get(k) for k in NotificationOut.model_fields if k != "notification_id"},
+    )
+
+
+@router.get("/notifications/inbox", response_model=list[NotificationOut])
+async def notification_inbox(
+    request: Request,
+    response: Response,
+    who: Principal = Depends(require(*DESK)),
+    region: Annotated[
+        Region | None, Query(description="one desk region (supervisors, administrators, auditors)")
+    ] = None,
+    case_ids: Annotated[
+        list[str] | None,
+        Query(
+            alias="case_id", max_length=paging.MAX_LIMIT, description="these cases only (an officer's own)"
+        ),
+    ] = None,
+    state: Annotated[list[Literal["sent", "failed", "withdrawn"]] | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=paging.MAX_LIMIT)] = 50,
+    after: Annotated[
+        str | None, Query(max_length=1000, description="the Link header's next-page cursor")
+    ] = None,
+) -> list[NotificationOut]:
+    """The notification inbox: notifications delivered, failed or withdrawn, newest first, a page at
+    a time (the Link header names the next). Supervisors, administrators and auditors read every
+    region's, or one's; an officer reads those of named cases (its own, which the console looks up
+    at casework): without `case_id` an officer's inbox is refused."""
+    if case_ids is None and not who.roles & {"supervisor", "administrator", "auditor"}:
+        raise HTTPException(
+            422, detail=[{"field": "case_id", "reason": "an officer's inbox names its cases"}]
+        )
+    docs = await store.inbox(
+        _engine(request).rt.db,
+        region=region.value if region else None,
+        case_ids=case_ids,
+        states=list(state or store.FINISHED),
+        limit=limit + 1,
+        after=after,
+    )
+    return [
+        _notification_out(d)
+        for d in paging.page(request, response, docs, limit=limit, order=store.INBOX_ORDER)
+    ]

@@ -366,9 +366,20 @@ async def rematch(*, deps: Deps, incident_id: str) -> bool:
         }
     }
     entry = deps.outbox.entry(event, key=doc["worker_key"], subject=incident_id)
+    # The worker's later reports are keyed by the worker id: the incident joins that link group
+    # too (before the match is stored, so a crash between the two cannot leave it outside; a
+    # repeated join is read once), and links the worker's reports already in it.
+    group = domain.link_group(match.worker_id, str(doc["category"]))
+    earlier: list[str] = []
+    if group and group != domain.link_group(doc["worker_key"], str(doc["category"])):
+        before = await store.join_link_group(deps.db, group, incident_id, doc["occurred_at"])
+        earlier = domain.to_link(before, doc["occurred_at"], own_id=incident_id)
     if not await store.set_match(deps.db, incident_id, deps.outbox.on_update(update, [entry])):
         return False
     deps.wake(incident_id)
+    if earlier:
+        await store.link_back(deps.db, earlier, incident_id)
+        await store.add_links(deps.db, incident_id, earlier, field="linked_incident_ids")
     await store.done_waiting(deps.db, domain.unmatched_keys(identity), incident_id)
     log.info("incident matched late (match: %s)", match.method, extra={"incident_id": incident_id})
     return True

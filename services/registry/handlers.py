@@ -6,7 +6,14 @@ from typing import Any
 
 from services.registry import service
 from shared.envelope import Envelope, Event
-from shared.events.casework import CaseClosed, CaseOpened, CaseReopened, CaseResolved, CaseWorkerMatched
+from shared.events.casework import (
+    CaseClosed,
+    CaseOpened,
+    CaseReopened,
+    CaseResolved,
+    CaseTriaged,
+    CaseWorkerMatched,
+)
 from shared.events.escalation import FlagRequested
 from shared.kafka import Handler
 from shared.vocab import Category
@@ -51,10 +58,18 @@ def case_handlers(deps: service.Deps) -> dict[type[Event], Handler]:
     async def on_worker_matched(env: Envelope, case: CaseWorkerMatched) -> None:
         if case.agency_id:  # matched late: the agency's worker after all (counted once per case)
             await service.count_case(deps=deps, agency_id=case.agency_id, case_id=case.case_id)
+        if case.category == Category.DEATH:  # a death reported before the departure was known
+            await service.record_death(deps=deps, worker_id=case.worker_id)
+
+    async def on_case_triaged(env: Envelope, case: CaseTriaged) -> None:
+        if case.category == Category.DEATH and case.worker_id and not case.group:
+            # the desk confirmed a death at triage (a report of illness, lost contact...): as a death report
+            await service.record_death(deps=deps, worker_id=case.worker_id)
 
     handlers: dict[type[Event], Any] = {
         CaseOpened: on_case_opened,
         CaseWorkerMatched: on_worker_matched,
+        CaseTriaged: on_case_triaged,
         CaseResolved: on_case_finished,
         CaseClosed: on_case_finished,
         CaseReopened: on_case_reopened,

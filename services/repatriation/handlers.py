@@ -7,7 +7,7 @@ import logging
 from services.repatriation import domain, service, store
 from shared.envelope import Envelope
 from shared.events.casework import CaseOpened
-from shared.events.intake import IncidentAccepted
+from shared.events.intake import IncidentAccepted, IncidentMatched
 from shared.events.registry import DepartureRecorded, DepartureStatus
 from shared.events.repatriation import RepatriationRequested
 from shared.service import Runtime
@@ -107,4 +107,8 @@ def make_incident_handlers(rt: Runtime):  # type: ignore[no-untyped-def]
         """A person a mission reports in a live evacuation's area is one of its people, registered or not."""
         await service.add_reported_person(rt, e)
 
-    return {IncidentAccepted: on_incident}
+    async def on_matched(env: Envelope, m: IncidentMatched) -> None:
+        """A reported person matched late: the evacuation's list shows the registered worker."""
+        await service.match_reported_person(rt, m)
+
+    return {IncidentAccepted: on_incident, IncidentMatched: on_matched}

@@ -14,7 +14,7 @@ from pymongo.errors import DuplicateKeyError
 from services.repatriation import domain, plans, store
 from services.repatriation.domain import Change, Decision, Plan, Workflow
 from shared.envelope import Event
-from shared.events.intake import IncidentAccepted
+from shared.events.intake import IncidentAccepted, IncidentMatched
 from shared.events.repatriation import RepatriationKind, StepChanged, WorkflowChanged
 from shared.mongo import Doc, applied_once, merge_updates
 from shared.service import Runtime
@@ -384,6 +384,11 @@ async def add_reported_person(rt: Runtime, incident: IncidentAccepted) -> int:
     Listed by worker id when matched (one document with the fan-out's), else by the report's
     worker key, marked non-procedural. The mission knows where they are: located. A report that
     names no worker (a group of people) lists no one.
+
+    A person listed already (by the fan-out, or an earlier report) and still unaccounted is
+    found: located. One further along (located, safe, in transit, home) keeps the status: a
+    report says where someone is, it does not undo their progress; the report is noted in the
+    person's history (once per incident) for the desk to see.
     """
     if incident.worker_key.startswith("group-"):
         return 0
@@ -406,10 +411,110 @@ async def add_reported_person(rt: Runtime, incident: IncidentAccepted) -> int:
             "status": domain.EvacueeStatus.LOCATED.value,
             "listed_at": now,
             "updated_at": now,
+            "history": [
+                {
+                    "status": domain.EvacueeStatus.LOCATED.value,
+                    "by": incident.mission_id,
+                    "at": now,
+                    "incident_id": incident.incident_id,
+                    "note": "reported",
+                }
+            ],
         }
         if worker_id:
             known = await rt.db[store.DEPARTURES].find_one({"worker_id": worker_id}, sort=[("version", -1)])
             if known:
                 doc.update(full_name=known.get("full_name"), home_province=known.get("home_province"))
-        added += await store.insert_evacuees(rt.db, [doc])
+        if await store.insert_evacuees(rt.db, [doc]):
+            added += 1
+            continue
+        note = f"reported by {incident.mission_id} (incident {incident.incident_id})"
+        entry = {"by": incident.mission_id, "at": now, "incident_id": incident.incident_id}
+        found = {
+            "status": domain.EvacueeStatus.LOCATED.value,
+            "updated_at": now,
+            "updated_by": incident.mission_id,
+            "confirmed_unaccounted": False,
+            "incident_id": incident.incident_id,
+            "reported_by": incident.mission_id,
+        }
+        if not await store.move_evacuees(
+            rt.db,
+            evacuation_id=evacuation_id,
+            worker_ids=[person],
+            before=[domain.EvacueeStatus.UNACCOUNTED.value],
+            set_=found,
+            entry={**entry, "status": domain.EvacueeStatus.LOCATED.value, "note": note},
+        ):
+            await store.note_evacuee(
+                rt.db, store.evacuee_id(evacuation_id, person), {**entry, "note": f"{note}; status kept"}
+            )
     return added
+
+
+async def match_reported_person(rt: Runtime, m: IncidentMatched) -> int:
+    """A person listed by a report's worker key was matched late to a registered worker: the list
+    shows the worker (id, name, province, registered), not the bare report.
+
+    Evacuee ids are derived from the person, so the report's document is replaced by the
+    worker's: made (or, if the fan-out listed the worker already, joined: it takes the report's
+    status while it was unaccounted), then the report's removed. Redelivered, it finds the work
+    done (a crash between the two writes is completed then). How many were replaced.
+    """
+    worker_id = m.match.worker_id
+    if not worker_id or not m.country or m.worker_key.startswith("group-"):
+        return 0
+    now = rt.clock.now()
+    known = await rt.db[store.DEPARTURES].find_one({"worker_id": worker_id}, sort=[("version", -1)])
+    replaced = 0
+    for evacuation_id in await store.live_evacuations_in(rt.db, m.country):
+        old = await store.get_evacuee(rt.db, evacuation_id, m.worker_key)
+        if old is None or old.get("registered"):
+            continue
+        entry = {
+            "by": "intake",
+            "at": now,
+            "incident_id": m.incident_id,
+            "note": f"the report's worker was matched to a registered worker ({m.match.method})",
+        }
+        facts = {
+            "worker_id": worker_id,
+            "registered": True,
+            "non_procedural": False,
+            "full_name": (known or {}).get("full_name") or old.get("full_name"),
+            "home_province": (known or {}).get("home_province") or old.get("home_province"),
+            "home_regency": (known or {}).get("home_regency"),
+            "matched_from": m.worker_key,
+            "updated_at": now,
+        }
+        new = {
+            **{k: v for k, v in old.items() if k != "history"},
+            **facts,
+            "_id": store.evacuee_id(evacuation_id, worker_id),
+            "history": [*(old.get("history") or []), {**entry, "status": old["status"]}],
+        }
+        if not await store.insert_evacuees(rt.db, [new]):
+            # listed by the fan-out already: one person, one line; the report's news counts
+            # while the worker was still unaccounted there
+            if old["status"] != domain.EvacueeStatus.UNACCOUNTED.value:
+                await store.move_evacuees(
+                    rt.db,
+                    evacuation_id=evacuation_id,
+                    worker_ids=[worker_id],
+                    before=[domain.EvacueeStatus.UNACCOUNTED.value],
+                    set_={
+                        "status": old["status"],
+                        "updated_at": now,
+                        "confirmed_unaccounted": False,
+                        "incident_id": old.get("incident_id"),
+                        "reported_by": old.get("reported_by"),
+                    },
+                    entry={**entry, "status": old["status"]},
+                )
+            await store.note_evacuee(
+                rt.db, store.evacuee_id(evacuation_id, worker_id), {**entry, "matched_from": m.worker_key}
+            )
+        await store.remove_evacuee(rt.db, old["_id"])
+        replaced += 1
+        await complete_if_accounted_for(rt=rt, evacuation_id=evacuation_id)
+    return replaced

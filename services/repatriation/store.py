@@ -300,6 +300,20 @@ async def move_evacuees(
     return moved
 
 
+async def note_evacuee(db: AsyncDatabase[Doc], evacuee: str, entry: Doc) -> bool:
+    """Add a line to a person's history, once per incident (by _id)."""
+    r = await db[EVACUEES].update_one(
+        {"_id": evacuee, "history.incident_id": {"$ne": entry["incident_id"]}},
+        {"$push": {"history": {"$each": [entry], "$slice": -50}}},
+    )
+    return r.modified_count == 1
+
+
+async def remove_evacuee(db: AsyncDatabase[Doc], evacuee: str) -> None:
+    """Drop a person's line (replaced by another under the matched worker's id; by _id)."""
+    await db[EVACUEES].delete_one({"_id": evacuee})
+
+
 async def get_evacuee(db: AsyncDatabase[Doc], evacuation_id: str, worker_id: str) -> Doc | None:
     return await db[EVACUEES].find_one({"_id": evacuee_id(evacuation_id, worker_id)})
 

@@ -79,7 +79,11 @@ class CaseWorkerMatched(CaseChange):
 
 @event_type("lindungi.casework.case.triaged.v1", CASES)
 class CaseTriaged(CaseChange):
-    pass
+    """The desk triaged the case, perhaps into another category (its category after triage)."""
+
+    previous_category: Category | None = None  # set when triage changed the category
+    worker_id: str | None = None  # the registered worker: a death confirmed here reaches the registry
+    group: bool = False
 
 
 @event_type("lindungi.casework.case.claimed.v1", CASES)

@@ -20,7 +20,7 @@ from shared.events.escalation import EscalationAction
 from shared.settings import Settings
 from shared.topics import ESCALATIONS
 from shared.vocab import Category, Severity
-from tests.support.casework import incident, publish_incident
+from tests.support.casework import SUPERVISOR, incident, publish_incident
 from tests.support.escalation import OFFICER, T0, case_opened, envelope, published, send
 from tests.support.harness import eventually, running
 from tests.support.receivers import http_receiver, smtp_server
@@ -100,6 +100,13 @@ async def test_a_critical_case_not_acknowledged_emails_the_supervisors_of_its_re
                 await http.get("/v1/notifications", params={"case_id": opened.case_id}, headers=OFFICER)
             ).json()
             assert [(n["notification_id"], n["state"], n["attempts"]) for n in listed] == [(nid, "sent", 1)]
+            assert (listed[0]["country"], listed[0]["region"]) == ("MY", "asean")  # for the inbox
+
+            async def in_the_inbox() -> list[dict] | None:  # type: ignore[type-arg]
+                r = await http.get("/v1/notifications/inbox", params={"region": "asean"}, headers=SUPERVISOR)
+                return r.json() or None  # once the outcome is folded into the record
+
+            assert [n["notification_id"] for n in await eventually(in_the_inbox)] == [nid]
 
 
 async def test_a_referral_reaches_the_partner_signed_after_a_retry_and_the_case_timeline_says_so(

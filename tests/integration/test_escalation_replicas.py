@@ -17,7 +17,7 @@ from shared.clock import ManualClock
 from shared.settings import Settings
 from shared.topics import ESCALATIONS
 from shared.vocab import Severity
-from tests.support.escalation import T0, case_opened
+from tests.support.escalation import T0, case_opened, incident
 from tests.support.harness import envelopes, eventually, read_topic, running
 
 pytestmark = pytest.mark.integration
@@ -67,3 +67,60 @@ async def test_two_replicas_fire_1000_due_timers_exactly_once(settings: Settings
         assert len({d["action_id"] for d in data}) == 2 * N
         per_case = Counter(d["case_id"] for d in data if d["kind"] == "escalate")
         assert set(per_case.values()) == {1} and len(per_case) == N
+
+
+async def test_two_replicas_counting_late_out_of_order_incidents_fire_one_window(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two incidents of one agency arrive late, out of order, on two replicas at once: the one
+    replica sees the members {1, 2, 3}, the other {0, 1, 2} (its read came before the first noted
+    its members counted). Each picks its own earliest window; one firing is decided, not two."""
+    clock = ManualClock(T0 + timedelta(days=40))
+    a = create_app(settings, clock, timer_loop=False)
+    b = create_app(settings, clock, timer_loop=False)
+    async with running(a), running(b):
+        ea, eb = a.state.escalation, b.state.escalation
+        agency = "p3mi-" + uuid.uuid4().hex[:6]
+        base = T0 + timedelta(days=10)
+
+        def hit(engine, days: int) -> domain.CountHit:  # type: ignore[no-untyped-def]
+            inc = incident(agency, at=base + timedelta(days=days))
+            ev = domain.Incoming.of(
+                id=uuid.uuid4().hex, type=inc.type, time=inc.reported_at, data=inc.model_dump(mode="json")
+            )
+            assert ev is not None
+            [h] = [c for c in domain.evaluate(engine.rules, engine.version, ev).counts if c.key == agency]
+            return h  # type: ignore[no-any-return]
+
+        first, second = hit(ea, 1), hit(eb, 2)
+        assert not await ea.count(first, at=clock.now())
+        assert not await eb.count(second, at=clock.now())
+        late_b, late_a = hit(eb, 3), hit(ea, 0)
+
+        # replica b decides {1, 2, 3} but has not yet noted its members counted when replica a,
+        # with the member 0, reads the counters
+        b_deciding, a_done = asyncio.Event(), asyncio.Event()
+
+        def held(real):  # type: ignore[no-untyped-def]
+            async def call(*args):  # type: ignore[no-untyped-def]
+                if asyncio.current_task() is fired_b:
+                    b_deciding.set()
+                    await a_done.wait()
+                return await real(*args)
+
+            return call
+
+        monkeypatch.setattr(store, "mark_counted", held(store.mark_counted))
+        monkeypatch.setattr(store, "advance_count_head", held(store.advance_count_head))
+        fired_b = asyncio.create_task(eb.count(late_b, at=clock.now()))
+        await asyncio.wait_for(b_deciding.wait(), 30)
+        fired_a = await ea.count(late_a, at=clock.now())
+        a_done.set()
+        assert [fired_a, await fired_b] == [False, True]
+        db = a.state.runtime.db
+        windows = await db[store.DECIDED].find({"kind": "window", "key": agency}).to_list()
+        assert [sorted(w["members"]) for w in windows] == [
+            sorted([first.member, second.member, late_b.member])
+        ]
+        # the member 0 and a fourth incident are two: no second firing
+        assert not await ea.count(hit(ea, 4), at=clock.now())

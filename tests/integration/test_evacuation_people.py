@@ -15,7 +15,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from services.repatriation import store
 from services.repatriation.app import create_app
 from shared.clock import ManualClock
-from shared.events.intake import IncidentAccepted, WorkerMatch
+from shared.events.intake import IncidentAccepted, IncidentMatched, MatchMethod, WorkerMatch
 from shared.settings import Settings
 from shared.vocab import Category, Severity
 from tests.support.casework import publish
@@ -81,7 +81,8 @@ async def test_evacuation_counts_reported_people_and_completes_when_all_are_acco
             return got if all(got.get(k) == v for k, v in want.items()) else None
 
         p = await eventually(lambda: progress(total=3, non_procedural=1))
-        assert p["by_status"]["located"] == 1 and p["by_status"]["unaccounted"] == 2
+        # the listed worker the mission reported is found: located, no longer unaccounted
+        assert p["by_status"]["located"] == 2 and p["by_status"]["unaccounted"] == 1
         workers = (await c.get(f"/v1/evacuations/{eid}/workers", headers=KL)).json()
         (np,) = [w for w in workers if w.get("non_procedural")]
         assert (np["worker_id"], np["full_name"], np["incident_id"], np["registered"]) == (
@@ -98,7 +99,7 @@ async def test_evacuation_counts_reported_people_and_completes_when_all_are_acco
                 headers=who,
             )
 
-        assert (await move(["ev-000000"], "located", KL)).json()["moved"] == 1
+        assert (await move(["ev-000000"], "located", KL)).json()["moved"] == 0  # it is already
         assert (await move(["ev-000000", "wk-Wati"], "safe", KL)).json()["moved"] == 2
         # one worker is still unaccounted: the evacuation goes on
         assert await progress(status="active", confirmed_unaccounted=0)
@@ -113,3 +114,107 @@ async def test_evacuation_counts_reported_people_and_completes_when_all_are_acco
         assert await progress(status="completed", confirmed_unaccounted=1, total=3)
         done = [t for t in wf["timeline"] if t.get("status") == "completed" and t.get("scope") == "workflow"]
         assert len(done) == 1
+
+
+async def test_a_report_finds_an_unaccounted_worker_and_keeps_a_safe_one_safe(
+    settings: Settings, db: AsyncDatabase[dict[str, Any]]
+) -> None:
+    async with running(create_app(settings, ManualClock(NOW))) as c:
+        await store.record_departures(db, [departure(i, prefix="rk") for i in range(2)])
+        r = await c.post("/v1/evacuations", json={"country": "MY", "reason": "flooding"}, headers=DESK)
+        eid = r.json()["repatriation_id"]
+        registered = {
+            "match": WorkerMatch(worker_id="rk-000000", non_procedural=False),
+            "worker_key": "rk-000000",
+        }
+        safe = await c.post(
+            f"/v1/evacuations/{eid}/workers/status",
+            json={"worker_ids": ["rk-000001"], "status": "safe"},
+            headers=KL,
+        )
+        assert safe.json()["moved"] == 1
+        for inc in [
+            reported("found", **registered),
+            reported(
+                "again",
+                match=WorkerMatch(worker_id="rk-000001", non_procedural=False),
+                worker_key="rk-000001",
+            ),
+        ]:
+            await publish(settings, inc, key=inc.worker_key)
+
+        async def noted(worker_id: str, incident_id: str) -> dict[str, Any] | None:
+            doc = await store.get_evacuee(db, eid, worker_id)
+            return (
+                doc
+                if doc and any(h.get("incident_id") == incident_id for h in doc.get("history", []))
+                else None
+            )
+
+        found = await eventually(lambda: noted("rk-000000", "i-found"))
+        assert (found["status"], found["reported_by"]) == ("located", "kbri-kuala-lumpur")
+        kept = await eventually(lambda: noted("rk-000001", "i-again"))
+        assert kept["status"] == "safe" and kept["history"][-1]["note"].endswith("status kept")
+        again = reported(
+            "again", match=WorkerMatch(worker_id="rk-000001", non_procedural=False), worker_key="rk-000001"
+        )
+        await publish(settings, again, key=again.worker_key)  # redelivered: noted once
+        await publish(settings, reported("sentinel", country="MY"), key="wk-sentinel")
+        await eventually(lambda: store.get_evacuee(db, eid, "wk-sentinel"))
+        doc = await store.get_evacuee(db, eid, "rk-000001")
+        assert doc is not None and [h.get("incident_id") for h in doc["history"]].count("i-again") == 1
+
+
+async def test_a_reported_person_matched_late_becomes_the_registered_worker_on_the_list(
+    settings: Settings, db: AsyncDatabase[dict[str, Any]]
+) -> None:
+    async with running(create_app(settings, ManualClock(NOW))) as c:
+        await store.record_departures(db, [departure(i, prefix="lm") for i in range(2)])
+        r = await c.post("/v1/evacuations", json={"country": "MY", "reason": "flooding"}, headers=DESK)
+        eid = r.json()["repatriation_id"]
+        wati, ani = reported("Wati"), reported("Ani")
+        for inc in (wati, ani):
+            await publish(settings, inc, key=inc.worker_key)
+
+        async def workers(want: int) -> list[dict[str, Any]] | None:
+            got = (await c.get(f"/v1/evacuations/{eid}/workers", headers=KL)).json()
+            return got if len(got) == want else None
+
+        await eventually(lambda: workers(4))
+
+        def matched(inc: IncidentAccepted, worker_id: str) -> IncidentMatched:
+            return IncidentMatched(
+                incident_id=inc.incident_id,
+                worker_key=inc.worker_key,
+                match=WorkerMatch(
+                    worker_id=worker_id, method=MatchMethod.NIK, confidence=1.0, non_procedural=False
+                ),
+                departure_id="d-" + worker_id,
+                matched_at=NOW,
+                country="MY",
+                category=Category.EVACUATION,
+            )
+
+        # Wati's departure was not in the area's listing (it arrived late); Ani was listed
+        # (unaccounted) by the fan-out: one person, one line
+        for m in (matched(wati, "lm-wati"), matched(ani, "lm-000001")):
+            await publish(settings, m, key=m.worker_key)
+
+        async def replaced() -> list[dict[str, Any]] | None:
+            got = await workers(3)
+            return got if got and not any(w["worker_id"].startswith("wk-") for w in got) else None
+
+        got = {w["worker_id"]: w for w in await eventually(replaced)}
+        assert set(got) == {"lm-000000", "lm-000001", "lm-wati"}
+        w = got["lm-wati"]
+        assert (w["registered"], w["non_procedural"], w["status"], w["full_name"], w["incident_id"]) == (
+            True,
+            False,
+            "located",
+            "Wati",
+            "i-Wati",
+        )
+        a = got["lm-000001"]
+        assert (a["registered"], a["status"], a["incident_id"]) == (True, "located", "i-Ani")
+        p = (await c.get(f"/v1/evacuations/{eid}/progress", headers=KL)).json()
+        assert (p["total"], p["non_procedural"], p["by_status"]["located"]) == (3, 0, 2)

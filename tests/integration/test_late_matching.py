@@ -195,3 +195,91 @@ async def test_a_late_match_for_a_worker_with_an_open_case_keeps_both_cases(sett
         second = await eventually(matched)
         # the worker's open case keeps the worker's key; the desk merges the two (suggestions, merge)
         assert second["case_id"] != first["case_id"] and second["non_procedural"] is False
+
+
+async def test_a_late_match_moves_the_report_into_the_workers_link_group(settings: Settings) -> None:
+    """After a late match, the worker's next report (by NIK, matched at once, keyed by the worker
+    id) is linked to the first report by intake and joins the first report's case."""
+    clock = ManualClock(NOW)
+    nik = "3171014501940" + str(uuid.uuid4().int)[:3]
+    by_nik = {"nik": nik, "full_name": "Siti Rahayu"}
+    async with (
+        running(create_registry(settings, clock)) as registry,
+        running(create_intake(settings, clock)) as intake,
+        running(create_casework(settings, clock)) as cw,
+    ):
+        r = await intake.post("/v1/incidents", json=report(worker=by_nik), headers=SEOUL)
+        assert r.status_code == 202, r.text
+        first = r.json()
+        assert first["non_procedural"] is True
+        dep = (
+            await registry.post(
+                "/v1/departures", json=departure(nik=nik, passport_number=None), headers=OPERATOR
+            )
+        ).json()
+
+        async def matched() -> Any:
+            got = (await intake.get(f"/v1/incidents/{first['incident_id']}", headers=SEOUL)).json()
+            return got if got["match"]["worker_id"] else None
+
+        await eventually(matched)
+        r = await intake.post(
+            "/v1/incidents",
+            json=report(worker=by_nik, occurred_at="2026-11-20T14:00:00+09:00", narrative="Still unpaid."),
+            headers=SEOUL,
+        )
+        assert r.status_code == 202, r.text
+        second = r.json()
+        assert second["worker_key"] == dep["worker_id"]
+        assert second["linked_incident_ids"] == [first["incident_id"]]  # intake links the two
+        back = (await intake.get(f"/v1/incidents/{first['incident_id']}", headers=SEOUL)).json()
+        assert second["incident_id"] in back["linked_incident_ids"]
+
+        async def one_case() -> Any:
+            found = (
+                await cw.get(
+                    "/v1/cases",
+                    params={"incident_id": [first["incident_id"], second["incident_id"]]},
+                    headers=OFFICER,
+                )
+            ).json()
+            return found if len(found) == 1 and len(found[0]["incident_ids"]) == 2 else None
+
+        (case,) = await eventually(one_case)
+        assert case["worker_id"] == dep["worker_id"]
+
+
+async def test_a_linked_report_joins_the_case_before_its_late_match_reaches_casework(
+    settings: Settings,
+) -> None:
+    """The late match travels on the first report's key, the next report on the worker id's: when
+    the next report comes first, it joins the case of the report intake linked it to."""
+    async with running(create_casework(settings, ManualClock(NOW))) as cw:
+        first = incident(match=WorkerMatch())  # keyed by a hash of the NIK
+        await publish_incident(settings, first)
+
+        async def case_of(incident_id: str) -> Any:
+            r = await cw.get("/v1/cases", params={"incident_id": incident_id}, headers=OFFICER)
+            return r.json()[0] if r.json() else None
+
+        opened = await eventually(lambda: case_of(first.incident_id))
+        worker = "w-" + uuid.uuid4().hex[:10]
+        nxt = incident(
+            worker_key=worker,
+            category="contract_mismatch",  # another category of the family: a link says nothing then
+            match=WorkerMatch(worker_id=worker, non_procedural=False),
+        )
+        same = incident(
+            worker_key=worker,
+            match=WorkerMatch(worker_id=worker, non_procedural=False),
+            linked_incident_ids=[first.incident_id],
+        )
+        await publish_incident(settings, same)
+        joined = await eventually(lambda: case_of(same.incident_id))
+        assert joined["case_id"] == opened["case_id"]
+        assert [e["kind"] for e in joined["timeline"]] == ["opened", "incident_linked"]
+        await publish_incident(
+            settings, nxt
+        )  # keyed by the worker id, linked to nothing: not the hash's case
+        apart = await eventually(lambda: case_of(nxt.incident_id))
+        assert apart["case_id"] != opened["case_id"]

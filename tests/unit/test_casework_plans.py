@@ -9,6 +9,7 @@ import pytest
 from services.casework import domain, service
 from services.casework.domain import Action
 from shared.events.casework import CaseStatus as S
+from shared.vocab import Category
 
 NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 OFFICER = frozenset({"officer"})
@@ -100,3 +101,16 @@ def test_notes_priority_and_tags_are_on_the_timeline() -> None:
         assert len(plan.update["$push"]["timeline"]["$each"]) == 1
     with pytest.raises(service.Conflict):
         service.priority_plan(_case(S.CLOSED), actor="a", now=NOW, priority=9, reason="r")
+
+
+def test_triage_into_another_category_moves_the_case_to_its_family_queue_and_key() -> None:
+    doc = _case(S.NEW, category="lost_contact", country="KR", severity="high", worker_id="w")
+    doc.update(open_key="w|welfare", join_key="w|welfare")
+    plan = service.triage_plan(doc, actor="officer-ani", now=NOW, reason="hospital", category=Category.DEATH)
+    set_ = plan.update["$set"]
+    assert (set_["category"], set_["family"], set_["queue"]) == ("death", "death", "east_asia-death")
+    assert set_["open_key"] == set_["join_key"] == "w|death" and set_["priority"] > 4
+    (ev,) = plan.events
+    assert (ev.category, ev.previous_category, ev.worker_id) == (Category.DEATH, Category.LOST_CONTACT, "w")
+    same = service.triage_plan(doc, actor="officer-ani", now=NOW, reason=None, category=Category.LOST_CONTACT)
+    assert "category" not in same.update["$set"] and same.events[0].previous_category is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
@@ -31,8 +32,8 @@ def test_a_sealed_session_opens_again_and_an_altered_or_foreign_one_does_not() -
 def test_navigation_shows_only_the_pages_a_role_uses() -> None:
     keys = lambda *roles: [p.key for p in nav.pages_for(frozenset(roles))]  # noqa: E731
     assert keys("mission") == ["mission", "repatriation"]
-    assert keys("officer") == ["desk", "mine", "repatriation", "registry"]
-    assert keys("auditor") == ["desk", "supervision", "repatriation", "registry"]
+    assert keys("officer") == ["desk", "mine", "notifications", "repatriation", "registry"]
+    assert keys("auditor") == ["desk", "notifications", "supervision", "repatriation", "registry"]
     assert keys("region") == ["province"]
     assert keys("registry_operator") == ["registry"]
     assert nav.home_of(frozenset({"supervisor"})) == "/desk"
@@ -97,3 +98,27 @@ def test_a_step_completion_form_becomes_the_body_the_repatriation_service_checks
         "evidence": ["AWB 123", "PNR XY9"],
         "data": {"flight": "GA 879", "arrival_at": "2026-01-07T17:00:00+09:00", "escort": False},
     }
+
+
+def test_a_steps_recorded_times_show_as_the_mission_sent_them_and_its_stamps_in_the_readers_zone() -> None:
+    from services.console.labels import LABELS
+    from services.console.web import make_env
+
+    t = translations("en")
+    fmt = Formats("en", ZoneInfo("Asia/Jakarta"), datetime(2026, 11, 21, 6, 0, tzinfo=UTC))
+    env = make_env()
+    env.globals.update(_=t.ugettext, gettext=t.ugettext, ngettext=t.ungettext, fmt=fmt)
+    env.globals["label"] = lambda v: t.ugettext(LABELS[v]) if v in LABELS else v
+    macros = env.get_template("macros.html").module
+    step = {
+        "name": "travel_booked",
+        "status": "done",
+        "owner": "mission",
+        "finished_at": "2026-11-21T01:00:00+00:00",  # the service's instant
+        "actor": "kbri-seoul",
+        "data": {"flight": "GA-879", "arrival_at": "2026-11-22T17:40:00+09:00", "debarkation_point": "CGK"},
+    }
+    html = str(macros.workflow_steps({"steps": [step], "current_step": None}))  # type: ignore[attr-defined]
+    assert "21 Nov 2026, 08:00 +07:00" in html  # finished: in the reader's zone
+    assert "Arrival time" in html and "22 Nov 2026, 17:40 +09:00" in html  # as Seoul wrote it
+    assert "GA-879" not in html  # only the recorded times are shown on the step line

@@ -17,7 +17,7 @@ router = APIRouter()
 
 # What each case action sends: its form fields, in the service's body names.
 ACTION_FIELDS: dict[str, tuple[str, ...]] = {
-    "triage": ("reason",),
+    "triage": ("category", "reason"),  # another category when the desk finds one (e.g. a death)
     "claim": ("reason",),
     "acknowledge": ("reason",),
     "release": ("reason",),
@@ -95,6 +95,45 @@ async def mine(ctx: Annotated[Ctx, Depends(signed_in)], officer: str | None = No
     return ctx.render("mine.html", cases=part, rows=rows, officer=who)
 
 
+REGIONS = ("asean", "east_asia", "middle_east", "europe", "other")
+MAX_INBOX_CASES = 100
+
+
+@router.get("/desk/notifications", response_class=HTMLResponse)
+async def notifications(
+    ctx: Annotated[Ctx, Depends(signed_in)], region: str | None = None, after: str | None = None
+) -> Response:
+    """The notification inbox: what escalation delivered, failed to deliver or withdrew, newest
+    first. An officer sees those of its own cases (assigned to it, from casework); supervisors,
+    administrators and auditors every region's, or one's. escalation decides what each may read."""
+    ctx.need("notifications")
+    oversee = nav.may(ctx.user.roles, nav.SUPERVISION)
+    region = region if region in REGIONS and oversee else None
+    params: dict[str, Any] = {"limit": 50}
+    if after:
+        params["after"] = after
+    cases = Part()
+    if oversee:
+        if region:
+            params["region"] = region
+    else:
+        cases = await ctx.get("casework", "/v1/cases", params={"assignee": ctx.user.user_id, "limit": 500})
+        # its open cases, the latest opened 100 of them (the ids travel in the query string)
+        params["case_id"] = [c["case_id"] for c in cases.data or [] if c["status"] in OPEN][-MAX_INBOX_CASES:]
+    inbox = Part(data=[])
+    if oversee or params["case_id"]:
+        inbox = await ctx.get("escalation", "/v1/notifications/inbox", params=params)
+    return ctx.render(
+        "notifications.html",
+        inbox=inbox,
+        cases=cases,
+        oversee=oversee,
+        region=region,
+        regions=REGIONS,
+        after=after,
+    )
+
+
 @router.get("/cases/{case_id}", response_class=HTMLResponse)
 async def case_page(
     case_id: str, ctx: Annotated[Ctx, Depends(signed_in)], done: str | None = None
@@ -148,6 +187,7 @@ async def case_page(
         requests=sorted(c.get("mission_requests") or [], key=lambda r: r.get("sent_at") or ""),
         suggestions=list(zip(suggested, suggestions, strict=True)),
         decisions=c.get("suggestion_actions") or [],
+        categories=list(labels.CATEGORIES),
     )
 
 
