@@ -89,6 +89,8 @@ async def test_cases_page_by_cursor_even_while_cases_arrive(casework: tuple[http
             "_id": f"case-{i:03d}",
             "status": "new",
             "category": "unpaid_wages",
+            "severity": "medium",
+            "priority": 2,
             "country": "KR" if i % 2 else "MY",
             "queue": "east_asia-general",
             "opened_at": NOW + timedelta(minutes=i // 3),  # threes share an instant
