@@ -34,6 +34,7 @@ from services.casework.models import (
 from services.casework.service import Plan
 from shared import paging
 from shared.auth import Principal, load_directory, require
+from shared.errors import Conflict
 from shared.mongo import Doc, merge_updates
 from shared.service import Runtime
 
@@ -127,7 +128,7 @@ async def _guard(check: Awaitable[None], case_id: str) -> None:
         await check
     except service.NotFound as exc:
         raise _not_found(case_id) from exc
-    except service.Conflict as exc:
+    except Conflict as exc:
         raise HTTPException(
             409, detail=[{"field": "status", "reason": exc.reason, "current_status": exc.status}]
         ) from exc
@@ -146,7 +147,7 @@ async def _as_http(case_id: str, do: Awaitable[Doc]) -> CaseView:
         raise _not_found(case_id) from exc
     except service.Forbidden as exc:
         raise HTTPException(403, detail=[{"field": "authorization", "reason": str(exc)}]) from exc
-    except service.Conflict as exc:
+    except Conflict as exc:
         raise HTTPException(
             409, detail=[{"field": "status", "reason": exc.reason, "current_status": exc.status}]
         ) from exc
@@ -337,11 +338,11 @@ async def escalate(
 
     def make(doc: Doc, now: Any) -> Plan:
         if not domain.is_open(doc["status"]):
-            raise service.Conflict(doc["status"], "a finished case is not escalated")
+            raise Conflict("a finished case is not escalated", status=doc["status"])
         plan = service.escalate_plan(doc, actor=who.id, now=now, level=body.level, reason=body.reason)
         if plan is None:
-            raise service.Conflict(
-                doc["status"], f"already at escalation level {doc.get('escalation_level', 0)}"
+            raise Conflict(
+                f"already at escalation level {doc.get('escalation_level', 0)}", status=doc["status"]
             )
         return plan
 
@@ -360,7 +361,7 @@ async def request_mission(
 
     def make(doc: Doc, now: Any) -> Plan:
         if not domain.is_open(doc["status"]):
-            raise service.Conflict(doc["status"], "requests go out only for open cases")
+            raise Conflict("requests go out only for open cases", status=doc["status"])
         directory = load_directory()
         mission_id = body.mission_id or doc["mission_id"]
         if body.mission_id is not None:
@@ -369,7 +370,7 @@ async def request_mission(
                 reason = f"no mission {mission_id} serves {doc['country']}"
                 raise HTTPException(422, detail=[{"field": "mission_id", "reason": reason}])
         if mission_id not in directory.missions:
-            raise service.Conflict(doc["status"], f"the case's mission {mission_id} is not in the directory")
+            raise Conflict(f"the case's mission {mission_id} is not in the directory", status=doc["status"])
         req = {
             "request_id": request_id,
             "mission_id": mission_id,
@@ -414,7 +415,7 @@ async def answer_request(
         if req is None or req["mission_id"] != who.id:
             raise service.NotFound(request_id)
         if req["status"] != "open":
-            raise service.Conflict(doc["status"], "this request was answered already")
+            raise Conflict("this request was answered already", status=doc["status"])
         tl = service.entry(at=now, kind="mission_answer", by=who.id, reason=body.text, request_id=request_id)
         prefix = f"mission_requests.{request_id}"
         others_open = any(

@@ -20,22 +20,13 @@ from pymongo.asynchronous.database import AsyncDatabase
 from services.registry import domain, store
 from services.registry.models import DepartureIn, DepartureUpdate
 from shared.clock import Clock
-from shared.errors import field_errors
+from shared.errors import Conflict, field_errors
 from shared.events.registry import DepartureRecorded, DepartureStatus, name_dob_key
 from shared.mongo import Doc
 from shared.outbox import Outbox
 from shared.pii import Vault
 
 log = logging.getLogger("lindungi.registry")
-
-
-class Conflict(Exception):
-    """A change that the departure's current state does not allow (HTTP 409)."""
-
-    def __init__(self, reason: str, current: Doc | None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.current = current
 
 
 @dataclass
@@ -170,7 +161,7 @@ async def record_departure(*, deps: Deps, data: DepartureIn, upsert: bool) -> tu
                 return doc, "created"
             continue  # another writer inserted it meanwhile: treat as an update
         if not upsert:
-            raise Conflict("this departure is recorded already", current)
+            raise Conflict("this departure is recorded already", current=current)
         outcome = await _change(deps=deps, current=current, changes=snapshot)
         if outcome is not None:
             return outcome
@@ -218,7 +209,7 @@ async def _change(*, deps: Deps, current: Doc, changes: Doc) -> tuple[Doc, str] 
         return current, "unchanged"
     old, new = DepartureStatus(current["status"]), DepartureStatus(merged["status"])
     if not domain.may_move(old, new):
-        raise Conflict(f"a departure cannot go from {old} to {new}", current)
+        raise Conflict(f"a departure cannot go from {old} to {new}", current=current)
     merged["version"] = current["version"] + 1
     merged["updated_at"] = now
     sets = {k: v for k, v in merged.items() if k != "_id" and current.get(k) != v}

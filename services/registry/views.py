@@ -24,6 +24,7 @@ from services.registry.models import (
 )
 from shared import audit
 from shared.auth import Principal, require
+from shared.errors import Conflict
 from shared.events.registry import DepartureStatus, Scheme, Sector, SkillLevel
 
 router = APIRouter(prefix="/v1")
@@ -61,7 +62,7 @@ def _departure_out(doc: dict[str, Any]) -> DepartureOut:
     return DepartureOut(departure_id=doc["_id"], **{k: v for k, v in doc.items() if k != "_id"})
 
 
-def _conflict(exc: service.Conflict) -> HTTPException:
+def _conflict(exc: Conflict) -> HTTPException:
     current = _departure_out(exc.current).model_dump(mode="json") if exc.current else None
     return HTTPException(409, detail={"reason": exc.reason, "current": current})
 
@@ -77,7 +78,7 @@ async def create_departure(body: DepartureIn, request: Request, _: Writer) -> De
     """Record a worker and a departure; DepartureRecorded follows."""
     try:
         doc, _outcome = await service.record_departure(deps=_deps(request), data=body, upsert=False)
-    except service.Conflict as exc:
+    except Conflict as exc:
         raise _conflict(exc) from None
     return _departure_out(doc)
 
@@ -94,7 +95,7 @@ async def change_departure(
     """Change a departure (status, dates, employer...); a new version is published."""
     try:
         got = await service.update_departure(deps=_deps(request), departure_id=departure_id, data=body)
-    except service.Conflict as exc:
+    except Conflict as exc:
         raise _conflict(exc) from None
     if got is None:
         raise _not_found("departure_id", "departure")

@@ -21,6 +21,7 @@ from services.repatriation.models import (
 )
 from shared import paging
 from shared.auth import Principal, require
+from shared.errors import Conflict
 from shared.events.repatriation import RepatriationKind
 from shared.mongo import Doc
 from shared.service import Runtime
@@ -248,7 +249,7 @@ async def _step_command(
         saved, _ = await service.act(rt=rt, workflow_id=repatriation_id, decide=decide)
     except domain.Invalid as exc:
         raise HTTPException(422, detail=exc.errors) from exc
-    except domain.Conflict as exc:
+    except Conflict as exc:
         raise _conflict(str(exc), await store.get(rt.db, repatriation_id)) from exc
     return _out(saved, p)
 
@@ -371,7 +372,7 @@ async def set_home_province(
                 plan, wf, province=body.home_province, actor=p.id, reason=body.reason, now=now
             ),
         )
-    except domain.Conflict as exc:
+    except Conflict as exc:
         raise _conflict(str(exc), await store.get(rt.db, repatriation_id)) from exc
     return _out(saved, p)
 
