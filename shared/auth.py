@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Literal, get_args
 
 import yaml
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared import oidc
@@ -215,13 +216,17 @@ def authenticate(token: str) -> Principal:
     return principal
 
 
-def current_principal(request: Request) -> Principal:
+# The security scheme of every protected endpoint: OpenAPI names it (and /docs can send it); our
+# own 401 (its body and WWW-Authenticate) answers a missing credential, not FastAPI's 403.
+bearer = HTTPBearer(auto_error=False, description="A credential of the directory or a provider's token.")
+
+
+def current_principal(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Principal:
     """FastAPI dependency: the caller, or 401."""
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = credentials.credentials.strip() if credentials is not None else ""
+    if not token:
         raise _unauthorized("a bearer credential is required")
-    return authenticate(token.strip())
+    return authenticate(token)
 
 
 def require(*roles: str) -> Callable[..., Principal]:

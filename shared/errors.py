@@ -39,3 +39,19 @@ def describe(exc: BaseException) -> str:
 
 class PermanentError(Exception):
     """A message that can never succeed: it goes to the dead-letter topic without retries."""
+
+
+class Conflict(Exception):
+    """A change that the resource's current state does not allow: HTTP 409 in every service.
+
+    `status` is the state the resource is in (casework's case status) and `current` the
+    resource as it stands (registry's departure), for the 409 body; both are optional.
+    """
+
+    def __init__(
+        self, reason: str, *, status: str | None = None, current: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+        self.current = current

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from faststream import AckPolicy
@@ -263,3 +263,70 @@ async def consumer_lag(settings: Settings, consumed: list[tuple[Topic, str]]) ->
             await consumer.stop()
     finally:
         await admin.close()
+
+
+Offsets = dict[TopicPartition, int]
+
+
+def _reader(settings: Settings) -> AIOKafkaConsumer:
+    """A consumer outside any group that reads where it is told (messages up to the broker's limit)."""
+    return AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        enable_auto_commit=False,
+        group_id=None,
+        fetch_max_bytes=settings.max_message_bytes * 2,
+        max_partition_fetch_bytes=settings.max_message_bytes * 2,
+    )
+
+
+async def end_offsets(settings: Settings, names: Iterable[str]) -> Offsets:
+    """The end now of every partition of the topics (full names, namespace included) that exist."""
+    consumer = _reader(settings)
+    await consumer.start()
+    try:
+        await consumer._client.force_metadata_update()
+        parts = [
+            TopicPartition(name, p)
+            for name in names
+            for p in sorted(consumer.partitions_for_topic(name) or ())
+        ]
+        return dict(await consumer.end_offsets(parts)) if parts else {}
+    finally:
+        await consumer.stop()
+
+
+async def read_range(
+    settings: Settings, end: Offsets, *, start: Offsets | None = None
+) -> AsyncIterator[ConsumerRecord[bytes, bytes]]:
+    """The records of each partition in [start, end) (start None or missing: the beginning kept).
+
+    The one reader of a topic range (the DLQ CLI, replay, tests); `end` usually comes from
+    end_offsets, so the range is what the topics held at that moment, and the reading ends.
+    """
+    parts = sorted(tp for tp, last in end.items() if last > 0)
+    if not parts:
+        return
+    consumer = _reader(settings)
+    await consumer.start()
+    try:
+        consumer.assign(parts)
+        begins = await consumer.beginning_offsets(parts)
+        for tp in parts:
+            consumer.seek(tp, max(begins[tp], (start or {}).get(tp, 0)))
+        remaining = {tp for tp in parts if await consumer.position(tp) < end[tp]}
+        while remaining:
+            batch = await consumer.getmany(*remaining, timeout_ms=1000)
+            for tp, records in batch.items():
+                for r in records:
+                    if r.offset < end[tp]:
+                        yield r
+            for tp in list(remaining):
+                if await consumer.position(tp) >= end[tp]:
+                    remaining.discard(tp)
+    finally:
+        await consumer.stop()
+
+
+async def read_topics(settings: Settings, names: Iterable[str]) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every record of the topics (full names) up to their end now, by partition and offset."""
+    return [r async for r in read_range(settings, await end_offsets(settings, names))]

@@ -23,12 +23,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import ValidationError
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import OperationFailure
 
 from shared.envelope import Envelope, Event, UnknownEventType
+from shared.kafka import Offsets, end_offsets, read_range
 from shared.mongo import Doc
 from shared.settings import Settings
 from shared.topics import Topic
@@ -101,27 +101,6 @@ class Report:
     settled: dict[str, int] = field(default_factory=dict)  # what the projector's settle did (last run)
 
 
-Offsets = dict[TopicPartition, int]
-
-
-async def end_offsets(settings: Settings, topics: tuple[Topic, ...]) -> Offsets:
-    """The end now of every partition of the topics (those that exist)."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers, enable_auto_commit=False, group_id=None
-    )
-    await consumer.start()
-    try:
-        await consumer._client.force_metadata_update()
-        parts = [
-            TopicPartition(name, p)
-            for name in (settings.topic(t.name) for t in topics)
-            for p in sorted(consumer.partitions_for_topic(name) or ())
-        ]
-        return dict(await consumer.end_offsets(parts)) if parts else {}
-    finally:
-        await consumer.stop()
-
-
 async def _apply_range(
     settings: Settings,
     model: ReadModel,
@@ -132,41 +111,14 @@ async def _apply_range(
     report: Report,
 ) -> int:
     """Apply the topics' events in [start, end) per partition (start None: the beginning)."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        enable_auto_commit=False,
-        group_id=None,
-        fetch_max_bytes=settings.max_message_bytes * 2,
-        max_partition_fetch_bytes=settings.max_message_bytes * 2,
-    )
-    await consumer.start()
     applied = 0
-    try:
-        parts = sorted(end)
-        if not parts:
-            return 0
-        consumer.assign(parts)
-        begins = await consumer.beginning_offsets(parts)
-        for tp in parts:
-            consumer.seek(tp, max(begins[tp], (start or {}).get(tp, 0)))
-        remaining = {tp for tp in parts if await consumer.position(tp) < end[tp]}
-        while remaining:
-            batch = await consumer.getmany(*remaining, timeout_ms=1000)
-            for tp, records in batch.items():
-                for r in records:
-                    if r.offset >= end[tp]:
-                        continue
-                    got = _event(r.value, model)
-                    if got is None:
-                        report.skipped += 1
-                        continue
-                    await project(cast(AsyncDatabase[Doc], db), *got)
-                    applied += 1
-            for tp in list(remaining):
-                if await consumer.position(tp) >= end[tp]:
-                    remaining.discard(tp)
-    finally:
-        await consumer.stop()
+    async for r in read_range(settings, end, start=start):
+        got = _event(r.value, model)
+        if got is None:
+            report.skipped += 1
+            continue
+        await project(cast(AsyncDatabase[Doc], db), *got)
+        applied += 1
     return applied
 
 
@@ -218,7 +170,7 @@ async def rebuild(
         await db[fresh].drop()
     fresh_db = _Redirected(db, names)
     await model.indexes(cast(AsyncDatabase[Doc], fresh_db))
-    first_end = await end_offsets(settings, model.topics)
+    first_end = await end_offsets(settings, [settings.topic(t.name) for t in model.topics])
     report.events = await _apply_range(settings, model, projector.project, fresh_db, None, first_end, report)
     if projector.settle is not None:
         report.settled = await projector.settle(cast(AsyncDatabase[Doc], fresh_db))
@@ -230,7 +182,7 @@ async def rebuild(
         await _switch(db, c)
     if projector.settle is not None:
         await projector.settle(db)  # what was settled live during the switch is settled again at once
-    now_end = await end_offsets(settings, model.topics)
+    now_end = await end_offsets(settings, [settings.topic(t.name) for t in model.topics])
     report.caught_up = await _apply_range(settings, model, projector.project, db, first_end, now_end, report)
     if projector.settle is not None:
         report.settled = await projector.settle(db)

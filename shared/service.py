@@ -192,6 +192,11 @@ class Runtime:
         return out
 
 
+def runtime(request: Request) -> Runtime:
+    """The Runtime of the service answering a request (views' one way to their dependencies)."""
+    return request.app.state.runtime  # type: ignore[no-any-return]
+
+
 def create_app(runtime: Runtime, *, title: str, description: str, routers: list[Any]) -> FastAPI:
     """The service's HTTP side; its lifespan starts and stops the runtime."""
     logs.configure(runtime.name, runtime.settings.log_level)

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 from pymongo.errors import DuplicateKeyError
 
+from shared.kafka import read_topics
 from shared.logs import redact
 from shared.mongo import connect
 from shared.settings import Settings
@@ -61,43 +63,23 @@ def topic_named(name: str) -> Topic:
     raise KeyError(f"no topic {name!r} in the catalog; known: {known}")
 
 
+def _headers(raw: Any) -> dict[str, str]:
+    return {k: v.decode(errors="replace") for k, v in raw}
+
+
 async def read(settings: Settings, topic: Topic) -> list[DeadLetter]:
     """Every dead letter of a topic so far, oldest first per partition."""
-    name = settings.topic(topic.dlq)
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        enable_auto_commit=False,
-        group_id=None,
-        fetch_max_bytes=settings.max_message_bytes * 2,
-        max_partition_fetch_bytes=settings.max_message_bytes * 2,
-    )
-    await consumer.start()
-    try:
-        parts = [TopicPartition(name, p) for p in sorted(consumer.partitions_for_topic(name) or [])]
-        if not parts:
-            await consumer._client.force_metadata_update()
-            parts = [TopicPartition(name, p) for p in sorted(consumer.partitions_for_topic(name) or [])]
-        if not parts:
-            return []
-        consumer.assign(parts)
-        await consumer.seek_to_beginning(*parts)
-        ends = await consumer.end_offsets(parts)
-        out: list[DeadLetter] = []
-        pending = {tp for tp in parts if ends[tp] > 0}
-        while pending:
-            batch = await consumer.getmany(*pending, timeout_ms=1000)
-            for tp, records in batch.items():
-                for r in records:
-                    if r.offset < ends[tp]:
-                        headers = {k: v.decode(errors="replace") for k, v in r.headers}
-                        out.append(DeadLetter(tp.partition, r.offset, r.key, r.value or b"", headers))
-                if await consumer.position(tp) >= ends[tp]:
-                    pending.discard(tp)
-            if not batch:
-                pending = {tp for tp in pending if await consumer.position(tp) < ends[tp]}
-        return sorted(out, key=lambda d: (d.partition, d.offset))
-    finally:
-        await consumer.stop()
+    out = [
+        DeadLetter(
+            r.partition,
+            r.offset,
+            r.key,
+            r.value or b"",
+            {k: v.decode(errors="replace") for k, v in r.headers},
+        )
+        for r in await read_topics(settings, [settings.topic(topic.dlq)])
+    ]
+    return sorted(out, key=lambda d: (d.partition, d.offset))
 
 
 async def counts(settings: Settings) -> dict[str, int]:

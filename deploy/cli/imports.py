@@ -18,10 +18,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from services.registry import service, store
-from shared.mongo import connect
-from shared.outbox import Outbox
-from shared.pii import vault_for
-from shared.settings import Settings, refuse_unsafe
+from shared.service import Runtime
+from shared.settings import Settings
 
 out = Console()
 err = Console(stderr=True)
@@ -29,25 +27,16 @@ err = Console(stderr=True)
 
 async def run(path: Path, text: str, settings: Settings) -> service.ImportResult:
     """Import one file's text with a progress bar on the terminal (stderr)."""
-    refuse_unsafe(settings)
     total = max(sum(1 for line in text.splitlines() if line.strip()) - 1, 0)
-    client = connect(settings)
+    rt = Runtime("registry", settings=settings)  # refuses unsafe settings; nothing started
     try:
-        db = client[settings.database("registry")]
-        await store.ensure_indexes(db)
-        clock = settings.clock()
-        deps = service.Deps(
-            db=db,
-            vault=vault_for(settings),
-            outbox=Outbox(source="lindungi/registry", clock=clock),
-            clock=clock,
-        )
+        await store.ensure_indexes(rt.db)
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         with Progress(*columns, console=err) as bar:
             task = bar.add_task(path.name, total=total)
-            return await service.import_csv(deps=deps, text=text, progress=lambda n: bar.advance(task, n))
+            return await service.import_csv(rt=rt, text=text, progress=lambda n: bar.advance(task, n))
     finally:
-        await client.close()
+        await rt.mongo.close()
 
 
 def import_file(

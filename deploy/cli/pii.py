@@ -40,8 +40,8 @@ from services.repatriation import store as repatriation_store
 from shared import audit
 from shared.auth import Principal
 from shared.mongo import HIDDEN, Doc, connect
-from shared.outbox import Outbox
 from shared.pii import Vault, key_id_of, vault_for
+from shared.service import Runtime
 from shared.settings import Settings, refuse_unsafe
 
 ROTATIONS = "pii_rotations"
@@ -277,19 +277,11 @@ async def export_worker(settings: Settings, nik: str, *, operator: str, purpose:
 
 async def retention(settings: Settings, *, days: float) -> registry_service.Retention:
     """One run of registry's retention job (the services run it daily by themselves)."""
-    refuse_unsafe(settings)
-    client = connect(settings)
-    try:
-        clock = settings.clock()
-        deps = registry_service.Deps(
-            db=client[settings.database("registry")],
-            vault=vault_for(settings),
-            outbox=Outbox(source="lindungi/registry", clock=clock),
-            clock=clock,
-        )  # a running registry's relay publishes the anonymised versions
-        return await registry_service.anonymise_ended(deps=deps, older_than=timedelta(days=days))
+    rt = Runtime("registry", settings=settings)  # refuses unsafe settings; nothing started
+    try:  # a running registry's relay publishes the anonymised versions
+        return await registry_service.anonymise_ended(rt=rt, older_than=timedelta(days=days))
     finally:
-        await client.close()
+        await rt.mongo.close()
 
 
 app = typer.Typer(

@@ -10,7 +10,7 @@ from services.casework import domain, service, store
 from services.casework.domain import Action
 from services.casework.service import Plan, entry
 from shared.envelope import Envelope
-from shared.errors import PermanentError
+from shared.errors import Conflict, PermanentError
 from shared.events.casework import CaseAwaitingRepatriation, CaseOpened, CaseStatus
 from shared.events.escalation import (
     ActionKind,
@@ -68,7 +68,7 @@ def make_handlers(rt: Runtime):  # type: ignore[no-untyped-def]
 
         try:
             await _apply(rt, str(held[0]["_id"]), build)
-        except service.Conflict:
+        except Conflict:
             # the worker already has an open case of this family: keep the keys, the desk merges
             await _apply(rt, str(held[0]["_id"]), lambda doc: build(doc, rekey=False))
 

@@ -26,7 +26,6 @@ from typing import Any
 
 from services.casework import domain, store
 from services.casework.service import (
-    Conflict,
     NotFound,
     Plan,
     _push_timeline,
@@ -35,6 +34,7 @@ from services.casework.service import (
     entry,
 )
 from shared.envelope import Event
+from shared.errors import Conflict
 from shared.events.casework import CaseClosed, CaseMerged, CaseReopened
 from shared.mongo import Doc, merge_updates
 from shared.service import Runtime
@@ -52,7 +52,7 @@ async def _holder(rt: Runtime, incident_id: str, *, besides: str) -> Doc:
 
 def _suggested(doc: Doc, incident_id: str) -> None:
     if incident_id not in (doc.get("suggested_incident_ids") or []):
-        raise Conflict(doc["status"], f"incident {incident_id} is not a suggested link of this case")
+        raise Conflict(f"incident {incident_id} is not a suggested link of this case", status=doc["status"])
 
 
 def _forget(
@@ -125,10 +125,10 @@ async def confirm(rt: Runtime, case_id: str, incident_id: str, *, actor: str, re
         return await _close_absorbed(rt, survivor, absorbed["_id"], actor=actor, now=now, reason=reason)
     _suggested(survivor, incident_id)
     if absorbed["_id"] == case_id:
-        raise Conflict(survivor["status"], "the incident is in this case already")
+        raise Conflict("the incident is in this case already", status=survivor["status"])
     for d in (survivor, absorbed):
         if not domain.is_open(d["status"]):
-            raise Conflict(d["status"], f"case {d['_id']} is {d['status']}: only open cases merge")
+            raise Conflict(f"case {d['_id']} is {d['status']}: only open cases merge", status=d["status"])
     moved = list(absorbed.get("incident_ids") or [])
 
     def take(d: Doc) -> Plan | None:
@@ -224,7 +224,7 @@ async def unmerge(rt: Runtime, case_id: str, *, actor: str, reason: str) -> Doc:
         raise NotFound(case_id)
     survivor_id = absorbed.get("merged_into")
     if not survivor_id:
-        raise Conflict(absorbed["status"], "this case was not merged into another")
+        raise Conflict("this case was not merged into another", status=absorbed["status"])
     moved = list(absorbed.get("incident_ids") or [])
 
     def restore(d: Doc) -> Plan | None:

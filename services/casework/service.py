@@ -18,6 +18,7 @@ from pymongo.errors import DuplicateKeyError
 from services.casework import domain, metrics, store
 from services.casework.domain import Action
 from shared.envelope import Event
+from shared.errors import Conflict
 from shared.events.casework import (
     CaseAcknowledged,
     CaseAnonymised,
@@ -53,15 +54,6 @@ class NotFound(Exception):
     """No such case."""
 
 
-class Conflict(Exception):
-    """The action is not allowed in the case's current state."""
-
-    def __init__(self, status: str, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
-
-
 OPEN_ELSEWHERE = "another open case of this worker and category family exists"
 
 
@@ -75,7 +67,7 @@ async def check_reopen(rt: Runtime, case_id: str) -> None:
     if key and doc.get("open_key") != key:
         holder = await store.find_open(rt.db, key)
         if holder is not None and holder["_id"] != case_id:
-            raise Conflict(doc["status"], OPEN_ELSEWHERE)
+            raise Conflict(OPEN_ELSEWHERE, status=doc["status"])
 
 
 class Forbidden(Exception):
@@ -124,7 +116,7 @@ async def change(rt: Runtime, case_id: str, build: Callable[[Doc], Plan | None],
         try:
             after = await store.update(rt.db, query, rt.outbox.on_update(plan.update, entries))
         except DuplicateKeyError as exc:  # reopening while a newer open case holds the worker's key
-            raise Conflict(doc["status"], OPEN_ELSEWHERE) from exc
+            raise Conflict(OPEN_ELSEWHERE, status=doc["status"]) from exc
         if after is not None:
             if entries:
                 rt.relay.wake(case_id)
@@ -132,7 +124,7 @@ async def change(rt: Runtime, case_id: str, build: Callable[[Doc], Plan | None],
     current = await store.get_raw(rt.db, case_id)
     if current is None:
         raise NotFound(case_id)
-    raise Conflict(current["status"], "the case changed meanwhile; read it again")
+    raise Conflict("the case changed meanwhile; read it again", status=current["status"])
 
 
 def case_change(
@@ -163,7 +155,7 @@ def transition_plan(
     current = doc["status"]
     new = domain.transition(current, action, triaged=bool(doc.get("triaged_at")))
     if new is None:
-        raise Conflict(current, f"cannot {action.value} a case that is {current}")
+        raise Conflict(f"cannot {action.value} a case that is {current}", status=current)
     stamps = {domain.STAMP[new]: now} if new in domain.STAMP else {}
     upd: Doc = {"$set": {"status": new.value, "updated_at": now, **stamps, **(set_ or {})}}
     if unset:
@@ -613,7 +605,7 @@ def desk_plan(
     supervisor = "supervisor" in roles
     rules = domain.load_rules()
     if domain.transition(doc["status"], action) is None:  # the state first: 409 before who may
-        raise Conflict(doc["status"], f"cannot {action.value} a case that is {doc['status']}")
+        raise Conflict(f"cannot {action.value} a case that is {doc['status']}", status=doc["status"])
     match action:
         case Action.TRIAGE:
             return triage_plan(doc, actor=actor, now=now, reason=reason, category=category)
@@ -634,7 +626,7 @@ def desk_plan(
                 raise Forbidden("only the officer holding the claim acknowledges it")
             lease = doc.get("lease_until")
             if lease is not None and lease < now and doc["status"] == CaseStatus.ASSIGNED:
-                raise Conflict(doc["status"], "the claim's lease has expired; claim the case again")
+                raise Conflict("the claim's lease has expired; claim the case again", status=doc["status"])
             return transition_plan(
                 doc,
                 action,
@@ -726,7 +718,9 @@ def desk_plan(
             )
         case Action.REOPEN:
             if doc.get("merged_into"):
-                raise Conflict(doc["status"], f"merged into {doc['merged_into']}: undo the merge instead")
+                raise Conflict(
+                    f"merged into {doc['merged_into']}: undo the merge instead", status=doc["status"]
+                )
             key = doc.get("join_key") or doc["open_key"]
             return transition_plan(
                 doc,
@@ -740,7 +734,7 @@ def desk_plan(
                 unset={"lease_until": ""},
             )
         case _:
-            raise Conflict(doc["status"], f"{action.value} is not a desk action")
+            raise Conflict(f"{action.value} is not a desk action", status=doc["status"])
 
 
 def triage_plan(
@@ -811,7 +805,7 @@ def note_plan(doc: Doc, *, actor: str, now: datetime, text: str) -> Plan:
 def priority_plan(doc: Doc, *, actor: str, now: datetime, priority: int, reason: str) -> Plan:
     """A supervisor's change of priority, with the reason."""
     if not domain.is_open(doc["status"]):
-        raise Conflict(doc["status"], "the priority of a finished case does not change")
+        raise Conflict("the priority of a finished case does not change", status=doc["status"])
     ev = case_change(
         CasePriorityChanged, doc, status=doc["status"], actor=actor, at=now, reason=reason, priority=priority
     )

@@ -56,6 +56,7 @@ class Escalation:
         self.rules: domain.RuleSet = domain.RuleSet(rules=[])
         self.version = 0
         self.fired = 0  # slots this replica fired (tests and bench count them)
+        self.passes = 0  # timer-loop passes finished (tests wait on it instead of sleeping)
         self.lateness: list[float] = []  # seconds from due to fired, on the injected clock
         self.keep_lateness = False
         # Far longer than a decider needs between deciding and emitting (EMIT_EVERY decisions):
@@ -456,6 +457,7 @@ class Escalation:
                 raise
             except Exception:
                 log.exception("timer loop failed; retrying")
+            self.passes += 1
             await asyncio.sleep(self.poll_seconds)
 
 

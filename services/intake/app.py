@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
-from services.intake import domain, handlers, service, store, views
+from services.intake import domain, handlers, store, views
 from shared import audit, topics
 from shared.clock import Clock
 from shared.ratelimit import RateLimiter
@@ -21,12 +21,11 @@ PORT = 8002
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
     """Wire intake's database, topics and HTTP routes."""
     rt = Runtime("intake", settings=settings, clock=clock, outbox_collections=[store.INCIDENTS])
-    deps = service.Deps(db=rt.db, vault=rt.vault, outbox=rt.outbox, clock=rt.clock, wake=rt.relay.wake)
     rt.on_startup(lambda: store.ensure_indexes(rt.db))
     rt.on_startup(lambda: audit.ensure_indexes(rt.db))
-    rt.consume(topics.DEPARTURES, handlers.departure_handlers(deps))
-    rt.consume(topics.INCIDENT_SUBMISSIONS, handlers.submission_handlers(deps))
-    rt.consume(topics.CASES, handlers.case_handlers(deps))
+    rt.consume(topics.DEPARTURES, handlers.departure_handlers(rt))
+    rt.consume(topics.INCIDENT_SUBMISSIONS, handlers.submission_handlers(rt))
+    rt.consume(topics.CASES, handlers.case_handlers(rt))
     app = create_service_app(
         rt,
         title="Lindungi intake",
@@ -36,7 +35,6 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         ),
         routers=[views.router, audit.router],
     )
-    app.state.deps = deps
     app.state.limiter = RateLimiter(
         rt.db,
         clock=rt.clock,

@@ -10,9 +10,10 @@ from shared.events.casework import CaseAnonymised
 from shared.events.intake import IncidentSubmitted
 from shared.events.registry import DepartureRecorded
 from shared.kafka import Handler
+from shared.service import Runtime
 
 
-def submission_handlers(deps: service.Deps) -> dict[type[Event], Handler]:
+def submission_handlers(rt: Runtime) -> dict[type[Event], Handler]:
     """INCIDENT_SUBMISSIONS: validated like the HTTP door; a refusal goes to the dead-letter topic."""
 
     async def on_submitted(env: Envelope, msg: IncidentSubmitted) -> None:
@@ -21,7 +22,7 @@ def submission_handlers(deps: service.Deps) -> dict[type[Event], Handler]:
             raise PermanentError(f"mission_id: unknown mission {msg.mission_id!r}")
         try:
             await service.submit(
-                deps=deps,
+                rt=rt,
                 submitter=service.Submitter(mission_id=mission.id, countries=mission.countries),
                 report=msg.report,
                 idempotency_key=msg.idempotency_key,
@@ -34,20 +35,20 @@ def submission_handlers(deps: service.Deps) -> dict[type[Event], Handler]:
     return {IncidentSubmitted: on_submitted}
 
 
-def departure_handlers(deps: service.Deps) -> dict[type[Event], Handler]:
+def departure_handlers(rt: Runtime) -> dict[type[Event], Handler]:
     """DEPARTURES: intake's own projection of registry's departures; reports waiting for one are matched."""
 
     async def on_departure(env: Envelope, event: DepartureRecorded) -> None:
-        await service.project(db=deps.db, event=event)
-        await service.match_waiting(deps=deps, event=event)
+        await service.project(db=rt.db, event=event)
+        await service.match_waiting(rt=rt, event=event)
 
     return {DepartureRecorded: on_departure}
 
 
-def case_handlers(deps: service.Deps) -> dict[type[Event], Handler]:
+def case_handlers(rt: Runtime) -> dict[type[Event], Handler]:
     """CASES: a case anonymised by retention takes its incidents' reports with it."""
 
     async def on_anonymised(env: Envelope, event: CaseAnonymised) -> None:
-        await service.forget(deps=deps, incident_ids=event.incident_ids, at=event.anonymised_at)
+        await service.forget(rt=rt, incident_ids=event.incident_ids, at=event.anonymised_at)
 
     return {CaseAnonymised: on_anonymised}

@@ -7,20 +7,18 @@ Both doors call `submit` with the same model; they differ only in how they answe
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.intake import domain, store
-from shared.clock import Clock
 from shared.events.intake import IncidentAccepted, IncidentMatched, IncidentReport, WorkerMatch
 from shared.events.registry import DepartureRecorded, name_dob_key
 from shared.logs import redact
 from shared.mongo import Doc
-from shared.outbox import Outbox
 from shared.pii import Vault
+from shared.service import Runtime
 
 log = logging.getLogger("lindungi.intake")
 
@@ -32,17 +30,6 @@ class Refused(Exception):
         super().__init__("; ".join(f"{e['field']}: {e['reason']}" for e in errors))
         self.status = status
         self.errors = errors
-
-
-@dataclass
-class Deps:
-    """What intake's service functions need."""
-
-    db: AsyncDatabase[Doc]
-    vault: Vault
-    outbox: Outbox
-    clock: Clock
-    wake: Callable[..., None] = field(default=lambda *ids: None)  # the relay: wake(doc_id)
 
 
 @dataclass(frozen=True)
@@ -98,17 +85,17 @@ def _repeat(first: Doc, digest: dict[str, str], *, key: str) -> Doc:
     raise Refused(422, [{"field": field, "reason": reason}])
 
 
-async def _join_group(deps: Deps, group: str | None, report: IncidentReport, incident_id: str) -> list[str]:
+async def _join_group(rt: Runtime, group: str | None, report: IncidentReport, incident_id: str) -> list[str]:
     """Join the group and return its earlier reports within the link window (bounded, see domain.to_link)."""
     if not group:
         return []
-    before = await store.join_link_group(deps.db, group, incident_id, report.occurred_at)
+    before = await store.join_link_group(rt.db, group, incident_id, report.occurred_at)
     return domain.to_link(before, report.occurred_at, own_id=incident_id)
 
 
 async def submit(
     *,
-    deps: Deps,
+    rt: Runtime,
     submitter: Submitter,
     report: IncidentReport,
     idempotency_key: str | None,
@@ -127,7 +114,7 @@ async def submit(
         covered = ", ".join(sorted(submitter.countries))
         reason = f"{report.country} is outside this mission's jurisdiction ({covered})"
         raise Refused(403, [{"field": "country", "reason": reason}])
-    now = deps.clock.now()
+    now = rt.clock.now()
     errors = domain.time_errors(report, now)
     if errors:
         raise Refused(422, errors)
@@ -140,27 +127,27 @@ async def submit(
     )
     keys = [k for k in (ref_key, idem_key) if k]
     incident_id = domain.incident_id_for(ref_key, idem_key)
-    digest = _digest(deps.vault, report)
+    digest = _digest(rt.vault, report)
     for k in keys:
-        holder = await store.claimed(deps.db, k)
+        holder = await store.claimed(rt.db, k)
         if holder is not None:
-            first = await store.get(deps.db, holder)
+            first = await store.get(rt.db, holder)
             if first is not None:
                 return _repeat(first, digest, key=k), False
             incident_id = holder  # claimed but not stored yet (in flight, or a crash): finish it
             break
 
-    identity = _identity(deps.vault, report)
+    identity = _identity(rt.vault, report)
     match, departure = WorkerMatch(), None
     if identity is not None:
-        found = await store.candidates(deps.db, domain.lookup_keys(identity))
+        found = await store.candidates(rt.db, domain.lookup_keys(identity))
         match, departure = domain.match_worker(identity, found, country=report.country)
 
     # Claim the dedup keys before storing: a concurrent repeat then converges on one incident id.
     for k in keys:
-        holder = await store.claim(deps.db, k, incident_id)
+        holder = await store.claim(rt.db, k, incident_id)
         if holder != incident_id:
-            first = await store.get(deps.db, holder)
+            first = await store.get(rt.db, holder)
             if first is not None:
                 return _repeat(first, digest, key=k), False
             incident_id = holder
@@ -170,8 +157,8 @@ async def submit(
     suggest = domain.suggestion_group(identity, key, str(report.category))
     # Joining the group before storing makes simultaneous reports see each other (one of them
     # joins second and links the first).
-    linked = await _join_group(deps, group, report, incident_id)
-    suggested = await _join_group(deps, suggest, report, incident_id)
+    linked = await _join_group(rt, group, report, incident_id)
+    suggested = await _join_group(rt, suggest, report, incident_id)
     agency_id = (report.agency.agency_id if report.agency else None) or (departure or {}).get("agency_id")
     employer_name = (report.employer.name if report.employer else None) or (departure or {}).get(
         "employer_name"
@@ -202,7 +189,7 @@ async def submit(
     )
     worker_doc: Doc | None = None
     if w is not None and identity is not None:
-        v = deps.vault
+        v = rt.vault
         worker_doc = {
             "worker_id": w.worker_id,
             "full_name": w.full_name,
@@ -231,28 +218,28 @@ async def submit(
         # "field=hash" strings: field names hold dots, which MongoDB keys may not.
         "report_digest": [f"{k}={v}" for k, v in sorted(digest.items())],
     }
-    entry = deps.outbox.entry(event, key=key, subject=incident_id)
-    if not await store.insert(deps.db, deps.outbox.on_insert(doc, [entry])):
-        first = await store.get(deps.db, incident_id)
+    entry = rt.outbox.entry(event, key=key, subject=incident_id)
+    if not await store.insert(rt.db, rt.outbox.on_insert(doc, [entry])):
+        first = await store.get(rt.db, incident_id)
         if first is None:
             raise RuntimeError("incident insert collided with nothing we can find")
         return _repeat(first, digest, key=ref_key or idem_key or ""), False
-    deps.wake(incident_id)
+    rt.relay.wake(incident_id)
     if match.non_procedural and identity is not None and domain.unmatched_keys(identity):
         # File it for the worker's departure to find, then look once more: a departure projected
         # between our lookup and this line would otherwise miss it, and it us.
-        await store.wait_for_departure(deps.db, domain.unmatched_keys(identity), incident_id)
-        await rematch(deps=deps, incident_id=incident_id)
+        await store.wait_for_departure(rt.db, domain.unmatched_keys(identity), incident_id)
+        await rematch(rt=rt, incident_id=incident_id)
     for grp, earlier, field_ in (
         (group, linked, "linked_incident_ids"),
         (suggest, suggested, "suggested_incident_ids"),
     ):
         if grp:
-            await store.link_back(deps.db, earlier, incident_id, field=field_)
+            await store.link_back(rt.db, earlier, incident_id, field=field_)
             # A report that joined after ours may have linked back before ours was stored.
-            later = await store.joined_after(deps.db, grp, incident_id)
+            later = await store.joined_after(rt.db, grp, incident_id)
             forward = domain.to_link(later, report.occurred_at, own_id=incident_id)
-            await store.add_links(deps.db, incident_id, forward, field=field_)
+            await store.add_links(rt.db, incident_id, forward, field=field_)
     log.info(
         "incident accepted via %s (match: %s, linked: %d, suggested: %d)",
         via,
@@ -294,19 +281,19 @@ async def project(*, db: AsyncDatabase[Doc], event: DepartureRecorded) -> bool:
     return await store.project_departure(db, event.departure_id, event.version, fields, keys)
 
 
-async def forget(*, deps: Deps, incident_ids: list[str], at: Any) -> int:
+async def forget(*, rt: Runtime, incident_ids: list[str], at: Any) -> int:
     """Anonymise the incidents of a case casework anonymised (retention); how many changed."""
     changed = 0
     for incident_id in incident_ids:
         changed += await store.anonymise(
-            deps.db, incident_id, {**domain.ANONYMISED_FIELDS, "anonymised_at": at}
+            rt.db, incident_id, {**domain.ANONYMISED_FIELDS, "anonymised_at": at}
         )
     if changed:
         log.info("retention: anonymised %d incidents of an anonymised case", changed)
     return changed
 
 
-async def match_waiting(*, deps: Deps, event: DepartureRecorded) -> int:
+async def match_waiting(*, rt: Runtime, event: DepartureRecorded) -> int:
     """Late matching: reports accepted before this departure reached us are matched now.
 
     Run after `project` by the consumer (a replay of the projection matches nothing).
@@ -320,24 +307,24 @@ async def match_waiting(*, deps: Deps, event: DepartureRecorded) -> int:
         )
     )
     matched = 0
-    for incident_id in await store.waiting(deps.db, waiting):
-        matched += await rematch(deps=deps, incident_id=incident_id)
+    for incident_id in await store.waiting(rt.db, waiting):
+        matched += await rematch(rt=rt, incident_id=incident_id)
     return matched
 
 
-async def rematch(*, deps: Deps, incident_id: str) -> bool:
+async def rematch(*, rt: Runtime, incident_id: str) -> bool:
     """Match an incident accepted unmatched against the departures known now; True if it matched now.
 
     The incident takes the match in one conditional write with its IncidentMatched event, so a
     redelivered departure (or two replicas) match it once.
     """
-    doc = await store.get(deps.db, incident_id)
+    doc = await store.get(rt.db, incident_id)
     if doc is None or (doc.get("match") or {}).get("worker_id"):
         return False
     identity = domain.stored_identity(doc.get("worker"))
     if identity is None:
         return False
-    found = await store.candidates(deps.db, domain.lookup_keys(identity))
+    found = await store.candidates(rt.db, domain.lookup_keys(identity))
     match, departure = domain.match_worker(identity, found, country=doc["country"])
     if departure is None or match.worker_id is None:
         return False
@@ -350,7 +337,7 @@ async def rematch(*, deps: Deps, incident_id: str) -> bool:
         employer_name=doc.get("employer_name") or departure.get("employer_name"),
         worker_name=doc.get("worker_name") or departure.get("full_name"),
         home_province=departure.get("home_province"),
-        matched_at=deps.clock.now(),
+        matched_at=rt.clock.now(),
         country=doc.get("country"),
         category=doc.get("category"),
     )
@@ -365,21 +352,21 @@ async def rematch(*, deps: Deps, incident_id: str) -> bool:
             "matched_at": event.matched_at,
         }
     }
-    entry = deps.outbox.entry(event, key=doc["worker_key"], subject=incident_id)
+    entry = rt.outbox.entry(event, key=doc["worker_key"], subject=incident_id)
     # The worker's later reports are keyed by the worker id: the incident joins that link group
     # too (before the match is stored, so a crash between the two cannot leave it outside; a
     # repeated join is read once), and links the worker's reports already in it.
     group = domain.link_group(match.worker_id, str(doc["category"]))
     earlier: list[str] = []
     if group and group != domain.link_group(doc["worker_key"], str(doc["category"])):
-        before = await store.join_link_group(deps.db, group, incident_id, doc["occurred_at"])
+        before = await store.join_link_group(rt.db, group, incident_id, doc["occurred_at"])
         earlier = domain.to_link(before, doc["occurred_at"], own_id=incident_id)
-    if not await store.set_match(deps.db, incident_id, deps.outbox.on_update(update, [entry])):
+    if not await store.set_match(rt.db, incident_id, rt.outbox.on_update(update, [entry])):
         return False
-    deps.wake(incident_id)
+    rt.relay.wake(incident_id)
     if earlier:
-        await store.link_back(deps.db, earlier, incident_id)
-        await store.add_links(deps.db, incident_id, earlier, field="linked_incident_ids")
-    await store.done_waiting(deps.db, domain.unmatched_keys(identity), incident_id)
+        await store.link_back(rt.db, earlier, incident_id)
+        await store.add_links(rt.db, incident_id, earlier, field="linked_incident_ids")
+    await store.done_waiting(rt.db, domain.unmatched_keys(identity), incident_id)
     log.info("incident matched late (match: %s)", match.method, extra={"incident_id": incident_id})
     return True

@@ -11,6 +11,7 @@ from services.intake.models import IncidentIn, IncidentOut, MissionOut, Narrativ
 from shared import audit, paging
 from shared.auth import Principal, load_directory, require
 from shared.ratelimit import RateLimiter
+from shared.service import runtime
 
 router = APIRouter(prefix="/v1", tags=["incidents"])
 
@@ -41,10 +42,6 @@ async def _within_rate(request: Request, principal: Mission) -> Principal:
 
 
 LimitedMission = Annotated[Principal, Depends(_within_rate)]
-
-
-def _deps(request: Request) -> service.Deps:
-    return request.app.state.deps  # type: ignore[no-any-return]
 
 
 def _out(doc: dict[str, Any], duplicate: bool = False) -> IncidentOut:
@@ -87,7 +84,7 @@ async def post_incident(
     """Accept an incident report from a mission; the desk sees it as a case moments later."""
     try:
         doc, new = await service.submit(
-            deps=_deps(request),
+            rt=runtime(request),
             submitter=service.Submitter(mission_id=principal.id, countries=principal.countries),
             report=body,
             idempotency_key=idempotency_key,
@@ -103,7 +100,7 @@ async def post_incident(
 @router.get("/incidents/{incident_id}", response_model=IncidentOut)
 async def get_incident(incident_id: str, request: Request, principal: Reader) -> IncidentOut:
     """One incident; a mission sees only incidents in its jurisdiction."""
-    doc = await store.get(_deps(request).db, incident_id)
+    doc = await store.get(runtime(request).db, incident_id)
     if doc is None:
         raise HTTPException(404, detail=[{"field": "incident_id", "reason": "no such incident"}])
     if not principal.may_see_country(doc["country"]):
@@ -127,19 +124,19 @@ async def get_narrative(
     purpose: audit.Purpose = None,
 ) -> NarrativeOut:
     """What the mission wrote about the worker; each read is recorded in the read audit."""
-    deps = _deps(request)
-    doc = await store.get(deps.db, incident_id)
+    rt = runtime(request)
+    doc = await store.get(rt.db, incident_id)
     if doc is None:
         raise HTTPException(404, detail=[{"field": "incident_id", "reason": "no such incident"}])
     await audit.record(
-        deps.db,
+        rt.db,
         service="intake",
         worker_id=(doc.get("match") or {}).get("worker_id") or doc["worker_key"],
         actor=principal,
         fields=["narrative"],
         purpose=purpose,
         via="GET /v1/incidents/{incident_id}/narrative",
-        at=deps.clock.now(),
+        at=rt.clock.now(),
         subject=incident_id,
     )
     return NarrativeOut(incident_id=incident_id, worker_key=doc["worker_key"], narrative=doc["narrative"])
@@ -173,7 +170,7 @@ async def list_incidents(
         query["mission_id"] = mission_id
     if non_procedural is not None:
         query["non_procedural"] = non_procedural
-    docs = await store.list_incidents(_deps(request).db, query, limit=limit + 1, after=after)
+    docs = await store.list_incidents(runtime(request).db, query, limit=limit + 1, after=after)
     return [_out(d) for d in paging.page(request, response, docs, limit=limit, order=store.LIST_ORDER)]
 
 

@@ -19,19 +19,18 @@ PORT = 8001
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
     """Wire registry's database, topics and HTTP routes."""
     rt = Runtime("registry", settings=settings, clock=clock, outbox_collections=[store.DEPARTURES])
-    deps = service.Deps(db=rt.db, vault=rt.vault, outbox=rt.outbox, clock=rt.clock, wake=rt.relay.wake)
     rt.on_startup(lambda: store.ensure_indexes(rt.db))
     rt.on_startup(lambda: audit.ensure_indexes(rt.db))
     if rt.settings.retention_days > 0:
         rt.background(
             lambda: retention.run_forever(
-                lambda age: service.anonymise_ended(deps=deps, older_than=age),
+                lambda age: service.anonymise_ended(rt=rt, older_than=age),
                 older_than=timedelta(days=rt.settings.retention_days),
                 every_seconds=rt.settings.retention_every_seconds,
             )
         )
-    rt.consume(topics.REGISTRY_COMMANDS, handlers.flag_handlers(deps))
-    rt.consume(topics.CASES, handlers.case_handlers(deps))
+    rt.consume(topics.REGISTRY_COMMANDS, handlers.flag_handlers(rt))
+    rt.consume(topics.CASES, handlers.case_handlers(rt))
     app = create_service_app(
         rt,
         title="Lindungi registry",
@@ -41,5 +40,4 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         ),
         routers=[views.router, audit.router],
     )
-    app.state.deps = deps
     return app

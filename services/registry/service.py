@@ -15,38 +15,15 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import ValidationError
-from pymongo.asynchronous.database import AsyncDatabase
 
 from services.registry import domain, store
 from services.registry.models import DepartureIn, DepartureUpdate
-from shared.clock import Clock
-from shared.errors import field_errors
+from shared.errors import Conflict, field_errors
 from shared.events.registry import DepartureRecorded, DepartureStatus, name_dob_key
 from shared.mongo import Doc
-from shared.outbox import Outbox
-from shared.pii import Vault
+from shared.service import Runtime
 
 log = logging.getLogger("lindungi.registry")
-
-
-class Conflict(Exception):
-    """A change that the departure's current state does not allow (HTTP 409)."""
-
-    def __init__(self, reason: str, current: Doc | None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.current = current
-
-
-@dataclass
-class Deps:
-    """What registry's service functions need: the database, the vault, the outbox, the clock."""
-
-    db: AsyncDatabase[Doc]
-    vault: Vault
-    outbox: Outbox
-    clock: Clock
-    wake: Callable[..., None] = field(default=lambda *ids: None)  # the relay: wake(doc_id)
 
 
 def _iso(d: date | None) -> str | None:
@@ -81,16 +58,16 @@ def _event(doc: Doc, change: str, now: Any) -> DepartureRecorded:
     )
 
 
-async def record_departure(*, deps: Deps, data: DepartureIn, upsert: bool) -> tuple[Doc, str]:
+async def record_departure(*, rt: Runtime, data: DepartureIn, upsert: bool) -> tuple[Doc, str]:
     """Record a worker and a departure. Returns (departure, 'created'|'updated'|'unchanged').
 
     The departure id comes from its natural key (worker, departure date), so the same row
     imported twice is one record. Without `upsert`, an existing departure is a Conflict.
     """
-    v, now = deps.vault, deps.clock.now()
+    v, now = rt.vault, rt.clock.now()
     nik_hash = v.lookup_hash("nik", data.nik) if data.nik else None
     passport_hash = v.lookup_hash("passport", data.passport_number) if data.passport_number else None
-    found = await store.worker_by_hash(deps.db, nik_hash=nik_hash, passport_hash=passport_hash)
+    found = await store.worker_by_hash(rt.db, nik_hash=nik_hash, passport_hash=passport_hash)
     worker_id = found["_id"] if found else domain.worker_id_for(nik_hash or passport_hash or "")
     name_dob_hash = v.lookup_hash("name_dob", name_dob_key(data.full_name, data.date_of_birth))
     identity: Doc = {
@@ -116,19 +93,19 @@ async def record_departure(*, deps: Deps, data: DepartureIn, upsert: bool) -> tu
         if kin.get("phone"):
             kin["phone"] = v.encrypt("phone", kin["phone"])
         identity["next_of_kin"] = kin
-    await store.upsert_worker(deps.db, worker_id, identity, now)
+    await store.upsert_worker(rt.db, worker_id, identity, now)
 
     employer_id = None
     if data.employer_name:
         employer_id = domain.employer_id_for(data.employer_name, data.destination_country)
         await store.ensure_party(
-            deps.db,
+            rt.db,
             store.EMPLOYERS,
             employer_id,
             {"name": data.employer_name, "country": data.destination_country},
         )
     if data.agency_id:
-        await store.ensure_party(deps.db, store.AGENCIES, data.agency_id, {"licence": data.agency_licence})
+        await store.ensure_party(rt.db, store.AGENCIES, data.agency_id, {"licence": data.agency_licence})
 
     departure_id = domain.departure_id_for(worker_id, data.departure_date)
     snapshot: Doc = {
@@ -159,25 +136,27 @@ async def record_departure(*, deps: Deps, data: DepartureIn, upsert: bool) -> tu
         "certificates": data.certificates or [],
     }
     for _ in range(5):
-        current = await store.get_departure(deps.db, departure_id)
+        current = await store.get_departure(rt.db, departure_id)
         if current is None:
             doc = {"_id": departure_id, **snapshot, "version": 1, "created_at": now, "updated_at": now}
             doc[f"{snapshot['status']}_at"] = now
             change = domain.change_of(None, snapshot) or "registered"
-            entry = deps.outbox.entry(_event(doc, change, now), key=worker_id)
-            if await store.insert_departure(deps.db, deps.outbox.on_insert(dict(doc), [entry])):
-                deps.wake(departure_id)
+            entry = rt.outbox.entry(_event(doc, change, now), key=worker_id)
+            if await store.insert_departure(rt.db, rt.outbox.on_insert(dict(doc), [entry])):
+                rt.relay.wake(departure_id)
                 return doc, "created"
             continue  # another writer inserted it meanwhile: treat as an update
         if not upsert:
-            raise Conflict("this departure is recorded already", current)
-        outcome = await _change(deps=deps, current=current, changes=snapshot)
+            raise Conflict("this departure is recorded already", current=current)
+        outcome = await _change(rt=rt, current=current, changes=snapshot)
         if outcome is not None:
             return outcome
     raise RuntimeError("departure changed concurrently too often")
 
 
-async def update_departure(*, deps: Deps, departure_id: str, data: DepartureUpdate) -> tuple[Doc, str] | None:
+async def update_departure(
+    *, rt: Runtime, departure_id: str, data: DepartureUpdate
+) -> tuple[Doc, str] | None:
     """Change a departure's fields; None when it does not exist."""
     changes: Doc = {}
     for name, value in data.model_dump(exclude_unset=True).items():
@@ -191,45 +170,45 @@ async def update_departure(*, deps: Deps, departure_id: str, data: DepartureUpda
     if "departure_date" in changes:
         changes["departure_month"] = changes["departure_date"][:7]
     for _ in range(5):
-        current = await store.get_departure(deps.db, departure_id)
+        current = await store.get_departure(rt.db, departure_id)
         if current is None:
             return None
         if "employer_name" in changes:
             country = str(changes.get("destination_country") or current["destination_country"])
             changes["employer_id"] = domain.employer_id_for(changes["employer_name"], country)
             await store.ensure_party(
-                deps.db,
+                rt.db,
                 store.EMPLOYERS,
                 changes["employer_id"],
                 {"name": changes["employer_name"], "country": country},
             )
-        outcome = await _change(deps=deps, current=current, changes=changes)
+        outcome = await _change(rt=rt, current=current, changes=changes)
         if outcome is not None:
             return outcome
     raise RuntimeError("departure changed concurrently too often")
 
 
-async def _change(*, deps: Deps, current: Doc, changes: Doc) -> tuple[Doc, str] | None:
+async def _change(*, rt: Runtime, current: Doc, changes: Doc) -> tuple[Doc, str] | None:
     """Apply changes to a departure at its current version; None if someone changed it first."""
-    now = deps.clock.now()
+    now = rt.clock.now()
     merged = {**current, **changes}
     change = domain.change_of(current, merged)
     if change is None:
         return current, "unchanged"
     old, new = DepartureStatus(current["status"]), DepartureStatus(merged["status"])
     if not domain.may_move(old, new):
-        raise Conflict(f"a departure cannot go from {old} to {new}", current)
+        raise Conflict(f"a departure cannot go from {old} to {new}", current=current)
     merged["version"] = current["version"] + 1
     merged["updated_at"] = now
     sets = {k: v for k, v in merged.items() if k != "_id" and current.get(k) != v}
     if old != new:
         sets[f"{new}_at"] = now
         merged[f"{new}_at"] = now
-    entry = deps.outbox.entry(_event(merged, change, now), key=current["worker_id"])
-    update = deps.outbox.on_update({"$set": sets}, [entry])
-    if not await store.update_departure(deps.db, current["_id"], current["version"], update):
+    entry = rt.outbox.entry(_event(merged, change, now), key=current["worker_id"])
+    update = rt.outbox.on_update({"$set": sets}, [entry])
+    if not await store.update_departure(rt.db, current["_id"], current["version"], update):
         return None
-    deps.wake(current["_id"])
+    rt.relay.wake(current["_id"])
     return merged, "updated"
 
 
@@ -264,7 +243,9 @@ def read_csv(text: str) -> tuple[list[str], Iterable[tuple[int, dict[str, str | 
     return header, rows()
 
 
-async def import_csv(*, deps: Deps, text: str, progress: Callable[[int], None] | None = None) -> ImportResult:
+async def import_csv(
+    *, rt: Runtime, text: str, progress: Callable[[int], None] | None = None
+) -> ImportResult:
     """Import a national placement export: keep good rows, report each bad one by line and reason."""
     result = ImportResult()
     header, rows = read_csv(text)
@@ -278,7 +259,7 @@ async def import_csv(*, deps: Deps, text: str, progress: Callable[[int], None] |
             if None in row:
                 raise ValueError("more values than columns")
             data = DepartureIn.model_validate(domain.row_to_input(row))
-            _, outcome = await record_departure(deps=deps, data=data, upsert=True)
+            _, outcome = await record_departure(rt=rt, data=data, upsert=True)
         except ValidationError as exc:
             reason = "; ".join(f"{e['field'] or 'row'}: {e['reason']}" for e in field_errors(exc))
             result.errors.append({"line": line, "reason": reason})
@@ -302,13 +283,13 @@ async def import_csv(*, deps: Deps, text: str, progress: Callable[[int], None] |
 
 
 async def flag_party(
-    *, deps: Deps, kind: str, party_id: str, action_id: str, rule_id: str, reason: str, at: Any
+    *, rt: Runtime, kind: str, party_id: str, action_id: str, rule_id: str, reason: str, at: Any
 ) -> bool:
     """Mark an agency or employer flagged, once per escalation action."""
     collection = store.AGENCIES if kind == "agency" else store.EMPLOYERS
     flag = {"action_id": action_id, "rule_id": rule_id, "reason": reason, "requested_at": at}
     return await store.apply_once(
-        deps.db,
+        rt.db,
         collection,
         party_id,
         f"flag:{action_id}",
@@ -316,10 +297,10 @@ async def flag_party(
     )
 
 
-async def count_case(*, deps: Deps, agency_id: str, case_id: str) -> bool:
+async def count_case(*, rt: Runtime, agency_id: str, case_id: str) -> bool:
     """Count a case opened about an agency's worker, once per case; it is open until it leaves."""
     return await store.apply_once(
-        deps.db,
+        rt.db,
         store.AGENCIES,
         agency_id,
         f"case:{case_id}",
@@ -327,32 +308,30 @@ async def count_case(*, deps: Deps, agency_id: str, case_id: str) -> bool:
     )
 
 
-async def record_death(*, deps: Deps, worker_id: str) -> tuple[Doc, str] | None:
+async def record_death(*, rt: Runtime, worker_id: str) -> tuple[Doc, str] | None:
     """A mission reported the worker's death: the worker's latest departure becomes deceased
     (with its departure event); nothing when there is none or it says so already."""
     for _ in range(5):
-        departures = await store.departures_of(deps.db, worker_id)
+        departures = await store.departures_of(rt.db, worker_id)
         if not departures:
             return None
         current = departures[-1]  # the latest departure: where the worker is now
         if not domain.may_move(DepartureStatus(current["status"]), DepartureStatus.DECEASED):
             return current, "unchanged"
-        outcome = await _change(
-            deps=deps, current=current, changes={"status": DepartureStatus.DECEASED.value}
-        )
+        outcome = await _change(rt=rt, current=current, changes={"status": DepartureStatus.DECEASED.value})
         if outcome is not None:
             return outcome
     raise RuntimeError("departure changed concurrently too often")
 
 
-async def case_left_open(*, deps: Deps, agency_id: str, case_id: str) -> bool:
+async def case_left_open(*, rt: Runtime, agency_id: str, case_id: str) -> bool:
     """A case about an agency's worker was resolved or closed: no longer open (counted once)."""
-    return await store.case_left_open(deps.db, agency_id, case_id)
+    return await store.case_left_open(rt.db, agency_id, case_id)
 
 
-async def case_reopened(*, deps: Deps, agency_id: str, case_id: str) -> bool:
+async def case_reopened(*, rt: Runtime, agency_id: str, case_id: str) -> bool:
     """A case about an agency's worker was reopened: open again."""
-    return await store.case_reopened(deps.db, agency_id, case_id)
+    return await store.case_reopened(rt.db, agency_id, case_id)
 
 
 @dataclass
@@ -370,29 +349,29 @@ class Retention:
         )
 
 
-async def anonymise_ended(*, deps: Deps, older_than: timedelta, limit: int = 1000) -> Retention:
+async def anonymise_ended(*, rt: Runtime, older_than: timedelta, limit: int = 1000) -> Retention:
     """Anonymise departures that ended (returned, deceased) more than `older_than` ago, and the
     workers all of whose departures are anonymised: identity removed, statistics kept.
 
     Each departure changes like any other (a new version, `change: anonymised`, published by the
     outbox), so intake's and repatriation's projections drop the identity too.
     """
-    now = deps.clock.now()
+    now = rt.clock.now()
     report = Retention(cutoff=now - older_than)
     workers: set[str] = set()
     for status in domain.ENDED:
-        for doc in await store.ended_before(deps.db, str(status), report.cutoff, limit):
-            if await _anonymise(deps, doc, now):
+        for doc in await store.ended_before(rt.db, str(status), report.cutoff, limit):
+            if await _anonymise(rt, doc, now):
                 report.departures += 1
                 workers.add(doc["worker_id"])
     for worker_id in sorted(workers):
-        departures = await store.departures_of(deps.db, worker_id)
+        departures = await store.departures_of(rt.db, worker_id)
         if all(d.get("anonymised_at") for d in departures):
-            report.workers += await store.strip_worker(deps.db, worker_id, domain.WORKER_IDENTITY, now)
+            report.workers += await store.strip_worker(rt.db, worker_id, domain.WORKER_IDENTITY, now)
     return report
 
 
-async def _anonymise(deps: Deps, current: Doc | None, now: datetime) -> bool:
+async def _anonymise(rt: Runtime, current: Doc | None, now: datetime) -> bool:
     for _ in range(5):
         if current is None or current.get("anonymised_at"):
             return False
@@ -403,10 +382,10 @@ async def _anonymise(deps: Deps, current: Doc | None, now: datetime) -> bool:
             "anonymised_at": now,
         }
         merged = {**current, **sets}
-        entry = deps.outbox.entry(_event(merged, "anonymised", now), key=current["worker_id"])
-        update = deps.outbox.on_update({"$set": sets}, [entry])
-        if await store.update_departure(deps.db, current["_id"], current["version"], update):
-            deps.wake(current["_id"])
+        entry = rt.outbox.entry(_event(merged, "anonymised", now), key=current["worker_id"])
+        update = rt.outbox.on_update({"$set": sets}, [entry])
+        if await store.update_departure(rt.db, current["_id"], current["version"], update):
+            rt.relay.wake(current["_id"])
             return True
-        current = await store.get_departure(deps.db, current["_id"])
+        current = await store.get_departure(rt.db, current["_id"])
     raise RuntimeError("departure changed concurrently too often")

@@ -24,7 +24,9 @@ from services.registry.models import (
 )
 from shared import audit
 from shared.auth import Principal, require
+from shared.errors import Conflict
 from shared.events.registry import DepartureStatus, Scheme, Sector, SkillLevel
+from shared.service import Runtime, runtime
 
 router = APIRouter(prefix="/v1")
 
@@ -49,10 +51,6 @@ Writer = Annotated[Principal, Depends(require(*WRITERS))]
 Reader = Annotated[Principal, Depends(require(*READERS))]
 
 
-def _deps(request: Request) -> service.Deps:
-    return request.app.state.deps  # type: ignore[no-any-return]
-
-
 def _not_found(field: str, what: str) -> HTTPException:
     return HTTPException(404, detail=[{"field": field, "reason": f"no such {what}"}])
 
@@ -61,7 +59,7 @@ def _departure_out(doc: dict[str, Any]) -> DepartureOut:
     return DepartureOut(departure_id=doc["_id"], **{k: v for k, v in doc.items() if k != "_id"})
 
 
-def _conflict(exc: service.Conflict) -> HTTPException:
+def _conflict(exc: Conflict) -> HTTPException:
     current = _departure_out(exc.current).model_dump(mode="json") if exc.current else None
     return HTTPException(409, detail={"reason": exc.reason, "current": current})
 
@@ -76,8 +74,8 @@ def _conflict(exc: service.Conflict) -> HTTPException:
 async def create_departure(body: DepartureIn, request: Request, _: Writer) -> DepartureOut:
     """Record a worker and a departure; DepartureRecorded follows."""
     try:
-        doc, _outcome = await service.record_departure(deps=_deps(request), data=body, upsert=False)
-    except service.Conflict as exc:
+        doc, _outcome = await service.record_departure(rt=runtime(request), data=body, upsert=False)
+    except Conflict as exc:
         raise _conflict(exc) from None
     return _departure_out(doc)
 
@@ -93,8 +91,8 @@ async def change_departure(
 ) -> DepartureOut:
     """Change a departure (status, dates, employer...); a new version is published."""
     try:
-        got = await service.update_departure(deps=_deps(request), departure_id=departure_id, data=body)
-    except service.Conflict as exc:
+        got = await service.update_departure(rt=runtime(request), departure_id=departure_id, data=body)
+    except Conflict as exc:
         raise _conflict(exc) from None
     if got is None:
         raise _not_found("departure_id", "departure")
@@ -104,7 +102,7 @@ async def change_departure(
 @router.get("/departures/{departure_id}", response_model=DepartureOut, tags=["departures"])
 async def get_departure(departure_id: str, request: Request, _: Reader) -> DepartureOut:
     """One departure."""
-    doc = await store.get_departure(_deps(request).db, departure_id)
+    doc = await store.get_departure(runtime(request).db, departure_id)
     if doc is None:
         raise _not_found("departure_id", "departure")
     return _departure_out(doc)
@@ -147,7 +145,7 @@ async def list_departures(
         if departed_to:
             rng["$lte"] = departed_to.isoformat()
         query["departure_date"] = rng
-    docs = await store.list_departures(_deps(request).db, query, limit=limit, skip=offset)
+    docs = await store.list_departures(runtime(request).db, query, limit=limit, skip=offset)
     return [_departure_out(d) for d in docs]
 
 
@@ -170,7 +168,7 @@ def _may_unmask(principal: Principal, unmask: bool, purpose: str | None) -> bool
 
 
 async def _worker_out(
-    deps: service.Deps,
+    rt: Runtime,
     doc: dict[str, Any],
     *,
     full: bool,
@@ -180,7 +178,7 @@ async def _worker_out(
 ) -> WorkerOut:
     """A worker with departures; identifiers masked unless `full` (then the read is recorded in
     the read audit first)."""
-    v = deps.vault
+    v = rt.vault
     if full:
         shown_fields = [
             name
@@ -194,14 +192,14 @@ async def _worker_out(
         ]
         if shown_fields:
             await audit.record(
-                deps.db,
+                rt.db,
                 service="registry",
                 worker_id=doc["_id"],
                 actor=principal,
                 fields=shown_fields,
                 purpose=purpose,
                 via=via,
-                at=deps.clock.now(),
+                at=rt.clock.now(),
             )
 
     def shown(kind: str, field: str) -> str | None:
@@ -226,7 +224,7 @@ async def _worker_out(
         home_regency=doc.get("home_regency"),
         phone=phone,
         next_of_kin=NextOfKinOut(**kin) if kin else None,
-        departures=[_departure_out(d) for d in await store.departures_of(deps.db, doc["_id"])],
+        departures=[_departure_out(d) for d in await store.departures_of(rt.db, doc["_id"])],
     )
 
 
@@ -240,12 +238,12 @@ async def get_worker(
 ) -> WorkerOut:
     """A worker with their departures; numbers masked unless a registry writer asks (audited)."""
     full = _may_unmask(principal, unmask, purpose)
-    deps = _deps(request)
-    doc = await store.get_worker(deps.db, worker_id)
+    rt = runtime(request)
+    doc = await store.get_worker(rt.db, worker_id)
     if doc is None:
         raise _not_found("worker_id", "worker")
     return await _worker_out(
-        deps, doc, full=full, principal=principal, purpose=purpose, via="GET /v1/workers/{worker_id}"
+        rt, doc, full=full, principal=principal, purpose=purpose, via="GET /v1/workers/{worker_id}"
     )
 
 
@@ -260,11 +258,11 @@ async def search_workers(
     """Find a worker by NIK or passport number, through their keyed hash (never stored in clear);
     numbers masked unless a registry writer asks (audited)."""
     full = _may_unmask(principal, unmask, purpose)
-    deps = _deps(request)
+    rt = runtime(request)
     doc = await store.worker_by_hash(
-        deps.db,
-        nik_hash=deps.vault.lookup_hash("nik", body.nik) if body.nik else None,
-        passport_hash=deps.vault.lookup_hash("passport", body.passport_number)
+        rt.db,
+        nik_hash=rt.vault.lookup_hash("nik", body.nik) if body.nik else None,
+        passport_hash=rt.vault.lookup_hash("passport", body.passport_number)
         if body.passport_number
         else None,
     )
@@ -272,7 +270,7 @@ async def search_workers(
         return []
     return [
         await _worker_out(
-            deps, doc, full=full, principal=principal, purpose=purpose, via="POST /v1/workers/search"
+            rt, doc, full=full, principal=principal, purpose=purpose, via="POST /v1/workers/search"
         )
     ]
 
@@ -310,7 +308,7 @@ async def import_departures(request: Request, _: Writer) -> ImportReport:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise HTTPException(422, detail=[{"field": "(body)", "reason": "not UTF-8 text"}]) from None
-    result = await service.import_csv(deps=_deps(request), text=text)
+    result = await service.import_csv(rt=runtime(request), text=text)
     return ImportReport(**result.as_dict())
 
 
@@ -348,7 +346,7 @@ async def departure_statistics(
     pipeline = domain.stats_pipeline(
         by=by, provinces=provinces, filters=filters, date_from=departed_from, date_to=departed_to
     )
-    rows = await store.aggregate(_deps(request).db, pipeline)
+    rows = await store.aggregate(runtime(request).db, pipeline)
     groups = [StatGroup(key=r["_id"], count=r["count"]) for r in rows]
     return Statistics(by=by, total=sum(g.count for g in groups), provinces=provinces, groups=groups)
 
@@ -367,7 +365,7 @@ async def put_agency(
 ) -> PartyOut:
     """Create or update a placement agency (flags and counts are kept)."""
     fields = body.model_dump(mode="json")
-    doc = await store.put_party(_deps(request).db, store.AGENCIES, agency_id, fields)
+    doc = await store.put_party(runtime(request).db, store.AGENCIES, agency_id, fields)
     assert doc is not None
     return _party_out("agency", doc)
 
@@ -376,7 +374,9 @@ async def put_agency(
 async def post_employer(body: EmployerIn, request: Request, _: Writer) -> PartyOut:
     """Create or update an employer; its id comes from its name and country."""
     employer_id = domain.employer_id_for(body.name, body.country)
-    doc = await store.put_party(_deps(request).db, store.EMPLOYERS, employer_id, body.model_dump(mode="json"))
+    doc = await store.put_party(
+        runtime(request).db, store.EMPLOYERS, employer_id, body.model_dump(mode="json")
+    )
     assert doc is not None
     return _party_out("employer", doc)
 
@@ -384,7 +384,7 @@ async def post_employer(body: EmployerIn, request: Request, _: Writer) -> PartyO
 @router.get("/agencies/{agency_id}", response_model=PartyOut, tags=["agencies and employers"])
 async def get_agency(agency_id: str, request: Request, _: Reader) -> PartyOut:
     """An agency with its flags and the number of cases opened about its workers."""
-    doc = await store.get_party(_deps(request).db, store.AGENCIES, agency_id)
+    doc = await store.get_party(runtime(request).db, store.AGENCIES, agency_id)
     if doc is None:
         raise _not_found("agency_id", "agency")
     return _party_out("agency", doc)
@@ -393,7 +393,7 @@ async def get_agency(agency_id: str, request: Request, _: Reader) -> PartyOut:
 @router.get("/employers/{employer_id}", response_model=PartyOut, tags=["agencies and employers"])
 async def get_employer(employer_id: str, request: Request, _: Reader) -> PartyOut:
     """An employer with its flags."""
-    doc = await store.get_party(_deps(request).db, store.EMPLOYERS, employer_id)
+    doc = await store.get_party(runtime(request).db, store.EMPLOYERS, employer_id)
     if doc is None:
         raise _not_found("employer_id", "employer")
     return _party_out("employer", doc)
@@ -407,7 +407,7 @@ async def list_agencies(
     query = {} if flagged is None else {"flagged": flagged}
     return [
         _party_out("agency", d)
-        for d in await store.list_parties(_deps(request).db, store.AGENCIES, query, limit)
+        for d in await store.list_parties(runtime(request).db, store.AGENCIES, query, limit)
     ]
 
 
@@ -419,5 +419,5 @@ async def list_employers(
     query = {} if flagged is None else {"flagged": flagged}
     return [
         _party_out("employer", d)
-        for d in await store.list_parties(_deps(request).db, store.EMPLOYERS, query, limit)
+        for d in await store.list_parties(runtime(request).db, store.EMPLOYERS, query, limit)
     ]

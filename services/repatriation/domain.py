@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from shared.durations import parse_duration
+from shared.errors import Conflict
 from shared.events.repatriation import RepatriationKind
 
 # ---------------------------------------------------------------- plans (the YAML files, parsed)
@@ -138,10 +139,6 @@ STEP_MOVES: dict[tuple[StepStatus, Action], StepStatus] = {
     (S.ACTIVE, A.CANCEL): S.CANCELLED,
     (S.FAILED, A.CANCEL): S.CANCELLED,
 }
-
-
-class Conflict(Exception):
-    """The command does not fit the workflow's current state (HTTP 409)."""
 
 
 class Invalid(Exception):

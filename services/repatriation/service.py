@@ -14,6 +14,7 @@ from pymongo.errors import DuplicateKeyError
 from services.repatriation import domain, plans, store
 from services.repatriation.domain import Change, Decision, Plan, Workflow
 from shared.envelope import Event
+from shared.errors import Conflict
 from shared.events.intake import IncidentAccepted, IncidentMatched
 from shared.events.repatriation import RepatriationKind, StepChanged, WorkflowChanged
 from shared.mongo import Doc, applied_once, merge_updates
@@ -227,7 +228,7 @@ async def act(
         if saved is not None:
             rt.relay.wake(saved["_id"])
             return store_out(saved), changes
-    raise domain.Conflict("the workflow kept changing under us; try again")
+    raise Conflict("the workflow kept changing under us; try again")
 
 
 # ---------------------------------------------------------------- evacuation fan-out
@@ -274,7 +275,7 @@ async def fan_out(*, rt: Runtime, workflow_id: str, claimed: Doc | None = None) 
             ),
             extra_update=merge_updates(finished, {"$unset": {"fanout.lease": ""}}),
         )
-    except domain.Conflict:
+    except Conflict:
         # cancelled meanwhile, or the step was already completed: the list stands, mark it done
         await rt.db[store.WORKFLOWS].update_one({"_id": workflow_id}, finished)
     return n
@@ -373,7 +374,7 @@ async def complete_if_accounted_for(*, rt: Runtime, evacuation_id: str) -> bool:
             workflow_id=evacuation_id,
             decide=lambda plan, wf: domain.all_accounted_for(plan, wf, now=now, reason=reason),
         )
-    except domain.Conflict:
+    except Conflict:
         return False
     return bool(changes)
 

@@ -21,9 +21,10 @@ from services.repatriation.models import (
 )
 from shared import paging
 from shared.auth import Principal, require
+from shared.errors import Conflict
 from shared.events.repatriation import RepatriationKind
 from shared.mongo import Doc
-from shared.service import Runtime
+from shared.service import Runtime, runtime
 
 router = APIRouter(prefix="/v1", tags=["repatriation"])
 
@@ -31,10 +32,6 @@ DESK = ("officer", "supervisor")
 STARTERS = (*DESK, "mission")
 READERS = (*DESK, "mission", "debarkation", "region", "auditor", "administrator")
 ACTORS = (*DESK, "mission", "debarkation", "region")
-
-
-def _runtime(request: Request) -> Runtime:
-    return request.app.state.runtime  # type: ignore[no-any-return]
 
 
 def _out(doc: Doc, p: Principal) -> Doc:
@@ -138,7 +135,7 @@ async def start_repatriation(
         raise HTTPException(
             422, detail=[{"field": "case_id", "reason": "give a case_id, a worker_id or a worker_key"}]
         )
-    rt = _runtime(request)
+    rt = runtime(request)
     await _case_exists(rt, body.case_id)
     outcome, doc = await service.start(
         rt=rt,
@@ -170,9 +167,9 @@ async def start_evacuation(
     """Start an evacuation: every registered worker abroad there is listed and tracked (201)."""
     if p.is_mission and not p.may_see_country(body.country):
         raise _forbid(f"{body.country} is outside this mission's jurisdiction")
-    await _case_exists(_runtime(request), body.case_id)
+    await _case_exists(runtime(request), body.case_id)
     outcome, doc = await service.start(
-        rt=_runtime(request),
+        rt=runtime(request),
         kind=RepatriationKind.EVACUATION,
         request_id=body.request_id or uuid.uuid4().hex,
         requested_by="mission" if p.is_mission else "desk",
@@ -218,7 +215,7 @@ async def list_repatriations(
             return []
     elif p.roles & set(READERS) == {"region"}:
         q["home_province"] = {"$in": sorted(p.provinces)}
-    docs = await store.find(_runtime(request).db, q, limit=limit + 1, after=after)
+    docs = await store.find(runtime(request).db, q, limit=limit + 1, after=after)
     return [_out(d, p) for d in paging.page(request, response, docs, limit=limit, order=store.LIST_ORDER)]
 
 
@@ -227,7 +224,7 @@ async def get_repatriation(
     repatriation_id: str, request: Request, p: Principal = Depends(require(*READERS))
 ) -> Doc:
     """One repatriation: its steps (who did what, when, with what evidence), effects and timeline."""
-    doc = await store.get(_runtime(request).db, repatriation_id)
+    doc = await store.get(runtime(request).db, repatriation_id)
     if doc is None or not _may_read(p, doc):
         raise _not_found()
     return _out(doc, p)
@@ -236,7 +233,7 @@ async def get_repatriation(
 async def _step_command(
     request: Request, p: Principal, repatriation_id: str, step: str, action: str, decide: Any
 ) -> Doc:
-    rt = _runtime(request)
+    rt = runtime(request)
     doc = await store.get(rt.db, repatriation_id)
     if doc is None or not _may_read(p, doc):
         raise _not_found()
@@ -248,7 +245,7 @@ async def _step_command(
         saved, _ = await service.act(rt=rt, workflow_id=repatriation_id, decide=decide)
     except domain.Invalid as exc:
         raise HTTPException(422, detail=exc.errors) from exc
-    except domain.Conflict as exc:
+    except Conflict as exc:
         raise _conflict(str(exc), await store.get(rt.db, repatriation_id)) from exc
     return _out(saved, p)
 
@@ -262,7 +259,7 @@ async def complete_step(
     p: Principal = Depends(require(*ACTORS)),
 ) -> Doc:
     """The step's owner reports it done, with evidence (document references) and the step's data."""
-    now = _runtime(request).clock.now()
+    now = runtime(request).clock.now()
     return await _step_command(
         request,
         p,
@@ -284,7 +281,7 @@ async def skip_step(
     p: Principal = Depends(require(*ACTORS)),
 ) -> Doc:
     """Skip a step that does not apply, with the reason (owner or desk; skippable steps only)."""
-    now = _runtime(request).clock.now()
+    now = runtime(request).clock.now()
     return await _step_command(
         request,
         p,
@@ -304,7 +301,7 @@ async def fail_step(
     p: Principal = Depends(require(*ACTORS)),
 ) -> Doc:
     """The step's owner reports it failed; the workflow waits for a retry, re-route or cancel."""
-    now = _runtime(request).clock.now()
+    now = runtime(request).clock.now()
     return await _step_command(
         request,
         p,
@@ -324,7 +321,7 @@ async def retry_step(
     p: Principal = Depends(require(*ACTORS)),
 ) -> Doc:
     """Try a failed step again, with a fresh deadline (owner or desk)."""
-    now = _runtime(request).clock.now()
+    now = runtime(request).clock.now()
     return await _step_command(
         request,
         p,
@@ -340,7 +337,7 @@ async def reroute(
     repatriation_id: str, body: RerouteIn, request: Request, p: Principal = Depends(require(*ACTORS))
 ) -> Doc:
     """Send the workflow back to an earlier step (a different flight); what lies between is undone."""
-    now = _runtime(request).clock.now()
+    now = runtime(request).clock.now()
     return await _step_command(
         request,
         p,
@@ -358,7 +355,7 @@ async def set_home_province(
     repatriation_id: str, body: HomeProvinceIn, request: Request, p: Principal = Depends(require(*DESK))
 ) -> Doc:
     """The desk sets or corrects the worker's home province, with a reason (on both timelines)."""
-    rt = _runtime(request)
+    rt = runtime(request)
     doc = await store.get(rt.db, repatriation_id)
     if doc is None or not _may_read(p, doc):
         raise _not_found()
@@ -371,7 +368,7 @@ async def set_home_province(
                 plan, wf, province=body.home_province, actor=p.id, reason=body.reason, now=now
             ),
         )
-    except domain.Conflict as exc:
+    except Conflict as exc:
         raise _conflict(str(exc), await store.get(rt.db, repatriation_id)) from exc
     return _out(saved, p)
 
@@ -381,7 +378,7 @@ async def cancel(
     repatriation_id: str, body: ReasonIn, request: Request, p: Principal = Depends(require(*ACTORS))
 ) -> Doc:
     """Cancel with a reason; every booking is released and all funding returned, visibly."""
-    now = _runtime(request).clock.now()
+    now = runtime(request).clock.now()
     return await _step_command(
         request,
         p,
@@ -396,7 +393,7 @@ async def cancel(
 
 
 async def _evacuation(request: Request, p: Principal, evacuation_id: str) -> Doc:
-    doc = await store.get(_runtime(request).db, evacuation_id)
+    doc = await store.get(runtime(request).db, evacuation_id)
     if doc is None or doc.get("kind") != "evacuation" or not _may_read(p, doc):
         raise HTTPException(404, detail=[{"field": "evacuation_id", "reason": "no such evacuation"}])
     return doc
@@ -411,7 +408,7 @@ async def evacuation_progress(
 ) -> Progress:
     """How many workers are unaccounted, located, safe, in transit, home: in total and by province."""
     doc = await _evacuation(request, p, evacuation_id)
-    db = _runtime(request).db
+    db = runtime(request).db
     match: Doc = {"evacuation_id": evacuation_id}
     if p.roles & set(READERS) == {"region"}:
         match["home_province"] = {"$in": sorted(p.provinces)}
@@ -452,7 +449,7 @@ async def evacuation_workers(
         q["status"] = status.value
     if p.roles & set(READERS) == {"region"}:
         q["home_province"] = {"$in": sorted(p.provinces)}
-    return await store.list_evacuees(_runtime(request).db, q, limit=limit, skip=skip)
+    return await store.list_evacuees(runtime(request).db, q, limit=limit, skip=skip)
 
 
 @router.post("/evacuations/{evacuation_id}/workers/status")
@@ -475,7 +472,7 @@ async def move_evacuees(
     if body.confirmed and "supervisor" not in p.roles:
         raise _forbid("only a supervisor confirms workers unaccounted")
     moved = await service.move_evacuees(
-        rt=_runtime(request),
+        rt=runtime(request),
         evacuation_id=evacuation_id,
         worker_ids=body.worker_ids,
         status=body.status,
@@ -502,7 +499,7 @@ async def region_returns(
         if not province:
             raise HTTPException(422, detail=[{"field": "province", "reason": "required for desk users"}])
         provinces = [province]
-    db = _runtime(request).db
+    db = runtime(request).db
     docs = await store.find(
         db,
         {"home_province": {"$in": provinces}, "status": "active", "kind": {"$ne": "evacuation"}},

@@ -21,6 +21,7 @@ from pymongo import AsyncMongoClient
 from services.escalation import domain as esc_domain
 from services.intake import domain as intake_domain
 from shared import topics
+from shared.kafka import read_topics
 from shared.settings import Settings
 from tests.chaos.load import EVACUATION_COUNTRY, Call, Submission
 
@@ -55,32 +56,7 @@ class Expected:
 
 async def read_all(settings: Settings, name: str) -> list[Any]:
     """Every record of a topic, up to its end now."""
-    consumer = AIOKafkaConsumer(
-        settings.topic(name),
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        group_id=None,
-    )
-    await consumer.start()
-    try:
-        out: list[Any] = []
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 60
-        while not consumer.assignment() and loop.time() < deadline:
-            for recs in (await consumer.getmany(timeout_ms=200)).values():
-                out.extend(recs)
-        tps = list(consumer.assignment())
-        end = await consumer.end_offsets(tps)
-        while loop.time() < deadline:
-            positions = [await consumer.position(tp) for tp in tps]
-            if all(pos >= end[tp] for pos, tp in zip(positions, tps, strict=True)):
-                return out
-            for recs in (await consumer.getmany(timeout_ms=500)).values():
-                out.extend(recs)
-        raise TimeoutError(f"could not read {name} to its end within 60 s")
-    finally:
-        await consumer.stop()
+    return await read_topics(settings, [settings.topic(name)])
 
 
 async def consumer_lag(settings: Settings) -> dict[str, int]:

@@ -17,7 +17,7 @@ from shared.clock import ManualClock
 from shared.settings import Settings
 from shared.topics import ESCALATIONS
 from shared.vocab import Severity
-from tests.support.escalation import T0, case_opened, incident
+from tests.support.escalation import T0, case_opened, incident, loop_passes
 from tests.support.harness import envelopes, eventually, read_topic, running
 
 pytestmark = pytest.mark.integration
@@ -55,7 +55,7 @@ async def test_two_replicas_fire_1000_due_timers_exactly_once(settings: Settings
 
         await eventually(all_fired, timeout=600, interval=1.0)
         print(f"all fired after {time.monotonic() - t:.1f}s")
-        await asyncio.sleep(0.5)  # both loops keep polling: nothing more may fire
+        await loop_passes(ea, eb)  # both loops keep polling: a whole pass of each, and nothing more fires
         assert await db[store.DECIDED].count_documents({"kind": "slot", "outcome": "fired"}) == N
         assert ea.fired + eb.fired == N
         print(f"replica a fired {ea.fired}, replica b fired {eb.fired} in {time.monotonic() - t:.1f}s")

@@ -17,7 +17,17 @@ from shared.events.casework import CaseAcknowledged, CaseStatus
 from shared.settings import Settings
 from shared.topics import ESCALATIONS, REGISTRY_COMMANDS, REPATRIATION_REQUESTS
 from shared.vocab import Category, Severity
-from tests.support.escalation import OFFICER, T0, case_opened, envelope, incident, published, send
+from tests.support.escalation import (
+    OFFICER,
+    T0,
+    case_opened,
+    envelope,
+    incident,
+    loop_passes,
+    outbox_drained,
+    published,
+    send,
+)
 from tests.support.harness import eventually, running
 
 pytestmark = pytest.mark.integration
@@ -47,8 +57,10 @@ async def test_critical_case_not_acknowledged_escalates_at_one_hour_not_before(s
 
         clock.set(T0 + timedelta(minutes=59, seconds=59))
         assert await engine.fire_due() == 0
-        await asyncio.sleep(0.3)  # the loop polls too: give it a turn at 59:59
-        assert await published(settings, ESCALATIONS.name, timeout=1.0, case_id=opened.case_id) == []
+        await loop_passes(engine)  # the loop polls too: a whole pass of it at 59:59
+        await outbox_drained(app.state.runtime)
+        assert engine.fired == 0
+        assert await published(settings, ESCALATIONS.name, timeout=0, case_id=opened.case_id) == []
 
         clock.set(T0 + timedelta(hours=1))
 
@@ -90,10 +102,11 @@ async def test_acknowledged_at_59_minutes_never_escalates(settings: Settings) ->
         [chain] = await eventually(cancelled)
         assert {f["outcome"] for f in chain["firings"]} == {"cancelled"}
         clock.set(T0 + timedelta(hours=10))  # past every stage and repeat of the chain
-        await engine.fire_due()
-        await asyncio.sleep(0.3)
-        assert await published(settings, ESCALATIONS.name, timeout=1.0, case_id=opened.case_id) == []
+        assert await engine.fire_due() == 0
+        await loop_passes(engine)  # and a whole pass of the loop at 10 h
+        await outbox_drained(app.state.runtime)
         assert engine.fired == 0
+        assert await published(settings, ESCALATIONS.name, timeout=0, case_id=opened.case_id) == []
 
 
 async def test_three_agency_incidents_in_30_days_flag_once_and_a_fourth_does_not(settings: Settings) -> None:
@@ -121,7 +134,7 @@ async def test_three_agency_incidents_in_30_days_flag_once_and_a_fourth_does_not
 
         await send(settings, items[3])
         await eventually(lambda: members(4))
-        await asyncio.sleep(0.5)  # a second flag, if any, would be in the outbox by now
+        await outbox_drained(app.state.runtime)  # a second flag, if any, is on the broker now
         assert len(await published(settings, REGISTRY_COMMANDS.name, subject_id=agency)) == 1
         investigations = await published(settings, ESCALATIONS.name, subject_id=agency)
         assert [e["data"]["kind"] for e in investigations] == ["open_case"]
@@ -144,8 +157,8 @@ async def test_death_opens_one_remains_repatriation_even_when_delivered_twice(se
         requests = await eventually(
             lambda: published(settings, REPATRIATION_REQUESTS.name, case_id=opened.case_id)
         )
-        await asyncio.sleep(0.5)
-        requests = await published(settings, REPATRIATION_REQUESTS.name, case_id=opened.case_id)
+        await outbox_drained(app.state.runtime)  # a second request, if any, is on the broker now
+        requests = await published(settings, REPATRIATION_REQUESTS.name, timeout=0, case_id=opened.case_id)
         assert len(requests) == 1
         assert requests[0]["data"]["kind"] == "remains" and requests[0]["data"]["requested_by"] == "rule"
         escalated = await published(settings, ESCALATIONS.name, case_id=opened.case_id, kind="escalate")
@@ -169,6 +182,7 @@ async def test_timers_survive_a_restart_and_what_fell_due_while_down_fires_once(
 
         await eventually(escalations)
         await engine_of(second).fire_due()
-        await asyncio.sleep(0.5)
-        got = await published(settings, ESCALATIONS.name, case_id=opened.case_id, kind="escalate")
+        await loop_passes(engine_of(second))
+        await outbox_drained(second.state.runtime)
+        got = await published(settings, ESCALATIONS.name, timeout=0, case_id=opened.case_id, kind="escalate")
         assert sorted(e["data"]["level"] for e in got) == [1, 2]  # each stage once, nothing more

@@ -59,6 +59,6 @@ async def test_hostile_bodies_are_refused_by_name_and_nothing_is_stored(settings
         r = await post("/v1/incidents", json={**GOOD, "narrative": "x" * 2_000_000}, headers=SEOUL)
         assert r.status_code == 413
 
-        assert await app.state.deps.db["incidents"].count_documents({}) == 0
+        assert await app.state.runtime.db["incidents"].count_documents({}) == 0
         r = await post("/v1/incidents", json=GOOD, headers=SEOUL)  # and the door still works
         assert r.status_code == 202, r.text

@@ -13,6 +13,7 @@ from services.intake.app import create_app as intake_app
 from services.registry import service
 from services.registry.app import create_app as registry_app
 from shared.clock import ManualClock
+from shared.service import Runtime
 from shared.settings import Settings
 from tests.support.harness import eventually, running
 from tests.support.registry_data import OPERATOR, bearer, departure
@@ -38,15 +39,15 @@ async def test_ended_departures_are_anonymised_and_statistics_stay(settings: Set
         await registry.post("/v1/departures", json=old, headers=OPERATOR)
         away = (await registry.post("/v1/departures", json=departure(**ABROAD), headers=OPERATOR)).json()
 
-        deps: service.Deps = app.state.deps
-        early = await service.anonymise_ended(deps=deps, older_than=timedelta(days=365 * 5))
+        rt: Runtime = app.state.runtime
+        early = await service.anonymise_ended(rt=rt, older_than=timedelta(days=365 * 5))
         assert (early.departures, early.workers) == (0, 0)  # nothing is old enough yet
 
         clock.advance(timedelta(days=365 * 5 + 1))
-        report = await service.anonymise_ended(deps=deps, older_than=timedelta(days=365 * 5))
+        report = await service.anonymise_ended(rt=rt, older_than=timedelta(days=365 * 5))
         assert (report.departures, report.workers) == (3 - 1, 1)
         assert "anonymised 2 departures ended before 2026-11-21T06:00" in str(report)
-        again = await service.anonymise_ended(deps=deps, older_than=timedelta(days=365 * 5))
+        again = await service.anonymise_ended(rt=rt, older_than=timedelta(days=365 * 5))
         assert (again.departures, again.workers) == (0, 0)
 
         r = (await registry.get(f"/v1/departures/{gone['departure_id']}", headers=OPERATOR)).json()

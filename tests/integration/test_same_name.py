@@ -92,7 +92,7 @@ async def test_a_large_link_group_costs_per_report_what_a_small_one_does(setting
     clock = ManualClock(NOW)
     app = intake_app(settings, clock)
     async with running(app) as intake:
-        db = app.state.deps.db
+        db = app.state.runtime.db
         dob = {"date_of_birth": "1988-08-08"}
         sizes = []
         for n in range(N):

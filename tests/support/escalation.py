@@ -12,9 +12,11 @@ from shared.auth import dev_token
 from shared.envelope import Envelope, Event
 from shared.events.casework import CaseOpened
 from shared.events.intake import IncidentAccepted, WorkerMatch
+from shared.outbox import PENDING
+from shared.service import Runtime
 from shared.settings import Settings
 from shared.vocab import Category, Severity
-from tests.support.harness import envelopes, read_topic
+from tests.support.harness import envelopes, eventually, read_topic
 
 T0 = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 OFFICER = {"authorization": f"Bearer {dev_token('officer-ani')}"}
@@ -94,3 +96,27 @@ async def published(
     """Envelopes on a topic whose data match the given fields."""
     records = await read_topic(settings, topic, timeout=timeout)
     return [e for e in envelopes(records) if all(e["data"].get(k) == v for k, v in match.items())]
+
+
+async def loop_passes(*engines: Any, n: int = 2) -> None:
+    """Wait until each engine's timer loop has finished n more passes: with n=2, at least one whole
+    pass began after the call (a condition to wait on, where a test once slept)."""
+    marks = [e.passes for e in engines]
+
+    async def done() -> bool:
+        return all(e.passes >= m + n for e, m in zip(engines, marks, strict=True))
+
+    await eventually(done, timeout=30)
+
+
+async def outbox_drained(rt: Runtime) -> None:
+    """Wait until no document of the service holds an event its relay has yet to publish: what
+    was decided is then on the broker, so reading a topic to its end sees all of it."""
+
+    async def drained() -> bool:
+        for name in rt.relay.collections:
+            if await rt.db[name].count_documents({PENDING: True}, limit=1):
+                return False
+        return True
+
+    await eventually(drained, timeout=30)

@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 
-from shared.kafka import ensure_topics
+from shared.kafka import Offsets, end_offsets, ensure_topics, read_range
 from shared.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,33 +60,25 @@ async def eventually(check, timeout: float = 30.0, interval: float = 0.1):  # ty
 async def read_topic(
     settings: Settings, name: str, *, min_count: int = 0, timeout: float = 10.0
 ) -> list[Any]:
-    """Every record on a topic so far (waiting for at least min_count), from the beginning."""
+    """Every record on a topic so far, from the beginning, by partition and offset: waiting up to
+    timeout for at least min_count of them (min_count 0: for a first one)."""
     await ensure_topics(settings)
-    consumer = AIOKafkaConsumer(
-        settings.topic(name),
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        group_id=None,
-    )
-    await consumer.start()
+    full = settings.topic(name)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
     records: list[Any] = []
-    try:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while loop.time() < deadline:
-            batch = await consumer.getmany(timeout_ms=300)
-            for recs in batch.values():
-                records.extend(recs)
-            if min_count and len(records) >= min_count:
-                # one more short poll, to see what should not be there
-                for recs in (await consumer.getmany(timeout_ms=500)).values():
-                    records.extend(recs)
-                break
-            if not min_count and not batch and records:
-                break
-    finally:
-        await consumer.stop()
+    start: Offsets | None = None
+    while True:
+        end = await end_offsets(settings, [full])
+        records += [r async for r in read_range(settings, end, start=start)]
+        start = end
+        if len(records) >= max(min_count, 1) or loop.time() >= deadline:
+            break
+        await asyncio.sleep(0.1)
+    if min_count and start is not None:
+        # one more short look, to see what should not be there
+        await asyncio.sleep(0.5)
+        records += [r async for r in read_range(settings, await end_offsets(settings, [full]), start=start)]
     return records
 
 
