@@ -4,7 +4,7 @@ The national seed runs the services' own functions (registry's record_departure,
 and projection, casework's on_incident and desk plans, escalation's chain start) against this
 object, so the documents come out exactly as the services write them; it then bulk-inserts them.
 It understands equality, $in/$nin/$lt/$lte/$gt/$gte/$ne/$exists/$or/$and on dotted paths and the
-update operators $set/$setOnInsert/$unset/$inc/$push/$addToSet/$pull/$pullAll: enough for those
+update operators $set/$setOnInsert/$unset/$inc/$max/$min/$push/$addToSet/$pull/$pullAll: enough for those
 write paths, not a database. Not a module `make bench` runs (its name starts with no underscore
 but it has no main; bench/__main__ skips it by name).
 """
@@ -114,6 +114,10 @@ def apply_update(doc: Doc, update: Doc, *, inserting: bool) -> None:
                 continue
             elif op == "$unset":
                 _unset(doc, path)
+            elif op in ("$max", "$min"):
+                cur = _get(doc, path)
+                if cur is _MISSING or cur is None or (arg > cur if op == "$max" else arg < cur):
+                    _set(doc, path, copy.deepcopy(arg))
             elif op == "$inc":
                 cur = _get(doc, path)
                 _set(doc, path, (0 if cur is _MISSING else cur) + arg)

@@ -87,10 +87,10 @@ STATE_WEIGHT = {
     "new": 4,
     "triaged": 4,
     "assigned": 3,
-    "in_progress": 8,
+    "in_progress": 14,
     "awaiting_repatriation": 2,
     "resolved": 14,
-    "closed": 65,
+    "closed": 59,
 }
 
 
@@ -251,7 +251,7 @@ async def seed(settings: Settings, scale: float = 1.0, *, progress: bool = True)
                 relay=SimpleNamespace(wake=lambda *ids: None),
                 settings=settings,
             )
-            open_cases: list[Doc] = []
+            open_events: list[list[esc_domain.Incoming]] = []
             states, state_w = list(STATE_WEIGHT), list(STATE_WEIGHT.values())
             officers = [f"seed-officer-{k:02d}" for k in range(40)]
             for i in range(n_inc):
@@ -316,15 +316,21 @@ async def seed(settings: Settings, scale: float = 1.0, *, progress: bool = True)
 
                             await cw_service.change(cw_rt, case_id, build)
                 if (i + 1) % BATCH == 0 or i == n_inc - 1:
-                    cases = cw_mem.take(cw_store.CASES)
-                    open_cases += [
-                        c for c in cases if cw_domain.is_open(c["status"]) and c.get("kind") == "protection"
-                    ]
-                    await _load(real["casework"], cw_store.CASES, cases, counts, "casework")
-                    for coll in list(cw_mem.collections):
-                        await _load(real["casework"], coll, cw_mem.take(coll), counts, "casework")
-                    await _load(real["intake"], in_store.INCIDENTS, intake_mem.take(in_store.INCIDENTS), counts, "intake")
                     bar.update(task, completed=i + 1)
+            # the year's cases and incidents stay in memory until here: a later report joins an
+            # earlier open case, and links back to earlier incidents, as it does in the services
+            cases = cw_mem.take(cw_store.CASES)
+            for c in cases:  # the open cases' events, for escalation's chains below
+                if c["status"] in ("new", "triaged", "assigned", "in_progress"):
+                    envs = [Envelope.model_validate(e["envelope"]) for e in c.get(OUTBOX, [])]
+                    incoming = [esc_domain.Incoming.of(id=e.id, type=e.type, time=e.time, data=e.data) for e in envs]
+                    wanted = "CaseAcknowledged" if c["status"] == "in_progress" else "CaseOpened"
+                    picked = [x for x in incoming if x is not None and x.name == wanted]
+                    if picked:
+                        open_events.append(picked)
+            await _load(real["casework"], cw_store.CASES, cases, counts, "casework")
+            for coll in list(cw_mem.collections):
+                await _load(real["casework"], coll, cw_mem.take(coll), counts, "casework")
             for coll in list(intake_mem.collections):
                 if coll not in (in_store.DEPARTURES, in_store.DEPARTURE_KEYS):
                     await _load(real["intake"], coll, intake_mem.take(coll), counts, "intake")
@@ -342,31 +348,22 @@ async def seed(settings: Settings, scale: float = 1.0, *, progress: bool = True)
             )
             esc_mem = MemoryDb("escalation")
             chains: list[Doc] = []
-            rng.shuffle(open_cases)
-            for j in range(n_chain):
-                case = open_cases[j % len(open_cases)] if open_cases else None
-                if case is None:
+            rng.shuffle(open_events)
+            for events in open_events:
+                if len(chains) >= n_chain:
                     break
-                opened = {k: case.get(k) for k in ("worker_key", "mission_id", "country", "category", "priority")}
-                data = {
-                    **opened,
-                    "case_id": case["_id"] if j < len(open_cases) else f"{case['_id']}-{j}",
-                    "incident_id": case["incident_ids"][0],
-                    "severity": "critical",
-                    "opened_at": case["opened_at"].isoformat(),
-                }
-                ev = esc_domain.Incoming(id=f"seed-ev-{j}", name="CaseOpened", time=case["opened_at"], data=data)
-                starts = esc_domain.evaluate(rules, 1, ev).starts
-                if not starts:
-                    continue
-                doc = esc_domain.chain_doc(starts[0], created_at=case["opened_at"])
-                # pending, due over the coming month: the timers of the year's open cases
-                doc["due_at"] = YEAR_END + timedelta(seconds=rng.uniform(3600, 30 * 86400))
-                chains.append(doc)
-                await esc_store.link_subject(esc_mem, doc["subject"], doc["rule_id"], doc["_id"])  # type: ignore[arg-type]
+                # the chains still running: a waiting case's acknowledgement chain, an acknowledged
+                # one's resolution chain (as escalation started them from the case's own events)
+                last = events[-1]
+                for start in esc_domain.evaluate(rules, 1, last).starts:
+                    doc = esc_domain.chain_doc(start, created_at=last.time)
+                    # pending, due over the coming month: the timers of the year's open cases
+                    doc["due_at"] = YEAR_END + timedelta(seconds=rng.uniform(3600, 30 * 86400))
+                    chains.append(doc)
+                    await esc_store.link_subject(esc_mem, doc["subject"], doc["rule_id"], doc["_id"])  # type: ignore[arg-type]
             await _load(real["escalation"], esc_store.CHAINS, chains, counts, "escalation")
             await _load(real["escalation"], esc_store.SUBJECTS, esc_mem.take(esc_store.SUBJECTS), counts, "escalation")
-            bar.update(task, completed=n_chain)
+            bar.update(task, completed=len(chains))
             timings["chains"] = time.monotonic() - t0
     finally:
         await client.close()
