@@ -62,8 +62,12 @@ BATCH = 1000
 MISSIONS = Path(__file__).parent.parent / "shared" / "data" / "missions.yaml"
 # Destinations weighted roughly as placements go (Malaysia, Taiwan, Hong Kong, Korea, Japan, ...).
 WEIGHT = {"MY": 25, "TW": 22, "HK": 20, "KR": 8, "JP": 8, "SG": 5, "SA": 4, "AE": 2, "QA": 1, "KW": 1}
-FIRST = "Siti Nur Dewi Sri Rina Ayu Putri Wati Indah Lestari Budi Agus Eko Joko Rudi Hendra Dedi Ahmad".split()
-LAST = "Rahayu Wahyuni Susanti Hartono Saputra Setiawan Kurniawan Pratama Hidayat Nugroho Wibowo Santoso".split()
+FIRST = (
+    "Siti Nur Dewi Sri Rina Ayu Putri Wati Indah Lestari Budi Agus Eko Joko Rudi Hendra Dedi Ahmad".split()
+)
+LAST = (
+    "Rahayu Wahyuni Susanti Hartono Saputra Setiawan Kurniawan Pratama Hidayat Nugroho Wibowo Santoso".split()
+)
 # Each case's state, and the desk actions that take a new case there (a short timeline each).
 PATHS: dict[str, list[cw_domain.Action]] = {
     "new": [],
@@ -130,7 +134,8 @@ async def _load(db: Any, collection: str, docs: list[Doc], counts: Counts, label
 
 def _nik(rng: random.Random, dob: date, sex: str) -> str:
     day = dob.day + (40 if sex == "F" else 0)
-    return f"{rng.randint(11, 94):02d}{rng.randint(1, 99):02d}{rng.randint(1, 99):02d}{day:02d}{dob:%m%y}{rng.randint(1, 9999):04d}"
+    region = f"{rng.randint(11, 94):02d}{rng.randint(1, 99):02d}{rng.randint(1, 99):02d}"
+    return f"{region}{day:02d}{dob:%m%y}{rng.randint(1, 9999):04d}"
 
 
 def _countries() -> tuple[list[str], list[int], dict[str, str]]:
@@ -150,7 +155,10 @@ async def seed(settings: Settings, scale: float = 1.0, *, progress: bool = True)
     clock = _Clock()
     vault = vault_for(settings)
     client: AsyncMongoClient[Doc] = AsyncMongoClient(settings.mongodb_uri)
-    real = {s: client[settings.database(s)] for s in ("registry", "intake", "casework", "escalation", "repatriation")}
+    real = {
+        s: client[settings.database(s)]
+        for s in ("registry", "intake", "casework", "escalation", "repatriation")
+    }
     counts, timings = Counts(), {}
     countries, weights, mission_of = _countries()
     try:
@@ -213,7 +221,12 @@ async def seed(settings: Settings, scale: float = 1.0, *, progress: bool = True)
                 event = DepartureRecorded.model_validate(raw[OUTBOX][0]["envelope"]["data"])
                 await in_service.project(db=intake_mem, event=event)  # type: ignore[arg-type]
                 if (i + 1) % BATCH == 0 or i == n_dep - 1:
-                    for coll in (reg_store.WORKERS, reg_store.DEPARTURES, reg_store.EMPLOYERS, reg_store.AGENCIES):
+                    for coll in (
+                        reg_store.WORKERS,
+                        reg_store.DEPARTURES,
+                        reg_store.EMPLOYERS,
+                        reg_store.AGENCIES,
+                    ):
                         docs = reg_mem.take(coll)
                         events = (
                             [DepartureRecorded.model_validate(d[OUTBOX][0]["envelope"]["data"]) for d in docs]
@@ -284,7 +297,9 @@ async def seed(settings: Settings, scale: float = 1.0, *, progress: bool = True)
                         "worker": worker,
                     }
                 )
-                submitter = in_service.Submitter(mission_id=mission_of[country], countries=frozenset([country]))
+                submitter = in_service.Submitter(
+                    mission_id=mission_of[country], countries=frozenset([country])
+                )
                 incident, new = await in_service.submit(
                     deps=in_deps, submitter=submitter, report=report, idempotency_key=None, via="http"
                 )
@@ -303,7 +318,9 @@ async def seed(settings: Settings, scale: float = 1.0, *, progress: bool = True)
                             step = timedelta(minutes=rng.uniform(1, 10)) if after_claim else None
                             clock.at += step or timedelta(hours=rng.uniform(0.2, 30))
 
-                            def build(doc: Doc, action: cw_domain.Action = action, officer: str = officer) -> Any:
+                            def build(
+                                doc: Doc, action: cw_domain.Action = action, officer: str = officer
+                            ) -> Any:
                                 return cw_service.desk_plan(
                                     doc,
                                     action,
@@ -323,7 +340,14 @@ async def seed(settings: Settings, scale: float = 1.0, *, progress: bool = True)
             for c in cases:  # the open cases' events, for escalation's chains below
                 if c["status"] in ("new", "triaged", "assigned", "in_progress"):
                     envs = [Envelope.model_validate(e["envelope"]) for e in c.get(OUTBOX, [])]
-                    incoming = [esc_domain.Incoming.of(id=e.id, type=e.type, time=e.time, data=e.data) for e in envs]
+                    # the trigger's id is the case's and the event's (envelope ids are random):
+                    # a rerun then makes the same chain ids, and skips them
+                    incoming = [
+                        esc_domain.Incoming.of(
+                            id=f"seed-{c['_id']}-{e.type}", type=e.type, time=e.time, data=e.data
+                        )
+                        for e in envs
+                    ]
                     wanted = "CaseAcknowledged" if c["status"] == "in_progress" else "CaseOpened"
                     picked = [x for x in incoming if x is not None and x.name == wanted]
                     if picked:
@@ -362,23 +386,46 @@ async def seed(settings: Settings, scale: float = 1.0, *, progress: bool = True)
                     chains.append(doc)
                     await esc_store.link_subject(esc_mem, doc["subject"], doc["rule_id"], doc["_id"])  # type: ignore[arg-type]
             await _load(real["escalation"], esc_store.CHAINS, chains, counts, "escalation")
-            await _load(real["escalation"], esc_store.SUBJECTS, esc_mem.take(esc_store.SUBJECTS), counts, "escalation")
+            await _load(
+                real["escalation"], esc_store.SUBJECTS, esc_mem.take(esc_store.SUBJECTS), counts, "escalation"
+            )
             bar.update(task, completed=len(chains))
             timings["chains"] = time.monotonic() - t0
     finally:
         await client.close()
-    return {"scale": scale, "written": counts.written, "skipped": counts.skipped, "seconds": timings}
+    sample = {  # one of each, for a test to read back through the services' own APIs
+        "nik": workers[0][0].nik,
+        "worker_id": workers[0][1],
+        "case_id": cases[0]["_id"] if cases else None,
+        "case_status": cases[0]["status"] if cases else None,
+        "chain_case_id": chains[0]["facts"]["case_id"] if chains else None,
+    }
+    return {
+        "scale": scale,
+        "written": counts.written,
+        "skipped": counts.skipped,
+        "seconds": timings,
+        "chains": len(chains),
+        "sample": sample,
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m bench.seed", description=__doc__.splitlines()[0] if __doc__ else None)
-    ap.add_argument("--scale", type=float, default=1.0, help="fraction of a national year (0.01: 3,000 departures)")
+    ap = argparse.ArgumentParser(
+        prog="python -m bench.seed", description=__doc__.splitlines()[0] if __doc__ else None
+    )
+    ap.add_argument(
+        "--scale", type=float, default=1.0, help="fraction of a national year (0.01: 3,000 departures)"
+    )
     ap.add_argument("--namespace", default=None, help="the namespace to load (default: LINDUNGI_NAMESPACE)")
     args = ap.parse_args(argv)
     settings = Settings() if args.namespace is None else Settings(namespace=args.namespace)
     t0 = time.monotonic()
     result = asyncio.run(seed(settings, args.scale))
-    print(f"national seed at scale {args.scale} into namespace {settings.namespace!r} in {time.monotonic() - t0:.1f}s")
+    print(
+        f"national seed at scale {args.scale} into namespace {settings.namespace!r}"
+        f" in {time.monotonic() - t0:.1f}s"
+    )
     for key in sorted(result["written"]):
         print(f"  {key:40s} written {result['written'][key]:8d}   existed {result['skipped'][key]:8d}")
     for phase, s in result["seconds"].items():
