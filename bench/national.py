@@ -103,7 +103,8 @@ def report(r: dict[str, Any], incidents: int) -> None:
     print(f"  {'figure':34s} {'seeded':>10s} {'empty':>10s} {'seeded/empty':>13s}")
 
     def row(name: str, a: float, b: float, unit: str) -> None:
-        print(f"  {name:34s} {a:10.1f} {b:10.1f} {a / b if b else float('nan'):13.2f}  {unit}")
+        digits = 2 if unit == "s" else 1
+        print(f"  {name:34s} {a:10.{digits}f} {b:10.{digits}f} {a / b if b else float('nan'):13.2f}  {unit}")
 
     for fig in ("queue page", "case page", "claim-next"):
         s, e = r["desk seeded"][fig], r["desk empty"][fig]
