@@ -218,18 +218,16 @@ async def seed(settings: Settings, scale: float = 1.0, *, progress: bool = True)
                 doc, _ = await reg_service.record_departure(deps=reg_deps, data=data, upsert=True)
                 workers.append((data, doc["worker_id"]))
                 raw = reg_mem[reg_store.DEPARTURES].docs[doc["_id"]]
-                event = DepartureRecorded.model_validate(raw[OUTBOX][0]["envelope"]["data"])
+                event = DepartureRecorded.model_validate(raw[OUTBOX][-1]["envelope"]["data"])
                 await in_service.project(db=intake_mem, event=event)  # type: ignore[arg-type]
                 if (i + 1) % BATCH == 0 or i == n_dep - 1:
                     for coll in (
                         reg_store.WORKERS,
                         reg_store.DEPARTURES,
-                        reg_store.EMPLOYERS,
-                        reg_store.AGENCIES,
                     ):
                         docs = reg_mem.take(coll)
                         events = (
-                            [DepartureRecorded.model_validate(d[OUTBOX][0]["envelope"]["data"]) for d in docs]
+                            [DepartureRecorded.model_validate(d[OUTBOX][-1]["envelope"]["data"]) for d in docs]
                             if coll == reg_store.DEPARTURES
                             else []
                         )
@@ -243,6 +241,8 @@ async def seed(settings: Settings, scale: float = 1.0, *, progress: bool = True)
                                 "repatriation",
                             )
                     bar.update(task, completed=i + 1)
+            for coll in (reg_store.EMPLOYERS, reg_store.AGENCIES):  # shared by many departures: once
+                await _load(real["registry"], coll, reg_mem.take(coll), counts, "registry")
             for coll in (in_store.DEPARTURES, in_store.DEPARTURE_KEYS):
                 await _load(real["intake"], coll, list(intake_mem[coll].docs.values()), counts, "intake")
             timings["departures"] = time.monotonic() - t0
