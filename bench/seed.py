@@ -226,11 +226,10 @@ async def seed(settings: Settings, scale: float = 1.0, *, progress: bool = True)
                         reg_store.DEPARTURES,
                     ):
                         docs = reg_mem.take(coll)
-                        events = (
-                            [DepartureRecorded.model_validate(d[OUTBOX][-1]["envelope"]["data"]) for d in docs]
-                            if coll == reg_store.DEPARTURES
-                            else []
-                        )
+                        events = []
+                        if coll == reg_store.DEPARTURES:  # each departure's latest snapshot
+                            snapshots = [d[OUTBOX][-1]["envelope"]["data"] for d in docs]
+                            events = [DepartureRecorded.model_validate(x) for x in snapshots]
                         await _load(real["registry"], coll, docs, counts, "registry")
                         if events:
                             await _load(
