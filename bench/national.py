@@ -7,7 +7,7 @@ the existing benchmarks' functions:
 - desk reads, on casework's API in-process: the largest queue's page (`GET /v1/queues/{q}/cases
   ?limit=100`), a case page (`GET /v1/cases/{id}`, a different case each round) and claim-next
   (`POST /v1/queues/{q}/claim-next`), p50/p99 on the client's clock. The empty store gets a
-  small desk first (bench.console.store_cases: 200 waiting cases), so there is something to read;
+  small desk first (bench.console.store_cases: 200 cases, about 20 waiting), so there is something to read;
 - timer lateness: T timers due now (bench.escalation.run: two engines), beside the seed's
   pending chains (due over the coming month) on the seeded store, alone on the empty one;
 - incidents -> cases: N incidents through intake and casework (bench.casework.run_system:
