@@ -87,8 +87,10 @@ lint: install
 	@$(VENV)/bin/mypy
 
 ## Figures and ratios on the real parts; `make bench ONLY=casework` runs one module.
+## bench.national seeds a national year first (SEED_SCALE=0.01 for a small one; docs/performance.md).
+SEED_SCALE ?= 1
 bench: install infra
-	@$(PY) -m bench $(ONLY)
+	@LINDUNGI_SEED_SCALE=$(SEED_SCALE) $(PY) -m bench $(ONLY)
 
 down:
 	@bash deploy/local/infra.sh down

@@ -164,13 +164,20 @@ def _incident(i: int, rt: Runtime) -> IncidentAccepted:
 def case_document(rt: Runtime, i: int) -> dict[str, Any]:
     """A case exactly as casework's incident handler stores it, once its outbox is published."""
     incident = _incident(i, rt)
+    case_id = casework_service.case_id_for(incident.incident_id)
     doc = casework_service._new_case(
         rt,
-        case_id=casework_service.case_id_for(incident.incident_id),
+        case_id=case_id,
         event_id=f"bench-event-{i:06d}",
         incident=incident,
         group=domain.is_group(incident.category, incident.people_affected),
-        key=domain.open_key(incident.worker_key, incident.category),
+        keys=domain.placement_key(
+            worker_key=incident.worker_key,
+            category=incident.category,
+            country=incident.country,
+            people_affected=incident.people_affected,
+            case_id=case_id,
+        ),
         rules=domain.load_rules(),
     )
     doc[OUTBOX], doc[PENDING] = [], False  # what the relay leaves after publishing

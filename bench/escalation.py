@@ -44,8 +44,13 @@ def _pct(xs: list[float], p: float) -> float:
     return xs[min(len(xs) - 1, int(p / 100 * len(xs)))]
 
 
-async def run(n: int, spread: float, cap: float, replicas: int) -> None:
-    settings = Settings(namespace=f"bench_esc_{uuid.uuid4().hex[:8]}_")
+async def run(
+    n: int, spread: float, cap: float, replicas: int, settings: Settings | None = None
+) -> dict[str, float]:
+    """Fire n timers; the figures. With `settings` (bench.national: a seeded namespace, whose own
+    pending chains stay pending beside these), its database is kept; otherwise a fresh one is dropped."""
+    own = settings is None
+    settings = settings or Settings(namespace=f"bench_esc_{uuid.uuid4().hex[:8]}_")
     clock = FollowingClock()
     runtimes = [Runtime("escalation", settings=settings, clock=clock, outbox_collections=[store.EMISSIONS])]
     runtimes += [
@@ -119,9 +124,18 @@ async def run(n: int, spread: float, cap: float, replicas: int) -> None:
             print(
                 f"  stopped at the {cap:.0f}s cap: {n - fired} timers still due (FerretDB write rate bound)"
             )
+        return {
+            "fired": fired,
+            "n": n,
+            "per_s": fired / wall,
+            "p50": _pct(late, 50),
+            "p99": _pct(late, 99),
+            "exactly_once": float(firings == fired),
+        }
     finally:
         client = runtimes[0].mongo
-        await client.drop_database(settings.database("escalation"))
+        if own:
+            await client.drop_database(settings.database("escalation"))
         for rt in runtimes:
             await rt.mongo.close()
 

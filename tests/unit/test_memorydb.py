@@ -1,0 +1,44 @@
+"""bench.memorydb: the stand-in the national seed runs the services' write paths against."""
+
+from __future__ import annotations
+
+import pytest
+from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from bench.memorydb import MemoryDb, matches
+
+
+def test_filters_on_paths_lists_and_operators() -> None:
+    doc = {"_id": "a", "status": "new", "tags": ["x", "y"], "n": 3, "deep": {"k": 1}}
+    assert matches(doc, {"status": {"$in": ["new", "triaged"]}, "tags": "x", "deep.k": 1})
+    assert matches(doc, {"$or": [{"status": "closed"}, {"n": {"$gte": 3, "$lt": 4}}]})
+    assert not matches(doc, {"n": {"$lt": 3}})
+    assert matches(doc, {"missing": None, "other": {"$exists": False}})
+    assert not matches(doc, {"status": {"$ne": "new"}})
+
+
+async def test_upserts_updates_and_duplicates() -> None:
+    db = MemoryDb("t")
+    coll = db["c"]
+    await coll.update_one({"_id": "w"}, {"$set": {"a": 1}, "$setOnInsert": {"created": 1}}, upsert=True)
+    await coll.update_one({"_id": "w"}, {"$set": {"a": 2}, "$setOnInsert": {"created": 9}}, upsert=True)
+    await coll.update_one({"_id": "w"}, {"$addToSet": {"s": {"$each": [1, 1, 2]}}, "$inc": {"n": 2}})
+    await coll.update_one({"_id": "w"}, {"$push": {"p": {"$each": [1, 1]}}, "$max": {"m": 5}})
+    assert await coll.find_one({"_id": "w"}) == {
+        "_id": "w",
+        "a": 2,
+        "created": 1,
+        "s": [1, 2],
+        "n": 2,
+        "p": [1, 1],
+        "m": 5,
+    }
+    with pytest.raises(DuplicateKeyError):
+        await coll.insert_one({"_id": "w"})
+    after = await coll.find_one_and_update(
+        {"_id": "w", "a": 2}, {"$set": {"a": 3}}, return_document=ReturnDocument.AFTER
+    )
+    assert after is not None and after["a"] == 3
+    assert await coll.find_one_and_update({"_id": "w", "a": 2}, {"$set": {"a": 4}}) is None
+    assert [d["_id"] for d in db.take("c")] == ["w"] and db.take("c") == []
