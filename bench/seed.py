@@ -148,6 +148,20 @@ def _countries() -> tuple[list[str], list[int], dict[str, str]]:
     return countries, [WEIGHT.get(c, 1) for c in countries], mission_of
 
 
+def _offline_runtime(db: MemoryDb, name: str, clock: Any, vault: Any, settings: Settings) -> SimpleNamespace:
+    """What a service's functions read of their Runtime, against the in-memory store: no broker,
+    and an outbox whose entries stay in the documents (the seed drops them before loading)."""
+    return SimpleNamespace(
+        name=name,
+        db=db,
+        clock=clock,
+        vault=vault,
+        settings=settings,
+        outbox=Outbox(source=name, clock=clock),
+        relay=SimpleNamespace(wake=lambda *ids: None),
+    )
+
+
 async def seed(settings: Settings, scale: float = 1.0, *, progress: bool = True) -> dict[str, Any]:
     """Load the year into settings' namespace; returns counts and seconds per phase."""
     rng = random.Random(11)
@@ -176,12 +190,7 @@ async def seed(settings: Settings, scale: float = 1.0, *, progress: bool = True)
             t0 = time.monotonic()
             task = bar.add_task("departures", total=n_dep)
             reg_mem = MemoryDb("registry")
-            reg_deps = reg_service.Deps(
-                db=reg_mem,  # type: ignore[arg-type]
-                vault=vault,
-                outbox=Outbox(source="registry", clock=clock),
-                clock=clock,
-            )
+            reg_rt: Any = _offline_runtime(reg_mem, "registry", clock, vault, settings)
             for i in range(n_dep):
                 sex = rng.choice("FFM")
                 dob = date(rng.randint(1972, 2004), rng.randint(1, 12), rng.randint(1, 28))
@@ -215,7 +224,7 @@ async def seed(settings: Settings, scale: float = 1.0, *, progress: bool = True)
                     status=status,
                 )
                 clock.at = when - timedelta(days=30) if status != DepartureStatus.REGISTERED else when
-                doc, _ = await reg_service.record_departure(deps=reg_deps, data=data, upsert=True)
+                doc, _ = await reg_service.record_departure(rt=reg_rt, data=data, upsert=True)
                 workers.append((data, doc["worker_id"]))
                 raw = reg_mem[reg_store.DEPARTURES].docs[doc["_id"]]
                 event = DepartureRecorded.model_validate(raw[OUTBOX][-1]["envelope"]["data"])
@@ -249,20 +258,9 @@ async def seed(settings: Settings, scale: float = 1.0, *, progress: bool = True)
             # ---- incidents, and the cases they become
             t0 = time.monotonic()
             task = bar.add_task("incidents -> cases", total=n_inc)
-            in_deps = in_service.Deps(
-                db=intake_mem,  # type: ignore[arg-type]
-                vault=vault,
-                outbox=Outbox(source="intake", clock=clock),
-                clock=clock,
-            )
+            in_rt: Any = _offline_runtime(intake_mem, "intake", clock, vault, settings)
             cw_mem = MemoryDb("casework")
-            cw_rt: Any = SimpleNamespace(
-                db=cw_mem,
-                clock=clock,
-                outbox=Outbox(source="casework", clock=clock),
-                relay=SimpleNamespace(wake=lambda *ids: None),
-                settings=settings,
-            )
+            cw_rt: Any = _offline_runtime(cw_mem, "casework", clock, vault, settings)
             open_events: list[list[esc_domain.Incoming]] = []
             states, state_w = list(STATE_WEIGHT), list(STATE_WEIGHT.values())
             officers = [f"seed-officer-{k:02d}" for k in range(40)]
@@ -300,7 +298,7 @@ async def seed(settings: Settings, scale: float = 1.0, *, progress: bool = True)
                     mission_id=mission_of[country], countries=frozenset([country])
                 )
                 incident, new = await in_service.submit(
-                    deps=in_deps, submitter=submitter, report=report, idempotency_key=None, via="http"
+                    rt=in_rt, submitter=submitter, report=report, idempotency_key=None, via="http"
                 )
                 if new:
                     raw = intake_mem[in_store.INCIDENTS].docs[incident["_id"]]
