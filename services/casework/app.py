@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 from fastapi import FastAPI
@@ -14,6 +15,13 @@ from shared.service import create_app as create_service_app
 from shared.settings import Settings
 
 PORT = 8003
+log = logging.getLogger("lindungi.casework")
+
+
+async def _rebuild_waiting(rt: Runtime) -> None:
+    fixed = await store.rebuild_waiting(rt.db)
+    if fixed:
+        log.info("%d waiting-case entries brought up to their cases", fixed)
 
 
 def create_app(
@@ -23,6 +31,9 @@ def create_app(
     rt = Runtime("casework", settings=settings, clock=clock, outbox_collections=[store.CASES])
     domain.load_rules()  # a broken queues.yaml stops the start, not the first claim
     rt.on_startup(lambda: store.ensure_indexes(rt.db))
+    # An existing database gets its waiting cases' read model; a crash between a case's write
+    # and its entry's is repaired (store.rebuild_waiting, safe beside running replicas).
+    rt.on_startup(lambda: _rebuild_waiting(rt))
     rt.consume(topics.INCIDENTS, handlers.make_handlers(rt))
     rt.consume(topics.ESCALATIONS, handlers.make_escalation_handlers(rt))
     rt.consume(topics.REPATRIATIONS, handlers.make_repatriation_handlers(rt))

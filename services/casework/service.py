@@ -118,6 +118,9 @@ async def change(rt: Runtime, case_id: str, build: Callable[[Doc], Plan | None],
             raise NotFound(case_id)
         plan = build(doc)
         if plan is None:
+            # nothing to do (an event applied before): its waiting entry may be what a crash
+            # after the case's write left behind
+            await store.follow(rt.db, doc)
             return store.strip(doc)
         entries = [rt.outbox.entry(e, key=case_id) for e in plan.events]
         query = {"_id": case_id, "status": doc["status"], **plan.filter}
@@ -209,7 +212,9 @@ async def on_incident(rt: Runtime, *, event_id: str, incident: IncidentAccepted)
         found = await store.find_placement(rt.db, incident_id=incident.incident_id, open_key=join)
         held = [d for d in found if incident.incident_id in (d.get("incident_ids") or [])]
         if held:
-            await _suggest_back(rt, incident)  # again, in case a crash came between the two writes
+            # again, in case a crash came between the writes
+            await store.follow(rt.db, held[0])
+            await _suggest_back(rt, incident)
             return str(held[0]["_id"])
         existing = next((d for d in found if join and d.get("open_key") == join), None)
         if existing is not None and join is not None:

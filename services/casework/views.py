@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -475,7 +476,7 @@ queues_router = APIRouter(prefix="/v1", tags=["queues"])
 
 async def _queue_views(rt: Runtime) -> list[QueueView]:
     """Depth and oldest waiting case of every queue, from one read of the waiting cases' queue and age."""
-    summary = await store.waiting_summary(rt.db, [s.value for s in domain.WAITING])
+    summary = await store.waiting_summary(rt.db)
     out = []
     for q in domain.load_rules().queues.values():
         depth, oldest = summary.get(q.id, (0, None))
@@ -493,23 +494,64 @@ async def _queue_views(rt: Runtime) -> list[QueueView]:
     return out
 
 
-@queues_router.get("/queues")
-async def list_queues(request: Request, who: Principal = Depends(require(*DESK_READ))) -> list[QueueView]:
-    """Every desk queue with its depth and oldest waiting case."""
-    return await _queue_views(_runtime(request))
+# A live page asks every second: an unchanged queue answers 304 after one read of the queues'
+# change counts (store.STAMPS), read before the answer so a tag never names older content.
+NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
+    304: {"description": "Unchanged since the ETag given in If-None-Match (RFC 9110); no body"}
+}
 
 
-@queues_router.get("/queues/{queue}/cases")
+def _etag(*parts: object) -> str:
+    return 'W/"' + hashlib.sha256(repr(parts).encode()).hexdigest()[:24] + '"'
+
+
+def _unchanged(request: Request, etag: str) -> bool:
+    """Whether the request's If-None-Match names this ETag (weak comparison)."""
+    given = request.headers.get("if-none-match")
+    if not given:
+        return False
+    tags = {t.strip().removeprefix("W/") for t in given.split(",")}
+    return "*" in tags or etag.removeprefix("W/") in tags
+
+
+def _queue_titles() -> tuple[tuple[str, str], ...]:
+    return tuple((q.id, q.title) for q in domain.load_rules().queues.values())
+
+
+@queues_router.get("/queues", response_model=list[QueueView], responses=NOT_MODIFIED)
+async def list_queues(
+    request: Request, response: Response, who: Principal = Depends(require(*DESK_READ))
+) -> list[QueueView] | Response:
+    """Every desk queue with its depth and oldest waiting case (with an ETag: send it back in
+    If-None-Match and an unchanged answer is 304)."""
+    rt = _runtime(request)
+    etag = _etag("queues", sorted((await store.stamps(rt.db)).items()), _queue_titles())
+    if _unchanged(request, etag):
+        return Response(status_code=304, headers={"ETag": etag})
+    response.headers["ETag"] = etag
+    return await _queue_views(rt)
+
+
+@queues_router.get("/queues/{queue}/cases", response_model=list[QueueCase], responses=NOT_MODIFIED)
 async def queue_cases(
     queue: str,
     request: Request,
+    response: Response,
     who: Principal = Depends(require(*DESK_READ)),
-    limit: int = Query(50, ge=1, le=500),
-) -> list[QueueCase]:
-    """The cases waiting in a queue, in claim-next order (priority, nearest deadline, age)."""
+    limit: int = Query(50, ge=1, le=paging.MAX_LIMIT),
+    after: str | None = Query(None, max_length=1000, description="the cursor of the Link header's next page"),
+) -> list[QueueCase] | Response:
+    """The cases waiting in a queue, in claim-next order (priority, nearest deadline, age), a page
+    at a time (the Link header names the next page); with an ETag, as `GET /v1/queues`."""
     if queue not in domain.load_rules().queues:
         raise HTTPException(404, detail=[{"field": "queue", "reason": "no such queue"}])
-    docs = await store.waiting_in(_runtime(request).db, queue, [s.value for s in domain.WAITING], limit=limit)
+    rt = _runtime(request)
+    etag = _etag("cases", queue, (await store.stamps(rt.db)).get(queue, 0), limit, after)
+    if _unchanged(request, etag):
+        return Response(status_code=304, headers={"ETag": etag})
+    docs = await store.waiting_in(rt.db, queue, limit=limit + 1, after=after)
+    docs = paging.page(request, response, docs, limit=limit, order=store.WAITING_ORDER)
+    response.headers["ETag"] = etag
     return [
         QueueCase(case_id=d["_id"], **{k: d.get(k) for k in QueueCase.model_fields if k != "case_id"})
         for d in docs
