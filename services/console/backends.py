@@ -33,6 +33,7 @@ class Reply:
     status: int
     body: Any
     next: str | None = None  # the cursor of a list's next page (its Link header), if there is one
+    etag: str | None = None  # the answer's ETag, for a conditional read next time (304: unchanged)
 
     @property
     def ok(self) -> bool:
@@ -90,7 +91,7 @@ class Backends:
             body = r.json() if r.content else None
         except ValueError:
             body = {"detail": r.text[:500]}
-        return Reply(r.status_code, body, next_after(r.headers.get("link")))
+        return Reply(r.status_code, body, next_after(r.headers.get("link")), r.headers.get("etag"))
 
     async def get(self, service: str, path: str, *, credential: str, **kw: Any) -> Reply:
         return await self.call(service, "GET", path, credential=credential, **kw)

@@ -78,10 +78,16 @@ class Part:
     status: int = 200
     errors: list[dict[str, Any]] = field(default_factory=list)
     next: str | None = None  # a list's next-page cursor
+    etag: str | None = None  # the service's ETag for it (a 304 Part: unchanged since that tag)
 
     @property
     def ok(self) -> bool:
         return not self.down and not self.errors
+
+    @property
+    def unchanged(self) -> bool:
+        """The service said 304: unchanged since the ETag the call sent."""
+        return self.status == 304 and not self.down
 
 
 @dataclass
@@ -116,7 +122,9 @@ class Ctx:
         except ServiceDown:
             return Part(service=service, down=True, status=503)
         if r.ok:
-            return Part(data=r.body, service=service, status=r.status, next=r.next)
+            return Part(data=r.body, service=service, status=r.status, next=r.next, etag=r.etag)
+        if r.status == 304:
+            return Part(service=service, status=304, etag=r.etag)
         return Part(service=service, status=r.status, errors=r.errors())
 
     async def get(self, service: str, path: str, **kw: Any) -> Part:

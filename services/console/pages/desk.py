@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import re
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -51,16 +53,58 @@ def _regions(queues: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any
     return list(out.items())
 
 
+# The desk's live loop asks for the page every second. Its ETag carries casework's two ETags (the
+# queues, the shown queue's cases) and a digest of what else the page depends on (reader,
+# language, zone, query, and the time in TAG_SECONDS steps, as "time left" moves): when casework
+# answers 304 to both, so does the console, without reading or rendering anything.
+TAG_SECONDS = 15
+_TAG = re.compile(r'^W/"desk\.([0-9a-f]+)\.([a-z0-9_-]+)\.([0-9a-f]+)\.([0-9a-f]*)"$')
+_CORE = re.compile(r'^W/"([0-9a-f]+)"$')
+
+
+def _reader_digest(ctx: Ctx) -> str:
+    slot = int(ctx.console.clock.now().timestamp()) // TAG_SECONDS
+    user = (ctx.user.user_id, sorted(ctx.user.roles))
+    what = (user, ctx.locale, ctx.fmt.zone.key, ctx.request.url.query, slot)
+    return hashlib.sha256(repr(what).encode()).hexdigest()[:16]
+
+
+def _page_tag(ctx: Ctx, queue: str | None, queues: Part, cases: Part) -> str | None:
+    """The page's ETag, or None when a part has none (an outage, an error: never cached)."""
+    q = _CORE.match(queues.etag or "")
+    c = _CORE.match(cases.etag or "") if queue else None
+    if q is None or (queue and c is None) or (queue and not re.fullmatch(r"[a-z0-9_-]+", queue)):
+        return None
+    return f'W/"desk.{_reader_digest(ctx)}.{queue or "-"}.{q[1]}.{c[1] if c else ""}"'
+
+
+async def _unchanged(ctx: Ctx, given: str | None) -> bool:
+    """Whether the page the reader holds (If-None-Match) is still what it would get now."""
+    m = _TAG.match((given or "").strip())
+    if m is None or m[1] != _reader_digest(ctx):
+        return False
+    queue = None if m[2] == "-" else m[2]
+    asks = [ctx.get("casework", "/v1/queues", headers={"if-none-match": f'W/"{m[3]}"'})]
+    if queue:
+        since = {"if-none-match": f'W/"{m[4]}"'}
+        asks.append(ctx.get("casework", f"/v1/queues/{queue}/cases", params={"limit": 100}, headers=since))
+    return all(p.unchanged for p in await asyncio.gather(*asks))
+
+
 @router.get("/desk", response_class=HTMLResponse)
 async def desk(ctx: Annotated[Ctx, Depends(signed_in)], queue: str | None = None) -> Response:
     """Every queue with its depth and oldest case; one queue's waiting cases in claim order."""
     ctx.need("desk")
+    given = ctx.request.headers.get("if-none-match")
+    if given and await _unchanged(ctx, given):
+        return Response(status_code=304, headers={"etag": given.strip(), "cache-control": "no-cache"})
     queues = await ctx.get("casework", "/v1/queues")
     if queue is None and queues.ok:
         queue = next((q["id"] for q in queues.data if q["depth"]), None)
     cases = await ctx.get("casework", f"/v1/queues/{queue}/cases", params={"limit": 100}) if queue else Part()
     title = next((q["title"] for q in (queues.data or []) if q["id"] == queue), queue)
-    return ctx.render(
+    tag = _page_tag(ctx, queue, queues, cases)
+    page = ctx.render(
         "desk.html",
         queues=queues,
         regions=_regions(queues.data or []),
@@ -69,7 +113,11 @@ async def desk(ctx: Annotated[Ctx, Depends(signed_in)], queue: str | None = None
         cases=cases,
         may_work=nav.may(ctx.user.roles, nav.DESK_WORK),
         empty=ctx.request.query_params.get("empty"),
+        page_tag=tag,
     )
+    if tag:
+        page.headers["etag"] = tag
+    return page
 
 
 @router.post("/desk/queues/{queue}/claim-next", response_class=HTMLResponse)

@@ -17,16 +17,24 @@
   } catch (e) { /* an old browser: the server's default zone, still with its offset */ }
 
   // 2. Live regions: fetch the page again every second and swap each [data-live] region that
-  //    changed, unless the reader is inside it (typing or on a button).
+  //    changed, unless the reader is inside it (typing or on a button). A page that names its
+  //    version (data-page-tag, its ETag) is asked for with If-None-Match: unchanged, it is a 304.
   var live = document.querySelectorAll("[data-live][id]");
   if (live.length) {
     var every = parseInt(document.body.getAttribute("data-poll-ms") || "1000", 10);
+    var tag = document.body.getAttribute("data-page-tag");
     var busy = false;
     var poll = function () {
       if (busy || document.hidden) { return; }
       busy = true;
-      fetch(location.href, { headers: { "X-Requested-With": "live" }, credentials: "same-origin", cache: "no-store" })
-        .then(function (r) { return r.ok ? r.text() : null; })
+      var headers = { "X-Requested-With": "live" };
+      if (tag) { headers["If-None-Match"] = tag; }
+      fetch(location.href, { headers: headers, credentials: "same-origin", cache: "no-store" })
+        .then(function (r) {
+          if (!r.ok) { return null; }  // 304: nothing changed
+          tag = r.headers.get("ETag");
+          return r.text();
+        })
         .then(function (html) {
           if (!html) { return; }
           var doc = new DOMParser().parseFromString(html, "text/html");
