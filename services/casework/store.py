@@ -7,7 +7,7 @@ from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from services.casework.domain import WAITING as WAITING_STATUSES
 from shared.mongo import HIDDEN, Doc
@@ -273,23 +273,51 @@ async def waiting_in(
 
 async def rebuild_waiting(db: AsyncDatabase[Doc]) -> int:
     """Bring every waiting entry up to its case (an existing database, or a crash between the two
-    writes); safe while other replicas write. How many entries it changed or checked again."""
+    writes); safe while other replicas write. How many entries it changed or checked again.
+
+    Missing entries are inserted in bulk (a database stored before the read model), then the
+    waiting cases are read again and any of them that moved meanwhile is followed, as `follow`
+    checks after each entry it writes in (one read of the waiting cases, not one per case: a
+    filter on `_id` with `$in` reads every case on the local FerretDB); stale ones are followed
+    one by one.
+    """
     entries = {d["_id"]: d.get("version") async for d in db[WAITING].find({}, {"version": 1})}
-    fixed = 0
+    missing: list[Doc] = []
+    stale: list[Doc] = []
     queues: set[str] = set()
-    cursor = db[CASES].find({"status": {"$in": sorted(WAITING_STATUSES)}}, ENTRY_PROJECTION)
-    async for case in cursor:
+    async for case in _waiting_cases(db):
         queues.add(str(case.get("queue")))
-        if entries.pop(case["_id"], None) != int(case.get(VERSION) or 0):
-            await follow(db, case)
-            fixed += 1
+        held = entries.pop(case["_id"], "missing")
+        if held == "missing":
+            missing.append(case)
+        elif held != int(case.get(VERSION) or 0):
+            stale.append(case)
+    for start in range(0, len(missing), 1000):
+        batch = missing[start : start + 1000]
+        try:
+            await db[WAITING].insert_many([waiting_entry(c) for c in batch], ordered=False)
+        except BulkWriteError as exc:  # written meanwhile by a replica's follow: that one stands
+            if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
+                raise
+    if missing:
+        now = {c["_id"]: c async for c in _waiting_cases(db)}
+        for case in missing:
+            current = now.get(case["_id"]) or await db[CASES].find_one({"_id": case["_id"]}, ENTRY_PROJECTION)
+            if current is not None and int(current.get(VERSION) or 0) != int(case.get(VERSION) or 0):
+                stale.append(current)
+    for case in stale:
+        await follow(db, case)
     for case_id in entries:  # entries of cases that no longer wait (or waited when read above)
         gone = await db[CASES].find_one({"_id": case_id}, ENTRY_PROJECTION)
         if gone is None:
             await db[WAITING].delete_one({"_id": case_id})
         else:
             await follow(db, gone)
-        fixed += 1
     for queue in queues:  # a change whose stamp a crash lost shows again
         await _stamp(db, queue)
-    return fixed
+    return len(missing) + len(stale) + len(entries)
+
+
+def _waiting_cases(db: AsyncDatabase[Doc]) -> Any:
+    """The waiting cases' entry fields (index `status, queue, opened_at`)."""
+    return db[CASES].find({"status": {"$in": sorted(WAITING_STATUSES)}}, ENTRY_PROJECTION)
