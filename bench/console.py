@@ -132,7 +132,16 @@ async def _serving(apps: dict[str, ASGIApp]) -> AsyncIterator[dict[str, str]]:
     for name, app in apps.items():
         port = free_port()
         server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=5)
+            uvicorn.Config(
+                app,
+                host="127.0.0.1",
+                port=port,
+                log_level="warning",
+                timeout_graceful_shutdown=5,
+                # the clients wait on other servers between two requests: past uvicorn's 5 s
+                # keep-alive (a loaded machine) they would send on a connection it closed
+                timeout_keep_alive=300,
+            )
         )
         servers[name] = server
         urls[name] = f"http://127.0.0.1:{port}"
