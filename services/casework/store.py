@@ -149,20 +149,42 @@ async def expired_claims(db: AsyncDatabase[Doc], now: datetime, *, queue: str | 
     return await db[CASES].find(query, {"_id": 1}).to_list()
 
 
-async def waiting_summary(db: AsyncDatabase[Doc]) -> dict[str, tuple[int, Doc | None]]:
+async def waiting_summary(db: AsyncDatabase[Doc], queues: list[str]) -> dict[str, tuple[int, Doc | None]]:
     """Per queue: how many cases wait, and the oldest of them (`_id`, `opened_at`).
 
-    One read of the waiting entries' queue and age, not two per queue: a `$group` with `$min`
-    would be one step less on MongoDB, but FerretDB has no `$min`.
+    Each queue's summary is kept (`queue_summaries`) under the queue's change count and read
+    again from its entries only when the queue changed since: the counts are read first, so a
+    summary is never labelled with a count newer than what it was read from. A `$group` with
+    `$min` would be one read on MongoDB, but FerretDB has no `$min`.
     """
+    counts = await stamps(db)
+    kept = {d["_id"]: d async for d in db[SUMMARIES].find({})}
     out: dict[str, tuple[int, Doc | None]] = {}
-    cursor = db[WAITING].find({}, {"queue": 1, "opened_at": 1})
-    async for doc in cursor:
-        n, oldest = out.get(doc["queue"], (0, None))
+    for queue in queues:
+        summary = kept.get(queue)
+        if summary is None or summary.get("version") != counts.get(queue, 0):
+            summary = await _summarise(db, queue, counts.get(queue, 0))
+        oldest = {"_id": summary["oldest_id"], "opened_at": summary["oldest_opened_at"]}
+        out[queue] = (int(summary["depth"]), oldest if summary["depth"] else None)
+    return out
+
+
+async def _summarise(db: AsyncDatabase[Doc], queue: str, count: int) -> Doc:
+    """A queue's depth and oldest entry, read from its entries, kept under its change count."""
+    depth, oldest = 0, None
+    async for doc in db[WAITING].find({"queue": queue}, {"opened_at": 1}):
+        depth += 1
         if oldest is None or (doc["opened_at"], doc["_id"]) < (oldest["opened_at"], oldest["_id"]):
             oldest = doc
-        out[doc["queue"]] = (n + 1, oldest)
-    return out
+    summary = {
+        "_id": queue,
+        "version": count,
+        "depth": depth,
+        "oldest_id": oldest["_id"] if oldest else None,
+        "oldest_opened_at": oldest["opened_at"] if oldest else None,
+    }
+    await keep_newer(db[SUMMARIES], summary)
+    return summary
 
 
 async def load_by_assignee(db: AsyncDatabase[Doc], statuses: list[str]) -> list[dict[str, Any]]:
@@ -193,6 +215,7 @@ async def load_by_assignee(db: AsyncDatabase[Doc], statuses: list[str]) -> list[
 
 WAITING = "waiting_cases"
 STAMPS = "queue_stamps"
+SUMMARIES = "queue_summaries"  # each queue's depth and oldest, under its change count
 # What the queue page and the overview show of a waiting case; a case's queue never changes.
 ENTRY_FIELDS = (
     "queue",

@@ -475,10 +475,11 @@ queues_router = APIRouter(prefix="/v1", tags=["queues"])
 
 
 async def _queue_views(rt: Runtime) -> list[QueueView]:
-    """Depth and oldest waiting case of every queue, from one read of the waiting cases' queue and age."""
-    summary = await store.waiting_summary(rt.db)
+    """Depth and oldest waiting case of every queue (kept per queue until it changes)."""
+    rules = domain.load_rules()
+    summary = await store.waiting_summary(rt.db, list(rules.queues))
     out = []
-    for q in domain.load_rules().queues.values():
+    for q in rules.queues.values():
         depth, oldest = summary.get(q.id, (0, None))
         out.append(
             QueueView(

@@ -234,6 +234,17 @@ async def test_an_unchanged_queue_answers_304_and_pages_follow_the_claim_order(s
             since = {**OFFICER, "if-none-match": r.headers["etag"]}
             again = await cw.get(r.request.url.raw_path.decode(), headers=since)
             assert again.status_code == 200 and again.headers["etag"] != r.headers["etag"]
+        # the overview keeps each queue's summary until the queue changes: a summary altered under
+        # the current count is what it shows, and the next change reads the queue's entries again
+        depth = {q["id"]: q["depth"] for q in (await cw.get("/v1/queues", headers=OFFICER)).json()}
+        assert depth[QUEUE] == 2 and sum(depth.values()) == 2
+        await rt.db[store.SUMMARIES].update_one({"_id": QUEUE}, {"$set": {"depth": 99}})
+        shown = (await cw.get("/v1/queues", headers=OFFICER)).json()
+        assert next(q["depth"] for q in shown if q["id"] == QUEUE) == 99
+        await _post(cw, f"/v1/cases/{high}/claim")
+        shown = (await cw.get("/v1/queues", headers=OFFICER)).json()
+        assert [(q["depth"], q["oldest_case_id"]) for q in shown if q["id"] == QUEUE] == [(1, low)]
+
         bad = await cw.get(f"/v1/queues/{QUEUE}/cases", params={"after": "nonsense!"}, headers=OFFICER)
         assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == "after"
 
