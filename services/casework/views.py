@@ -42,7 +42,6 @@ router = APIRouter(prefix="/v1", tags=["cases"])
 
 DESK_READ = ("officer", "supervisor", "administrator", "auditor")
 DESK_WORK = ("officer", "supervisor")
-_runtime = runtime  # the queue and overview endpoints (changed on another branch) still call it
 
 
 def _out(doc: Doc) -> CaseView:
@@ -494,7 +493,7 @@ async def _queue_views(rt: Runtime) -> list[QueueView]:
 @queues_router.get("/queues")
 async def list_queues(request: Request, who: Principal = Depends(require(*DESK_READ))) -> list[QueueView]:
     """Every desk queue with its depth and oldest waiting case."""
-    return await _queue_views(_runtime(request))
+    return await _queue_views(runtime(request))
 
 
 @queues_router.get("/queues/{queue}/cases")
@@ -507,7 +506,7 @@ async def queue_cases(
     """The cases waiting in a queue, in claim-next order (priority, nearest deadline, age)."""
     if queue not in domain.load_rules().queues:
         raise HTTPException(404, detail=[{"field": "queue", "reason": "no such queue"}])
-    docs = await store.waiting_in(_runtime(request).db, queue, [s.value for s in domain.WAITING], limit=limit)
+    docs = await store.waiting_in(runtime(request).db, queue, [s.value for s in domain.WAITING], limit=limit)
     return [
         QueueCase(case_id=d["_id"], **{k: d.get(k) for k in QueueCase.model_fields if k != "case_id"})
         for d in docs
@@ -519,7 +518,7 @@ async def claim_next(queue: str, request: Request, who: Principal = Depends(requ
     """Take the head of a queue (priority, nearest deadline, age), atomically; 404 when empty."""
     if queue not in domain.load_rules().queues:
         raise HTTPException(404, detail=[{"field": "queue", "reason": "no such queue"}])
-    doc = await service.claim_next(_runtime(request), queue=queue, officer=who.id)
+    doc = await service.claim_next(runtime(request), queue=queue, officer=who.id)
     if doc is None:
         raise HTTPException(404, detail=[{"field": "queue", "reason": "the queue is empty"}])
     return _out(doc)
@@ -530,7 +529,7 @@ async def supervision(
     request: Request, who: Principal = Depends(require("supervisor", "administrator", "auditor"))
 ) -> Supervision:
     """Queue depth, oldest waiting case, and per-officer load."""
-    rt = _runtime(request)
+    rt = runtime(request)
     loads: dict[str, OfficerLoad] = {}
     for row in await store.load_by_assignee(rt.db, ["assigned", "in_progress", "awaiting_repatriation"]):
         officer, st = row["_id"]["assignee"], row["_id"]["status"]
@@ -546,4 +545,4 @@ async def release_expired(
     request: Request, who: Principal = Depends(require("supervisor", "administrator"))
 ) -> dict[str, int]:
     """Return every claim whose lease expired to its queue now (the sweeper does it every few seconds)."""
-    return {"released": await service.release_expired(_runtime(request))}
+    return {"released": await service.release_expired(runtime(request))}
