@@ -11,8 +11,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared.errors import problem as problem_body
+from shared.errors import problem_response
 
 MAX_DEPTH = 64  # no Lindungi request nests past a handful of levels
 
@@ -100,7 +102,8 @@ class StrictJSON:
         found = problem(body)
         if found is not None:
             status, error = found
-            await JSONResponse(status_code=status, content={"detail": [error]})(scope, receive, send)
+            body = problem_body(status, errors=[error], instance=scope.get("path"))
+            await problem_response(status, body)(scope, receive, send)
             return
         replayed = False
 
