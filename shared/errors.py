@@ -91,7 +91,7 @@ def from_detail(
             sentences.append(str(item))
             continue
         for key, value in item.items():
-            if key not in ("field", "reason"):
+            if key not in ("field", "reason", *_MEMBERS):  # a core member is never replaced
                 extensions.setdefault(key, value)
         if item.get("field"):
             errors.append({"field": str(item["field"]), "reason": str(item.get("reason", "invalid"))})

@@ -231,7 +231,8 @@ def create_app(runtime: Runtime, *, title: str, description: str, routers: list[
         if ok:
             return JSONResponse(status_code=200, content={"ready": ok, **checks})
         down = ", ".join(f"{k}: {v}" for k, v in checks.items() if v != "ok") or "not started"
-        body = problem(503, detail=f"not ready ({down})", instance=request.url.path, ready=ok, **checks)
+        members: dict[str, Any] = {"ready": ok, **checks}
+        body = problem(503, detail=f"not ready ({down})", instance=request.url.path, **members)
         return problem_response(503, body)
 
     @app.get("/metrics", tags=["health"], response_class=Response)

@@ -102,8 +102,10 @@ class StrictJSON:
         found = problem(body)
         if found is not None:
             status, error = found
-            body = problem_body(status, errors=[error], instance=scope.get("path"))
-            await problem_response(status, body)(scope, receive, send)
+            answer = problem_response(
+                status, problem_body(status, errors=[error], instance=scope.get("path"))
+            )
+            await answer(scope, receive, send)
             return
         replayed = False
 
