@@ -327,8 +327,12 @@ _PROBLEM_CONTENT = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Prob
 
 def _problem_responses(responses: dict[str, Any]) -> None:
     for code, response in responses.items():
-        if code[:1] in "45" and "application/json" in response.get("content", {}):
+        if code[:1] not in "45":
+            continue
+        if "application/json" in response.get("content", {}):
             response["content"] = {PROBLEM_JSON: response["content"]["application/json"]}
+        elif not response.get("content"):  # a view's own description of the status (intake's 429)
+            response["content"] = _PROBLEM_CONTENT
     responses.setdefault(
         "4XX", {"description": "A problem of the request (RFC 9457)", "content": _PROBLEM_CONTENT}
     )

@@ -8,6 +8,7 @@ import pytest
 from fastapi import FastAPI, HTTPException
 from pymongo.errors import ServerSelectionTimeoutError
 
+from services.console.backends import Reply
 from services.registry.app import create_app as registry_app
 from shared.errors import PROBLEM_JSON, from_detail
 from shared.service import DATABASE_RETRY_AFTER, install_problem_handlers
@@ -77,9 +78,25 @@ async def test_retry_after_stays_a_header_and_is_said_in_the_body_too() -> None:
 def test_openapi_declares_problems_as_problem_json(path: str) -> None:
     spec = registry_app(Settings(namespace="openapi_")).openapi()
     responses = spec["paths"][path]["post"]["responses"]
-    for code in ("422", "4XX", "5XX"):
+    for code in ("409", "422", "4XX", "5XX"):  # 409: the view's own description, with the shape
         assert list(responses[code]["content"]) == [PROBLEM_JSON], code
         assert responses[code]["content"][PROBLEM_JSON]["schema"] == {"$ref": "#/components/schemas/Problem"}
     problem = spec["components"]["schemas"]["Problem"]
     assert set(problem["required"]) == {"title", "status", "detail"}
     assert "HTTPValidationError" not in str(spec)
+
+
+def test_the_console_reads_the_field_errors_of_a_problem() -> None:
+    body = from_detail(
+        422, [{"field": "worker.nik", "reason": "16 digits"}, {"field": "country", "reason": "KR"}]
+    )
+    assert Reply(422, body).errors() == [
+        {"field": "worker.nik", "reason": "16 digits"},
+        {"field": "country", "reason": "KR"},
+    ]
+    conflict = from_detail(409, {"reason": "this departure is recorded already", "current": {}})
+    assert Reply(409, conflict).errors() == [{"field": "", "reason": "this departure is recorded already"}]
+    assert Reply(502, {"detail": "<html>bad gateway"}).errors() == [
+        {"field": "", "reason": "<html>bad gateway"}
+    ]
+    assert Reply(404, None).errors() == [{"field": "", "reason": "HTTP 404"}]
