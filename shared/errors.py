@@ -120,6 +120,17 @@ def field_errors(errors: list[Any] | ValidationError) -> list[dict[str, str]]:
     return out
 
 
+def request_field_errors(errors: list[Any]) -> list[dict[str, str]]:
+    """FastAPI's request validation errors named as views name theirs: a query parameter or a
+    header by its name ('limit', 'idempotency-key'), not 'query.limit'; '(body)' for the whole."""
+    named = []
+    for e in errors:
+        loc = list(e.get("loc", ()))
+        where = loc.pop(0) if loc and loc[0] in ("body", "query", "header", "path", "cookie") else None
+        named.append({**e, "loc": loc} if loc or where != "body" else {**e, "loc": ["(body)"]})
+    return field_errors(named)
+
+
 def describe(exc: BaseException) -> str:
     """A one-line description of an error that is safe to log and to put in a DLQ header."""
     if isinstance(exc, ValidationError):

@@ -22,7 +22,14 @@ from starlette.exceptions import HTTPException
 from shared import logs
 from shared.clock import Clock
 from shared.envelope import Event
-from shared.errors import PROBLEM_JSON, Problem, field_errors, from_detail, problem, problem_response
+from shared.errors import (
+    PROBLEM_JSON,
+    Problem,
+    from_detail,
+    problem,
+    problem_response,
+    request_field_errors,
+)
 from shared.kafka import (
     AfterHandle,
     DeadLetters,
@@ -269,7 +276,7 @@ def install_problem_handlers(app: FastAPI) -> None:
                 415, errors=[{"field": "content-type", "reason": reason}], instance=request.url.path
             )
             return problem_response(415, body)
-        body = problem(422, errors=field_errors(errors), instance=request.url.path)
+        body = problem(422, errors=request_field_errors(errors), instance=request.url.path)
         return problem_response(422, body)
 
     @app.exception_handler(ConnectionFailure)

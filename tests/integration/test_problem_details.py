@@ -103,7 +103,7 @@ async def test_registry(settings: Settings) -> None:
 
 async def test_casework(settings: Settings) -> None:
     async with running(casework_app(settings, ManualClock())) as c:
-        problem(await c.get("/v1/cases", params={"limit": "many"}, headers=OFFICER), 422, "query.limit")
+        problem(await c.get("/v1/cases", params={"limit": "many"}, headers=OFFICER), 422, "limit")
         problem(await c.post("/v1/cases/nope/claim", json={}, headers=OFFICER), 404, "case_id")
         problem(await c.get("/v1/cases/nope"), 401, "authorization")
         inc = incident()

@@ -10,7 +10,7 @@ from pymongo.errors import ServerSelectionTimeoutError
 
 from services.console.backends import Reply
 from services.registry.app import create_app as registry_app
-from shared.errors import PROBLEM_JSON, from_detail
+from shared.errors import PROBLEM_JSON, from_detail, request_field_errors
 from shared.service import DATABASE_RETRY_AFTER, install_problem_handlers
 from shared.settings import Settings
 
@@ -100,3 +100,15 @@ def test_the_console_reads_the_field_errors_of_a_problem() -> None:
         {"field": "", "reason": "<html>bad gateway"}
     ]
     assert Reply(404, None).errors() == [{"field": "", "reason": "HTTP 404"}]
+
+
+def test_request_validation_errors_name_parameters_as_views_do() -> None:
+    got = request_field_errors(
+        [
+            {"loc": ("query", "limit"), "msg": "not an integer"},
+            {"loc": ("header", "idempotency-key"), "msg": "too long"},
+            {"loc": ("body", "worker", "nik"), "msg": "16 digits"},
+            {"loc": ("body",), "msg": "Field required"},
+        ]
+    )
+    assert [e["field"] for e in got] == ["limit", "idempotency-key", "worker.nik", "(body)"]
