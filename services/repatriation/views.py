@@ -73,7 +73,7 @@ def _out(doc: Doc, p: Principal) -> Doc:
 
 
 def _conflict(msg: str, doc: Doc | None = None) -> HTTPException:
-    item: dict[str, Any] = {"field": "state", "reason": msg}
+    item: dict[str, Any] = {"field": "status", "reason": msg}
     if doc is not None:
         cur = next((s for s in doc.get("steps", []) if s["status"] in ("active", "failed")), None)
         item |= {

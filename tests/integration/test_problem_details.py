@@ -143,6 +143,6 @@ async def test_repatriation(settings: Settings) -> None:
         assert r.status_code == 201, r.text
         rid = r.json()["repatriation_id"]
         r = await c.post(f"/v1/repatriations/{rid}/steps/departed/complete", json={}, headers=kl)
-        body = problem(r, 409, "state")
+        body = problem(r, 409, "status")
         assert body["current_step"] not in (None, "departed") and body["repatriation_id"] == rid
         assert body["current_status"] == "active"
