@@ -85,6 +85,8 @@ async def test_intake(settings: Settings) -> None:
         )
         text = {**seoul, "content-type": "text/plain"}
         problem(await c.post("/v1/incidents", content=json.dumps(report), headers=text), 415, "content-type")
+        huge = {**report, "narrative": "x" * 2_000_000}
+        problem(await c.post("/v1/incidents", json=huge, headers=seoul), 413, "(body)")  # intake's own limit
         # Starlette's own answers too: an unknown path, a method the path does not take
         assert problem(await c.get("/v1/nothing-here"), 404)["detail"] == "Not Found"
         problem(await c.delete("/v1/incidents"), 405)
