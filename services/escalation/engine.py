@@ -22,7 +22,7 @@ from typing import Any
 
 from prometheus_client import Gauge, Histogram
 
-from services.escalation import domain, notifier, store
+from services.escalation import actions, chains, counting, evaluation, notifier, ruleset, store
 from shared.clock import utc
 from shared.envelope import Envelope
 from shared.events.escalation import EscalationWithdrawn
@@ -53,7 +53,7 @@ class Escalation:
         self.batch = batch
         self.rules_refresh_seconds = rules_refresh_seconds
         self.default_rules = default_rules
-        self.rules: domain.RuleSet = domain.RuleSet(rules=[])
+        self.rules: ruleset.RuleSet = ruleset.RuleSet(rules=[])
         self.version = 0
         self.fired = 0  # slots this replica fired (tests and bench count them)
         self.passes = 0  # timer-loop passes finished (tests wait on it instead of sleeping)
@@ -90,7 +90,7 @@ class Escalation:
         """Indexes; the default rule set as version 1 if none is stored; load what is in force."""
         await store.ensure_indexes(self.rt.db)
         text = self.default_rules.read_text()
-        domain.load_rules(text)  # a broken default file stops the service at start, loudly
+        ruleset.load_rules(text)  # a broken default file stops the service at start, loudly
         await store.add_ruleset(
             self.rt.db,
             {"yaml": text, "loaded_at": self.rt.clock.now(), "loaded_by": "default", "note": "default rules"},
@@ -103,13 +103,13 @@ class Escalation:
         doc = await store.latest_ruleset(self.rt.db)
         if doc is None or doc["_id"] == self.version:
             return
-        self.rules = domain.load_rules(doc["yaml"])
+        self.rules = ruleset.load_rules(doc["yaml"])
         self.version = int(doc["_id"])
         log.info("rule set %d in force (%d rules)", self.version, len(self.rules.rules))
 
     async def load(self, text: str, *, by: str, note: str | None) -> int:
         """Validate and store a new rule set (raises InvalidRules; nothing stored then)."""
-        domain.load_rules(text)
+        ruleset.load_rules(text)
         version = await store.add_ruleset(
             self.rt.db, {"yaml": text, "loaded_at": self.rt.clock.now(), "loaded_by": by, "note": note}
         )
@@ -121,13 +121,13 @@ class Escalation:
 
     async def handle(self, env: Envelope, _payload: Any = None) -> None:
         """Apply one consumed event: end chains it meets, then run the rules it triggers."""
-        ev = domain.Incoming.of(id=env.id, type=env.type, time=env.time, data=env.data)
+        ev = ruleset.Incoming.of(id=env.id, type=env.type, time=env.time, data=env.data)
         if ev is None:
             return
-        for chain in await store.live_for_subjects(self.rt.db, domain.subject_keys(ev.data)):
-            if domain.ends_chain(chain["until"], ev):
+        for chain in await store.live_for_subjects(self.rt.db, evaluation.subject_keys(ev.data)):
+            if chains.ends_chain(chain["until"], ev):
                 await self.cancel(chain, by=ev.id, state="cancelled", met_at=ev.time)
-        decision = domain.evaluate(self.rules, self.version, ev)
+        decision = evaluation.evaluate(self.rules, self.version, ev)
         woke = False
         for f in decision.firings:
             woke |= await self._record(_firing_id_now(f), f, {"kind": "now"})
@@ -138,7 +138,7 @@ class Escalation:
         if woke:
             self.rt.relay.wake()
 
-    async def start(self, s: domain.ChainStart) -> bool:
+    async def start(self, s: chains.ChainStart) -> bool:
         """Store a chain with its rule's stages frozen into it; supersede the rule's older chain.
 
         A trigger older than the one of the rule's latest chain for the subject (redelivered,
@@ -153,7 +153,7 @@ class Escalation:
         mine = s.trigger_at or s.started_at
         if latest is not None and utc(latest.get("trigger_at") or latest["started_at"]) > mine:
             now = self.rt.clock.now()
-            older = domain.chain_doc(s, created_at=now)
+            older = chains.chain_doc(s, created_at=now)
             older.update({"state": "superseded", "closed_at": now, "closed_by": latest["trigger"]})
             await store.insert_closed(db, older)
             log.info("an older trigger of %s on %s did not replace the newer chain", s.rule_id, s.subject)
@@ -163,7 +163,7 @@ class Escalation:
         previous, seen = await store.link_subject(db, s.subject, s.rule_id, s.id)
         if seen and await store.get_chain(db, s.id) is not None:
             return False  # a redelivered trigger: the chain exists (live or ended)
-        if not await store.insert_chain(db, domain.chain_doc(s, created_at=self.rt.clock.now())):
+        if not await store.insert_chain(db, chains.chain_doc(s, created_at=self.rt.clock.now())):
             return False
         if previous is not None:
             other = await store.live_chain(db, previous)
@@ -177,7 +177,7 @@ class Escalation:
         When its ending event happened before stages that have fired (it came late), undo what
         can be undone of those stages and say what stands (`withdraw_late`).
         """
-        slots = domain.schedule(chain["stages"])
+        slots = chains.schedule(chain["stages"])
         now = self.rt.clock.now()
         if met_at is not None:
             await self.withdraw_late(chain, by=by, met_at=met_at)
@@ -202,7 +202,7 @@ class Escalation:
         """Stages fired after the deadline was in fact met: withdraw their undelivered notifications,
         and tell the case (EscalationWithdrawn) what was undone and what stands. Once per chain."""
         db = self.rt.db
-        late = domain.late_slots({**chain, "started_at": utc(chain["started_at"])}, met_at)
+        late = chains.late_slots({**chain, "started_at": utc(chain["started_at"])}, met_at)
         case_id = (chain.get("facts") or {}).get("case_id")
         if not late or not case_id:
             return False
@@ -212,7 +212,7 @@ class Escalation:
             decided = await store.get_decision(db, _slot_id(chain["_id"], sl))
             if decided is None or decided.get("outcome") != "fired":
                 continue
-            u, s, withdraw = domain.undo_plan(list(decided.get("actions") or []))
+            u, s, withdraw = actions.undo_plan(list(decided.get("actions") or []))
             ids = list(decided.get("action_ids") or [])
             # action_ids follow the emitted events; actions skipped (no case) have none
             gone = [ids[i] for i in withdraw if i < len(ids)]
@@ -220,7 +220,7 @@ class Escalation:
             await notifier.withdraw_pending(self.rt, gone, met_at=met_at)  # on the timeline at once
             undone += [f"{sl.label} {x}" for x in u]
             stands += [f"{sl.label} {x}" for x in s]
-        remaining = [sl.label for sl in domain.schedule(chain["stages"])[int(chain.get("slot", 0)) :]]
+        remaining = [sl.label for sl in chains.schedule(chain["stages"])[int(chain.get("slot", 0)) :]]
         if remaining:
             undone.append(f"stages not yet fired cancelled: {', '.join(remaining)}")
         ev = EscalationWithdrawn(
@@ -235,7 +235,7 @@ class Escalation:
             at=self.rt.clock.now(),
         )
         decision_id = f"{chain['_id']}:withdrawn"
-        entry = self.rt.outbox.entry(ev, key=case_id, id=uuid.uuid5(domain.ACTION_NS, decision_id).hex)
+        entry = self.rt.outbox.entry(ev, key=case_id, id=uuid.uuid5(actions.ACTION_NS, decision_id).hex)
         doc = {
             "_id": decision_id,
             "outcome": "withdrawn",
@@ -257,7 +257,7 @@ class Escalation:
             return True
         return False
 
-    async def count(self, hit: domain.CountHit, *, at: datetime) -> bool:
+    async def count(self, hit: counting.CountHit, *, at: datetime) -> bool:
         """Count a trigger; fire when enough uncounted members lie within a sliding window.
 
         The firing's record (its id names the members it counted) makes it fire once; its
@@ -276,11 +276,11 @@ class Escalation:
         seq = int(head.get("seq", 0))
         counted |= {m for w in head.get("windows", []) for m in w.get("members", [])}
         for _ in range(10):
-            window = domain.pick_window(seen, counted, at_least=hit.at_least, within=hit.within)
+            window = counting.pick_window(seen, counted, at_least=hit.at_least, within=hit.within)
             if window is None:
                 return False
             members = [m for m, _ in window]
-            f = domain.count_firing(hit, window, at)
+            f = counting.count_firing(hit, window, at)
             extra = {"kind": "window", "members": members, "key": hit.key, "seq": seq + 1}
             if await self._record(hit.window_id(seq + 1), f, extra):
                 await self._counted(hit, seq + 1, window)
@@ -295,7 +295,7 @@ class Escalation:
 
     async def _counted(
         self,
-        hit: domain.CountHit,
+        hit: counting.CountHit,
         seq: int,
         window: list[tuple[str, datetime]],
         members: list[str] | None = None,
@@ -310,7 +310,7 @@ class Escalation:
         )
         by_bucket: dict[str, list[str]] = {}
         for m, t in window:
-            by_bucket.setdefault(hit.bucket_id(domain.bucket_of(t, hit.within)), []).append(m)
+            by_bucket.setdefault(hit.bucket_id(counting.bucket_of(t, hit.within)), []).append(m)
         await store.mark_counted(self.rt.db, by_bucket)
 
     # ------------------------------------------------------------ timers
@@ -351,14 +351,14 @@ class Escalation:
         if fresh is None or fresh["slot"] != chain["slot"]:
             return 0, 0
         now = self.rt.clock.now()  # the firing's own time: a pass can take a while
-        slots = domain.schedule(chain["stages"])
+        slots = chains.schedule(chain["stages"])
         k = int(chain["slot"])
         if k >= len(slots):
             await store.close(self.rt.db, chain, state="done", at=now, by="timer")
             return 0, 1
         slot = slots[k]
         due_at = utc(chain["due_at"])
-        f = domain.slot_firing(chain, slot, now)
+        f = chains.slot_firing(chain, slot, now)
         fid = _slot_id(chain["_id"], slot)
         extra = {"kind": "slot", "chain_id": chain["_id"], "due_at": due_at}
         fired = await self._record(fid, f, extra, batch=batch)
@@ -385,7 +385,7 @@ class Escalation:
     async def _record(
         self,
         decision_id: str,
-        f: domain.Firing,
+        f: actions.Firing,
         extra: Doc,
         *,
         batch: list[tuple[str, list[Doc]]] | None = None,
@@ -461,9 +461,9 @@ class Escalation:
             await asyncio.sleep(self.poll_seconds)
 
 
-def _slot_id(chain_id: str, slot: domain.Slot) -> str:
+def _slot_id(chain_id: str, slot: chains.Slot) -> str:
     return f"{chain_id}:{slot.label}"
 
 
-def _firing_id_now(f: domain.Firing) -> str:
+def _firing_id_now(f: actions.Firing) -> str:
     return f"{f.rule_id}:now:{f.trigger}"

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 
-from services.escalation import domain, dryrun, store
+from services.escalation import dryrun, ruleset, store
 from services.escalation.engine import Escalation
 from services.escalation.models import ChainOut, DryRunIn, DryRunOut, NotificationOut, RuleSetIn, RuleSetOut
 from shared import paging
@@ -24,7 +24,7 @@ def _engine(request: Request) -> Escalation:
     return request.app.state.escalation  # type: ignore[no-any-return]
 
 
-def _invalid(exc: domain.InvalidRules) -> HTTPException:
+def _invalid(exc: ruleset.InvalidRules) -> HTTPException:
     return HTTPException(
         422, detail=[{"rule": e.rule, "field": e.field, "reason": e.reason} for e in exc.errors]
     )
@@ -35,7 +35,7 @@ def _ruleset_out(doc: Doc, *, with_rules: bool) -> RuleSetOut:
     if with_rules:
         rules = [
             r.model_dump(mode="json", by_alias=True, exclude_none=True)
-            for r in domain.load_rules(doc["yaml"]).rules
+            for r in ruleset.load_rules(doc["yaml"]).rules
         ]
     return RuleSetOut(
         version=doc["_id"],
@@ -85,7 +85,7 @@ async def load_rules(
     engine = _engine(request)
     try:
         version = await engine.load(body.yaml, by=who.id, note=body.note)
-    except domain.InvalidRules as exc:
+    except ruleset.InvalidRules as exc:
         raise _invalid(exc) from None
     doc = await store.ruleset(engine.rt.db, version)
     assert doc is not None
@@ -103,8 +103,8 @@ async def dry_run(
     """
     engine = _engine(request)
     try:
-        candidate = domain.load_rules(body.yaml)
-    except domain.InvalidRules as exc:
+        candidate = ruleset.load_rules(body.yaml)
+    except ruleset.InvalidRules as exc:
         raise _invalid(exc) from None
     events = await dryrun.read_events(
         engine.rt.settings, from_offset=body.from_offset, from_time=body.from_time, until=body.until

@@ -10,9 +10,9 @@ from datetime import timedelta
 
 import pytest
 
-from services.escalation import domain, store
+from services.escalation import counting, evaluation, ruleset, store
 from services.escalation.app import create_app
-from services.escalation.domain import chain_doc
+from services.escalation.chains import chain_doc
 from shared.clock import ManualClock
 from shared.settings import Settings
 from shared.topics import ESCALATIONS
@@ -37,9 +37,11 @@ async def test_two_replicas_fire_1000_due_timers_exactly_once(settings: Settings
         # on the shared FerretDB 1,000 events one by one would take minutes.
         docs = []
         for c in (case_opened(severity=Severity.CRITICAL) for _ in range(N)):
-            ev = domain.Incoming.of(id=uuid.uuid4().hex, type=c.type, time=T0, data=c.model_dump(mode="json"))
+            ev = ruleset.Incoming.of(
+                id=uuid.uuid4().hex, type=c.type, time=T0, data=c.model_dump(mode="json")
+            )
             assert ev is not None
-            for start in domain.evaluate(ea.rules, ea.version, ev).starts:
+            for start in evaluation.evaluate(ea.rules, ea.version, ev).starts:
                 if start.rule_id == "critical-ack-1h":
                     docs.append(chain_doc(start, created_at=T0))
         t = time.monotonic()
@@ -83,13 +85,13 @@ async def test_two_replicas_counting_late_out_of_order_incidents_fire_one_window
         agency = "p3mi-" + uuid.uuid4().hex[:6]
         base = T0 + timedelta(days=10)
 
-        def hit(engine, days: int) -> domain.CountHit:  # type: ignore[no-untyped-def]
+        def hit(engine, days: int) -> counting.CountHit:  # type: ignore[no-untyped-def]
             inc = incident(agency, at=base + timedelta(days=days))
-            ev = domain.Incoming.of(
+            ev = ruleset.Incoming.of(
                 id=uuid.uuid4().hex, type=inc.type, time=inc.reported_at, data=inc.model_dump(mode="json")
             )
             assert ev is not None
-            [h] = [c for c in domain.evaluate(engine.rules, engine.version, ev).counts if c.key == agency]
+            [h] = [c for c in evaluation.evaluate(engine.rules, engine.version, ev).counts if c.key == agency]
             return h  # type: ignore[no-any-return]
 
         first, second = hit(ea, 1), hit(eb, 2)

@@ -1,0 +1,183 @@
+"""A rule's actions turned into the events they emit, with deterministic ids; what can be undone."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from shared.envelope import Event
+from shared.events.escalation import ActionKind, EscalationAction, FlagRequested
+from shared.events.repatriation import RepatriationKind, RepatriationRequested
+
+ACTION_NS = uuid.UUID("2b0f4a43-7d0e-4f7a-b4a3-5f0e9e3c8a11")
+
+
+def action_id(rule_id: str, stage: str, trigger: str, n: int) -> str:
+    """Deterministic: the same rule, stage and trigger always give the same action ids."""
+    return uuid.uuid5(ACTION_NS, f"{rule_id}|{stage}|{trigger}|{n}").hex
+
+
+@dataclass
+class Emission:
+    """An event to publish: the payload, its Kafka key, its envelope id."""
+
+    event: Event
+    key: str
+    id: str
+
+
+@dataclass
+class Firing:
+    """What one rule did once: its actions as events, and what it skipped and why."""
+
+    rule_id: str
+    stage: str  # "now", "s0r0"..., or "window:<start>"
+    trigger: str  # the triggering event id (or counter id)
+    subject: str | None
+    at: datetime
+    emissions: list[Emission] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        """A comparable description (no ids that differ between rule versions)."""
+        return {
+            "rule_id": self.rule_id,
+            "stage": self.stage,
+            "subject": self.subject,
+            "at": self.at.isoformat(),
+            "actions": [_describe(e.event) for e in self.emissions],
+        }
+
+
+def _describe(ev: Event) -> str:
+    if isinstance(ev, EscalationAction):
+        extra = ev.level if ev.kind == ActionKind.ESCALATE else (ev.notify or ev.tag or ev.partner or "")
+        return f"{ev.kind.value}:{extra}" if extra != "" else ev.kind.value
+    if isinstance(ev, FlagRequested):
+        return f"flag:{ev.subject_kind}"
+    if isinstance(ev, RepatriationRequested):
+        return f"repatriate:{ev.kind.value}"
+    return type(ev).__name__
+
+
+def build_firing(
+    *,
+    rule_id: str,
+    rule_version: int,
+    stage: str,
+    trigger: str,
+    subject: str | None,
+    actions: list[dict[str, Any]],
+    facts: dict[str, Any],
+    description: str,
+    at: datetime,
+    members: list[str] | None = None,
+) -> Firing:
+    """Turn a rule's actions (JSON form) into the events they emit, with deterministic ids.
+
+    `members`: what a counting rule counted (incident ids); an investigation it opens names them.
+    """
+    f = Firing(rule_id=rule_id, stage=stage, trigger=trigger, subject=subject, at=at)
+    case_id = facts.get("case_id")
+    # A notification is routed by the level its stage escalates to (e.g. the director at 2).
+    stage_level = max((int(a["level"]) for a in actions if a["do"] == "escalate"), default=None)
+    about = {k: facts.get(k) for k in ("country", "category", "severity")}
+    for n, a in enumerate(actions):
+        aid = action_id(rule_id, stage, trigger, n)
+        reason = a.get("reason") or description or rule_id
+        do = a["do"]
+        level = a.get("level") if do == "escalate" else stage_level if do in ("notify", "refer") else None
+        common = {"action_id": aid, "rule_id": rule_id, "rule_version": rule_version, "reason": reason}
+        if do in ("escalate", "notify", "tag", "refer"):
+            if not case_id:
+                f.skipped.append(f"{do}: the trigger names no case")
+                continue
+            ev: Event = EscalationAction(
+                **common,
+                kind=ActionKind(do),
+                case_id=case_id,
+                level=level,
+                notify=a.get("to"),
+                tag=a.get("tag"),
+                partner=a.get("partner"),
+                subject_kind="case",
+                subject_id=case_id,
+                fired_at=at,
+                **about,
+            )
+            f.emissions.append(Emission(ev, case_id, aid))
+        elif do in ("flag", "open_case"):
+            kind = a["subject"]
+            sid = {"agency": facts.get("agency_id"), "employer": facts.get("employer_name")}.get(
+                kind, facts.get("country")
+            )
+            if not sid:
+                f.skipped.append(f"{do}: the trigger names no {kind}")
+                continue
+            if do == "flag":
+                ev = FlagRequested(
+                    action_id=aid,
+                    subject_kind=kind,
+                    subject_id=sid,
+                    rule_id=rule_id,
+                    reason=reason,
+                    requested_at=at,
+                )
+            else:
+                ev = EscalationAction(
+                    **common,
+                    kind=ActionKind.OPEN_CASE,
+                    case_id=case_id,
+                    subject_kind=kind,
+                    subject_id=sid,
+                    fired_at=at,
+                    incident_ids=list(members or []),
+                    **about,
+                )
+            f.emissions.append(Emission(ev, sid, aid))
+        elif do == "repatriate":
+            if not facts.get("country"):
+                f.skipped.append("repatriate: the trigger names no country")
+                continue
+            ev = RepatriationRequested(
+                request_id=aid,
+                kind=RepatriationKind(a["kind"]),
+                case_id=case_id,
+                worker_id=facts.get("worker_id"),
+                worker_key=facts.get("worker_key"),
+                country=facts["country"],
+                requested_by="rule",
+                reason=reason,
+                requested_at=at,
+            )
+            f.emissions.append(Emission(ev, case_id or facts["country"], aid))
+    return f
+
+
+def undo_plan(actions: list[str]) -> tuple[list[str], list[str], list[int]]:
+    """What can be undone of fired actions (their summaries, e.g. 'notify:supervisor').
+
+    (undone, not undone, indexes of the notify/refer actions whose delivery is withdrawn).
+    """
+    undone: list[str] = []
+    stands: list[str] = []
+    withdraw: list[int] = []
+    for i, a in enumerate(actions):
+        kind = a.partition(":")[0]
+        match kind:
+            case "notify" | "refer":
+                withdraw.append(i)
+                undone.append(f"{a}: withdrawn unless already sent (its outcome follows)")
+            case "escalate":
+                stands.append(f"{a}: the level stands; levels are never lowered automatically")
+            case "tag":
+                stands.append(f"{a}: the tag stands")
+            case "repatriate":
+                stands.append(f"{a}: the repatriation request stands; cancel it there if not needed")
+            case "flag":
+                stands.append(f"{a}: the flag stands")
+            case _:
+                stands.append(f"{a}: stands")
+    return undone, stands, withdraw
