@@ -80,80 +80,142 @@ def build_firing(
     `members`: what a counting rule counted (incident ids); an investigation it opens names them.
     """
     f = Firing(rule_id=rule_id, stage=stage, trigger=trigger, subject=subject, at=at)
-    case_id = facts.get("case_id")
-    # A notification is routed by the level its stage escalates to (e.g. the director at 2).
-    stage_level = max((int(a["level"]) for a in actions if a["do"] == "escalate"), default=None)
-    about = {k: facts.get(k) for k in ("country", "category", "severity")}
-    for n, a in enumerate(actions):
-        aid = action_id(rule_id, stage, trigger, n)
-        reason = a.get("reason") or description or rule_id
-        do = a["do"]
-        level = a.get("level") if do == "escalate" else stage_level if do in ("notify", "refer") else None
-        common = {"action_id": aid, "rule_id": rule_id, "rule_version": rule_version, "reason": reason}
-        if do in ("escalate", "notify", "tag", "refer"):
-            if not case_id:
-                f.skipped.append(f"{do}: the trigger names no case")
-                continue
-            ev: Event = EscalationAction(
-                **common,
-                kind=ActionKind(do),
-                case_id=case_id,
-                level=level,
-                notify=a.get("to"),
-                tag=a.get("tag"),
-                partner=a.get("partner"),
-                subject_kind="case",
-                subject_id=case_id,
-                fired_at=at,
-                **about,
-            )
-            f.emissions.append(Emission(ev, case_id, aid))
-        elif do in ("flag", "open_case"):
-            kind = a["subject"]
-            sid = {"agency": facts.get("agency_id"), "employer": facts.get("employer_name")}.get(
-                kind, facts.get("country")
-            )
-            if not sid:
-                f.skipped.append(f"{do}: the trigger names no {kind}")
-                continue
-            if do == "flag":
-                ev = FlagRequested(
-                    action_id=aid,
-                    subject_kind=kind,
-                    subject_id=sid,
-                    rule_id=rule_id,
-                    reason=reason,
-                    requested_at=at,
-                )
-            else:
-                ev = EscalationAction(
-                    **common,
-                    kind=ActionKind.OPEN_CASE,
-                    case_id=case_id,
-                    subject_kind=kind,
-                    subject_id=sid,
-                    fired_at=at,
-                    incident_ids=list(members or []),
-                    **about,
-                )
-            f.emissions.append(Emission(ev, sid, aid))
-        elif do == "repatriate":
-            if not facts.get("country"):
-                f.skipped.append("repatriate: the trigger names no country")
-                continue
-            ev = RepatriationRequested(
-                request_id=aid,
-                kind=RepatriationKind(a["kind"]),
-                case_id=case_id,
-                worker_id=facts.get("worker_id"),
-                worker_key=facts.get("worker_key"),
-                country=facts["country"],
-                requested_by="rule",
-                reason=reason,
-                requested_at=at,
-            )
-            f.emissions.append(Emission(ev, case_id or facts["country"], aid))
+    firing = _Context(
+        rule_id=rule_id,
+        rule_version=rule_version,
+        stage=stage,
+        trigger=trigger,
+        facts=facts,
+        description=description,
+        at=at,
+        members=list(members or []),
+        # A notification is routed by the level its stage escalates to (e.g. the director at 2).
+        stage_level=max((int(a["level"]) for a in actions if a["do"] == "escalate"), default=None),
+    )
+    for n, action in enumerate(actions):
+        out = _emission(firing, n, action)
+        if isinstance(out, Emission):
+            f.emissions.append(out)
+        elif out is not None:
+            f.skipped.append(out)
     return f
+
+
+@dataclass(frozen=True)
+class _Context:
+    """What every action of one firing shares."""
+
+    rule_id: str
+    rule_version: int
+    stage: str
+    trigger: str
+    facts: dict[str, Any]
+    description: str
+    at: datetime
+    members: list[str]
+    stage_level: int | None
+
+    @property
+    def about(self) -> dict[str, Any]:
+        return {k: self.facts.get(k) for k in ("country", "category", "severity")}
+
+
+def _emission(firing: _Context, n: int, action: dict[str, Any]) -> Emission | str | None:
+    """The event of a firing's `n`-th action, or why it is skipped (a string)."""
+    aid = action_id(firing.rule_id, firing.stage, firing.trigger, n)
+    reason = action.get("reason") or firing.description or firing.rule_id
+    do = action["do"]
+    if do in ("escalate", "notify", "tag", "refer"):
+        return _case_action(firing, aid, reason, action)
+    if do in ("flag", "open_case"):
+        return _subject_action(firing, aid, reason, action)
+    if do == "repatriate":
+        return _repatriation(firing, aid, reason, action)
+    return None
+
+
+def _case_action(firing: _Context, aid: str, reason: str, action: dict[str, Any]) -> Emission | str:
+    """escalate, notify, tag, refer: an action on the triggering case."""
+    do = action["do"]
+    case_id = firing.facts.get("case_id")
+    if not case_id:
+        return f"{do}: the trigger names no case"
+    level = (
+        action.get("level") if do == "escalate" else firing.stage_level if do in ("notify", "refer") else None
+    )
+    ev = EscalationAction(
+        action_id=aid,
+        rule_id=firing.rule_id,
+        rule_version=firing.rule_version,
+        reason=reason,
+        kind=ActionKind(do),
+        case_id=case_id,
+        level=level,
+        notify=action.get("to"),
+        tag=action.get("tag"),
+        partner=action.get("partner"),
+        subject_kind="case",
+        subject_id=case_id,
+        fired_at=firing.at,
+        **firing.about,
+    )
+    return Emission(ev, case_id, aid)
+
+
+def _subject_action(firing: _Context, aid: str, reason: str, action: dict[str, Any]) -> Emission | str:
+    """flag, open_case: an action on an agency, an employer or a country the trigger names."""
+    do, kind, facts = action["do"], action["subject"], firing.facts
+    subject_id = {"agency": facts.get("agency_id"), "employer": facts.get("employer_name")}.get(
+        kind, facts.get("country")
+    )
+    if not subject_id:
+        return f"{do}: the trigger names no {kind}"
+    ev: Event
+    if do == "flag":
+        ev = FlagRequested(
+            action_id=aid,
+            subject_kind=kind,
+            subject_id=subject_id,
+            rule_id=firing.rule_id,
+            reason=reason,
+            requested_at=firing.at,
+        )
+    else:
+        # `members`: what a counting rule counted (incident ids); the investigation names them.
+        ev = EscalationAction(
+            action_id=aid,
+            rule_id=firing.rule_id,
+            rule_version=firing.rule_version,
+            reason=reason,
+            kind=ActionKind.OPEN_CASE,
+            case_id=facts.get("case_id"),
+            subject_kind=kind,
+            subject_id=subject_id,
+            fired_at=firing.at,
+            incident_ids=firing.members,
+            **firing.about,
+        )
+    return Emission(ev, subject_id, aid)
+
+
+def _repatriation(firing: _Context, aid: str, reason: str, action: dict[str, Any]) -> Emission | str:
+    """repatriate: a command to repatriation for the country the trigger names."""
+    facts = firing.facts
+    if not facts.get("country"):
+        return "repatriate: the trigger names no country"
+    case_id = facts.get("case_id")
+    ev = RepatriationRequested(
+        request_id=aid,
+        kind=RepatriationKind(action["kind"]),
+        case_id=case_id,
+        worker_id=facts.get("worker_id"),
+        worker_key=facts.get("worker_key"),
+        country=facts["country"],
+        requested_by="rule",
+        reason=reason,
+        requested_at=firing.at,
+    )
+    return Emission(ev, case_id or facts["country"], aid)
 
 
 def undo_plan(actions: list[str]) -> tuple[list[str], list[str], list[int]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from services.escalation import handlers, store, views
+from services.escalation import handlers, notification_store, store, views
 from services.escalation.engine import Escalation
 from services.escalation.notifier import Notifier
 from shared import topics
@@ -44,7 +44,10 @@ def create_app(
 ) -> FastAPI:
     """Wire escalation's database, topics, timer loop and HTTP routes."""
     rt = Runtime(
-        "escalation", settings=settings, clock=clock, outbox_collections=[store.EMISSIONS, store.DELIVERIES]
+        "escalation",
+        settings=settings,
+        clock=clock,
+        outbox_collections=[store.EMISSIONS, notification_store.DELIVERIES],
     )
     engine = Escalation(rt, poll_seconds=timer_poll_seconds)
     notifier = Notifier(rt, poll_seconds=timer_poll_seconds)

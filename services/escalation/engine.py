@@ -7,6 +7,11 @@ decision's events then go into the outbox (`emissions`, deleted once published s
 scans stay small) and the decision is marked emitted; a decider that died in between is
 covered by whoever next meets the decision (same envelope ids). Cancelling a chain decides its
 remaining slots as cancelled, so a timer that loses the race to a cancel can never fire.
+
+One module, although near 470 lines: it is one class, one replica's engine, and its parts
+(events, counts, timers, repair) all decide through the same fence (`_record`) and share the
+replica's state (the rules in force, metrics, counters the tests read). The pure parts are
+elsewhere (ruleset, evaluation, actions, chains, counting); the storage in store.py.
 """
 
 from __future__ import annotations
@@ -22,7 +27,16 @@ from typing import Any
 
 from prometheus_client import Gauge, Histogram
 
-from services.escalation import actions, chains, counting, evaluation, notifier, ruleset, store
+from services.escalation import (
+    actions,
+    chains,
+    counting,
+    evaluation,
+    notification_store,
+    notifier,
+    ruleset,
+    store,
+)
 from shared.clock import utc
 from shared.envelope import Envelope
 from shared.events.escalation import EscalationWithdrawn
@@ -216,7 +230,7 @@ class Escalation:
             ids = list(decided.get("action_ids") or [])
             # action_ids follow the emitted events; actions skipped (no case) have none
             gone = [ids[i] for i in withdraw if i < len(ids)]
-            await store.withdraw_actions(db, gone, at=met_at, by=by)
+            await notification_store.withdraw_actions(db, gone, at=met_at, by=by)
             await notifier.withdraw_pending(self.rt, gone, met_at=met_at)  # on the timeline at once
             undone += [f"{sl.label} {x}" for x in u]
             stands += [f"{sl.label} {x}" for x in s]

@@ -14,7 +14,7 @@ from typing import Any
 from services.escalation.actions import ACTION_NS, Firing, build_firing
 from services.escalation.chains import ChainStart, frozen_stages, frozen_until
 from services.escalation.counting import CountHit, bucket_of
-from services.escalation.ruleset import SUBJECTS, Incoming, RuleSet, field_value
+from services.escalation.ruleset import SUBJECTS, Incoming, Rule, RuleSet, field_value
 
 
 def subject_key(kind: str, data: dict[str, Any]) -> str | None:
@@ -85,67 +85,83 @@ def evaluate(rules: RuleSet, version: int, ev: Incoming) -> Decision:
     for rule in rules.rules:
         if not rule.enabled or not rule.triggered_by(ev):
             continue
-        facts = facts_of(ev.data)
-        actions = [a.model_dump(mode="json", exclude_none=True) for a in rule.actions or []]
         if rule.deadline is not None:
-            subject = subject_key(rule.deadline.subject, ev.data)
-            if subject is None:
-                continue
-            started = ev.time
-            if rule.deadline.start:
-                present, value = field_value(ev.data, rule.deadline.start)
-                if not present:
-                    continue
-                started = datetime.fromisoformat(str(value)) if not isinstance(value, datetime) else value
-            out.starts.append(
-                ChainStart(
-                    id=uuid.uuid5(ACTION_NS, f"chain|{rule.id}|{subject}|{ev.id}").hex,
-                    rule_id=rule.id,
-                    rule_version=version,
-                    description=rule.description,
-                    subject=subject,
-                    trigger=ev.id,
-                    started_at=started,
-                    stages=frozen_stages(rule.deadline),
-                    until=frozen_until(rule.deadline),
-                    facts=facts,
-                    trigger_at=ev.time,
-                )
-            )
+            start = _chain_start(rule, version, ev)
+            if start is not None:
+                out.starts.append(start)
         elif rule.count is not None:
-            parts = [field_value(ev.data, f) for f in rule.count.by]
-            if not all(p for p, _ in parts):
-                continue
-            key = "/".join(str(v) for _, v in parts)
-            out.counts.append(
-                CountHit(
-                    rule_id=rule.id,
-                    rule_version=version,
-                    key=key,
-                    bucket=bucket_of(ev.time, rule.count.within),
-                    within=rule.count.within,
-                    member=str(ev.data.get("incident_id") or ev.id),
-                    at=ev.time,
-                    at_least=rule.count.at_least,
-                    actions=actions,
-                    description=rule.description,
-                    facts=facts,
-                )
-            )
+            hit = _count_hit(rule, version, ev)
+            if hit is not None:
+                out.counts.append(hit)
         else:
-            subject = subject_key("case", ev.data)
-            trigger = subject if rule.once_per == "subject" and subject else ev.id
-            out.firings.append(
-                build_firing(
-                    rule_id=rule.id,
-                    rule_version=version,
-                    stage="now",
-                    trigger=trigger,
-                    subject=subject,
-                    actions=actions,
-                    facts=facts,
-                    description=rule.description,
-                    at=ev.time,
-                )
-            )
+            out.firings.append(_immediate(rule, version, ev))
     return out
+
+
+def _actions(rule: Rule) -> list[dict[str, Any]]:
+    return [a.model_dump(mode="json", exclude_none=True) for a in rule.actions or []]
+
+
+def _chain_start(rule: Rule, version: int, ev: Incoming) -> ChainStart | None:
+    """The chain a deadline rule starts; None when the event names no subject or start time."""
+    assert rule.deadline is not None
+    subject = subject_key(rule.deadline.subject, ev.data)
+    if subject is None:
+        return None
+    started = ev.time
+    if rule.deadline.start:
+        present, value = field_value(ev.data, rule.deadline.start)
+        if not present:
+            return None
+        started = datetime.fromisoformat(str(value)) if not isinstance(value, datetime) else value
+    return ChainStart(
+        id=uuid.uuid5(ACTION_NS, f"chain|{rule.id}|{subject}|{ev.id}").hex,
+        rule_id=rule.id,
+        rule_version=version,
+        description=rule.description,
+        subject=subject,
+        trigger=ev.id,
+        started_at=started,
+        stages=frozen_stages(rule.deadline),
+        until=frozen_until(rule.deadline),
+        facts=facts_of(ev.data),
+        trigger_at=ev.time,
+    )
+
+
+def _count_hit(rule: Rule, version: int, ev: Incoming) -> CountHit | None:
+    """The member a counting rule counts; None when the event lacks a field of the key."""
+    assert rule.count is not None
+    parts = [field_value(ev.data, f) for f in rule.count.by]
+    if not all(present for present, _ in parts):
+        return None
+    return CountHit(
+        rule_id=rule.id,
+        rule_version=version,
+        key="/".join(str(value) for _, value in parts),
+        bucket=bucket_of(ev.time, rule.count.within),
+        within=rule.count.within,
+        member=str(ev.data.get("incident_id") or ev.id),
+        at=ev.time,
+        at_least=rule.count.at_least,
+        actions=_actions(rule),
+        description=rule.description,
+        facts=facts_of(ev.data),
+    )
+
+
+def _immediate(rule: Rule, version: int, ev: Incoming) -> Firing:
+    """The firing of a rule with immediate actions: once per event, or once per case."""
+    subject = subject_key("case", ev.data)
+    trigger = subject if rule.once_per == "subject" and subject else ev.id
+    return build_firing(
+        rule_id=rule.id,
+        rule_version=version,
+        stage="now",
+        trigger=trigger,
+        subject=subject,
+        actions=_actions(rule),
+        facts=facts_of(ev.data),
+        description=rule.description,
+        at=ev.time,
+    )

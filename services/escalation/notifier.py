@@ -22,7 +22,7 @@ from typing import Any
 import aiosmtplib
 import httpx
 
-from services.escalation import channels, store
+from services.escalation import channels, notification_store
 from shared.clock import utc
 from shared.envelope import Envelope
 from shared.events.escalation import ActionKind, DeliveryStatus, EscalationAction, NotificationDelivery
@@ -94,17 +94,17 @@ class Notifier:
                 "attempts": 0,
                 "created_at": now,
             }
-            stored = await store.add_notification(self.rt.db, record)
+            stored = await notification_store.add_notification(self.rt.db, record)
             if stored.get("state") in FINAL:
                 continue  # done before: a redelivered action
             delivery: Doc = {**record, "message": msg, "next_at": now}
-            if unrouted and not await store.withdrawn(self.rt.db, action.action_id):
+            if unrouted and not await notification_store.withdrawn(self.rt.db, action.action_id):
                 error = f"no route for {channels.recipient(action)!r} in the channel file"
                 fields = {"state": "failed", "finished_at": now, "last_error": error}
                 delivery.update(fields)
                 delivery = Outbox.on_insert(delivery, [self._outcome(delivery, DeliveryStatus.FAILED, error)])
                 log.warning("notification %s: %s", n.id, error)
-            await store.add_delivery(self.rt.db, delivery)
+            await notification_store.add_delivery(self.rt.db, delivery)
             if unrouted:
                 self.rt.relay.wake(n.id)
         self._wake.set()
@@ -113,7 +113,7 @@ class Notifier:
 
     async def deliver_due(self) -> int:
         """Try every delivery due now once; return how many were sent here."""
-        due = await store.due_deliveries(self.rt.db, self.rt.clock.now(), 100)
+        due = await notification_store.due_deliveries(self.rt.db, self.rt.clock.now(), 100)
         gate = asyncio.Semaphore(10)
 
         async def one(d: Doc) -> bool:
@@ -125,14 +125,16 @@ class Notifier:
 
     async def _try(self, d: Doc) -> bool:
         db = self.rt.db
-        record = await store.notification(db, d["_id"])
+        record = await notification_store.notification(db, d["_id"])
         if record is not None and record.get("state") in FINAL:
-            await db[store.DELIVERIES].delete_one({"_id": d["_id"]})  # re-queued after it finished
+            await db[notification_store.DELIVERIES].delete_one(
+                {"_id": d["_id"]}
+            )  # re-queued after it finished
             return False
         now = self.rt.clock.now()
         tried = int(d["attempts"]) + 1
         wait = channels.backoff(tried, base=self.backoff_seconds)
-        claimed = await store.claim_try(
+        claimed = await notification_store.claim_try(
             db,
             d,
             next_at=now + timedelta(seconds=wait),
@@ -140,7 +142,7 @@ class Notifier:
         )
         if claimed is None:
             return False  # another replica took this try
-        gone = await store.withdrawn(db, d["action_id"])
+        gone = await notification_store.withdrawn(db, d["action_id"])
         if gone is not None:
             # the tries made so far (this claimed one sends nothing)
             await self._finish(d, DeliveryStatus.WITHDRAWN, withdrawn_reason(gone["at"]))
@@ -155,10 +157,10 @@ class Notifier:
             if tried >= self.attempts:
                 await self._finish(claimed, DeliveryStatus.FAILED, error)
             else:
-                await store.note_failure(db, d["_id"], error)
+                await notification_store.note_failure(db, d["_id"], error)
                 log.info("notification %s: try %d failed, next in %.0f s", d["_id"], tried, wait)
                 # withdrawn while this try was in flight: say so now, not at the next try
-                gone = await store.withdrawn(db, d["action_id"])
+                gone = await notification_store.withdrawn(db, d["action_id"])
                 if gone is not None:
                     await self._finish(claimed, DeliveryStatus.WITHDRAWN, withdrawn_reason(gone["at"]))
             return False
@@ -241,7 +243,7 @@ class Notifier:
             self._wake.clear()
             try:
                 await self.deliver_due()
-                await store.fold_finished(self.rt.db)
+                await notification_store.fold_finished(self.rt.db)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -285,7 +287,7 @@ async def finish(rt: Runtime, d: Doc, status: DeliveryStatus, error: str | None)
     fields: Doc = {"state": status.value, "finished_at": now}
     if error:
         fields["last_error"] = error
-    if not await store.finish_delivery(rt.db, d["_id"], fields, [outcome(rt, d, status, error)]):
+    if not await notification_store.finish_delivery(rt.db, d["_id"], fields, [outcome(rt, d, status, error)]):
         return False
     rt.relay.wake(d["_id"])
     log.info("notification %s %s after %d tries", d["_id"], status.value, d["attempts"])
@@ -298,7 +300,7 @@ async def withdraw_pending(rt: Runtime, action_ids: list[str], *, met_at: object
     and checks the withdrawal once it failed). How many ended here."""
     now = rt.clock.now()
     ended = 0
-    for d in await store.pending_of_actions(rt.db, action_ids):
+    for d in await notification_store.pending_of_actions(rt.db, action_ids):
         in_flight = d.get("trying_until")
         if in_flight is not None and utc(in_flight) > now:
             continue

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 
-from services.escalation import dryrun, ruleset, store
+from services.escalation import dryrun, notification_store, ruleset, store
 from services.escalation.engine import Escalation
 from services.escalation.models import ChainOut, DryRunIn, DryRunOut, NotificationOut, RuleSetIn, RuleSetOut
 from shared import paging
@@ -167,8 +167,8 @@ async def case_notifications(
     """A case's notifications (notify and refer actions, one per contact) and their delivery state."""
     db = _engine(request).rt.db
     out = []
-    for doc in await store.notifications_of(db, case_id):
-        live = await store.delivery(db, doc["_id"]) if doc.get("state") == "pending" else None
+    for doc in await notification_store.notifications_of(db, case_id):
+        live = await notification_store.delivery(db, doc["_id"]) if doc.get("state") == "pending" else None
         live_fields = ("state", "attempts", "finished_at", "last_error")
         now: Doc = {k: live[k] for k in live_fields if live and k in live}
         out.append(_notification_out({**doc, **now}))
@@ -210,15 +210,15 @@ async def notification_inbox(
         raise HTTPException(
             422, detail=[{"field": "case_id", "reason": "an officer's inbox names its cases"}]
         )
-    docs = await store.inbox(
+    docs = await notification_store.inbox(
         _engine(request).rt.db,
         region=region.value if region else None,
         case_ids=case_ids,
-        states=list(state or store.FINISHED),
+        states=list(state or notification_store.FINISHED),
         limit=limit + 1,
         after=after,
     )
     return [
         _notification_out(d)
-        for d in paging.page(request, response, docs, limit=limit, order=store.INBOX_ORDER)
+        for d in paging.page(request, response, docs, limit=limit, order=notification_store.INBOX_ORDER)
     ]
