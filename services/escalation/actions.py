@@ -218,6 +218,16 @@ def _repatriation(firing: _Context, aid: str, reason: str, action: dict[str, Any
     return Emission(ev, case_id or facts["country"], aid)
 
 
+def now_decision_id(firing: Firing) -> str:
+    """The decision of an immediate firing: its rule and trigger (a redelivery decides nothing new)."""
+    return f"{firing.rule_id}:now:{firing.trigger}"
+
+
+def slot_decision_id(chain_id: str, slot_label: str) -> str:
+    """The decision of one chain slot, fired or cancelled: one per chain and slot."""
+    return f"{chain_id}:{slot_label}"
+
+
 def undo_plan(actions: list[str]) -> tuple[list[str], list[str], list[int]]:
     """What can be undone of fired actions (their summaries, e.g. 'notify:supervisor').
 

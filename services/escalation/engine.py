@@ -144,7 +144,7 @@ class Escalation:
         decision = evaluation.evaluate(self.rules, self.version, ev)
         woke = False
         for f in decision.firings:
-            woke |= await self._record(_firing_id_now(f), f, {"kind": "now"})
+            woke |= await self._record(actions.now_decision_id(f), f, {"kind": "now"})
         for start in decision.starts:
             await self.start(start)
         for hit in decision.counts:
@@ -197,7 +197,7 @@ class Escalation:
             await self.withdraw_late(chain, by=by, met_at=met_at)
         records = [
             {
-                "_id": _slot_id(chain["_id"], sl),
+                "_id": actions.slot_decision_id(chain["_id"], sl.label),
                 "kind": "slot",
                 "outcome": "cancelled",
                 "chain_id": chain["_id"],
@@ -223,7 +223,7 @@ class Escalation:
         undone: list[str] = []
         stands: list[str] = []
         for sl in late:
-            decided = await store.get_decision(db, _slot_id(chain["_id"], sl))
+            decided = await store.get_decision(db, actions.slot_decision_id(chain["_id"], sl.label))
             if decided is None or decided.get("outcome") != "fired":
                 continue
             u, s, withdraw = actions.undo_plan(list(decided.get("actions") or []))
@@ -334,13 +334,13 @@ class Escalation:
         total = 0
         while True:
             now = self.rt.clock.now()
-            chains = await store.due(self.rt.db, now, limit or self.batch)
-            if not chains:
+            due = await store.due(self.rt.db, now, limit or self.batch)
+            if not due:
                 return total
-            random.shuffle(chains)  # replicas scanning the same due set rarely collide
+            random.shuffle(due)  # replicas scanning the same due set rarely collide
             progressed = fired_now = 0
             batch: list[tuple[str, list[Doc]]] = []
-            for chain in chains:
+            for chain in due:
                 fired, moved = await self._fire(chain, now, batch)
                 fired_now += fired
                 progressed += moved
@@ -373,7 +373,7 @@ class Escalation:
         slot = slots[k]
         due_at = utc(chain["due_at"])
         f = chains.slot_firing(chain, slot, now)
-        fid = _slot_id(chain["_id"], slot)
+        fid = actions.slot_decision_id(chain["_id"], slot.label)
         extra = {"kind": "slot", "chain_id": chain["_id"], "due_at": due_at}
         fired = await self._record(fid, f, extra, batch=batch)
         if fired:
@@ -473,11 +473,3 @@ class Escalation:
                 log.exception("timer loop failed; retrying")
             self.passes += 1
             await asyncio.sleep(self.poll_seconds)
-
-
-def _slot_id(chain_id: str, slot: chains.Slot) -> str:
-    return f"{chain_id}:{slot.label}"
-
-
-def _firing_id_now(f: actions.Firing) -> str:
-    return f"{f.rule_id}:now:{f.trigger}"

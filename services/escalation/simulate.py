@@ -25,6 +25,7 @@ class Simulator:
     decided: set[str] = field(default_factory=set)
     counters: dict[str, list[tuple[str, datetime]]] = field(default_factory=dict)
     consumed: set[str] = field(default_factory=set)  # (counter key, member) counted by a firing
+    windows: dict[str, int] = field(default_factory=dict)  # per count head: its last firing number
     fired: list[actions.Firing] = field(default_factory=list)
 
     def feed(self, ev: ruleset.Incoming) -> None:
@@ -36,7 +37,7 @@ class Simulator:
                 self._cancel(cid)
         decision = evaluation.evaluate(self.rules, self.version, ev)
         for f in decision.firings:
-            self._record(f"{f.rule_id}:now:{f.trigger}", f)
+            self._record(actions.now_decision_id(f), f)
         for s in decision.starts:
             if s.id in self.decided:
                 continue
@@ -54,7 +55,8 @@ class Simulator:
             window = counting.pick_window(seen, counted, at_least=hit.at_least, within=hit.within)
             if window is not None:
                 members = [m for m, _ in window]
-                self._record(hit.firing_id(members), counting.count_firing(hit, window, ev.time))
+                seq = self.windows[hit.head_id] = self.windows.get(hit.head_id, 0) + 1
+                self._record(hit.window_id(seq), counting.count_firing(hit, window, ev.time))
                 self.consumed.update(f"{hit.rule_id}|{hit.key}|{m}" for m in members)
 
     def advance_to(self, until: datetime) -> None:
@@ -66,7 +68,8 @@ class Simulator:
             chain = min(due, key=lambda c: c["due_at"])
             slots = chains.schedule(chain["stages"])
             slot = slots[chain["slot"]]
-            self._record(f"{chain['_id']}:{slot.label}", chains.slot_firing(chain, slot, chain["due_at"]))
+            firing = chains.slot_firing(chain, slot, chain["due_at"])
+            self._record(actions.slot_decision_id(chain["_id"], slot.label), firing)
             if chain["slot"] + 1 < len(slots):
                 chain["slot"] += 1
                 chain["due_at"] = chain["started_at"] + timedelta(seconds=slots[chain["slot"]].offset)
