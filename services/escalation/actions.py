@@ -14,9 +14,9 @@ from shared.events.repatriation import RepatriationKind, RepatriationRequested
 ACTION_NS = uuid.UUID("2b0f4a43-7d0e-4f7a-b4a3-5f0e9e3c8a11")
 
 
-def action_id(rule_id: str, stage: str, trigger: str, n: int) -> str:
+def action_id(rule_id: str, stage: str, trigger: str, index: int) -> str:
     """Deterministic: the same rule, stage and trigger always give the same action ids."""
-    return uuid.uuid5(ACTION_NS, f"{rule_id}|{stage}|{trigger}|{n}").hex
+    return uuid.uuid5(ACTION_NS, f"{rule_id}|{stage}|{trigger}|{index}").hex
 
 
 @dataclass
@@ -79,8 +79,8 @@ def build_firing(
 
     `members`: what a counting rule counted (incident ids); an investigation it opens names them.
     """
-    f = Firing(rule_id=rule_id, stage=stage, trigger=trigger, subject=subject, at=at)
-    firing = _Context(
+    firing = Firing(rule_id=rule_id, stage=stage, trigger=trigger, subject=subject, at=at)
+    context = _Context(
         rule_id=rule_id,
         rule_version=rule_version,
         stage=stage,
@@ -92,13 +92,13 @@ def build_firing(
         # A notification is routed by the level its stage escalates to (e.g. the director at 2).
         stage_level=max((int(a["level"]) for a in actions if a["do"] == "escalate"), default=None),
     )
-    for n, action in enumerate(actions):
-        out = _emission(firing, n, action)
+    for index, action in enumerate(actions):
+        out = _emission(context, index, action)
         if isinstance(out, Emission):
-            f.emissions.append(out)
+            firing.emissions.append(out)
         elif out is not None:
-            f.skipped.append(out)
-    return f
+            firing.skipped.append(out)
+    return firing
 
 
 @dataclass(frozen=True)
@@ -120,33 +120,37 @@ class _Context:
         return {k: self.facts.get(k) for k in ("country", "category", "severity")}
 
 
-def _emission(firing: _Context, n: int, action: dict[str, Any]) -> Emission | str | None:
-    """The event of a firing's `n`-th action, or why it is skipped (a string)."""
-    aid = action_id(firing.rule_id, firing.stage, firing.trigger, n)
-    reason = action.get("reason") or firing.description or firing.rule_id
+def _emission(context: _Context, index: int, action: dict[str, Any]) -> Emission | str | None:
+    """The event of a firing's `index`-th action, or why it is skipped (a string)."""
+    aid = action_id(context.rule_id, context.stage, context.trigger, index)
+    reason = action.get("reason") or context.description or context.rule_id
     do = action["do"]
     if do in ("escalate", "notify", "tag", "refer"):
-        return _case_action(firing, aid, reason, action)
+        return _case_action(context, aid, reason, action)
     if do in ("flag", "open_case"):
-        return _subject_action(firing, aid, reason, action)
+        return _subject_action(context, aid, reason, action)
     if do == "repatriate":
-        return _repatriation(firing, aid, reason, action)
+        return _repatriation(context, aid, reason, action)
     return None
 
 
-def _case_action(firing: _Context, aid: str, reason: str, action: dict[str, Any]) -> Emission | str:
+def _case_action(context: _Context, aid: str, reason: str, action: dict[str, Any]) -> Emission | str:
     """escalate, notify, tag, refer: an action on the triggering case."""
     do = action["do"]
-    case_id = firing.facts.get("case_id")
+    case_id = context.facts.get("case_id")
     if not case_id:
         return f"{do}: the trigger names no case"
     level = (
-        action.get("level") if do == "escalate" else firing.stage_level if do in ("notify", "refer") else None
+        action.get("level")
+        if do == "escalate"
+        else context.stage_level
+        if do in ("notify", "refer")
+        else None
     )
     ev = EscalationAction(
         action_id=aid,
-        rule_id=firing.rule_id,
-        rule_version=firing.rule_version,
+        rule_id=context.rule_id,
+        rule_version=context.rule_version,
         reason=reason,
         kind=ActionKind(do),
         case_id=case_id,
@@ -156,15 +160,15 @@ def _case_action(firing: _Context, aid: str, reason: str, action: dict[str, Any]
         partner=action.get("partner"),
         subject_kind="case",
         subject_id=case_id,
-        fired_at=firing.at,
-        **firing.about,
+        fired_at=context.at,
+        **context.about,
     )
     return Emission(ev, case_id, aid)
 
 
-def _subject_action(firing: _Context, aid: str, reason: str, action: dict[str, Any]) -> Emission | str:
+def _subject_action(context: _Context, aid: str, reason: str, action: dict[str, Any]) -> Emission | str:
     """flag, open_case: an action on an agency, an employer or a country the trigger names."""
-    do, kind, facts = action["do"], action["subject"], firing.facts
+    do, kind, facts = action["do"], action["subject"], context.facts
     subject_id = {"agency": facts.get("agency_id"), "employer": facts.get("employer_name")}.get(
         kind, facts.get("country")
     )
@@ -176,31 +180,31 @@ def _subject_action(firing: _Context, aid: str, reason: str, action: dict[str, A
             action_id=aid,
             subject_kind=kind,
             subject_id=subject_id,
-            rule_id=firing.rule_id,
+            rule_id=context.rule_id,
             reason=reason,
-            requested_at=firing.at,
+            requested_at=context.at,
         )
     else:
         # `members`: what a counting rule counted (incident ids); the investigation names them.
         ev = EscalationAction(
             action_id=aid,
-            rule_id=firing.rule_id,
-            rule_version=firing.rule_version,
+            rule_id=context.rule_id,
+            rule_version=context.rule_version,
             reason=reason,
             kind=ActionKind.OPEN_CASE,
             case_id=facts.get("case_id"),
             subject_kind=kind,
             subject_id=subject_id,
-            fired_at=firing.at,
-            incident_ids=firing.members,
-            **firing.about,
+            fired_at=context.at,
+            incident_ids=context.members,
+            **context.about,
         )
     return Emission(ev, subject_id, aid)
 
 
-def _repatriation(firing: _Context, aid: str, reason: str, action: dict[str, Any]) -> Emission | str:
+def _repatriation(context: _Context, aid: str, reason: str, action: dict[str, Any]) -> Emission | str:
     """repatriate: a command to repatriation for the country the trigger names."""
-    facts = firing.facts
+    facts = context.facts
     if not facts.get("country"):
         return "repatriate: the trigger names no country"
     case_id = facts.get("case_id")
@@ -213,7 +217,7 @@ def _repatriation(firing: _Context, aid: str, reason: str, action: dict[str, Any
         country=facts["country"],
         requested_by="rule",
         reason=reason,
-        requested_at=firing.at,
+        requested_at=context.at,
     )
     return Emission(ev, case_id or facts["country"], aid)
 
@@ -236,20 +240,20 @@ def undo_plan(actions: list[str]) -> tuple[list[str], list[str], list[int]]:
     undone: list[str] = []
     stands: list[str] = []
     withdraw: list[int] = []
-    for i, a in enumerate(actions):
-        kind = a.partition(":")[0]
+    for index, summary in enumerate(actions):
+        kind = summary.partition(":")[0]
         match kind:
             case "notify" | "refer":
-                withdraw.append(i)
-                undone.append(f"{a}: withdrawn unless already sent (its outcome follows)")
+                withdraw.append(index)
+                undone.append(f"{summary}: withdrawn unless already sent (its outcome follows)")
             case "escalate":
-                stands.append(f"{a}: the level stands; levels are never lowered automatically")
+                stands.append(f"{summary}: the level stands; levels are never lowered automatically")
             case "tag":
-                stands.append(f"{a}: the tag stands")
+                stands.append(f"{summary}: the tag stands")
             case "repatriate":
-                stands.append(f"{a}: the repatriation request stands; cancel it there if not needed")
+                stands.append(f"{summary}: the repatriation request stands; cancel it there if not needed")
             case "flag":
-                stands.append(f"{a}: the flag stands")
+                stands.append(f"{summary}: the flag stands")
             case _:
-                stands.append(f"{a}: stands")
+                stands.append(f"{summary}: stands")
     return undone, stands, withdraw

@@ -31,14 +31,14 @@ def schedule(stages: list[dict[str, Any]]) -> list[Slot]:
     """Flatten frozen stages (JSON form) into slots; each stage waits from the previous one's last slot."""
     out: list[Slot] = []
     at = 0
-    for i, st in enumerate(stages):
-        at += int(st.get("after", 0))
-        out.append(Slot(i, 0, at, st["actions"]))
-        rep = st.get("repeat")
-        if rep:
-            for r in range(1, int(rep["times"]) + 1):
-                at += int(rep["every"])
-                out.append(Slot(i, r, at, st["actions"]))
+    for stage_no, stage in enumerate(stages):
+        at += int(stage.get("after", 0))
+        out.append(Slot(stage_no, 0, at, stage["actions"]))
+        repeat = stage.get("repeat")
+        if repeat:
+            for repeat_no in range(1, int(repeat["times"]) + 1):
+                at += int(repeat["every"])
+                out.append(Slot(stage_no, repeat_no, at, stage["actions"]))
     return out
 
 
@@ -93,23 +93,23 @@ def slot_firing(chain: dict[str, Any], slot: Slot, at: datetime) -> Firing:
     )
 
 
-def chain_doc(s: ChainStart, *, created_at: datetime) -> dict[str, Any]:
+def chain_doc(start: ChainStart, *, created_at: datetime) -> dict[str, Any]:
     """The stored form of a new chain: its rule's stages and ending events frozen into it."""
     return {
-        "_id": s.id,
-        "rule_id": s.rule_id,
-        "rule_version": s.rule_version,
-        "description": s.description,
-        "subject": s.subject,
-        "trigger": s.trigger,
-        "trigger_at": s.trigger_at or s.started_at,
-        "started_at": s.started_at,
-        "stages": s.stages,
-        "until": s.until,
-        "facts": s.facts,
+        "_id": start.id,
+        "rule_id": start.rule_id,
+        "rule_version": start.rule_version,
+        "description": start.description,
+        "subject": start.subject,
+        "trigger": start.trigger,
+        "trigger_at": start.trigger_at or start.started_at,
+        "started_at": start.started_at,
+        "stages": start.stages,
+        "until": start.until,
+        "facts": start.facts,
         "slot": 0,
-        "slots": len(schedule(s.stages)),
-        "due_at": s.first_due,
+        "slots": len(schedule(start.stages)),
+        "due_at": start.first_due,
         "state": "pending",
         "created_at": created_at,
     }

@@ -56,7 +56,7 @@ class CountHit:
     def neighbours(self) -> list[str]:
         return [self.bucket_id(self.bucket - 1), self.bucket_id(self.bucket + 1)]
 
-    def firing_id(self, members: list[str]) -> str:
+    def trigger_id(self, members: list[str]) -> str:
         """The trigger of one firing: the rule, the key and the members it counted (action ids)."""
         return uuid.uuid5(ACTION_NS, f"count|{self.rule_id}|{self.key}|{','.join(sorted(members))}").hex
 
@@ -78,9 +78,9 @@ def pick_window(
     """The earliest `at_least` members not yet counted whose times lie within a span shorter than
     `within`, or None. Earliest first, so every replica that sees the same members picks the same."""
     earliest: dict[str, datetime] = {}  # a member seen twice (accepted, then matched) counts once
-    for m, t in members:
-        if m not in consumed and (m not in earliest or t < earliest[m]):
-            earliest[m] = t
+    for member, at in members:
+        if member not in consumed and (member not in earliest or at < earliest[member]):
+            earliest[member] = at
     free = sorted(earliest.items(), key=lambda m: (m[1], m[0]))
     for i in range(len(free) - at_least + 1):
         if (free[i + at_least - 1][1] - free[i][1]).total_seconds() < within:
@@ -97,11 +97,11 @@ def bucket_of(at: datetime, within: int) -> int:
 def count_firing(hit: CountHit, window: list[tuple[str, datetime]], at: datetime) -> Firing:
     """The firing of a counting rule: `window` is the members it counted (id, time), earliest first."""
     members = [m for m, _ in window]
-    f = build_firing(
+    return build_firing(
         rule_id=hit.rule_id,
         rule_version=hit.rule_version,
         stage=f"window:{window[0][1].isoformat()}",
-        trigger=hit.firing_id(members),
+        trigger=hit.trigger_id(members),
         subject=f"{hit.rule_id}:{hit.key}",
         actions=hit.actions,
         facts=hit.facts,
@@ -109,4 +109,3 @@ def count_firing(hit: CountHit, window: list[tuple[str, datetime]], at: datetime
         at=at,
         members=members,
     )
-    return f

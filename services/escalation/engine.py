@@ -78,24 +78,24 @@ class Escalation:
         self.emit_grace_seconds = rt.settings.escalation_emit_grace_seconds
         self.purge_seconds = 5.0
         self.repair_seconds = rt.settings.escalation_repair_seconds
-        r = rt.metrics.registry
-        self.pending = Gauge("lindungi_timers_pending", "Live chains waiting on a timer.", registry=r)
+        registry = rt.metrics.registry
+        self.pending = Gauge("lindungi_timers_pending", "Live chains waiting on a timer.", registry=registry)
         self.next_due = Gauge(
             "lindungi_timers_next_due_seconds",
             "Seconds until the earliest timer is due (negative: overdue; 0 when none waits).",
-            registry=r,
+            registry=registry,
         )
         self.lateness_seconds = Histogram(
             "lindungi_timer_lateness_seconds",
             "From a slot's due time to its firing, on the service clock.",
-            registry=r,
+            registry=registry,
             buckets=(0.1, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600),
         )
         rt.metrics.on_scrape("timers", self._timer_gauges)
 
     async def _timer_gauges(self) -> None:
-        n, first = await store.pending_timers(self.rt.db)
-        self.pending.set(n)
+        pending, first = await store.pending_timers(self.rt.db)
+        self.pending.set(pending)
         self.next_due.set((utc(first) - self.rt.clock.now()).total_seconds() if first is not None else 0.0)
 
     # ------------------------------------------------------------ rules
@@ -141,48 +141,54 @@ class Escalation:
         for chain in await store.live_for_subjects(self.rt.db, evaluation.subject_keys(ev.data)):
             if chains.ends_chain(chain["until"], ev):
                 await self.cancel(chain, by=ev.id, state="cancelled", met_at=ev.time)
-        decision = evaluation.evaluate(self.rules, self.version, ev)
+        effects = evaluation.evaluate(self.rules, self.version, ev)
         woke = False
-        for f in decision.firings:
-            woke |= await self._record(actions.now_decision_id(f), f, {"kind": "now"})
-        for start in decision.starts:
+        for firing in effects.firings:
+            woke |= await self._record(actions.now_decision_id(firing), firing, {"kind": "now"})
+        for start in effects.starts:
             await self.start(start)
-        for hit in decision.counts:
+        for hit in effects.counts:
             woke |= await self.count(hit, at=ev.time)
         if woke:
             self.rt.relay.wake()
 
-    async def start(self, s: chains.ChainStart) -> bool:
+    async def start(self, chain_start: chains.ChainStart) -> bool:
         """Store a chain with its rule's stages frozen into it; supersede the rule's older chain.
 
         A trigger older than the one of the rule's latest chain for the subject (redelivered,
         or arriving out of order) never replaces it: its chain is recorded as superseded.
         """
         db = self.rt.db
-        if await store.get_chain(db, s.id) is not None:
+        if await store.get_chain(db, chain_start.id) is not None:
             return False  # a redelivered trigger: the chain exists (live or ended)
         # One subject's events share a partition key, so one consumer meets them in turn: the
         # read below and the link after it do not race another trigger of the same subject.
-        latest = await store.latest_chain(db, s.subject, s.rule_id)
-        mine = s.trigger_at or s.started_at
+        latest = await store.latest_chain(db, chain_start.subject, chain_start.rule_id)
+        mine = chain_start.trigger_at or chain_start.started_at
         if latest is not None and utc(latest.get("trigger_at") or latest["started_at"]) > mine:
             now = self.rt.clock.now()
-            older = chains.chain_doc(s, created_at=now)
+            older = chains.chain_doc(chain_start, created_at=now)
             older.update({"state": "superseded", "closed_at": now, "closed_by": latest["trigger"]})
             await store.insert_closed(db, older)
-            log.info("an older trigger of %s on %s did not replace the newer chain", s.rule_id, s.subject)
+            log.info(
+                "an older trigger of %s on %s did not replace the newer chain",
+                chain_start.rule_id,
+                chain_start.subject,
+            )
             return False
         # Subject first: a crash before the insert leaves a dangling id (the redelivery repairs
         # it below), never a live chain that an ending event cannot find.
-        previous, seen = await store.link_subject(db, s.subject, s.rule_id, s.id)
-        if seen and await store.get_chain(db, s.id) is not None:
+        previous, seen = await store.link_subject(
+            db, chain_start.subject, chain_start.rule_id, chain_start.id
+        )
+        if seen and await store.get_chain(db, chain_start.id) is not None:
             return False  # a redelivered trigger: the chain exists (live or ended)
-        if not await store.insert_chain(db, chains.chain_doc(s, created_at=self.rt.clock.now())):
+        if not await store.insert_chain(db, chains.chain_doc(chain_start, created_at=self.rt.clock.now())):
             return False
         if previous is not None:
             other = await store.live_chain(db, previous)
             if other is not None:
-                await self.cancel(other, by=s.trigger, state="superseded")
+                await self.cancel(other, by=chain_start.trigger, state="superseded")
         return True
 
     async def cancel(self, chain: Doc, *, by: str, state: str, met_at: datetime | None = None) -> None:
@@ -226,14 +232,14 @@ class Escalation:
             decided = await store.get_decision(db, actions.slot_decision_id(chain["_id"], sl.label))
             if decided is None or decided.get("outcome") != "fired":
                 continue
-            u, s, withdraw = actions.undo_plan(list(decided.get("actions") or []))
+            undone_here, stands_here, withdraw = actions.undo_plan(list(decided.get("actions") or []))
             ids = list(decided.get("action_ids") or [])
             # action_ids follow the emitted events; actions skipped (no case) have none
             gone = [ids[i] for i in withdraw if i < len(ids)]
             await notification_store.withdraw_actions(db, gone, at=met_at, by=by)
             await notifier.withdraw_pending(self.rt, gone, met_at=met_at)  # on the timeline at once
-            undone += [f"{sl.label} {x}" for x in u]
-            stands += [f"{sl.label} {x}" for x in s]
+            undone += [f"{sl.label} {x}" for x in undone_here]
+            stands += [f"{sl.label} {x}" for x in stands_here]
         remaining = [sl.label for sl in chains.schedule(chain["stages"])[int(chain.get("slot", 0)) :]]
         if remaining:
             undone.append(f"stages not yet fired cancelled: {', '.join(remaining)}")
@@ -294,9 +300,9 @@ class Escalation:
             if window is None:
                 return False
             members = [m for m, _ in window]
-            f = counting.count_firing(hit, window, at)
+            firing = counting.count_firing(hit, window, at)
             extra = {"kind": "window", "members": members, "key": hit.key, "seq": seq + 1}
-            if await self._record(hit.window_id(seq + 1), f, extra):
+            if await self._record(hit.window_id(seq + 1), firing, extra):
                 await self._counted(hit, seq + 1, window)
                 return True
             before = await store.get_decision(db, hit.window_id(seq + 1)) or {}
@@ -366,31 +372,31 @@ class Escalation:
             return 0, 0
         now = self.rt.clock.now()  # the firing's own time: a pass can take a while
         slots = chains.schedule(chain["stages"])
-        k = int(chain["slot"])
-        if k >= len(slots):
+        slot_no = int(chain["slot"])
+        if slot_no >= len(slots):
             await store.close(self.rt.db, chain, state="done", at=now, by="timer")
             return 0, 1
-        slot = slots[k]
+        slot = slots[slot_no]
         due_at = utc(chain["due_at"])
-        f = chains.slot_firing(chain, slot, now)
-        fid = actions.slot_decision_id(chain["_id"], slot.label)
+        firing = chains.slot_firing(chain, slot, now)
+        decision_id = actions.slot_decision_id(chain["_id"], slot.label)
         extra = {"kind": "slot", "chain_id": chain["_id"], "due_at": due_at}
-        fired = await self._record(fid, f, extra, batch=batch)
+        fired = await self._record(decision_id, firing, extra, batch=batch)
         if fired:
             self.fired += 1
             self.lateness_seconds.observe(max((now - due_at).total_seconds(), 0.0))
             if self.keep_lateness:
                 self.lateness.append((now - due_at).total_seconds())
         else:
-            decided = await store.get_decision(self.rt.db, fid)
+            decided = await store.get_decision(self.rt.db, decision_id)
             if decided is not None and decided.get("outcome") == "cancelled":
                 await store.close(self.rt.db, chain, state="cancelled", at=now, by=decided.get("by", "?"))
                 return 0, 1
         # Fired here or before (by another replica, or by us before a crash): move on.
-        if k + 1 < len(slots):
+        if slot_no + 1 < len(slots):
             started = utc(chain["started_at"])
             await store.advance(
-                self.rt.db, chain["_id"], k + 1, started + timedelta(seconds=slots[k + 1].offset)
+                self.rt.db, chain["_id"], slot_no + 1, started + timedelta(seconds=slots[slot_no + 1].offset)
             )
         else:
             await store.close(self.rt.db, chain, state="done", at=now, by="timer")
@@ -399,7 +405,7 @@ class Escalation:
     async def _record(
         self,
         decision_id: str,
-        f: actions.Firing,
+        firing: actions.Firing,
         extra: Doc,
         *,
         batch: list[tuple[str, list[Doc]]] | None = None,
@@ -408,20 +414,20 @@ class Escalation:
         doc = {
             "_id": decision_id,
             "outcome": "fired",
-            "rule_id": f.rule_id,
-            "stage": f.stage,
-            "subject": f.subject,
-            "trigger": f.trigger,
-            "fired_at": f.at,
+            "rule_id": firing.rule_id,
+            "stage": firing.stage,
+            "subject": firing.subject,
+            "trigger": firing.trigger,
+            "fired_at": firing.at,
             "owner": self.rt.instance,
             "decided_wall": time.time(),
-            "actions": f.summary()["actions"],
-            "action_ids": [e.id for e in f.emissions],
-            "skipped": f.skipped,
-            "emitted": not f.emissions,
+            "actions": firing.summary()["actions"],
+            "action_ids": [e.id for e in firing.emissions],
+            "skipped": firing.skipped,
+            "emitted": not firing.emissions,
             **extra,
         }
-        entries = [self.rt.outbox.entry(e.event, key=e.key, id=e.id) for e in f.emissions]
+        entries = [self.rt.outbox.entry(e.event, key=e.key, id=e.id) for e in firing.emissions]
         doc["events"] = entries  # kept, so a decision whose decider died can still be emitted
         if await store.decide(self.rt.db, doc):
             if entries and batch is not None:
@@ -444,13 +450,13 @@ class Escalation:
 
     async def repair(self) -> int:
         """Emit decisions whose decider died before emitting them (older than the grace period)."""
-        n = 0
+        emitted = 0
         for doc in await store.unemitted(self.rt.db, time.time() - self.emit_grace_seconds):
             await store.emit_batch(self.rt.db, [(doc["_id"], doc.get("events") or [])])
-            n += 1
-        if n:
+            emitted += 1
+        if emitted:
             self.rt.relay.wake()
-        return n
+        return emitted
 
     async def run(self) -> None:
         """The timer loop: fire what is due, refresh the rules now and then, forever."""

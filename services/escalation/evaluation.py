@@ -14,14 +14,14 @@ from typing import Any
 from services.escalation.actions import ACTION_NS, Firing, build_firing
 from services.escalation.chains import ChainStart, frozen_stages, frozen_until
 from services.escalation.counting import CountHit, bucket_of
-from services.escalation.ruleset import SUBJECTS, Incoming, Rule, RuleSet, field_value
+from services.escalation.ruleset import SUBJECT_FIELDS, Incoming, Rule, RuleSet, field_value
 
 
 def subject_key(kind: str, data: dict[str, Any]) -> str | None:
     """'case:<id>' or 'repatriation_step:<id>/<step>'; None when the payload lacks a field."""
     parts = []
-    for f in SUBJECTS[kind]:
-        present, value = field_value(data, f)
+    for name in SUBJECT_FIELDS[kind]:
+        present, value = field_value(data, name)
         if not present:
             return None
         parts.append(str(value))
@@ -30,7 +30,7 @@ def subject_key(kind: str, data: dict[str, Any]) -> str | None:
 
 def subject_keys(data: dict[str, Any]) -> list[str]:
     """Every subject an event is about (what chains it might end)."""
-    return [k for kind in SUBJECTS if (k := subject_key(kind, data))]
+    return [k for kind in SUBJECT_FIELDS if (k := subject_key(kind, data))]
 
 
 FACT_FIELDS = (
@@ -58,7 +58,7 @@ def facts_of(data: dict[str, Any]) -> dict[str, Any]:
 
 
 @dataclass
-class Decision:
+class Effects:
     """What the rules make of one event: immediate firings, chains to start, counters to bump."""
 
     firings: list[Firing] = field(default_factory=list)
@@ -73,15 +73,15 @@ def in_force(loaded: list[tuple[int, datetime]], at: datetime) -> int:
     if not ordered:
         raise ValueError("no rule set is stored")
     version = ordered[0][0]
-    for v, loaded_at in ordered:
+    for candidate, loaded_at in ordered:
         if loaded_at <= at:
-            version = v
+            version = candidate
     return version
 
 
-def evaluate(rules: RuleSet, version: int, ev: Incoming) -> Decision:
+def evaluate(rules: RuleSet, version: int, ev: Incoming) -> Effects:
     """What the given rule set makes of an event (pure)."""
-    out = Decision()
+    out = Effects()
     for rule in rules.rules:
         if not rule.enabled or not rule.triggered_by(ev):
             continue

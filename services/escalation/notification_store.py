@@ -103,10 +103,10 @@ async def fold_finished(db: AsyncDatabase[Doc], limit: int = 200) -> int:
         .limit(limit)
         .to_list()
     )
-    for d in done:
-        keep = {k: d.get(k) for k in ("state", "attempts", "finished_at", "last_error")}
-        await db[NOTIFICATIONS].update_one({"_id": d["_id"]}, {"$set": keep})
-        await db[DELIVERIES].delete_one({"_id": d["_id"]})
+    for finished in done:
+        keep = {k: finished.get(k) for k in ("state", "attempts", "finished_at", "last_error")}
+        await db[NOTIFICATIONS].update_one({"_id": finished["_id"]}, {"$set": keep})
+        await db[DELIVERIES].delete_one({"_id": finished["_id"]})
     return len(done)
 
 
@@ -145,8 +145,10 @@ async def delivery(db: AsyncDatabase[Doc], delivery_id: str) -> Doc | None:
 
 async def withdraw_actions(db: AsyncDatabase[Doc], action_ids: list[str], *, at: datetime, by: str) -> None:
     """Mark actions withdrawn: their notifications not yet sent will not be."""
-    for a in action_ids:
-        await db[WITHDRAWN].update_one({"_id": a}, {"$setOnInsert": {"at": at, "by": by}}, upsert=True)
+    for action_id in action_ids:
+        await db[WITHDRAWN].update_one(
+            {"_id": action_id}, {"$setOnInsert": {"at": at, "by": by}}, upsert=True
+        )
 
 
 async def withdrawn(db: AsyncDatabase[Doc], action_id: str) -> Doc | None:

@@ -71,13 +71,13 @@ class Recount:
         marks: dict[str, list[str]] = {}
         counted: set[tuple[str, str, str]] = set()
         self.counted = set()
-        for d in await store.window_decisions(self.live):
-            for m in d.get("members") or []:
-                self.counted.add((d["rule_id"], d["key"], m))
-                hit = self.first.get((d["rule_id"], d["key"], m))
+        for window in await store.window_decisions(self.live):
+            for member in window.get("members") or []:
+                self.counted.add((window["rule_id"], window["key"], member))
+                hit = self.first.get((window["rule_id"], window["key"], member))
                 if hit is not None:  # a member not replayed yet is marked when the catch-up meets it
-                    marks.setdefault(hit.counter_id, []).append(m)
-                    counted.add((d["rule_id"], d["key"], m))
+                    marks.setdefault(hit.counter_id, []).append(member)
+                    counted.add((window["rule_id"], window["key"], member))
         await store.mark_counted(db, marks)
         groups: dict[tuple[str, str, int, int], list[tuple[str, datetime]]] = {}
         for (rule_id, key, member), hit in self.first.items():

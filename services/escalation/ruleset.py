@@ -27,7 +27,7 @@ EVENTS: dict[str, type[Event]] = {cls.__name__: cls for cls in EVENT_TYPES.value
 SHORT_NAME: dict[str, str] = {cls.type: name for name, cls in EVENTS.items()}
 
 # What a deadline chain follows: the payload fields that name one subject.
-SUBJECTS: dict[str, tuple[str, ...]] = {
+SUBJECT_FIELDS: dict[str, tuple[str, ...]] = {
     "case": ("case_id",),
     "repatriation": ("repatriation_id",),
     "repatriation_step": ("repatriation_id", "step"),
@@ -35,9 +35,16 @@ SUBJECTS: dict[str, tuple[str, ...]] = {
 }
 
 
-def parse_duration(value: Any) -> int:
+def duration_seconds(value: Any) -> int:
     """Seconds of '90s', '30m', '4h', '30d' (or a plain number of seconds): shared.durations."""
     return int(durations.parse_duration(value).total_seconds())
+
+
+def _in_seconds(data: Any, key: str) -> Any:
+    """A rule part's raw input with its duration field `key` in seconds ('4h' -> 14400)."""
+    if isinstance(data, dict) and key in data:
+        return {**data, key: duration_seconds(data[key])}
+    return data
 
 
 Duration = Annotated[int, Field(ge=0)]
@@ -64,12 +71,12 @@ class Condition(_Strict):
 
     @model_validator(mode="before")
     @classmethod
-    def _shorthand(cls, v: Any) -> Any:
-        if isinstance(v, list):
-            return {"in": v}
-        if isinstance(v, dict):
-            return v
-        return {"eq": v}
+    def _shorthand(cls, data: Any) -> Any:
+        if isinstance(data, list):
+            return {"in": data}
+        if isinstance(data, dict):
+            return data
+        return {"eq": data}
 
     def test(self, present: bool, value: Any) -> bool:
         """Whether a field's value passes."""
@@ -119,8 +126,8 @@ def _check_condition(model: type[BaseModel], path: str, cond: Condition) -> None
         return
     try:
         adapter: TypeAdapter[Any] = TypeAdapter(ann)
-        for v in values:
-            adapter.validate_python(v)
+        for value in values:
+            adapter.validate_python(value)
     except ValidationError:
         allowed = ""
         for arg in (ann, *getattr(ann, "__args__", ())):
@@ -200,10 +207,8 @@ class Repeat(_Strict):
 
     @model_validator(mode="before")
     @classmethod
-    def _durations(cls, v: Any) -> Any:
-        if isinstance(v, dict) and "every" in v:
-            v = {**v, "every": parse_duration(v["every"])}
-        return v
+    def _durations(cls, data: Any) -> Any:
+        return _in_seconds(data, "every")
 
 
 class Stage(_Strict):
@@ -215,10 +220,8 @@ class Stage(_Strict):
 
     @model_validator(mode="before")
     @classmethod
-    def _durations(cls, v: Any) -> Any:
-        if isinstance(v, dict) and "after" in v:
-            v = {**v, "after": parse_duration(v["after"])}
-        return v
+    def _durations(cls, data: Any) -> Any:
+        return _in_seconds(data, "after")
 
 
 class Deadline(_Strict):
@@ -243,10 +246,8 @@ class Count(_Strict):
 
     @model_validator(mode="before")
     @classmethod
-    def _durations(cls, v: Any) -> Any:
-        if isinstance(v, dict) and "within" in v:
-            v = {**v, "within": parse_duration(v["within"])}
-        return v
+    def _durations(cls, data: Any) -> Any:
+        return _in_seconds(data, "within")
 
 
 class Rule(_Strict):
@@ -267,23 +268,25 @@ class Rule(_Strict):
             raise ValueError("a count rule needs actions")
         model = EVENTS[self.trigger.event]
         if self.deadline is not None:
-            for f in SUBJECTS[self.deadline.subject]:
-                _field_annotation(model, f)
+            for name in SUBJECT_FIELDS[self.deadline.subject]:
+                _field_annotation(model, name)
             if self.deadline.start is not None:
                 _field_annotation(model, self.deadline.start)
-            for u in self.deadline.until:
-                for f in SUBJECTS[self.deadline.subject]:
-                    if f not in EVENTS[u.event].model_fields:
-                        raise ValueError(f"{u.event} does not carry {f!r}, so it cannot end a chain on it")
+            for ending in self.deadline.until:
+                for name in SUBJECT_FIELDS[self.deadline.subject]:
+                    if name not in EVENTS[ending.event].model_fields:
+                        raise ValueError(
+                            f"{ending.event} does not carry {name!r}, so it cannot end a chain on it"
+                        )
         if self.count is not None:
-            for f in self.count.by:
-                _field_annotation(model, f)
+            for path in self.count.by:
+                _field_annotation(model, path)
             for name in self.count.also_on:
                 other = EVENTS.get(name)
                 if other is None:
                     raise ValueError(f"count.also_on: unknown event {name!r}")
-                for f in [*self.count.by, *self.trigger.when]:
-                    _field_annotation(other, f)
+                for path in [*self.count.by, *self.trigger.when]:
+                    _field_annotation(other, path)
         return self
 
     def triggered_by(self, ev: Incoming) -> bool:
@@ -301,10 +304,10 @@ class RuleSet(_Strict):
     @model_validator(mode="after")
     def _unique(self) -> RuleSet:
         seen: set[str] = set()
-        for r in self.rules:
-            if r.id in seen:
-                raise ValueError(f"rule id {r.id!r} appears twice")
-            seen.add(r.id)
+        for rule in self.rules:
+            if rule.id in seen:
+                raise ValueError(f"rule id {rule.id!r} appears twice")
+            seen.add(rule.id)
         return self
 
     def by_id(self) -> dict[str, Rule]:
@@ -338,8 +341,8 @@ def load_rules(text: str) -> RuleSet:
         return RuleSet.model_validate(raw)
     except ValidationError as exc:
         errors = []
-        for e in exc.errors():
-            loc = list(e["loc"])
+        for error in exc.errors():
+            loc = list(error["loc"])
             rule: str | None = None
             if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int):
                 item = raw["rules"][loc[1]]
@@ -347,7 +350,7 @@ def load_rules(text: str) -> RuleSet:
                 loc = loc[2:]
             # drop discriminator tags pydantic adds to union locations
             path = ".".join(str(p) for p in loc if p not in _ACTION_TAGS) or "(rule)"
-            msg = str(e["msg"]).removeprefix("Value error, ")
+            msg = str(error["msg"]).removeprefix("Value error, ")
             errors.append(RuleError(rule, path, msg))
         raise InvalidRules(errors) from None
 

@@ -35,18 +35,18 @@ class Simulator:
         for cid, chain in list(self.chains.items()):
             if chain["subject"] in keys and chains.ends_chain(chain["until"], ev):
                 self._cancel(cid)
-        decision = evaluation.evaluate(self.rules, self.version, ev)
-        for f in decision.firings:
-            self._record(actions.now_decision_id(f), f)
-        for s in decision.starts:
-            if s.id in self.decided:
+        effects = evaluation.evaluate(self.rules, self.version, ev)
+        for firing in effects.firings:
+            self._record(actions.now_decision_id(firing), firing)
+        for start in effects.starts:
+            if start.id in self.decided:
                 continue
-            self.decided.add(s.id)
+            self.decided.add(start.id)
             for cid, other in list(self.chains.items()):
-                if other["rule_id"] == s.rule_id and other["subject"] == s.subject:
+                if other["rule_id"] == start.rule_id and other["subject"] == start.subject:
                     self._cancel(cid)
-            self.chains[s.id] = chains.chain_doc(s, created_at=s.started_at)
-        for hit in decision.counts:
+            self.chains[start.id] = chains.chain_doc(start, created_at=start.started_at)
+        for hit in effects.counts:
             bucket = self.counters.setdefault(hit.counter_id, [])
             if (hit.member, hit.at) not in bucket:
                 bucket.append((hit.member, hit.at))
@@ -79,10 +79,10 @@ class Simulator:
     def _cancel(self, cid: str) -> None:
         del self.chains[cid]
 
-    def _record(self, firing_id: str, f: actions.Firing) -> None:
+    def _record(self, firing_id: str, firing: actions.Firing) -> None:
         if firing_id not in self.decided:
             self.decided.add(firing_id)
-            self.fired.append(f)
+            self.fired.append(firing)
 
 
 def run(
@@ -128,7 +128,7 @@ def compare(candidate: list[actions.Firing], live: list[actions.Firing]) -> dict
 
 def _by_rule(candidate: list[actions.Firing], live: list[actions.Firing]) -> dict[str, dict[str, int]]:
     out: dict[str, dict[str, int]] = {}
-    for name, fs in (("candidate", candidate), ("live", live)):
-        for f in fs:
-            out.setdefault(f.rule_id, {"candidate": 0, "live": 0})[name] += 1
+    for name, firings in (("candidate", candidate), ("live", live)):
+        for firing in firings:
+            out.setdefault(firing.rule_id, {"candidate": 0, "live": 0})[name] += 1
     return dict(sorted(out.items()))

@@ -146,9 +146,9 @@ async def due(db: AsyncDatabase[Doc], now: datetime, limit: int) -> list[Doc]:
 
 async def pending_timers(db: AsyncDatabase[Doc]) -> tuple[int, datetime | None]:
     """How many live chains wait on a timer, and the earliest due time."""
-    n = await db[CHAINS].count_documents({})
+    pending = await db[CHAINS].count_documents({})
     first = await db[CHAINS].find({}, {"due_at": 1}).sort("due_at", 1).limit(1).to_list()
-    return n, (first[0]["due_at"] if first else None)
+    return pending, (first[0]["due_at"] if first else None)
 
 
 async def advance(db: AsyncDatabase[Doc], chain_id: str, slot: int, due_at: datetime) -> None:
@@ -274,8 +274,8 @@ async def count_member(db: AsyncDatabase[Doc], counter_id: str, member: Doc, ini
 async def counters_by_id(db: AsyncDatabase[Doc], ids: list[str]) -> list[Doc]:
     """Counter buckets by `_id` (those that exist)."""
     out = []
-    for i in ids:
-        doc = await db[COUNTERS].find_one({"_id": i})
+    for counter_id in ids:
+        doc = await db[COUNTERS].find_one({"_id": counter_id})
         if doc is not None:
             out.append(doc)
     return out

@@ -129,9 +129,9 @@ def _chain_out(doc: Doc, firings: list[Doc]) -> ChainOut:
     )
 
 
-def _firing_out(f: Doc) -> dict[str, Any]:
+def _firing_out(decision: Doc) -> dict[str, Any]:
     keep = ("stage", "outcome", "fired_at", "due_at", "actions", "action_ids", "skipped", "by")
-    return {k: f[k] for k in keep if k in f}
+    return {k: decision[k] for k in keep if k in decision}
 
 
 @router.get("/chains", response_model=list[ChainOut])

@@ -103,11 +103,11 @@ def test_each_kind_of_invalid_file_names_its_problem(text: str, reason: str) -> 
 
 
 def test_durations() -> None:
-    assert ruleset.parse_duration("90s") == 90
-    assert ruleset.parse_duration("4h") == 4 * 3600
-    assert ruleset.parse_duration("30d") == 30 * 86400
+    assert ruleset.duration_seconds("90s") == 90
+    assert ruleset.duration_seconds("4h") == 4 * 3600
+    assert ruleset.duration_seconds("30d") == 30 * 86400
     with pytest.raises(ValueError):
-        ruleset.parse_duration("tomorrow")
+        ruleset.duration_seconds("tomorrow")
 
 
 def test_critical_case_starts_frozen_chains_and_death_acts_at_once() -> None:
