@@ -13,6 +13,7 @@ import pytest
 from services.escalation import counting, evaluation, ruleset, store
 from services.escalation.app import create_app
 from services.escalation.chains import chain_doc
+from services.escalation.models import RULE_EXAMPLE
 from shared.clock import ManualClock
 from shared.settings import Settings
 from shared.topics import ESCALATIONS
@@ -30,23 +31,6 @@ N = 1000
 FIRE_TIMEOUT = 300
 
 
-# One deadline rule whose stage only escalates. The default rule's stage also notifies: each
-# notify becomes a delivery to an SMTP sink no test starts, so 1,000 deliveries fail and retry
-# on the database while the timers fire, and that contention, not the timers, took the test to
-# 190 s (measured). Deliveries are covered by test_escalation_notify.py.
-RULES = """
-rules:
-  - id: critical-ack-1h
-    trigger: {event: CaseOpened, when: {severity: critical}}
-    deadline:
-      subject: case
-      until: [{event: CaseAcknowledged}]
-      stages:
-        - after: 1h
-          actions: [{do: escalate, level: 1}]
-"""
-
-
 async def test_two_replicas_fire_1000_due_timers_exactly_once(settings: Settings) -> None:
     """1,000 chains due at once on two replicas: each slot is fired by one of them, once.
 
@@ -55,7 +39,12 @@ async def test_two_replicas_fire_1000_due_timers_exactly_once(settings: Settings
     clock = ManualClock(T0)
     a = create_app(settings, clock, timer_poll_seconds=0.5)
     b = create_app(settings, clock, timer_poll_seconds=0.5)
-    rules = ruleset.load_rules(RULES)
+    # The API's example rule (services/escalation/models.py): one deadline whose stage only escalates.
+    # The default rule's stage also notifies: each notify becomes a delivery to an SMTP sink no test
+    # starts, so 1,000 deliveries fail and retry on the database while the timers fire, and that
+    # contention, not the timers, took the test to 190 s (measured). Deliveries are covered by
+    # test_escalation_notify.py.
+    rules = ruleset.load_rules(RULE_EXAMPLE)
     async with running(a), running(b):
         db = a.state.runtime.db
         ea, eb = a.state.escalation, b.state.escalation
