@@ -8,7 +8,7 @@ scans stay small) and the decision is marked emitted; a decider that died in bet
 covered by whoever next meets the decision (same envelope ids). Cancelling a chain decides its
 remaining slots as cancelled, so a timer that loses the race to a cancel can never fire.
 
-One module, although near 470 lines: it is one class, one replica's engine, and its parts
+One module, although over 400 lines: it is one class, one replica's engine, and its parts
 (events, counts, timers, repair) all decide through the same fence (`_record`) and share the
 replica's state (the rules in force, metrics, counters the tests read). The pure parts are
 elsewhere (ruleset, evaluation, actions, chains, counting); the storage in store.py.
