@@ -20,6 +20,7 @@ from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from shared.aio import wait_set
 from shared.clock import Clock
 from shared.envelope import Envelope, Event
 from shared.mongo import Doc
@@ -242,10 +243,7 @@ class OutboxRelay:
                 await asyncio.sleep(min(self.poll_seconds * 4, 5))
             if self._hints:
                 continue
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
-            except TimeoutError:
-                pass
+            await wait_set(self._wake, self.poll_seconds)
 
     def stop(self) -> None:
         self._stopping = True

@@ -52,8 +52,38 @@ log = logging.getLogger("lindungi.service")
 # Seconds a client is told to wait (Retry-After) when the database does not answer.
 DATABASE_RETRY_AFTER = 5
 READY_TIMEOUT = 3.0  # seconds readiness waits for each dependency
+STOP_GRACE = 5.0  # seconds a long-lived task has to end after a cancel, at stop
 
 Startup = Callable[[], Awaitable[None]]
+
+
+async def stop_tasks(tasks: list[asyncio.Task[Any]], *, grace: float = STOP_GRACE, rounds: int = 3) -> None:
+    """Cancel long-lived tasks and wait for them, never forever.
+
+    A task that swallowed its cancellation (a library that turns it into another error, or
+    Python 3.11's wait_for: shared/aio.py) is cancelled again after `grace` seconds, up to
+    `rounds` times; one still running after that is named in the log and left behind, so a
+    stop (and a test's teardown) ends.
+    """
+    pending = {t for t in tasks if not t.done()}
+    for attempt in range(1, rounds + 1):
+        if not pending:
+            break
+        for t in pending:
+            t.cancel()
+        _, pending = await asyncio.wait(pending, timeout=grace)
+        if pending:
+            log.warning(
+                "tasks still running %.0f s after cancel %d: %s",
+                grace,
+                attempt,
+                ", ".join(t.get_name() + " " + repr(t.get_coro()) for t in pending),
+            )
+    for t in tasks:
+        if t.done() and not t.cancelled():
+            t.exception()  # retrieved: an error at stop is not news, and not left to the loop to report
+    if pending:
+        log.error("gave up waiting for %d task(s) at stop", len(pending))
 
 
 class Runtime:
@@ -174,11 +204,7 @@ class Runtime:
 
     async def stop(self) -> None:
         self.relay.stop()
-        for t in self._tasks:
-            t.cancel()
-        for t in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await t
+        await stop_tasks(self._tasks)
         self._tasks.clear()
         with contextlib.suppress(Exception):
             await self.broker.stop()

@@ -23,6 +23,7 @@ import aiosmtplib
 import httpx
 
 from services.escalation import channels, notification_store
+from shared.aio import wait_set
 from shared.clock import utc
 from shared.envelope import Envelope
 from shared.events.escalation import ActionKind, DeliveryStatus, EscalationAction, NotificationDelivery
@@ -248,10 +249,7 @@ class Notifier:
                 raise
             except Exception:
                 log.exception("notification loop failed; retrying")
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
-            except TimeoutError:
-                pass
+            await wait_set(self._wake, self.poll_seconds)
 
 
 # ------------------------------------------------------------ outcomes (the notifier's and the engine's)
