@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from services.repatriation import domain, service, store
+from services.repatriation import commands, service, store
+from services.repatriation.evacuees import EvacueeStatus
 from shared.envelope import Envelope
 from shared.events.casework import CaseOpened
 from shared.events.intake import IncidentAccepted, IncidentMatched
@@ -62,7 +63,7 @@ def make_departure_handlers(rt: Runtime):  # type: ignore[no-untyped-def]
             await service.act(
                 rt=rt,
                 workflow_id=doc["_id"],
-                decide=lambda plan, wf: domain.on_event(
+                decide=lambda plan, wf: commands.on_event(
                     plan,
                     wf,
                     event="departure_returned",
@@ -77,7 +78,7 @@ def make_departure_handlers(rt: Runtime):  # type: ignore[no-untyped-def]
                 rt=rt,
                 evacuation_id=evacuation_id,
                 worker_ids=[e.worker_id],
-                status=domain.EvacueeStatus.HOME,
+                status=EvacueeStatus.HOME,
                 actor="registry",
                 note=f"departure {e.departure_id} returned",
             )

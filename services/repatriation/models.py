@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from services.registry.domain import canonical_province  # the one list of provinces
-from services.repatriation.domain import EvacueeStatus
+from services.repatriation.evacuees import EvacueeStatus
 from shared.events.repatriation import RepatriationKind
 from shared.vocab import Region
 

@@ -1,4 +1,4 @@
-"""repatriation's service functions: load, decide (domain), store with the outbox, in one write."""
+"""repatriation's service functions: load, decide (commands), store with the outbox, in one write."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ from typing import Any, Literal
 
 from pymongo.errors import DuplicateKeyError
 
-from services.repatriation import domain, plans, store
-from services.repatriation.domain import Change, Decision, Plan, Workflow
+from services.repatriation import commands, plans, store
+from services.repatriation.evacuees import ACCOUNTED_FOR, EVACUEE_MOVES, EvacueeStatus
+from services.repatriation.plans import Plan
+from services.repatriation.steps import Change, Decision, Workflow
 from shared.envelope import Event
 from shared.errors import Conflict
 from shared.events.intake import IncidentAccepted, IncidentMatched
@@ -25,6 +27,9 @@ log = logging.getLogger("lindungi.repatriation")
 
 WORKFLOW_NS = uuid.UUID("3b0f5c5e-8d0a-4c8e-b1f2-6a7e9d2c4f11")
 FANOUT_LEASE_SECONDS = 30.0
+# The event the fan-out tells its evacuation when every registered worker is listed: it completes
+# the step whose plan waits for it (`on_event` in workflows/evacuation.yaml).
+WORKERS_LISTED = "workers_listed"
 
 
 class NotFound(Exception):
@@ -141,7 +146,7 @@ async def start(
             home_province = home_province or known.get("home_province")
             home_regency = home_regency or known.get("home_regency")
             worker_name = worker_name or known.get("full_name")
-    wf, changes = domain.start(
+    wf, changes = commands.start(
         plan,
         id=workflow_id_for(request_id),
         request_id=request_id,
@@ -262,13 +267,13 @@ async def fan_out(*, rt: Runtime, workflow_id: str, claimed: Doc | None = None) 
     n = await store.count_evacuees(rt.db, workflow_id)
     finished = {"$set": {"fanout.status": "done", "fanout.count": n, "fanout.finished_at": now}}
     try:
-        await act(
+        _, changes = await act(
             rt=rt,
             workflow_id=workflow_id,
-            decide=lambda plan, wf: domain.complete(
+            decide=lambda plan, wf: commands.on_event(
                 plan,
                 wf,
-                step="workers_identified",
+                event=WORKERS_LISTED,
                 actor="system",
                 now=now,
                 evidence=[f"departures projection: {n} workers abroad in {', '.join(countries)}"],
@@ -276,6 +281,8 @@ async def fan_out(*, rt: Runtime, workflow_id: str, claimed: Doc | None = None) 
             extra_update=merge_updates(finished, {"$unset": {"fanout.lease": ""}}),
         )
     except Conflict:
+        changes = []
+    if not changes:
         # cancelled meanwhile, or the step was already completed: the list stands, mark it done
         await rt.db[store.WORKFLOWS].update_one({"_id": workflow_id}, finished)
     return n
@@ -292,7 +299,7 @@ def evacuee_doc(evacuation_id: str, d: Doc, now: datetime) -> Doc:
         "country": d.get("destination_country"),
         "registered": True,
         "non_procedural": False,
-        "status": domain.EvacueeStatus.UNACCOUNTED.value,
+        "status": EvacueeStatus.UNACCOUNTED.value,
         "listed_at": now,
         "updated_at": now,
     }
@@ -318,7 +325,7 @@ async def move_evacuees(
     rt: Runtime,
     evacuation_id: str,
     worker_ids: list[str],
-    status: domain.EvacueeStatus,
+    status: EvacueeStatus,
     actor: str,
     note: str | None = None,
     confirmed: bool = False,
@@ -328,7 +335,7 @@ async def move_evacuees(
     `confirmed` (a supervisor, status unaccounted): the search is over, the worker counts as
     accounted for. When every worker is accounted for, the evacuation completes by itself.
     """
-    before = [b.value for b, a in domain.EVACUEE_MOVES if a == status]
+    before = [b.value for b, a in EVACUEE_MOVES if a == status]
     if confirmed:
         before.append(status.value)  # confirming those already unaccounted
     now = rt.clock.now()
@@ -361,7 +368,7 @@ async def complete_if_accounted_for(*, rt: Runtime, evacuation_id: str) -> bool:
     doc = await store.get(rt.db, evacuation_id)
     if doc is None or doc.get("status") != "active" or doc.get("fanout", {}).get("status") != "done":
         return False
-    accounted = [s.value for s in domain.ACCOUNTED_FOR]
+    accounted = [s.value for s in ACCOUNTED_FOR]
     if not await store.count_evacuees(rt.db, evacuation_id) or await store.someone_unaccounted(
         rt.db, evacuation_id, accounted
     ):
@@ -372,7 +379,7 @@ async def complete_if_accounted_for(*, rt: Runtime, evacuation_id: str) -> bool:
         _, changes = await act(
             rt=rt,
             workflow_id=evacuation_id,
-            decide=lambda plan, wf: domain.all_accounted_for(plan, wf, now=now, reason=reason),
+            decide=lambda plan, wf: commands.all_accounted_for(plan, wf, now=now, reason=reason),
         )
     except Conflict:
         return False
@@ -409,12 +416,12 @@ async def add_reported_person(rt: Runtime, incident: IncidentAccepted) -> int:
             "country": incident.country,
             "incident_id": incident.incident_id,
             "reported_by": incident.mission_id,
-            "status": domain.EvacueeStatus.LOCATED.value,
+            "status": EvacueeStatus.LOCATED.value,
             "listed_at": now,
             "updated_at": now,
             "history": [
                 {
-                    "status": domain.EvacueeStatus.LOCATED.value,
+                    "status": EvacueeStatus.LOCATED.value,
                     "by": incident.mission_id,
                     "at": now,
                     "incident_id": incident.incident_id,
@@ -432,7 +439,7 @@ async def add_reported_person(rt: Runtime, incident: IncidentAccepted) -> int:
         note = f"reported by {incident.mission_id} (incident {incident.incident_id})"
         entry = {"by": incident.mission_id, "at": now, "incident_id": incident.incident_id}
         found = {
-            "status": domain.EvacueeStatus.LOCATED.value,
+            "status": EvacueeStatus.LOCATED.value,
             "updated_at": now,
             "updated_by": incident.mission_id,
             "confirmed_unaccounted": False,
@@ -443,9 +450,9 @@ async def add_reported_person(rt: Runtime, incident: IncidentAccepted) -> int:
             rt.db,
             evacuation_id=evacuation_id,
             worker_ids=[person],
-            before=[domain.EvacueeStatus.UNACCOUNTED.value],
+            before=[EvacueeStatus.UNACCOUNTED.value],
             set_=found,
-            entry={**entry, "status": domain.EvacueeStatus.LOCATED.value, "note": note},
+            entry={**entry, "status": EvacueeStatus.LOCATED.value, "note": note},
         ):
             await store.note_evacuee(
                 rt.db, store.evacuee_id(evacuation_id, person), {**entry, "note": f"{note}; status kept"}
@@ -497,12 +504,12 @@ async def match_reported_person(rt: Runtime, m: IncidentMatched) -> int:
         if not await store.insert_evacuees(rt.db, [new]):
             # listed by the fan-out already: one person, one line; the report's news counts
             # while the worker was still unaccounted there
-            if old["status"] != domain.EvacueeStatus.UNACCOUNTED.value:
+            if old["status"] != EvacueeStatus.UNACCOUNTED.value:
                 await store.move_evacuees(
                     rt.db,
                     evacuation_id=evacuation_id,
                     worker_ids=[worker_id],
-                    before=[domain.EvacueeStatus.UNACCOUNTED.value],
+                    before=[EvacueeStatus.UNACCOUNTED.value],
                     set_={
                         "status": old["status"],
                         "updated_at": now,

@@ -7,7 +7,8 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 
-from services.repatriation import domain, plans, service, store
+from services.repatriation import authorisation, commands, plans, service, store
+from services.repatriation.evacuees import EvacueeStatus
 from services.repatriation.models import (
     CompleteIn,
     EvacuationIn,
@@ -44,7 +45,7 @@ def _out(doc: Doc, p: Principal) -> Doc:
     plan = plans.load()[RepatriationKind(doc["kind"])]
     d = plan.step(current["name"]) if current else None
     doc["current_step_needs"] = {"evidence": d.evidence, "requires": d.requires} if d else None
-    doc["actions"] = domain.available_step_actions(
+    doc["actions"] = authorisation.available_step_actions(
         plan,
         status=doc["status"],
         step=current["name"] if current else None,
@@ -55,7 +56,7 @@ def _out(doc: Doc, p: Principal) -> Doc:
         country=doc["country"],
         home_province=doc.get("home_province"),
     )
-    doc["workflow_actions"] = domain.workflow_actions(
+    doc["workflow_actions"] = authorisation.workflow_actions(
         plan,
         status=doc["status"],
         steps=doc.get("steps", []),
@@ -66,7 +67,7 @@ def _out(doc: Doc, p: Principal) -> Doc:
         country=doc["country"],
         home_province=doc.get("home_province"),
     )
-    doc["may_set_home_province"] = domain.may_set_home_province(
+    doc["may_set_home_province"] = authorisation.may_set_home_province(
         kind=doc["kind"], status=doc["status"], roles=p.roles
     )
     return doc
@@ -102,7 +103,7 @@ def _may_read(p: Principal, doc: Doc) -> bool:
 
 
 def _check(p: Principal, action: str, doc: Doc, owner: str) -> None:
-    why = domain.authorise(
+    why = authorisation.authorise(
         action,
         owner=owner,
         roles=p.roles,
@@ -243,7 +244,7 @@ async def _step_command(
     _check(p, action, doc, d.owner)
     try:
         saved, _ = await service.act(rt=rt, workflow_id=repatriation_id, decide=decide)
-    except domain.Invalid as exc:
+    except commands.Invalid as exc:
         raise HTTPException(422, detail=exc.errors) from exc
     except Conflict as exc:
         raise _conflict(str(exc), await store.get(rt.db, repatriation_id)) from exc
@@ -266,7 +267,7 @@ async def complete_step(
         repatriation_id,
         step,
         "complete",
-        lambda plan, wf: domain.complete(
+        lambda plan, wf: commands.complete(
             plan, wf, step=step, actor=p.id, now=now, evidence=body.evidence, data=body.data
         ),
     )
@@ -288,7 +289,7 @@ async def skip_step(
         repatriation_id,
         step,
         "skip",
-        lambda plan, wf: domain.skip(plan, wf, step=step, actor=p.id, reason=body.reason, now=now),
+        lambda plan, wf: commands.skip(plan, wf, step=step, actor=p.id, reason=body.reason, now=now),
     )
 
 
@@ -308,7 +309,7 @@ async def fail_step(
         repatriation_id,
         step,
         "fail",
-        lambda plan, wf: domain.fail(plan, wf, step=step, actor=p.id, reason=body.reason, now=now),
+        lambda plan, wf: commands.fail(plan, wf, step=step, actor=p.id, reason=body.reason, now=now),
     )
 
 
@@ -328,7 +329,7 @@ async def retry_step(
         repatriation_id,
         step,
         "retry",
-        lambda plan, wf: domain.retry(plan, wf, step=step, actor=p.id, reason=body.reason, now=now),
+        lambda plan, wf: commands.retry(plan, wf, step=step, actor=p.id, reason=body.reason, now=now),
     )
 
 
@@ -344,7 +345,7 @@ async def reroute(
         repatriation_id,
         body.to_step,
         "reroute",
-        lambda plan, wf: domain.reroute(
+        lambda plan, wf: commands.reroute(
             plan, wf, to_step=body.to_step, actor=p.id, reason=body.reason, now=now
         ),
     )
@@ -364,7 +365,7 @@ async def set_home_province(
         saved, _ = await service.act(
             rt=rt,
             workflow_id=repatriation_id,
-            decide=lambda plan, wf: domain.set_home_province(
+            decide=lambda plan, wf: commands.set_home_province(
                 plan, wf, province=body.home_province, actor=p.id, reason=body.reason, now=now
             ),
         )
@@ -385,7 +386,7 @@ async def cancel(
         repatriation_id,
         "completed",
         "cancel",
-        lambda plan, wf: domain.cancel(plan, wf, actor=p.id, reason=body.reason, now=now),
+        lambda plan, wf: commands.cancel(plan, wf, actor=p.id, reason=body.reason, now=now),
     )
 
 
@@ -412,7 +413,7 @@ async def evacuation_progress(
     match: Doc = {"evacuation_id": evacuation_id}
     if p.roles & set(READERS) == {"region"}:
         match["home_province"] = {"$in": sorted(p.provinces)}
-    by_status = {s.value: 0 for s in domain.EvacueeStatus}
+    by_status = {s.value: 0 for s in EvacueeStatus}
     provinces: dict[str, dict[str, int]] | None = {} if by_province else None
     for row in await store.progress(db, match, ["status", "home_province"] if by_province else ["status"]):
         by_status[row["_id"]["status"]] += row["n"]
@@ -438,7 +439,7 @@ async def evacuation_workers(
     evacuation_id: str,
     request: Request,
     p: Principal = Depends(require(*READERS)),
-    status: domain.EvacueeStatus | None = None,
+    status: EvacueeStatus | None = None,
     limit: int = Query(100, ge=1, le=1000),
     skip: int = Query(0, ge=0, le=100_000),
 ) -> list[Doc]:
@@ -465,7 +466,7 @@ async def move_evacuees(
         raise _forbid(f"the evacuation is in {doc['country']}, outside this mission's jurisdiction")
     if doc.get("status") != "active":
         raise _conflict(f"the evacuation is {doc.get('status')}", doc)
-    if body.confirmed and body.status != domain.EvacueeStatus.UNACCOUNTED:
+    if body.confirmed and body.status != EvacueeStatus.UNACCOUNTED:
         raise HTTPException(
             422, detail=[{"field": "confirmed", "reason": "only a move to unaccounted can be confirmed"}]
         )

@@ -10,7 +10,7 @@ import pytest
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.repatriation import domain, plans, store
+from services.repatriation import commands, plans, store
 from services.repatriation.app import create_app
 from shared.clock import ManualClock
 from shared.events.registry import DepartureStatus
@@ -171,7 +171,7 @@ async def test_an_interrupted_fan_out_is_resumed_by_the_next_process(
     # A replica stored the evacuation and then died before listing anyone: only the database remains.
     await store.ensure_indexes(db)
     await store.record_departures(db, [departure(i, country="SA") for i in range(300)])
-    wf, _ = domain.start(
+    wf, _ = commands.start(
         plans.load()[RepatriationKind.EVACUATION],
         id="evac-sa",
         request_id="evac-sa",

@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 
 from services.escalation import domain as escalation
-from services.repatriation import domain as repatriation
+from services.repatriation import plans as repatriation
 from shared.durations import parse_duration
 
 

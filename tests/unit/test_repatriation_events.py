@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from services.repatriation import domain, plans, service, store
+from services.repatriation import commands, plans, service, store
 from shared.events.repatriation import RepatriationKind, StepChanged, WorkflowChanged
 
 T0 = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 
 
 def _start(kind: RepatriationKind, **kw):  # type: ignore[no-untyped-def]
-    return domain.start(
+    return commands.start(
         plans.load()[kind],
         id="r1",
         request_id="q1",
