@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from services.repatriation import handlers, plans, service, store, views
+from services.repatriation import evacuation, handlers, plans, store, views
 from shared import topics
 from shared.clock import Clock
 from shared.service import Runtime
@@ -23,7 +23,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     rt.consume(topics.DEPARTURES, handlers.make_departure_handlers(rt))
     rt.consume(topics.CASES, handlers.make_case_handlers(rt))
     rt.consume(topics.INCIDENTS, handlers.make_incident_handlers(rt))
-    rt.background(lambda: service.sweep_fanouts(rt))
+    rt.background(lambda: evacuation.sweep_fanouts(rt))
     return create_service_app(
         rt,
         title="Lindungi repatriation",

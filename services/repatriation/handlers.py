@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from services.repatriation import commands, service, store
+from services.repatriation import commands, evacuation, service, store
 from services.repatriation.evacuees import EvacueeStatus
 from shared.envelope import Envelope
 from shared.events.casework import CaseOpened
@@ -74,7 +74,7 @@ def make_departure_handlers(rt: Runtime):  # type: ignore[no-untyped-def]
                 event_id=env.id,
             )
         for evacuation_id in await store.evacuations_live_for(rt.db, e.worker_id):
-            await service.move_evacuees(
+            await evacuation.move_evacuees(
                 rt=rt,
                 evacuation_id=evacuation_id,
                 worker_ids=[e.worker_id],
@@ -90,7 +90,7 @@ def make_departure_handlers(rt: Runtime):  # type: ignore[no-untyped-def]
         # Evacuee ids are derived, so listing a worker twice keeps one document.
         for evacuation_id in await store.live_evacuations_in(rt.db, e.destination_country.upper()):
             d = store.departure_doc(e)
-            await store.insert_evacuees(rt.db, [service.evacuee_doc(evacuation_id, d, rt.clock.now())])
+            await store.insert_evacuees(rt.db, [evacuation.evacuee_doc(evacuation_id, d, rt.clock.now())])
 
     return {DepartureRecorded: on_departure}
 
@@ -106,10 +106,10 @@ def make_case_handlers(rt: Runtime):  # type: ignore[no-untyped-def]
 def make_incident_handlers(rt: Runtime):  # type: ignore[no-untyped-def]
     async def on_incident(env: Envelope, e: IncidentAccepted) -> None:
         """A person a mission reports in a live evacuation's area is one of its people, registered or not."""
-        await service.add_reported_person(rt, e)
+        await evacuation.add_reported_person(rt, e)
 
     async def on_matched(env: Envelope, m: IncidentMatched) -> None:
         """A reported person matched late: the evacuation's list shows the registered worker."""
-        await service.match_reported_person(rt, m)
+        await evacuation.match_reported_person(rt, m)
 
     return {IncidentAccepted: on_incident, IncidentMatched: on_matched}
