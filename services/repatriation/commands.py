@@ -15,10 +15,10 @@ from services.repatriation.steps import (
     WAITING,
     Action,
     Change,
-    Decision,
     Effect,
     Step,
     StepStatus,
+    Transition,
     Workflow,
     WorkflowStatus,
     move,
@@ -52,7 +52,7 @@ def start(
     home_province: str | None = None,
     home_regency: str | None = None,
     facts: dict[str, bool] | None = None,
-) -> Decision:
+) -> Transition:
     """A new workflow: the first step (the request itself) done, the next one active."""
     steps = [Step(name=d.name, owner=d.owner) for d in plan.steps]
     first = steps[0]
@@ -92,7 +92,7 @@ def complete(
     now: datetime,
     evidence: list[str] | None = None,
     data: dict[str, Any] | None = None,
-) -> Decision:
+) -> Transition:
     """The owner reports the step done, with its evidence and data; the next step becomes active."""
     current, definition = _current(plan, wf, step)
     if current.status != StepStatus.ACTIVE:
@@ -111,7 +111,7 @@ def complete(
     return _advance(plan, wf, changes, now)
 
 
-def skip(plan: Plan, wf: Workflow, *, step: str, actor: str, reason: str, now: datetime) -> Decision:
+def skip(plan: Plan, wf: Workflow, *, step: str, actor: str, reason: str, now: datetime) -> Transition:
     """A step that does not apply is skipped with a reason; the next step becomes active."""
     _, definition = _current(plan, wf, step)
     if not definition.skippable:
@@ -124,7 +124,7 @@ def skip(plan: Plan, wf: Workflow, *, step: str, actor: str, reason: str, now: d
     return _advance(plan, wf, changes, now)
 
 
-def fail(plan: Plan, wf: Workflow, *, step: str, actor: str, reason: str, now: datetime) -> Decision:
+def fail(plan: Plan, wf: Workflow, *, step: str, actor: str, reason: str, now: datetime) -> Transition:
     """The owner reports the step failed; the workflow waits for a retry, a skip, a re-route or a cancel."""
     _current(plan, wf, step)
     wf = wf.model_copy(deep=True)
@@ -134,7 +134,7 @@ def fail(plan: Plan, wf: Workflow, *, step: str, actor: str, reason: str, now: d
     return wf, [Change("step", "failed", actor, now, step=step, owner=s.owner, reason=reason)]
 
 
-def retry(plan: Plan, wf: Workflow, *, step: str, actor: str, reason: str, now: datetime) -> Decision:
+def retry(plan: Plan, wf: Workflow, *, step: str, actor: str, reason: str, now: datetime) -> Transition:
     """A failed step is tried again, with a fresh deadline."""
     _, definition = _current(plan, wf, step)
     wf = wf.model_copy(deep=True)
@@ -148,7 +148,7 @@ def retry(plan: Plan, wf: Workflow, *, step: str, actor: str, reason: str, now: 
     ]
 
 
-def reroute(plan: Plan, wf: Workflow, *, to_step: str, actor: str, reason: str, now: datetime) -> Decision:
+def reroute(plan: Plan, wf: Workflow, *, to_step: str, actor: str, reason: str, now: datetime) -> Transition:
     """Send the workflow back to an earlier step (e.g. a different flight), undoing what lies between."""
     _ensure_active(wf)
     target = plan.step(to_step)
@@ -174,7 +174,7 @@ def reroute(plan: Plan, wf: Workflow, *, to_step: str, actor: str, reason: str, 
     return _advance(plan, wf, changes, now)
 
 
-def cancel(plan: Plan, wf: Workflow, *, actor: str, reason: str, now: datetime) -> Decision:
+def cancel(plan: Plan, wf: Workflow, *, actor: str, reason: str, now: datetime) -> Transition:
     """Stop the workflow for a reason, undoing every effect its steps hold, visibly."""
     _ensure_active(wf)
     _ensure_before_point_of_no_return(plan, wf, "cancelled")
@@ -192,7 +192,7 @@ def cancel(plan: Plan, wf: Workflow, *, actor: str, reason: str, now: datetime) 
 
 def set_home_province(
     plan: Plan, wf: Workflow, *, province: str, actor: str, reason: str, now: datetime
-) -> Decision:
+) -> Transition:
     """Set or correct the worker's home province: region-owned steps belong to its region."""
     _ensure_active(wf)
     if wf.kind == "evacuation":
@@ -206,7 +206,7 @@ def set_home_province(
     return wf, [Change("workflow", "home_province_set", actor, now, reason=why)]
 
 
-def all_accounted_for(plan: Plan, wf: Workflow, *, now: datetime, reason: str) -> Decision:
+def all_accounted_for(plan: Plan, wf: Workflow, *, now: datetime, reason: str) -> Transition:
     """Every worker of an evacuation is accounted for: the steps left are done with, and it completes."""
     if wf.status != WorkflowStatus.ACTIVE:
         return wf, []
@@ -223,7 +223,7 @@ def all_accounted_for(plan: Plan, wf: Workflow, *, now: datetime, reason: str) -
 
 def on_event(
     plan: Plan, wf: Workflow, *, event: str, actor: str, now: datetime, evidence: list[str]
-) -> Decision:
+) -> Transition:
     """An event completes the active step waiting for it (the plan's `on_event`); else nothing changes."""
     current = wf.current
     if wf.status != WorkflowStatus.ACTIVE or current is None or current.status != StepStatus.ACTIVE:
@@ -325,7 +325,7 @@ def _release(wf: Workflow, s: Step, *, actor: str, reason: str, now: datetime) -
     return [Change("step", "undone", actor, now, step=s.name, owner=s.owner, reason=reason, effect=effect)]
 
 
-def _advance(plan: Plan, wf: Workflow, changes: list[Change], now: datetime) -> Decision:
+def _advance(plan: Plan, wf: Workflow, changes: list[Change], now: datetime) -> Transition:
     """Activate the next pending step, skipping those that do not apply; complete at the last one."""
     if wf.current is not None:
         return wf, changes

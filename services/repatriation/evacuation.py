@@ -43,8 +43,8 @@ async def fan_out(*, rt: Runtime, workflow_id: str, claimed: Doc | None = None) 
     now = rt.clock.now()
     cursor = await store.departures_abroad(rt.db, countries)
     batch: list[Doc] = []
-    async for d in cursor:
-        batch.append(evacuee_doc(workflow_id, d, now))
+    async for departure in cursor:
+        batch.append(evacuee_doc(workflow_id, departure, now))
         if len(batch) >= store.BATCH:
             await store.insert_evacuees(rt.db, batch)
             await store.renew_fanout(
@@ -52,8 +52,8 @@ async def fan_out(*, rt: Runtime, workflow_id: str, claimed: Doc | None = None) 
             )
             batch = []
     await store.insert_evacuees(rt.db, batch)
-    n = await store.count_evacuees(rt.db, workflow_id)
-    finished = {"$set": {"fanout.status": "done", "fanout.count": n, "fanout.finished_at": now}}
+    listed = await store.count_evacuees(rt.db, workflow_id)
+    finished = {"$set": {"fanout.status": "done", "fanout.count": listed, "fanout.finished_at": now}}
     try:
         _, changes = await service.act(
             rt=rt,
@@ -64,7 +64,7 @@ async def fan_out(*, rt: Runtime, workflow_id: str, claimed: Doc | None = None) 
                 event=WORKERS_LISTED,
                 actor="system",
                 now=now,
-                evidence=[f"departures projection: {n} workers abroad in {', '.join(countries)}"],
+                evidence=[f"departures projection: {listed} workers abroad in {', '.join(countries)}"],
             ),
             extra_update=merge_updates(finished, {"$unset": {"fanout.lease": ""}}),
         )
@@ -73,18 +73,19 @@ async def fan_out(*, rt: Runtime, workflow_id: str, claimed: Doc | None = None) 
     if not changes:
         # cancelled meanwhile, or the step was already completed: the list stands, mark it done
         await rt.db[store.WORKFLOWS].update_one({"_id": workflow_id}, finished)
-    return n
+    return listed
 
 
-def evacuee_doc(evacuation_id: str, d: Doc, now: datetime) -> Doc:
+def evacuee_doc(evacuation_id: str, departure: Doc, now: datetime) -> Doc:
+    """A worker of the departures projection as one of the evacuation's people: unaccounted."""
     return {
-        "_id": store.evacuee_id(evacuation_id, d["worker_id"]),
+        "_id": store.evacuee_id(evacuation_id, departure["worker_id"]),
         "evacuation_id": evacuation_id,
-        "worker_id": d["worker_id"],
-        "full_name": d.get("full_name"),
-        "home_province": d.get("home_province"),
-        "home_regency": d.get("home_regency"),
-        "country": d.get("destination_country"),
+        "worker_id": departure["worker_id"],
+        "full_name": departure.get("full_name"),
+        "home_province": departure.get("home_province"),
+        "home_regency": departure.get("home_regency"),
+        "country": departure.get("destination_country"),
         "registered": True,
         "non_procedural": False,
         "status": EvacueeStatus.UNACCOUNTED.value,
@@ -248,7 +249,7 @@ async def add_reported_person(rt: Runtime, incident: IncidentAccepted) -> int:
     return added
 
 
-async def match_reported_person(rt: Runtime, m: IncidentMatched) -> int:
+async def match_reported_person(rt: Runtime, matched: IncidentMatched) -> int:
     """A person listed by a report's worker key was matched late to a registered worker: the list
     shows the worker (id, name, province, registered), not the bare report.
 
@@ -257,21 +258,21 @@ async def match_reported_person(rt: Runtime, m: IncidentMatched) -> int:
     status while it was unaccounted), then the report's removed. Redelivered, it finds the work
     done (a crash between the two writes is completed then). How many were replaced.
     """
-    worker_id = m.match.worker_id
-    if not worker_id or not m.country or m.worker_key.startswith("group-"):
+    worker_id = matched.match.worker_id
+    if not worker_id or not matched.country or matched.worker_key.startswith("group-"):
         return 0
     now = rt.clock.now()
     known = await rt.db[store.DEPARTURES].find_one({"worker_id": worker_id}, sort=[("version", -1)])
     replaced = 0
-    for evacuation_id in await store.live_evacuations_in(rt.db, m.country):
-        old = await store.get_evacuee(rt.db, evacuation_id, m.worker_key)
+    for evacuation_id in await store.live_evacuations_in(rt.db, matched.country):
+        old = await store.get_evacuee(rt.db, evacuation_id, matched.worker_key)
         if old is None or old.get("registered"):
             continue
         entry = {
             "by": "intake",
             "at": now,
-            "incident_id": m.incident_id,
-            "note": f"the report's worker was matched to a registered worker ({m.match.method})",
+            "incident_id": matched.incident_id,
+            "note": f"the report's worker was matched to a registered worker ({matched.match.method})",
         }
         facts = {
             "worker_id": worker_id,
@@ -280,7 +281,7 @@ async def match_reported_person(rt: Runtime, m: IncidentMatched) -> int:
             "full_name": (known or {}).get("full_name") or old.get("full_name"),
             "home_province": (known or {}).get("home_province") or old.get("home_province"),
             "home_regency": (known or {}).get("home_regency"),
-            "matched_from": m.worker_key,
+            "matched_from": matched.worker_key,
             "updated_at": now,
         }
         new = {
@@ -308,7 +309,9 @@ async def match_reported_person(rt: Runtime, m: IncidentMatched) -> int:
                     entry={**entry, "status": old["status"]},
                 )
             await store.note_evacuee(
-                rt.db, store.evacuee_id(evacuation_id, worker_id), {**entry, "matched_from": m.worker_key}
+                rt.db,
+                store.evacuee_id(evacuation_id, worker_id),
+                {**entry, "matched_from": matched.worker_key},
             )
         await store.remove_evacuee(rt.db, old["_id"])
         replaced += 1

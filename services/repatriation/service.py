@@ -16,7 +16,7 @@ from pymongo.errors import DuplicateKeyError
 
 from services.repatriation import commands, evacuation, plans, store
 from services.repatriation.plans import Plan
-from services.repatriation.steps import WAITING, Change, Decision, Workflow
+from services.repatriation.steps import WAITING, Change, Transition, Workflow
 from shared.envelope import Event
 from shared.errors import Conflict
 from shared.events.repatriation import RepatriationKind, StepChanged, WorkflowChanged
@@ -41,18 +41,18 @@ def workflow_id_for(request_id: str) -> str:
 def events_for(wf: Workflow, changes: list[Change]) -> list[Event]:
     """The events a decision's changes are told as."""
     out: list[Event] = []
-    for c in changes:
-        if c.scope == "workflow":
+    for change in changes:
+        if change.scope == "workflow":
             out.append(
                 WorkflowChanged(
                     repatriation_id=wf.id,
                     case_id=wf.case_id,
                     kind=wf.kind,
-                    status=c.status,  # type: ignore[arg-type]
-                    actor=c.actor,
-                    reason=c.reason,
-                    at=c.at,
-                    to_step=c.to_step,
+                    status=change.status,  # type: ignore[arg-type]
+                    actor=change.actor,
+                    reason=change.reason,
+                    at=change.at,
+                    to_step=change.to_step,
                     country=wf.country,
                     home_province=wf.home_province,
                 )
@@ -63,16 +63,16 @@ def events_for(wf: Workflow, changes: list[Change]) -> list[Event]:
                     repatriation_id=wf.id,
                     case_id=wf.case_id,
                     kind=wf.kind,
-                    step=c.step or "",
-                    status=c.status,  # type: ignore[arg-type]
-                    owner=c.owner or "",
-                    due_at=c.due_at,
-                    actor=c.actor,
-                    reason=c.reason,
-                    evidence=list(c.evidence),
-                    at=c.at,
-                    effect=c.effect,
-                    attempt=c.attempt,
+                    step=change.step or "",
+                    status=change.status,  # type: ignore[arg-type]
+                    owner=change.owner or "",
+                    due_at=change.due_at,
+                    actor=change.actor,
+                    reason=change.reason,
+                    evidence=list(change.evidence),
+                    at=change.at,
+                    effect=change.effect,
+                    attempt=change.attempt,
                 )
             )
     return out
@@ -94,10 +94,10 @@ def timeline_for(changes: list[Change]) -> list[Doc]:
         "to_step",
     )
     out = []
-    for c in changes:
-        entry = {k: getattr(c, k) for k in keys if getattr(c, k) is not None}
-        if c.evidence:
-            entry["evidence"] = list(c.evidence)
+    for change in changes:
+        entry = {k: getattr(change, k) for k in keys if getattr(change, k) is not None}
+        if change.evidence:
+            entry["evidence"] = list(change.evidence)
         out.append(entry)
     return out
 
@@ -194,7 +194,7 @@ async def act(
     *,
     rt: Runtime,
     workflow_id: str,
-    decide: Callable[[Plan, Workflow], Decision],
+    decide: Callable[[Plan, Workflow], Transition],
     extra_update: Doc | None = None,
     event_id: str | None = None,
     attempts: int = 5,

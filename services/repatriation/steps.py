@@ -156,4 +156,5 @@ class Change:
     to_step: str | None = None
 
 
-Decision = tuple[Workflow, list[Change]]
+# What a command returns: the workflow after it, and the changes that led there (none: nothing to do).
+Transition = tuple[Workflow, list[Change]]

@@ -35,7 +35,7 @@ from services.repatriation.models import (
     StartIn,
 )
 from services.repatriation.plans import Plan
-from services.repatriation.steps import WAITING, Decision, Workflow
+from services.repatriation.steps import WAITING, Transition, Workflow
 from shared import paging
 from shared.auth import Principal, require
 from shared.errors import Conflict
@@ -56,15 +56,15 @@ def _current(doc: Doc) -> Doc | None:
     return next((s for s in doc.get("steps", []) if s["status"] in WAITING), None)
 
 
-def _out(doc: Doc, p: Principal) -> RepatriationView:
+def _out(doc: Doc, who: Principal) -> RepatriationView:
     """A workflow as answered: its current step, what that step needs, and what the caller may do on it."""
     current = _current(doc)
     plan = plans.load()[RepatriationKind(doc["kind"])]
     definition = plan.step(current["name"]) if current else None
-    who: dict[str, Any] = {
-        "roles": p.roles,
-        "countries": p.countries,
-        "provinces": p.provinces,
+    caller: dict[str, Any] = {
+        "roles": who.roles,
+        "countries": who.countries,
+        "provinces": who.provinces,
         "country": doc["country"],
         "home_province": doc.get("home_province"),
     }
@@ -83,17 +83,17 @@ def _out(doc: Doc, p: Principal) -> RepatriationView:
                 status=doc["status"],
                 step=current["name"] if current else None,
                 step_status=current["status"] if current else None,
-                **who,
+                **caller,
             ),
             "workflow_actions": authorisation.workflow_actions(
                 plan,
                 status=doc["status"],
                 steps=doc.get("steps", []),
                 current=current["name"] if current else None,
-                **who,
+                **caller,
             ),
             "may_set_home_province": authorisation.may_set_home_province(
-                kind=doc["kind"], status=doc["status"], roles=p.roles
+                kind=doc["kind"], status=doc["status"], roles=who.roles
             ),
         }
     )
@@ -120,26 +120,26 @@ def _not_found() -> HTTPException:
     return HTTPException(404, detail=[{"field": "repatriation_id", "reason": "no such repatriation"}])
 
 
-def _may_read(p: Principal, doc: Doc) -> bool:
-    if p.is_mission:
-        return p.may_see_country(doc["country"])
-    if _region_only(p):
-        return doc.get("home_province") in p.provinces or doc.get("kind") == "evacuation"
+def _may_read(who: Principal, doc: Doc) -> bool:
+    if who.is_mission:
+        return who.may_see_country(doc["country"])
+    if _region_only(who):
+        return doc.get("home_province") in who.provinces or doc.get("kind") == "evacuation"
     return True
 
 
-def _region_only(p: Principal) -> bool:
+def _region_only(who: Principal) -> bool:
     """A reader who is a region and nothing more sees only its provinces."""
-    return p.roles & set(READERS) == {"region"}
+    return who.roles & set(READERS) == {"region"}
 
 
-def _check(p: Principal, action: str, doc: Doc, owner: str) -> None:
+def _check(who: Principal, action: str, doc: Doc, owner: str) -> None:
     why = authorisation.authorise(
         action,
         owner=owner,
-        roles=p.roles,
-        countries=p.countries,
-        provinces=p.provinces,
+        roles=who.roles,
+        countries=who.countries,
+        provinces=who.provinces,
         country=doc["country"],
         home_province=doc.get("home_province"),
     )
@@ -156,12 +156,12 @@ async def _case_exists(rt: Runtime, case_id: str | None) -> None:
 
 @router.post("/repatriations", status_code=201)
 async def start_repatriation(
-    body: StartIn, request: Request, response: Response, p: Principal = Depends(require(*STARTERS))
+    body: StartIn, request: Request, response: Response, who: Principal = Depends(require(*STARTERS))
 ) -> RepatriationView:
     """Start a living-worker or remains repatriation (201); the same request_id again answers 200."""
     if body.kind == RepatriationKind.EVACUATION:
         raise HTTPException(422, detail=[{"field": "kind", "reason": "start evacuations at /v1/evacuations"}])
-    if p.is_mission and not p.may_see_country(body.country):
+    if who.is_mission and not who.may_see_country(body.country):
         raise _forbid(f"{body.country} is outside this mission's jurisdiction")
     if not (body.case_id or body.worker_id or body.worker_key):
         raise HTTPException(
@@ -173,8 +173,8 @@ async def start_repatriation(
         rt=rt,
         kind=body.kind,
         request_id=body.request_id or uuid.uuid4().hex,
-        requested_by="mission" if p.is_mission else "desk",
-        actor=p.id,
+        requested_by="mission" if who.is_mission else "desk",
+        actor=who.id,
         reason=body.reason,
         country=body.country,
         case_id=body.case_id,
@@ -189,23 +189,23 @@ async def start_repatriation(
         raise _conflict(f"a live {body.kind} repatriation exists for this case", doc)
     if outcome == "exists":
         response.status_code = 200
-    return _out(doc, p)
+    return _out(doc, who)
 
 
 @router.post("/evacuations", status_code=201)
 async def start_evacuation(
-    body: EvacuationIn, request: Request, response: Response, p: Principal = Depends(require(*STARTERS))
+    body: EvacuationIn, request: Request, response: Response, who: Principal = Depends(require(*STARTERS))
 ) -> RepatriationView:
     """Start an evacuation: every registered worker abroad there is listed and tracked (201)."""
-    if p.is_mission and not p.may_see_country(body.country):
+    if who.is_mission and not who.may_see_country(body.country):
         raise _forbid(f"{body.country} is outside this mission's jurisdiction")
     await _case_exists(runtime(request), body.case_id)
     outcome, doc = await service.start(
         rt=runtime(request),
         kind=RepatriationKind.EVACUATION,
         request_id=body.request_id or uuid.uuid4().hex,
-        requested_by="mission" if p.is_mission else "desk",
-        actor=p.id,
+        requested_by="mission" if who.is_mission else "desk",
+        actor=who.id,
         reason=body.reason,
         country=body.country,
         case_id=body.case_id,
@@ -215,14 +215,14 @@ async def start_evacuation(
         raise _conflict("a live evacuation exists for this area", doc)
     if outcome == "exists":
         response.status_code = 200
-    return _out({k: v for k, v in doc.items() if k != "timeline"}, p)
+    return _out({k: v for k, v in doc.items() if k != "timeline"}, who)
 
 
 @router.get("/repatriations")
 async def list_repatriations(
     request: Request,
     response: Response,
-    p: Principal = Depends(require(*READERS)),
+    who: Principal = Depends(require(*READERS)),
     case_id: str | None = None,
     kind: RepatriationKind | None = None,
     status: str | None = Query(None, pattern="^(active|completed|cancelled)$"),
@@ -241,25 +241,25 @@ async def list_repatriations(
         q["status"] = status
     if country:
         q["country"] = country
-    if p.is_mission:
-        q["country"] = {"$in": sorted(p.countries)} if not country else country
-        if country and country not in p.countries:
+    if who.is_mission:
+        q["country"] = {"$in": sorted(who.countries)} if not country else country
+        if country and country not in who.countries:
             return []
-    elif _region_only(p):
-        q["home_province"] = {"$in": sorted(p.provinces)}
+    elif _region_only(who):
+        q["home_province"] = {"$in": sorted(who.provinces)}
     docs = await store.find(runtime(request).db, q, limit=limit + 1, after=after)
-    return [_out(d, p) for d in paging.page(request, response, docs, limit=limit, order=store.LIST_ORDER)]
+    return [_out(d, who) for d in paging.page(request, response, docs, limit=limit, order=store.LIST_ORDER)]
 
 
 @router.get("/repatriations/{repatriation_id}")
 async def get_repatriation(
-    repatriation_id: str, request: Request, p: Principal = Depends(require(*READERS))
+    repatriation_id: str, request: Request, who: Principal = Depends(require(*READERS))
 ) -> RepatriationView:
     """One repatriation: its steps (who did what, when, with what evidence), effects and timeline."""
     doc = await store.get(runtime(request).db, repatriation_id)
-    if doc is None or not _may_read(p, doc):
+    if doc is None or not _may_read(who, doc):
         raise _not_found()
-    return _out(doc, p)
+    return _out(doc, who)
 
 
 # ---------------------------------------------------------------- commands, one table
@@ -285,7 +285,7 @@ class Command:
     roles: tuple[str, ...]
     names: Literal["step", "to_step", "workflow"]  # the step it names: the path's, the body's, none
     authorise: str | None  # the action authorisation.authorise checks; None: the roles suffice
-    decide: Callable[[Plan, Workflow, Asked], Decision]
+    decide: Callable[[Plan, Workflow, Asked], Transition]
     doc: str
 
 
@@ -376,13 +376,13 @@ COMMANDS: tuple[Command, ...] = (
 
 
 async def _command(
-    command: Command, request: Request, p: Principal, repatriation_id: str, step: str | None, body: Any
+    command: Command, request: Request, who: Principal, repatriation_id: str, step: str | None, body: Any
 ) -> RepatriationView:
     """Check the caller against the workflow (and the step it names), then decide and write once."""
     rt = runtime(request)
     now = rt.clock.now()
     doc = await store.get(rt.db, repatriation_id)
-    if doc is None or not _may_read(p, doc):
+    if doc is None or not _may_read(who, doc):
         raise _not_found()
     if command.names == "to_step":
         step = body.to_step
@@ -394,8 +394,8 @@ async def _command(
                 reason = f"no step {step!r} in this workflow"
                 raise HTTPException(404, detail=[{"field": "step", "reason": reason}])
             owner = definition.owner
-        _check(p, command.authorise, doc, owner)
-    asked = Asked(body=body, actor=p.id, now=now, step=step or "")
+        _check(who, command.authorise, doc, owner)
+    asked = Asked(body=body, actor=who.id, now=now, step=step or "")
     try:
         saved, _ = await service.act(
             rt=rt, workflow_id=repatriation_id, decide=lambda plan, wf: command.decide(plan, wf, asked)
@@ -404,7 +404,7 @@ async def _command(
         raise HTTPException(422, detail=exc.errors) from exc
     except Conflict as exc:
         raise _conflict(str(exc), await store.get(rt.db, repatriation_id)) from exc
-    return _out(saved, p)
+    return _out(saved, who)
 
 
 def _endpoint(command: Command) -> Callable[..., Awaitable[RepatriationView]]:
@@ -412,14 +412,14 @@ def _endpoint(command: Command) -> Callable[..., Awaitable[RepatriationView]]:
     caller = Depends(require(*command.roles))
 
     async def on_step(
-        repatriation_id: str, step: str, body: Any, request: Request, p: Principal = caller
+        repatriation_id: str, step: str, body: Any, request: Request, who: Principal = caller
     ) -> RepatriationView:
-        return await _command(command, request, p, repatriation_id, step, body)
+        return await _command(command, request, who, repatriation_id, step, body)
 
     async def on_workflow(
-        repatriation_id: str, body: Any, request: Request, p: Principal = caller
+        repatriation_id: str, body: Any, request: Request, who: Principal = caller
     ) -> RepatriationView:
-        return await _command(command, request, p, repatriation_id, None, body)
+        return await _command(command, request, who, repatriation_id, None, body)
 
     endpoint = on_step if command.names == "step" else on_workflow
     # The body model is chosen per command: give FastAPI the real class, not the closure's Any.
@@ -441,9 +441,9 @@ for _command_row in COMMANDS:
 # ---------------------------------------------------------------- evacuations
 
 
-async def _evacuation(request: Request, p: Principal, evacuation_id: str) -> Doc:
+async def _evacuation(request: Request, who: Principal, evacuation_id: str) -> Doc:
     doc = await store.get(runtime(request).db, evacuation_id)
-    if doc is None or doc.get("kind") != "evacuation" or not _may_read(p, doc):
+    if doc is None or doc.get("kind") != "evacuation" or not _may_read(who, doc):
         raise HTTPException(404, detail=[{"field": "evacuation_id", "reason": "no such evacuation"}])
     return doc
 
@@ -452,12 +452,12 @@ async def _evacuation(request: Request, p: Principal, evacuation_id: str) -> Doc
 async def evacuation_progress(
     evacuation_id: str,
     request: Request,
-    p: Principal = Depends(require(*READERS)),
+    who: Principal = Depends(require(*READERS)),
     by_province: bool = False,
 ) -> Progress:
     """How many workers are unaccounted, located, safe, in transit, home: in total and by province."""
-    doc = await _evacuation(request, p, evacuation_id)
-    provinces = sorted(p.provinces) if _region_only(p) else None
+    doc = await _evacuation(request, who, evacuation_id)
+    provinces = sorted(who.provinces) if _region_only(who) else None
     counts = await evacuation.progress(
         rt=runtime(request), evacuation=doc, provinces=provinces, by_province=by_province
     )
@@ -468,18 +468,18 @@ async def evacuation_progress(
 async def evacuation_workers(
     evacuation_id: str,
     request: Request,
-    p: Principal = Depends(require(*READERS)),
+    who: Principal = Depends(require(*READERS)),
     status: EvacueeStatus | None = None,
     limit: int = Query(100, ge=1, le=1000),
     skip: int = Query(0, ge=0, le=100_000),
 ) -> list[EvacueeView]:
     """The workers of an evacuation, each with their own status."""
-    await _evacuation(request, p, evacuation_id)
+    await _evacuation(request, who, evacuation_id)
     q: Doc = {"evacuation_id": evacuation_id}
     if status:
         q["status"] = status.value
-    if _region_only(p):
-        q["home_province"] = {"$in": sorted(p.provinces)}
+    if _region_only(who):
+        q["home_province"] = {"$in": sorted(who.provinces)}
     docs = await store.list_evacuees(runtime(request).db, q, limit=limit, skip=skip)
     return [EvacueeView.model_validate(d) for d in docs]
 
@@ -489,11 +489,11 @@ async def move_evacuees(
     evacuation_id: str,
     body: EvacueesIn,
     request: Request,
-    p: Principal = Depends(require(*DESK, "mission", "debarkation")),
+    who: Principal = Depends(require(*DESK, "mission", "debarkation")),
 ) -> EvacueesMoved:
     """Report workers located, safe, in transit, home or unaccounted (mission, desk, debarkation)."""
-    doc = await _evacuation(request, p, evacuation_id)
-    if p.is_mission and not p.may_see_country(doc["country"]):
+    doc = await _evacuation(request, who, evacuation_id)
+    if who.is_mission and not who.may_see_country(doc["country"]):
         raise _forbid(f"the evacuation is in {doc['country']}, outside this mission's jurisdiction")
     if doc.get("status") != "active":
         raise _conflict(f"the evacuation is {doc.get('status')}", doc)
@@ -501,14 +501,14 @@ async def move_evacuees(
         raise HTTPException(
             422, detail=[{"field": "confirmed", "reason": "only a move to unaccounted can be confirmed"}]
         )
-    if body.confirmed and "supervisor" not in p.roles:
+    if body.confirmed and "supervisor" not in who.roles:
         raise _forbid("only a supervisor confirms workers unaccounted")
     moved = await evacuation.move_evacuees(
         rt=runtime(request),
         evacuation_id=evacuation_id,
         worker_ids=body.worker_ids,
         status=body.status,
-        actor=p.id,
+        actor=who.id,
         note=body.note,
         confirmed=body.confirmed,
     )
@@ -521,12 +521,12 @@ async def move_evacuees(
 @router.get("/region/returns")
 async def region_returns(
     request: Request,
-    p: Principal = Depends(require("region", *DESK)),
+    who: Principal = Depends(require("region", *DESK)),
     province: str | None = None,
 ) -> RegionReturns:
     """Returns to a region: who is arriving, when, where, and which hand-overs await its witness."""
-    if "region" in p.roles and not p.roles & set(DESK):
-        provinces = sorted(p.provinces if province is None else p.provinces & {province})
+    if "region" in who.roles and not who.roles & set(DESK):
+        provinces = sorted(who.provinces if province is None else who.provinces & {province})
     else:
         if not province:
             raise HTTPException(422, detail=[{"field": "province", "reason": "required for desk users"}])
