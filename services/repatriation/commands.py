@@ -20,6 +20,7 @@ from services.repatriation.steps import (
     StepStatus,
     Transition,
     Workflow,
+    WorkflowRequest,
     WorkflowStatus,
     move,
 )
@@ -34,48 +35,15 @@ class Invalid(Exception):
         self.errors = errors
 
 
-def start(
-    plan: Plan,
-    *,
-    id: str,
-    request_id: str,
-    requested_by: str,
-    actor: str,
-    reason: str,
-    country: str,
-    now: datetime,
-    case_id: str | None = None,
-    worker_id: str | None = None,
-    worker_key: str | None = None,
-    worker_name: str | None = None,
-    region: str | None = None,
-    home_province: str | None = None,
-    home_regency: str | None = None,
-    facts: dict[str, bool] | None = None,
-) -> Transition:
+def start(plan: Plan, request: WorkflowRequest, *, id: str, actor: str, now: datetime) -> Transition:
     """A new workflow: the first step (the request itself) done, the next one active."""
+    reason = request.reason
     steps = [Step(name=d.name, owner=d.owner) for d in plan.steps]
     first = steps[0]
     first.status, first.activated_at, first.finished_at = StepStatus.DONE, now, now
     first.actor, first.reason, first.attempts = actor, reason, 1
-    wf = Workflow(
-        id=id,
-        kind=plan.kind,
-        case_id=case_id,
-        worker_id=worker_id,
-        worker_key=worker_key,
-        worker_name=worker_name,
-        country=country.upper(),
-        region=region,
-        home_province=home_province,
-        home_regency=home_regency,
-        facts=dict(facts or {}),
-        request_id=request_id,
-        requested_by=requested_by,
-        reason=reason,
-        steps=steps,
-        started_at=now,
-    )
+    asked = request.model_dump() | {"country": request.country.upper()}
+    wf = Workflow(**asked, id=id, kind=plan.kind, steps=steps, started_at=now)
     changes = [
         Change("workflow", "started", actor, now, reason=reason),
         Change("step", "done", actor, now, step=first.name, owner=first.owner, reason=reason),

@@ -7,6 +7,7 @@ import logging
 
 from services.repatriation import commands, evacuation, service, store
 from services.repatriation.evacuees import EvacueeStatus
+from services.repatriation.steps import WorkflowRequest
 from shared.envelope import Envelope, Event
 from shared.events.casework import CaseOpened
 from shared.events.intake import IncidentAccepted, IncidentMatched
@@ -17,25 +18,18 @@ from shared.service import Runtime
 
 log = logging.getLogger("lindungi.repatriation")
 
+# What of a RepatriationRequested event the workflow keeps as its request.
+REQUEST_FIELDS = set(WorkflowRequest.model_fields) & set(RepatriationRequested.model_fields)
+
 
 def request_handlers(rt: Runtime) -> dict[type[Event], Handler]:
     """REPATRIATION_REQUESTS: start the workflow a request asks for, once."""
 
     async def on_requested(env: Envelope, request: RepatriationRequested) -> None:
         """Start the workflow a request asks for, once; a request for a live one is noted on it."""
-        outcome, doc = await service.start(
-            rt=rt,
-            kind=request.kind,
-            request_id=request.request_id,
-            requested_by=request.requested_by,
-            actor=request.requested_by if request.requested_by != "rule" else f"rule:{request.request_id}",
-            reason=request.reason,
-            country=request.country,
-            case_id=request.case_id,
-            worker_id=request.worker_id,
-            worker_key=request.worker_key,
-            region=request.region,
-        )
+        asked = WorkflowRequest.model_validate(request.model_dump(include=REQUEST_FIELDS))
+        actor = request.requested_by if request.requested_by != "rule" else f"rule:{request.request_id}"
+        outcome, doc = await service.start(rt=rt, kind=request.kind, request=asked, actor=actor)
         if outcome == "live":
             entry = {
                 "scope": "workflow",

@@ -7,10 +7,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from services.registry.domain import canonical_province  # the one list of provinces
+from services.registry.domain import province  # the one list of provinces
 from services.repatriation.evacuees import EvacueeStatus
 from services.repatriation.plans import Requirement
-from services.repatriation.steps import Effect, Step, WorkflowStatus
+from services.repatriation.steps import Workflow
 from shared.events.repatriation import RepatriationKind
 from shared.vocab import Region
 
@@ -100,13 +100,7 @@ class HomeProvinceIn(BaseModel):
     )
     reason: str = Field(min_length=3, max_length=2000, examples=["the KTP says Bandung, not Jakarta"])
 
-    @field_validator("home_province")
-    @classmethod
-    def _province(cls, v: str) -> str:
-        canonical = canonical_province(v)
-        if canonical is None:
-            raise ValueError("not one of Indonesia's 38 provinces (e.g. 'DKI Jakarta', 'Jawa Barat')")
-        return canonical
+    _province = field_validator("home_province")(province)
 
 
 class RerouteIn(BaseModel):
@@ -195,32 +189,12 @@ class TimelineEntry(BaseModel):
     evidence: list[str] | None = None
 
 
-class RepatriationView(BaseModel):
+class RepatriationView(Workflow):
     """A workflow as answered: its request, steps, effects, timeline (null in lists), current step,
     what that step needs and what the caller may do now."""
 
-    repatriation_id: str
-    kind: RepatriationKind
-    status: WorkflowStatus
-    case_id: str | None = None
-    worker_id: str | None = None
-    worker_key: str | None = None
-    worker_name: str | None = None
-    country: str
-    region: str | None = None
-    home_province: str | None = None
-    home_regency: str | None = None
-    facts: dict[str, bool] = Field(default_factory=dict)
-    request_id: str
-    requested_by: str
-    reason: str
-    steps: list[Step]
-    effects: list[Effect] = Field(default_factory=list)
-    started_at: datetime
-    completed_at: datetime | None = None
-    cancelled_at: datetime | None = None
-    cancel_reason: str | None = None
-    version: int
+    model_config = ConfigDict(populate_by_name=True)
+    id: str = Field(alias="repatriation_id")
     timeline: list[TimelineEntry] | None = Field(None, description="one workflow only; null in lists")
     fanout: Fanout | None = Field(None, description="evacuations only")
     current_step: str | None = None

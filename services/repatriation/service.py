@@ -16,7 +16,7 @@ from pymongo.errors import DuplicateKeyError
 
 from services.repatriation import commands, evacuation, plans, store
 from services.repatriation.plans import Plan
-from services.repatriation.steps import WAITING, Change, Transition, Workflow
+from services.repatriation.steps import WAITING, Change, Transition, Workflow, WorkflowRequest
 from shared.envelope import Event
 from shared.errors import Conflict
 from shared.events.repatriation import RepatriationKind, StepChanged, WorkflowChanged
@@ -118,49 +118,25 @@ def countries_of(country: str, region: str | None) -> list[str]:
 
 
 async def start(
-    *,
-    rt: Runtime,
-    kind: RepatriationKind,
-    request_id: str,
-    requested_by: str,
-    actor: str,
-    reason: str,
-    country: str,
-    case_id: str | None = None,
-    worker_id: str | None = None,
-    worker_key: str | None = None,
-    worker_name: str | None = None,
-    region: str | None = None,
-    home_province: str | None = None,
-    home_regency: str | None = None,
-    facts: dict[str, bool] | None = None,
+    *, rt: Runtime, kind: RepatriationKind, request: WorkflowRequest, actor: str
 ) -> tuple[Literal["inserted", "exists", "live"], Doc]:
-    """Start a workflow once per request; a live one of the same kind for the case wins."""
+    """Start a workflow once per request; a live one of the same kind for the case wins.
+
+    A worker's home and name the request leaves out are taken from the departures projection."""
     plan = plans.load()[kind]
-    if worker_id and not (home_province and worker_name):
-        known = await rt.db[store.DEPARTURES].find_one({"worker_id": worker_id}, sort=[("version", -1)])
+    if request.worker_id and not (request.home_province and request.worker_name):
+        known = await rt.db[store.DEPARTURES].find_one(
+            {"worker_id": request.worker_id}, sort=[("version", -1)]
+        )
         if known:
-            home_province = home_province or known.get("home_province")
-            home_regency = home_regency or known.get("home_regency")
-            worker_name = worker_name or known.get("full_name")
-    wf, changes = commands.start(
-        plan,
-        id=workflow_id_for(request_id),
-        request_id=request_id,
-        requested_by=requested_by,
-        actor=actor,
-        reason=reason,
-        country=country,
-        now=rt.clock.now(),
-        case_id=case_id,
-        worker_id=worker_id,
-        worker_key=worker_key,
-        worker_name=worker_name,
-        region=region,
-        home_province=home_province,
-        home_regency=home_regency,
-        facts=facts,
-    )
+            home = {
+                "home_province": request.home_province or known.get("home_province"),
+                "home_regency": request.home_regency or known.get("home_regency"),
+                "worker_name": request.worker_name or known.get("full_name"),
+            }
+            request = request.model_copy(update=home)
+    workflow_id = workflow_id_for(request.request_id)
+    wf, changes = commands.start(plan, request, id=workflow_id, actor=actor, now=rt.clock.now())
     update, entries = _write(rt, wf, changes)
     doc = store.to_doc(wf)
     doc["timeline"] = update["$push"]["timeline"]["$each"]
@@ -168,7 +144,7 @@ async def start(
     if key:
         doc["live_key"] = key
     if kind == RepatriationKind.EVACUATION:
-        doc["fanout"] = {"status": "pending", "countries": countries_of(country, region)}
+        doc["fanout"] = {"status": "pending", "countries": countries_of(request.country, request.region)}
     for _ in range(3):
         try:
             outcome, stored = await store.insert_workflow(rt.db, rt.outbox.on_insert(dict(doc), entries))
@@ -179,7 +155,7 @@ async def start(
         raise RuntimeError("could not start the workflow: its key kept changing")
     if outcome == "inserted":
         rt.relay.wake(doc["_id"])
-        log.info("repatriation started", extra={"case_id": case_id or "-"})
+        log.info("repatriation started", extra={"case_id": request.case_id or "-"})
     if kind == RepatriationKind.EVACUATION and outcome != "live":
         await evacuation.fan_out(rt=rt, workflow_id=stored["_id"])
         stored = await store.get(rt.db, stored["_id"]) or stored

@@ -103,24 +103,30 @@ class Effect(BaseModel):
     release_reason: str | None = None
 
 
-class Workflow(BaseModel):
-    """A repatriation workflow: its request, facts, steps and effects."""
+class WorkflowRequest(BaseModel):
+    """What a start request says, kept on its workflow: which request, who asked and why, for whom,
+    where, and the facts that decide which steps apply."""
 
-    id: str
-    kind: RepatriationKind
-    status: WorkflowStatus = WorkflowStatus.ACTIVE
+    request_id: str
+    requested_by: str
+    reason: str
+    country: str
     case_id: str | None = None
     worker_id: str | None = None
     worker_key: str | None = None
     worker_name: str | None = None
-    country: str
     region: str | None = None
     home_province: str | None = None
     home_regency: str | None = None
     facts: dict[str, bool] = Field(default_factory=dict)
-    request_id: str
-    requested_by: str
-    reason: str
+
+
+class Workflow(WorkflowRequest):
+    """A repatriation workflow: its request, steps and effects."""
+
+    id: str
+    kind: RepatriationKind
+    status: WorkflowStatus = WorkflowStatus.ACTIVE
     steps: list[Step]
     effects: list[Effect] = Field(default_factory=list)
     started_at: datetime

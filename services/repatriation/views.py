@@ -35,7 +35,7 @@ from services.repatriation.models import (
     StartIn,
 )
 from services.repatriation.plans import Plan
-from services.repatriation.steps import WAITING, Transition, Workflow
+from services.repatriation.steps import WAITING, Transition, Workflow, WorkflowRequest
 from shared import paging
 from shared.auth import Principal, require
 from shared.errors import Conflict
@@ -154,6 +154,14 @@ async def _case_exists(rt: Runtime, case_id: str | None) -> None:
         raise HTTPException(404, detail=[{"field": "case_id", "reason": reason}])
 
 
+def _request(asked: Doc, who: Principal) -> WorkflowRequest:
+    """A start body as the workflow's request: a request id if the caller gave none, and who asks."""
+    request_id = asked.pop("request_id", None) or uuid.uuid4().hex
+    return WorkflowRequest(
+        **asked, request_id=request_id, requested_by="mission" if who.is_mission else "desk"
+    )
+
+
 @router.post("/repatriations", status_code=201)
 async def start_repatriation(
     body: StartIn, request: Request, response: Response, who: Principal = Depends(require(*STARTERS))
@@ -170,20 +178,7 @@ async def start_repatriation(
     rt = runtime(request)
     await _case_exists(rt, body.case_id)
     outcome, doc = await service.start(
-        rt=rt,
-        kind=body.kind,
-        request_id=body.request_id or uuid.uuid4().hex,
-        requested_by="mission" if who.is_mission else "desk",
-        actor=who.id,
-        reason=body.reason,
-        country=body.country,
-        case_id=body.case_id,
-        worker_id=body.worker_id,
-        worker_key=body.worker_key,
-        worker_name=body.worker_name,
-        home_province=body.home_province,
-        home_regency=body.home_regency,
-        facts=body.facts.model_dump(),
+        rt=rt, kind=body.kind, request=_request(body.model_dump(exclude={"kind"}), who), actor=who.id
     )
     if outcome == "live":
         raise _conflict(f"a live {body.kind} repatriation exists for this case", doc)
@@ -203,13 +198,8 @@ async def start_evacuation(
     outcome, doc = await service.start(
         rt=runtime(request),
         kind=RepatriationKind.EVACUATION,
-        request_id=body.request_id or uuid.uuid4().hex,
-        requested_by="mission" if who.is_mission else "desk",
+        request=_request(body.model_dump(mode="json"), who),
         actor=who.id,
-        reason=body.reason,
-        country=body.country,
-        case_id=body.case_id,
-        region=body.region.value if body.region else None,
     )
     if outcome == "live":
         raise _conflict("a live evacuation exists for this area", doc)
@@ -275,6 +265,9 @@ class Asked:
     step: str
 
 
+Decide = Callable[[Plan, Workflow, Asked], Transition]
+
+
 @dataclass(frozen=True)
 class Command:
     """One POST that decides on a workflow: where it is, what it takes, who may ask, what it does."""
@@ -283,96 +276,71 @@ class Command:
     name: str  # the endpoint's name: its OpenAPI summary and operation id
     body: type[BaseModel]
     roles: tuple[str, ...]
-    names: Literal["step", "to_step", "workflow"]  # the step it names: the path's, the body's, none
     authorise: str | None  # the action authorisation.authorise checks; None: the roles suffice
-    decide: Callable[[Plan, Workflow, Asked], Transition]
-    doc: str
+    decide: Decide
+
+    @property
+    def names(self) -> Literal["step", "to_step", "workflow"]:
+        """The step the command names: the path's, the body's `to_step`, or none (the workflow)."""
+        if "{step}" in self.path:
+            return "step"
+        return "to_step" if "to_step" in self.body.model_fields else "workflow"
+
+    @property
+    def doc(self) -> str:
+        return COMMAND_DOCS[self.name]
+
+
+def _with_reason(command: Callable[..., Transition]) -> Decide:
+    """skip, fail and retry: the step the path names, and the body's reason."""
+    return lambda plan, wf, a: command(plan, wf, step=a.step, actor=a.actor, reason=a.body.reason, now=a.now)
+
+
+def _complete(plan: Plan, wf: Workflow, a: Asked) -> Transition:
+    body: CompleteIn = a.body
+    return commands.complete(
+        plan, wf, step=a.step, actor=a.actor, now=a.now, evidence=body.evidence, data=body.data
+    )
+
+
+def _reroute(plan: Plan, wf: Workflow, a: Asked) -> Transition:
+    return commands.reroute(plan, wf, to_step=a.step, actor=a.actor, reason=a.body.reason, now=a.now)
+
+
+def _set_home_province(plan: Plan, wf: Workflow, a: Asked) -> Transition:
+    body: HomeProvinceIn = a.body
+    return commands.set_home_province(
+        plan, wf, province=body.home_province, actor=a.actor, reason=body.reason, now=a.now
+    )
+
+
+def _cancel(plan: Plan, wf: Workflow, a: Asked) -> Transition:
+    return commands.cancel(plan, wf, actor=a.actor, reason=a.body.reason, now=a.now)
 
 
 COMMANDS: tuple[Command, ...] = (
-    Command(
-        "/steps/{step}/complete",
-        "complete_step",
-        CompleteIn,
-        ACTORS,
-        "step",
-        "complete",
-        lambda plan, wf, a: commands.complete(
-            plan, wf, step=a.step, actor=a.actor, now=a.now, evidence=a.body.evidence, data=a.body.data
-        ),
-        "The step's owner reports it done, with evidence (document references) and the step's data.",
-    ),
-    Command(
-        "/steps/{step}/skip",
-        "skip_step",
-        ReasonIn,
-        ACTORS,
-        "step",
-        "skip",
-        lambda plan, wf, a: commands.skip(
-            plan, wf, step=a.step, actor=a.actor, reason=a.body.reason, now=a.now
-        ),
-        "Skip a step that does not apply, with the reason (owner or desk; skippable steps only).",
-    ),
-    Command(
-        "/steps/{step}/fail",
-        "fail_step",
-        ReasonIn,
-        ACTORS,
-        "step",
-        "fail",
-        lambda plan, wf, a: commands.fail(
-            plan, wf, step=a.step, actor=a.actor, reason=a.body.reason, now=a.now
-        ),
-        "The step's owner reports it failed; the workflow waits for a retry, re-route or cancel.",
-    ),
-    Command(
-        "/steps/{step}/retry",
-        "retry_step",
-        ReasonIn,
-        ACTORS,
-        "step",
-        "retry",
-        lambda plan, wf, a: commands.retry(
-            plan, wf, step=a.step, actor=a.actor, reason=a.body.reason, now=a.now
-        ),
-        "Try a failed step again, with a fresh deadline (owner or desk).",
-    ),
-    Command(
-        "/reroute",
-        "reroute",
-        RerouteIn,
-        ACTORS,
-        "to_step",
-        "reroute",
-        lambda plan, wf, a: commands.reroute(
-            plan, wf, to_step=a.step, actor=a.actor, reason=a.body.reason, now=a.now
-        ),
-        "Send the workflow back to an earlier step (a different flight); what lies between is undone.",
-    ),
-    Command(
-        "/home-province",
-        "set_home_province",
-        HomeProvinceIn,
-        DESK,
-        "workflow",
-        None,
-        lambda plan, wf, a: commands.set_home_province(
-            plan, wf, province=a.body.home_province, actor=a.actor, reason=a.body.reason, now=a.now
-        ),
-        "The desk sets or corrects the worker's home province, with a reason (on both timelines).",
-    ),
-    Command(
-        "/cancel",
-        "cancel",
-        ReasonIn,
-        ACTORS,
-        "workflow",
-        "cancel",
-        lambda plan, wf, a: commands.cancel(plan, wf, actor=a.actor, reason=a.body.reason, now=a.now),
-        "Cancel with a reason; every booking is released and all funding returned, visibly.",
-    ),
+    Command("/steps/{step}/complete", "complete_step", CompleteIn, ACTORS, "complete", _complete),
+    Command("/steps/{step}/skip", "skip_step", ReasonIn, ACTORS, "skip", _with_reason(commands.skip)),
+    Command("/steps/{step}/fail", "fail_step", ReasonIn, ACTORS, "fail", _with_reason(commands.fail)),
+    Command("/steps/{step}/retry", "retry_step", ReasonIn, ACTORS, "retry", _with_reason(commands.retry)),
+    Command("/reroute", "reroute", RerouteIn, ACTORS, "reroute", _reroute),
+    Command("/home-province", "set_home_province", HomeProvinceIn, DESK, None, _set_home_province),
+    Command("/cancel", "cancel", ReasonIn, ACTORS, "cancel", _cancel),
 )
+# Each command's description in the OpenAPI document.
+COMMAND_DOCS = {
+    "complete_step": (
+        "The step's owner reports it done, with evidence (document references) and the step's data."
+    ),
+    "skip_step": "Skip a step that does not apply, with the reason (owner or desk; skippable steps only).",
+    "fail_step": "The step's owner reports it failed; the workflow waits for a retry, re-route or cancel.",
+    "retry_step": "Try a failed step again, with a fresh deadline (owner or desk).",
+    "reroute": "Send the workflow back to an earlier step (a different flight); what lies between is undone.",
+    "set_home_province": (
+        "The desk sets or corrects the worker's home province, with a reason (on both timelines)."
+    ),
+    "cancel": "Cancel with a reason; every booking is released and all funding returned, visibly.",
+}
 
 
 async def _command(

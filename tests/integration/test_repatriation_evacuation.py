@@ -12,6 +12,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from services.repatriation import commands, plans, store
 from services.repatriation.app import create_app
+from services.repatriation.steps import WorkflowRequest
 from shared.clock import ManualClock
 from shared.events.registry import DepartureStatus
 from shared.events.repatriation import RepatriationKind
@@ -173,12 +174,9 @@ async def test_an_interrupted_fan_out_is_resumed_by_the_next_process(
     await store.record_departures(db, [departure(i, country="SA") for i in range(300)])
     wf, _ = commands.start(
         plans.load()[RepatriationKind.EVACUATION],
+        WorkflowRequest(request_id="evac-sa", requested_by="desk", reason="conflict", country="SA"),
         id="evac-sa",
-        request_id="evac-sa",
-        requested_by="desk",
         actor="officer-ani",
-        reason="conflict",
-        country="SA",
         now=clock.now(),
     )
     doc = store.to_doc(wf) | {

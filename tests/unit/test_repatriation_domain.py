@@ -8,7 +8,7 @@ import pytest
 
 from services.repatriation import authorisation, commands, evacuees, plans, steps
 from services.repatriation.commands import Invalid
-from services.repatriation.steps import Action, StepStatus, WorkflowStatus
+from services.repatriation.steps import Action, StepStatus, WorkflowRequest, WorkflowStatus
 from shared.durations import parse_duration
 from shared.errors import Conflict
 from shared.events.repatriation import RepatriationKind
@@ -20,18 +20,10 @@ BOOKING = {"flight": "GA821", "arrival_at": "2026-01-20T14:00:00+07:00", "debark
 
 
 def start(plan=LIVING, **facts):  # type: ignore[no-untyped-def]
-    return commands.start(
-        plan,
-        id="r1",
-        request_id="q1",
-        requested_by="desk",
-        actor="officer-ani",
-        reason="go home",
-        country="my",
-        now=T0,
-        case_id="c1",
-        facts=facts,
+    request = WorkflowRequest(
+        request_id="q1", requested_by="desk", reason="go home", country="my", case_id="c1", facts=facts
     )
+    return commands.start(plan, request, id="r1", actor="officer-ani", now=T0)
 
 
 def statuses(wf: steps.Workflow) -> dict[str, str]:
