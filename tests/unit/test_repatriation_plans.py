@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from services.repatriation import commands, plans
+from services.repatriation.evacuation import WORKERS_LISTED
 from services.repatriation.plans import PlanError
+from services.repatriation.steps import WorkflowRequest
 from shared.events.repatriation import RepatriationKind
 
 GOOD = """
@@ -132,3 +134,14 @@ def test_a_refusal_is_data_of_the_plan() -> None:
     )
     assert commands.validate_completion(papers, {}, [], {"document": "passport"}) == []
     assert commands.validate_completion(papers, {"passport_missing": True}, [], {"document": "splp"}) == []
+
+
+def test_the_fan_out_completes_the_step_its_plan_waits_on() -> None:
+    now = datetime(2026, 1, 5, tzinfo=UTC)
+    plan = plans.load()[RepatriationKind.EVACUATION]
+    request = WorkflowRequest(request_id="e1", requested_by="desk", reason="war", country="LB")
+    wf, _ = commands.start(plan, request, id="e1", actor="officer-ani", now=now)
+    assert wf.current is not None and wf.current.name == "workers_identified"
+    wf, changes = commands.on_event(plan, wf, event=WORKERS_LISTED, actor="system", now=now, evidence=["9"])
+    assert (changes[0].step, changes[0].status) == ("workers_identified", "done")
+    assert wf.current is not None and wf.current.name == "workers_located"
