@@ -3,7 +3,7 @@
 Views translate HTTP: who may ask (roles, jurisdiction), the body, the answer's model and status;
 what is decided and read is built in service.py and evacuation.py. The commands that change a
 workflow are one table (`COMMANDS`) served by one endpoint factory. One file, as in every service,
-for the whole API (about 530 lines, a sixth of them the table): splitting it would spread the
+for the whole API (about 500 lines, a fifth of them the commands): splitting it would spread the
 access helpers every endpoint shares over two modules.
 """
 
