@@ -319,6 +319,24 @@ async def match_reported_person(rt: Runtime, matched: IncidentMatched) -> int:
     return replaced
 
 
+async def people(
+    *,
+    rt: Runtime,
+    evacuation_id: str,
+    status: EvacueeStatus | None,
+    provinces: list[str] | None,
+    limit: int,
+    skip: int,
+) -> list[Doc]:
+    """The people of an evacuation, by id, with their status (only those of `provinces` when given)."""
+    query: Doc = {"evacuation_id": evacuation_id}
+    if status:
+        query["status"] = status.value
+    if provinces is not None:
+        query["home_province"] = {"$in": provinces}
+    return await store.list_evacuees(rt.db, query, limit=limit, skip=skip)
+
+
 async def progress(*, rt: Runtime, evacuation: Doc, provinces: list[str] | None, by_province: bool) -> Doc:
     """How many workers are unaccounted, located, safe, in transit, home: in total and by province
     (only those of `provinces` when given: a region sees its own)."""

@@ -209,6 +209,33 @@ async def act(
     raise Conflict("the workflow kept changing under us; try again")
 
 
+async def find(
+    *,
+    rt: Runtime,
+    case_id: str | None,
+    kind: RepatriationKind | None,
+    status: str | None,
+    countries: list[str] | None,
+    provinces: list[str] | None,
+    limit: int,
+    after: str | None,
+) -> list[Doc]:
+    """Workflows, newest first, from the cursor on; `countries` and `provinces` narrow them to what
+    a mission or a region may see (None: no narrowing)."""
+    query: Doc = {}
+    if case_id:
+        query["case_id"] = case_id
+    if kind:
+        query["kind"] = kind.value
+    if status:
+        query["status"] = status
+    if countries is not None:
+        query["country"] = countries[0] if len(countries) == 1 else {"$in": countries}
+    if provinces is not None:
+        query["home_province"] = {"$in": provinces}
+    return await store.find(rt.db, query, limit=limit, after=after)
+
+
 # ---------------------------------------------------------------- the provinces' read model
 
 

@@ -222,22 +222,18 @@ async def list_repatriations(
 ) -> list[RepatriationView]:
     """Repatriations, newest first, a page at a time (the Link header names the next page); a
     mission sees its countries, a region its provinces. No timeline in a list (null)."""
-    q: Doc = {}
-    if case_id:
-        q["case_id"] = case_id
-    if kind:
-        q["kind"] = kind.value
-    if status:
-        q["status"] = status
-    if country:
-        q["country"] = country
-    if who.is_mission:
-        q["country"] = {"$in": sorted(who.countries)} if not country else country
-        if country and country not in who.countries:
-            return []
-    elif _region_only(who):
-        q["home_province"] = {"$in": sorted(who.provinces)}
-    docs = await store.find(runtime(request).db, q, limit=limit + 1, after=after)
+    if who.is_mission and country and country not in who.countries:
+        return []
+    docs = await service.find(
+        rt=runtime(request),
+        case_id=case_id,
+        kind=kind,
+        status=status,
+        countries=[country] if country else sorted(who.countries) if who.is_mission else None,
+        provinces=sorted(who.provinces) if _region_only(who) else None,
+        limit=limit + 1,
+        after=after,
+    )
     return [_out(d, who) for d in paging.page(request, response, docs, limit=limit, order=store.LIST_ORDER)]
 
 
@@ -443,12 +439,15 @@ async def evacuation_workers(
 ) -> list[EvacueeView]:
     """The workers of an evacuation, each with their own status."""
     await _evacuation(request, who, evacuation_id)
-    q: Doc = {"evacuation_id": evacuation_id}
-    if status:
-        q["status"] = status.value
-    if _region_only(who):
-        q["home_province"] = {"$in": sorted(who.provinces)}
-    docs = await store.list_evacuees(runtime(request).db, q, limit=limit, skip=skip)
+    provinces = sorted(who.provinces) if _region_only(who) else None
+    docs = await evacuation.people(
+        rt=runtime(request),
+        evacuation_id=evacuation_id,
+        status=status,
+        provinces=provinces,
+        limit=limit,
+        skip=skip,
+    )
     return [EvacueeView.model_validate(d) for d in docs]
 
 
