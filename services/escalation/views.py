@@ -26,7 +26,11 @@ def _engine(request: Request) -> Escalation:
 
 def _invalid(exc: domain.InvalidRules) -> HTTPException:
     return HTTPException(
-        422, detail=[{"rule": e.rule, "field": e.field, "reason": e.reason} for e in exc.errors]
+        422,
+        detail=[
+            {"field": f"rules.{e.rule}.{e.field}" if e.rule else e.field, "reason": e.reason}
+            for e in exc.errors
+        ],
     )
 
 

@@ -100,11 +100,11 @@ def _out(doc: Doc, who: Principal) -> RepatriationView:
 
 
 def _conflict(msg: str, doc: Doc | None = None) -> HTTPException:
-    item: dict[str, Any] = {"field": "state", "reason": msg}
+    item: dict[str, Any] = {"field": "status", "reason": msg}
     if doc is not None:
         current = _current(doc)
         item |= {
-            "status": doc.get("status"),
+            "current_status": doc.get("status"),
             "current_step": current["name"] if current else None,
             "current_step_status": current["status"] if current else None,
             "repatriation_id": doc.get("_id"),
