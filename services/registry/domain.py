@@ -62,6 +62,15 @@ def canonical_province(name: str) -> str | None:
     return _PROVINCE_BY_KEY.get(" ".join(name.upper().split()))
 
 
+def province(name: str) -> str:
+    """A province's canonical spelling, or ValueError saying what is expected (a field validator of
+    every model that takes a province: registry's departures, repatriation's home province)."""
+    canonical = canonical_province(name)
+    if canonical is None:
+        raise ValueError("not one of Indonesia's 38 provinces (e.g. 'DKI Jakarta', 'Jawa Barat')")
+    return canonical
+
+
 def worker_id_for(identity_hash: str) -> str:
     """A worker's id, derived from the keyed hash of their NIK (or passport, lacking one)."""
     return uuid.uuid5(NS, f"worker|{identity_hash}").hex

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from services.registry.domain import canonical_province
+from services.registry.domain import province
 from shared.events.intake import NIK_PATTERN, SAFE_TEXT, normalise_passport
 from shared.events.registry import COUNTRY_CODES, DepartureStatus, Scheme, Sector, SkillLevel
 
@@ -133,14 +133,7 @@ class DepartureIn(DepartureFields):
     status: DepartureStatus = Field(DepartureStatus.REGISTERED, examples=[DepartureStatus.REGISTERED])  # type: ignore[assignment]
 
     _passport = field_validator("passport_number")(normalise_passport)
-
-    @field_validator("home_province")
-    @classmethod
-    def _province(cls, v: str) -> str:
-        canonical = canonical_province(v)
-        if canonical is None:
-            raise ValueError("not one of Indonesia's 38 provinces (e.g. 'DKI Jakarta', 'Jawa Barat')")
-        return canonical
+    _province = field_validator("home_province")(province)
 
     @field_validator("date_of_birth")
     @classmethod

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from services.repatriation import handlers, plans, service, store, views
+from services.repatriation import evacuation, handlers, plans, store, views
 from shared import topics
 from shared.clock import Clock
 from shared.service import Runtime
@@ -19,11 +19,11 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     rt = Runtime("repatriation", settings=settings, clock=clock, outbox_collections=[store.WORKFLOWS])
     plans.load()  # a malformed plan stops the service at start, not at the first request
     rt.on_startup(lambda: store.ensure_indexes(rt.db))
-    rt.consume(topics.REPATRIATION_REQUESTS, handlers.make_handlers(rt))
-    rt.consume(topics.DEPARTURES, handlers.make_departure_handlers(rt))
-    rt.consume(topics.CASES, handlers.make_case_handlers(rt))
-    rt.consume(topics.INCIDENTS, handlers.make_incident_handlers(rt))
-    rt.background(lambda: service.sweep_fanouts(rt))
+    rt.consume(topics.REPATRIATION_REQUESTS, handlers.request_handlers(rt))
+    rt.consume(topics.DEPARTURES, handlers.departure_handlers(rt))
+    rt.consume(topics.CASES, handlers.case_handlers(rt))
+    rt.consume(topics.INCIDENTS, handlers.incident_handlers(rt))
+    rt.background(lambda: evacuation.sweep_fanouts(rt))
     return create_service_app(
         rt,
         title="Lindungi repatriation",

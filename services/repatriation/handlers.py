@@ -1,114 +1,121 @@
-"""repatriation's Kafka side: start requests, and registry's departures (projection and step events)."""
+"""repatriation's Kafka side: start requests, registry's departures (projection and step events),
+casework's cases, and intake's reports of people in an evacuation's area."""
 
 from __future__ import annotations
 
 import logging
 
-from services.repatriation import domain, service, store
-from shared.envelope import Envelope
+from services.repatriation import commands, evacuation, service, store
+from services.repatriation.evacuees import EvacueeStatus
+from services.repatriation.steps import WorkflowRequest
+from shared.envelope import Envelope, Event
 from shared.events.casework import CaseOpened
 from shared.events.intake import IncidentAccepted, IncidentMatched
 from shared.events.registry import DepartureRecorded, DepartureStatus
 from shared.events.repatriation import RepatriationRequested
+from shared.kafka import Handler
 from shared.service import Runtime
 
 log = logging.getLogger("lindungi.repatriation")
 
+# What of a RepatriationRequested event the workflow keeps as its request.
+REQUEST_FIELDS = set(WorkflowRequest.model_fields) & set(RepatriationRequested.model_fields)
 
-def make_handlers(rt: Runtime):  # type: ignore[no-untyped-def]
-    async def on_requested(env: Envelope, r: RepatriationRequested) -> None:
+
+def request_handlers(rt: Runtime) -> dict[type[Event], Handler]:
+    """REPATRIATION_REQUESTS: start the workflow a request asks for, once."""
+
+    async def on_requested(env: Envelope, request: RepatriationRequested) -> None:
         """Start the workflow a request asks for, once; a request for a live one is noted on it."""
-        outcome, doc = await service.start(
-            rt=rt,
-            kind=r.kind,
-            request_id=r.request_id,
-            requested_by=r.requested_by,
-            actor=r.requested_by if r.requested_by != "rule" else f"rule:{r.request_id}",
-            reason=r.reason,
-            country=r.country,
-            case_id=r.case_id,
-            worker_id=r.worker_id,
-            worker_key=r.worker_key,
-            region=r.region,
-        )
+        asked = WorkflowRequest.model_validate(request.model_dump(include=REQUEST_FIELDS))
+        actor = request.requested_by if request.requested_by != "rule" else f"rule:{request.request_id}"
+        outcome, doc = await service.start(rt=rt, kind=request.kind, request=asked, actor=actor)
         if outcome == "live":
             entry = {
                 "scope": "workflow",
                 "status": "request_joined",
-                "actor": r.requested_by,
+                "actor": request.requested_by,
                 "at": rt.clock.now(),
-                "reason": f"request {r.request_id} found this workflow live: {r.reason}",
+                "reason": f"request {request.request_id} found this workflow live: {request.reason}",
             }
             await store.note_request(rt.db, doc["_id"], entry, env.id)
 
     return {RepatriationRequested: on_requested}
 
 
-def make_departure_handlers(rt: Runtime):  # type: ignore[no-untyped-def]
-    async def on_departure(env: Envelope, e: DepartureRecorded) -> None:
-        """Keep the departure projection; a return completes the arrival step and brings evacuees home."""
-        await store.record_departures(rt.db, [e])
-        current = await rt.db[store.DEPARTURES].find_one({"_id": e.departure_id})
-        if current is None or current["version"] != e.version:
-            return  # an older snapshot: what it says is no longer true
-        if e.status == DepartureStatus.RETURNED:
-            await _returned(env, e)
-        elif e.status.value in store.ABROAD:
-            await _abroad(e)
+def departure_handlers(rt: Runtime) -> dict[type[Event], Handler]:
+    """DEPARTURES: repatriation's own projection; a return completes arrival and brings evacuees home."""
 
-    async def _returned(env: Envelope, e: DepartureRecorded) -> None:
+    async def on_departure(env: Envelope, event: DepartureRecorded) -> None:
+        """Keep the departure projection; a return completes the arrival step and brings evacuees home."""
+        await store.record_departures(rt.db, [event])
+        current = await rt.db[store.DEPARTURES].find_one({"_id": event.departure_id})
+        if current is None or current["version"] != event.version:
+            return  # an older snapshot: what it says is no longer true
+        if event.status == DepartureStatus.RETURNED:
+            await _returned(env, event)
+        elif event.status.value in store.ABROAD:
+            await _abroad(event)
+
+    async def _returned(env: Envelope, event: DepartureRecorded) -> None:
         now = rt.clock.now()
-        for doc in await store.live_for_worker(rt.db, e.worker_id):
+        for doc in await store.live_for_worker(rt.db, event.worker_id):
             await service.act(
                 rt=rt,
                 workflow_id=doc["_id"],
-                decide=lambda plan, wf: domain.on_event(
+                decide=lambda plan, wf: commands.on_event(
                     plan,
                     wf,
                     event="departure_returned",
                     actor="registry",
                     now=now,
-                    evidence=[f"departure {e.departure_id} v{e.version} returned"],
+                    evidence=[f"departure {event.departure_id} v{event.version} returned"],
                 ),
                 event_id=env.id,
             )
-        for evacuation_id in await store.evacuations_live_for(rt.db, e.worker_id):
-            await service.move_evacuees(
+        for evacuation_id in await store.evacuations_live_for(rt.db, event.worker_id):
+            await evacuation.move_evacuees(
                 rt=rt,
                 evacuation_id=evacuation_id,
-                worker_ids=[e.worker_id],
-                status=domain.EvacueeStatus.HOME,
+                worker_ids=[event.worker_id],
+                status=EvacueeStatus.HOME,
                 actor="registry",
-                note=f"departure {e.departure_id} returned",
+                note=f"departure {event.departure_id} returned",
             )
 
-    async def _abroad(e: DepartureRecorded) -> None:
+    async def _abroad(event: DepartureRecorded) -> None:
         # A worker registered abroad joins every live evacuation of its area, also one whose
         # fan-out is still listing: the listing may have passed this worker's projection (written
         # just above) already, and its end would then miss it (the chaos run lost 3 of 300 so).
         # Evacuee ids are derived, so listing a worker twice keeps one document.
-        for evacuation_id in await store.live_evacuations_in(rt.db, e.destination_country.upper()):
-            d = store.departure_doc(e)
-            await store.insert_evacuees(rt.db, [service.evacuee_doc(evacuation_id, d, rt.clock.now())])
+        for evacuation_id in await store.live_evacuations_in(rt.db, event.destination_country.upper()):
+            departure = store.departure_doc(event)
+            person = evacuation.evacuee_doc(evacuation_id, departure, rt.clock.now())
+            await store.insert_evacuees(rt.db, [person])
 
     return {DepartureRecorded: on_departure}
 
 
-def make_case_handlers(rt: Runtime):  # type: ignore[no-untyped-def]
-    async def on_case_opened(env: Envelope, e: CaseOpened) -> None:
-        """Know which cases exist, so that a repatriation for no case is refused at the door."""
-        await store.record_case(rt.db, case_id=e.case_id, country=e.country, opened_at=e.opened_at)
+def case_handlers(rt: Runtime) -> dict[type[Event], Handler]:
+    """CASES: which cases exist, so that a repatriation for no case is refused at the door."""
+
+    async def on_case_opened(env: Envelope, event: CaseOpened) -> None:
+        await store.record_case(
+            rt.db, case_id=event.case_id, country=event.country, opened_at=event.opened_at
+        )
 
     return {CaseOpened: on_case_opened}
 
 
-def make_incident_handlers(rt: Runtime):  # type: ignore[no-untyped-def]
-    async def on_incident(env: Envelope, e: IncidentAccepted) -> None:
-        """A person a mission reports in a live evacuation's area is one of its people, registered or not."""
-        await service.add_reported_person(rt, e)
+def incident_handlers(rt: Runtime) -> dict[type[Event], Handler]:
+    """INCIDENTS: a person a mission reports in a live evacuation's area is one of its people."""
 
-    async def on_matched(env: Envelope, m: IncidentMatched) -> None:
+    async def on_incident(env: Envelope, event: IncidentAccepted) -> None:
+        """A person a mission reports in a live evacuation's area is one of its people, registered or not."""
+        await evacuation.add_reported_person(rt, event)
+
+    async def on_matched(env: Envelope, matched: IncidentMatched) -> None:
         """A reported person matched late: the evacuation's list shows the registered worker."""
-        await service.match_reported_person(rt, m)
+        await evacuation.match_reported_person(rt, matched)
 
     return {IncidentAccepted: on_incident, IncidentMatched: on_matched}

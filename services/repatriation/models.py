@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from services.registry.domain import canonical_province  # the one list of provinces
-from services.repatriation.domain import EvacueeStatus
+from services.registry.domain import province  # the one list of provinces
+from services.repatriation.evacuees import EvacueeStatus
+from services.repatriation.plans import Requirement
+from services.repatriation.steps import Workflow
 from shared.events.repatriation import RepatriationKind
 from shared.vocab import Region
 
@@ -97,13 +100,7 @@ class HomeProvinceIn(BaseModel):
     )
     reason: str = Field(min_length=3, max_length=2000, examples=["the KTP says Bandung, not Jakarta"])
 
-    @field_validator("home_province")
-    @classmethod
-    def _province(cls, v: str) -> str:
-        canonical = canonical_province(v)
-        if canonical is None:
-            raise ValueError("not one of Indonesia's 38 provinces (e.g. 'DKI Jakarta', 'Jawa Barat')")
-        return canonical
+    _province = field_validator("home_province")(province)
 
 
 class RerouteIn(BaseModel):
@@ -143,4 +140,115 @@ class Progress(BaseModel):
     confirmed_unaccounted: int = Field(0, description="unaccounted, and confirmed so by a supervisor")
     status: str = Field(
         "active", description="the evacuation's status: completed once everyone is accounted for"
+    )
+
+
+# ---------------------------------------------------------------- answers
+
+
+class StepNeeds(BaseModel):
+    """What completing the current step needs, from its plan."""
+
+    evidence: bool = Field(description="at least one document reference")
+    requires: dict[str, Requirement] = Field(
+        description="data fields: a list of allowed values, or text, bool, time",
+        examples=[{"escort": "bool"}],
+    )
+
+
+class WorkflowActions(BaseModel):
+    """What the caller may do on the whole workflow now."""
+
+    cancel: bool
+    reroute_to: list[str] = Field(description="steps the caller may send the workflow back to")
+
+
+class Fanout(BaseModel):
+    """An evacuation's listing of the registered workers abroad in its area."""
+
+    status: str = Field(description="pending while workers are still being listed; done after")
+    countries: list[str]
+    count: int | None = Field(None, description="workers listed, once done")
+    finished_at: datetime | None = None
+
+
+class TimelineEntry(BaseModel):
+    """One thing that happened to the workflow, or to one of its steps."""
+
+    scope: str = Field(description="workflow or step")
+    status: str
+    actor: str
+    at: datetime
+    step: str | None = None
+    owner: str | None = None
+    due_at: datetime | None = None
+    reason: str | None = None
+    effect: str | None = Field(None, description="what was released: booking released, funding returned")
+    attempt: int | None = None
+    to_step: str | None = None
+    evidence: list[str] | None = None
+
+
+class RepatriationView(Workflow):
+    """A workflow as answered: its request, steps, effects, timeline (null in lists), current step,
+    what that step needs and what the caller may do now."""
+
+    model_config = ConfigDict(populate_by_name=True)
+    id: str = Field(alias="repatriation_id")
+    timeline: list[TimelineEntry] | None = Field(None, description="one workflow only; null in lists")
+    fanout: Fanout | None = Field(None, description="evacuations only")
+    current_step: str | None = None
+    current_step_status: str | None = None
+    current_step_needs: StepNeeds | None = None
+    actions: list[str] = Field(description="what this caller may do on the current step now")
+    workflow_actions: WorkflowActions
+    may_set_home_province: bool
+
+
+class EvacueeView(BaseModel):
+    """One person of an evacuation and where they stand."""
+
+    evacuation_id: str
+    worker_id: str = Field(description="the registered worker's id, or intake's key for a person reported")
+    full_name: str | None = None
+    home_province: str | None = None
+    home_regency: str | None = None
+    country: str | None = None
+    registered: bool
+    non_procedural: bool
+    status: EvacueeStatus
+    listed_at: datetime
+    updated_at: datetime | None = None
+    updated_by: str | None = None
+    confirmed_unaccounted: bool | None = None
+    incident_id: str | None = Field(None, description="the report that listed or found them")
+    reported_by: str | None = None
+    matched_from: str | None = Field(None, description="the report's worker key, matched late to a worker")
+
+
+class ReturnItem(BaseModel):
+    """A workflow bringing a worker (or remains) to a region: where it stands, the booked flight."""
+
+    repatriation_id: str
+    kind: RepatriationKind
+    case_id: str | None = None
+    worker_name: str | None = None
+    home_province: str | None = None
+    home_regency: str | None = None
+    from_country: str
+    current_step: str | None = None
+    current_step_due_at: datetime | None = None
+    flight: str | None = None
+    arrival_at: str | None = None
+    debarkation_point: str | None = None
+
+
+class RegionReturns(BaseModel):
+    """Returns to a region's provinces: arriving, awaiting the region's witness, evacuees not home."""
+
+    provinces: list[str]
+    arriving: list[ReturnItem] = Field(description="soonest arrival first; no booking yet last")
+    awaiting_witness: list[ReturnItem] = Field(description="waiting on the hand-over at home")
+    evacuees_not_home: dict[str, int] = Field(
+        description="evacuees of these provinces by status, those home left out"
     )

@@ -10,7 +10,7 @@ from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from services.repatriation.domain import Workflow, WorkflowStatus
+from services.repatriation.steps import Workflow, WorkflowStatus
 from shared.events.registry import DepartureRecorded, DepartureStatus
 from shared.mongo import HIDDEN, Doc, applied_once, merge_updates
 from shared.paging import Order

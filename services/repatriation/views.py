@@ -1,24 +1,41 @@
-"""repatriation's HTTP side: start, steps by their owners, evacuations, and the provinces' view."""
+"""repatriation's HTTP side: start, steps by their owners, evacuations, and the provinces' view.
+
+Views translate HTTP: who may ask (roles, jurisdiction), the body, the answer's model and status;
+what is decided and read is built in service.py and evacuation.py. The commands that change a
+workflow are one table (`COMMANDS`) served by one endpoint factory. One file, as in every service,
+for the whole API (about 500 lines, a fifth of them the commands): splitting it would spread the
+access helpers every endpoint shares over two modules.
+"""
 
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from pydantic import BaseModel
 
-from services.repatriation import domain, plans, service, store
+from services.repatriation import authorisation, commands, evacuation, plans, service, store
+from services.repatriation.evacuees import EvacueeStatus
 from services.repatriation.models import (
     CompleteIn,
     EvacuationIn,
     EvacueesIn,
     EvacueesMoved,
+    EvacueeView,
     HomeProvinceIn,
     Progress,
     ReasonIn,
+    RegionReturns,
+    RepatriationView,
     RerouteIn,
     StartIn,
 )
+from services.repatriation.plans import Plan
+from services.repatriation.steps import WAITING, Transition, Workflow, WorkflowRequest
 from shared import paging
 from shared.auth import Principal, require
 from shared.errors import Conflict
@@ -34,52 +51,62 @@ READERS = (*DESK, "mission", "debarkation", "region", "auditor", "administrator"
 ACTORS = (*DESK, "mission", "debarkation", "region")
 
 
-def _out(doc: Doc, p: Principal) -> Doc:
+def _current(doc: Doc) -> Doc | None:
+    """The step a stored workflow waits on (active or failed), if any."""
+    return next((s for s in doc.get("steps", []) if s["status"] in WAITING), None)
+
+
+def _out(doc: Doc, who: Principal) -> RepatriationView:
     """A workflow as answered: its current step, what that step needs, and what the caller may do on it."""
-    doc = {k: v for k, v in doc.items() if k != "live_key"}
-    doc["repatriation_id"] = doc.pop("_id")
-    current = next((s for s in doc.get("steps", []) if s["status"] in ("active", "failed")), None)
-    doc["current_step"] = current["name"] if current else None
-    doc["current_step_status"] = current["status"] if current else None
+    current = _current(doc)
     plan = plans.load()[RepatriationKind(doc["kind"])]
-    d = plan.step(current["name"]) if current else None
-    doc["current_step_needs"] = {"evidence": d.evidence, "requires": d.requires} if d else None
-    doc["actions"] = domain.available_step_actions(
-        plan,
-        status=doc["status"],
-        step=current["name"] if current else None,
-        step_status=current["status"] if current else None,
-        roles=p.roles,
-        countries=p.countries,
-        provinces=p.provinces,
-        country=doc["country"],
-        home_province=doc.get("home_province"),
+    definition = plan.step(current["name"]) if current else None
+    caller: dict[str, Any] = {
+        "roles": who.roles,
+        "countries": who.countries,
+        "provinces": who.provinces,
+        "country": doc["country"],
+        "home_province": doc.get("home_province"),
+    }
+    fields = {k: v for k, v in doc.items() if k in RepatriationView.model_fields}
+    return RepatriationView.model_validate(
+        {
+            **fields,
+            "repatriation_id": doc["_id"],
+            "current_step": current["name"] if current else None,
+            "current_step_status": current["status"] if current else None,
+            "current_step_needs": (
+                {"evidence": definition.evidence, "requires": definition.requires} if definition else None
+            ),
+            "actions": authorisation.available_step_actions(
+                plan,
+                status=doc["status"],
+                step=current["name"] if current else None,
+                step_status=current["status"] if current else None,
+                **caller,
+            ),
+            "workflow_actions": authorisation.workflow_actions(
+                plan,
+                status=doc["status"],
+                steps=doc.get("steps", []),
+                current=current["name"] if current else None,
+                **caller,
+            ),
+            "may_set_home_province": authorisation.may_set_home_province(
+                kind=doc["kind"], status=doc["status"], roles=who.roles
+            ),
+        }
     )
-    doc["workflow_actions"] = domain.workflow_actions(
-        plan,
-        status=doc["status"],
-        steps=doc.get("steps", []),
-        current=current["name"] if current else None,
-        roles=p.roles,
-        countries=p.countries,
-        provinces=p.provinces,
-        country=doc["country"],
-        home_province=doc.get("home_province"),
-    )
-    doc["may_set_home_province"] = domain.may_set_home_province(
-        kind=doc["kind"], status=doc["status"], roles=p.roles
-    )
-    return doc
 
 
 def _conflict(msg: str, doc: Doc | None = None) -> HTTPException:
     item: dict[str, Any] = {"field": "status", "reason": msg}
     if doc is not None:
-        cur = next((s for s in doc.get("steps", []) if s["status"] in ("active", "failed")), None)
+        current = _current(doc)
         item |= {
             "current_status": doc.get("status"),
-            "current_step": cur["name"] if cur else None,
-            "current_step_status": cur["status"] if cur else None,
+            "current_step": current["name"] if current else None,
+            "current_step_status": current["status"] if current else None,
             "repatriation_id": doc.get("_id"),
         }
     return HTTPException(409, detail=[item])
@@ -93,21 +120,26 @@ def _not_found() -> HTTPException:
     return HTTPException(404, detail=[{"field": "repatriation_id", "reason": "no such repatriation"}])
 
 
-def _may_read(p: Principal, doc: Doc) -> bool:
-    if p.is_mission:
-        return p.may_see_country(doc["country"])
-    if p.roles & set(READERS) == {"region"}:
-        return doc.get("home_province") in p.provinces or doc.get("kind") == "evacuation"
+def _may_read(who: Principal, doc: Doc) -> bool:
+    if who.is_mission:
+        return who.may_see_country(doc["country"])
+    if _region_only(who):
+        return doc.get("home_province") in who.provinces or doc.get("kind") == "evacuation"
     return True
 
 
-def _check(p: Principal, action: str, doc: Doc, owner: str) -> None:
-    why = domain.authorise(
+def _region_only(who: Principal) -> bool:
+    """A reader who is a region and nothing more sees only its provinces."""
+    return who.roles & set(READERS) == {"region"}
+
+
+def _check(who: Principal, action: str, doc: Doc, owner: str) -> None:
+    why = authorisation.authorise(
         action,
         owner=owner,
-        roles=p.roles,
-        countries=p.countries,
-        provinces=p.provinces,
+        roles=who.roles,
+        countries=who.countries,
+        provinces=who.provinces,
         country=doc["country"],
         home_province=doc.get("home_province"),
     )
@@ -122,14 +154,22 @@ async def _case_exists(rt: Runtime, case_id: str | None) -> None:
         raise HTTPException(404, detail=[{"field": "case_id", "reason": reason}])
 
 
+def _request(asked: Doc, who: Principal) -> WorkflowRequest:
+    """A start body as the workflow's request: a request id if the caller gave none, and who asks."""
+    request_id = asked.pop("request_id", None) or uuid.uuid4().hex
+    return WorkflowRequest(
+        **asked, request_id=request_id, requested_by="mission" if who.is_mission else "desk"
+    )
+
+
 @router.post("/repatriations", status_code=201)
 async def start_repatriation(
-    body: StartIn, request: Request, response: Response, p: Principal = Depends(require(*STARTERS))
-) -> Doc:
+    body: StartIn, request: Request, response: Response, who: Principal = Depends(require(*STARTERS))
+) -> RepatriationView:
     """Start a living-worker or remains repatriation (201); the same request_id again answers 200."""
     if body.kind == RepatriationKind.EVACUATION:
         raise HTTPException(422, detail=[{"field": "kind", "reason": "start evacuations at /v1/evacuations"}])
-    if p.is_mission and not p.may_see_country(body.country):
+    if who.is_mission and not who.may_see_country(body.country):
         raise _forbid(f"{body.country} is outside this mission's jurisdiction")
     if not (body.case_id or body.worker_id or body.worker_key):
         raise HTTPException(
@@ -138,263 +178,236 @@ async def start_repatriation(
     rt = runtime(request)
     await _case_exists(rt, body.case_id)
     outcome, doc = await service.start(
-        rt=rt,
-        kind=body.kind,
-        request_id=body.request_id or uuid.uuid4().hex,
-        requested_by="mission" if p.is_mission else "desk",
-        actor=p.id,
-        reason=body.reason,
-        country=body.country,
-        case_id=body.case_id,
-        worker_id=body.worker_id,
-        worker_key=body.worker_key,
-        worker_name=body.worker_name,
-        home_province=body.home_province,
-        home_regency=body.home_regency,
-        facts=body.facts.model_dump(),
+        rt=rt, kind=body.kind, request=_request(body.model_dump(exclude={"kind"}), who), actor=who.id
     )
     if outcome == "live":
         raise _conflict(f"a live {body.kind} repatriation exists for this case", doc)
     if outcome == "exists":
         response.status_code = 200
-    return _out(doc, p)
+    return _out(doc, who)
 
 
 @router.post("/evacuations", status_code=201)
 async def start_evacuation(
-    body: EvacuationIn, request: Request, response: Response, p: Principal = Depends(require(*STARTERS))
-) -> Doc:
+    body: EvacuationIn, request: Request, response: Response, who: Principal = Depends(require(*STARTERS))
+) -> RepatriationView:
     """Start an evacuation: every registered worker abroad there is listed and tracked (201)."""
-    if p.is_mission and not p.may_see_country(body.country):
+    if who.is_mission and not who.may_see_country(body.country):
         raise _forbid(f"{body.country} is outside this mission's jurisdiction")
     await _case_exists(runtime(request), body.case_id)
     outcome, doc = await service.start(
         rt=runtime(request),
         kind=RepatriationKind.EVACUATION,
-        request_id=body.request_id or uuid.uuid4().hex,
-        requested_by="mission" if p.is_mission else "desk",
-        actor=p.id,
-        reason=body.reason,
-        country=body.country,
-        case_id=body.case_id,
-        region=body.region.value if body.region else None,
+        request=_request(body.model_dump(mode="json"), who),
+        actor=who.id,
     )
     if outcome == "live":
         raise _conflict("a live evacuation exists for this area", doc)
     if outcome == "exists":
         response.status_code = 200
-    return _out({k: v for k, v in doc.items() if k != "timeline"}, p)
+    return _out({k: v for k, v in doc.items() if k != "timeline"}, who)
 
 
 @router.get("/repatriations")
 async def list_repatriations(
     request: Request,
     response: Response,
-    p: Principal = Depends(require(*READERS)),
+    who: Principal = Depends(require(*READERS)),
     case_id: str | None = None,
     kind: RepatriationKind | None = None,
     status: str | None = Query(None, pattern="^(active|completed|cancelled)$"),
     country: str | None = Query(None, pattern=r"^[A-Z]{2}$"),
     limit: int = Query(50, ge=1, le=paging.MAX_LIMIT),
     after: str | None = Query(None, max_length=1000, description="the Link header's next-page cursor"),
-) -> list[Doc]:
+) -> list[RepatriationView]:
     """Repatriations, newest first, a page at a time (the Link header names the next page); a
-    mission sees its countries, a region its provinces."""
-    q: Doc = {}
-    if case_id:
-        q["case_id"] = case_id
-    if kind:
-        q["kind"] = kind.value
-    if status:
-        q["status"] = status
-    if country:
-        q["country"] = country
-    if p.is_mission:
-        q["country"] = {"$in": sorted(p.countries)} if not country else country
-        if country and country not in p.countries:
-            return []
-    elif p.roles & set(READERS) == {"region"}:
-        q["home_province"] = {"$in": sorted(p.provinces)}
-    docs = await store.find(runtime(request).db, q, limit=limit + 1, after=after)
-    return [_out(d, p) for d in paging.page(request, response, docs, limit=limit, order=store.LIST_ORDER)]
+    mission sees its countries, a region its provinces. No timeline in a list (null)."""
+    if who.is_mission and country and country not in who.countries:
+        return []
+    docs = await service.find(
+        rt=runtime(request),
+        case_id=case_id,
+        kind=kind,
+        status=status,
+        countries=[country] if country else sorted(who.countries) if who.is_mission else None,
+        provinces=sorted(who.provinces) if _region_only(who) else None,
+        limit=limit + 1,
+        after=after,
+    )
+    return [_out(d, who) for d in paging.page(request, response, docs, limit=limit, order=store.LIST_ORDER)]
 
 
 @router.get("/repatriations/{repatriation_id}")
 async def get_repatriation(
-    repatriation_id: str, request: Request, p: Principal = Depends(require(*READERS))
-) -> Doc:
+    repatriation_id: str, request: Request, who: Principal = Depends(require(*READERS))
+) -> RepatriationView:
     """One repatriation: its steps (who did what, when, with what evidence), effects and timeline."""
     doc = await store.get(runtime(request).db, repatriation_id)
-    if doc is None or not _may_read(p, doc):
+    if doc is None or not _may_read(who, doc):
         raise _not_found()
-    return _out(doc, p)
+    return _out(doc, who)
 
 
-async def _step_command(
-    request: Request, p: Principal, repatriation_id: str, step: str, action: str, decide: Any
-) -> Doc:
+# ---------------------------------------------------------------- commands, one table
+
+
+@dataclass(frozen=True)
+class Asked:
+    """A command as asked over HTTP: the body, who asks, when, and the step it names."""
+
+    body: Any
+    actor: str
+    now: datetime
+    step: str
+
+
+Decide = Callable[[Plan, Workflow, Asked], Transition]
+
+
+@dataclass(frozen=True)
+class Command:
+    """One POST that decides on a workflow: where it is, what it takes, who may ask, what it does."""
+
+    path: str  # after /repatriations/{repatriation_id}
+    name: str  # the endpoint's name: its OpenAPI summary and operation id
+    body: type[BaseModel]
+    roles: tuple[str, ...]
+    authorise: str | None  # the action authorisation.authorise checks; None: the roles suffice
+    decide: Decide
+
+    @property
+    def names(self) -> Literal["step", "to_step", "workflow"]:
+        """The step the command names: the path's, the body's `to_step`, or none (the workflow)."""
+        if "{step}" in self.path:
+            return "step"
+        return "to_step" if "to_step" in self.body.model_fields else "workflow"
+
+    @property
+    def doc(self) -> str:
+        return COMMAND_DOCS[self.name]
+
+
+def _with_reason(command: Callable[..., Transition]) -> Decide:
+    """skip, fail and retry: the step the path names, and the body's reason."""
+    return lambda plan, wf, a: command(plan, wf, step=a.step, actor=a.actor, reason=a.body.reason, now=a.now)
+
+
+def _complete(plan: Plan, wf: Workflow, a: Asked) -> Transition:
+    body: CompleteIn = a.body
+    return commands.complete(
+        plan, wf, step=a.step, actor=a.actor, now=a.now, evidence=body.evidence, data=body.data
+    )
+
+
+def _reroute(plan: Plan, wf: Workflow, a: Asked) -> Transition:
+    return commands.reroute(plan, wf, to_step=a.step, actor=a.actor, reason=a.body.reason, now=a.now)
+
+
+def _set_home_province(plan: Plan, wf: Workflow, a: Asked) -> Transition:
+    body: HomeProvinceIn = a.body
+    return commands.set_home_province(
+        plan, wf, province=body.home_province, actor=a.actor, reason=body.reason, now=a.now
+    )
+
+
+def _cancel(plan: Plan, wf: Workflow, a: Asked) -> Transition:
+    return commands.cancel(plan, wf, actor=a.actor, reason=a.body.reason, now=a.now)
+
+
+COMMANDS: tuple[Command, ...] = (
+    Command("/steps/{step}/complete", "complete_step", CompleteIn, ACTORS, "complete", _complete),
+    Command("/steps/{step}/skip", "skip_step", ReasonIn, ACTORS, "skip", _with_reason(commands.skip)),
+    Command("/steps/{step}/fail", "fail_step", ReasonIn, ACTORS, "fail", _with_reason(commands.fail)),
+    Command("/steps/{step}/retry", "retry_step", ReasonIn, ACTORS, "retry", _with_reason(commands.retry)),
+    Command("/reroute", "reroute", RerouteIn, ACTORS, "reroute", _reroute),
+    Command("/home-province", "set_home_province", HomeProvinceIn, DESK, None, _set_home_province),
+    Command("/cancel", "cancel", ReasonIn, ACTORS, "cancel", _cancel),
+)
+# Each command's description in the OpenAPI document.
+COMMAND_DOCS = {
+    "complete_step": (
+        "The step's owner reports it done, with evidence (document references) and the step's data."
+    ),
+    "skip_step": "Skip a step that does not apply, with the reason (owner or desk; skippable steps only).",
+    "fail_step": "The step's owner reports it failed; the workflow waits for a retry, re-route or cancel.",
+    "retry_step": "Try a failed step again, with a fresh deadline (owner or desk).",
+    "reroute": "Send the workflow back to an earlier step (a different flight); what lies between is undone.",
+    "set_home_province": (
+        "The desk sets or corrects the worker's home province, with a reason (on both timelines)."
+    ),
+    "cancel": "Cancel with a reason; every booking is released and all funding returned, visibly.",
+}
+
+
+async def _command(
+    command: Command, request: Request, who: Principal, repatriation_id: str, step: str | None, body: Any
+) -> RepatriationView:
+    """Check the caller against the workflow (and the step it names), then decide and write once."""
     rt = runtime(request)
+    now = rt.clock.now()
     doc = await store.get(rt.db, repatriation_id)
-    if doc is None or not _may_read(p, doc):
+    if doc is None or not _may_read(who, doc):
         raise _not_found()
-    d = plans.load()[RepatriationKind(doc["kind"])].step(step)
-    if d is None:
-        raise HTTPException(404, detail=[{"field": "step", "reason": f"no step {step!r} in this workflow"}])
-    _check(p, action, doc, d.owner)
+    if command.names == "to_step":
+        step = body.to_step
+    if command.authorise is not None:
+        owner = "desk"  # cancel and re-route are the desk's or the host mission's, whoever owns a step
+        if step is not None:
+            definition = plans.load()[RepatriationKind(doc["kind"])].step(step)
+            if definition is None:
+                reason = f"no step {step!r} in this workflow"
+                raise HTTPException(404, detail=[{"field": "step", "reason": reason}])
+            owner = definition.owner
+        _check(who, command.authorise, doc, owner)
+    asked = Asked(body=body, actor=who.id, now=now, step=step or "")
     try:
-        saved, _ = await service.act(rt=rt, workflow_id=repatriation_id, decide=decide)
-    except domain.Invalid as exc:
+        saved, _ = await service.act(
+            rt=rt, workflow_id=repatriation_id, decide=lambda plan, wf: command.decide(plan, wf, asked)
+        )
+    except commands.Invalid as exc:
         raise HTTPException(422, detail=exc.errors) from exc
     except Conflict as exc:
         raise _conflict(str(exc), await store.get(rt.db, repatriation_id)) from exc
-    return _out(saved, p)
+    return _out(saved, who)
 
 
-@router.post("/repatriations/{repatriation_id}/steps/{step}/complete")
-async def complete_step(
-    repatriation_id: str,
-    step: str,
-    body: CompleteIn,
-    request: Request,
-    p: Principal = Depends(require(*ACTORS)),
-) -> Doc:
-    """The step's owner reports it done, with evidence (document references) and the step's data."""
-    now = runtime(request).clock.now()
-    return await _step_command(
-        request,
-        p,
-        repatriation_id,
-        step,
-        "complete",
-        lambda plan, wf: domain.complete(
-            plan, wf, step=step, actor=p.id, now=now, evidence=body.evidence, data=body.data
-        ),
-    )
+def _endpoint(command: Command) -> Callable[..., Awaitable[RepatriationView]]:
+    """The endpoint of one command, with the parameters FastAPI reads (and OpenAPI shows)."""
+    caller = Depends(require(*command.roles))
+
+    async def on_step(
+        repatriation_id: str, step: str, body: Any, request: Request, who: Principal = caller
+    ) -> RepatriationView:
+        return await _command(command, request, who, repatriation_id, step, body)
+
+    async def on_workflow(
+        repatriation_id: str, body: Any, request: Request, who: Principal = caller
+    ) -> RepatriationView:
+        return await _command(command, request, who, repatriation_id, None, body)
+
+    endpoint = on_step if command.names == "step" else on_workflow
+    # The body model is chosen per command: give FastAPI the real class, not the closure's Any.
+    endpoint.__annotations__["body"] = command.body
+    endpoint.__doc__ = command.doc
+    return endpoint
 
 
-@router.post("/repatriations/{repatriation_id}/steps/{step}/skip")
-async def skip_step(
-    repatriation_id: str,
-    step: str,
-    body: ReasonIn,
-    request: Request,
-    p: Principal = Depends(require(*ACTORS)),
-) -> Doc:
-    """Skip a step that does not apply, with the reason (owner or desk; skippable steps only)."""
-    now = runtime(request).clock.now()
-    return await _step_command(
-        request,
-        p,
-        repatriation_id,
-        step,
-        "skip",
-        lambda plan, wf: domain.skip(plan, wf, step=step, actor=p.id, reason=body.reason, now=now),
-    )
-
-
-@router.post("/repatriations/{repatriation_id}/steps/{step}/fail")
-async def fail_step(
-    repatriation_id: str,
-    step: str,
-    body: ReasonIn,
-    request: Request,
-    p: Principal = Depends(require(*ACTORS)),
-) -> Doc:
-    """The step's owner reports it failed; the workflow waits for a retry, re-route or cancel."""
-    now = runtime(request).clock.now()
-    return await _step_command(
-        request,
-        p,
-        repatriation_id,
-        step,
-        "fail",
-        lambda plan, wf: domain.fail(plan, wf, step=step, actor=p.id, reason=body.reason, now=now),
-    )
-
-
-@router.post("/repatriations/{repatriation_id}/steps/{step}/retry")
-async def retry_step(
-    repatriation_id: str,
-    step: str,
-    body: ReasonIn,
-    request: Request,
-    p: Principal = Depends(require(*ACTORS)),
-) -> Doc:
-    """Try a failed step again, with a fresh deadline (owner or desk)."""
-    now = runtime(request).clock.now()
-    return await _step_command(
-        request,
-        p,
-        repatriation_id,
-        step,
-        "retry",
-        lambda plan, wf: domain.retry(plan, wf, step=step, actor=p.id, reason=body.reason, now=now),
-    )
-
-
-@router.post("/repatriations/{repatriation_id}/reroute")
-async def reroute(
-    repatriation_id: str, body: RerouteIn, request: Request, p: Principal = Depends(require(*ACTORS))
-) -> Doc:
-    """Send the workflow back to an earlier step (a different flight); what lies between is undone."""
-    now = runtime(request).clock.now()
-    return await _step_command(
-        request,
-        p,
-        repatriation_id,
-        body.to_step,
-        "reroute",
-        lambda plan, wf: domain.reroute(
-            plan, wf, to_step=body.to_step, actor=p.id, reason=body.reason, now=now
-        ),
-    )
-
-
-@router.post("/repatriations/{repatriation_id}/home-province")
-async def set_home_province(
-    repatriation_id: str, body: HomeProvinceIn, request: Request, p: Principal = Depends(require(*DESK))
-) -> Doc:
-    """The desk sets or corrects the worker's home province, with a reason (on both timelines)."""
-    rt = runtime(request)
-    doc = await store.get(rt.db, repatriation_id)
-    if doc is None or not _may_read(p, doc):
-        raise _not_found()
-    now = rt.clock.now()
-    try:
-        saved, _ = await service.act(
-            rt=rt,
-            workflow_id=repatriation_id,
-            decide=lambda plan, wf: domain.set_home_province(
-                plan, wf, province=body.home_province, actor=p.id, reason=body.reason, now=now
-            ),
-        )
-    except Conflict as exc:
-        raise _conflict(str(exc), await store.get(rt.db, repatriation_id)) from exc
-    return _out(saved, p)
-
-
-@router.post("/repatriations/{repatriation_id}/cancel")
-async def cancel(
-    repatriation_id: str, body: ReasonIn, request: Request, p: Principal = Depends(require(*ACTORS))
-) -> Doc:
-    """Cancel with a reason; every booking is released and all funding returned, visibly."""
-    now = runtime(request).clock.now()
-    return await _step_command(
-        request,
-        p,
-        repatriation_id,
-        "completed",
-        "cancel",
-        lambda plan, wf: domain.cancel(plan, wf, actor=p.id, reason=body.reason, now=now),
+for _command_row in COMMANDS:
+    router.add_api_route(
+        f"/repatriations/{{repatriation_id}}{_command_row.path}",
+        _endpoint(_command_row),
+        methods=["POST"],
+        name=_command_row.name,
+        response_model=RepatriationView,
     )
 
 
 # ---------------------------------------------------------------- evacuations
 
 
-async def _evacuation(request: Request, p: Principal, evacuation_id: str) -> Doc:
+async def _evacuation(request: Request, who: Principal, evacuation_id: str) -> Doc:
     doc = await store.get(runtime(request).db, evacuation_id)
-    if doc is None or doc.get("kind") != "evacuation" or not _may_read(p, doc):
+    if doc is None or doc.get("kind") != "evacuation" or not _may_read(who, doc):
         raise HTTPException(404, detail=[{"field": "evacuation_id", "reason": "no such evacuation"}])
     return doc
 
@@ -403,53 +416,39 @@ async def _evacuation(request: Request, p: Principal, evacuation_id: str) -> Doc
 async def evacuation_progress(
     evacuation_id: str,
     request: Request,
-    p: Principal = Depends(require(*READERS)),
+    who: Principal = Depends(require(*READERS)),
     by_province: bool = False,
 ) -> Progress:
     """How many workers are unaccounted, located, safe, in transit, home: in total and by province."""
-    doc = await _evacuation(request, p, evacuation_id)
-    db = runtime(request).db
-    match: Doc = {"evacuation_id": evacuation_id}
-    if p.roles & set(READERS) == {"region"}:
-        match["home_province"] = {"$in": sorted(p.provinces)}
-    by_status = {s.value: 0 for s in domain.EvacueeStatus}
-    provinces: dict[str, dict[str, int]] | None = {} if by_province else None
-    for row in await store.progress(db, match, ["status", "home_province"] if by_province else ["status"]):
-        by_status[row["_id"]["status"]] += row["n"]
-        if provinces is not None:
-            prov = row["_id"].get("home_province") or "unknown"
-            provinces.setdefault(prov, {})[row["_id"]["status"]] = row["n"]
-    return Progress(
-        evacuation_id=evacuation_id,
-        total=sum(by_status.values()),
-        by_status=by_status,
-        by_province=provinces,
-        fanout=doc.get("fanout", {}).get("status", "done"),
-        non_procedural=sum(r["n"] for r in await store.progress(db, {**match, "non_procedural": True}, [])),
-        confirmed_unaccounted=sum(
-            r["n"] for r in await store.progress(db, {**match, "confirmed_unaccounted": True}, [])
-        ),
-        status=doc.get("status", "active"),
+    doc = await _evacuation(request, who, evacuation_id)
+    provinces = sorted(who.provinces) if _region_only(who) else None
+    counts = await evacuation.progress(
+        rt=runtime(request), evacuation=doc, provinces=provinces, by_province=by_province
     )
+    return Progress.model_validate(counts)
 
 
 @router.get("/evacuations/{evacuation_id}/workers")
 async def evacuation_workers(
     evacuation_id: str,
     request: Request,
-    p: Principal = Depends(require(*READERS)),
-    status: domain.EvacueeStatus | None = None,
+    who: Principal = Depends(require(*READERS)),
+    status: EvacueeStatus | None = None,
     limit: int = Query(100, ge=1, le=1000),
     skip: int = Query(0, ge=0, le=100_000),
-) -> list[Doc]:
+) -> list[EvacueeView]:
     """The workers of an evacuation, each with their own status."""
-    await _evacuation(request, p, evacuation_id)
-    q: Doc = {"evacuation_id": evacuation_id}
-    if status:
-        q["status"] = status.value
-    if p.roles & set(READERS) == {"region"}:
-        q["home_province"] = {"$in": sorted(p.provinces)}
-    return await store.list_evacuees(runtime(request).db, q, limit=limit, skip=skip)
+    await _evacuation(request, who, evacuation_id)
+    provinces = sorted(who.provinces) if _region_only(who) else None
+    docs = await evacuation.people(
+        rt=runtime(request),
+        evacuation_id=evacuation_id,
+        status=status,
+        provinces=provinces,
+        limit=limit,
+        skip=skip,
+    )
+    return [EvacueeView.model_validate(d) for d in docs]
 
 
 @router.post("/evacuations/{evacuation_id}/workers/status")
@@ -457,26 +456,26 @@ async def move_evacuees(
     evacuation_id: str,
     body: EvacueesIn,
     request: Request,
-    p: Principal = Depends(require(*DESK, "mission", "debarkation")),
+    who: Principal = Depends(require(*DESK, "mission", "debarkation")),
 ) -> EvacueesMoved:
     """Report workers located, safe, in transit, home or unaccounted (mission, desk, debarkation)."""
-    doc = await _evacuation(request, p, evacuation_id)
-    if p.is_mission and not p.may_see_country(doc["country"]):
+    doc = await _evacuation(request, who, evacuation_id)
+    if who.is_mission and not who.may_see_country(doc["country"]):
         raise _forbid(f"the evacuation is in {doc['country']}, outside this mission's jurisdiction")
     if doc.get("status") != "active":
         raise _conflict(f"the evacuation is {doc.get('status')}", doc)
-    if body.confirmed and body.status != domain.EvacueeStatus.UNACCOUNTED:
+    if body.confirmed and body.status != EvacueeStatus.UNACCOUNTED:
         raise HTTPException(
             422, detail=[{"field": "confirmed", "reason": "only a move to unaccounted can be confirmed"}]
         )
-    if body.confirmed and "supervisor" not in p.roles:
+    if body.confirmed and "supervisor" not in who.roles:
         raise _forbid("only a supervisor confirms workers unaccounted")
-    moved = await service.move_evacuees(
+    moved = await evacuation.move_evacuees(
         rt=runtime(request),
         evacuation_id=evacuation_id,
         worker_ids=body.worker_ids,
         status=body.status,
-        actor=p.id,
+        actor=who.id,
         note=body.note,
         confirmed=body.confirmed,
     )
@@ -489,58 +488,15 @@ async def move_evacuees(
 @router.get("/region/returns")
 async def region_returns(
     request: Request,
-    p: Principal = Depends(require("region", *DESK)),
+    who: Principal = Depends(require("region", *DESK)),
     province: str | None = None,
-) -> Doc:
+) -> RegionReturns:
     """Returns to a region: who is arriving, when, where, and which hand-overs await its witness."""
-    if "region" in p.roles and not p.roles & set(DESK):
-        provinces = sorted(p.provinces if province is None else p.provinces & {province})
+    if "region" in who.roles and not who.roles & set(DESK):
+        provinces = sorted(who.provinces if province is None else who.provinces & {province})
     else:
         if not province:
             raise HTTPException(422, detail=[{"field": "province", "reason": "required for desk users"}])
         provinces = [province]
-    db = runtime(request).db
-    docs = await store.find(
-        db,
-        {"home_province": {"$in": provinces}, "status": "active", "kind": {"$ne": "evacuation"}},
-        limit=500,
-    )
-    arriving, awaiting = [], []
-    for d in docs:
-        steps = {s["name"]: s for s in d["steps"]}
-        booked = steps.get("travel_booked") or steps.get("cargo_booked") or {}
-        cur = next((s for s in d["steps"] if s["status"] in ("active", "failed")), None)
-        item = {
-            "repatriation_id": d["_id"],
-            "kind": d["kind"],
-            "case_id": d.get("case_id"),
-            "worker_name": d.get("worker_name"),
-            "home_province": d.get("home_province"),
-            "home_regency": d.get("home_regency"),
-            "from_country": d["country"],
-            "current_step": cur["name"] if cur else None,
-            "current_step_due_at": cur.get("due_at") if cur else None,
-            "flight": booked.get("data", {}).get("flight") if booked.get("status") == "done" else None,
-            "arrival_at": booked.get("data", {}).get("arrival_at")
-            if booked.get("status") == "done"
-            else None,
-            "debarkation_point": booked.get("data", {}).get("debarkation_point")
-            if booked.get("status") == "done"
-            else None,
-        }
-        arriving.append(item)
-        if cur is not None and cur["name"] == "handed_over":
-            awaiting.append(item)
-    arriving.sort(key=lambda i: (i["arrival_at"] is None, i["arrival_at"] or ""))
-    evacuees = {
-        r["_id"]["status"]: r["n"]
-        for r in await store.progress(
-            db, {"home_province": {"$in": provinces}, "status": {"$ne": "home"}}, ["status"]
-        )
-    }
-    return {
-        "provinces": provinces,
-        "arriving": arriving,
-        "awaiting_witness": awaiting,
-        "evacuees_not_home": evacuees,
-    }
+    returns = await service.region_returns(rt=runtime(request), provinces=provinces)
+    return RegionReturns.model_validate(returns)

@@ -10,8 +10,9 @@ import pytest
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.repatriation import domain, plans, store
+from services.repatriation import commands, plans, store
 from services.repatriation.app import create_app
+from services.repatriation.steps import WorkflowRequest
 from shared.clock import ManualClock
 from shared.events.registry import DepartureStatus
 from shared.events.repatriation import RepatriationKind
@@ -171,14 +172,11 @@ async def test_an_interrupted_fan_out_is_resumed_by_the_next_process(
     # A replica stored the evacuation and then died before listing anyone: only the database remains.
     await store.ensure_indexes(db)
     await store.record_departures(db, [departure(i, country="SA") for i in range(300)])
-    wf, _ = domain.start(
+    wf, _ = commands.start(
         plans.load()[RepatriationKind.EVACUATION],
+        WorkflowRequest(request_id="evac-sa", requested_by="desk", reason="conflict", country="SA"),
         id="evac-sa",
-        request_id="evac-sa",
-        requested_by="desk",
         actor="officer-ani",
-        reason="conflict",
-        country="SA",
         now=clock.now(),
     )
     doc = store.to_doc(wf) | {

@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 
 from services.escalation import ruleset as escalation_ruleset
-from services.repatriation import domain as repatriation
+from services.repatriation import plans as repatriation
 from shared.durations import parse_duration
 
 

@@ -6,8 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.repatriation import domain, plans
-from services.repatriation.domain import Action, Conflict, Invalid, StepStatus, WorkflowStatus
+from services.repatriation import authorisation, commands, evacuees, plans, steps
+from services.repatriation.commands import Invalid
+from services.repatriation.steps import Action, StepStatus, WorkflowRequest, WorkflowStatus
+from shared.durations import parse_duration
+from shared.errors import Conflict
 from shared.events.repatriation import RepatriationKind
 
 T0 = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
@@ -17,21 +20,13 @@ BOOKING = {"flight": "GA821", "arrival_at": "2026-01-20T14:00:00+07:00", "debark
 
 
 def start(plan=LIVING, **facts):  # type: ignore[no-untyped-def]
-    return domain.start(
-        plan,
-        id="r1",
-        request_id="q1",
-        requested_by="desk",
-        actor="officer-ani",
-        reason="go home",
-        country="my",
-        now=T0,
-        case_id="c1",
-        facts=facts,
+    request = WorkflowRequest(
+        request_id="q1", requested_by="desk", reason="go home", country="my", case_id="c1", facts=facts
     )
+    return commands.start(plan, request, id="r1", actor="officer-ani", now=T0)
 
 
-def statuses(wf: domain.Workflow) -> dict[str, str]:
+def statuses(wf: steps.Workflow) -> dict[str, str]:
     return {s.name: s.status.value for s in wf.steps}
 
 
@@ -54,7 +49,7 @@ def test_plans_load_and_end_with_completed() -> None:
     ],
 )
 def test_step_moves(before: StepStatus, action: Action, after: StepStatus) -> None:
-    assert domain.move(before, action) == after
+    assert steps.move(before, action) == after
 
 
 @pytest.mark.parametrize(
@@ -69,7 +64,7 @@ def test_step_moves(before: StepStatus, action: Action, after: StepStatus) -> No
 )
 def test_moves_not_in_the_table_conflict(before: StepStatus, action: Action) -> None:
     with pytest.raises(Conflict):
-        domain.move(before, action)
+        steps.move(before, action)
 
 
 def test_start_activates_the_second_step_with_its_deadline() -> None:
@@ -86,7 +81,7 @@ def test_start_activates_the_second_step_with_its_deadline() -> None:
 
 def test_fit_to_travel_is_skipped_when_not_sick_and_asked_when_sick() -> None:
     wf, _ = start()
-    wf, _ = domain.complete(
+    wf, _ = commands.complete(
         LIVING,
         wf,
         step="travel_document",
@@ -95,7 +90,7 @@ def test_fit_to_travel_is_skipped_when_not_sick_and_asked_when_sick() -> None:
         evidence=["P1"],
         data={"document": "passport"},
     )
-    wf, changes = domain.complete(
+    wf, changes = commands.complete(
         LIVING,
         wf,
         step="exit_clearance",
@@ -108,10 +103,10 @@ def test_fit_to_travel_is_skipped_when_not_sick_and_asked_when_sick() -> None:
     assert wf.current.name == "funding_approved"  # type: ignore[union-attr]
     assert ("skipped", "fit_to_travel") in [(c.status, c.step) for c in changes]
     sick, _ = start(sick=True)
-    sick, _ = domain.complete(
+    sick, _ = commands.complete(
         LIVING, sick, step="travel_document", actor="k", now=T0, evidence=["P"], data={"document": "passport"}
     )
-    sick, _ = domain.complete(
+    sick, _ = commands.complete(
         LIVING,
         sick,
         step="exit_clearance",
@@ -126,7 +121,9 @@ def test_fit_to_travel_is_skipped_when_not_sick_and_asked_when_sick() -> None:
 def test_completion_needs_evidence_and_data_field_by_field() -> None:
     wf, _ = start(passport_missing=True)
     with pytest.raises(Invalid) as err:
-        domain.complete(LIVING, wf, step="travel_document", actor="k", now=T0, data={"document": "passport"})
+        commands.complete(
+            LIVING, wf, step="travel_document", actor="k", now=T0, data={"document": "passport"}
+        )
     fields = {e["field"] for e in err.value.errors}
     assert fields == {"evidence", "data.document"}  # and the passport is missing: SPLP needed
 
@@ -134,15 +131,15 @@ def test_completion_needs_evidence_and_data_field_by_field() -> None:
 def test_only_the_current_step_can_be_completed() -> None:
     wf, _ = start()
     with pytest.raises(Conflict):
-        domain.complete(LIVING, wf, step="departed", actor="k", now=T0)
+        commands.complete(LIVING, wf, step="departed", actor="k", now=T0)
 
 
-def _to_departed(facts: dict[str, bool] | None = None) -> domain.Workflow:
+def _to_departed(facts: dict[str, bool] | None = None) -> steps.Workflow:
     wf, _ = start(**(facts or {}))
-    wf, _ = domain.complete(
+    wf, _ = commands.complete(
         LIVING, wf, step="travel_document", actor="k", now=T0, evidence=["P"], data={"document": "passport"}
     )
-    wf, _ = domain.complete(
+    wf, _ = commands.complete(
         LIVING,
         wf,
         step="exit_clearance",
@@ -151,10 +148,10 @@ def _to_departed(facts: dict[str, bool] | None = None) -> domain.Workflow:
         evidence=["E"],
         data={"employer_release": True, "wages_settled": True, "immigration": True},
     )
-    wf, _ = domain.complete(
+    wf, _ = commands.complete(
         LIVING, wf, step="funding_approved", actor="d", now=T0, data={"payer": "state", "recoverable": True}
     )
-    wf, _ = domain.complete(
+    wf, _ = commands.complete(
         LIVING, wf, step="travel_booked", actor="k", now=T0, evidence=["B1"], data=BOOKING
     )
     return wf
@@ -163,7 +160,7 @@ def _to_departed(facts: dict[str, bool] | None = None) -> domain.Workflow:
 def test_cancel_releases_booking_and_returns_funding_latest_first() -> None:
     wf = _to_departed()
     assert [e.kind for e in wf.effects if e.released_at is None] == ["funding", "booking"]
-    wf, changes = domain.cancel(LIVING, wf, actor="d", reason="worker chose to stay", now=T0)
+    wf, changes = commands.cancel(LIVING, wf, actor="d", reason="worker chose to stay", now=T0)
     undone = [(c.step, c.effect) for c in changes if c.status == "undone"]
     assert undone == [("travel_booked", "booking released"), ("funding_approved", "funding returned")]
     assert wf.status == WorkflowStatus.CANCELLED
@@ -174,17 +171,17 @@ def test_cancel_releases_booking_and_returns_funding_latest_first() -> None:
 
 def test_no_cancel_or_reroute_after_the_point_of_no_return() -> None:
     wf = _to_departed()
-    wf, _ = domain.complete(LIVING, wf, step="departed", actor="k", now=T0)
+    wf, _ = commands.complete(LIVING, wf, step="departed", actor="k", now=T0)
     with pytest.raises(Conflict):
-        domain.cancel(LIVING, wf, actor="d", reason="too late", now=T0)
+        commands.cancel(LIVING, wf, actor="d", reason="too late", now=T0)
     with pytest.raises(Conflict):
-        domain.reroute(LIVING, wf, to_step="travel_booked", actor="d", reason="too late", now=T0)
+        commands.reroute(LIVING, wf, to_step="travel_booked", actor="d", reason="too late", now=T0)
 
 
 def test_reroute_back_to_booking_releases_the_old_booking_keeps_the_funding() -> None:
     wf = _to_departed()
     later = T0 + timedelta(hours=5)
-    wf, changes = domain.reroute(
+    wf, changes = commands.reroute(
         LIVING, wf, to_step="travel_booked", actor="k", reason="flight cancelled", now=later
     )
     assert [(c.scope, c.status, c.step) for c in changes] == [
@@ -197,19 +194,21 @@ def test_reroute_back_to_booking_releases_the_old_booking_keeps_the_funding() ->
     assert s is not None and s.attempts == 2 and s.due_at == later + timedelta(hours=72)
     assert [(e.kind, e.released_at is None) for e in wf.effects] == [("funding", True), ("booking", False)]
     with pytest.raises(Invalid):
-        domain.reroute(LIVING, wf, to_step="departed", actor="k", reason="not a target", now=later)
+        commands.reroute(LIVING, wf, to_step="departed", actor="k", reason="not a target", now=later)
 
 
 def test_fail_then_retry_gives_a_fresh_deadline() -> None:
     wf, _ = start()
-    wf, _ = domain.fail(LIVING, wf, step="travel_document", actor="k", reason="office closed", now=T0)
+    wf, _ = commands.fail(LIVING, wf, step="travel_document", actor="k", reason="office closed", now=T0)
     assert wf.current.status == StepStatus.FAILED  # type: ignore[union-attr]
     with pytest.raises(Conflict):
-        domain.complete(
+        commands.complete(
             LIVING, wf, step="travel_document", actor="k", now=T0, evidence=["x"], data={"document": "splp"}
         )
     later = T0 + timedelta(days=1)
-    wf, changes = domain.retry(LIVING, wf, step="travel_document", actor="k", reason="open again", now=later)
+    wf, changes = commands.retry(
+        LIVING, wf, step="travel_document", actor="k", reason="open again", now=later
+    )
     assert [c.status for c in changes] == ["retried", "active"]
     assert changes[1].due_at == later + timedelta(hours=72) and changes[1].attempt == 2
 
@@ -217,18 +216,20 @@ def test_fail_then_retry_gives_a_fresh_deadline() -> None:
 def test_skip_only_skippable_steps() -> None:
     wf, _ = start()
     with pytest.raises(Conflict):
-        domain.skip(LIVING, wf, step="travel_document", actor="d", reason="no", now=T0)
+        commands.skip(LIVING, wf, step="travel_document", actor="d", reason="no", now=T0)
 
 
 def test_a_full_living_run_completes_and_the_event_completes_arrival() -> None:
     wf = _to_departed()
-    wf, _ = domain.complete(LIVING, wf, step="departed", actor="k", now=T0)
-    same, nothing = domain.on_event(LIVING, wf, event="something_else", actor="r", now=T0, evidence=[])
+    wf, _ = commands.complete(LIVING, wf, step="departed", actor="k", now=T0)
+    same, nothing = commands.on_event(LIVING, wf, event="something_else", actor="r", now=T0, evidence=[])
     assert nothing == [] and same is wf
-    wf, _ = domain.on_event(LIVING, wf, event="departure_returned", actor="registry", now=T0, evidence=["d1"])
+    wf, _ = commands.on_event(
+        LIVING, wf, event="departure_returned", actor="registry", now=T0, evidence=["d1"]
+    )
     assert statuses(wf)["arrived"] == "done"
-    wf, _ = domain.skip(LIVING, wf, step="onward_transport", actor="d", reason="family picked up", now=T0)
-    wf, _ = domain.complete(
+    wf, _ = commands.skip(LIVING, wf, step="onward_transport", actor="d", reason="family picked up", now=T0)
+    wf, _ = commands.complete(
         LIVING,
         wf,
         step="handed_over",
@@ -237,7 +238,7 @@ def test_a_full_living_run_completes_and_the_event_completes_arrival() -> None:
         evidence=["BAST-1"],
         data={"received_by": "family", "witness": "Lurah Cakung"},
     )
-    wf, changes = domain.complete(LIVING, wf, step="region_notified", actor="cgk", now=T0)
+    wf, changes = commands.complete(LIVING, wf, step="region_notified", actor="cgk", now=T0)
     assert wf.status == WorkflowStatus.COMPLETED
     assert changes[-1].status == "completed"
 
@@ -245,19 +246,19 @@ def test_a_full_living_run_completes_and_the_event_completes_arrival() -> None:
 def test_remains_through_a_hub_has_the_domestic_leg() -> None:
     wf, _ = start(REMAINS, via_hub=True)
     assert wf.current.name == "death_certificate_and_documents"  # type: ignore[union-attr]
-    wf, _ = domain.complete(
+    wf, _ = commands.complete(
         REMAINS, wf, step="death_certificate_and_documents", actor="k", now=T0, evidence=["DC"]
     )
-    wf, _ = domain.complete(
+    wf, _ = commands.complete(
         REMAINS, wf, step="cargo_booked", actor="k", now=T0, evidence=["AWB"], data=BOOKING
     )
-    wf, _ = domain.complete(REMAINS, wf, step="arrived_cargo_terminal", actor="cgk", now=T0)
+    wf, _ = commands.complete(REMAINS, wf, step="arrived_cargo_terminal", actor="cgk", now=T0)
     assert wf.current.name == "onward_domestic_leg"  # type: ignore[union-attr]
 
 
 def test_authorisation_by_owner_and_jurisdiction() -> None:
     def why(action: str, owner: str, roles: set[str], countries=(), provinces=(), home="DKI Jakarta"):  # type: ignore[no-untyped-def]
-        return domain.authorise(
+        return authorisation.authorise(
             action,
             owner=owner,
             roles=frozenset(roles),
@@ -279,9 +280,9 @@ def test_authorisation_by_owner_and_jurisdiction() -> None:
 
 
 def test_step_actions_offered_are_the_ones_the_commands_accept() -> None:
-    def offered(wf: domain.Workflow, roles: set[str], countries=(), provinces=()):  # type: ignore[no-untyped-def]
+    def offered(wf: steps.Workflow, roles: set[str], countries=(), provinces=()):  # type: ignore[no-untyped-def]
         cur = wf.current
-        return domain.available_step_actions(
+        return authorisation.available_step_actions(
             LIVING,
             status=wf.status.value,
             step=cur.name if cur else None,
@@ -298,10 +299,10 @@ def test_step_actions_offered_are_the_ones_the_commands_accept() -> None:
     assert offered(wf, {"mission"}, countries={"KR"}) == []
     assert offered(wf, {"officer"}) == []  # the desk may only skip or retry, and this step is not skippable
     assert offered(wf, {"auditor"}) == []
-    wf, _ = domain.fail(LIVING, wf, step="travel_document", actor="kbri", reason="office closed", now=T0)
+    wf, _ = commands.fail(LIVING, wf, step="travel_document", actor="kbri", reason="office closed", now=T0)
     assert offered(wf, {"mission"}, countries={"MY"}) == ["retry"]
     assert offered(wf, {"supervisor"}) == ["retry"]
-    wf, _ = domain.retry(LIVING, wf, step="travel_document", actor="kbri", reason="open again", now=T0)
+    wf, _ = commands.retry(LIVING, wf, step="travel_document", actor="kbri", reason="open again", now=T0)
     assert offered(wf, {"mission"}, countries={"MY"}) == ["complete", "fail"]
     wf, _ = start(sick=True)
     cleared = {"employer_release": True, "wages_settled": True, "immigration": True}
@@ -309,31 +310,31 @@ def test_step_actions_offered_are_the_ones_the_commands_accept() -> None:
         ("travel_document", ["SPLP-1"], {"document": "splp"}),
         ("exit_clearance", ["EXIT-1"], cleared),
     ):
-        wf, _ = domain.complete(LIVING, wf, step=step, actor="k", now=T0, evidence=evidence, data=data)
+        wf, _ = commands.complete(LIVING, wf, step=step, actor="k", now=T0, evidence=evidence, data=data)
     assert wf.current.name == "fit_to_travel"  # type: ignore[union-attr]
     assert offered(wf, {"mission"}, countries={"MY"}) == ["complete", "fail", "skip"]
     assert offered(wf, {"officer"}) == ["skip"]
-    wf, _ = domain.cancel(LIVING, wf, actor="officer-ani", reason="stays", now=T0)
+    wf, _ = commands.cancel(LIVING, wf, actor="officer-ani", reason="stays", now=T0)
     assert offered(wf, {"officer"}) == []
 
 
 def test_evacuee_moves() -> None:
-    E = domain.EvacueeStatus
-    assert domain.evacuee_may_move(E.UNACCOUNTED, E.LOCATED)
-    assert domain.evacuee_may_move(E.IN_TRANSIT, E.HOME)
-    assert not domain.evacuee_may_move(E.HOME, E.UNACCOUNTED)
-    assert not domain.evacuee_may_move(E.UNACCOUNTED, E.IN_TRANSIT)
+    E = evacuees.EvacueeStatus
+    assert evacuees.evacuee_may_move(E.UNACCOUNTED, E.LOCATED)
+    assert evacuees.evacuee_may_move(E.IN_TRANSIT, E.HOME)
+    assert not evacuees.evacuee_may_move(E.HOME, E.UNACCOUNTED)
+    assert not evacuees.evacuee_may_move(E.UNACCOUNTED, E.IN_TRANSIT)
 
 
 def test_malformed_plans_are_refused() -> None:
     with pytest.raises(ValueError):
-        domain.parse_plan(
+        plans.parse_plan(
             {
                 "kind": "living",
                 "steps": [{"name": "a", "owner": "nobody"}, {"name": "completed", "owner": "system"}],
             }
         )
     with pytest.raises(ValueError):
-        domain.parse_plan({"kind": "living", "steps": [{"name": "a", "owner": "desk"}]})
+        plans.parse_plan({"kind": "living", "steps": [{"name": "a", "owner": "desk"}]})
     with pytest.raises(ValueError):
-        domain.parse_duration("soon")
+        parse_duration("soon")

@@ -4,24 +4,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from services.repatriation import domain, plans, service, store
+from services.repatriation import commands, plans, service, steps, store
 from shared.events.repatriation import RepatriationKind, StepChanged, WorkflowChanged
 
 T0 = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 
 
 def _start(kind: RepatriationKind, **kw):  # type: ignore[no-untyped-def]
-    return domain.start(
-        plans.load()[kind],
-        id="r1",
-        request_id="q1",
-        requested_by="rule",
-        actor="rule:q1",
-        reason="r",
-        country="MY",
-        now=T0,
-        **kw,
-    )
+    request = steps.WorkflowRequest(request_id="q1", requested_by="rule", reason="r", country="MY", **kw)
+    return commands.start(plans.load()[kind], request, id="r1", actor="rule:q1", now=T0)
 
 
 def test_a_start_is_told_as_workflow_started_then_step_events_with_deadline() -> None:
