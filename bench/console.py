@@ -42,8 +42,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from deploy.local.run import free_port
-from services.casework import domain, store
-from services.casework import service as casework_service
+from services.casework import changes, domain, placement, store
 from services.casework.app import create_app as casework_app
 from services.console.app import create_app as console_app
 from services.console.settings import ConsoleSettings
@@ -164,8 +163,8 @@ def _incident(i: int, rt: Runtime) -> IncidentAccepted:
 def case_document(rt: Runtime, i: int) -> dict[str, Any]:
     """A case exactly as casework's incident handler stores it, once its outbox is published."""
     incident = _incident(i, rt)
-    case_id = casework_service.case_id_for(incident.incident_id)
-    doc = casework_service._new_case(
+    case_id = changes.case_id_for(incident.incident_id)
+    doc = placement._new_case(
         rt,
         case_id=case_id,
         event_id=f"bench-event-{i:06d}",

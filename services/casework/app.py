@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 
-from services.casework import domain, handlers, service, store, views
+from services.casework import anonymise, domain, handlers, store, views
 from shared import retention, topics
 from shared.clock import Clock
 from shared.service import Runtime
@@ -32,7 +32,7 @@ def create_app(
     if rt.settings.retention_days > 0:
         rt.background(
             lambda: retention.run_forever(
-                lambda age: service.anonymise_closed(rt, older_than=age),
+                lambda age: anonymise.anonymise_closed(rt, older_than=age),
                 older_than=timedelta(days=rt.settings.retention_days),
                 every_seconds=rt.settings.retention_every_seconds,
             )

@@ -6,9 +6,9 @@ import asyncio
 import logging
 from datetime import datetime
 
-from services.casework import domain, service, store
+from services.casework import changes, claims, desk, domain, placement, store
+from services.casework.changes import Plan, entry
 from services.casework.domain import Action
-from services.casework.service import Plan, entry
 from shared.envelope import Envelope
 from shared.errors import Conflict, PermanentError
 from shared.events.casework import CaseAwaitingRepatriation, CaseOpened, CaseStatus
@@ -29,7 +29,7 @@ log = logging.getLogger("lindungi.casework")
 RETRIES = 5  # a handler re-reads when a desk action moved the case between its read and write
 
 
-def _once(env: Envelope, build: service.Plan | None) -> Plan | None:
+def _once(env: Envelope, build: changes.Plan | None) -> Plan | None:
     """Add the applied-once guard of an event to a plan; its timeline entries name the event."""
     if build is None:
         return None
@@ -51,7 +51,7 @@ def _timeline_only(now: datetime, kind: str, by: str, reason: str | None, **extr
 def make_handlers(rt: Runtime):  # type: ignore[no-untyped-def]
     async def on_incident_accepted(env: Envelope, incident: IncidentAccepted) -> None:
         """Open a case for the incident, or join the worker's open case of the same family, once."""
-        await service.on_incident(rt, event_id=env.id, incident=incident)
+        await placement.on_incident(rt, event_id=env.id, incident=incident)
 
     async def on_incident_matched(env: Envelope, m: IncidentMatched) -> None:
         """The worker of a case was matched late: the case takes the match and says so, once."""
@@ -64,7 +64,7 @@ def make_handlers(rt: Runtime):  # type: ignore[no-untyped-def]
         def build(doc: Doc, rekey: bool = True) -> Plan | None:
             if env.id in (doc.get("_applied") or []):
                 return None
-            return _once(env, service.worker_matched_plan(doc, match=m, now=now, rekey=rekey))
+            return _once(env, placement.worker_matched_plan(doc, match=m, now=now, rekey=rekey))
 
         try:
             await _apply(rt, str(held[0]["_id"]), build)
@@ -91,20 +91,20 @@ def make_escalation_handlers(rt: Runtime):  # type: ignore[no-untyped-def]
                 return None
             match action.kind:
                 case ActionKind.ESCALATE:
-                    plan = service.escalate_plan(
+                    plan = desk.escalate_plan(
                         doc, actor=by, now=now, level=action.level, reason=action.reason
                     )
                     if plan is None:  # already at that level: still on the timeline
                         plan = _timeline_only(
                             now, "escalation_unchanged", by, action.reason, level=action.level
                         )
-                case ActionKind.TAG if action.tag == service.NON_PROCEDURAL_TAG and doc.get("worker_id"):
+                case ActionKind.TAG if action.tag == placement.NON_PROCEDURAL_TAG and doc.get("worker_id"):
                     # the worker was matched (late) before the tag arrived: it no longer holds
                     plan = _timeline_only(
                         now, "tag_not_applied", by, "the worker was matched", tag=action.tag
                     )
                 case ActionKind.TAG:
-                    plan = service.tag_plan(
+                    plan = desk.tag_plan(
                         doc, actor=by, now=now, tag=action.tag or "untagged", reason=action.reason
                     )
                 case ActionKind.NOTIFY:
@@ -116,8 +116,8 @@ def make_escalation_handlers(rt: Runtime):  # type: ignore[no-untyped-def]
             return _once(env, plan)
 
         try:
-            await service.change(rt, action.case_id, build, retries=RETRIES)
-        except service.NotFound as exc:
+            await changes.change(rt, action.case_id, build, retries=RETRIES)
+        except changes.NotFound as exc:
             raise PermanentError(f"no case {action.case_id}") from exc
 
     async def on_notification(env: Envelope, n: NotificationDelivery) -> None:
@@ -175,7 +175,7 @@ async def _open_investigation(rt: Runtime, env: Envelope, action: EscalationActi
     rules = domain.load_rules()
     now = rt.clock.now()
     source = await store.get(rt.db, action.case_id) if action.case_id else None
-    case_id = service.case_id_for(f"action:{action.action_id}")
+    case_id = changes.case_id_for(f"action:{action.action_id}")
     # The case that prompted it, else what the triggering events said (a counting rule's last
     # incident), else the country named as the subject; Indonesia only when nothing says more.
     country = (
@@ -255,7 +255,7 @@ def make_repatriation_handlers(rt: Runtime):  # type: ignore[no-untyped-def]
             # A started repatriation puts a worked case in awaiting_repatriation; anything else
             # (or a case in another state) only shows on the timeline.
             if wf.status == "started" and domain.transition(doc["status"], Action.AWAIT_REPATRIATION):
-                plan = service.transition_plan(
+                plan = changes.transition_plan(
                     doc,
                     Action.AWAIT_REPATRIATION,
                     actor=wf.actor,
@@ -300,8 +300,8 @@ def make_repatriation_handlers(rt: Runtime):  # type: ignore[no-untyped-def]
 
 async def _apply(rt: Runtime, case_id: str, build) -> None:  # type: ignore[no-untyped-def]
     try:
-        await service.change(rt, case_id, build, retries=RETRIES)
-    except service.NotFound as exc:
+        await changes.change(rt, case_id, build, retries=RETRIES)
+    except changes.NotFound as exc:
         raise PermanentError(f"no case {case_id}") from exc
 
 
@@ -309,8 +309,8 @@ async def sweep_forever(rt: Runtime, *, every_seconds: float = 5.0) -> None:
     """Release expired claims and finish pending claim events; safe on every replica (conditional writes)."""
     while True:
         try:
-            await service.release_expired(rt)
-            await service.finish_pending_claims(rt)
+            await claims.release_expired(rt)
+            await claims.finish_pending_claims(rt)
         except asyncio.CancelledError:
             raise
         except Exception:

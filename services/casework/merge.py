@@ -25,13 +25,13 @@ from datetime import datetime
 from typing import Any
 
 from services.casework import domain, store
-from services.casework.service import (
+from services.casework.changes import (
     NotFound,
     Plan,
-    _push_timeline,
     case_change,
     change,
     entry,
+    push_timeline,
 )
 from shared.envelope import Event
 from shared.errors import Conflict
@@ -69,7 +69,7 @@ def _forget(
                 "$addToSet": {"rejected_suggestions": {"$each": gone}},
                 "$set": {"updated_at": now},
             },
-            _push_timeline(
+            push_timeline(
                 *(
                     entry(
                         at=now,
@@ -160,7 +160,7 @@ async def confirm(rt: Runtime, case_id: str, incident_id: str, *, actor: str, re
                 "$max": {"priority": absorbed.get("priority", 0)},
             },
             {"$min": {"due_at": absorbed["due_at"]}} if absorbed.get("due_at") else {},
-            _push_timeline(
+            push_timeline(
                 entry(
                     at=now,
                     kind="merged_from",
@@ -203,7 +203,7 @@ async def _close_absorbed(
                     },
                     "$pullAll": {"suggested_incident_ids": list(survivor.get("incident_ids") or [])},
                 },
-                _push_timeline(
+                push_timeline(
                     entry(at=now, kind="merged_into", by=actor, reason=reason, case_id=survivor["_id"])
                 ),
             ),
@@ -249,7 +249,7 @@ async def unmerge(rt: Runtime, case_id: str, *, actor: str, reason: str) -> Doc:
                     },
                     "$unset": {"merged_into": "", "merged_previous": ""},
                 },
-                _push_timeline(entry(at=now, kind="unmerged", by=actor, reason=reason, case_id=survivor_id)),
+                push_timeline(entry(at=now, kind="unmerged", by=actor, reason=reason, case_id=survivor_id)),
             ),
             [reopened],
         )
@@ -266,7 +266,7 @@ async def unmerge(rt: Runtime, case_id: str, *, actor: str, reason: str) -> Doc:
                     "$pullAll": {"incident_ids": moved, "merged_from": [case_id], "worker_keys": keys},
                     "$set": {"updated_at": now},
                 },
-                _push_timeline(entry(at=now, kind="unmerged", by=actor, reason=reason, case_id=case_id)),
+                push_timeline(entry(at=now, kind="unmerged", by=actor, reason=reason, case_id=case_id)),
             )
         )
 

@@ -8,7 +8,8 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 
-from services.casework import domain, merge, service, store
+from services.casework import changes, claims, desk, domain, merge, store
+from services.casework.changes import Plan
 from services.casework.domain import Action
 from services.casework.models import (
     CaseView,
@@ -31,7 +32,6 @@ from services.casework.models import (
     TagIn,
     TriageIn,
 )
-from services.casework.service import Plan
 from shared import paging
 from shared.auth import Principal, load_directory, require
 from shared.errors import Conflict
@@ -122,7 +122,7 @@ async def unmerge_case(
 async def _guard(check: Awaitable[None], case_id: str) -> None:
     try:
         await check
-    except service.NotFound as exc:
+    except changes.NotFound as exc:
         raise _not_found(case_id) from exc
     except Conflict as exc:
         raise HTTPException(
@@ -132,16 +132,16 @@ async def _guard(check: Awaitable[None], case_id: str) -> None:
 
 async def _run(rt: Runtime, case_id: str, build: Callable[[Doc], Plan | None]) -> CaseView:
     """One change of a case; its outcome as HTTP (404, 403, 409 with the current state)."""
-    return await _as_http(case_id, service.change(rt, case_id, build))
+    return await _as_http(case_id, changes.change(rt, case_id, build))
 
 
 async def _as_http(case_id: str, do: Awaitable[Doc]) -> CaseView:
     """A change's outcome as HTTP: the case, or 404, 403, 409 with the current state."""
     try:
         return _out(await do)
-    except service.NotFound as exc:
+    except changes.NotFound as exc:
         raise _not_found(case_id) from exc
-    except service.Forbidden as exc:
+    except changes.Forbidden as exc:
         raise HTTPException(403, detail=[{"field": "authorization", "reason": str(exc)}]) from exc
     except Conflict as exc:
         raise HTTPException(
@@ -234,7 +234,7 @@ def _desk_action(action: Action, body_model: type, roles: tuple[str, ...]):  # t
             raise HTTPException(422, detail=[{"field": "assignee", "reason": "not a desk officer"}])
 
         def build(doc: Doc) -> Plan:
-            return service.desk_plan(
+            return desk.desk_plan(
                 doc,
                 action,
                 actor=who.id,
@@ -247,10 +247,10 @@ def _desk_action(action: Action, body_model: type, roles: tuple[str, ...]):  # t
             )
 
         if action == Action.REOPEN:
-            await _guard(service.check_reopen(rt, case_id), case_id)
+            await _guard(changes.check_reopen(rt, case_id), case_id)
         done = await _run(rt, case_id, build)
         if action == Action.CLAIM:
-            service.count_claim(rt, done.queue)
+            claims.count_claim(rt, done.queue)
         return done
 
     # The body model is chosen per action: give FastAPI the real class, not the closure's name.
@@ -296,7 +296,7 @@ async def add_note(
 ) -> CaseView:
     """An internal note on the case's timeline."""
     return await _simple(
-        request, case_id, lambda d, now: service.note_plan(d, actor=who.id, now=now, text=body.text)
+        request, case_id, lambda d, now: desk.note_plan(d, actor=who.id, now=now, text=body.text)
     )
 
 
@@ -308,7 +308,7 @@ async def add_tag(
     return await _simple(
         request,
         case_id,
-        lambda d, now: service.tag_plan(d, actor=who.id, now=now, tag=body.tag, reason=body.reason),
+        lambda d, now: desk.tag_plan(d, actor=who.id, now=now, tag=body.tag, reason=body.reason),
     )
 
 
@@ -320,7 +320,7 @@ async def change_priority(
     return await _simple(
         request,
         case_id,
-        lambda d, now: service.priority_plan(
+        lambda d, now: desk.priority_plan(
             d, actor=who.id, now=now, priority=body.priority, reason=body.reason
         ),
     )
@@ -335,7 +335,7 @@ async def escalate(
     def make(doc: Doc, now: Any) -> Plan:
         if not domain.is_open(doc["status"]):
             raise Conflict("a finished case is not escalated", status=doc["status"])
-        plan = service.escalate_plan(doc, actor=who.id, now=now, level=body.level, reason=body.reason)
+        plan = desk.escalate_plan(doc, actor=who.id, now=now, level=body.level, reason=body.reason)
         if plan is None:
             raise Conflict(
                 f"already at escalation level {doc.get('escalation_level', 0)}", status=doc["status"]
@@ -375,7 +375,7 @@ async def request_mission(
             "sent_at": now,
             "status": "open",
         }
-        tl = service.entry(
+        tl = changes.entry(
             at=now,
             kind="mission_request",
             by=who.id,
@@ -409,10 +409,10 @@ async def answer_request(
     def make(doc: Doc, now: Any) -> Plan:
         req = (doc.get("mission_requests") or {}).get(request_id)
         if req is None or req["mission_id"] != who.id:
-            raise service.NotFound(request_id)
+            raise changes.NotFound(request_id)
         if req["status"] != "open":
             raise Conflict("this request was answered already", status=doc["status"])
-        tl = service.entry(at=now, kind="mission_answer", by=who.id, reason=body.text, request_id=request_id)
+        tl = changes.entry(at=now, kind="mission_answer", by=who.id, reason=body.text, request_id=request_id)
         prefix = f"mission_requests.{request_id}"
         others_open = any(
             r["mission_id"] == who.id and r["status"] == "open" and r["request_id"] != request_id
@@ -518,7 +518,7 @@ async def claim_next(queue: str, request: Request, who: Principal = Depends(requ
     """Take the head of a queue (priority, nearest deadline, age), atomically; 404 when empty."""
     if queue not in domain.load_rules().queues:
         raise HTTPException(404, detail=[{"field": "queue", "reason": "no such queue"}])
-    doc = await service.claim_next(runtime(request), queue=queue, officer=who.id)
+    doc = await claims.claim_next(runtime(request), queue=queue, officer=who.id)
     if doc is None:
         raise HTTPException(404, detail=[{"field": "queue", "reason": "the queue is empty"}])
     return _out(doc)
@@ -545,4 +545,4 @@ async def release_expired(
     request: Request, who: Principal = Depends(require("supervisor", "administrator"))
 ) -> dict[str, int]:
     """Return every claim whose lease expired to its queue now (the sweeper does it every few seconds)."""
-    return {"released": await service.release_expired(runtime(request))}
+    return {"released": await claims.release_expired(runtime(request))}
