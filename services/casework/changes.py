@@ -57,6 +57,15 @@ class Forbidden(Exception):
     """The caller's role or relation to the case does not allow the action."""
 
 
+class InvalidField(ValueError):
+    """A request field that the case refuses (HTTP 422 naming the field)."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
 @dataclass
 class Plan:
     """What one change writes: an update, extra filter conditions, and the events it emits."""

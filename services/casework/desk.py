@@ -311,6 +311,16 @@ def escalate_plan(doc: Doc, *, actor: str, now: datetime, level: int | None, rea
     )
 
 
+def supervisor_escalate_plan(doc: Doc, *, actor: str, now: datetime, level: int | None, reason: str) -> Plan:
+    """A supervisor's escalation: Conflict when the case is finished or already at that level."""
+    if not domain.is_open(doc["status"]):
+        raise Conflict("a finished case is not escalated", status=doc["status"])
+    plan = escalate_plan(doc, actor=actor, now=now, level=level, reason=reason)
+    if plan is None:
+        raise Conflict(f"already at escalation level {doc.get('escalation_level', 0)}", status=doc["status"])
+    return plan
+
+
 def tag_plan(doc: Doc, *, actor: str, now: datetime, tag: str, reason: str | None) -> Plan:
     """Add a tag (once), with a timeline entry."""
     return Plan(
