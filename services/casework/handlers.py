@@ -6,12 +6,12 @@ import asyncio
 import logging
 from datetime import datetime
 
-from services.casework import changes, claims, desk, domain, placement, store
+from services.casework import changes, claims, desk, domain, opening, placement, store
 from services.casework.changes import Plan, entry
 from services.casework.domain import Action
 from shared.envelope import Envelope
 from shared.errors import Conflict, PermanentError
-from shared.events.casework import CaseAwaitingRepatriation, CaseOpened, CaseStatus
+from shared.events.casework import CaseAwaitingRepatriation
 from shared.events.escalation import (
     ActionKind,
     EscalationAction,
@@ -22,7 +22,6 @@ from shared.events.intake import IncidentAccepted, IncidentMatched
 from shared.events.repatriation import StepChanged, WorkflowChanged
 from shared.mongo import Doc, applied_once, merge_updates
 from shared.service import Runtime
-from shared.vocab import Category, Severity, region_of
 
 log = logging.getLogger("lindungi.casework")
 
@@ -79,7 +78,7 @@ def make_escalation_handlers(rt: Runtime):  # type: ignore[no-untyped-def]
     async def on_action(env: Envelope, action: EscalationAction) -> None:
         """Apply a rule's action to its case, once."""
         if action.kind == ActionKind.OPEN_CASE:
-            await _open_investigation(rt, env, action)
+            await opening.open_investigation(rt, event_id=env.id, action=action)
             return
         if action.case_id is None:
             return  # not about a case (e.g. an agency flag): nothing on the desk
@@ -168,76 +167,6 @@ def make_escalation_handlers(rt: Runtime):  # type: ignore[no-untyped-def]
         NotificationDelivery: on_notification,
         EscalationWithdrawn: on_withdrawn,
     }
-
-
-async def _open_investigation(rt: Runtime, env: Envelope, action: EscalationAction) -> None:
-    """An escalation rule opens a new case (e.g. an agency investigation), id derived from the action."""
-    rules = domain.load_rules()
-    now = rt.clock.now()
-    source = await store.get(rt.db, action.case_id) if action.case_id else None
-    case_id = changes.case_id_for(f"action:{action.action_id}")
-    # The case that prompted it, else what the triggering events said (a counting rule's last
-    # incident), else the country named as the subject; Indonesia only when nothing says more.
-    country = (
-        (source or {}).get("country")
-        or action.country
-        or (action.subject_id if action.subject_kind == "country" and action.subject_id else "ID")
-    )
-    category = Category((source or {}).get("category") or action.category or Category.LEGAL_CASE)
-    severity = Severity((source or {}).get("severity") or action.severity or Severity.HIGH)
-    subject = f"{action.subject_kind}:{action.subject_id or action.case_id}"
-    prio = domain.priority(severity=severity, category=category, non_procedural=False)
-    opened = CaseOpened(
-        case_id=case_id,
-        incident_id=action.action_id,
-        worker_key=(source or {}).get("worker_key") or subject,
-        mission_id=(source or {}).get("mission_id") or "desk",
-        country=country,
-        category=category,
-        severity=severity,
-        priority=prio,
-        agency_id=action.subject_id if action.subject_kind == "agency" else None,
-        employer_name=action.subject_id if action.subject_kind == "employer" else None,
-        opened_at=now,
-        queue=rules.queue_for(country=country, category=category),
-        kind="investigation",
-        source_case_id=action.case_id,
-    )
-    doc = {
-        "_id": case_id,
-        **opened.model_dump(mode="python", exclude={"case_id", "incident_id"}),
-        "open_key": f"investigation|{case_id}",
-        "join_key": None,
-        "subject": subject,
-        "region": region_of(country).value,
-        "incident_ids": [],  # it holds no incident: a redelivered report still finds its own case
-        "trigger_incident_ids": list(action.incident_ids),
-        "worker_keys": [],
-        "status": CaseStatus.NEW.value,
-        "assignee": None,
-        "escalation_level": 0,
-        "tags": [],
-        "resolution": None,
-        "due_at": rules.due_at(opened_at=now, severity=severity),
-        "updated_at": now,
-        "mission_requests": {},
-        "timeline": [
-            entry(
-                at=now,
-                kind="opened",
-                by=f"rule:{action.rule_id}",
-                reason=action.reason,
-                event_id=env.id,
-                incident_ids=list(action.incident_ids) or None,
-            )
-        ],
-        "_applied": [env.id],
-    }
-    if (
-        await store.insert_new(rt.db, rt.outbox.on_insert(doc, [rt.outbox.entry(opened, key=case_id)]))
-        == "inserted"
-    ):
-        rt.relay.wake(case_id)
 
 
 def make_repatriation_handlers(rt: Runtime):  # type: ignore[no-untyped-def]

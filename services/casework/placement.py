@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from services.casework import domain, store
+from services.casework import domain, opening, store
 from services.casework.changes import Plan, case_change, case_id_for, entry, push_timeline
-from shared.events.casework import CaseMerged, CaseOpened, CaseStatus, CaseWorkerMatched
+from shared.events.casework import CaseMerged, CaseWorkerMatched
 from shared.events.intake import IncidentAccepted, IncidentMatched
 from shared.mongo import Doc, applied_once, merge_updates
 from shared.service import Runtime
-from shared.vocab import SEVERITY_RANK, Category, Severity, region_of
+from shared.vocab import SEVERITY_RANK, Category, Severity
 
 
 async def on_incident(rt: Runtime, *, event_id: str, incident: IncidentAccepted) -> str | None:
@@ -19,7 +19,6 @@ async def on_incident(rt: Runtime, *, event_id: str, incident: IncidentAccepted)
 
     Returns the id of the case that holds the incident.
     """
-    rules = domain.load_rules()
     group = domain.is_group(incident.category, incident.people_affected)
     case_id = case_id_for(incident.incident_id)
     key, join = domain.placement_key(
@@ -48,14 +47,13 @@ async def on_incident(rt: Runtime, *, event_id: str, incident: IncidentAccepted)
             if await _join(rt, existing, event_id=event_id, incident=incident, key=existing["open_key"]):
                 return str(existing["_id"])
             continue  # the case was resolved or changed meanwhile: look again
-        doc = _new_case(
+        doc = opening.protection_case(
             rt,
             case_id=case_id,
             event_id=event_id,
             incident=incident,
             group=group,
             keys=(key, join),
-            rules=rules,
         )
         outcome = await store.insert_new(rt.db, doc)
         if outcome == "inserted":
@@ -115,76 +113,6 @@ async def _suggest_back(rt: Runtime, incident: IncidentAccepted) -> None:
                     ),
                 ),
             )
-
-
-def _new_case(
-    rt: Runtime,
-    *,
-    case_id: str,
-    event_id: str,
-    incident: IncidentAccepted,
-    group: bool,
-    keys: tuple[str, str | None],
-    rules: domain.DeskRules,
-) -> Doc:
-    now = rt.clock.now()
-    # A report for many people (an evacuation) is not one unregistered worker: never non-procedural.
-    non_procedural = incident.match.non_procedural and not group
-    prio = domain.priority(
-        severity=incident.severity,
-        category=incident.category,
-        non_procedural=non_procedural,
-        people_affected=incident.people_affected,
-    )
-    queue = rules.queue_for(country=incident.country, category=incident.category)
-    opened = CaseOpened(
-        case_id=case_id,
-        incident_id=incident.incident_id,
-        worker_key=incident.worker_key,
-        worker_id=incident.match.worker_id,
-        non_procedural=non_procedural,
-        mission_id=incident.mission_id,
-        country=incident.country,
-        category=incident.category,
-        severity=incident.severity,
-        priority=prio,
-        group=group,
-        people_affected=incident.people_affected,
-        agency_id=incident.agency_id,
-        employer_name=incident.employer_name,
-        opened_at=now,
-        queue=queue,
-        family=domain.family_of(incident.category).value,
-    )
-    doc = {
-        "_id": case_id,
-        **opened.model_dump(mode="python", exclude={"case_id", "incident_id"}),
-        "kind": "protection",
-        "open_key": keys[0],
-        "join_key": keys[1],
-        "region": region_of(incident.country).value,
-        "incident_ids": [incident.incident_id],
-        "suggested_incident_ids": list(incident.suggested_incident_ids),
-        "worker_keys": [incident.worker_key],
-        "worker_name": incident.worker_name,
-        "status": CaseStatus.NEW.value,
-        "assignee": None,
-        "escalation_level": 0,
-        "tags": [],
-        "resolution": None,
-        "due_at": rules.due_at(opened_at=now, severity=incident.severity),
-        "updated_at": now,
-        "mission_requests": {},
-        "timeline": [
-            entry(at=now, kind="opened", by="system", incident_id=incident.incident_id, event_id=event_id),
-            *(
-                entry(at=now, kind="link_suggested", by="system", incident_id=other)
-                for other in incident.suggested_incident_ids
-            ),
-        ],
-        "_applied": [event_id],
-    }
-    return rt.outbox.on_insert(doc, [rt.outbox.entry(opened, key=case_id)])
 
 
 async def _join(rt: Runtime, case: Doc, *, event_id: str, incident: IncidentAccepted, key: str) -> bool:
