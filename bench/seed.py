@@ -320,7 +320,7 @@ async def seed(settings: Settings, scale: float = 1.0, *, progress: bool = True)
                             def build(
                                 doc: Doc, action: cw_domain.Action = action, officer: str = officer
                             ) -> Any:
-                                return cw_desk.desk_plan(
+                                return cw_desk.desk_update(
                                     doc,
                                     action,
                                     actor=officer,

@@ -21,7 +21,7 @@ def create_app(
 ) -> FastAPI:
     """Wire casework's database, topics, lease sweeper and HTTP routes."""
     rt = Runtime("casework", settings=settings, clock=clock, outbox_collections=[store.CASES])
-    domain.load_rules()  # a broken queues.yaml stops the start, not the first claim
+    domain.load_queues()  # a broken queues.yaml stops the start, not the first claim
     rt.on_startup(lambda: store.ensure_indexes(rt.db))
     rt.consume(topics.INCIDENTS, handlers.make_handlers(rt))
     rt.consume(topics.ESCALATIONS, handlers.make_escalation_handlers(rt))

@@ -3,7 +3,7 @@ its outgoing events (outbox).
 
 Every change of a case is ONE find_one_and_update, filtered on the status that was read: if the
 case moved meanwhile, nothing is written and the caller answers 409 (HTTP) or re-reads (handlers).
-The use cases build their changes (`Plan`s) in placement, desk, claims and merge; this module
+The use cases build their changes (`CaseUpdate`s) in placement, desk, claims and merge; this module
 writes them.
 """
 
@@ -67,7 +67,7 @@ class InvalidField(ValueError):
 
 
 @dataclass
-class Plan:
+class CaseUpdate:
     """What one change writes: an update, extra filter conditions, and the events it emits."""
 
     update: Doc
@@ -90,7 +90,9 @@ def push_timeline(*entries: Doc) -> Doc:
     return {"$push": {"timeline": {"$each": list(entries)}}}
 
 
-async def change(rt: Runtime, case_id: str, build: Callable[[Doc], Plan | None], *, retries: int = 0) -> Doc:
+async def change(
+    rt: Runtime, case_id: str, build: Callable[[Doc], CaseUpdate | None], *, retries: int = 0
+) -> Doc:
     """Read the case, build the change for its current state, and write it only if the status is unchanged.
 
     build returns None when there is nothing to do (an event applied before); it raises Conflict
@@ -100,13 +102,13 @@ async def change(rt: Runtime, case_id: str, build: Callable[[Doc], Plan | None],
         doc = await store.get_raw(rt.db, case_id)
         if doc is None:
             raise NotFound(case_id)
-        plan = build(doc)
-        if plan is None:
+        case_update = build(doc)
+        if case_update is None:
             return store.strip(doc)
-        entries = [rt.outbox.entry(e, key=case_id) for e in plan.events]
-        query = {"_id": case_id, "status": doc["status"], **plan.filter}
+        entries = [rt.outbox.entry(e, key=case_id) for e in case_update.events]
+        query = {"_id": case_id, "status": doc["status"], **case_update.filter}
         try:
-            after = await store.update(rt.db, query, rt.outbox.on_update(plan.update, entries))
+            after = await store.update(rt.db, query, rt.outbox.on_update(case_update.update, entries))
         except DuplicateKeyError as exc:  # reopening while a newer open case holds the worker's key
             raise Conflict(OPEN_ELSEWHERE, status=doc["status"]) from exc
         if after is not None:
@@ -127,7 +129,7 @@ def case_change(
     return cls(case_id=doc["_id"], status=status, previous_status=doc["status"], actor=actor, at=at, **kw)
 
 
-def transition_plan(
+def transition_update(
     doc: Doc,
     action: Action,
     *,
@@ -142,8 +144,8 @@ def transition_plan(
     event_kw: Doc | None = None,
     extra_events: list[Event] | None = None,
     timeline_extra: Doc | None = None,
-) -> Plan:
-    """The plan of a lifecycle transition, or Conflict when the table does not allow it."""
+) -> CaseUpdate:
+    """The case_update of a lifecycle transition, or Conflict when the table does not allow it."""
     current = doc["status"]
     new = domain.transition(current, action, triaged=bool(doc.get("triaged_at")))
     if new is None:
@@ -162,4 +164,4 @@ def transition_plan(
         **(timeline_extra or {}),
     )
     ev = case_change(event_cls, doc, status=new.value, actor=actor, at=now, reason=reason, **(event_kw or {}))
-    return Plan(merge_updates(upd, push_timeline(tl)), [ev, *(extra_events or [])], filter_ or {})
+    return CaseUpdate(merge_updates(upd, push_timeline(tl)), [ev, *(extra_events or [])], filter_ or {})

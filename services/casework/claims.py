@@ -8,12 +8,12 @@ import uuid
 from services.casework import domain, metrics, store
 from services.casework.changes import (
     CASE_NS,
+    CaseUpdate,
     NotFound,
-    Plan,
     change,
     entry,
     push_timeline,
-    transition_plan,
+    transition_update,
 )
 from services.casework.domain import Action
 from shared.errors import Conflict
@@ -30,7 +30,7 @@ async def claim_next(rt: Runtime, *, queue: str, officer: str) -> Doc | None:
     the write leaves a `_claim_pending` marker that a second write (or, after a crash, the
     sweeper) turns into the CaseClaimed outbox entry, with an id derived from the claim.
     """
-    rules = domain.load_rules()
+    desk_queues = domain.load_queues()
     await release_expired(rt, queue=queue)
     now = rt.clock.now()
     query = {"queue": queue, "status": {"$in": [s.value for s in domain.WAITING]}}
@@ -41,7 +41,7 @@ async def claim_next(rt: Runtime, *, queue: str, officer: str) -> Doc | None:
                 "assignee": officer,
                 "assigned_at": now,
                 "updated_at": now,
-                "lease_until": now + rules.claim_lease,
+                "lease_until": now + desk_queues.claim_lease,
                 PENDING_CLAIM: {"actor": officer, "at": now},
             }
         },
@@ -89,27 +89,27 @@ async def finish_claim(rt: Runtime, case_id: str, *, previous_status: str | None
 
 async def finish_pending_claims(rt: Runtime) -> int:
     """Complete claims whose event a crashed replica did not store (sweeper)."""
-    n = 0
-    for c in await store.with_field(rt.db, PENDING_CLAIM):
-        await finish_claim(rt, c["_id"])
-        n += 1
-    return n
+    finished = 0
+    for case in await store.with_field(rt.db, PENDING_CLAIM):
+        await finish_claim(rt, case["_id"])
+        finished += 1
+    return finished
 
 
 async def release_expired(rt: Runtime, *, queue: str | None = None) -> int:
     """Return every claim whose lease ran out (by the injected clock) to its queue; how many."""
     now = rt.clock.now()
     released = 0
-    for c in await store.expired_claims(rt.db, now, queue=queue):
+    for case in await store.expired_claims(rt.db, now, queue=queue):
 
-        def build(doc: Doc) -> Plan | None:
+        def build(doc: Doc) -> CaseUpdate | None:
             if (
                 doc["status"] != CaseStatus.ASSIGNED
                 or doc.get("lease_until") is None
                 or doc["lease_until"] >= now
             ):
                 return None  # acknowledged or released meanwhile
-            return transition_plan(
+            return transition_update(
                 doc,
                 Action.RELEASE,
                 actor="system",
@@ -124,7 +124,7 @@ async def release_expired(rt: Runtime, *, queue: str | None = None) -> int:
             )
 
         try:
-            after = await change(rt, c["_id"], build)
+            after = await change(rt, case["_id"], build)
         except (Conflict, NotFound):
             continue  # someone else released or acknowledged it
         if after.get("status") != CaseStatus.ASSIGNED:

@@ -1,5 +1,5 @@
 """Desk commands on one case: the lifecycle actions (a table of one step per action), triage,
-notes, tags, priority and escalation. Each returns the Plan that `changes.change` writes."""
+notes, tags, priority and escalation. Each returns the CaseUpdate that `changes.change` writes."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ from typing import Any
 
 from services.casework import domain
 from services.casework.changes import (
+    CaseUpdate,
     Forbidden,
-    Plan,
     case_change,
     entry,
     push_timeline,
-    transition_plan,
+    transition_update,
 )
 from services.casework.domain import Action
 from shared.errors import Conflict
@@ -55,9 +55,9 @@ class DeskCommand:
     def supervisor(self) -> bool:
         return "supervisor" in self.roles
 
-    def transition(self, event_cls: type[CaseChange], kind: str, **kw: Any) -> Plan:
-        """The lifecycle transition of this command (transition_plan with its actor, time, reason)."""
-        return transition_plan(
+    def transition(self, event_cls: type[CaseChange], kind: str, **kw: Any) -> CaseUpdate:
+        """The lifecycle transition of this command (transition_update with its actor, time, reason)."""
+        return transition_update(
             self.doc,
             self.action,
             actor=self.actor,
@@ -74,12 +74,12 @@ def _holder_or_supervisor(cmd: DeskCommand) -> None:
         raise Forbidden("only the officer working the case, or a supervisor, does this")
 
 
-def _triage(cmd: DeskCommand) -> Plan:
-    return triage_plan(cmd.doc, actor=cmd.actor, now=cmd.now, reason=cmd.reason, category=cmd.category)
+def _triage(cmd: DeskCommand) -> CaseUpdate:
+    return triage_update(cmd.doc, actor=cmd.actor, now=cmd.now, reason=cmd.reason, category=cmd.category)
 
 
-def _claim(cmd: DeskCommand) -> Plan:
-    lease = cmd.now + domain.load_rules().claim_lease
+def _claim(cmd: DeskCommand) -> CaseUpdate:
+    lease = cmd.now + domain.load_queues().claim_lease
     return cmd.transition(
         CaseClaimed,
         "claimed",
@@ -88,7 +88,7 @@ def _claim(cmd: DeskCommand) -> Plan:
     )
 
 
-def _acknowledge(cmd: DeskCommand) -> Plan:
+def _acknowledge(cmd: DeskCommand) -> CaseUpdate:
     doc = cmd.doc
     if doc.get("assignee") != cmd.actor:
         raise Forbidden("only the officer holding the claim acknowledges it")
@@ -105,7 +105,7 @@ def _acknowledge(cmd: DeskCommand) -> Plan:
     )
 
 
-def _release(cmd: DeskCommand) -> Plan:
+def _release(cmd: DeskCommand) -> CaseUpdate:
     if cmd.doc.get("assignee") != cmd.actor and not cmd.supervisor:
         raise Forbidden("only the officer holding the claim, or a supervisor, releases it")
     return cmd.transition(
@@ -117,12 +117,12 @@ def _release(cmd: DeskCommand) -> Plan:
     )
 
 
-def _reassign(cmd: DeskCommand) -> Plan:
+def _reassign(cmd: DeskCommand) -> CaseUpdate:
     doc, previous = cmd.doc, cmd.doc.get("assignee")
-    plan = cmd.transition(
+    case_update = cmd.transition(
         CaseClaimed,
         "reassigned",
-        set_={"assignee": cmd.assignee, "lease_until": cmd.now + domain.load_rules().claim_lease},
+        set_={"assignee": cmd.assignee, "lease_until": cmd.now + domain.load_queues().claim_lease},
         filter_={"assignee": previous},
         event_kw={"assignee": cmd.assignee},
         timeline_extra={"assignee": cmd.assignee, "previous_assignee": previous},
@@ -137,16 +137,16 @@ def _reassign(cmd: DeskCommand) -> Plan:
             reason=cmd.reason,
             assignee=previous,
         )
-        plan.events.insert(0, released)
-    return plan
+        case_update.events.insert(0, released)
+    return case_update
 
 
-def _await_repatriation(cmd: DeskCommand) -> Plan:
+def _await_repatriation(cmd: DeskCommand) -> CaseUpdate:
     _holder_or_supervisor(cmd)
     return cmd.transition(CaseAwaitingRepatriation, "awaiting_repatriation")
 
 
-def _resolve(cmd: DeskCommand) -> Plan:
+def _resolve(cmd: DeskCommand) -> CaseUpdate:
     _holder_or_supervisor(cmd)
     return cmd.transition(
         CaseResolved,
@@ -156,11 +156,11 @@ def _resolve(cmd: DeskCommand) -> Plan:
     )
 
 
-def _close(cmd: DeskCommand) -> Plan:
+def _close(cmd: DeskCommand) -> CaseUpdate:
     return cmd.transition(CaseClosed, "closed", set_={"open_key": domain.closed_key(cmd.doc["_id"])})
 
 
-def _reopen(cmd: DeskCommand) -> Plan:
+def _reopen(cmd: DeskCommand) -> CaseUpdate:
     doc = cmd.doc
     if doc.get("merged_into"):
         raise Conflict(f"merged into {doc['merged_into']}: undo the merge instead", status=doc["status"])
@@ -175,7 +175,7 @@ def _reopen(cmd: DeskCommand) -> Plan:
 
 # One step per lifecycle action: its own checks of who may (after the role and state checks
 # every action shares), then its transition.
-DESK_STEPS: dict[Action, Callable[[DeskCommand], Plan]] = {
+DESK_STEPS: dict[Action, Callable[[DeskCommand], CaseUpdate]] = {
     Action.TRIAGE: _triage,
     Action.CLAIM: _claim,
     Action.ACKNOWLEDGE: _acknowledge,
@@ -188,7 +188,7 @@ DESK_STEPS: dict[Action, Callable[[DeskCommand], Plan]] = {
 }
 
 
-def desk_plan(
+def desk_update(
     doc: Doc,
     action: Action,
     *,
@@ -199,8 +199,8 @@ def desk_plan(
     resolution: str | None = None,
     assignee: str | None = None,
     category: Category | None = None,
-) -> Plan:
-    """The plan of a desk user's lifecycle action: the role (403), then the state (409), then
+) -> CaseUpdate:
+    """The case_update of a desk user's lifecycle action: the role (403), then the state (409), then
     the action's own step in DESK_STEPS."""
     if not domain.allowed(action, roles):
         raise Forbidden(
@@ -215,20 +215,20 @@ def desk_plan(
     return step(cmd)
 
 
-def triage_plan(
+def triage_update(
     doc: Doc, *, actor: str, now: datetime, reason: str | None, category: Category | None
-) -> Plan:
+) -> CaseUpdate:
     """Triage, into another category when the desk finds one (a death confirmed here reaches the
     registry as a death report does): the case takes the category's family, queue and priority,
     and an open case of one worker moves to that family's key (409 when the worker has one)."""
-    rules = domain.load_rules()
+    desk_queues = domain.load_queues()
     previous = Category(doc["category"]) if doc.get("category") else None
     set_: Doc = {}
     if category is not None and previous is not None and category != previous:
         set_ = {
             "category": category.value,
             "family": domain.family_of(category).value,
-            "queue": rules.queue_for(country=doc["country"], category=category),
+            "queue": desk_queues.queue_for(country=doc["country"], category=category),
             "priority": max(
                 int(doc.get("priority") or 0),
                 domain.priority(
@@ -244,7 +244,7 @@ def triage_plan(
             key = domain.open_key(join.rsplit("|", 1)[0], category)
             set_.update(open_key=key, join_key=key)
     changed = bool(set_)
-    return transition_plan(
+    return transition_update(
         doc,
         Action.TRIAGE,
         actor=actor,
@@ -265,9 +265,9 @@ def triage_plan(
     )
 
 
-def note_plan(doc: Doc, *, actor: str, now: datetime, text: str) -> Plan:
+def note_update(doc: Doc, *, actor: str, now: datetime, text: str) -> CaseUpdate:
     """An internal note on the timeline (never shown to missions)."""
-    return Plan(
+    return CaseUpdate(
         merge_updates(
             {"$set": {"updated_at": now}},
             push_timeline(entry(at=now, kind="note", by=actor, reason=text, internal=True)),
@@ -275,7 +275,7 @@ def note_plan(doc: Doc, *, actor: str, now: datetime, text: str) -> Plan:
     )
 
 
-def priority_plan(doc: Doc, *, actor: str, now: datetime, priority: int, reason: str) -> Plan:
+def priority_update(doc: Doc, *, actor: str, now: datetime, priority: int, reason: str) -> CaseUpdate:
     """A supervisor's change of priority, with the reason."""
     if not domain.is_open(doc["status"]):
         raise Conflict("the priority of a finished case does not change", status=doc["status"])
@@ -290,10 +290,14 @@ def priority_plan(doc: Doc, *, actor: str, now: datetime, priority: int, reason:
         priority=priority,
         previous_priority=doc.get("priority"),
     )
-    return Plan(merge_updates({"$set": {"priority": priority, "updated_at": now}}, push_timeline(tl)), [ev])
+    return CaseUpdate(
+        merge_updates({"$set": {"priority": priority, "updated_at": now}}, push_timeline(tl)), [ev]
+    )
 
 
-def escalate_plan(doc: Doc, *, actor: str, now: datetime, level: int | None, reason: str) -> Plan | None:
+def escalate_update(
+    doc: Doc, *, actor: str, now: datetime, level: int | None, reason: str
+) -> CaseUpdate | None:
     """Raise the escalation level (never lower it); None when already at or above."""
     current = int(doc.get("escalation_level") or 0)
     new = domain.escalation_level(current, level)
@@ -301,7 +305,7 @@ def escalate_plan(doc: Doc, *, actor: str, now: datetime, level: int | None, rea
         return None
     ev = case_change(CaseEscalated, doc, status=doc["status"], actor=actor, at=now, reason=reason, level=new)
     tl = entry(at=now, kind="escalated", by=actor, reason=reason, level=new, previous_level=current)
-    return Plan(
+    return CaseUpdate(
         merge_updates(
             {"$set": {"escalation_level": new, "escalated_at": now, "updated_at": now}}, push_timeline(tl)
         ),
@@ -311,19 +315,21 @@ def escalate_plan(doc: Doc, *, actor: str, now: datetime, level: int | None, rea
     )
 
 
-def supervisor_escalate_plan(doc: Doc, *, actor: str, now: datetime, level: int | None, reason: str) -> Plan:
+def supervisor_escalate_update(
+    doc: Doc, *, actor: str, now: datetime, level: int | None, reason: str
+) -> CaseUpdate:
     """A supervisor's escalation: Conflict when the case is finished or already at that level."""
     if not domain.is_open(doc["status"]):
         raise Conflict("a finished case is not escalated", status=doc["status"])
-    plan = escalate_plan(doc, actor=actor, now=now, level=level, reason=reason)
-    if plan is None:
+    case_update = escalate_update(doc, actor=actor, now=now, level=level, reason=reason)
+    if case_update is None:
         raise Conflict(f"already at escalation level {doc.get('escalation_level', 0)}", status=doc["status"])
-    return plan
+    return case_update
 
 
-def tag_plan(doc: Doc, *, actor: str, now: datetime, tag: str, reason: str | None) -> Plan:
+def tag_update(doc: Doc, *, actor: str, now: datetime, tag: str, reason: str | None) -> CaseUpdate:
     """Add a tag (once), with a timeline entry."""
-    return Plan(
+    return CaseUpdate(
         merge_updates(
             {"$set": {"updated_at": now}, "$addToSet": {"tags": tag}},
             push_timeline(entry(at=now, kind="tagged", by=actor, reason=reason, tag=tag)),

@@ -7,7 +7,7 @@ import logging
 from datetime import datetime
 
 from services.casework import changes, claims, desk, domain, opening, placement, store
-from services.casework.changes import Plan, entry
+from services.casework.changes import CaseUpdate, entry
 from services.casework.domain import Action
 from shared.envelope import Envelope
 from shared.errors import Conflict, PermanentError
@@ -28,18 +28,18 @@ log = logging.getLogger("lindungi.casework")
 RETRIES = 5  # a handler re-reads when a desk action moved the case between its read and write
 
 
-def _once(env: Envelope, build: changes.Plan | None) -> Plan | None:
-    """Add the applied-once guard of an event to a plan; its timeline entries name the event."""
+def _once(env: Envelope, build: changes.CaseUpdate | None) -> CaseUpdate | None:
+    """Add the applied-once guard of an event to a case_update; its timeline entries name the event."""
     if build is None:
         return None
     for item in build.update.get("$push", {}).get("timeline", {}).get("$each", []):
         item.setdefault("event_id", env.id)
     once_filter, once_update = applied_once(env.id)
-    return Plan(merge_updates(build.update, once_update), build.events, {**build.filter, **once_filter})
+    return CaseUpdate(merge_updates(build.update, once_update), build.events, {**build.filter, **once_filter})
 
 
-def _timeline_only(now: datetime, kind: str, by: str, reason: str | None, **extra: object) -> Plan:
-    return Plan(
+def _timeline_only(now: datetime, kind: str, by: str, reason: str | None, **extra: object) -> CaseUpdate:
+    return CaseUpdate(
         merge_updates(
             {"$set": {"updated_at": now}},
             {"$push": {"timeline": {"$each": [entry(at=now, kind=kind, by=by, reason=reason, **extra)]}}},
@@ -52,18 +52,18 @@ def make_handlers(rt: Runtime):  # type: ignore[no-untyped-def]
         """Open a case for the incident, or join the worker's open case of the same family, once."""
         await placement.on_incident(rt, event_id=env.id, incident=incident)
 
-    async def on_incident_matched(env: Envelope, m: IncidentMatched) -> None:
+    async def on_incident_matched(env: Envelope, matched: IncidentMatched) -> None:
         """The worker of a case was matched late: the case takes the match and says so, once."""
-        held = await store.find(rt.db, {"incident_ids": m.incident_id}, limit=1)
+        held = await store.find(rt.db, {"incident_ids": matched.incident_id}, limit=1)
         if not held:
             # the same partition carried the IncidentAccepted first: its case must exist
-            raise RuntimeError(f"no case holds incident {m.incident_id} yet")
+            raise RuntimeError(f"no case holds incident {matched.incident_id} yet")
         now = rt.clock.now()
 
-        def build(doc: Doc, rekey: bool = True) -> Plan | None:
+        def build(doc: Doc, rekey: bool = True) -> CaseUpdate | None:
             if env.id in (doc.get("_applied") or []):
                 return None
-            return _once(env, placement.worker_matched_plan(doc, match=m, now=now, rekey=rekey))
+            return _once(env, placement.worker_matched_update(doc, match=matched, now=now, rekey=rekey))
 
         try:
             await _apply(rt, str(held[0]["_id"]), build)
@@ -85,82 +85,82 @@ def make_escalation_handlers(rt: Runtime):  # type: ignore[no-untyped-def]
         now = rt.clock.now()
         by = f"rule:{action.rule_id}"
 
-        def build(doc: Doc) -> Plan | None:
+        def build(doc: Doc) -> CaseUpdate | None:
             if env.id in (doc.get("_applied") or []):
                 return None
             match action.kind:
                 case ActionKind.ESCALATE:
-                    plan = desk.escalate_plan(
+                    case_update = desk.escalate_update(
                         doc, actor=by, now=now, level=action.level, reason=action.reason
                     )
-                    if plan is None:  # already at that level: still on the timeline
-                        plan = _timeline_only(
+                    if case_update is None:  # already at that level: still on the timeline
+                        case_update = _timeline_only(
                             now, "escalation_unchanged", by, action.reason, level=action.level
                         )
                 case ActionKind.TAG if action.tag == placement.NON_PROCEDURAL_TAG and doc.get("worker_id"):
                     # the worker was matched (late) before the tag arrived: it no longer holds
-                    plan = _timeline_only(
+                    case_update = _timeline_only(
                         now, "tag_not_applied", by, "the worker was matched", tag=action.tag
                     )
                 case ActionKind.TAG:
-                    plan = desk.tag_plan(
+                    case_update = desk.tag_update(
                         doc, actor=by, now=now, tag=action.tag or "untagged", reason=action.reason
                     )
                 case ActionKind.NOTIFY:
-                    plan = _timeline_only(now, "notified", by, action.reason, notify=action.notify)
+                    case_update = _timeline_only(now, "notified", by, action.reason, notify=action.notify)
                 case ActionKind.REFER:
-                    plan = _timeline_only(now, "referred", by, action.reason, partner=action.partner)
+                    case_update = _timeline_only(now, "referred", by, action.reason, partner=action.partner)
                 case _:
                     return None
-            return _once(env, plan)
+            return _once(env, case_update)
 
         try:
             await changes.change(rt, action.case_id, build, retries=RETRIES)
         except changes.NotFound as exc:
             raise PermanentError(f"no case {action.case_id}") from exc
 
-    async def on_notification(env: Envelope, n: NotificationDelivery) -> None:
+    async def on_notification(env: Envelope, delivery: NotificationDelivery) -> None:
         """A notification was sent, or failed after its tries: on the timeline, once."""
         now = rt.clock.now()
 
-        def build(doc: Doc) -> Plan | None:
+        def build(doc: Doc) -> CaseUpdate | None:
             if env.id in (doc.get("_applied") or []):
                 return None
-            plan = _timeline_only(
+            case_update = _timeline_only(
                 now,
-                f"notification_{n.status.value}",
-                f"rule:{n.rule_id}",
-                n.error,
-                notification_id=n.notification_id,
-                action=n.kind.value,
-                to=n.to,
-                contact=n.contact,
-                channel=n.channel,
-                attempts=n.attempts,
+                f"notification_{delivery.status.value}",
+                f"rule:{delivery.rule_id}",
+                delivery.error,
+                notification_id=delivery.notification_id,
+                action=delivery.kind.value,
+                to=delivery.to,
+                contact=delivery.contact,
+                channel=delivery.channel,
+                attempts=delivery.attempts,
             )
-            return _once(env, plan)
+            return _once(env, case_update)
 
-        await _apply(rt, n.case_id, build)
+        await _apply(rt, delivery.case_id, build)
 
-    async def on_withdrawn(env: Envelope, w: EscalationWithdrawn) -> None:
+    async def on_withdrawn(env: Envelope, withdrawn: EscalationWithdrawn) -> None:
         """A deadline met after all: what escalation undid and what stands, on the timeline, once."""
         now = rt.clock.now()
 
-        def build(doc: Doc) -> Plan | None:
+        def build(doc: Doc) -> CaseUpdate | None:
             if env.id in (doc.get("_applied") or []):
                 return None
-            plan = _timeline_only(
+            case_update = _timeline_only(
                 now,
                 "escalation_withdrawn",
-                f"rule:{w.rule_id}",
-                f"the deadline was met at {w.met_at.isoformat()}; the ending event came late",
-                stages=w.stages,
-                undone=w.undone,
-                not_undone=w.not_undone,
+                f"rule:{withdrawn.rule_id}",
+                f"the deadline was met at {withdrawn.met_at.isoformat()}; the ending event came late",
+                stages=withdrawn.stages,
+                undone=withdrawn.undone,
+                not_undone=withdrawn.not_undone,
             )
-            return _once(env, plan)
+            return _once(env, case_update)
 
-        await _apply(rt, w.case_id, build)
+        await _apply(rt, withdrawn.case_id, build)
 
     return {
         EscalationAction: on_action,
@@ -176,7 +176,7 @@ def make_repatriation_handlers(rt: Runtime):  # type: ignore[no-untyped-def]
             return
         now = rt.clock.now()
 
-        def build(doc: Doc) -> Plan | None:
+        def build(doc: Doc) -> CaseUpdate | None:
             if env.id in (doc.get("_applied") or []):
                 return None
             extra = {"repatriation_id": wf.repatriation_id, "repatriation_kind": wf.kind.value}
@@ -184,7 +184,7 @@ def make_repatriation_handlers(rt: Runtime):  # type: ignore[no-untyped-def]
             # A started repatriation puts a worked case in awaiting_repatriation; anything else
             # (or a case in another state) only shows on the timeline.
             if wf.status == "started" and domain.transition(doc["status"], Action.AWAIT_REPATRIATION):
-                plan = changes.transition_plan(
+                case_update = changes.transition_update(
                     doc,
                     Action.AWAIT_REPATRIATION,
                     actor=wf.actor,
@@ -195,8 +195,8 @@ def make_repatriation_handlers(rt: Runtime):  # type: ignore[no-untyped-def]
                     timeline_extra=extra,
                 )
             else:
-                plan = _timeline_only(now, kind, wf.actor, wf.reason, **extra)
-            return _once(env, plan)
+                case_update = _timeline_only(now, kind, wf.actor, wf.reason, **extra)
+            return _once(env, case_update)
 
         await _apply(rt, wf.case_id, build)
 
@@ -206,10 +206,10 @@ def make_repatriation_handlers(rt: Runtime):  # type: ignore[no-untyped-def]
             return
         now = rt.clock.now()
 
-        def build(doc: Doc) -> Plan | None:
+        def build(doc: Doc) -> CaseUpdate | None:
             if env.id in (doc.get("_applied") or []):
                 return None
-            plan = _timeline_only(
+            case_update = _timeline_only(
                 now,
                 "repatriation_step",
                 step.actor,
@@ -220,7 +220,7 @@ def make_repatriation_handlers(rt: Runtime):  # type: ignore[no-untyped-def]
                 owner=step.owner,
                 due_at=step.due_at,
             )
-            return _once(env, plan)
+            return _once(env, case_update)
 
         await _apply(rt, step.case_id, build)
 

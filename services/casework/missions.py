@@ -8,16 +8,16 @@ import uuid
 from datetime import datetime
 
 from services.casework import domain
-from services.casework.changes import InvalidField, NotFound, Plan, change, entry, push_timeline
+from services.casework.changes import CaseUpdate, InvalidField, NotFound, change, entry, push_timeline
 from shared.auth import load_directory
 from shared.errors import Conflict
 from shared.mongo import Doc, merge_updates
 from shared.service import Runtime
 
 
-def request_plan(
+def request_update(
     doc: Doc, *, now: datetime, request_id: str, mission_id: str | None, text: str, actor: str
-) -> Plan:
+) -> CaseUpdate:
     """A request to the case's mission (or to `mission_id`, which must serve the case's country)."""
     if not domain.is_open(doc["status"]):
         raise Conflict("requests go out only for open cases", status=doc["status"])
@@ -38,7 +38,7 @@ def request_plan(
         "status": "open",
     }
     tl = entry(at=now, kind="mission_request", by=actor, reason=text, request_id=request_id, mission_id=to)
-    return Plan(
+    return CaseUpdate(
         merge_updates(
             {"$set": {f"mission_requests.{request_id}": req, "updated_at": now}},
             push_timeline(tl),
@@ -47,7 +47,7 @@ def request_plan(
     )
 
 
-def answer_plan(doc: Doc, *, now: datetime, request_id: str, mission_id: str, text: str) -> Plan:
+def answer_update(doc: Doc, *, now: datetime, request_id: str, mission_id: str, text: str) -> CaseUpdate:
     """The mission's answer to one of its open requests; the case leaves its inbox with the last."""
     requests = doc.get("mission_requests") or {}
     req = requests.get(request_id)
@@ -61,7 +61,7 @@ def answer_plan(doc: Doc, *, now: datetime, request_id: str, mission_id: str, te
         r["mission_id"] == mission_id and r["status"] == "open" and r["request_id"] != request_id
         for r in requests.values()
     )
-    return Plan(
+    return CaseUpdate(
         merge_updates(
             {
                 "$set": {
@@ -88,7 +88,7 @@ async def request_mission(
     after = await change(
         rt,
         case_id,
-        lambda doc: request_plan(
+        lambda doc: request_update(
             doc, now=now, request_id=request_id, mission_id=mission_id, text=text, actor=actor
         ),
     )
@@ -101,5 +101,5 @@ async def answer_request(rt: Runtime, case_id: str, request_id: str, *, mission_
     return await change(
         rt,
         case_id,
-        lambda doc: answer_plan(doc, now=now, request_id=request_id, mission_id=mission_id, text=text),
+        lambda doc: answer_update(doc, now=now, request_id=request_id, mission_id=mission_id, text=text),
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from services.casework import domain, opening, store
-from services.casework.changes import Plan, case_change, case_id_for, entry, push_timeline
+from services.casework.changes import CaseUpdate, case_change, case_id_for, entry, push_timeline
 from shared.events.casework import CaseMerged, CaseWorkerMatched
 from shared.events.intake import IncidentAccepted, IncidentMatched
 from shared.mongo import Doc, applied_once, merge_updates
@@ -142,7 +142,7 @@ async def _join(rt: Runtime, case: Doc, *, event_id: str, incident: IncidentAcce
     once_filter, once_update = applied_once(event_id)
     # The case takes the graver severity, the higher priority and the nearer deadline.
     severity = max(Severity(case["severity"]), incident.severity, key=lambda s: SEVERITY_RANK[s])
-    due = domain.load_rules().due_at(opened_at=now, severity=incident.severity)
+    due = domain.load_queues().due_at(opened_at=now, severity=incident.severity)
     upd = merge_updates(
         {
             "$set": {"updated_at": now, "severity": severity.value},
@@ -176,7 +176,9 @@ async def _join(rt: Runtime, case: Doc, *, event_id: str, incident: IncidentAcce
 NON_PROCEDURAL_TAG = "non-procedural"  # the default rule set's tag for an unregistered worker
 
 
-def worker_matched_plan(doc: Doc, *, match: IncidentMatched, now: datetime, rekey: bool = True) -> Plan:
+def worker_matched_update(
+    doc: Doc, *, match: IncidentMatched, now: datetime, rekey: bool = True
+) -> CaseUpdate:
     """A case's worker matched after the report: worker, agency, province, no longer non-procedural.
 
     With `rekey`, an open case of one worker is re-keyed to the worker id, so the worker's later
@@ -229,4 +231,4 @@ def worker_matched_plan(doc: Doc, *, match: IncidentMatched, now: datetime, reke
         {"$set": set_, "$addToSet": {"worker_keys": worker_id}, "$pull": {"tags": NON_PROCEDURAL_TAG}},
         push_timeline(tl),
     )
-    return Plan(update, [ev])
+    return CaseUpdate(update, [ev])

@@ -94,7 +94,7 @@ async def queue_views(rt: Runtime) -> list[QueueView]:
     """Depth and oldest waiting case of every queue, from one read of the waiting cases' queue and age."""
     summary = await store.waiting_summary(rt.db, [s.value for s in domain.WAITING])
     out = []
-    for q in domain.load_rules().queues.values():
+    for q in domain.load_queues().queues.values():
         depth, oldest = summary.get(q.id, (0, None))
         out.append(
             QueueView(

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 
 from services.casework import changes, claims, desk, domain, merge, missions, reads, store
-from services.casework.changes import Plan
+from services.casework.changes import CaseUpdate
 from services.casework.domain import Action
 from services.casework.models import (
     CaseView,
@@ -112,7 +112,7 @@ async def _as_http(case_id: str, do: Awaitable[Doc]) -> CaseView:
     return reads.case_view(await _outcome(case_id, do))
 
 
-async def _run(rt: Runtime, case_id: str, build: Callable[[Doc], Plan | None]) -> CaseView:
+async def _run(rt: Runtime, case_id: str, build: Callable[[Doc], CaseUpdate | None]) -> CaseView:
     """One change of a case; its outcome as HTTP."""
     return await _as_http(case_id, changes.change(rt, case_id, build))
 
@@ -180,8 +180,8 @@ def _desk_action(action: Action, body_model: type, roles: tuple[str, ...]):  # t
         if action == Action.REASSIGN and body.assignee not in _officers():
             raise HTTPException(422, detail=[{"field": "assignee", "reason": "not a desk officer"}])
 
-        def build(doc: Doc) -> Plan:
-            return desk.desk_plan(
+        def build(doc: Doc) -> CaseUpdate:
+            return desk.desk_update(
                 doc,
                 action,
                 actor=who.id,
@@ -231,7 +231,7 @@ for _path, _action, _model, _roles in LIFECYCLE:
 # --- other changes, each with its timeline entry ------------------------------------------------------
 
 
-async def _simple(request: Request, case_id: str, make: Callable[[Doc, Any], Plan | None]) -> CaseView:
+async def _simple(request: Request, case_id: str, make: Callable[[Doc, Any], CaseUpdate | None]) -> CaseView:
     rt = runtime(request)
     now = rt.clock.now()
     return await _run(rt, case_id, lambda doc: make(doc, now))
@@ -243,7 +243,7 @@ async def add_note(
 ) -> CaseView:
     """An internal note on the case's timeline."""
     return await _simple(
-        request, case_id, lambda d, now: desk.note_plan(d, actor=who.id, now=now, text=body.text)
+        request, case_id, lambda doc, now: desk.note_update(doc, actor=who.id, now=now, text=body.text)
     )
 
 
@@ -255,7 +255,7 @@ async def add_tag(
     return await _simple(
         request,
         case_id,
-        lambda d, now: desk.tag_plan(d, actor=who.id, now=now, tag=body.tag, reason=body.reason),
+        lambda doc, now: desk.tag_update(doc, actor=who.id, now=now, tag=body.tag, reason=body.reason),
     )
 
 
@@ -267,8 +267,8 @@ async def change_priority(
     return await _simple(
         request,
         case_id,
-        lambda d, now: desk.priority_plan(
-            d, actor=who.id, now=now, priority=body.priority, reason=body.reason
+        lambda doc, now: desk.priority_update(
+            doc, actor=who.id, now=now, priority=body.priority, reason=body.reason
         ),
     )
 
@@ -281,8 +281,8 @@ async def escalate(
     return await _simple(
         request,
         case_id,
-        lambda d, now: desk.supervisor_escalate_plan(
-            d, actor=who.id, now=now, level=body.level, reason=body.reason
+        lambda doc, now: desk.supervisor_escalate_update(
+            doc, actor=who.id, now=now, level=body.level, reason=body.reason
         ),
     )
 
@@ -360,7 +360,7 @@ async def queue_cases(
     limit: int = Query(50, ge=1, le=500),
 ) -> list[QueueCase]:
     """The cases waiting in a queue, in claim-next order (priority, nearest deadline, age)."""
-    if queue not in domain.load_rules().queues:
+    if queue not in domain.load_queues().queues:
         raise HTTPException(404, detail=[{"field": "queue", "reason": "no such queue"}])
     return await reads.queue_cases(runtime(request), queue, limit=limit)
 
@@ -368,7 +368,7 @@ async def queue_cases(
 @queues_router.post("/queues/{queue}/claim-next")
 async def claim_next(queue: str, request: Request, who: Principal = Depends(require(*DESK_WORK))) -> CaseView:
     """Take the head of a queue (priority, nearest deadline, age), atomically; 404 when empty."""
-    if queue not in domain.load_rules().queues:
+    if queue not in domain.load_queues().queues:
         raise HTTPException(404, detail=[{"field": "queue", "reason": "no such queue"}])
     doc = await claims.claim_next(runtime(request), queue=queue, officer=who.id)
     if doc is None:

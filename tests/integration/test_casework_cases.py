@@ -120,7 +120,7 @@ async def test_after_resolution_a_new_incident_opens_a_new_case_and_reopen_is_re
             await changes.change(
                 rt,
                 cid,
-                lambda d: desk.desk_plan(
+                lambda d: desk.desk_update(
                     d,
                     Action.REOPEN,
                     actor="supervisor-dewi",
