@@ -23,9 +23,9 @@ def create_app(
     rt = Runtime("casework", settings=settings, clock=clock, outbox_collections=[store.CASES])
     domain.load_queues()  # a broken queues.yaml stops the start, not the first claim
     rt.on_startup(lambda: store.ensure_indexes(rt.db))
-    rt.consume(topics.INCIDENTS, handlers.make_handlers(rt))
-    rt.consume(topics.ESCALATIONS, handlers.make_escalation_handlers(rt))
-    rt.consume(topics.REPATRIATIONS, handlers.make_repatriation_handlers(rt))
+    rt.consume(topics.INCIDENTS, handlers.incident_handlers(rt))
+    rt.consume(topics.ESCALATIONS, handlers.escalation_handlers(rt))
+    rt.consume(topics.REPATRIATIONS, handlers.repatriation_handlers(rt))
     # Leases last minutes: a sweep every few seconds is plenty, and each sweep costs the
     # database two queries (claim-next also releases its own queue's expired claims).
     rt.background(lambda: handlers.sweep_forever(rt, every_seconds=sweep_seconds))

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import datetime
 
 from services.casework import changes, claims, desk, domain, opening, placement, store
 from services.casework.changes import CaseUpdate, entry
 from services.casework.domain import Action
-from shared.envelope import Envelope
+from shared.envelope import Envelope, Event
 from shared.errors import Conflict, PermanentError
 from shared.events.casework import CaseAwaitingRepatriation
 from shared.events.escalation import (
@@ -20,6 +21,7 @@ from shared.events.escalation import (
 )
 from shared.events.intake import IncidentAccepted, IncidentMatched
 from shared.events.repatriation import StepChanged, WorkflowChanged
+from shared.kafka import Handler
 from shared.mongo import Doc, applied_once, merge_updates
 from shared.service import Runtime
 
@@ -47,7 +49,9 @@ def _timeline_only(now: datetime, kind: str, by: str, reason: str | None, **extr
     )
 
 
-def make_handlers(rt: Runtime):  # type: ignore[no-untyped-def]
+def incident_handlers(rt: Runtime) -> dict[type[Event], Handler]:
+    """INCIDENTS: accepted incidents become cases; a worker matched late reaches the case."""
+
     async def on_incident_accepted(env: Envelope, incident: IncidentAccepted) -> None:
         """Open a case for the incident, or join the worker's open case of the same family, once."""
         await placement.on_incident(rt, event_id=env.id, incident=incident)
@@ -74,7 +78,9 @@ def make_handlers(rt: Runtime):  # type: ignore[no-untyped-def]
     return {IncidentAccepted: on_incident_accepted, IncidentMatched: on_incident_matched}
 
 
-def make_escalation_handlers(rt: Runtime):  # type: ignore[no-untyped-def]
+def escalation_handlers(rt: Runtime) -> dict[type[Event], Handler]:
+    """ESCALATIONS: a rule's actions on a case (or a new investigation), notifications, withdrawals."""
+
     async def on_action(env: Envelope, action: EscalationAction) -> None:
         """Apply a rule's action to its case, once."""
         if action.kind == ActionKind.OPEN_CASE:
@@ -169,7 +175,9 @@ def make_escalation_handlers(rt: Runtime):  # type: ignore[no-untyped-def]
     }
 
 
-def make_repatriation_handlers(rt: Runtime):  # type: ignore[no-untyped-def]
+def repatriation_handlers(rt: Runtime) -> dict[type[Event], Handler]:
+    """REPATRIATIONS: workflows and steps on the case's timeline; a started one awaits repatriation."""
+
     async def on_workflow(env: Envelope, wf: WorkflowChanged) -> None:
         """A repatriation started, completed, was cancelled or rerouted: on the timeline, once."""
         if wf.case_id is None:
@@ -227,7 +235,7 @@ def make_repatriation_handlers(rt: Runtime):  # type: ignore[no-untyped-def]
     return {WorkflowChanged: on_workflow, StepChanged: on_step}
 
 
-async def _apply(rt: Runtime, case_id: str, build) -> None:  # type: ignore[no-untyped-def]
+async def _apply(rt: Runtime, case_id: str, build: Callable[[Doc], CaseUpdate | None]) -> None:
     try:
         await changes.change(rt, case_id, build, retries=RETRIES)
     except changes.NotFound as exc:

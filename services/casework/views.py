@@ -166,7 +166,9 @@ def _officers() -> set[str]:
     return {p.id for p in load_directory()._by_hash.values() if "officer" in p.roles}
 
 
-def _desk_action(action: Action, body_model: type, roles: tuple[str, ...]):  # type: ignore[no-untyped-def]
+def _desk_action(
+    action: Action, body_model: type, roles: tuple[str, ...]
+) -> Callable[..., Awaitable[CaseView]]:
     """An endpoint for one lifecycle action: role check, then one conditional write."""
 
     async def endpoint(
