@@ -122,11 +122,14 @@ async def change(
 
 
 def case_change(
-    cls: type[CaseChange], doc: Doc, *, status: str, actor: str, at: datetime, **kw: Any
+    cls: type[CaseChange], doc: Doc, *, actor: str, at: datetime, status: str | None = None, **kw: Any
 ) -> CaseChange:
-    """A case event about doc, moving it to status."""
+    """A case event about doc, moving it to status (by default, it stays in its status)."""
     kw.setdefault("agency_id", doc.get("agency_id"))
-    return cls(case_id=doc["_id"], status=status, previous_status=doc["status"], actor=actor, at=at, **kw)
+    current = doc["status"]
+    return cls(
+        case_id=doc["_id"], status=status or current, previous_status=current, actor=actor, at=at, **kw
+    )
 
 
 def transition_update(

@@ -279,9 +279,7 @@ def priority_update(doc: Doc, *, actor: str, now: datetime, priority: int, reaso
     """A supervisor's change of priority, with the reason."""
     if not domain.is_open(doc["status"]):
         raise Conflict("the priority of a finished case does not change", status=doc["status"])
-    ev = case_change(
-        CasePriorityChanged, doc, status=doc["status"], actor=actor, at=now, reason=reason, priority=priority
-    )
+    ev = case_change(CasePriorityChanged, doc, actor=actor, at=now, reason=reason, priority=priority)
     tl = entry(
         at=now,
         kind="priority_changed",
@@ -303,7 +301,7 @@ def escalate_update(
     new = domain.escalation_level(current, level)
     if new == current:
         return None
-    ev = case_change(CaseEscalated, doc, status=doc["status"], actor=actor, at=now, reason=reason, level=new)
+    ev = case_change(CaseEscalated, doc, actor=actor, at=now, reason=reason, level=new)
     tl = entry(at=now, kind="escalated", by=actor, reason=reason, level=new, previous_level=current)
     return CaseUpdate(
         merge_updates(

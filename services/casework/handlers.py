@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from services.casework import changes, claims, desk, domain, opening, placement, store
-from services.casework.changes import CaseUpdate, entry
+from services.casework.changes import CaseUpdate, entry, push_timeline
 from services.casework.domain import Action
 from shared.envelope import Envelope, Event
 from shared.errors import Conflict, PermanentError
@@ -30,21 +30,25 @@ log = logging.getLogger("lindungi.casework")
 RETRIES = 5  # a handler re-reads when a desk action moved the case between its read and write
 
 
-def _once(env: Envelope, build: changes.CaseUpdate | None) -> CaseUpdate | None:
+def _once(env: Envelope, case_update: CaseUpdate | None) -> CaseUpdate | None:
     """Add the applied-once guard of an event to a case_update; its timeline entries name the event."""
-    if build is None:
+    if case_update is None:
         return None
-    for item in build.update.get("$push", {}).get("timeline", {}).get("$each", []):
+    for item in case_update.update.get("$push", {}).get("timeline", {}).get("$each", []):
         item.setdefault("event_id", env.id)
     once_filter, once_update = applied_once(env.id)
-    return CaseUpdate(merge_updates(build.update, once_update), build.events, {**build.filter, **once_filter})
+    return CaseUpdate(
+        merge_updates(case_update.update, once_update),
+        case_update.events,
+        {**case_update.filter, **once_filter},
+    )
 
 
 def _timeline_only(now: datetime, kind: str, by: str, reason: str | None, **extra: object) -> CaseUpdate:
     return CaseUpdate(
         merge_updates(
             {"$set": {"updated_at": now}},
-            {"$push": {"timeline": {"$each": [entry(at=now, kind=kind, by=by, reason=reason, **extra)]}}},
+            push_timeline(entry(at=now, kind=kind, by=by, reason=reason, **extra)),
         )
     )
 
@@ -65,15 +69,13 @@ def incident_handlers(rt: Runtime) -> dict[type[Event], Handler]:
         now = rt.clock.now()
 
         def build(doc: Doc, rekey: bool = True) -> CaseUpdate | None:
-            if env.id in (doc.get("_applied") or []):
-                return None
-            return _once(env, placement.worker_matched_update(doc, match=matched, now=now, rekey=rekey))
+            return placement.worker_matched_update(doc, match=matched, now=now, rekey=rekey)
 
         try:
-            await _apply(rt, str(held[0]["_id"]), build)
+            await _apply_once(rt, env, str(held[0]["_id"]), build)
         except Conflict:
             # the worker already has an open case of this family: keep the keys, the desk merges
-            await _apply(rt, str(held[0]["_id"]), lambda doc: build(doc, rekey=False))
+            await _apply_once(rt, env, str(held[0]["_id"]), lambda doc: build(doc, rekey=False))
 
     return {IncidentAccepted: on_incident_accepted, IncidentMatched: on_incident_matched}
 
@@ -92,8 +94,6 @@ def escalation_handlers(rt: Runtime) -> dict[type[Event], Handler]:
         by = f"rule:{action.rule_id}"
 
         def build(doc: Doc) -> CaseUpdate | None:
-            if env.id in (doc.get("_applied") or []):
-                return None
             match action.kind:
                 case ActionKind.ESCALATE:
                     case_update = desk.escalate_update(
@@ -118,55 +118,40 @@ def escalation_handlers(rt: Runtime) -> dict[type[Event], Handler]:
                     case_update = _timeline_only(now, "referred", by, action.reason, partner=action.partner)
                 case _:
                     return None
-            return _once(env, case_update)
+            return case_update
 
-        try:
-            await changes.change(rt, action.case_id, build, retries=RETRIES)
-        except changes.NotFound as exc:
-            raise PermanentError(f"no case {action.case_id}") from exc
+        await _apply_once(rt, env, action.case_id, build)
 
     async def on_notification(env: Envelope, delivery: NotificationDelivery) -> None:
         """A notification was sent, or failed after its tries: on the timeline, once."""
-        now = rt.clock.now()
-
-        def build(doc: Doc) -> CaseUpdate | None:
-            if env.id in (doc.get("_applied") or []):
-                return None
-            case_update = _timeline_only(
-                now,
-                f"notification_{delivery.status.value}",
-                f"rule:{delivery.rule_id}",
-                delivery.error,
-                notification_id=delivery.notification_id,
-                action=delivery.kind.value,
-                to=delivery.to,
-                contact=delivery.contact,
-                channel=delivery.channel,
-                attempts=delivery.attempts,
-            )
-            return _once(env, case_update)
-
-        await _apply(rt, delivery.case_id, build)
+        await _on_timeline(
+            rt,
+            env,
+            delivery.case_id,
+            f"notification_{delivery.status.value}",
+            f"rule:{delivery.rule_id}",
+            delivery.error,
+            notification_id=delivery.notification_id,
+            action=delivery.kind.value,
+            to=delivery.to,
+            contact=delivery.contact,
+            channel=delivery.channel,
+            attempts=delivery.attempts,
+        )
 
     async def on_withdrawn(env: Envelope, withdrawn: EscalationWithdrawn) -> None:
         """A deadline met after all: what escalation undid and what stands, on the timeline, once."""
-        now = rt.clock.now()
-
-        def build(doc: Doc) -> CaseUpdate | None:
-            if env.id in (doc.get("_applied") or []):
-                return None
-            case_update = _timeline_only(
-                now,
-                "escalation_withdrawn",
-                f"rule:{withdrawn.rule_id}",
-                f"the deadline was met at {withdrawn.met_at.isoformat()}; the ending event came late",
-                stages=withdrawn.stages,
-                undone=withdrawn.undone,
-                not_undone=withdrawn.not_undone,
-            )
-            return _once(env, case_update)
-
-        await _apply(rt, withdrawn.case_id, build)
+        await _on_timeline(
+            rt,
+            env,
+            withdrawn.case_id,
+            "escalation_withdrawn",
+            f"rule:{withdrawn.rule_id}",
+            f"the deadline was met at {withdrawn.met_at.isoformat()}; the ending event came late",
+            stages=withdrawn.stages,
+            undone=withdrawn.undone,
+            not_undone=withdrawn.not_undone,
+        )
 
     return {
         EscalationAction: on_action,
@@ -185,8 +170,6 @@ def repatriation_handlers(rt: Runtime) -> dict[type[Event], Handler]:
         now = rt.clock.now()
 
         def build(doc: Doc) -> CaseUpdate | None:
-            if env.id in (doc.get("_applied") or []):
-                return None
             extra = {"repatriation_id": wf.repatriation_id, "repatriation_kind": wf.kind.value}
             kind = f"repatriation_{wf.status}"
             # A started repatriation puts a worked case in awaiting_repatriation; anything else
@@ -204,42 +187,54 @@ def repatriation_handlers(rt: Runtime) -> dict[type[Event], Handler]:
                 )
             else:
                 case_update = _timeline_only(now, kind, wf.actor, wf.reason, **extra)
-            return _once(env, case_update)
+            return case_update
 
-        await _apply(rt, wf.case_id, build)
+        await _apply_once(rt, env, wf.case_id, build)
 
     async def on_step(env: Envelope, step: StepChanged) -> None:
         """A repatriation step changed: on the timeline, once."""
         if step.case_id is None:
             return
-        now = rt.clock.now()
-
-        def build(doc: Doc) -> CaseUpdate | None:
-            if env.id in (doc.get("_applied") or []):
-                return None
-            case_update = _timeline_only(
-                now,
-                "repatriation_step",
-                step.actor,
-                step.reason,
-                repatriation_id=step.repatriation_id,
-                step=step.step,
-                step_status=step.status,
-                owner=step.owner,
-                due_at=step.due_at,
-            )
-            return _once(env, case_update)
-
-        await _apply(rt, step.case_id, build)
+        await _on_timeline(
+            rt,
+            env,
+            step.case_id,
+            "repatriation_step",
+            step.actor,
+            step.reason,
+            repatriation_id=step.repatriation_id,
+            step=step.step,
+            step_status=step.status,
+            owner=step.owner,
+            due_at=step.due_at,
+        )
 
     return {WorkflowChanged: on_workflow, StepChanged: on_step}
 
 
-async def _apply(rt: Runtime, case_id: str, build: Callable[[Doc], CaseUpdate | None]) -> None:
+async def _apply_once(
+    rt: Runtime, env: Envelope, case_id: str, build: Callable[[Doc], CaseUpdate | None]
+) -> None:
+    """Apply build's update to a case once per event (re-read when a desk action moved the case
+    meanwhile); a case that does not exist is a permanent error."""
+
+    def guarded(doc: Doc) -> CaseUpdate | None:
+        if env.id in (doc.get("_applied") or []):
+            return None
+        return _once(env, build(doc))
+
     try:
-        await changes.change(rt, case_id, build, retries=RETRIES)
+        await changes.change(rt, case_id, guarded, retries=RETRIES)
     except changes.NotFound as exc:
         raise PermanentError(f"no case {case_id}") from exc
+
+
+async def _on_timeline(
+    rt: Runtime, env: Envelope, case_id: str, kind: str, by: str, reason: str | None, **extra: object
+) -> None:
+    """Only an entry on the case's timeline, once per event."""
+    now = rt.clock.now()
+    await _apply_once(rt, env, case_id, lambda doc: _timeline_only(now, kind, by, reason, **extra))
 
 
 async def sweep_forever(rt: Runtime, *, every_seconds: float = 5.0) -> None:

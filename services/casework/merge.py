@@ -59,7 +59,7 @@ def _forget(
     doc: Doc, incident_ids: list[str], *, actor: str, now: datetime, reason: str, other: str
 ) -> CaseUpdate | None:
     """Take the given incidents out of doc's suggestions, remembered as rejected."""
-    gone = [i for i in incident_ids if i in (doc.get("suggested_incident_ids") or [])]
+    gone = [one for one in incident_ids if one in (doc.get("suggested_incident_ids") or [])]
     if not gone:
         return None
     return CaseUpdate(
@@ -76,10 +76,10 @@ def _forget(
                         kind="suggestion_rejected",
                         by=actor,
                         reason=reason,
-                        incident_id=i,
+                        incident_id=rejected,
                         case_id=other,
                     )
-                    for i in gone
+                    for rejected in gone
                 )
             ),
         )
@@ -140,15 +140,14 @@ async def confirm(rt: Runtime, case_id: str, incident_id: str, *, actor: str, re
             case_change(
                 CaseMerged,
                 doc,
-                status=doc["status"],
                 actor=actor,
                 at=now,
-                incident_id=i,
+                incident_id=moved_id,
                 category=absorbed["category"],
                 severity=absorbed["severity"],
                 reason=f"confirmed link, merged from {absorbed['_id']}: {reason}",
             )
-            for i in moved
+            for moved_id in moved
         ]
         update = merge_updates(
             {

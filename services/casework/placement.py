@@ -127,7 +127,6 @@ async def _join(rt: Runtime, case: Doc, *, event_id: str, incident: IncidentAcce
     merged = case_change(
         CaseMerged,
         case,
-        status=case["status"],
         actor="system",
         at=now,
         incident_id=incident.incident_id,
@@ -215,7 +214,6 @@ def worker_matched_update(
     ev = case_change(
         CaseWorkerMatched,
         doc,
-        status=doc["status"],
         actor="system",
         at=now,
         reason=reason,
