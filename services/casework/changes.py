@@ -57,13 +57,15 @@ class Forbidden(Exception):
     """The caller's role or relation to the case does not allow the action."""
 
 
+@dataclass
 class InvalidField(ValueError):
     """A request field that the case refuses (HTTP 422 naming the field)."""
 
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}")
-        self.field = field
-        self.reason = reason
+    field: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.reason}"
 
 
 @dataclass
@@ -136,11 +138,11 @@ def transition_update(
     doc: Doc,
     action: Action,
     *,
+    event_cls: type[CaseChange],
+    kind: str,
     actor: str,
     now: datetime,
     reason: str | None,
-    event_cls: type[CaseChange],
-    kind: str,
     set_: Doc | None = None,
     unset: Doc | None = None,
     filter_: Doc | None = None,
@@ -148,7 +150,8 @@ def transition_update(
     extra_events: list[Event] | None = None,
     timeline_extra: Doc | None = None,
 ) -> CaseUpdate:
-    """The case_update of a lifecycle transition, or Conflict when the table does not allow it."""
+    """The update of a lifecycle transition (its event of event_cls, its timeline entry of kind),
+    or Conflict when the table does not allow it."""
     current = doc["status"]
     new = domain.transition(current, action, triaged=bool(doc.get("triaged_at")))
     if new is None:

@@ -200,7 +200,7 @@ def desk_update(
     assignee: str | None = None,
     category: Category | None = None,
 ) -> CaseUpdate:
-    """The case_update of a desk user's lifecycle action: the role (403), then the state (409), then
+    """The update of a desk user's lifecycle action: the role (403), then the state (409), then
     the action's own step in DESK_STEPS."""
     if not domain.allowed(action, roles):
         raise Forbidden(

@@ -31,7 +31,7 @@ RETRIES = 5  # a handler re-reads when a desk action moved the case between its 
 
 
 def _once(env: Envelope, case_update: CaseUpdate | None) -> CaseUpdate | None:
-    """Add the applied-once guard of an event to a case_update; its timeline entries name the event."""
+    """Add the applied-once guard of an event to a case update; its timeline entries name the event."""
     if case_update is None:
         return None
     for item in case_update.update.get("$push", {}).get("timeline", {}).get("$each", []):

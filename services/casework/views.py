@@ -233,10 +233,13 @@ for _path, _action, _model, _roles in LIFECYCLE:
 # --- other changes, each with its timeline entry ------------------------------------------------------
 
 
-async def _simple(request: Request, case_id: str, make: Callable[[Doc, Any], CaseUpdate | None]) -> CaseView:
+async def _simple(
+    request: Request, case_id: str, make: Callable[..., CaseUpdate | None], **kw: Any
+) -> CaseView:
+    """One change of a case by a desk service function, make(case, now=..., **kw), as HTTP."""
     rt = runtime(request)
     now = rt.clock.now()
-    return await _run(rt, case_id, lambda doc: make(doc, now))
+    return await _run(rt, case_id, lambda doc: make(doc, now=now, **kw))
 
 
 @router.post("/cases/{case_id}/notes")
@@ -244,9 +247,7 @@ async def add_note(
     case_id: str, body: NoteIn, request: Request, who: Principal = Depends(require(*DESK_WORK))
 ) -> CaseView:
     """An internal note on the case's timeline."""
-    return await _simple(
-        request, case_id, lambda doc, now: desk.note_update(doc, actor=who.id, now=now, text=body.text)
-    )
+    return await _simple(request, case_id, desk.note_update, actor=who.id, text=body.text)
 
 
 @router.post("/cases/{case_id}/tags")
@@ -254,11 +255,7 @@ async def add_tag(
     case_id: str, body: TagIn, request: Request, who: Principal = Depends(require(*DESK_WORK))
 ) -> CaseView:
     """Tag a case."""
-    return await _simple(
-        request,
-        case_id,
-        lambda doc, now: desk.tag_update(doc, actor=who.id, now=now, tag=body.tag, reason=body.reason),
-    )
+    return await _simple(request, case_id, desk.tag_update, actor=who.id, tag=body.tag, reason=body.reason)
 
 
 @router.post("/cases/{case_id}/priority")
@@ -266,27 +263,17 @@ async def change_priority(
     case_id: str, body: PriorityIn, request: Request, who: Principal = Depends(require("supervisor"))
 ) -> CaseView:
     """A supervisor changes a case's priority, with a reason."""
-    return await _simple(
-        request,
-        case_id,
-        lambda doc, now: desk.priority_update(
-            doc, actor=who.id, now=now, priority=body.priority, reason=body.reason
-        ),
-    )
+    update = desk.priority_update
+    return await _simple(request, case_id, update, actor=who.id, priority=body.priority, reason=body.reason)
 
 
 @router.post("/cases/{case_id}/escalate")
 async def escalate(
     case_id: str, body: EscalateIn, request: Request, who: Principal = Depends(require("supervisor"))
 ) -> CaseView:
-    """A supervisor raises a case's escalation level."""
-    return await _simple(
-        request,
-        case_id,
-        lambda doc, now: desk.supervisor_escalate_update(
-            doc, actor=who.id, now=now, level=body.level, reason=body.reason
-        ),
-    )
+    """A supervisor raises a case's escalation level (never lowers it)."""
+    update = desk.supervisor_escalate_update
+    return await _simple(request, case_id, update, actor=who.id, level=body.level, reason=body.reason)
 
 
 # --- requests to missions -----------------------------------------------------------------------------
