@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 
-from services.casework import anonymise, domain, handlers, store, views
+from services.casework import anonymise, handlers, queues, store, views
 from shared import retention, topics
 from shared.clock import Clock
 from shared.service import Runtime
@@ -21,7 +21,7 @@ def create_app(
 ) -> FastAPI:
     """Wire casework's database, topics, lease sweeper and HTTP routes."""
     rt = Runtime("casework", settings=settings, clock=clock, outbox_collections=[store.CASES])
-    domain.load_queues()  # a broken queues.yaml stops the start, not the first claim
+    queues.load_queues()  # a broken queues.yaml stops the start, not the first claim
     rt.on_startup(lambda: store.ensure_indexes(rt.db))
     rt.consume(topics.INCIDENTS, handlers.incident_handlers(rt))
     rt.consume(topics.ESCALATIONS, handlers.escalation_handlers(rt))

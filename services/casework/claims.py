@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 
-from services.casework import domain, metrics, store
+from services.casework import domain, metrics, queues, store
 from services.casework.changes import (
     CASE_NS,
     CaseUpdate,
@@ -30,7 +30,7 @@ async def claim_next(rt: Runtime, *, queue: str, officer: str) -> Doc | None:
     the write leaves a `_claim_pending` marker that a second write (or, after a crash, the
     sweeper) turns into the CaseClaimed outbox entry, with an id derived from the claim.
     """
-    desk_queues = domain.load_queues()
+    desk_queues = queues.load_queues()
     await release_expired(rt, queue=queue)
     now = rt.clock.now()
     query = {"queue": queue, "status": {"$in": [s.value for s in domain.WAITING]}}

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from services.casework import domain
+from services.casework import domain, queues
 from services.casework.changes import (
     CaseUpdate,
     Forbidden,
@@ -79,7 +79,7 @@ def _triage(cmd: DeskCommand) -> CaseUpdate:
 
 
 def _claim(cmd: DeskCommand) -> CaseUpdate:
-    lease = cmd.now + domain.load_queues().claim_lease
+    lease = cmd.now + queues.load_queues().claim_lease
     return cmd.transition(
         CaseClaimed,
         "claimed",
@@ -122,7 +122,7 @@ def _reassign(cmd: DeskCommand) -> CaseUpdate:
     case_update = cmd.transition(
         CaseClaimed,
         "reassigned",
-        set_={"assignee": cmd.assignee, "lease_until": cmd.now + domain.load_queues().claim_lease},
+        set_={"assignee": cmd.assignee, "lease_until": cmd.now + queues.load_queues().claim_lease},
         filter_={"assignee": previous},
         event_kw={"assignee": cmd.assignee},
         timeline_extra={"assignee": cmd.assignee, "previous_assignee": previous},
@@ -221,7 +221,7 @@ def triage_update(
     """Triage, into another category when the desk finds one (a death confirmed here reaches the
     registry as a death report does): the case takes the category's family, queue and priority,
     and an open case of one worker moves to that family's key (409 when the worker has one)."""
-    desk_queues = domain.load_queues()
+    desk_queues = queues.load_queues()
     previous = Category(doc["category"]) if doc.get("category") else None
     set_: Doc = {}
     if category is not None and previous is not None and category != previous:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from services.casework import changes, domain, store
+from services.casework import changes, domain, queues, store
 from services.casework.changes import entry
 from shared.events.casework import CaseOpened, CaseStatus
 from shared.events.escalation import EscalationAction
@@ -44,7 +44,7 @@ def case_document(
         "escalation_level": 0,
         "tags": [],
         "resolution": None,
-        "due_at": domain.load_queues().due_at(opened_at=opened.opened_at, severity=opened.severity),
+        "due_at": queues.load_queues().due_at(opened_at=opened.opened_at, severity=opened.severity),
         "updated_at": opened.opened_at,
         "mission_requests": {},
         "timeline": list(timeline),
@@ -88,7 +88,7 @@ def protection_case(
         agency_id=incident.agency_id,
         employer_name=incident.employer_name,
         opened_at=now,
-        queue=domain.load_queues().queue_for(country=incident.country, category=incident.category),
+        queue=queues.load_queues().queue_for(country=incident.country, category=incident.category),
         family=domain.family_of(incident.category).value,
         kind="protection",
     )
@@ -138,7 +138,7 @@ async def open_investigation(rt: Runtime, *, event_id: str, action: EscalationAc
         agency_id=action.subject_id if action.subject_kind == "agency" else None,
         employer_name=action.subject_id if action.subject_kind == "employer" else None,
         opened_at=now,
-        queue=domain.load_queues().queue_for(country=country, category=category),
+        queue=queues.load_queues().queue_for(country=country, category=category),
         kind="investigation",
         source_case_id=action.case_id,
     )

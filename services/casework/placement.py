@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from services.casework import domain, opening, store
+from services.casework import domain, opening, queues, store
 from services.casework.changes import CaseUpdate, case_change, case_id_for, entry, push_timeline
 from shared.events.casework import CaseMerged, CaseWorkerMatched
 from shared.events.intake import IncidentAccepted, IncidentMatched
@@ -141,7 +141,7 @@ async def _join(rt: Runtime, case: Doc, *, event_id: str, incident: IncidentAcce
     once_filter, once_update = applied_once(event_id)
     # The case takes the graver severity, the higher priority and the nearer deadline.
     severity = max(Severity(case["severity"]), incident.severity, key=lambda s: SEVERITY_RANK[s])
-    due = domain.load_queues().due_at(opened_at=now, severity=incident.severity)
+    due = queues.load_queues().due_at(opened_at=now, severity=incident.severity)
     upd = merge_updates(
         {
             "$set": {"updated_at": now, "severity": severity.value},

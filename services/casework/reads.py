@@ -3,7 +3,7 @@ queue depths and the supervisor's overview. No writes."""
 
 from __future__ import annotations
 
-from services.casework import domain, store
+from services.casework import domain, queues, store
 from services.casework.models import (
     CaseView,
     MissionCaseView,
@@ -94,7 +94,7 @@ async def queue_views(rt: Runtime) -> list[QueueView]:
     """Depth and oldest waiting case of every queue, from one read of the waiting cases' queue and age."""
     summary = await store.waiting_summary(rt.db, [s.value for s in domain.WAITING])
     out = []
-    for q in domain.load_queues().queues.values():
+    for q in queues.load_queues().queues.values():
         depth, oldest = summary.get(q.id, (0, None))
         out.append(
             QueueView(

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 
-from services.casework import changes, claims, desk, domain, merge, missions, reads, store
+from services.casework import changes, claims, desk, merge, missions, queues, reads, store
 from services.casework.changes import CaseUpdate
 from services.casework.domain import Action
 from services.casework.models import (
@@ -349,7 +349,7 @@ async def queue_cases(
     limit: int = Query(50, ge=1, le=500),
 ) -> list[QueueCase]:
     """The cases waiting in a queue, in claim-next order (priority, nearest deadline, age)."""
-    if queue not in domain.load_queues().queues:
+    if queue not in queues.load_queues().queues:
         raise HTTPException(404, detail=[{"field": "queue", "reason": "no such queue"}])
     return await reads.queue_cases(runtime(request), queue, limit=limit)
 
@@ -357,7 +357,7 @@ async def queue_cases(
 @queues_router.post("/queues/{queue}/claim-next")
 async def claim_next(queue: str, request: Request, who: Principal = Depends(require(*DESK_WORK))) -> CaseView:
     """Take the head of a queue (priority, nearest deadline, age), atomically; 404 when empty."""
-    if queue not in domain.load_queues().queues:
+    if queue not in queues.load_queues().queues:
         raise HTTPException(404, detail=[{"field": "queue", "reason": "no such queue"}])
     doc = await claims.claim_next(runtime(request), queue=queue, officer=who.id)
     if doc is None:

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from services.casework import domain
-from services.casework.domain import Action, Family, QueueKind
+from services.casework import domain, queues
+from services.casework.domain import Action, Family
+from services.casework.queues import QueueKind
 from shared.events.casework import CaseStatus as S
 from shared.vocab import Category, Severity
 
@@ -78,12 +79,12 @@ def test_group_cases() -> None:
 
 
 def test_queues_are_data_and_cover_every_region_and_kind() -> None:
-    desk_queues = domain.load_queues()
+    desk_queues = queues.load_queues()
     assert desk_queues.queue_for(country="KR", category="unpaid_wages") == "east_asia-general"
     assert desk_queues.queue_for(country="SA", category="trafficking") == "middle_east-trafficking"
     assert desk_queues.queue_for(country="MY", category="death") == "asean-death"
     assert desk_queues.queue_for(country="US", category="illness") == "other-general"
-    assert domain.kind_of("trafficking") == QueueKind.TRAFFICKING
+    assert queues.kind_of("trafficking") == QueueKind.TRAFFICKING
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
     assert desk_queues.due_at(opened_at=t0, severity=Severity.CRITICAL) == t0 + timedelta(hours=1)
     assert desk_queues.due_at(opened_at=t0, severity=Severity.LOW) == t0 + timedelta(days=3)
@@ -96,7 +97,7 @@ def test_queue_definitions_must_cover_each_pair_once() -> None:
         "queues": [{"id": "x", "region": "asean", "kind": "general", "title": "x"}],
     }
     with pytest.raises(ValueError):
-        domain.parse_queues(raw)
+        queues.parse_queues(raw)
 
 
 def test_escalation_never_goes_down_and_stops_at_three() -> None:
@@ -138,13 +139,13 @@ def _queues_yaml(queue_lines: str, lease: str = "30") -> str:
 
 
 def test_a_bad_queues_file_is_refused_naming_file_entry_and_field(tmp_path: Path) -> None:
-    good = domain.QUEUES_FILE.read_text()
+    good = queues.QUEUES_FILE.read_text()
     bad = good.replace("{id: europe-death, region: europe,", "{id: europe-death, region: mars,")
     assert bad != good
     path = tmp_path / "queues.yaml"
     path.write_text(bad)
-    with pytest.raises(domain.InvalidQueues) as err:
-        domain.load_queues(str(path))
+    with pytest.raises(queues.InvalidQueues) as err:
+        queues.load_queues(str(path))
     assert err.value.file == str(path)
     assert [(e.entry, e.field) for e in err.value.errors] == [("europe-death", "region")]
     assert str(path) in str(err.value) and "europe-death: region:" in str(err.value)
@@ -158,8 +159,8 @@ def test_queues_file_errors_name_entries_without_id_settings_and_coverage(tmp_pa
             lease="soon",
         )
     )
-    with pytest.raises(domain.InvalidQueues) as err:
-        domain.load_queues(str(path))
+    with pytest.raises(queues.InvalidQueues) as err:
+        queues.load_queues(str(path))
     found = {(e.entry, e.field) for e in err.value.errors}
     assert ("(settings)", "claim_lease_minutes") in found
     assert ("queues#2", "id") in found and ("queues#2", "title") in found
@@ -170,8 +171,8 @@ def test_queues_file_errors_name_entries_without_id_settings_and_coverage(tmp_pa
             "  - {id: b, region: asean, kind: general, title: B}\n"
         )
     )
-    with pytest.raises(domain.InvalidQueues) as err:
-        domain.load_queues(str(path))
+    with pytest.raises(queues.InvalidQueues) as err:
+        queues.load_queues(str(path))
     found = {(e.entry, e.field) for e in err.value.errors}
     assert ("b", "region") in found  # the second queue of asean/general
     assert ("queues", "(list)") in found  # and the pairs no queue takes
