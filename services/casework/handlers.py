@@ -81,7 +81,10 @@ def incident_handlers(rt: Runtime) -> dict[type[Event], Handler]:
 
 
 def escalation_handlers(rt: Runtime) -> dict[type[Event], Handler]:
-    """ESCALATIONS: a rule's actions on a case (or a new investigation), notifications, withdrawals."""
+    """ESCALATIONS: a rule's actions on a case (or a new investigation), notifications, withdrawals.
+
+    Longer than most: the three handlers of the topic live together, and the action handler's
+    match is one table of what each kind of action writes."""
 
     async def on_action(env: Envelope, action: EscalationAction) -> None:
         """Apply a rule's action to its case, once."""

@@ -115,7 +115,10 @@ def _graver(a: str, b: str) -> str:
 
 
 async def confirm(rt: Runtime, case_id: str, incident_id: str, *, actor: str, reason: str) -> Doc:
-    """The desk says the suggested incident is this case's person: merge its case into this one."""
+    """The desk says the suggested incident is this case's person: merge its case into this one.
+
+    Longer than most: the two writes (survivor first, then the absorbed case) are kept side by
+    side, since their order is what makes a crash between them safe (see the module docstring)."""
     now = rt.clock.now()
     survivor = await store.get_raw(rt.db, case_id)
     if survivor is None:
