@@ -4,6 +4,8 @@
 `BENCH_CONSOLE_ROUNDS` (30), `BENCH_CONSOLE_QUEUE_ROUNDS` (5), `BENCH_CONSOLE_QUEUE_WARMUP` (1),
 `BENCH_CONSOLE_WAITING` (10: percent of the cases waiting in a queue, 10 more in progress, the rest closed),
 `BENCH_CONSOLE_LIVE_ROUNDS` (5: reports posted to time how soon the desk's queue page shows them),
+`BENCH_CONSOLE_LIVE_PROCESSES` (1: the live rounds run against the services and the console started
+as separate processes, as `make run` starts them; 0: in this process, beside the server-time rounds),
 `BENCH_CONSOLE_TIMEOUT` (900 s a read); Kafka and MongoDB from the environment, like the
 services). Starts the five services and the console in this process, each on a free loopback
 port (the console calls the services over HTTP, as in `make run`), in a fresh namespace. Stores
@@ -20,6 +22,11 @@ desk officer, it reads in turn (the queue page QUEUE_ROUNDS times, the case page
 Server time is measured inside each server (an ASGI wrapper from the first byte of the request
 to the last byte of the answer), so the client's own cost is not in it. Prints p50/p99 and the
 ratio console / API. Cleans up after itself. Nothing passes or fails on speed.
+
+The live rounds time what a desk officer sees: a mission's POST until the queue page shows the
+case. By default they run against separate processes (one per service and the console, started
+by `make run`'s Supervisor on the same namespace, after the in-process apps have stopped), so
+that the services do not share one event loop and one core as they do for the server-time rounds.
 """
 
 from __future__ import annotations
@@ -41,7 +48,8 @@ import uvicorn
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from deploy.local.run import free_port
+from deploy.local.run import ROOT, Supervisor, free_port
+from deploy.local.run import SERVICES as PROCESS_PORTS
 from services.casework import changes, domain, opening, store
 from services.casework.app import create_app as casework_app
 from services.console.app import create_app as console_app
@@ -67,6 +75,7 @@ QUEUE_WARMUP = int(os.environ.get("BENCH_CONSOLE_QUEUE_WARMUP", "1"))
 # 90 (`BENCH_CONSOLE_WAITING=90`) is a desk with a backlog of nine cases in ten.
 WAITING_PCT = int(os.environ.get("BENCH_CONSOLE_WAITING", "10"))
 LIVE_ROUNDS = int(os.environ.get("BENCH_CONSOLE_LIVE_ROUNDS", "5"))
+LIVE_PROCESSES = os.environ.get("BENCH_CONSOLE_LIVE_PROCESSES", "1") != "0"
 KEYS = (
     "queue_page",
     "queue_own",
@@ -115,6 +124,38 @@ class Timed:
                 self.samples.append((scope["path"], t0, time.perf_counter()))
 
         await self.app(scope, receive, timed_send)
+
+
+@contextlib.asynccontextmanager
+async def _processes(settings: Settings) -> AsyncIterator[dict[str, str]]:
+    """The five services and the console as separate processes on the bench's namespace; their URLs."""
+    ports = {name: free_port() for name in PROCESS_PORTS}
+    urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    env = {
+        **os.environ,
+        "LINDUNGI_NAMESPACE": settings.namespace,
+        "LINDUNGI_LOG_LEVEL": "WARNING",
+        "LINDUNGI_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+        "LINDUNGI_MONGODB_URI": settings.mongodb_uri,
+        **{f"LINDUNGI_CONSOLE_{name.upper()}_URL": url for name, url in urls.items() if name != "console"},
+        "LINDUNGI_CONSOLE_SERVICE_TIMEOUT_SECONDS": str(TIMEOUT),
+    }
+    sup = Supervisor(env, ports, logs=ROOT / ".cache" / "logs" / "bench-console")
+    try:
+        deadline = time.monotonic() + 120
+        async with httpx.AsyncClient(timeout=5) as c:
+            for name, url in urls.items():
+                while True:
+                    with contextlib.suppress(httpx.HTTPError):
+                        if (await c.get(f"{url}/readyz")).status_code == 200:
+                            break
+                    if time.monotonic() > deadline or sup.procs[name].poll() is not None:
+                        raise RuntimeError(f"{name} did not start: see {sup.logs / (name + '.log')}")
+                    await asyncio.sleep(0.3)
+        _progress("services started as processes for the live rounds")
+        yield urls
+    finally:
+        sup.stop()
 
 
 @contextlib.asynccontextmanager
@@ -251,7 +292,12 @@ async def bench(n: int = N, rounds: int = ROUNDS, queue_rounds: int = QUEUE_ROUN
                 got, queue = await measure(
                     urls["casework"], curls["console"], timed, ids, rounds=rounds, queue_rounds=queue_rounds
                 )
-                got["live"] = await live_delay(urls, curls["console"], LIVE_ROUNDS)
+                if not LIVE_PROCESSES:
+                    got.update(await live_delay(urls, curls["console"], LIVE_ROUNDS))
+        if LIVE_PROCESSES and LIVE_ROUNDS:
+            async with _processes(settings) as purls:
+                await live_delay(purls, purls["console"], 1)  # warm-up: consumer groups settle
+                got.update(await live_delay(purls, purls["console"], LIVE_ROUNDS))
     finally:
         await drop_namespace(settings)
     return {
@@ -321,12 +367,17 @@ async def measure(
     return got, queue
 
 
-async def live_delay(urls: dict[str, str], console_url: str, rounds: int) -> list[float]:
-    """Seconds from a mission's POST to intake until the desk's queue page shows the new case,
+async def live_delay(urls: dict[str, str], console_url: str, rounds: int) -> dict[str, list[float]]:
+    """Milliseconds from a mission's POST to intake until the desk's queue page shows the new case,
     the page read every `live_poll_ms` (1 s) as the browser's live loop does: intake, Kafka,
-    casework and the page's own reads, with the stored cases in place."""
+    casework and the page's own reads, with the stored cases in place.
+
+    Split in two, to say where the time goes: until casework answers the case (the pipeline:
+    intake, its outbox, Kafka, casework's handler and outbox), and from then until the page
+    shows it (the page's reads, at the poll's pace)."""
     poll = ConsoleSettings().live_poll_ms / 1000
     out: list[float] = []
+    to_case: list[float] = []
     mission = {"authorization": "Bearer dev-kbri-seoul"}
     desk = {"authorization": f"Bearer dev-{OFFICER}"}
     async with (
@@ -352,6 +403,8 @@ async def live_delay(urls: dict[str, str], console_url: str, rounds: int) -> lis
                         f"{urls['casework']}/v1/cases", params={"incident_id": incident_id}, headers=desk
                     )
                     case = (found.json() or [None])[0]
+                    if case is not None:
+                        to_case.append((time.perf_counter() - t0) * 1000)
                 if case is not None:
                     html = (await page.get("/desk", params={"queue": case["queue"]})).text
                     if case["case_id"] in html:
@@ -359,7 +412,11 @@ async def live_delay(urls: dict[str, str], console_url: str, rounds: int) -> lis
                 await asyncio.sleep(poll)
             out.append((time.perf_counter() - t0) * 1000)
             _progress(f"live round {i + 1}: {out[-1] / 1000:.2f} s")
-    return out
+    return {
+        "live": out,
+        "live_pipeline": to_case,
+        "live_page": [total - part for total, part in zip(out, to_case, strict=False)],
+    }
 
 
 def report(r: dict[str, Any]) -> None:
@@ -381,6 +438,8 @@ def report(r: dict[str, Any]) -> None:
         ("  of which the console's own work", "case_own"),
         ("  casework GET /v1/cases/{id}", "case_api"),
         ("live: report POSTed to case on the queue page", "live"),
+        ("  of which until casework answers the case", "live_pipeline"),
+        ("  of which until the page shows it", "live_page"),
     ]
     for label, key in rows:
         if key in r:  # a page given 0 rounds is not measured

@@ -17,8 +17,8 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from services.escalation import domain, store
-from services.escalation.domain import chain_doc
+from services.escalation import evaluation, ruleset, store
+from services.escalation.chains import chain_doc
 from services.escalation.engine import Escalation
 from shared.events.casework import CaseOpened
 from shared.service import Runtime
@@ -78,12 +78,12 @@ async def run(
                 priority=3,
                 opened_at=BASE,
             )
-            ev = domain.Incoming(
+            ev = ruleset.Incoming(
                 id=f"ev-{i}", name="CaseOpened", time=BASE, data=case.model_dump(mode="json")
             )
             [start] = [
                 s
-                for s in domain.evaluate(first.rules, first.version, ev).starts
+                for s in evaluation.evaluate(first.rules, first.version, ev).starts
                 if s.rule_id == "critical-ack-1h"
             ]
             doc = chain_doc(start, created_at=BASE)

@@ -39,7 +39,10 @@ from services.casework import desk as cw_desk
 from services.casework import domain as cw_domain
 from services.casework import placement as cw_placement
 from services.casework import store as cw_store
-from services.escalation import domain as esc_domain
+from services.escalation import chains as esc_chains
+from services.escalation import engine as esc_engine
+from services.escalation import evaluation as esc_evaluation
+from services.escalation import ruleset as esc_ruleset
 from services.escalation import store as esc_store
 from services.intake import service as in_service
 from services.intake import store as in_store
@@ -263,7 +266,7 @@ async def seed(settings: Settings, scale: float = 1.0, *, progress: bool = True)
             in_rt: Any = _offline_runtime(intake_mem, "intake", clock, vault, settings)
             cw_mem = MemoryDb("casework")
             cw_rt: Any = _offline_runtime(cw_mem, "casework", clock, vault, settings)
-            open_events: list[list[esc_domain.Incoming]] = []
+            open_events: list[list[esc_ruleset.Incoming]] = []
             states, state_w = list(STATE_WEIGHT), list(STATE_WEIGHT.values())
             officers = [f"seed-officer-{k:02d}" for k in range(40)]
             for i in range(n_inc):
@@ -342,7 +345,7 @@ async def seed(settings: Settings, scale: float = 1.0, *, progress: bool = True)
                     # the trigger's id is the case's and the event's (envelope ids are random):
                     # a rerun then makes the same chain ids, and skips them
                     incoming = [
-                        esc_domain.Incoming.of(
+                        esc_ruleset.Incoming.of(
                             id=f"seed-{c['_id']}-{e.type}", type=e.type, time=e.time, data=e.data
                         )
                         for e in envs
@@ -362,8 +365,8 @@ async def seed(settings: Settings, scale: float = 1.0, *, progress: bool = True)
             # ---- escalation: the default rules, and pending chains of open cases
             t0 = time.monotonic()
             task = bar.add_task("escalation chains", total=n_chain)
-            text = (Path(esc_domain.__file__).parent / "rules" / "default.yaml").read_text()
-            rules = esc_domain.load_rules(text)
+            text = esc_engine.DEFAULT_RULES.read_text()
+            rules = esc_ruleset.load_rules(text)
             await esc_store.add_ruleset(
                 real["escalation"],
                 {"yaml": text, "loaded_at": YEAR_START, "loaded_by": "default", "note": "default rules"},
@@ -378,8 +381,8 @@ async def seed(settings: Settings, scale: float = 1.0, *, progress: bool = True)
                 # the chains still running: a waiting case's acknowledgement chain, an acknowledged
                 # one's resolution chain (as escalation started them from the case's own events)
                 last = events[-1]
-                for start in esc_domain.evaluate(rules, 1, last).starts:
-                    doc = esc_domain.chain_doc(start, created_at=last.time)
+                for start in esc_evaluation.evaluate(rules, 1, last).starts:
+                    doc = esc_chains.chain_doc(start, created_at=last.time)
                     # pending, due over the coming month: the timers of the year's open cases
                     doc["due_at"] = YEAR_END + timedelta(seconds=rng.uniform(3600, 30 * 86400))
                     chains.append(doc)

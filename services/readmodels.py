@@ -12,7 +12,7 @@ from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.escalation import domain as escalation_domain
+from services.escalation import ruleset as escalation_ruleset
 from services.escalation import store as escalation_store
 from services.escalation.recount import Recount
 from services.intake import service as intake_service
@@ -57,7 +57,7 @@ READ_MODELS: dict[str, list[ReadModel]] = {
     "escalation": [
         ReadModel(
             service="escalation",
-            topics=escalation_domain.CONSUMED,
+            topics=escalation_ruleset.CONSUMED,
             collections=(escalation_store.COUNTERS,),
             projector=Recount.start,
             indexes=escalation_store.ensure_indexes,

@@ -17,11 +17,19 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import ConnectionFailure
+from starlette.exceptions import HTTPException
 
 from shared import logs
 from shared.clock import Clock
 from shared.envelope import Event
-from shared.errors import Problem, field_errors
+from shared.errors import (
+    PROBLEM_JSON,
+    Problem,
+    from_detail,
+    problem,
+    problem_response,
+    request_field_errors,
+)
 from shared.kafka import (
     AfterHandle,
     DeadLetters,
@@ -215,29 +223,7 @@ def create_app(runtime: Runtime, *, title: str, description: str, routers: list[
     app.add_middleware(StrictJSON)
     app.add_middleware(HTTPMetrics, metrics=runtime.metrics)  # outermost: sees every answer
 
-    @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = list(exc.errors())
-        sent = request.headers.get("content-type", "")
-        if sent and not is_json(sent) and any(tuple(e.get("loc", ())) == ("body",) for e in errors):
-            reason = f"is {sent.split(';')[0]}; this endpoint takes application/json"
-            return JSONResponse(
-                status_code=415, content={"detail": [{"field": "content-type", "reason": reason}]}
-            )
-        return JSONResponse(status_code=422, content={"detail": field_errors(errors)})
-
-    @app.exception_handler(ConnectionFailure)
-    async def database_away(request: Request, exc: ConnectionFailure) -> JSONResponse:
-        # The database is unreachable (stopped, restarting, network): nothing was decided, so the
-        # client may repeat the request (with the same Idempotency-Key) after Retry-After.
-        log.warning("database unreachable; answered 503", extra={"error": type(exc).__name__})
-        return JSONResponse(
-            status_code=503,
-            headers={"Retry-After": str(DATABASE_RETRY_AFTER)},
-            content={
-                "detail": [{"field": "(service)", "reason": "the database is unreachable; retry later"}]
-            },
-        )
+    install_problem_handlers(app)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:
@@ -245,11 +231,16 @@ def create_app(runtime: Runtime, *, title: str, description: str, routers: list[
         return {"status": "ok", "service": runtime.name}
 
     @app.get("/readyz", tags=["health"])
-    async def readyz() -> JSONResponse:
+    async def readyz(request: Request) -> JSONResponse:
         """The database and the broker answer."""
         checks = await runtime.ready()
         ok = runtime.started and all(v == "ok" for v in checks.values())
-        return JSONResponse(status_code=200 if ok else 503, content={"ready": ok, **checks})
+        if ok:
+            return JSONResponse(status_code=200, content={"ready": ok, **checks})
+        down = ", ".join(f"{k}: {v}" for k, v in checks.items() if v != "ok") or "not started"
+        members: dict[str, Any] = {"ready": ok, **checks}
+        body = problem(503, detail=f"not ready ({down})", instance=request.url.path, **members)
+        return problem_response(503, body)
 
     @app.get("/metrics", tags=["health"], response_class=Response)
     async def metrics() -> Response:
@@ -262,9 +253,56 @@ def create_app(runtime: Runtime, *, title: str, description: str, routers: list[
     return app
 
 
+def install_problem_handlers(app: FastAPI) -> None:
+    """Every error answer as an RFC 9457 problem (shared.errors): views' HTTPExceptions, FastAPI's
+    validation errors, Starlette's 404/405, an unreachable database and anything unexpected."""
+
+    @app.exception_handler(HTTPException)
+    async def http_problem(request: Request, exc: HTTPException) -> JSONResponse:
+        headers = dict(exc.headers or {})
+        extra: dict[str, Any] = {}
+        if headers.get("Retry-After", "").isdigit():
+            extra["retry_after"] = int(headers["Retry-After"])
+        body = from_detail(exc.status_code, exc.detail, instance=request.url.path, **extra)
+        return problem_response(exc.status_code, body, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = list(exc.errors())
+        sent = request.headers.get("content-type", "")
+        if sent and not is_json(sent) and any(tuple(e.get("loc", ())) == ("body",) for e in errors):
+            reason = f"is {sent.split(';')[0]}; this endpoint takes application/json"
+            body = problem(
+                415, errors=[{"field": "content-type", "reason": reason}], instance=request.url.path
+            )
+            return problem_response(415, body)
+        body = problem(422, errors=request_field_errors(errors), instance=request.url.path)
+        return problem_response(422, body)
+
+    @app.exception_handler(ConnectionFailure)
+    async def database_away(request: Request, exc: ConnectionFailure) -> JSONResponse:
+        # The database is unreachable (stopped, restarting, network): nothing was decided, so the
+        # client may repeat the request (with the same Idempotency-Key) after Retry-After.
+        log.warning("database unreachable; answered 503", extra={"error": type(exc).__name__})
+        body = problem(
+            503,
+            detail="the database is unreachable; retry later",
+            instance=request.url.path,
+            retry_after=DATABASE_RETRY_AFTER,
+        )
+        return problem_response(503, body, headers={"Retry-After": str(DATABASE_RETRY_AFTER)})
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Starlette logs the exception (and re-raises it after this answer); the body names nothing.
+        body = problem(500, detail="an unexpected error; it is logged", instance=request.url.path)
+        return problem_response(500, body)
+
+
 def _declare_problem(app: FastAPI) -> None:
-    """The OpenAPI document shows the error shape the service really answers with (Problem),
-    not FastAPI's default validation error, wherever an error response is documented."""
+    """The OpenAPI document shows the error shape the service really answers with (Problem, as
+    application/problem+json), not FastAPI's default validation error: for the 422 FastAPI
+    documents, and for every other 4xx and 5xx an operation may answer (the 4XX and 5XX ranges)."""
     plain = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -280,7 +318,31 @@ def _declare_problem(app: FastAPI) -> None:
         text = json.dumps(schema).replace(
             "#/components/schemas/HTTPValidationError", "#/components/schemas/Problem"
         )
-        app.openapi_schema = json.loads(text)
+        schema = json.loads(text)
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                if isinstance(operation, dict) and "responses" in operation:
+                    _problem_responses(operation["responses"])
+        app.openapi_schema = schema
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+_PROBLEM_CONTENT = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+
+
+def _problem_responses(responses: dict[str, Any]) -> None:
+    for code, response in responses.items():
+        if code[:1] not in "45":
+            continue
+        if "application/json" in response.get("content", {}):
+            response["content"] = {PROBLEM_JSON: response["content"]["application/json"]}
+        elif not response.get("content"):  # a view's own description of the status (intake's 429)
+            response["content"] = _PROBLEM_CONTENT
+    responses.setdefault(
+        "4XX", {"description": "A problem of the request (RFC 9457)", "content": _PROBLEM_CONTENT}
+    )
+    responses.setdefault(
+        "5XX", {"description": "A problem of the service (RFC 9457)", "content": _PROBLEM_CONTENT}
+    )

@@ -11,8 +11,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared.errors import problem as problem_body
+from shared.errors import problem_response
 
 MAX_DEPTH = 64  # no Lindungi request nests past a handful of levels
 
@@ -100,7 +102,10 @@ class StrictJSON:
         found = problem(body)
         if found is not None:
             status, error = found
-            await JSONResponse(status_code=status, content={"detail": [error]})(scope, receive, send)
+            answer = problem_response(
+                status, problem_body(status, errors=[error], instance=scope.get("path"))
+            )
+            await answer(scope, receive, send)
             return
         replayed = False
 

@@ -20,7 +20,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from services.escalation import domain, dryrun, store
+from services.escalation import dryrun, ruleset, store
 from shared.mongo import connect
 from shared.settings import Settings
 
@@ -37,10 +37,10 @@ def _read(path: Path) -> str:
         raise typer.Exit(2) from None
 
 
-def _load(path: Path, text: str) -> domain.RuleSet:
+def _load(path: Path, text: str) -> ruleset.RuleSet:
     try:
-        return domain.load_rules(text)
-    except domain.InvalidRules as exc:
+        return ruleset.load_rules(text)
+    except ruleset.InvalidRules as exc:
         table = Table("rule", "field", "reason", title=f"{path}: invalid, refused whole")
         for e in exc.errors:
             table.add_row(e.rule or "-", e.field, e.reason)
@@ -68,13 +68,13 @@ def _start(value: str) -> tuple[int | None, datetime | None]:
     return None, at
 
 
-async def _live(settings: Settings) -> domain.RuleSet | None:
+async def _live(settings: Settings) -> ruleset.RuleSet | None:
     client = connect(settings)
     try:
         doc = await store.latest_ruleset(client[settings.database("escalation")])
     finally:
         await client.close()
-    return domain.load_rules(doc["yaml"]) if doc is not None else None
+    return ruleset.load_rules(doc["yaml"]) if doc is not None else None
 
 
 def _firing_rows(table: Table, label: str, firings: list[dict[str, Any]]) -> None:

@@ -44,14 +44,18 @@ class Status:
         return all(s.get("ready") is True for s in self.services.values())
 
 
+NOT_CHECKS = {"ready", "type", "title", "status", "detail", "instance"}
+
+
 async def _service(client: httpx.AsyncClient, name: str, url: str) -> dict[str, Any]:
     try:
         health = await client.get(f"{url}/healthz")
         ready = await client.get(f"{url}/readyz")
     except httpx.HTTPError as exc:
         return {"url": url, "health": f"unreachable ({type(exc).__name__})", "ready": False}
-    body = ready.json() if ready.headers.get("content-type", "").startswith("application/json") else {}
-    why = ", ".join(f"{k}: {v}" for k, v in body.items() if k != "ready" and v != "ok")
+    # 200 {"ready": true, "mongodb": "ok", ...}; 503 the same members in a problem (application/problem+json)
+    body = ready.json() if "json" in ready.headers.get("content-type", "") else {}
+    why = ", ".join(f"{k}: {v}" for k, v in body.items() if k not in NOT_CHECKS and v != "ok")
     return {
         "url": url,
         "health": "ok" if health.status_code == 200 else f"HTTP {health.status_code}",

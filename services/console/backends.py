@@ -39,14 +39,19 @@ class Reply:
         return 200 <= self.status < 300
 
     def errors(self) -> list[dict[str, Any]]:
-        """The answer's field errors ([{'field', 'reason'}]), whatever shape the detail has."""
-        detail = self.body.get("detail") if isinstance(self.body, dict) else None
-        if isinstance(detail, list):
-            return [d if isinstance(d, dict) else {"field": "", "reason": str(d)} for d in detail]
-        if isinstance(detail, dict):
-            return [{"field": detail.get("field", ""), "reason": str(detail.get("reason", detail))}]
-        if detail:
-            return [{"field": "", "reason": str(detail)}]
+        """The answer's field errors ([{'field', 'reason'}]) from its problem details (RFC 9457:
+        the `errors` member, else the `detail` sentence); a body of another shape as one reason."""
+        body = self.body if isinstance(self.body, dict) else {}
+        errors = body.get("errors")
+        if isinstance(errors, list) and errors:
+            return [
+                {"field": str(e.get("field", "")), "reason": str(e.get("reason", ""))}
+                if isinstance(e, dict)
+                else {"field": "", "reason": str(e)}
+                for e in errors
+            ]
+        if body.get("detail"):
+            return [{"field": "", "reason": str(body["detail"])}]
         return [{"field": "", "reason": f"HTTP {self.status}"}]
 
 
@@ -89,7 +94,7 @@ class Backends:
         try:
             body = r.json() if r.content else None
         except ValueError:
-            body = {"detail": r.text[:500]}
+            body = {"detail": r.text[:500]}  # not JSON (a proxy's page): its text as the problem's detail
         return Reply(r.status_code, body, next_after(r.headers.get("link")))
 
     async def get(self, service: str, path: str, *, credential: str, **kw: Any) -> Reply:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from services.escalation import handlers, store, views
+from services.escalation import handlers, notification_store, store, views
 from services.escalation.engine import Escalation
 from services.escalation.notifier import Notifier
 from shared import topics
 from shared.clock import Clock
-from shared.events.escalation import EscalationAction
 from shared.service import Runtime
 from shared.service import create_app as create_service_app
 from shared.settings import Settings
@@ -44,16 +43,22 @@ def create_app(
 ) -> FastAPI:
     """Wire escalation's database, topics, timer loop and HTTP routes."""
     rt = Runtime(
-        "escalation", settings=settings, clock=clock, outbox_collections=[store.EMISSIONS, store.DELIVERIES]
+        "escalation",
+        settings=settings,
+        clock=clock,
+        outbox_collections=[store.EMISSIONS, notification_store.DELIVERIES],
     )
     engine = Escalation(rt, poll_seconds=timer_poll_seconds)
     notifier = Notifier(rt, poll_seconds=timer_poll_seconds)
     notifier.startup()  # a broken channel file stops the start
     rt.on_startup(engine.startup)
-    handlers.subscribe(rt, engine)
+    rt.consume(topics.CASES, handlers.case_handlers(rt, engine))
+    rt.consume(topics.INCIDENTS, handlers.incident_handlers(rt, engine))
+    rt.consume(topics.DEPARTURES, handlers.departure_handlers(rt, engine))
+    rt.consume(topics.REPATRIATIONS, handlers.repatriation_handlers(rt, engine))
     # Its own actions, once published: notify and refer become deliveries (at least once).
     # (its consumer group is `escalation.<topic>` like every other: tools read the topic from the name)
-    rt.consume(topics.ESCALATIONS, {EscalationAction: notifier.on_action})
+    rt.consume(topics.ESCALATIONS, handlers.action_handlers(rt, notifier))
     if timer_loop:
         rt.background(engine.run)
         rt.background(notifier.run)

@@ -49,12 +49,12 @@ class Webhook(_Strict):
 
     @field_validator("url")
     @classmethod
-    def _http(cls, v: str) -> str:
-        if not re.match(r"^https?://[^\s/?#]+[^\s]*$", v):
+    def _http(cls, url: str) -> str:
+        if not re.match(r"^https?://[^\s/?#]+[^\s]*$", url):
             raise ValueError("an http(s) URL")
-        if "{" in v or "?" in v:
+        if "{" in url or "?" in url:
             raise ValueError("a fixed URL, no query or placeholders: what is sent goes in the signed body")
-        return v
+        return url
 
 
 class Contact(_Strict):
@@ -67,9 +67,9 @@ class Contact(_Strict):
     def _one(self) -> Contact:
         if (self.email is None) == (self.webhook is None):
             raise ValueError("give either email or webhook")
-        for a in self.email or []:
-            if not _EMAIL.match(a):
-                raise ValueError(f"{a!r} is not an email address")
+        for address in self.email or []:
+            if not _EMAIL.match(address):
+                raise ValueError(f"{address!r} is not an email address")
         return self
 
     @property
@@ -90,10 +90,10 @@ class Route(_Strict):
 
     @field_validator("levels")
     @classmethod
-    def _levels(cls, v: list[int] | None) -> list[int] | None:
-        if v is not None and any(not 0 <= x <= 3 for x in v):
+    def _levels(cls, levels: list[int] | None) -> list[int] | None:
+        if levels is not None and any(not 0 <= level <= 3 for level in levels):
             raise ValueError("levels are 0..3")
-        return v
+        return levels
 
 
 class Channels(_Strict):
@@ -102,18 +102,18 @@ class Channels(_Strict):
 
     @field_validator("contacts")
     @classmethod
-    def _names(cls, v: dict[str, Contact]) -> dict[str, Contact]:
-        for name in v:
+    def _names(cls, contacts: dict[str, Contact]) -> dict[str, Contact]:
+        for name in contacts:
             if not re.match(_NAME, name):
                 raise ValueError(f"contact name {name!r}: lowercase letters, digits and '-'")
-        return v
+        return contacts
 
     @model_validator(mode="after")
     def _known(self) -> Channels:
-        for i, r in enumerate(self.routes):
-            for c in r.contacts:
-                if c not in self.contacts:
-                    raise ValueError(f"routes[{i}] names the unknown contact {c!r}")
+        for index, route in enumerate(self.routes):
+            for name in route.contacts:
+                if name not in self.contacts:
+                    raise ValueError(f"routes[{index}] names the unknown contact {name!r}")
         return self
 
 
@@ -156,16 +156,16 @@ def route(channels: Channels, action: EscalationAction) -> list[Notification]:
     to = recipient(action)
     region = region_of(action.country) if action.country else None
     names: list[str] = []
-    for r in channels.routes:
-        if r.to != to:
+    for route in channels.routes:
+        if route.to != to:
             continue
-        if r.rules is not None and action.rule_id not in r.rules:
+        if route.rules is not None and action.rule_id not in route.rules:
             continue
-        if r.regions is not None and region not in r.regions:
+        if route.regions is not None and region not in route.regions:
             continue
-        if r.levels is not None and action.level not in r.levels:
+        if route.levels is not None and action.level not in route.levels:
             continue
-        names.extend(c for c in r.contacts if c not in names)
+        names.extend(name for name in route.contacts if name not in names)
     return [
         Notification(notification_id(action.action_id, c), c, channels.contacts[c].channel) for c in names
     ]

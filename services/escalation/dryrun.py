@@ -14,7 +14,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import ValidationError
 
-from services.escalation import domain, simulate
+from services.escalation import ruleset, simulate
 from shared.envelope import Envelope
 from shared.settings import Settings
 
@@ -25,16 +25,16 @@ async def read_events(
     from_offset: int | None = None,
     from_time: datetime | None = None,
     until: datetime | None = None,
-) -> list[domain.Incoming]:
+) -> list[ruleset.Incoming]:
     """The stored events of the consumed topics, from an offset or a time, up to their end now."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap_servers, enable_auto_commit=False, group_id=None
     )
     await consumer.start()
-    out: list[domain.Incoming] = []
+    out: list[ruleset.Incoming] = []
     try:
         parts: list[TopicPartition] = []
-        for topic in domain.CONSUMED:
+        for topic in ruleset.CONSUMED:
             name = settings.topic(topic.name)
             for p in consumer.partitions_for_topic(name) or await _partitions(consumer, name):
                 parts.append(TopicPartition(name, p))
@@ -81,18 +81,18 @@ async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
     return consumer.partitions_for_topic(topic) or set()
 
 
-def _incoming(value: bytes | None) -> domain.Incoming | None:
+def _incoming(value: bytes | None) -> ruleset.Incoming | None:
     try:
         env = Envelope.model_validate_json(value or b"")
     except ValidationError:
         return None  # what the live consumer would dead-letter, the dry run passes over
-    return domain.Incoming.of(id=env.id, type=env.type, time=env.time, data=env.data)
+    return ruleset.Incoming.of(id=env.id, type=env.type, time=env.time, data=env.data)
 
 
 def report(
-    candidate: domain.RuleSet,
-    live: domain.RuleSet,
-    events: list[domain.Incoming],
+    candidate: ruleset.RuleSet,
+    live: ruleset.RuleSet,
+    events: list[ruleset.Incoming],
     *,
     until: datetime | None = None,
 ) -> dict[str, Any]:

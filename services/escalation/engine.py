@@ -7,6 +7,11 @@ decision's events then go into the outbox (`emissions`, deleted once published s
 scans stay small) and the decision is marked emitted; a decider that died in between is
 covered by whoever next meets the decision (same envelope ids). Cancelling a chain decides its
 remaining slots as cancelled, so a timer that loses the race to a cancel can never fire.
+
+One module, although over 400 lines: it is one class, one replica's engine, and its parts
+(events, counts, timers, repair) all decide through the same fence (`_record`) and share the
+replica's state (the rules in force, metrics, counters the tests read). The pure parts are
+elsewhere (ruleset, evaluation, actions, chains, counting); the storage in store.py.
 """
 
 from __future__ import annotations
@@ -22,7 +27,16 @@ from typing import Any
 
 from prometheus_client import Gauge, Histogram
 
-from services.escalation import domain, notifier, store
+from services.escalation import (
+    actions,
+    chains,
+    counting,
+    evaluation,
+    notification_store,
+    notifier,
+    ruleset,
+    store,
+)
 from shared.clock import utc
 from shared.envelope import Envelope
 from shared.events.escalation import EscalationWithdrawn
@@ -53,7 +67,7 @@ class Escalation:
         self.batch = batch
         self.rules_refresh_seconds = rules_refresh_seconds
         self.default_rules = default_rules
-        self.rules: domain.RuleSet = domain.RuleSet(rules=[])
+        self.rules: ruleset.RuleSet = ruleset.RuleSet(rules=[])
         self.version = 0
         self.fired = 0  # slots this replica fired (tests and bench count them)
         self.passes = 0  # timer-loop passes finished (tests wait on it instead of sleeping)
@@ -64,24 +78,24 @@ class Escalation:
         self.emit_grace_seconds = rt.settings.escalation_emit_grace_seconds
         self.purge_seconds = 5.0
         self.repair_seconds = rt.settings.escalation_repair_seconds
-        r = rt.metrics.registry
-        self.pending = Gauge("lindungi_timers_pending", "Live chains waiting on a timer.", registry=r)
+        registry = rt.metrics.registry
+        self.pending = Gauge("lindungi_timers_pending", "Live chains waiting on a timer.", registry=registry)
         self.next_due = Gauge(
             "lindungi_timers_next_due_seconds",
             "Seconds until the earliest timer is due (negative: overdue; 0 when none waits).",
-            registry=r,
+            registry=registry,
         )
         self.lateness_seconds = Histogram(
             "lindungi_timer_lateness_seconds",
             "From a slot's due time to its firing, on the service clock.",
-            registry=r,
+            registry=registry,
             buckets=(0.1, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600),
         )
         rt.metrics.on_scrape("timers", self._timer_gauges)
 
     async def _timer_gauges(self) -> None:
-        n, first = await store.pending_timers(self.rt.db)
-        self.pending.set(n)
+        pending, first = await store.pending_timers(self.rt.db)
+        self.pending.set(pending)
         self.next_due.set((utc(first) - self.rt.clock.now()).total_seconds() if first is not None else 0.0)
 
     # ------------------------------------------------------------ rules
@@ -90,7 +104,7 @@ class Escalation:
         """Indexes; the default rule set as version 1 if none is stored; load what is in force."""
         await store.ensure_indexes(self.rt.db)
         text = self.default_rules.read_text()
-        domain.load_rules(text)  # a broken default file stops the service at start, loudly
+        ruleset.load_rules(text)  # a broken default file stops the service at start, loudly
         await store.add_ruleset(
             self.rt.db,
             {"yaml": text, "loaded_at": self.rt.clock.now(), "loaded_by": "default", "note": "default rules"},
@@ -103,13 +117,13 @@ class Escalation:
         doc = await store.latest_ruleset(self.rt.db)
         if doc is None or doc["_id"] == self.version:
             return
-        self.rules = domain.load_rules(doc["yaml"])
+        self.rules = ruleset.load_rules(doc["yaml"])
         self.version = int(doc["_id"])
         log.info("rule set %d in force (%d rules)", self.version, len(self.rules.rules))
 
     async def load(self, text: str, *, by: str, note: str | None) -> int:
         """Validate and store a new rule set (raises InvalidRules; nothing stored then)."""
-        domain.load_rules(text)
+        ruleset.load_rules(text)
         version = await store.add_ruleset(
             self.rt.db, {"yaml": text, "loaded_at": self.rt.clock.now(), "loaded_by": by, "note": note}
         )
@@ -121,54 +135,60 @@ class Escalation:
 
     async def handle(self, env: Envelope, _payload: Any = None) -> None:
         """Apply one consumed event: end chains it meets, then run the rules it triggers."""
-        ev = domain.Incoming.of(id=env.id, type=env.type, time=env.time, data=env.data)
+        ev = ruleset.Incoming.of(id=env.id, type=env.type, time=env.time, data=env.data)
         if ev is None:
             return
-        for chain in await store.live_for_subjects(self.rt.db, domain.subject_keys(ev.data)):
-            if domain.ends_chain(chain["until"], ev):
+        for chain in await store.live_for_subjects(self.rt.db, evaluation.subject_keys(ev.data)):
+            if chains.ends_chain(chain["until"], ev):
                 await self.cancel(chain, by=ev.id, state="cancelled", met_at=ev.time)
-        decision = domain.evaluate(self.rules, self.version, ev)
+        effects = evaluation.evaluate(self.rules, self.version, ev)
         woke = False
-        for f in decision.firings:
-            woke |= await self._record(_firing_id_now(f), f, {"kind": "now"})
-        for start in decision.starts:
+        for firing in effects.firings:
+            woke |= await self._record(actions.now_decision_id(firing), firing, {"kind": "now"})
+        for start in effects.starts:
             await self.start(start)
-        for hit in decision.counts:
+        for hit in effects.counts:
             woke |= await self.count(hit, at=ev.time)
         if woke:
             self.rt.relay.wake()
 
-    async def start(self, s: domain.ChainStart) -> bool:
+    async def start(self, chain_start: chains.ChainStart) -> bool:
         """Store a chain with its rule's stages frozen into it; supersede the rule's older chain.
 
         A trigger older than the one of the rule's latest chain for the subject (redelivered,
         or arriving out of order) never replaces it: its chain is recorded as superseded.
         """
         db = self.rt.db
-        if await store.get_chain(db, s.id) is not None:
+        if await store.get_chain(db, chain_start.id) is not None:
             return False  # a redelivered trigger: the chain exists (live or ended)
         # One subject's events share a partition key, so one consumer meets them in turn: the
         # read below and the link after it do not race another trigger of the same subject.
-        latest = await store.latest_chain(db, s.subject, s.rule_id)
-        mine = s.trigger_at or s.started_at
+        latest = await store.latest_chain(db, chain_start.subject, chain_start.rule_id)
+        mine = chain_start.trigger_at or chain_start.started_at
         if latest is not None and utc(latest.get("trigger_at") or latest["started_at"]) > mine:
             now = self.rt.clock.now()
-            older = domain.chain_doc(s, created_at=now)
+            older = chains.chain_doc(chain_start, created_at=now)
             older.update({"state": "superseded", "closed_at": now, "closed_by": latest["trigger"]})
             await store.insert_closed(db, older)
-            log.info("an older trigger of %s on %s did not replace the newer chain", s.rule_id, s.subject)
+            log.info(
+                "an older trigger of %s on %s did not replace the newer chain",
+                chain_start.rule_id,
+                chain_start.subject,
+            )
             return False
         # Subject first: a crash before the insert leaves a dangling id (the redelivery repairs
         # it below), never a live chain that an ending event cannot find.
-        previous, seen = await store.link_subject(db, s.subject, s.rule_id, s.id)
-        if seen and await store.get_chain(db, s.id) is not None:
+        previous, seen = await store.link_subject(
+            db, chain_start.subject, chain_start.rule_id, chain_start.id
+        )
+        if seen and await store.get_chain(db, chain_start.id) is not None:
             return False  # a redelivered trigger: the chain exists (live or ended)
-        if not await store.insert_chain(db, domain.chain_doc(s, created_at=self.rt.clock.now())):
+        if not await store.insert_chain(db, chains.chain_doc(chain_start, created_at=self.rt.clock.now())):
             return False
         if previous is not None:
             other = await store.live_chain(db, previous)
             if other is not None:
-                await self.cancel(other, by=s.trigger, state="superseded")
+                await self.cancel(other, by=chain_start.trigger, state="superseded")
         return True
 
     async def cancel(self, chain: Doc, *, by: str, state: str, met_at: datetime | None = None) -> None:
@@ -177,13 +197,13 @@ class Escalation:
         When its ending event happened before stages that have fired (it came late), undo what
         can be undone of those stages and say what stands (`withdraw_late`).
         """
-        slots = domain.schedule(chain["stages"])
+        slots = chains.schedule(chain["stages"])
         now = self.rt.clock.now()
         if met_at is not None:
             await self.withdraw_late(chain, by=by, met_at=met_at)
         records = [
             {
-                "_id": _slot_id(chain["_id"], sl),
+                "_id": actions.slot_decision_id(chain["_id"], sl.label),
                 "kind": "slot",
                 "outcome": "cancelled",
                 "chain_id": chain["_id"],
@@ -202,25 +222,25 @@ class Escalation:
         """Stages fired after the deadline was in fact met: withdraw their undelivered notifications,
         and tell the case (EscalationWithdrawn) what was undone and what stands. Once per chain."""
         db = self.rt.db
-        late = domain.late_slots({**chain, "started_at": utc(chain["started_at"])}, met_at)
+        late = chains.late_slots({**chain, "started_at": utc(chain["started_at"])}, met_at)
         case_id = (chain.get("facts") or {}).get("case_id")
         if not late or not case_id:
             return False
         undone: list[str] = []
         stands: list[str] = []
         for sl in late:
-            decided = await store.get_decision(db, _slot_id(chain["_id"], sl))
+            decided = await store.get_decision(db, actions.slot_decision_id(chain["_id"], sl.label))
             if decided is None or decided.get("outcome") != "fired":
                 continue
-            u, s, withdraw = domain.undo_plan(list(decided.get("actions") or []))
+            undone_here, stands_here, withdraw = actions.undo_plan(list(decided.get("actions") or []))
             ids = list(decided.get("action_ids") or [])
             # action_ids follow the emitted events; actions skipped (no case) have none
             gone = [ids[i] for i in withdraw if i < len(ids)]
-            await store.withdraw_actions(db, gone, at=met_at, by=by)
+            await notification_store.withdraw_actions(db, gone, at=met_at, by=by)
             await notifier.withdraw_pending(self.rt, gone, met_at=met_at)  # on the timeline at once
-            undone += [f"{sl.label} {x}" for x in u]
-            stands += [f"{sl.label} {x}" for x in s]
-        remaining = [sl.label for sl in domain.schedule(chain["stages"])[int(chain.get("slot", 0)) :]]
+            undone += [f"{sl.label} {x}" for x in undone_here]
+            stands += [f"{sl.label} {x}" for x in stands_here]
+        remaining = [sl.label for sl in chains.schedule(chain["stages"])[int(chain.get("slot", 0)) :]]
         if remaining:
             undone.append(f"stages not yet fired cancelled: {', '.join(remaining)}")
         ev = EscalationWithdrawn(
@@ -235,7 +255,7 @@ class Escalation:
             at=self.rt.clock.now(),
         )
         decision_id = f"{chain['_id']}:withdrawn"
-        entry = self.rt.outbox.entry(ev, key=case_id, id=uuid.uuid5(domain.ACTION_NS, decision_id).hex)
+        entry = self.rt.outbox.entry(ev, key=case_id, id=uuid.uuid5(actions.ACTION_NS, decision_id).hex)
         doc = {
             "_id": decision_id,
             "outcome": "withdrawn",
@@ -257,7 +277,7 @@ class Escalation:
             return True
         return False
 
-    async def count(self, hit: domain.CountHit, *, at: datetime) -> bool:
+    async def count(self, hit: counting.CountHit, *, at: datetime) -> bool:
         """Count a trigger; fire when enough uncounted members lie within a sliding window.
 
         The firing's record (its id names the members it counted) makes it fire once; its
@@ -276,13 +296,13 @@ class Escalation:
         seq = int(head.get("seq", 0))
         counted |= {m for w in head.get("windows", []) for m in w.get("members", [])}
         for _ in range(10):
-            window = domain.pick_window(seen, counted, at_least=hit.at_least, within=hit.within)
+            window = counting.pick_window(seen, counted, at_least=hit.at_least, within=hit.within)
             if window is None:
                 return False
             members = [m for m, _ in window]
-            f = domain.count_firing(hit, window, at)
+            firing = counting.count_firing(hit, window, at)
             extra = {"kind": "window", "members": members, "key": hit.key, "seq": seq + 1}
-            if await self._record(hit.window_id(seq + 1), f, extra):
+            if await self._record(hit.window_id(seq + 1), firing, extra):
                 await self._counted(hit, seq + 1, window)
                 return True
             before = await store.get_decision(db, hit.window_id(seq + 1)) or {}
@@ -295,7 +315,7 @@ class Escalation:
 
     async def _counted(
         self,
-        hit: domain.CountHit,
+        hit: counting.CountHit,
         seq: int,
         window: list[tuple[str, datetime]],
         members: list[str] | None = None,
@@ -310,7 +330,7 @@ class Escalation:
         )
         by_bucket: dict[str, list[str]] = {}
         for m, t in window:
-            by_bucket.setdefault(hit.bucket_id(domain.bucket_of(t, hit.within)), []).append(m)
+            by_bucket.setdefault(hit.bucket_id(counting.bucket_of(t, hit.within)), []).append(m)
         await store.mark_counted(self.rt.db, by_bucket)
 
     # ------------------------------------------------------------ timers
@@ -320,13 +340,13 @@ class Escalation:
         total = 0
         while True:
             now = self.rt.clock.now()
-            chains = await store.due(self.rt.db, now, limit or self.batch)
-            if not chains:
+            due = await store.due(self.rt.db, now, limit or self.batch)
+            if not due:
                 return total
-            random.shuffle(chains)  # replicas scanning the same due set rarely collide
+            random.shuffle(due)  # replicas scanning the same due set rarely collide
             progressed = fired_now = 0
             batch: list[tuple[str, list[Doc]]] = []
-            for chain in chains:
+            for chain in due:
                 fired, moved = await self._fire(chain, now, batch)
                 fired_now += fired
                 progressed += moved
@@ -351,32 +371,32 @@ class Escalation:
         if fresh is None or fresh["slot"] != chain["slot"]:
             return 0, 0
         now = self.rt.clock.now()  # the firing's own time: a pass can take a while
-        slots = domain.schedule(chain["stages"])
-        k = int(chain["slot"])
-        if k >= len(slots):
+        slots = chains.schedule(chain["stages"])
+        slot_no = int(chain["slot"])
+        if slot_no >= len(slots):
             await store.close(self.rt.db, chain, state="done", at=now, by="timer")
             return 0, 1
-        slot = slots[k]
+        slot = slots[slot_no]
         due_at = utc(chain["due_at"])
-        f = domain.slot_firing(chain, slot, now)
-        fid = _slot_id(chain["_id"], slot)
+        firing = chains.slot_firing(chain, slot, now)
+        decision_id = actions.slot_decision_id(chain["_id"], slot.label)
         extra = {"kind": "slot", "chain_id": chain["_id"], "due_at": due_at}
-        fired = await self._record(fid, f, extra, batch=batch)
+        fired = await self._record(decision_id, firing, extra, batch=batch)
         if fired:
             self.fired += 1
             self.lateness_seconds.observe(max((now - due_at).total_seconds(), 0.0))
             if self.keep_lateness:
                 self.lateness.append((now - due_at).total_seconds())
         else:
-            decided = await store.get_decision(self.rt.db, fid)
+            decided = await store.get_decision(self.rt.db, decision_id)
             if decided is not None and decided.get("outcome") == "cancelled":
                 await store.close(self.rt.db, chain, state="cancelled", at=now, by=decided.get("by", "?"))
                 return 0, 1
         # Fired here or before (by another replica, or by us before a crash): move on.
-        if k + 1 < len(slots):
+        if slot_no + 1 < len(slots):
             started = utc(chain["started_at"])
             await store.advance(
-                self.rt.db, chain["_id"], k + 1, started + timedelta(seconds=slots[k + 1].offset)
+                self.rt.db, chain["_id"], slot_no + 1, started + timedelta(seconds=slots[slot_no + 1].offset)
             )
         else:
             await store.close(self.rt.db, chain, state="done", at=now, by="timer")
@@ -385,7 +405,7 @@ class Escalation:
     async def _record(
         self,
         decision_id: str,
-        f: domain.Firing,
+        firing: actions.Firing,
         extra: Doc,
         *,
         batch: list[tuple[str, list[Doc]]] | None = None,
@@ -394,20 +414,20 @@ class Escalation:
         doc = {
             "_id": decision_id,
             "outcome": "fired",
-            "rule_id": f.rule_id,
-            "stage": f.stage,
-            "subject": f.subject,
-            "trigger": f.trigger,
-            "fired_at": f.at,
+            "rule_id": firing.rule_id,
+            "stage": firing.stage,
+            "subject": firing.subject,
+            "trigger": firing.trigger,
+            "fired_at": firing.at,
             "owner": self.rt.instance,
             "decided_wall": time.time(),
-            "actions": f.summary()["actions"],
-            "action_ids": [e.id for e in f.emissions],
-            "skipped": f.skipped,
-            "emitted": not f.emissions,
+            "actions": firing.summary()["actions"],
+            "action_ids": [e.id for e in firing.emissions],
+            "skipped": firing.skipped,
+            "emitted": not firing.emissions,
             **extra,
         }
-        entries = [self.rt.outbox.entry(e.event, key=e.key, id=e.id) for e in f.emissions]
+        entries = [self.rt.outbox.entry(e.event, key=e.key, id=e.id) for e in firing.emissions]
         doc["events"] = entries  # kept, so a decision whose decider died can still be emitted
         if await store.decide(self.rt.db, doc):
             if entries and batch is not None:
@@ -430,13 +450,13 @@ class Escalation:
 
     async def repair(self) -> int:
         """Emit decisions whose decider died before emitting them (older than the grace period)."""
-        n = 0
+        emitted = 0
         for doc in await store.unemitted(self.rt.db, time.time() - self.emit_grace_seconds):
             await store.emit_batch(self.rt.db, [(doc["_id"], doc.get("events") or [])])
-            n += 1
-        if n:
+            emitted += 1
+        if emitted:
             self.rt.relay.wake()
-        return n
+        return emitted
 
     async def run(self) -> None:
         """The timer loop: fire what is due, refresh the rules now and then, forever."""
@@ -459,11 +479,3 @@ class Escalation:
                 log.exception("timer loop failed; retrying")
             self.passes += 1
             await asyncio.sleep(self.poll_seconds)
-
-
-def _slot_id(chain_id: str, slot: domain.Slot) -> str:
-    return f"{chain_id}:{slot.label}"
-
-
-def _firing_id_now(f: domain.Firing) -> str:
-    return f"{f.rule_id}:now:{f.trigger}"

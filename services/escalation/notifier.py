@@ -22,7 +22,7 @@ from typing import Any
 import aiosmtplib
 import httpx
 
-from services.escalation import channels, store
+from services.escalation import channels, notification_store
 from shared.clock import utc
 from shared.envelope import Envelope
 from shared.events.escalation import ActionKind, DeliveryStatus, EscalationAction, NotificationDelivery
@@ -46,12 +46,12 @@ class Notifier:
     def __init__(self, rt: Runtime, *, poll_seconds: float = 0.5, channels_file: Path | None = None) -> None:
         self.rt = rt
         self.poll_seconds = poll_seconds
-        s = rt.settings
-        self.channels_file = channels_file or Path(s.escalation_channels or channels.DEFAULT_CHANNELS)
+        settings = rt.settings
+        self.channels_file = channels_file or Path(settings.escalation_channels or channels.DEFAULT_CHANNELS)
         self.channels = channels.Channels(contacts={}, routes=[])
-        self.attempts = max(1, s.notify_attempts)
-        self.backoff_seconds = s.notify_backoff_seconds
-        self.timeout = s.notify_timeout_seconds
+        self.attempts = max(1, settings.notify_attempts)
+        self.backoff_seconds = settings.notify_backoff_seconds
+        self.timeout = settings.notify_timeout_seconds
         self._wake = asyncio.Event()
         self.sent = 0
 
@@ -76,10 +76,10 @@ class Notifier:
         unrouted = not routed
         if unrouted:
             routed = [channels.Notification(channels.notification_id(action.action_id, None), None, None)]
-        for n in routed:
-            msg = channels.message(action, n.id, console_url=self.rt.settings.console_url)
+        for routed_to in routed:
+            msg = channels.message(action, routed_to.id, console_url=self.rt.settings.console_url)
             record: Doc = {
-                "_id": n.id,
+                "_id": routed_to.id,
                 "action_id": action.action_id,
                 "rule_id": action.rule_id,
                 "kind": action.kind.value,
@@ -88,62 +88,64 @@ class Notifier:
                 # for the notification inbox (a desk region's): where, never who
                 "country": action.country,
                 "region": region_of(action.country).value if action.country else None,
-                "contact": n.contact,
-                "channel": n.channel,
+                "contact": routed_to.contact,
+                "channel": routed_to.channel,
                 "state": "pending",
                 "attempts": 0,
                 "created_at": now,
             }
-            stored = await store.add_notification(self.rt.db, record)
+            stored = await notification_store.add_notification(self.rt.db, record)
             if stored.get("state") in FINAL:
                 continue  # done before: a redelivered action
             delivery: Doc = {**record, "message": msg, "next_at": now}
-            if unrouted and not await store.withdrawn(self.rt.db, action.action_id):
+            if unrouted and not await notification_store.withdrawn(self.rt.db, action.action_id):
                 error = f"no route for {channels.recipient(action)!r} in the channel file"
                 fields = {"state": "failed", "finished_at": now, "last_error": error}
                 delivery.update(fields)
                 delivery = Outbox.on_insert(delivery, [self._outcome(delivery, DeliveryStatus.FAILED, error)])
-                log.warning("notification %s: %s", n.id, error)
-            await store.add_delivery(self.rt.db, delivery)
+                log.warning("notification %s: %s", routed_to.id, error)
+            await notification_store.add_delivery(self.rt.db, delivery)
             if unrouted:
-                self.rt.relay.wake(n.id)
+                self.rt.relay.wake(routed_to.id)
         self._wake.set()
 
     # ------------------------------------------------------------ deliveries out
 
     async def deliver_due(self) -> int:
         """Try every delivery due now once; return how many were sent here."""
-        due = await store.due_deliveries(self.rt.db, self.rt.clock.now(), 100)
+        due = await notification_store.due_deliveries(self.rt.db, self.rt.clock.now(), 100)
         gate = asyncio.Semaphore(10)
 
-        async def one(d: Doc) -> bool:
+        async def one(delivery: Doc) -> bool:
             async with gate:
-                return await self._try(d)
+                return await self._try(delivery)
 
-        results = await asyncio.gather(*(one(d) for d in due))
+        results = await asyncio.gather(*(one(delivery) for delivery in due))
         return sum(results)
 
-    async def _try(self, d: Doc) -> bool:
+    async def _try(self, delivery: Doc) -> bool:
         db = self.rt.db
-        record = await store.notification(db, d["_id"])
+        record = await notification_store.notification(db, delivery["_id"])
         if record is not None and record.get("state") in FINAL:
-            await db[store.DELIVERIES].delete_one({"_id": d["_id"]})  # re-queued after it finished
+            await db[notification_store.DELIVERIES].delete_one(
+                {"_id": delivery["_id"]}
+            )  # re-queued after it finished
             return False
         now = self.rt.clock.now()
-        tried = int(d["attempts"]) + 1
+        tried = int(delivery["attempts"]) + 1
         wait = channels.backoff(tried, base=self.backoff_seconds)
-        claimed = await store.claim_try(
+        claimed = await notification_store.claim_try(
             db,
-            d,
+            delivery,
             next_at=now + timedelta(seconds=wait),
             trying_until=now + timedelta(seconds=2 * self.timeout),
         )
         if claimed is None:
             return False  # another replica took this try
-        gone = await store.withdrawn(db, d["action_id"])
+        gone = await notification_store.withdrawn(db, delivery["action_id"])
         if gone is not None:
             # the tries made so far (this claimed one sends nothing)
-            await self._finish(d, DeliveryStatus.WITHDRAWN, withdrawn_reason(gone["at"]))
+            await self._finish(delivery, DeliveryStatus.WITHDRAWN, withdrawn_reason(gone["at"]))
             return False
         try:
             await self._send(claimed)
@@ -155,10 +157,10 @@ class Notifier:
             if tried >= self.attempts:
                 await self._finish(claimed, DeliveryStatus.FAILED, error)
             else:
-                await store.note_failure(db, d["_id"], error)
-                log.info("notification %s: try %d failed, next in %.0f s", d["_id"], tried, wait)
+                await notification_store.note_failure(db, delivery["_id"], error)
+                log.info("notification %s: try %d failed, next in %.0f s", delivery["_id"], tried, wait)
                 # withdrawn while this try was in flight: say so now, not at the next try
-                gone = await store.withdrawn(db, d["action_id"])
+                gone = await notification_store.withdrawn(db, delivery["action_id"])
                 if gone is not None:
                     await self._finish(claimed, DeliveryStatus.WITHDRAWN, withdrawn_reason(gone["at"]))
             return False
@@ -166,17 +168,17 @@ class Notifier:
         self.sent += 1
         return True
 
-    async def _finish(self, d: Doc, status: DeliveryStatus, error: str | None) -> None:
-        await finish(self.rt, d, status, error)
+    async def _finish(self, delivery: Doc, status: DeliveryStatus, error: str | None) -> None:
+        await finish(self.rt, delivery, status, error)
 
-    def _outcome(self, d: Doc, status: DeliveryStatus, error: str | None) -> Doc:
-        return outcome(self.rt, d, status, error)
+    def _outcome(self, delivery: Doc, status: DeliveryStatus, error: str | None) -> Doc:
+        return outcome(self.rt, delivery, status, error)
 
-    async def _send(self, d: Doc) -> None:
-        contact = self.channels.contacts.get(d.get("contact") or "")
+    async def _send(self, delivery: Doc) -> None:
+        contact = self.channels.contacts.get(delivery.get("contact") or "")
         if contact is None:
-            raise Refused(f"the contact {d.get('contact')!r} is no longer in the channel file")
-        msg: dict[str, Any] = d["message"]
+            raise Refused(f"the contact {delivery.get('contact')!r} is no longer in the channel file")
+        msg: dict[str, Any] = delivery["message"]
         if contact.email is not None:
             await self._email(contact.email, msg)
         else:
@@ -184,9 +186,9 @@ class Notifier:
             await self._webhook(contact.webhook, msg)
 
     async def _email(self, to: list[str], msg: dict[str, Any]) -> None:
-        s = self.rt.settings
+        settings = self.rt.settings
         mail = EmailMessage()
-        mail["From"] = s.smtp_sender
+        mail["From"] = settings.smtp_sender
         mail["To"] = ", ".join(to)
         mail["Subject"] = channels.subject_line(msg)
         mail["Message-ID"] = f"<{msg['notification_id']}@lindungi>"
@@ -195,11 +197,11 @@ class Notifier:
         try:
             await aiosmtplib.send(
                 mail,
-                hostname=s.smtp_host,
-                port=s.smtp_port,
-                username=s.smtp_username or None,
-                password=s.smtp_password.get_secret_value() or None,
-                start_tls=s.smtp_starttls,
+                hostname=settings.smtp_host,
+                port=settings.smtp_port,
+                username=settings.smtp_username or None,
+                password=settings.smtp_password.get_secret_value() or None,
+                start_tls=settings.smtp_starttls,
                 timeout=self.timeout,
             )
         except aiosmtplib.SMTPRecipientsRefused as exc:
@@ -223,12 +225,12 @@ class Notifier:
             channels.NOTIFICATION_HEADER: msg["notification_id"],
         }
         async with httpx.AsyncClient(timeout=self.timeout) as client:
-            r = await client.post(hook.url, content=body, headers=headers)
-        if 200 <= r.status_code < 300:
+            response = await client.post(hook.url, content=body, headers=headers)
+        if 200 <= response.status_code < 300:
             return
-        if 400 <= r.status_code < 500 and r.status_code not in (408, 429):
-            raise Refused(f"HTTP {r.status_code}")
-        raise RuntimeError(f"HTTP {r.status_code}")
+        if 400 <= response.status_code < 500 and response.status_code not in (408, 429):
+            raise Refused(f"HTTP {response.status_code}")
+        raise RuntimeError(f"HTTP {response.status_code}")
 
     # ------------------------------------------------------------ loop
 
@@ -241,7 +243,7 @@ class Notifier:
             self._wake.clear()
             try:
                 await self.deliver_due()
-                await store.fold_finished(self.rt.db)
+                await notification_store.fold_finished(self.rt.db)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -259,36 +261,38 @@ def withdrawn_reason(met_at: object) -> str:
     return f"the deadline was met at {met_at}"
 
 
-def outcome(rt: Runtime, d: Doc, status: DeliveryStatus, error: str | None) -> Doc:
+def outcome(rt: Runtime, delivery: Doc, status: DeliveryStatus, error: str | None) -> Doc:
     """The outbox entry of a delivery's outcome (NotificationDelivery), one id per outcome."""
     ev = NotificationDelivery(
-        notification_id=d["_id"],
-        action_id=d["action_id"],
-        rule_id=d["rule_id"],
-        kind=ActionKind(d["kind"]),
-        case_id=d["case_id"],
-        to=d["to"],
-        contact=d.get("contact"),
-        channel=d.get("channel"),
+        notification_id=delivery["_id"],
+        action_id=delivery["action_id"],
+        rule_id=delivery["rule_id"],
+        kind=ActionKind(delivery["kind"]),
+        case_id=delivery["case_id"],
+        to=delivery["to"],
+        contact=delivery.get("contact"),
+        channel=delivery.get("channel"),
         status=status,
-        attempts=int(d.get("attempts", 0)),
+        attempts=int(delivery.get("attempts", 0)),
         error=error,
         at=rt.clock.now(),
     )
     # One id per outcome: a repeat on the wire is dropped by casework.
-    return rt.outbox.entry(ev, key=d["case_id"], id=f"{d['_id']}:{status.value}")
+    return rt.outbox.entry(ev, key=delivery["case_id"], id=f"{delivery['_id']}:{status.value}")
 
 
-async def finish(rt: Runtime, d: Doc, status: DeliveryStatus, error: str | None) -> bool:
+async def finish(rt: Runtime, delivery: Doc, status: DeliveryStatus, error: str | None) -> bool:
     """Store a delivery's outcome with its event, once (only while it is pending)."""
     now = rt.clock.now()
     fields: Doc = {"state": status.value, "finished_at": now}
     if error:
         fields["last_error"] = error
-    if not await store.finish_delivery(rt.db, d["_id"], fields, [outcome(rt, d, status, error)]):
+    if not await notification_store.finish_delivery(
+        rt.db, delivery["_id"], fields, [outcome(rt, delivery, status, error)]
+    ):
         return False
-    rt.relay.wake(d["_id"])
-    log.info("notification %s %s after %d tries", d["_id"], status.value, d["attempts"])
+    rt.relay.wake(delivery["_id"])
+    log.info("notification %s %s after %d tries", delivery["_id"], status.value, delivery["attempts"])
     return True
 
 
@@ -298,9 +302,9 @@ async def withdraw_pending(rt: Runtime, action_ids: list[str], *, met_at: object
     and checks the withdrawal once it failed). How many ended here."""
     now = rt.clock.now()
     ended = 0
-    for d in await store.pending_of_actions(rt.db, action_ids):
-        in_flight = d.get("trying_until")
+    for delivery in await notification_store.pending_of_actions(rt.db, action_ids):
+        in_flight = delivery.get("trying_until")
         if in_flight is not None and utc(in_flight) > now:
             continue
-        ended += await finish(rt, d, DeliveryStatus.WITHDRAWN, withdrawn_reason(met_at))
+        ended += await finish(rt, delivery, DeliveryStatus.WITHDRAWN, withdrawn_reason(met_at))
     return ended

@@ -3,8 +3,8 @@
 A counter bucket holds two things: its members, and which of them a firing has counted.
 
 - Members come only from topics. Every consumed event is evaluated by the live engine's own
-  `domain.evaluate`, under the rule set that was in force at the event's time (rule sets are
-  stored as versions with their load time: `domain.in_force`), and each count hit lands through
+  `evaluation.evaluate`, under the rule set that was in force at the event's time (rule sets are
+  stored as versions with their load time: `evaluation.in_force`), and each count hit lands through
   `store.count_member`, as live. A rule set loaded later does not recount older events.
 - What a firing counted is a decision, not an event: the `decided` records stay (a rebuild
   never fires again and never undoes a firing), and each window decision's members are marked
@@ -25,7 +25,7 @@ from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.escalation import domain, store
+from services.escalation import counting, evaluation, ruleset, store
 from shared.clock import utc
 from shared.envelope import Envelope
 from shared.mongo import Doc
@@ -37,27 +37,27 @@ class Recount:
     """One rebuild's counting: the rule set history, and the earliest hit of each member."""
 
     live: AsyncDatabase[Doc]  # where the rule sets and the decisions are (never redirected)
-    rulesets: dict[int, domain.RuleSet]
+    rulesets: dict[int, ruleset.RuleSet]
     loaded: list[tuple[int, datetime]]
-    first: dict[tuple[str, str, str], domain.CountHit] = field(default_factory=dict)
+    first: dict[tuple[str, str, str], counting.CountHit] = field(default_factory=dict)
     counted: set[tuple[str, str, str]] = field(default_factory=set)  # members of kept firings, last read
 
     @classmethod
     async def start(cls, live: AsyncDatabase[Doc]) -> Projector:
         """A projector over the rule sets stored now (raises if none is stored)."""
         docs = await store.every_ruleset(live)
-        rulesets = {int(d["_id"]): domain.load_rules(d["yaml"]) for d in docs}
+        rulesets = {int(d["_id"]): ruleset.load_rules(d["yaml"]) for d in docs}
         loaded = [(int(d["_id"]), utc(d["loaded_at"])) for d in docs]
         recount = cls(live, rulesets, loaded)
         return Projector(recount.project, recount.settle)
 
     async def project(self, db: AsyncDatabase[Doc], env: Envelope, _event: Any) -> None:
         """Count one event as the rules in force at its time count it."""
-        ev = domain.Incoming.of(id=env.id, type=env.type, time=env.time, data=env.data)
+        ev = ruleset.Incoming.of(id=env.id, type=env.type, time=env.time, data=env.data)
         if ev is None or not self.loaded:
             return
-        version = domain.in_force(self.loaded, ev.time)
-        for hit in domain.evaluate(self.rulesets[version], version, ev).counts:
+        version = evaluation.in_force(self.loaded, ev.time)
+        for hit in evaluation.evaluate(self.rulesets[version], version, ev).counts:
             await store.count_member(db, hit.counter_id, hit.member_doc, hit.counter_doc)
             member = (hit.rule_id, hit.key, hit.member)
             seen = self.first.get(member)
@@ -71,13 +71,13 @@ class Recount:
         marks: dict[str, list[str]] = {}
         counted: set[tuple[str, str, str]] = set()
         self.counted = set()
-        for d in await store.window_decisions(self.live):
-            for m in d.get("members") or []:
-                self.counted.add((d["rule_id"], d["key"], m))
-                hit = self.first.get((d["rule_id"], d["key"], m))
+        for window in await store.window_decisions(self.live):
+            for member in window.get("members") or []:
+                self.counted.add((window["rule_id"], window["key"], member))
+                hit = self.first.get((window["rule_id"], window["key"], member))
                 if hit is not None:  # a member not replayed yet is marked when the catch-up meets it
-                    marks.setdefault(hit.counter_id, []).append(m)
-                    counted.add((d["rule_id"], d["key"], m))
+                    marks.setdefault(hit.counter_id, []).append(member)
+                    counted.add((window["rule_id"], window["key"], member))
         await store.mark_counted(db, marks)
         groups: dict[tuple[str, str, int, int], list[tuple[str, datetime]]] = {}
         for (rule_id, key, member), hit in self.first.items():
@@ -86,6 +86,6 @@ class Recount:
         owed = sum(
             1
             for (_, _, within, at_least), members in groups.items()
-            if domain.pick_window(members, set(), at_least=at_least, within=within) is not None
+            if counting.pick_window(members, set(), at_least=at_least, within=within) is not None
         )
         return {"members counted by kept firings": len(counted), "windows owed a firing": owed}

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 
-from services.escalation import domain, dryrun, store
+from services.escalation import dryrun, notification_store, ruleset, store
 from services.escalation.engine import Escalation
 from services.escalation.models import ChainOut, DryRunIn, DryRunOut, NotificationOut, RuleSetIn, RuleSetOut
 from shared import paging
@@ -24,9 +24,13 @@ def _engine(request: Request) -> Escalation:
     return request.app.state.escalation  # type: ignore[no-any-return]
 
 
-def _invalid(exc: domain.InvalidRules) -> HTTPException:
+def _invalid(exc: ruleset.InvalidRules) -> HTTPException:
     return HTTPException(
-        422, detail=[{"rule": e.rule, "field": e.field, "reason": e.reason} for e in exc.errors]
+        422,
+        detail=[
+            {"field": f"rules.{e.rule}.{e.field}" if e.rule else e.field, "reason": e.reason}
+            for e in exc.errors
+        ],
     )
 
 
@@ -35,7 +39,7 @@ def _ruleset_out(doc: Doc, *, with_rules: bool) -> RuleSetOut:
     if with_rules:
         rules = [
             r.model_dump(mode="json", by_alias=True, exclude_none=True)
-            for r in domain.load_rules(doc["yaml"]).rules
+            for r in ruleset.load_rules(doc["yaml"]).rules
         ]
     return RuleSetOut(
         version=doc["_id"],
@@ -85,7 +89,7 @@ async def load_rules(
     engine = _engine(request)
     try:
         version = await engine.load(body.yaml, by=who.id, note=body.note)
-    except domain.InvalidRules as exc:
+    except ruleset.InvalidRules as exc:
         raise _invalid(exc) from None
     doc = await store.ruleset(engine.rt.db, version)
     assert doc is not None
@@ -103,8 +107,8 @@ async def dry_run(
     """
     engine = _engine(request)
     try:
-        candidate = domain.load_rules(body.yaml)
-    except domain.InvalidRules as exc:
+        candidate = ruleset.load_rules(body.yaml)
+    except ruleset.InvalidRules as exc:
         raise _invalid(exc) from None
     events = await dryrun.read_events(
         engine.rt.settings, from_offset=body.from_offset, from_time=body.from_time, until=body.until
@@ -129,9 +133,9 @@ def _chain_out(doc: Doc, firings: list[Doc]) -> ChainOut:
     )
 
 
-def _firing_out(f: Doc) -> dict[str, Any]:
+def _firing_out(decision: Doc) -> dict[str, Any]:
     keep = ("stage", "outcome", "fired_at", "due_at", "actions", "action_ids", "skipped", "by")
-    return {k: f[k] for k in keep if k in f}
+    return {k: decision[k] for k in keep if k in decision}
 
 
 @router.get("/chains", response_model=list[ChainOut])
@@ -167,8 +171,8 @@ async def case_notifications(
     """A case's notifications (notify and refer actions, one per contact) and their delivery state."""
     db = _engine(request).rt.db
     out = []
-    for doc in await store.notifications_of(db, case_id):
-        live = await store.delivery(db, doc["_id"]) if doc.get("state") == "pending" else None
+    for doc in await notification_store.notifications_of(db, case_id):
+        live = await notification_store.delivery(db, doc["_id"]) if doc.get("state") == "pending" else None
         live_fields = ("state", "attempts", "finished_at", "last_error")
         now: Doc = {k: live[k] for k in live_fields if live and k in live}
         out.append(_notification_out({**doc, **now}))
@@ -210,15 +214,15 @@ async def notification_inbox(
         raise HTTPException(
             422, detail=[{"field": "case_id", "reason": "an officer's inbox names its cases"}]
         )
-    docs = await store.inbox(
+    docs = await notification_store.inbox(
         _engine(request).rt.db,
         region=region.value if region else None,
         case_ids=case_ids,
-        states=list(state or store.FINISHED),
+        states=list(state or notification_store.FINISHED),
         limit=limit + 1,
         after=after,
     )
     return [
         _notification_out(d)
-        for d in paging.page(request, response, docs, limit=limit, order=store.INBOX_ORDER)
+        for d in paging.page(request, response, docs, limit=limit, order=notification_store.INBOX_ORDER)
     ]

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI, Request, Response
-from fastapi.responses import JSONResponse
 
 from services.intake import domain, handlers, store, views
 from shared import audit, topics
 from shared.clock import Clock
+from shared.errors import problem, problem_response
 from shared.ratelimit import RateLimiter
 from shared.service import Runtime
 from shared.service import create_app as create_service_app
@@ -47,12 +47,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         """Refuse oversized bodies before reading them."""
         length = request.headers.get("content-length")
         if length and length.isdigit() and int(length) > domain.MAX_BODY_BYTES:
-            return JSONResponse(
-                status_code=413,
-                content={
-                    "detail": [{"field": "(body)", "reason": f"larger than {domain.MAX_BODY_BYTES} bytes"}]
-                },
-            )
+            too_large = {"field": "(body)", "reason": f"larger than {domain.MAX_BODY_BYTES} bytes"}
+            return problem_response(413, problem(413, errors=[too_large], instance=request.url.path))
         return await call_next(request)
 
     return app

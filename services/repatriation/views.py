@@ -73,11 +73,11 @@ def _out(doc: Doc, p: Principal) -> Doc:
 
 
 def _conflict(msg: str, doc: Doc | None = None) -> HTTPException:
-    item: dict[str, Any] = {"field": "state", "reason": msg}
+    item: dict[str, Any] = {"field": "status", "reason": msg}
     if doc is not None:
         cur = next((s for s in doc.get("steps", []) if s["status"] in ("active", "failed")), None)
         item |= {
-            "status": doc.get("status"),
+            "current_status": doc.get("status"),
             "current_step": cur["name"] if cur else None,
             "current_step_status": cur["status"] if cur else None,
             "repatriation_id": doc.get("_id"),

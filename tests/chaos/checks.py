@@ -18,7 +18,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from pymongo import AsyncMongoClient
 
-from services.escalation import domain as esc_domain
+from services.escalation import chains as esc_chains
 from services.intake import domain as intake_domain
 from shared import topics
 from shared.kafka import read_topics
@@ -288,7 +288,7 @@ def evaluate(exp: Expected, d: dict[str, Any]) -> list[Row]:
         if ch.get("rule_id") not in CHAOS_RULES:
             continue
         started = ch["started_at"].astimezone(UTC)
-        for sl in esc_domain.schedule(ch["stages"]):
+        for sl in esc_chains.schedule(ch["stages"]):
             if started + timedelta(seconds=sl.offset) > now - timedelta(seconds=5):
                 continue
             due += 1

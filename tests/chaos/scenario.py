@@ -274,7 +274,7 @@ class Run:
         def departure(r: httpx.Response) -> str | None:
             j = r.json()
             if r.status_code == 409:
-                return (j.get("detail", {}).get("current") or {}).get("departure_id")
+                return (j.get("current") or {}).get("departure_id")  # the 409 problem names the departure
             return j.get("departure_id")
 
         headers = {**OPERATOR, "content-type": "text/csv"}

@@ -112,7 +112,7 @@ async def test_after_resolution_a_new_incident_opens_a_new_case_and_reopen_is_re
         # the old case cannot come back while the new one holds the worker's incidents
         r = await cw.post(f"/v1/cases/{cid}/reopen", json={"reason": "x"}, headers=auth("supervisor-dewi"))
         assert r.status_code == 409
-        assert r.json()["detail"][0]["current_status"] == "resolved"
+        assert r.json()["current_status"] == "resolved"
         # and if two reopens race past that check, the unique open key refuses the second write
         rt = app.state.runtime
         now = rt.clock.now()

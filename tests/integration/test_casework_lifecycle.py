@@ -185,25 +185,25 @@ async def test_wrong_transitions_are_refused_with_409_and_the_current_state(sett
         ]:
             r = await post(path, body, who)
             assert r.status_code == 409, (path, r.text)
-            assert r.json()["detail"][0]["current_status"] == "new"
+            assert r.json()["current_status"] == "new"
 
         assert (await post("claim", {}, OFFICER)).status_code == 200
         r = await post("triage", {}, OFFICER)
-        assert r.status_code == 409 and r.json()["detail"][0]["current_status"] == "assigned"
+        assert r.status_code == 409 and r.json()["current_status"] == "assigned"
         r = await post("claim", {}, OFFICER2)
         assert r.status_code == 409
         # acknowledging someone else's claim is not a matter of state but of who
         assert (await post("acknowledge", {}, OFFICER2)).status_code == 403
         assert (await post("acknowledge", {}, OFFICER)).status_code == 200
         r = await post("acknowledge", {}, OFFICER)
-        assert r.status_code == 409 and r.json()["detail"][0]["current_status"] == "in_progress"
+        assert r.status_code == 409 and r.json()["current_status"] == "in_progress"
         # nothing half-stored: the refused actions left no trace
         case = (await cw.get(f"/v1/cases/{cid}", headers=OFFICER)).json()
         assert [e["kind"] for e in case["timeline"]] == ["opened", "claimed", "acknowledged"]
         # bad input is 422 field by field
         r = await post("priority", {"priority": 99}, SUPERVISOR)
         assert r.status_code == 422
-        assert {e["field"] for e in r.json()["detail"]} == {"priority", "reason"}
+        assert {e["field"] for e in r.json()["errors"]} == {"priority", "reason"}
 
 
 async def test_escalation_actions_tag_notify_and_open_an_investigation(settings: Settings) -> None:

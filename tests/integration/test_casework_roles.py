@@ -89,4 +89,4 @@ async def test_roles_are_enforced_on_every_endpoint(settings: Settings) -> None:
                     assert r.status_code in (200, 404), (method, path, role, r.text)
                 else:
                     assert r.status_code == 403, (method, path, role, r.text)
-                    assert r.json()["detail"][0]["field"] == "authorization"
+                    assert r.json()["errors"][0]["field"] == "authorization"

@@ -14,7 +14,7 @@ import pytest
 from services.casework.app import create_app as casework_app
 from services.console.app import create_app as console_app
 from services.console.settings import ConsoleSettings
-from services.escalation import store
+from services.escalation import notification_store
 from services.escalation.app import create_app as escalation_app
 from shared.clock import ManualClock
 from shared.settings import Settings
@@ -74,7 +74,7 @@ async def test_the_notification_inbox_shows_a_desk_user_what_reached_its_cases_o
         r = await cw_http.post(f"/v1/cases/{case_id}/claim", json={}, headers=OFFICER)
         assert r.status_code == 200 and r.json()["assignee"] == "officer-ani"
         db = esc.state.runtime.db
-        await db[store.NOTIFICATIONS].insert_many(
+        await db[notification_store.NOTIFICATIONS].insert_many(
             [
                 record(1, case_id, state="sent", region="east_asia", country="KR"),
                 record(2, "someone-elses-case", state="failed", region="middle_east", country="SA"),

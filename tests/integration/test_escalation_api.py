@@ -47,8 +47,8 @@ async def test_rules_are_listed_loaded_whole_or_refused_whole(settings: Settings
         broken = FASTER.replace("level: 3", "level: 7", 1)
         r = await http.post("/v1/rules", json={"yaml": broken}, headers=SUPERVISOR)
         assert r.status_code == 422
-        [err] = r.json()["detail"]
-        assert err["rule"] == "trafficking-opened" and err["field"] == "actions.0.level"
+        [err] = r.json()["errors"]
+        assert err["field"] == "rules.trafficking-opened.actions.0.level"
         assert (await http.get("/v1/rules", headers=OFFICER)).json()["version"] == 1  # still in force
 
         r = await http.post("/v1/rules", json={"yaml": FASTER, "note": "30 minutes"}, headers=SUPERVISOR)

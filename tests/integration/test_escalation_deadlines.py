@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from services.casework.app import create_app as create_casework
-from services.escalation import store
+from services.escalation import notification_store, store
 from services.escalation.app import create_app as create_escalation
 from shared.clock import ManualClock
 from shared.envelope import Envelope
@@ -215,5 +215,8 @@ async def test_an_acknowledgement_that_comes_late_withdraws_what_it_can_and_says
             [n] = await eventually(listed)
             assert n["notification_id"] == note["notification_id"]
             assert (
-                await app.state.runtime.db[store.DELIVERIES].find_one({"_id": n["notification_id"]}) is None
+                await app.state.runtime.db[notification_store.DELIVERIES].find_one(
+                    {"_id": n["notification_id"]}
+                )
+                is None
             )

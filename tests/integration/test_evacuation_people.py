@@ -106,7 +106,7 @@ async def test_evacuation_counts_reported_people_and_completes_when_all_are_acco
         refused = await move(["ev-000001"], "unaccounted", DESK, confirmed=True)
         assert refused.status_code == 403, refused.text
         wrong = await move(["ev-000001"], "safe", SUPERVISOR, confirmed=True)
-        assert wrong.status_code == 422 and wrong.json()["detail"][0]["field"] == "confirmed"
+        assert wrong.status_code == 422 and wrong.json()["errors"][0]["field"] == "confirmed"
         assert (await move(["ev-000001"], "unaccounted", SUPERVISOR, confirmed=True)).json()["moved"] == 1
 
         wf = (await c.get(f"/v1/repatriations/{eid}", headers=DESK)).json()

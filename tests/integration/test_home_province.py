@@ -52,7 +52,7 @@ async def test_the_desk_sets_and_corrects_a_workers_home_province(settings: Sett
 
         path = f"/v1/repatriations/{rid}/home-province"
         bad = await c.post(path, json={"home_province": "Atlantis", "reason": "typo"}, headers=DESK)
-        assert bad.status_code == 422 and bad.json()["detail"][0]["field"].endswith("home_province")
+        assert bad.status_code == 422 and bad.json()["errors"][0]["field"].endswith("home_province")
         no_reason = await c.post(path, json={"home_province": "DKI Jakarta"}, headers=DESK)
         assert no_reason.status_code == 422
         mission = await c.post(path, json={"home_province": "DKI Jakarta", "reason": "KTP"}, headers=KL)

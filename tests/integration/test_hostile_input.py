@@ -34,27 +34,27 @@ async def test_hostile_bodies_are_refused_by_name_and_nothing_is_stored(settings
 
         deep = b"[" * 10_000 + b"]" * 10_000
         r = await post("/v1/incidents", content=deep, headers=JSON)
-        assert r.status_code == 422 and "nested deeper" in r.json()["detail"][0]["reason"]
+        assert r.status_code == 422 and "nested deeper" in r.json()["errors"][0]["reason"]
 
         dup = json.dumps(GOOD)[:-1] + ', "country": "JP"}'
         r = await post("/v1/incidents", content=dup.encode(), headers=JSON)
-        assert r.status_code == 422 and r.json()["detail"][0]["field"] == "country"
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] == "country"
 
         r = await post("/v1/incidents", content=b'{"country": "KR",', headers=JSON)
-        assert r.status_code == 400 and "byte 17" in r.json()["detail"][0]["reason"]
+        assert r.status_code == 400 and "byte 17" in r.json()["errors"][0]["reason"]
 
         r = await post(
             "/v1/incidents",
             content=json.dumps(GOOD).encode(),
             headers={**SEOUL, "content-type": "text/plain"},
         )
-        assert r.status_code == 415 and r.json()["detail"][0]["field"] == "content-type"
+        assert r.status_code == 415 and r.json()["errors"][0]["field"] == "content-type"
 
         r = await post("/v1/incidents", json={**GOOD, "people_affected": "3"}, headers=SEOUL)
-        assert r.status_code == 422 and r.json()["detail"][0]["field"] == "people_affected"
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] == "people_affected"
 
         r = await post("/v1/incidents", json={**GOOD, "country": 7}, headers=SEOUL)
-        assert r.status_code == 422 and r.json()["detail"][0]["field"] == "country"
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] == "country"
 
         r = await post("/v1/incidents", json={**GOOD, "narrative": "x" * 2_000_000}, headers=SEOUL)
         assert r.status_code == 413

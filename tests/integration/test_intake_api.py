@@ -153,7 +153,7 @@ async def test_a_used_key_with_another_report_is_refused_naming_what_differs(
             "/v1/incidents", json=incident(category="death", severity="critical"), headers=key
         )
         assert slip.status_code == 422, slip.text
-        (problem,) = slip.json()["detail"]
+        (problem,) = slip.json()["errors"]
         assert problem["field"] == "Idempotency-Key"
         assert "category" in problem["reason"] and "severity" in problem["reason"]
         assert "narrative" not in problem["reason"]
@@ -166,8 +166,8 @@ async def test_a_used_key_with_another_report_is_refused_naming_what_differs(
             "/v1/incidents", json={**ref, "place": "Busan"}, headers={**SEOUL, "Idempotency-Key": "c"}
         )
         assert other.status_code == 422, other.text
-        assert other.json()["detail"][0]["field"] == "mission_reference"
-        assert "place" in other.json()["detail"][0]["reason"]
+        assert other.json()["errors"][0]["field"] == "mission_reference"
+        assert "place" in other.json()["errors"][0]["reason"]
 
         # The Kafka door refuses the same slip into its dead-letter topic, with the reason.
         name = topics.INCIDENT_SUBMISSIONS.name
@@ -197,16 +197,16 @@ async def test_cross_jurisdiction_and_unknown_credentials_are_refused(
     async with running(intake_app(settings, ManualClock(NOW))) as intake:
         r = await intake.post("/v1/incidents", json=incident(country="JP"), headers=SEOUL)
         assert r.status_code == 403
-        assert r.json()["detail"] == [
+        assert r.json()["errors"] == [
             {"field": "country", "reason": "JP is outside this mission's jurisdiction (KR)"}
         ]
         posing = await intake.post("/v1/incidents", json=incident(mission_id="kbri-tokyo"), headers=SEOUL)
-        assert posing.status_code == 403 and posing.json()["detail"][0]["field"] == "mission_id"
+        assert posing.status_code == 403 and posing.json()["errors"][0]["field"] == "mission_id"
         assert (await intake.post("/v1/incidents", json=incident())).status_code == 401
         unknown = await intake.post(
             "/v1/incidents", json=incident(), headers={"Authorization": "Bearer dev-nobody"}
         )
-        assert unknown.status_code == 401 and unknown.json()["detail"][0]["reason"] == "unknown credential"
+        assert unknown.status_code == 401 and unknown.json()["errors"][0]["reason"] == "unknown credential"
         desk = await intake.post("/v1/incidents", json=incident(), headers=bearer("officer-ani"))
         assert desk.status_code == 403
         assert await intake_db["incidents"].count_documents({}) == 0
@@ -233,7 +233,7 @@ async def test_bad_input_is_refused_field_by_field_and_nothing_is_stored(
             "/v1/incidents", json=incident(occurred_at="2026-11-21T09:30:00+09:00"), headers=SEOUL
         )
         assert future.status_code == 422
-        assert future.json()["detail"] == [{"field": "occurred_at", "reason": "is in the future"}]
+        assert future.json()["errors"] == [{"field": "occurred_at", "reason": "is in the future"}]
         many = await intake.post(
             "/v1/incidents",
             json=incident(
@@ -247,9 +247,9 @@ async def test_bad_input_is_refused_field_by_field_and_nothing_is_stored(
             headers=SEOUL,
         )
         assert many.status_code == 422
-        fields = {e["field"] for e in many.json()["detail"]}
+        fields = {e["field"] for e in many.json()["errors"]}
         assert fields == {"country", "category", "people_affected", "place", "worker.nik", "reporter.name"}
-        assert all("31712345" not in e["reason"] for e in many.json()["detail"])  # values are never echoed
+        assert all("31712345" not in e["reason"] for e in many.json()["errors"])  # values are never echoed
         big = await intake.post(
             "/v1/incidents",
             content=b"{" + b" " * 70_000 + b"}",

@@ -50,8 +50,8 @@ async def test_a_credential_past_its_limit_gets_429_on_every_replica_and_others_
             r = await client.post("/v1/incidents", json=incident(99), headers=SEOUL)
             assert r.status_code == 429, r.text
             assert r.headers["retry-after"] == "45"
-            assert r.json()["detail"][0]["field"] == "authorization"
-            assert "more than 4 incident reports in 60 s" in r.json()["detail"][0]["reason"]
+            assert r.json()["errors"][0]["field"] == "authorization"
+            assert "more than 4 incident reports in 60 s" in r.json()["errors"][0]["reason"]
         # A bad body in a retry loop counts too (the limit is judged before the body).
         r = await one.post("/v1/incidents", json={"country": "KR"}, headers=SEOUL)
         assert r.status_code == 429

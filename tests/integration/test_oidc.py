@@ -36,7 +36,7 @@ def auth(token: str) -> dict[str, str]:
 
 
 def reason(r: httpx.Response) -> str:
-    return str(r.json()["detail"][0]["reason"])
+    return str(r.json()["errors"][0]["reason"])
 
 
 async def test_a_missions_client_credentials_token_posts_within_its_jurisdiction_only(
@@ -50,7 +50,7 @@ async def test_a_missions_client_credentials_token_posts_within_its_jurisdiction
         assert mine["mission_id"] == "kbri-seoul"
         outside = await intake.post("/v1/incidents", json=incident(country="JP"), headers=auth(token))
         assert outside.status_code == 403
-        assert outside.json()["detail"] == [
+        assert outside.json()["errors"] == [
             {"field": "country", "reason": "JP is outside this mission's jurisdiction (KR)"}
         ]
         # development credentials keep working beside the provider's tokens in development
@@ -78,7 +78,7 @@ async def test_users_signed_in_at_the_provider_carry_their_roles_and_provinces(
         other = await registry.get(
             "/v1/statistics/departures", params={"province": "Jawa Barat"}, headers=auth(region)
         )
-        assert other.status_code == 403 and other.json()["detail"][0]["field"] == "province"
+        assert other.status_code == 403 and other.json()["errors"][0]["field"] == "province"
         assert (await registry.get("/v1/departures", headers=auth(region))).status_code == 403
 
 

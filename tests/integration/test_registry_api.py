@@ -117,7 +117,7 @@ async def test_departure_changes_are_versioned_and_transitions_checked(settings:
         assert dep["version"] == 1 and "nik" not in dep
         again = await registry.post("/v1/departures", json=departure(status="registered"), headers=OPERATOR)
         assert again.status_code == 409
-        assert again.json()["detail"]["current"]["departure_id"] == dep["departure_id"]
+        assert again.json()["current"]["departure_id"] == dep["departure_id"]
 
         moved = await registry.patch(
             f"/v1/departures/{dep['departure_id']}", json={"status": "departed"}, headers=OPERATOR
@@ -127,7 +127,7 @@ async def test_departure_changes_are_versioned_and_transitions_checked(settings:
             f"/v1/departures/{dep['departure_id']}", json={"status": "registered"}, headers=OPERATOR
         )
         assert back.status_code == 409
-        assert back.json()["detail"]["current"]["status"] == "departed"
+        assert back.json()["current"]["status"] == "departed"
         same = await registry.patch(
             f"/v1/departures/{dep['departure_id']}", json={"status": "departed"}, headers=OPERATOR
         )
@@ -165,14 +165,14 @@ async def test_roles_and_credentials_are_checked(settings: Settings) -> None:
         )
         assert bad.status_code == 401
         refused = await registry.post("/v1/departures", json=departure(), headers=OFFICER)
-        assert refused.status_code == 403 and "registry_operator" in refused.json()["detail"][0]["reason"]
+        assert refused.status_code == 403 and "registry_operator" in refused.json()["errors"][0]["reason"]
         invalid = await registry.post(
             "/v1/departures",
             json=departure(nik="1", destination_country="XX", skill_level="expert"),
             headers=OPERATOR,
         )
         assert invalid.status_code == 422
-        assert {e["field"] for e in invalid.json()["detail"]} == {"nik", "destination_country", "skill_level"}
+        assert {e["field"] for e in invalid.json()["errors"]} == {"nik", "destination_country", "skill_level"}
 
 
 async def test_flag_requests_flag_the_agency_once(settings: Settings) -> None:

@@ -124,11 +124,11 @@ async def test_living_worker_end_to_end_with_skip_retry_reroute(settings: Settin
             headers=KL,
         )
         assert r.status_code == 422
-        assert {e["field"] for e in r.json()["detail"]} == {"evidence", "data.document"}
+        assert {e["field"] for e in r.json()["errors"]} == {"evidence", "data.document"}
         # Not the current step: 409 with the state.
         r = await c.post(f"/v1/repatriations/{rid}/steps/departed/complete", json={}, headers=KL)
         assert r.status_code == 409
-        assert r.json()["detail"][0]["current_step"] == "travel_document"
+        assert r.json()["current_step"] == "travel_document"
 
         clock.advance(timedelta(hours=10))
         await step(
@@ -278,7 +278,7 @@ async def test_cancellation_undoes_funding_and_booking_and_frees_the_case(settin
         rid = r.json()["repatriation_id"]
         # One case, one live living workflow.
         r = await c.post("/v1/repatriations", json=living("case-2"), headers=DESK)
-        assert r.status_code == 409 and r.json()["detail"][0]["repatriation_id"] == rid
+        assert r.status_code == 409 and r.json()["repatriation_id"] == rid
 
         await step(c, rid, "travel_document", "complete", KL, evidence=["SPLP-9"], data={"document": "splp"})
         await step(
@@ -453,13 +453,13 @@ async def test_a_repatriation_for_no_case_or_an_unknown_region_is_refused_at_the
 
     async with running(create_app(settings, ManualClock())) as c:
         r = await c.post("/v1/repatriations", json=living("no-such-case"), headers=DESK)
-        assert r.status_code == 404 and r.json()["detail"][0]["field"] == "case_id"
+        assert r.status_code == 404 and r.json()["errors"][0]["field"] == "case_id"
         r = await c.post(
             "/v1/evacuations",
             json={"country": "LB", "region": "atlantis", "reason": "armed conflict"},
             headers=DESK,
         )
-        assert r.status_code == 422 and r.json()["detail"][0]["field"] == "region"
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] == "region"
         # Once casework opens the case, repatriation learns it from the topic and starts.
         opened = CaseOpened(
             case_id="case-new",

@@ -47,5 +47,5 @@ async def test_invalid_incident_is_refused_field_by_field(settings: Settings) ->
         bad = {**INCIDENT, "country": "Korea", "severity": "urgent"}
         r = await intake.post("/v1/incidents", json=bad, headers=AUTH)
         assert r.status_code == 422
-        fields = {e["field"] for e in r.json()["detail"]}
+        fields = {e["field"] for e in r.json()["errors"]}
         assert fields == {"country", "severity"}

@@ -37,14 +37,14 @@ async def test_unmasking_is_asked_for_with_a_reason_and_audited(settings: Settin
         # an officer may not ask
         r = await registry.get(url, params=UNMASK, headers={**OFFICER, "X-Purpose": "curious"})
         assert r.status_code == 403
-        assert r.json()["detail"][0]["field"] == "unmask"
+        assert r.json()["errors"][0]["field"] == "unmask"
         # a writer must say why: no header, or a blank one, is refused naming the header
         for purpose in ({}, {"X-Purpose": "   "}):
             r = await registry.get(url, params=UNMASK, headers={**OPERATOR, **purpose})
             assert r.status_code == 422, r.text
-            assert r.json()["detail"][0]["field"] == "X-Purpose"
+            assert r.json()["errors"][0]["field"] == "X-Purpose"
         r = await registry.post("/v1/workers/search", json={"nik": NIK}, params=UNMASK, headers=OPERATOR)
-        assert r.status_code == 422 and r.json()["detail"][0]["field"] == "X-Purpose"
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] == "X-Purpose"
         assert (
             await registry.get("/v1/audit/reads", params={"worker_id": dep["worker_id"]}, headers=AUDITOR)
         ).json() == []

@@ -6,6 +6,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
+
 from shared import topics
 from shared.auth import dev_token
 from shared.clock import ManualClock
@@ -63,6 +65,14 @@ async def publish(settings: Settings, event: Event, *, key: str, id: str | None 
 async def publish_incident(settings: Settings, inc: IncidentAccepted, *, id: str | None = None) -> Envelope:
     """An IncidentAccepted on the incidents topic, keyed by worker_key like intake does."""
     return await publish(settings, inc, key=inc.worker_key, id=id)
+
+
+async def case_of(client: httpx.AsyncClient, incident_id: str) -> dict[str, Any] | None:
+    """The case an incident is in, as an officer reads it, or None while casework has not opened it."""
+    r = await client.get("/v1/cases", params={"incident_id": incident_id}, headers=OFFICER)
+    assert r.status_code == 200, r.text
+    found: list[dict[str, Any]] = r.json()
+    return found[0] if found else None
 
 
 INCIDENTS = topics.INCIDENTS

@@ -9,6 +9,7 @@ from fastapi import Depends, FastAPI
 
 from services.registry.app import create_app as registry_app
 from shared.auth import Principal, require
+from shared.service import install_problem_handlers
 from shared.settings import Settings
 
 
@@ -23,6 +24,7 @@ def _app() -> FastAPI:
     def open_() -> str:
         return "ok"
 
+    install_problem_handlers(app)  # as every service's app (shared.service.create_app)
     return app
 
 
@@ -50,4 +52,6 @@ async def test_no_usable_bearer_credential_is_our_401(header: str | None) -> Non
         assert (await client.get("/open")).status_code == 200
     assert got.status_code == 401
     assert got.headers["www-authenticate"] == "Bearer"
-    assert got.json() == {"detail": [{"field": "authorization", "reason": "a bearer credential is required"}]}
+    assert got.headers["content-type"] == "application/problem+json"
+    assert got.json()["errors"] == [{"field": "authorization", "reason": "a bearer credential is required"}]
+    assert got.json()["status"] == 401 and got.json()["title"] == "Unauthorized"

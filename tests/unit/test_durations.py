@@ -5,7 +5,7 @@ from datetime import timedelta
 
 import pytest
 
-from services.escalation import domain as escalation
+from services.escalation import ruleset as escalation_ruleset
 from services.repatriation import domain as repatriation
 from shared.durations import parse_duration
 
@@ -16,7 +16,7 @@ def test_units_and_bare_numbers_read_the_same_everywhere() -> None:
     assert parse_duration(" 4h ") == timedelta(hours=4)
     assert parse_duration("7d") == timedelta(days=7)
     assert parse_duration(3600) == timedelta(hours=1)  # seconds, never hours
-    assert escalation.parse_duration(3600) == 3600 == escalation.parse_duration("1h")
+    assert escalation_ruleset.duration_seconds(3600) == 3600 == escalation_ruleset.duration_seconds("1h")
     assert repatriation.parse_duration(3600) == timedelta(hours=1) == repatriation.parse_duration("1h")
 
 

@@ -4,23 +4,23 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
-from services.escalation import domain, simulate
+from services.escalation import chains, counting, evaluation, ruleset, simulate
+from services.escalation.engine import DEFAULT_RULES
 from shared.events.escalation import EscalationAction, FlagRequested
 from shared.events.repatriation import RepatriationRequested
 
-DEFAULT = (Path(domain.__file__).parent / "rules" / "default.yaml").read_text()
+DEFAULT = DEFAULT_RULES.read_text()
 T0 = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 
 
-def ev(name: str, at: datetime, id: str | None = None, **data: object) -> domain.Incoming:
-    return domain.Incoming(id=id or uuid.uuid4().hex, name=name, time=at, data=data)
+def ev(name: str, at: datetime, id: str | None = None, **data: object) -> ruleset.Incoming:
+    return ruleset.Incoming(id=id or uuid.uuid4().hex, name=name, time=at, data=data)
 
 
-def opened(case_id: str, at: datetime = T0, **extra: object) -> domain.Incoming:
+def opened(case_id: str, at: datetime = T0, **extra: object) -> ruleset.Incoming:
     data: dict[str, object] = {
         "case_id": case_id,
         "country": "MY",
@@ -34,7 +34,7 @@ def opened(case_id: str, at: datetime = T0, **extra: object) -> domain.Incoming:
 
 
 def test_default_rules_load_and_cover_the_desk() -> None:
-    rules = domain.load_rules(DEFAULT)
+    rules = ruleset.load_rules(DEFAULT)
     ids = {r.id for r in rules.rules}
     assert {
         "critical-ack-1h",
@@ -61,8 +61,8 @@ rules:
     trigger: {event: CaseOpend}
     actions: [{do: tag, tag: x}]
 """
-    with pytest.raises(domain.InvalidRules) as err:
-        domain.load_rules(text)
+    with pytest.raises(ruleset.InvalidRules) as err:
+        ruleset.load_rules(text)
     got = {(e.rule, e.field) for e in err.value.errors}
     assert ("bad-one", "trigger") in got  # severity 'urgent' is not a severity
     assert ("bad-one", "actions.0.level") in got
@@ -97,22 +97,22 @@ rules:
     ],
 )
 def test_each_kind_of_invalid_file_names_its_problem(text: str, reason: str) -> None:
-    with pytest.raises(domain.InvalidRules) as err:
-        domain.load_rules(text)
+    with pytest.raises(ruleset.InvalidRules) as err:
+        ruleset.load_rules(text)
     assert reason in str(err.value)
 
 
 def test_durations() -> None:
-    assert domain.parse_duration("90s") == 90
-    assert domain.parse_duration("4h") == 4 * 3600
-    assert domain.parse_duration("30d") == 30 * 86400
+    assert ruleset.duration_seconds("90s") == 90
+    assert ruleset.duration_seconds("4h") == 4 * 3600
+    assert ruleset.duration_seconds("30d") == 30 * 86400
     with pytest.raises(ValueError):
-        domain.parse_duration("tomorrow")
+        ruleset.duration_seconds("tomorrow")
 
 
 def test_critical_case_starts_frozen_chains_and_death_acts_at_once() -> None:
-    rules = domain.load_rules(DEFAULT)
-    d = domain.evaluate(rules, 1, opened("c1", severity="critical", category="death"))
+    rules = ruleset.load_rules(DEFAULT)
+    d = evaluation.evaluate(rules, 1, opened("c1", severity="critical", category="death"))
     assert {s.rule_id for s in d.starts} == {"critical-ack-1h", "triage-24h"}
     critical = next(s for s in d.starts if s.rule_id == "critical-ack-1h")
     assert critical.first_due == T0 + timedelta(hours=1)
@@ -122,7 +122,7 @@ def test_critical_case_starts_frozen_chains_and_death_acts_at_once() -> None:
     assert isinstance(events[0], RepatriationRequested) and events[0].kind == "remains"
     assert isinstance(events[1], EscalationAction) and events[1].level == 2
     # deterministic ids: the same trigger gives the same action ids
-    again = domain.evaluate(rules, 1, opened("c1", severity="critical", category="death"))
+    again = evaluation.evaluate(rules, 1, opened("c1", severity="critical", category="death"))
     assert [e.id for e in again.firings[0].emissions] != []  # other event id, once_per subject:
     assert [e.id for e in again.firings[0].emissions] == [e.id for e in death.emissions]
 
@@ -132,7 +132,7 @@ def test_schedule_flattens_stages_and_bounded_repeats() -> None:
         {"after": 3600, "actions": [{"do": "tag", "tag": "a"}]},
         {"after": 3600, "actions": [{"do": "tag", "tag": "b"}], "repeat": {"every": 7200, "times": 2}},
     ]
-    slots = domain.schedule(stages)
+    slots = chains.schedule(stages)
     assert [(s.label, s.offset) for s in slots] == [
         ("s0r0", 3600),
         ("s1r0", 7200),
@@ -142,7 +142,7 @@ def test_schedule_flattens_stages_and_bounded_repeats() -> None:
 
 
 def test_step_overdue_chain_starts_at_the_steps_deadline_and_done_ends_it() -> None:
-    rules = domain.load_rules(DEFAULT)
+    rules = ruleset.load_rules(DEFAULT)
     due = T0 + timedelta(days=2)
     step = ev(
         "StepChanged",
@@ -156,19 +156,19 @@ def test_step_overdue_chain_starts_at_the_steps_deadline_and_done_ends_it() -> N
         due_at=due.isoformat(),
         actor="system",
     )
-    [start] = domain.evaluate(rules, 1, step).starts
+    [start] = evaluation.evaluate(rules, 1, step).starts
     assert start.subject == "repatriation_step:r1/travel_document" and start.first_due == due
     done = ev("StepChanged", T0, repatriation_id="r1", step="travel_document", status="done")
     other = ev("StepChanged", T0, repatriation_id="r1", step="funding", status="done")
-    assert domain.ends_chain(start.until, done)
-    assert domain.subject_key("repatriation_step", other.data) != start.subject
+    assert chains.ends_chain(start.until, done)
+    assert evaluation.subject_key("repatriation_step", other.data) != start.subject
 
 
 def test_counting_rule_fires_once_per_window_and_key() -> None:
-    rules = domain.load_rules(DEFAULT)
+    rules = ruleset.load_rules(DEFAULT)
     start = T0 + timedelta(days=3)
 
-    def incident(agency: str, days: int) -> domain.Incoming:
+    def incident(agency: str, days: int) -> ruleset.Incoming:
         return ev(
             "IncidentAccepted",
             start + timedelta(days=days),
@@ -185,7 +185,7 @@ def test_counting_rule_fires_once_per_window_and_key() -> None:
 
 
 def test_simulated_chain_is_cancelled_by_acknowledgement_and_fires_otherwise() -> None:
-    rules = domain.load_rules(DEFAULT)
+    rules = ruleset.load_rules(DEFAULT)
     ack = ev("CaseAcknowledged", T0 + timedelta(minutes=59), case_id="c1", status="in_progress")
     stream = [opened("c1", severity="critical"), ack, opened("c2", severity="critical")]
     fired = simulate.run(rules, stream, until=T0 + timedelta(hours=1, minutes=30))
@@ -194,8 +194,8 @@ def test_simulated_chain_is_cancelled_by_acknowledgement_and_fires_otherwise() -
 
 
 def test_dry_run_reports_the_difference_of_a_changed_rule() -> None:
-    live = domain.load_rules(DEFAULT)
-    candidate = domain.load_rules(
+    live = ruleset.load_rules(DEFAULT)
+    candidate = ruleset.load_rules(
         DEFAULT.replace(
             "after: 1h\n          actions:\n            - {do: escalate, level: 1",
             "after: 30m\n          actions:\n            - {do: escalate, level: 1",
@@ -214,10 +214,10 @@ def test_dry_run_reports_the_difference_of_a_changed_rule() -> None:
 
 
 def test_counting_windows_slide_across_bucket_boundaries_and_count_each_incident_once() -> None:
-    rules = domain.load_rules(DEFAULT)
+    rules = ruleset.load_rules(DEFAULT)
     day = datetime(2026, 1, 1, 12, tzinfo=UTC)  # a 30-day bucket boundary falls on 2026-01-07
 
-    def incident(agency: str, days: int) -> domain.Incoming:
+    def incident(agency: str, days: int) -> ruleset.Incoming:
         return ev(
             "IncidentAccepted",
             day + timedelta(days=days),
@@ -233,7 +233,7 @@ def test_counting_windows_slide_across_bucket_boundaries_and_count_each_incident
     # a: days 0, 9, 19 fire (across the boundary); 20, 21, 22 are three more and fire again
     assert [f.subject for f in flags] == ["agency-pattern-30d:a", "agency-pattern-30d:a"]
     assert (
-        domain.pick_window(
+        counting.pick_window(
             [("x", day), ("y", day + timedelta(days=30))], set(), at_least=2, within=30 * 86400
         )
         is None
@@ -243,10 +243,10 @@ def test_counting_windows_slide_across_bucket_boundaries_and_count_each_incident
 def test_the_rule_set_in_force_is_the_last_loaded_at_or_before_the_event() -> None:
     t = datetime(2026, 3, 1, tzinfo=UTC)
     loaded = [(2, t + timedelta(days=10)), (1, t), (3, t + timedelta(days=20))]
-    assert domain.in_force(loaded, t - timedelta(days=1)) == 1  # older than any: the first
-    assert domain.in_force(loaded, t) == 1
-    assert domain.in_force(loaded, t + timedelta(days=10) - timedelta(microseconds=1)) == 1
-    assert domain.in_force(loaded, t + timedelta(days=10)) == 2
-    assert domain.in_force(loaded, t + timedelta(days=400)) == 3
+    assert evaluation.in_force(loaded, t - timedelta(days=1)) == 1  # older than any: the first
+    assert evaluation.in_force(loaded, t) == 1
+    assert evaluation.in_force(loaded, t + timedelta(days=10) - timedelta(microseconds=1)) == 1
+    assert evaluation.in_force(loaded, t + timedelta(days=10)) == 2
+    assert evaluation.in_force(loaded, t + timedelta(days=400)) == 3
     with pytest.raises(ValueError):
-        domain.in_force([], t)
+        evaluation.in_force([], t)
