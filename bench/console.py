@@ -10,7 +10,7 @@ as separate processes, as `make run` starts them; 0: in this process, beside the
 services). Starts the five services and the console in this process, each on a free loopback
 port (the console calls the services over HTTP, as in `make run`), in a fresh namespace. Stores
 N cases in casework's database with bulk inserts of the very documents casework's incident
-handler builds (`service._new_case`), at rest (outbox already published). Then, signed in as a
+handler builds (`opening.protection_case`), at rest (outbox already published). Then, signed in as a
 desk officer, it reads in turn (the queue page QUEUE_ROUNDS times, the case page ROUNDS times):
 
 - the console's queue page `/desk?queue=<the largest queue>`, which reads casework's
@@ -50,8 +50,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from deploy.local.run import ROOT, Supervisor, free_port
 from deploy.local.run import SERVICES as PROCESS_PORTS
-from services.casework import domain, store
-from services.casework import service as casework_service
+from services.casework import changes, domain, opening, store
 from services.casework.app import create_app as casework_app
 from services.console.app import create_app as console_app
 from services.console.settings import ConsoleSettings
@@ -205,8 +204,8 @@ def _incident(i: int, rt: Runtime) -> IncidentAccepted:
 def case_document(rt: Runtime, i: int) -> dict[str, Any]:
     """A case exactly as casework's incident handler stores it, once its outbox is published."""
     incident = _incident(i, rt)
-    case_id = casework_service.case_id_for(incident.incident_id)
-    doc = casework_service._new_case(
+    case_id = changes.case_id_for(incident.incident_id)
+    doc = opening.protection_case(
         rt,
         case_id=case_id,
         event_id=f"bench-event-{i:06d}",
@@ -219,7 +218,6 @@ def case_document(rt: Runtime, i: int) -> dict[str, Any]:
             people_affected=incident.people_affected,
             case_id=case_id,
         ),
-        rules=domain.load_rules(),
     )
     doc[OUTBOX], doc[PENDING] = [], False  # what the relay leaves after publishing
     share = i % 100

@@ -34,8 +34,10 @@ from pymongo.errors import BulkWriteError
 from rich.progress import Progress
 
 from bench.memorydb import Doc, MemoryDb
+from services.casework import changes as cw_changes
+from services.casework import desk as cw_desk
 from services.casework import domain as cw_domain
-from services.casework import service as cw_service
+from services.casework import placement as cw_placement
 from services.casework import store as cw_store
 from services.escalation import chains as esc_chains
 from services.escalation import engine as esc_engine
@@ -307,7 +309,7 @@ async def seed(settings: Settings, scale: float = 1.0, *, progress: bool = True)
                     raw = intake_mem[in_store.INCIDENTS].docs[incident["_id"]]
                     env = Envelope.model_validate(raw[OUTBOX][0]["envelope"])
                     accepted = IncidentAccepted.model_validate(env.data)
-                    case_id = await cw_service.on_incident(cw_rt, event_id=env.id, incident=accepted)
+                    case_id = await cw_placement.on_incident(cw_rt, event_id=env.id, incident=accepted)
                     case = cw_mem[cw_store.CASES].docs.get(case_id)
                     if case is not None and case["status"] == "new" and len(case["incident_ids"]) == 1:
                         target = rng.choices(states, state_w)[0]
@@ -321,7 +323,7 @@ async def seed(settings: Settings, scale: float = 1.0, *, progress: bool = True)
                             def build(
                                 doc: Doc, action: cw_domain.Action = action, officer: str = officer
                             ) -> Any:
-                                return cw_service.desk_plan(
+                                return cw_desk.desk_update(
                                     doc,
                                     action,
                                     actor=officer,
@@ -331,7 +333,7 @@ async def seed(settings: Settings, scale: float = 1.0, *, progress: bool = True)
                                     resolution="resolved_in_country" if action == "resolve" else None,
                                 )
 
-                            await cw_service.change(cw_rt, case_id, build)
+                            await cw_changes.change(cw_rt, case_id, build)
                 if (i + 1) % BATCH == 0 or i == n_inc - 1:
                     bar.update(task, completed=i + 1)
             # the year's cases and incidents stay in memory until here: a later report joins an

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 
-from services.casework import domain, handlers, service, store, views
+from services.casework import anonymise, handlers, queues, store, views
 from shared import retention, topics
 from shared.clock import Clock
 from shared.service import Runtime
@@ -21,18 +21,18 @@ def create_app(
 ) -> FastAPI:
     """Wire casework's database, topics, lease sweeper and HTTP routes."""
     rt = Runtime("casework", settings=settings, clock=clock, outbox_collections=[store.CASES])
-    domain.load_rules()  # a broken queues.yaml stops the start, not the first claim
+    queues.load_queues()  # a broken queues.yaml stops the start, not the first claim
     rt.on_startup(lambda: store.ensure_indexes(rt.db))
-    rt.consume(topics.INCIDENTS, handlers.make_handlers(rt))
-    rt.consume(topics.ESCALATIONS, handlers.make_escalation_handlers(rt))
-    rt.consume(topics.REPATRIATIONS, handlers.make_repatriation_handlers(rt))
+    rt.consume(topics.INCIDENTS, handlers.incident_handlers(rt))
+    rt.consume(topics.ESCALATIONS, handlers.escalation_handlers(rt))
+    rt.consume(topics.REPATRIATIONS, handlers.repatriation_handlers(rt))
     # Leases last minutes: a sweep every few seconds is plenty, and each sweep costs the
     # database two queries (claim-next also releases its own queue's expired claims).
     rt.background(lambda: handlers.sweep_forever(rt, every_seconds=sweep_seconds))
     if rt.settings.retention_days > 0:
         rt.background(
             lambda: retention.run_forever(
-                lambda age: service.anonymise_closed(rt, older_than=age),
+                lambda age: anonymise.anonymise_closed(rt, older_than=age),
                 older_than=timedelta(days=rt.settings.retention_days),
                 every_seconds=rt.settings.retention_every_seconds,
             )

@@ -1,21 +1,14 @@
-"""casework's rules, without I/O: category families, priority, queues, and the case lifecycle."""
+"""casework's rules, without I/O: category families, priority, the case lifecycle (queues: queues.py)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
-
-import yaml
 
 from shared import retention
 from shared.events.casework import CaseStatus
-from shared.vocab import SEVERITY_RANK, Category, Region, Severity, region_of
-
-QUEUES_FILE = Path(__file__).parent / "queues.yaml"
+from shared.vocab import SEVERITY_RANK, Category, Severity
 
 S = CaseStatus
 
@@ -113,78 +106,6 @@ def priority(
     if people_affected > 1:
         p += 1
     return min(p, MAX_PRIORITY)
-
-
-# --- queues ------------------------------------------------------------------------------------
-
-
-class QueueKind(StrEnum):
-    TRAFFICKING = "trafficking"
-    DEATH = "death"
-    GENERAL = "general"
-
-
-@dataclass(frozen=True)
-class Queue:
-    id: str
-    region: Region
-    kind: QueueKind
-    title: str
-
-
-@dataclass(frozen=True)
-class DeskRules:
-    """Queues and timings, loaded from queues.yaml."""
-
-    queues: dict[str, Queue]
-    claim_lease: timedelta
-    acknowledge_within: dict[Severity, timedelta]
-
-    def queue_for(self, *, country: str, category: Category | str) -> str:
-        """The queue of a case: region of its destination country and its kind."""
-        region, kind = region_of(country), kind_of(category)
-        for q in self.queues.values():
-            if q.region == region and q.kind == kind:
-                return q.id
-        raise LookupError(f"no queue for {region}/{kind}")
-
-    def due_at(self, *, opened_at: datetime, severity: Severity | str) -> datetime:
-        """The acknowledge deadline of a case opened at opened_at."""
-        return opened_at + self.acknowledge_within[Severity(severity)]
-
-
-def kind_of(category: Category | str) -> QueueKind:
-    fam = family_of(category)
-    if fam == Family.TRAFFICKING:
-        return QueueKind.TRAFFICKING
-    if fam == Family.DEATH:
-        return QueueKind.DEATH
-    return QueueKind.GENERAL
-
-
-def parse_rules(raw: dict) -> DeskRules:  # type: ignore[type-arg]
-    """Desk rules from the YAML structure; every (region, kind) must have exactly one queue."""
-    queues = {
-        q["id"]: Queue(id=q["id"], region=Region(q["region"]), kind=QueueKind(q["kind"]), title=q["title"])
-        for q in raw["queues"]
-    }
-    pairs = [(q.region, q.kind) for q in queues.values()]
-    wanted = {(r, k) for r in Region for k in QueueKind}
-    if len(pairs) != len(set(pairs)) or set(pairs) != wanted:
-        raise ValueError("queues must cover every (region, kind) pair exactly once")
-    return DeskRules(
-        queues=queues,
-        claim_lease=timedelta(minutes=raw["claim_lease_minutes"]),
-        acknowledge_within={
-            Severity(k): timedelta(minutes=v) for k, v in raw["acknowledge_within_minutes"].items()
-        },
-    )
-
-
-@lru_cache(maxsize=1)
-def load_rules(path: str | None = None) -> DeskRules:
-    """The desk rules in queues.yaml (cached)."""
-    return parse_rules(yaml.safe_load(Path(path or QUEUES_FILE).read_text()))
 
 
 # --- lifecycle ----------------------------------------------------------------------------------

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import datetime
 
-from services.casework import domain, service, store
+from services.casework import changes, claims, desk, domain, opening, placement, store
+from services.casework.changes import CaseUpdate, entry, push_timeline
 from services.casework.domain import Action
-from services.casework.service import Plan, entry
-from shared.envelope import Envelope
+from shared.envelope import Envelope, Event
 from shared.errors import Conflict, PermanentError
-from shared.events.casework import CaseAwaitingRepatriation, CaseOpened, CaseStatus
+from shared.events.casework import CaseAwaitingRepatriation
 from shared.events.escalation import (
     ActionKind,
     EscalationAction,
@@ -20,148 +21,140 @@ from shared.events.escalation import (
 )
 from shared.events.intake import IncidentAccepted, IncidentMatched
 from shared.events.repatriation import StepChanged, WorkflowChanged
+from shared.kafka import Handler
 from shared.mongo import Doc, applied_once, merge_updates
 from shared.service import Runtime
-from shared.vocab import Category, Severity, region_of
 
 log = logging.getLogger("lindungi.casework")
 
 RETRIES = 5  # a handler re-reads when a desk action moved the case between its read and write
 
 
-def _once(env: Envelope, build: service.Plan | None) -> Plan | None:
-    """Add the applied-once guard of an event to a plan; its timeline entries name the event."""
-    if build is None:
+def _once(env: Envelope, case_update: CaseUpdate | None) -> CaseUpdate | None:
+    """Add the applied-once guard of an event to a case update; its timeline entries name the event."""
+    if case_update is None:
         return None
-    for item in build.update.get("$push", {}).get("timeline", {}).get("$each", []):
+    for item in case_update.update.get("$push", {}).get("timeline", {}).get("$each", []):
         item.setdefault("event_id", env.id)
     once_filter, once_update = applied_once(env.id)
-    return Plan(merge_updates(build.update, once_update), build.events, {**build.filter, **once_filter})
+    return CaseUpdate(
+        merge_updates(case_update.update, once_update),
+        case_update.events,
+        {**case_update.filter, **once_filter},
+    )
 
 
-def _timeline_only(now: datetime, kind: str, by: str, reason: str | None, **extra: object) -> Plan:
-    return Plan(
+def _timeline_only(now: datetime, kind: str, by: str, reason: str | None, **extra: object) -> CaseUpdate:
+    return CaseUpdate(
         merge_updates(
             {"$set": {"updated_at": now}},
-            {"$push": {"timeline": {"$each": [entry(at=now, kind=kind, by=by, reason=reason, **extra)]}}},
+            push_timeline(entry(at=now, kind=kind, by=by, reason=reason, **extra)),
         )
     )
 
 
-def make_handlers(rt: Runtime):  # type: ignore[no-untyped-def]
+def incident_handlers(rt: Runtime) -> dict[type[Event], Handler]:
+    """INCIDENTS: accepted incidents become cases; a worker matched late reaches the case."""
+
     async def on_incident_accepted(env: Envelope, incident: IncidentAccepted) -> None:
         """Open a case for the incident, or join the worker's open case of the same family, once."""
-        await service.on_incident(rt, event_id=env.id, incident=incident)
+        await placement.on_incident(rt, event_id=env.id, incident=incident)
 
-    async def on_incident_matched(env: Envelope, m: IncidentMatched) -> None:
+    async def on_incident_matched(env: Envelope, matched: IncidentMatched) -> None:
         """The worker of a case was matched late: the case takes the match and says so, once."""
-        held = await store.find(rt.db, {"incident_ids": m.incident_id}, limit=1)
+        held = await store.find(rt.db, {"incident_ids": matched.incident_id}, limit=1)
         if not held:
             # the same partition carried the IncidentAccepted first: its case must exist
-            raise RuntimeError(f"no case holds incident {m.incident_id} yet")
+            raise RuntimeError(f"no case holds incident {matched.incident_id} yet")
         now = rt.clock.now()
 
-        def build(doc: Doc, rekey: bool = True) -> Plan | None:
-            if env.id in (doc.get("_applied") or []):
-                return None
-            return _once(env, service.worker_matched_plan(doc, match=m, now=now, rekey=rekey))
+        def build(doc: Doc, rekey: bool = True) -> CaseUpdate | None:
+            return placement.worker_matched_update(doc, match=matched, now=now, rekey=rekey)
 
         try:
-            await _apply(rt, str(held[0]["_id"]), build)
+            await _apply_once(rt, env, str(held[0]["_id"]), build)
         except Conflict:
             # the worker already has an open case of this family: keep the keys, the desk merges
-            await _apply(rt, str(held[0]["_id"]), lambda doc: build(doc, rekey=False))
+            await _apply_once(rt, env, str(held[0]["_id"]), lambda doc: build(doc, rekey=False))
 
     return {IncidentAccepted: on_incident_accepted, IncidentMatched: on_incident_matched}
 
 
-def make_escalation_handlers(rt: Runtime):  # type: ignore[no-untyped-def]
+def escalation_handlers(rt: Runtime) -> dict[type[Event], Handler]:
+    """ESCALATIONS: a rule's actions on a case (or a new investigation), notifications, withdrawals.
+
+    Longer than most: the three handlers of the topic live together, and the action handler's
+    match is one table of what each kind of action writes."""
+
     async def on_action(env: Envelope, action: EscalationAction) -> None:
         """Apply a rule's action to its case, once."""
         if action.kind == ActionKind.OPEN_CASE:
-            await _open_investigation(rt, env, action)
+            await opening.open_investigation(rt, event_id=env.id, action=action)
             return
         if action.case_id is None:
             return  # not about a case (e.g. an agency flag): nothing on the desk
         now = rt.clock.now()
         by = f"rule:{action.rule_id}"
 
-        def build(doc: Doc) -> Plan | None:
-            if env.id in (doc.get("_applied") or []):
-                return None
+        def build(doc: Doc) -> CaseUpdate | None:
             match action.kind:
                 case ActionKind.ESCALATE:
-                    plan = service.escalate_plan(
+                    case_update = desk.escalate_update(
                         doc, actor=by, now=now, level=action.level, reason=action.reason
                     )
-                    if plan is None:  # already at that level: still on the timeline
-                        plan = _timeline_only(
+                    if case_update is None:  # already at that level: still on the timeline
+                        case_update = _timeline_only(
                             now, "escalation_unchanged", by, action.reason, level=action.level
                         )
-                case ActionKind.TAG if action.tag == service.NON_PROCEDURAL_TAG and doc.get("worker_id"):
+                case ActionKind.TAG if action.tag == placement.NON_PROCEDURAL_TAG and doc.get("worker_id"):
                     # the worker was matched (late) before the tag arrived: it no longer holds
-                    plan = _timeline_only(
+                    case_update = _timeline_only(
                         now, "tag_not_applied", by, "the worker was matched", tag=action.tag
                     )
                 case ActionKind.TAG:
-                    plan = service.tag_plan(
+                    case_update = desk.tag_update(
                         doc, actor=by, now=now, tag=action.tag or "untagged", reason=action.reason
                     )
                 case ActionKind.NOTIFY:
-                    plan = _timeline_only(now, "notified", by, action.reason, notify=action.notify)
+                    case_update = _timeline_only(now, "notified", by, action.reason, notify=action.notify)
                 case ActionKind.REFER:
-                    plan = _timeline_only(now, "referred", by, action.reason, partner=action.partner)
+                    case_update = _timeline_only(now, "referred", by, action.reason, partner=action.partner)
                 case _:
                     return None
-            return _once(env, plan)
+            return case_update
 
-        try:
-            await service.change(rt, action.case_id, build, retries=RETRIES)
-        except service.NotFound as exc:
-            raise PermanentError(f"no case {action.case_id}") from exc
+        await _apply_once(rt, env, action.case_id, build)
 
-    async def on_notification(env: Envelope, n: NotificationDelivery) -> None:
+    async def on_notification(env: Envelope, delivery: NotificationDelivery) -> None:
         """A notification was sent, or failed after its tries: on the timeline, once."""
-        now = rt.clock.now()
+        await _on_timeline(
+            rt,
+            env,
+            delivery.case_id,
+            f"notification_{delivery.status.value}",
+            f"rule:{delivery.rule_id}",
+            delivery.error,
+            notification_id=delivery.notification_id,
+            action=delivery.kind.value,
+            to=delivery.to,
+            contact=delivery.contact,
+            channel=delivery.channel,
+            attempts=delivery.attempts,
+        )
 
-        def build(doc: Doc) -> Plan | None:
-            if env.id in (doc.get("_applied") or []):
-                return None
-            plan = _timeline_only(
-                now,
-                f"notification_{n.status.value}",
-                f"rule:{n.rule_id}",
-                n.error,
-                notification_id=n.notification_id,
-                action=n.kind.value,
-                to=n.to,
-                contact=n.contact,
-                channel=n.channel,
-                attempts=n.attempts,
-            )
-            return _once(env, plan)
-
-        await _apply(rt, n.case_id, build)
-
-    async def on_withdrawn(env: Envelope, w: EscalationWithdrawn) -> None:
+    async def on_withdrawn(env: Envelope, withdrawn: EscalationWithdrawn) -> None:
         """A deadline met after all: what escalation undid and what stands, on the timeline, once."""
-        now = rt.clock.now()
-
-        def build(doc: Doc) -> Plan | None:
-            if env.id in (doc.get("_applied") or []):
-                return None
-            plan = _timeline_only(
-                now,
-                "escalation_withdrawn",
-                f"rule:{w.rule_id}",
-                f"the deadline was met at {w.met_at.isoformat()}; the ending event came late",
-                stages=w.stages,
-                undone=w.undone,
-                not_undone=w.not_undone,
-            )
-            return _once(env, plan)
-
-        await _apply(rt, w.case_id, build)
+        await _on_timeline(
+            rt,
+            env,
+            withdrawn.case_id,
+            "escalation_withdrawn",
+            f"rule:{withdrawn.rule_id}",
+            f"the deadline was met at {withdrawn.met_at.isoformat()}; the ending event came late",
+            stages=withdrawn.stages,
+            undone=withdrawn.undone,
+            not_undone=withdrawn.not_undone,
+        )
 
     return {
         EscalationAction: on_action,
@@ -170,92 +163,22 @@ def make_escalation_handlers(rt: Runtime):  # type: ignore[no-untyped-def]
     }
 
 
-async def _open_investigation(rt: Runtime, env: Envelope, action: EscalationAction) -> None:
-    """An escalation rule opens a new case (e.g. an agency investigation), id derived from the action."""
-    rules = domain.load_rules()
-    now = rt.clock.now()
-    source = await store.get(rt.db, action.case_id) if action.case_id else None
-    case_id = service.case_id_for(f"action:{action.action_id}")
-    # The case that prompted it, else what the triggering events said (a counting rule's last
-    # incident), else the country named as the subject; Indonesia only when nothing says more.
-    country = (
-        (source or {}).get("country")
-        or action.country
-        or (action.subject_id if action.subject_kind == "country" and action.subject_id else "ID")
-    )
-    category = Category((source or {}).get("category") or action.category or Category.LEGAL_CASE)
-    severity = Severity((source or {}).get("severity") or action.severity or Severity.HIGH)
-    subject = f"{action.subject_kind}:{action.subject_id or action.case_id}"
-    prio = domain.priority(severity=severity, category=category, non_procedural=False)
-    opened = CaseOpened(
-        case_id=case_id,
-        incident_id=action.action_id,
-        worker_key=(source or {}).get("worker_key") or subject,
-        mission_id=(source or {}).get("mission_id") or "desk",
-        country=country,
-        category=category,
-        severity=severity,
-        priority=prio,
-        agency_id=action.subject_id if action.subject_kind == "agency" else None,
-        employer_name=action.subject_id if action.subject_kind == "employer" else None,
-        opened_at=now,
-        queue=rules.queue_for(country=country, category=category),
-        kind="investigation",
-        source_case_id=action.case_id,
-    )
-    doc = {
-        "_id": case_id,
-        **opened.model_dump(mode="python", exclude={"case_id", "incident_id"}),
-        "open_key": f"investigation|{case_id}",
-        "join_key": None,
-        "subject": subject,
-        "region": region_of(country).value,
-        "incident_ids": [],  # it holds no incident: a redelivered report still finds its own case
-        "trigger_incident_ids": list(action.incident_ids),
-        "worker_keys": [],
-        "status": CaseStatus.NEW.value,
-        "assignee": None,
-        "escalation_level": 0,
-        "tags": [],
-        "resolution": None,
-        "due_at": rules.due_at(opened_at=now, severity=severity),
-        "updated_at": now,
-        "mission_requests": {},
-        "timeline": [
-            entry(
-                at=now,
-                kind="opened",
-                by=f"rule:{action.rule_id}",
-                reason=action.reason,
-                event_id=env.id,
-                incident_ids=list(action.incident_ids) or None,
-            )
-        ],
-        "_applied": [env.id],
-    }
-    if (
-        await store.insert_new(rt.db, rt.outbox.on_insert(doc, [rt.outbox.entry(opened, key=case_id)]))
-        == "inserted"
-    ):
-        rt.relay.wake(case_id)
+def repatriation_handlers(rt: Runtime) -> dict[type[Event], Handler]:
+    """REPATRIATIONS: workflows and steps on the case's timeline; a started one awaits repatriation."""
 
-
-def make_repatriation_handlers(rt: Runtime):  # type: ignore[no-untyped-def]
     async def on_workflow(env: Envelope, wf: WorkflowChanged) -> None:
         """A repatriation started, completed, was cancelled or rerouted: on the timeline, once."""
         if wf.case_id is None:
             return
         now = rt.clock.now()
 
-        def build(doc: Doc) -> Plan | None:
-            if env.id in (doc.get("_applied") or []):
-                return None
+        def build(doc: Doc) -> CaseUpdate | None:
             extra = {"repatriation_id": wf.repatriation_id, "repatriation_kind": wf.kind.value}
             kind = f"repatriation_{wf.status}"
             # A started repatriation puts a worked case in awaiting_repatriation; anything else
             # (or a case in another state) only shows on the timeline.
             if wf.status == "started" and domain.transition(doc["status"], Action.AWAIT_REPATRIATION):
-                plan = service.transition_plan(
+                case_update = changes.transition_update(
                     doc,
                     Action.AWAIT_REPATRIATION,
                     actor=wf.actor,
@@ -266,51 +189,63 @@ def make_repatriation_handlers(rt: Runtime):  # type: ignore[no-untyped-def]
                     timeline_extra=extra,
                 )
             else:
-                plan = _timeline_only(now, kind, wf.actor, wf.reason, **extra)
-            return _once(env, plan)
+                case_update = _timeline_only(now, kind, wf.actor, wf.reason, **extra)
+            return case_update
 
-        await _apply(rt, wf.case_id, build)
+        await _apply_once(rt, env, wf.case_id, build)
 
     async def on_step(env: Envelope, step: StepChanged) -> None:
         """A repatriation step changed: on the timeline, once."""
         if step.case_id is None:
             return
-        now = rt.clock.now()
-
-        def build(doc: Doc) -> Plan | None:
-            if env.id in (doc.get("_applied") or []):
-                return None
-            plan = _timeline_only(
-                now,
-                "repatriation_step",
-                step.actor,
-                step.reason,
-                repatriation_id=step.repatriation_id,
-                step=step.step,
-                step_status=step.status,
-                owner=step.owner,
-                due_at=step.due_at,
-            )
-            return _once(env, plan)
-
-        await _apply(rt, step.case_id, build)
+        await _on_timeline(
+            rt,
+            env,
+            step.case_id,
+            "repatriation_step",
+            step.actor,
+            step.reason,
+            repatriation_id=step.repatriation_id,
+            step=step.step,
+            step_status=step.status,
+            owner=step.owner,
+            due_at=step.due_at,
+        )
 
     return {WorkflowChanged: on_workflow, StepChanged: on_step}
 
 
-async def _apply(rt: Runtime, case_id: str, build) -> None:  # type: ignore[no-untyped-def]
+async def _apply_once(
+    rt: Runtime, env: Envelope, case_id: str, build: Callable[[Doc], CaseUpdate | None]
+) -> None:
+    """Apply build's update to a case once per event (re-read when a desk action moved the case
+    meanwhile); a case that does not exist is a permanent error."""
+
+    def guarded(doc: Doc) -> CaseUpdate | None:
+        if env.id in (doc.get("_applied") or []):
+            return None
+        return _once(env, build(doc))
+
     try:
-        await service.change(rt, case_id, build, retries=RETRIES)
-    except service.NotFound as exc:
+        await changes.change(rt, case_id, guarded, retries=RETRIES)
+    except changes.NotFound as exc:
         raise PermanentError(f"no case {case_id}") from exc
+
+
+async def _on_timeline(
+    rt: Runtime, env: Envelope, case_id: str, kind: str, by: str, reason: str | None, **extra: object
+) -> None:
+    """Only an entry on the case's timeline, once per event."""
+    now = rt.clock.now()
+    await _apply_once(rt, env, case_id, lambda doc: _timeline_only(now, kind, by, reason, **extra))
 
 
 async def sweep_forever(rt: Runtime, *, every_seconds: float = 5.0) -> None:
     """Release expired claims and finish pending claim events; safe on every replica (conditional writes)."""
     while True:
         try:
-            await service.release_expired(rt)
-            await service.finish_pending_claims(rt)
+            await claims.release_expired(rt)
+            await claims.finish_pending_claims(rt)
         except asyncio.CancelledError:
             raise
         except Exception:

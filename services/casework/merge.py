@@ -25,13 +25,13 @@ from datetime import datetime
 from typing import Any
 
 from services.casework import domain, store
-from services.casework.service import (
+from services.casework.changes import (
+    CaseUpdate,
     NotFound,
-    Plan,
-    _push_timeline,
     case_change,
     change,
     entry,
+    push_timeline,
 )
 from shared.envelope import Event
 from shared.errors import Conflict
@@ -44,7 +44,7 @@ from shared.vocab import SEVERITY_RANK, Severity
 async def _holder(rt: Runtime, incident_id: str, *, besides: str) -> Doc:
     """The case holding an incident, other than `besides` (after a merge both list it)."""
     found = await store.find(rt.db, {"incident_ids": incident_id}, limit=5)
-    others = [d for d in found if d["_id"] != besides]
+    others = [doc for doc in found if doc["_id"] != besides]
     if not found:
         raise NotFound(incident_id)
     return others[0] if others else found[0]
@@ -57,29 +57,29 @@ def _suggested(doc: Doc, incident_id: str) -> None:
 
 def _forget(
     doc: Doc, incident_ids: list[str], *, actor: str, now: datetime, reason: str, other: str
-) -> Plan | None:
+) -> CaseUpdate | None:
     """Take the given incidents out of doc's suggestions, remembered as rejected."""
-    gone = [i for i in incident_ids if i in (doc.get("suggested_incident_ids") or [])]
+    gone = [one for one in incident_ids if one in (doc.get("suggested_incident_ids") or [])]
     if not gone:
         return None
-    return Plan(
+    return CaseUpdate(
         merge_updates(
             {
                 "$pullAll": {"suggested_incident_ids": gone},
                 "$addToSet": {"rejected_suggestions": {"$each": gone}},
                 "$set": {"updated_at": now},
             },
-            _push_timeline(
+            push_timeline(
                 *(
                     entry(
                         at=now,
                         kind="suggestion_rejected",
                         by=actor,
                         reason=reason,
-                        incident_id=i,
+                        incident_id=rejected,
                         case_id=other,
                     )
-                    for i in gone
+                    for rejected in gone
                 )
             ),
         )
@@ -97,14 +97,14 @@ async def reject(rt: Runtime, case_id: str, incident_id: str, *, actor: str, rea
     after = await change(
         rt,
         case_id,
-        lambda d: _forget(d, [incident_id], actor=actor, now=now, reason=reason, other=other["_id"]),
+        lambda doc: _forget(doc, [incident_id], actor=actor, now=now, reason=reason, other=other["_id"]),
         retries=3,
     )
     mine = list(doc.get("incident_ids") or [])
     await change(
         rt,
         other["_id"],
-        lambda d: _forget(d, mine, actor=actor, now=now, reason=reason, other=case_id),
+        lambda doc: _forget(doc, mine, actor=actor, now=now, reason=reason, other=case_id),
         retries=3,
     )
     return after
@@ -115,7 +115,10 @@ def _graver(a: str, b: str) -> str:
 
 
 async def confirm(rt: Runtime, case_id: str, incident_id: str, *, actor: str, reason: str) -> Doc:
-    """The desk says the suggested incident is this case's person: merge its case into this one."""
+    """The desk says the suggested incident is this case's person: merge its case into this one.
+
+    Longer than most: the two writes (survivor first, then the absorbed case) are kept side by
+    side, since their order is what makes a crash between them safe (see the module docstring)."""
     now = rt.clock.now()
     survivor = await store.get_raw(rt.db, case_id)
     if survivor is None:
@@ -126,27 +129,28 @@ async def confirm(rt: Runtime, case_id: str, incident_id: str, *, actor: str, re
     _suggested(survivor, incident_id)
     if absorbed["_id"] == case_id:
         raise Conflict("the incident is in this case already", status=survivor["status"])
-    for d in (survivor, absorbed):
-        if not domain.is_open(d["status"]):
-            raise Conflict(f"case {d['_id']} is {d['status']}: only open cases merge", status=d["status"])
+    for doc in (survivor, absorbed):
+        if not domain.is_open(doc["status"]):
+            raise Conflict(
+                f"case {doc['_id']} is {doc['status']}: only open cases merge", status=doc["status"]
+            )
     moved = list(absorbed.get("incident_ids") or [])
 
-    def take(d: Doc) -> Plan | None:
-        if absorbed["_id"] in (d.get("merged_from") or []):
+    def take(doc: Doc) -> CaseUpdate | None:
+        if absorbed["_id"] in (doc.get("merged_from") or []):
             return None  # done before (a retry)
         events: list[Event] = [
             case_change(
                 CaseMerged,
-                d,
-                status=d["status"],
+                doc,
                 actor=actor,
                 at=now,
-                incident_id=i,
+                incident_id=moved_id,
                 category=absorbed["category"],
                 severity=absorbed["severity"],
                 reason=f"confirmed link, merged from {absorbed['_id']}: {reason}",
             )
-            for i in moved
+            for moved_id in moved
         ]
         update = merge_updates(
             {
@@ -156,11 +160,11 @@ async def confirm(rt: Runtime, case_id: str, incident_id: str, *, actor: str, re
                     "merged_from": absorbed["_id"],
                 },
                 "$pullAll": {"suggested_incident_ids": moved},
-                "$set": {"updated_at": now, "severity": _graver(d["severity"], absorbed["severity"])},
+                "$set": {"updated_at": now, "severity": _graver(doc["severity"], absorbed["severity"])},
                 "$max": {"priority": absorbed.get("priority", 0)},
             },
             {"$min": {"due_at": absorbed["due_at"]}} if absorbed.get("due_at") else {},
-            _push_timeline(
+            push_timeline(
                 entry(
                     at=now,
                     kind="merged_from",
@@ -171,7 +175,7 @@ async def confirm(rt: Runtime, case_id: str, incident_id: str, *, actor: str, re
                 )
             ),
         )
-        return Plan(update, events, {"severity": d["severity"]})
+        return CaseUpdate(update, events, {"severity": doc["severity"]})
 
     after = await change(rt, case_id, take, retries=3)
     return await _close_absorbed(rt, after, absorbed["_id"], actor=actor, now=now, reason=reason)
@@ -180,30 +184,30 @@ async def confirm(rt: Runtime, case_id: str, incident_id: str, *, actor: str, re
 async def _close_absorbed(
     rt: Runtime, survivor: Doc, absorbed_id: str, *, actor: str, now: datetime, reason: str
 ) -> Doc:
-    def close(d: Doc) -> Plan | None:
-        if d.get("merged_into"):
+    def close(doc: Doc) -> CaseUpdate | None:
+        if doc.get("merged_into"):
             return None  # done before (a retry)
         closed = case_change(
             CaseClosed,
-            d,
+            doc,
             status="closed",
             actor=actor,
             at=now,
             reason=f"merged into {survivor['_id']}: {reason}",
         )
-        return Plan(
+        return CaseUpdate(
             merge_updates(
                 {
                     "$set": {
                         "status": "closed",
                         "merged_into": survivor["_id"],
-                        "merged_previous": {"status": d["status"], "open_key": d["open_key"]},
-                        "open_key": domain.closed_key(d["_id"]),
+                        "merged_previous": {"status": doc["status"], "open_key": doc["open_key"]},
+                        "open_key": domain.closed_key(doc["_id"]),
                         "updated_at": now,
                     },
                     "$pullAll": {"suggested_incident_ids": list(survivor.get("incident_ids") or [])},
                 },
-                _push_timeline(
+                push_timeline(
                     entry(at=now, kind="merged_into", by=actor, reason=reason, case_id=survivor["_id"])
                 ),
             ),
@@ -227,46 +231,46 @@ async def unmerge(rt: Runtime, case_id: str, *, actor: str, reason: str) -> Doc:
         raise Conflict("this case was not merged into another", status=absorbed["status"])
     moved = list(absorbed.get("incident_ids") or [])
 
-    def restore(d: Doc) -> Plan | None:
-        if not d.get("merged_into"):
+    def restore(doc: Doc) -> CaseUpdate | None:
+        if not doc.get("merged_into"):
             return None
-        previous: dict[str, Any] = d.get("merged_previous") or {}
+        previous: dict[str, Any] = doc.get("merged_previous") or {}
         reopened = case_change(
             CaseReopened,
-            d,
+            doc,
             status=previous.get("status", "new"),
             actor=actor,
             at=now,
             reason=f"unmerged: {reason}",
         )
-        return Plan(
+        return CaseUpdate(
             merge_updates(
                 {
                     "$set": {
                         "status": previous.get("status", "new"),
-                        "open_key": previous.get("open_key") or d.get("join_key") or d["open_key"],
+                        "open_key": previous.get("open_key") or doc.get("join_key") or doc["open_key"],
                         "updated_at": now,
                     },
                     "$unset": {"merged_into": "", "merged_previous": ""},
                 },
-                _push_timeline(entry(at=now, kind="unmerged", by=actor, reason=reason, case_id=survivor_id)),
+                push_timeline(entry(at=now, kind="unmerged", by=actor, reason=reason, case_id=survivor_id)),
             ),
             [reopened],
         )
 
     after = await change(rt, case_id, restore, retries=3)  # a key another open case holds: Conflict
 
-    def give_back(d: Doc) -> Plan | None:
-        if case_id not in (d.get("merged_from") or []):
+    def give_back(doc: Doc) -> CaseUpdate | None:
+        if case_id not in (doc.get("merged_from") or []):
             return None
         keys = list(absorbed.get("worker_keys") or [])  # different from the survivor's, or they had joined
-        return Plan(
+        return CaseUpdate(
             merge_updates(
                 {
                     "$pullAll": {"incident_ids": moved, "merged_from": [case_id], "worker_keys": keys},
                     "$set": {"updated_at": now},
                 },
-                _push_timeline(entry(at=now, kind="unmerged", by=actor, reason=reason, case_id=case_id)),
+                push_timeline(entry(at=now, kind="unmerged", by=actor, reason=reason, case_id=case_id)),
             )
         )
 

@@ -1,14 +1,19 @@
-"""casework's HTTP side for the protection desk and, read-only, for missions."""
+"""casework's HTTP side for the protection desk and, read-only, for missions.
+
+Views only translate HTTP: roles, bodies and query parameters in; the service layer's answers
+(changes, desk, claims, merge, missions, reads) out, with its exceptions as 404/403/409/422.
+Both routers (cases, queues) stay in this one file: it is under ~400 lines.
+"""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 
-from services.casework import domain, merge, service, store
+from services.casework import changes, claims, desk, merge, missions, queues, reads, store
+from services.casework.changes import CaseUpdate
 from services.casework.domain import Action
 from services.casework.models import (
     CaseView,
@@ -17,9 +22,7 @@ from services.casework.models import (
     MissionCaseView,
     MissionRequestCreated,
     MissionRequestIn,
-    MissionRequestView,
     NoteIn,
-    OfficerLoad,
     PriorityIn,
     QueueCase,
     QueueView,
@@ -31,54 +34,22 @@ from services.casework.models import (
     TagIn,
     TriageIn,
 )
-from services.casework.service import Plan
 from shared import paging
 from shared.auth import Principal, load_directory, require
 from shared.errors import Conflict
-from shared.mongo import Doc, merge_updates
+from shared.mongo import Doc
 from shared.service import Runtime, runtime
 
 router = APIRouter(prefix="/v1", tags=["cases"])
 
 DESK_READ = ("officer", "supervisor", "administrator", "auditor")
-DESK_WORK = ("officer", "supervisor")
+DESK_WORK = reads.DESK_WORK
 
-
-def _out(doc: Doc) -> CaseView:
-    """A stored case as its declared answer: the model names what leaves the store, so storage
-    keys (open_key, join_key, merged_previous) and bookkeeping never do."""
-    fields = {k: v for k, v in doc.items() if k in CaseView.model_fields}
-    fields["case_id"] = doc["_id"]
-    fields["mission_requests"] = list((doc.get("mission_requests") or {}).values())
-    return CaseView.model_validate(fields)
+T = TypeVar("T")
 
 
 def _not_found(case_id: str) -> HTTPException:
     return HTTPException(404, detail=[{"field": "case_id", "reason": "no such case"}])
-
-
-def _mission_view(doc: Doc, mission_id: str) -> MissionCaseView:
-    """Status and this mission's own requests; no timeline, no notes, no assignee."""
-    requests = [
-        MissionRequestView(**{k: r.get(k) for k in MissionRequestView.model_fields})
-        for r in (doc.get("mission_requests") or {}).values()
-        if r.get("mission_id") == mission_id
-    ]
-    return MissionCaseView(
-        case_id=doc["_id"],
-        status=doc["status"],
-        country=doc["country"],
-        category=doc["category"],
-        opened_at=doc["opened_at"],
-        updated_at=doc.get("updated_at"),
-        incident_ids=doc.get("incident_ids") or [],
-        requests=requests,
-    )
-
-
-async def _decide(case_id: str, do: Awaitable[Doc]) -> CaseView:
-    """A suggestion decided or a merge undone (services.casework.merge), as HTTP."""
-    return await _as_http(case_id, do)
 
 
 @router.post("/cases/{case_id}/suggestions/{incident_id}/confirm")
@@ -91,7 +62,7 @@ async def confirm_suggestion(
 ) -> CaseView:
     """The suggested incident is this case's person: its case is merged into this one (which
     takes its incidents; the other is closed, pointing here, its timeline kept)."""
-    return await _decide(
+    return await _as_http(
         case_id, merge.confirm(runtime(request), case_id, incident_id, actor=who.id, reason=body.reason)
     )
 
@@ -105,7 +76,7 @@ async def reject_suggestion(
     who: Principal = Depends(require(*DESK_WORK)),
 ) -> CaseView:
     """The suggested incident is another person: the suggestion leaves both cases for good."""
-    return await _decide(
+    return await _as_http(
         case_id, merge.reject(runtime(request), case_id, incident_id, actor=who.id, reason=body.reason)
     )
 
@@ -116,37 +87,34 @@ async def unmerge_case(
 ) -> CaseView:
     """Undo a merge: this (merged) case comes back as it was, and the case it went into gives
     its incidents back."""
-    return await _decide(case_id, merge.unmerge(runtime(request), case_id, actor=who.id, reason=body.reason))
+    return await _as_http(case_id, merge.unmerge(runtime(request), case_id, actor=who.id, reason=body.reason))
 
 
-async def _guard(check: Awaitable[None], case_id: str) -> None:
+async def _outcome(case_id: str, do: Awaitable[T]) -> T:
+    """A service call's outcome as HTTP: its result, or 404, 403, 422 naming the field, 409 with
+    the case's current state."""
     try:
-        await check
-    except service.NotFound as exc:
+        return await do
+    except changes.NotFound as exc:
         raise _not_found(case_id) from exc
-    except Conflict as exc:
-        raise HTTPException(
-            409, detail=[{"field": "status", "reason": exc.reason, "current_status": exc.status}]
-        ) from exc
-
-
-async def _run(rt: Runtime, case_id: str, build: Callable[[Doc], Plan | None]) -> CaseView:
-    """One change of a case; its outcome as HTTP (404, 403, 409 with the current state)."""
-    return await _as_http(case_id, service.change(rt, case_id, build))
-
-
-async def _as_http(case_id: str, do: Awaitable[Doc]) -> CaseView:
-    """A change's outcome as HTTP: the case, or 404, 403, 409 with the current state."""
-    try:
-        return _out(await do)
-    except service.NotFound as exc:
-        raise _not_found(case_id) from exc
-    except service.Forbidden as exc:
+    except changes.InvalidField as exc:
+        raise HTTPException(422, detail=[{"field": exc.field, "reason": exc.reason}]) from exc
+    except changes.Forbidden as exc:
         raise HTTPException(403, detail=[{"field": "authorization", "reason": str(exc)}]) from exc
     except Conflict as exc:
         raise HTTPException(
             409, detail=[{"field": "status", "reason": exc.reason, "current_status": exc.status}]
         ) from exc
+
+
+async def _as_http(case_id: str, do: Awaitable[Doc]) -> CaseView:
+    """A change of a case (or a merge decision) as HTTP: the case as the desk reads it."""
+    return reads.case_view(await _outcome(case_id, do))
+
+
+async def _run(rt: Runtime, case_id: str, build: Callable[[Doc], CaseUpdate | None]) -> CaseView:
+    """One change of a case; its outcome as HTTP."""
+    return await _as_http(case_id, changes.change(rt, case_id, build))
 
 
 # --- reading cases ---------------------------------------------------------------------------------
@@ -161,20 +129,8 @@ async def get_case(
     if doc is None or not who.may_see_country(doc["country"]):
         raise _not_found(case_id)
     if who.is_mission:
-        return _mission_view(doc, who.id)
-    out = _out(doc)
-    out.actions = domain.available_actions(
-        status=doc["status"],
-        assignee=doc.get("assignee"),
-        escalation_level=int(doc.get("escalation_level") or 0),
-        actor=who.id,
-        roles=who.roles,
-    )
-    if doc.get("merged_into") and "supervisor" in who.roles:
-        out.actions.append("unmerge")
-    may_decide = bool(who.roles & set(DESK_WORK)) and domain.is_open(doc["status"])
-    out.suggestion_actions = ["confirm", "reject"] if may_decide and doc.get("suggested_incident_ids") else []
-    return out
+        return reads.mission_view(doc, who.id)
+    return reads.desk_case_view(doc, who)
 
 
 @router.get("/cases")
@@ -192,23 +148,14 @@ async def find_cases(
 ) -> list[CaseView] | list[MissionCaseView]:
     """Cases by incident(s), status, queue, assignee or worker, oldest first, a page at a time (the
     Link header names the next page); a mission only its jurisdiction's."""
-    query: Doc = {}
-    for name, value in (
-        ("incident_ids", {"$in": incident_ids} if incident_ids else None),
-        ("status", status_),
-        ("queue", queue),
-        ("assignee", assignee),
-        ("worker_keys", worker_key),
-    ):
-        if value is not None:
-            query[name] = value
-    if who.is_mission:
-        query["country"] = {"$in": sorted(who.countries)}
+    query = reads.case_query(
+        who, incident_ids=incident_ids, status=status_, queue=queue, assignee=assignee, worker_key=worker_key
+    )
     docs = await store.find(runtime(request).db, query, limit=limit + 1, after=after)
     docs = paging.page(request, response, docs, limit=limit, order=store.LIST_ORDER)
     if who.is_mission:
-        return [_mission_view(d, who.id) for d in docs]
-    return [_out(d) for d in docs]
+        return [reads.mission_view(d, who.id) for d in docs]
+    return [reads.case_view(d) for d in docs]
 
 
 # --- lifecycle --------------------------------------------------------------------------------------
@@ -219,7 +166,9 @@ def _officers() -> set[str]:
     return {p.id for p in load_directory()._by_hash.values() if "officer" in p.roles}
 
 
-def _desk_action(action: Action, body_model: type, roles: tuple[str, ...]):  # type: ignore[no-untyped-def]
+def _desk_action(
+    action: Action, body_model: type, roles: tuple[str, ...]
+) -> Callable[..., Awaitable[CaseView]]:
     """An endpoint for one lifecycle action: role check, then one conditional write."""
 
     async def endpoint(
@@ -233,8 +182,8 @@ def _desk_action(action: Action, body_model: type, roles: tuple[str, ...]):  # t
         if action == Action.REASSIGN and body.assignee not in _officers():
             raise HTTPException(422, detail=[{"field": "assignee", "reason": "not a desk officer"}])
 
-        def build(doc: Doc) -> Plan:
-            return service.desk_plan(
+        def build(doc: Doc) -> CaseUpdate:
+            return desk.desk_update(
                 doc,
                 action,
                 actor=who.id,
@@ -247,10 +196,10 @@ def _desk_action(action: Action, body_model: type, roles: tuple[str, ...]):  # t
             )
 
         if action == Action.REOPEN:
-            await _guard(service.check_reopen(rt, case_id), case_id)
+            await _outcome(case_id, changes.check_reopen(rt, case_id))
         done = await _run(rt, case_id, build)
         if action == Action.CLAIM:
-            service.count_claim(rt, done.queue)
+            claims.count_claim(rt, done.queue)
         return done
 
     # The body model is chosen per action: give FastAPI the real class, not the closure's name.
@@ -284,10 +233,13 @@ for _path, _action, _model, _roles in LIFECYCLE:
 # --- other changes, each with its timeline entry ------------------------------------------------------
 
 
-async def _simple(request: Request, case_id: str, make: Callable[[Doc, Any], Plan | None]) -> CaseView:
+async def _simple(
+    request: Request, case_id: str, make: Callable[..., CaseUpdate | None], **kw: Any
+) -> CaseView:
+    """One change of a case by a desk service function, make(case, now=..., **kw), as HTTP."""
     rt = runtime(request)
     now = rt.clock.now()
-    return await _run(rt, case_id, lambda doc: make(doc, now))
+    return await _run(rt, case_id, lambda doc: make(doc, now=now, **kw))
 
 
 @router.post("/cases/{case_id}/notes")
@@ -295,9 +247,7 @@ async def add_note(
     case_id: str, body: NoteIn, request: Request, who: Principal = Depends(require(*DESK_WORK))
 ) -> CaseView:
     """An internal note on the case's timeline."""
-    return await _simple(
-        request, case_id, lambda d, now: service.note_plan(d, actor=who.id, now=now, text=body.text)
-    )
+    return await _simple(request, case_id, desk.note_update, actor=who.id, text=body.text)
 
 
 @router.post("/cases/{case_id}/tags")
@@ -305,11 +255,7 @@ async def add_tag(
     case_id: str, body: TagIn, request: Request, who: Principal = Depends(require(*DESK_WORK))
 ) -> CaseView:
     """Tag a case."""
-    return await _simple(
-        request,
-        case_id,
-        lambda d, now: service.tag_plan(d, actor=who.id, now=now, tag=body.tag, reason=body.reason),
-    )
+    return await _simple(request, case_id, desk.tag_update, actor=who.id, tag=body.tag, reason=body.reason)
 
 
 @router.post("/cases/{case_id}/priority")
@@ -317,32 +263,17 @@ async def change_priority(
     case_id: str, body: PriorityIn, request: Request, who: Principal = Depends(require("supervisor"))
 ) -> CaseView:
     """A supervisor changes a case's priority, with a reason."""
-    return await _simple(
-        request,
-        case_id,
-        lambda d, now: service.priority_plan(
-            d, actor=who.id, now=now, priority=body.priority, reason=body.reason
-        ),
-    )
+    update = desk.priority_update
+    return await _simple(request, case_id, update, actor=who.id, priority=body.priority, reason=body.reason)
 
 
 @router.post("/cases/{case_id}/escalate")
 async def escalate(
     case_id: str, body: EscalateIn, request: Request, who: Principal = Depends(require("supervisor"))
 ) -> CaseView:
-    """A supervisor raises a case's escalation level."""
-
-    def make(doc: Doc, now: Any) -> Plan:
-        if not domain.is_open(doc["status"]):
-            raise Conflict("a finished case is not escalated", status=doc["status"])
-        plan = service.escalate_plan(doc, actor=who.id, now=now, level=body.level, reason=body.reason)
-        if plan is None:
-            raise Conflict(
-                f"already at escalation level {doc.get('escalation_level', 0)}", status=doc["status"]
-            )
-        return plan
-
-    return await _simple(request, case_id, make)
+    """A supervisor raises a case's escalation level (never lowers it)."""
+    update = desk.supervisor_escalate_update
+    return await _simple(request, case_id, update, actor=who.id, level=body.level, reason=body.reason)
 
 
 # --- requests to missions -----------------------------------------------------------------------------
@@ -353,47 +284,11 @@ async def request_mission(
     case_id: str, body: MissionRequestIn, request: Request, who: Principal = Depends(require(*DESK_WORK))
 ) -> MissionRequestCreated:
     """Ask the case's mission for something: it waits in the mission's inbox (its cases, `requests`)."""
-    request_id = uuid.uuid4().hex
-
-    def make(doc: Doc, now: Any) -> Plan:
-        if not domain.is_open(doc["status"]):
-            raise Conflict("requests go out only for open cases", status=doc["status"])
-        directory = load_directory()
-        mission_id = body.mission_id or doc["mission_id"]
-        if body.mission_id is not None:
-            serving = directory.missions.get(mission_id)
-            if serving is None or doc["country"].upper() not in serving.countries:
-                reason = f"no mission {mission_id} serves {doc['country']}"
-                raise HTTPException(422, detail=[{"field": "mission_id", "reason": reason}])
-        if mission_id not in directory.missions:
-            raise Conflict(f"the case's mission {mission_id} is not in the directory", status=doc["status"])
-        req = {
-            "request_id": request_id,
-            "mission_id": mission_id,
-            "text": body.text,
-            "by": who.id,
-            "sent_at": now,
-            "status": "open",
-        }
-        tl = service.entry(
-            at=now,
-            kind="mission_request",
-            by=who.id,
-            reason=body.text,
-            request_id=request_id,
-            mission_id=mission_id,
-        )
-        return Plan(
-            merge_updates(
-                {"$set": {f"mission_requests.{request_id}": req, "updated_at": now}},
-                {"$push": {"timeline": {"$each": [tl]}}},
-                {"$addToSet": {"awaiting_missions": mission_id}},  # the mission's inbox
-            ),
-            [],  # no event: missions read their inbox through this API (docs/events.md)
-        )
-
-    out = await _simple(request, case_id, make)
-    return MissionRequestCreated(request_id=request_id, case=out)
+    sent = missions.request_mission(
+        runtime(request), case_id, mission_id=body.mission_id, text=body.text, actor=who.id
+    )
+    request_id, doc = await _outcome(case_id, sent)
+    return MissionRequestCreated(request_id=request_id, case=reads.case_view(doc))
 
 
 @router.post("/cases/{case_id}/mission-requests/{request_id}/answer")
@@ -405,40 +300,10 @@ async def answer_request(
     who: Principal = Depends(require("mission")),
 ) -> MissionCaseView:
     """The mission answers a request the desk sent it; recorded on the case."""
-
-    def make(doc: Doc, now: Any) -> Plan:
-        req = (doc.get("mission_requests") or {}).get(request_id)
-        if req is None or req["mission_id"] != who.id:
-            raise service.NotFound(request_id)
-        if req["status"] != "open":
-            raise Conflict("this request was answered already", status=doc["status"])
-        tl = service.entry(at=now, kind="mission_answer", by=who.id, reason=body.text, request_id=request_id)
-        prefix = f"mission_requests.{request_id}"
-        others_open = any(
-            r["mission_id"] == who.id and r["status"] == "open" and r["request_id"] != request_id
-            for r in (doc.get("mission_requests") or {}).values()
-        )
-        return Plan(
-            merge_updates(
-                {
-                    "$set": {
-                        f"{prefix}.status": "answered",
-                        f"{prefix}.answer": body.text,
-                        f"{prefix}.answered_at": now,
-                        "updated_at": now,
-                    }
-                },
-                {"$push": {"timeline": {"$each": [tl]}}},
-                {} if others_open else {"$pull": {"awaiting_missions": who.id}},
-            ),
-            [],
-            {f"{prefix}.status": "open"},
-        )
-
-    await _simple(request, case_id, make)
-    doc = await store.get(runtime(request).db, case_id)
-    assert doc is not None
-    return _mission_view(doc, who.id)
+    answered = missions.answer_request(
+        runtime(request), case_id, request_id, mission_id=who.id, text=body.text
+    )
+    return reads.mission_view(await _outcome(case_id, answered), who.id)
 
 
 @router.get("/mission-requests")
@@ -460,7 +325,7 @@ async def mission_inbox(
         runtime(request).db, {"awaiting_missions": mission_id}, limit=limit + 1, after=after
     )
     return [
-        _mission_view(d, mission_id)
+        reads.mission_view(d, mission_id)
         for d in paging.page(request, response, docs, limit=limit, order=store.LIST_ORDER)
     ]
 
@@ -470,30 +335,10 @@ async def mission_inbox(
 queues_router = APIRouter(prefix="/v1", tags=["queues"])
 
 
-async def _queue_views(rt: Runtime) -> list[QueueView]:
-    """Depth and oldest waiting case of every queue, from one read of the waiting cases' queue and age."""
-    summary = await store.waiting_summary(rt.db, [s.value for s in domain.WAITING])
-    out = []
-    for q in domain.load_rules().queues.values():
-        depth, oldest = summary.get(q.id, (0, None))
-        out.append(
-            QueueView(
-                id=q.id,
-                title=q.title,
-                region=q.region.value,
-                kind=q.kind.value,
-                depth=depth,
-                oldest_case_id=oldest["_id"] if oldest else None,
-                oldest_opened_at=oldest["opened_at"] if oldest else None,
-            )
-        )
-    return out
-
-
 @queues_router.get("/queues")
 async def list_queues(request: Request, who: Principal = Depends(require(*DESK_READ))) -> list[QueueView]:
     """Every desk queue with its depth and oldest waiting case."""
-    return await _queue_views(runtime(request))
+    return await reads.queue_views(runtime(request))
 
 
 @queues_router.get("/queues/{queue}/cases")
@@ -504,24 +349,20 @@ async def queue_cases(
     limit: int = Query(50, ge=1, le=500),
 ) -> list[QueueCase]:
     """The cases waiting in a queue, in claim-next order (priority, nearest deadline, age)."""
-    if queue not in domain.load_rules().queues:
+    if queue not in queues.load_queues().queues:
         raise HTTPException(404, detail=[{"field": "queue", "reason": "no such queue"}])
-    docs = await store.waiting_in(runtime(request).db, queue, [s.value for s in domain.WAITING], limit=limit)
-    return [
-        QueueCase(case_id=d["_id"], **{k: d.get(k) for k in QueueCase.model_fields if k != "case_id"})
-        for d in docs
-    ]
+    return await reads.queue_cases(runtime(request), queue, limit=limit)
 
 
 @queues_router.post("/queues/{queue}/claim-next")
 async def claim_next(queue: str, request: Request, who: Principal = Depends(require(*DESK_WORK))) -> CaseView:
     """Take the head of a queue (priority, nearest deadline, age), atomically; 404 when empty."""
-    if queue not in domain.load_rules().queues:
+    if queue not in queues.load_queues().queues:
         raise HTTPException(404, detail=[{"field": "queue", "reason": "no such queue"}])
-    doc = await service.claim_next(runtime(request), queue=queue, officer=who.id)
+    doc = await claims.claim_next(runtime(request), queue=queue, officer=who.id)
     if doc is None:
         raise HTTPException(404, detail=[{"field": "queue", "reason": "the queue is empty"}])
-    return _out(doc)
+    return reads.case_view(doc)
 
 
 @queues_router.get("/supervision")
@@ -529,15 +370,7 @@ async def supervision(
     request: Request, who: Principal = Depends(require("supervisor", "administrator", "auditor"))
 ) -> Supervision:
     """Queue depth, oldest waiting case, and per-officer load."""
-    rt = runtime(request)
-    loads: dict[str, OfficerLoad] = {}
-    for row in await store.load_by_assignee(rt.db, ["assigned", "in_progress", "awaiting_repatriation"]):
-        officer, st = row["_id"]["assignee"], row["_id"]["status"]
-        load = loads.setdefault(officer, OfficerLoad(officer=officer))
-        setattr(load, st, int(row["n"]))
-    return Supervision(
-        queues=await _queue_views(rt), officers=sorted(loads.values(), key=lambda x: x.officer)
-    )
+    return await reads.supervision(runtime(request))
 
 
 @queues_router.post("/queues/release-expired")
@@ -545,4 +378,4 @@ async def release_expired(
     request: Request, who: Principal = Depends(require("supervisor", "administrator"))
 ) -> dict[str, int]:
     """Return every claim whose lease expired to its queue now (the sweeper does it every few seconds)."""
-    return {"released": await service.release_expired(runtime(request))}
+    return {"released": await claims.release_expired(runtime(request))}

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pymongo import AsyncMongoClient
 
-from services.casework import service
+from services.casework import anonymise
 from services.casework.app import create_app
 from services.intake.app import create_app as intake_app
 from shared.clock import ManualClock
@@ -67,11 +67,11 @@ async def test_a_case_closed_long_ago_is_anonymised_once_and_an_open_one_is_not(
         await step("close", {"reason": "done"}, SUPERVISOR)
 
         rt = app.state.runtime
-        assert (await service.anonymise_closed(rt, older_than=AGE)).cases == 0  # closed just now
+        assert (await anonymise.anonymise_closed(rt, older_than=AGE)).cases == 0  # closed just now
         clock.advance(AGE + timedelta(days=1))
-        report = await service.anonymise_closed(rt, older_than=AGE)
+        report = await anonymise.anonymise_closed(rt, older_than=AGE)
         assert report.cases == 1 and str(report).startswith("retention: anonymised 1 cases closed before")
-        assert (await service.anonymise_closed(rt, older_than=AGE)).cases == 0  # once
+        assert (await anonymise.anonymise_closed(rt, older_than=AGE)).cases == 0  # once
 
         case = (await cw.get(f"/v1/cases/{closed}", headers=SUPERVISOR)).json()
         left = [
@@ -118,7 +118,7 @@ async def test_intake_forgets_the_reports_of_an_anonymised_case(settings: Settin
             r = await cw.post(f"/v1/cases/{case_id}/{path}", json=body, headers=who)
             assert r.status_code == 200, r.text
         clock.advance(AGE + timedelta(days=1))
-        assert (await service.anonymise_closed(app.state.runtime, older_than=AGE)).cases == 1
+        assert (await anonymise.anonymise_closed(app.state.runtime, older_than=AGE)).cases == 1
 
         client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongodb_uri)
         try:

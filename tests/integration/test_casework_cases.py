@@ -7,11 +7,12 @@ import uuid
 
 import pytest
 
-from services.casework import service
+from services.casework import changes, desk, placement
 from services.casework.app import create_app
 from services.casework.domain import Action
 from shared import topics
 from shared.clock import ManualClock
+from shared.errors import Conflict
 from shared.settings import Settings
 from tests.support.casework import MISSION, OFFICER, auth, incident, publish_incident
 from tests.support.harness import envelopes, eventually, read_topic, running
@@ -115,11 +116,11 @@ async def test_after_resolution_a_new_incident_opens_a_new_case_and_reopen_is_re
         # and if two reopens race past that check, the unique open key refuses the second write
         rt = app.state.runtime
         now = rt.clock.now()
-        with pytest.raises(service.Conflict):
-            await service.change(
+        with pytest.raises(Conflict):
+            await changes.change(
                 rt,
                 cid,
-                lambda d: service.desk_plan(
+                lambda d: desk.desk_update(
                     d,
                     Action.REOPEN,
                     actor="supervisor-dewi",
@@ -143,7 +144,7 @@ async def test_two_replicas_placing_one_workers_incidents_at_once_open_one_case(
         rts = [a_app.state.runtime, b_app.state.runtime]
         placed = await asyncio.gather(
             *(
-                service.on_incident(rts[i % 2], event_id=uuid.uuid4().hex, incident=inc)
+                placement.on_incident(rts[i % 2], event_id=uuid.uuid4().hex, incident=inc)
                 for i, inc in enumerate(incs)
             )
         )

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
-from services.casework import domain
-from services.casework.domain import Action, Family, QueueKind
+from services.casework import domain, queues
+from services.casework.domain import Action, Family
+from services.casework.queues import QueueKind
 from shared.events.casework import CaseStatus as S
 from shared.vocab import Category, Severity
 
@@ -77,15 +79,15 @@ def test_group_cases() -> None:
 
 
 def test_queues_are_data_and_cover_every_region_and_kind() -> None:
-    rules = domain.load_rules()
-    assert rules.queue_for(country="KR", category="unpaid_wages") == "east_asia-general"
-    assert rules.queue_for(country="SA", category="trafficking") == "middle_east-trafficking"
-    assert rules.queue_for(country="MY", category="death") == "asean-death"
-    assert rules.queue_for(country="US", category="illness") == "other-general"
-    assert domain.kind_of("trafficking") == QueueKind.TRAFFICKING
+    desk_queues = queues.load_queues()
+    assert desk_queues.queue_for(country="KR", category="unpaid_wages") == "east_asia-general"
+    assert desk_queues.queue_for(country="SA", category="trafficking") == "middle_east-trafficking"
+    assert desk_queues.queue_for(country="MY", category="death") == "asean-death"
+    assert desk_queues.queue_for(country="US", category="illness") == "other-general"
+    assert queues.kind_of("trafficking") == QueueKind.TRAFFICKING
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
-    assert rules.due_at(opened_at=t0, severity=Severity.CRITICAL) == t0 + timedelta(hours=1)
-    assert rules.due_at(opened_at=t0, severity=Severity.LOW) == t0 + timedelta(days=3)
+    assert desk_queues.due_at(opened_at=t0, severity=Severity.CRITICAL) == t0 + timedelta(hours=1)
+    assert desk_queues.due_at(opened_at=t0, severity=Severity.LOW) == t0 + timedelta(days=3)
 
 
 def test_queue_definitions_must_cover_each_pair_once() -> None:
@@ -95,7 +97,7 @@ def test_queue_definitions_must_cover_each_pair_once() -> None:
         "queues": [{"id": "x", "region": "asean", "kind": "general", "title": "x"}],
     }
     with pytest.raises(ValueError):
-        domain.parse_rules(raw)
+        queues.parse_queues(raw)
 
 
 def test_escalation_never_goes_down_and_stops_at_three() -> None:
@@ -126,3 +128,51 @@ def test_available_actions_follow_the_lifecycle_table_and_who_holds_the_case() -
     ]
     audit = frozenset({"auditor"})
     assert available_actions(status="new", assignee=None, escalation_level=0, actor="x", roles=audit) == []
+
+
+def _queues_yaml(queue_lines: str, lease: str = "30") -> str:
+    return (
+        f"claim_lease_minutes: {lease}\n"
+        "acknowledge_within_minutes: {low: 1, medium: 1, high: 1, critical: 1}\n"
+        f"queues:\n{queue_lines}"
+    )
+
+
+def test_a_bad_queues_file_is_refused_naming_file_entry_and_field(tmp_path: Path) -> None:
+    good = queues.QUEUES_FILE.read_text()
+    bad = good.replace("{id: europe-death, region: europe,", "{id: europe-death, region: mars,")
+    assert bad != good
+    path = tmp_path / "queues.yaml"
+    path.write_text(bad)
+    with pytest.raises(queues.InvalidQueues) as err:
+        queues.load_queues(str(path))
+    assert err.value.file == str(path)
+    assert [(e.entry, e.field) for e in err.value.errors] == [("europe-death", "region")]
+    assert str(path) in str(err.value) and "europe-death: region:" in str(err.value)
+
+
+def test_queues_file_errors_name_entries_without_id_settings_and_coverage(tmp_path: Path) -> None:
+    path = tmp_path / "q.yaml"
+    path.write_text(
+        _queues_yaml(
+            "  - {id: a, region: asean, kind: general, title: A}\n  - {region: asean, kind: death}\n",
+            lease="soon",
+        )
+    )
+    with pytest.raises(queues.InvalidQueues) as err:
+        queues.load_queues(str(path))
+    found = {(e.entry, e.field) for e in err.value.errors}
+    assert ("(settings)", "claim_lease_minutes") in found
+    assert ("queues#2", "id") in found and ("queues#2", "title") in found
+
+    path.write_text(
+        _queues_yaml(
+            "  - {id: a, region: asean, kind: general, title: A}\n"
+            "  - {id: b, region: asean, kind: general, title: B}\n"
+        )
+    )
+    with pytest.raises(queues.InvalidQueues) as err:
+        queues.load_queues(str(path))
+    found = {(e.entry, e.field) for e in err.value.errors}
+    assert ("b", "region") in found  # the second queue of asean/general
+    assert ("queues", "(list)") in found  # and the pairs no queue takes

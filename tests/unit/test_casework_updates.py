@@ -1,4 +1,4 @@
-"""casework's change plans, without I/O: every change carries its timeline entry and its events."""
+"""casework's case updates, without I/O: every change carries its timeline entry and its events."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.casework import domain, service
+from services.casework import changes, desk, domain
 from services.casework.domain import Action
+from shared.errors import Conflict
 from shared.events.casework import CaseStatus as S
 from shared.vocab import Category
 
@@ -40,11 +41,11 @@ def test_every_allowed_desk_action_writes_status_stamp_timeline_and_one_event(
     roles = SUPERVISOR | OFFICER
     allowed = domain.transition(current, action) is not None
     if not allowed:
-        with pytest.raises(service.Conflict) as err:
-            service.desk_plan(doc, action, actor="officer-ani", roles=roles, now=NOW, assignee="officer-budi")
+        with pytest.raises(Conflict) as err:
+            desk.desk_update(doc, action, actor="officer-ani", roles=roles, now=NOW, assignee="officer-budi")
         assert err.value.status == current.value
         return
-    plan = service.desk_plan(
+    case_update = desk.desk_update(
         doc,
         action,
         actor="officer-ani",
@@ -54,38 +55,40 @@ def test_every_allowed_desk_action_writes_status_stamp_timeline_and_one_event(
         resolution="x",
         assignee="officer-budi",
     )
-    new = plan.update["$set"]["status"]
+    new = case_update.update["$set"]["status"]
     assert new == domain.transition(current, action, triaged=False).value  # type: ignore[union-attr]
-    [entry] = plan.update["$push"]["timeline"]["$each"]
+    [entry] = case_update.update["$push"]["timeline"]["$each"]
     assert entry["at"] == NOW and entry["by"] == "officer-ani" and entry["previous"] == current.value
-    assert plan.events and plan.events[-1].status == new  # type: ignore[attr-defined]
+    assert case_update.events and case_update.events[-1].status == new  # type: ignore[attr-defined]
     if S(new) in domain.STAMP:
-        assert plan.update["$set"][domain.STAMP[S(new)]] == NOW
+        assert case_update.update["$set"][domain.STAMP[S(new)]] == NOW
 
 
 def test_only_the_claim_holder_acknowledges_and_not_after_the_lease() -> None:
-    with pytest.raises(service.Forbidden):
-        service.desk_plan(_case(S.ASSIGNED), Action.ACKNOWLEDGE, actor="officer-budi", roles=OFFICER, now=NOW)
+    with pytest.raises(changes.Forbidden):
+        desk.desk_update(_case(S.ASSIGNED), Action.ACKNOWLEDGE, actor="officer-budi", roles=OFFICER, now=NOW)
     late = _case(S.ASSIGNED, lease_until=NOW - timedelta(seconds=1))
-    with pytest.raises(service.Conflict):
-        service.desk_plan(late, Action.ACKNOWLEDGE, actor="officer-ani", roles=OFFICER, now=NOW)
+    with pytest.raises(Conflict):
+        desk.desk_update(late, Action.ACKNOWLEDGE, actor="officer-ani", roles=OFFICER, now=NOW)
 
 
 def test_officers_cannot_close_and_supervisors_can() -> None:
-    with pytest.raises(service.Forbidden):
-        service.desk_plan(_case(S.RESOLVED), Action.CLOSE, actor="officer-ani", roles=OFFICER, now=NOW)
-    plan = service.desk_plan(
+    with pytest.raises(changes.Forbidden):
+        desk.desk_update(_case(S.RESOLVED), Action.CLOSE, actor="officer-ani", roles=OFFICER, now=NOW)
+    case_update = desk.desk_update(
         _case(S.RESOLVED), Action.CLOSE, actor="supervisor-dewi", roles=SUPERVISOR, now=NOW
     )
-    assert plan.update["$set"]["open_key"] == "closed|c1"
+    assert case_update.update["$set"]["open_key"] == "closed|c1"
 
 
 def test_escalation_only_goes_up_and_guards_the_level_it_read() -> None:
-    plan = service.escalate_plan(_case(S.IN_PROGRESS), actor="rule:x", now=NOW, level=2, reason="r")
-    assert plan is not None
-    assert plan.update["$set"]["escalation_level"] == 2 and plan.filter == {"escalation_level": 0}
+    case_update = desk.escalate_update(_case(S.IN_PROGRESS), actor="rule:x", now=NOW, level=2, reason="r")
+    assert case_update is not None
+    assert case_update.update["$set"]["escalation_level"] == 2 and case_update.filter == {
+        "escalation_level": 0
+    }
     assert (
-        service.escalate_plan(
+        desk.escalate_update(
             _case(S.IN_PROGRESS, escalation_level=3), actor="x", now=NOW, level=2, reason="r"
         )
         is None
@@ -93,24 +96,26 @@ def test_escalation_only_goes_up_and_guards_the_level_it_read() -> None:
 
 
 def test_notes_priority_and_tags_are_on_the_timeline() -> None:
-    for plan in (
-        service.note_plan(_case(S.NEW), actor="a", now=NOW, text="t"),
-        service.priority_plan(_case(S.NEW), actor="a", now=NOW, priority=9, reason="r"),
-        service.tag_plan(_case(S.NEW), actor="a", now=NOW, tag="t", reason=None),
+    for case_update in (
+        desk.note_update(_case(S.NEW), actor="a", now=NOW, text="t"),
+        desk.priority_update(_case(S.NEW), actor="a", now=NOW, priority=9, reason="r"),
+        desk.tag_update(_case(S.NEW), actor="a", now=NOW, tag="t", reason=None),
     ):
-        assert len(plan.update["$push"]["timeline"]["$each"]) == 1
-    with pytest.raises(service.Conflict):
-        service.priority_plan(_case(S.CLOSED), actor="a", now=NOW, priority=9, reason="r")
+        assert len(case_update.update["$push"]["timeline"]["$each"]) == 1
+    with pytest.raises(Conflict):
+        desk.priority_update(_case(S.CLOSED), actor="a", now=NOW, priority=9, reason="r")
 
 
 def test_triage_into_another_category_moves_the_case_to_its_family_queue_and_key() -> None:
     doc = _case(S.NEW, category="lost_contact", country="KR", severity="high", worker_id="w")
     doc.update(open_key="w|welfare", join_key="w|welfare")
-    plan = service.triage_plan(doc, actor="officer-ani", now=NOW, reason="hospital", category=Category.DEATH)
-    set_ = plan.update["$set"]
+    case_update = desk.triage_update(
+        doc, actor="officer-ani", now=NOW, reason="hospital", category=Category.DEATH
+    )
+    set_ = case_update.update["$set"]
     assert (set_["category"], set_["family"], set_["queue"]) == ("death", "death", "east_asia-death")
     assert set_["open_key"] == set_["join_key"] == "w|death" and set_["priority"] > 4
-    (ev,) = plan.events
+    (ev,) = case_update.events
     assert (ev.category, ev.previous_category, ev.worker_id) == (Category.DEATH, Category.LOST_CONTACT, "w")
-    same = service.triage_plan(doc, actor="officer-ani", now=NOW, reason=None, category=Category.LOST_CONTACT)
+    same = desk.triage_update(doc, actor="officer-ani", now=NOW, reason=None, category=Category.LOST_CONTACT)
     assert "category" not in same.update["$set"] and same.events[0].previous_category is None

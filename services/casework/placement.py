@@ -1,0 +1,232 @@
+"""Incidents become cases: an accepted incident opens a case or joins the worker's open case of
+its family (or its country's evacuation), once; a worker matched late re-keys the case."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from services.casework import domain, opening, queues, store
+from services.casework.changes import CaseUpdate, case_change, case_id_for, entry, push_timeline
+from shared.events.casework import CaseMerged, CaseWorkerMatched
+from shared.events.intake import IncidentAccepted, IncidentMatched
+from shared.mongo import Doc, applied_once, merge_updates
+from shared.service import Runtime
+from shared.vocab import SEVERITY_RANK, Category, Severity
+
+
+async def on_incident(rt: Runtime, *, event_id: str, incident: IncidentAccepted) -> str | None:
+    """Open a case for an accepted incident, or join the open case of the same worker and family, once.
+
+    Returns the id of the case that holds the incident.
+    """
+    group = domain.is_group(incident.category, incident.people_affected)
+    case_id = case_id_for(incident.incident_id)
+    key, join = domain.placement_key(
+        worker_key=incident.worker_key,
+        category=incident.category,
+        country=incident.country,
+        people_affected=incident.people_affected,
+        case_id=case_id,
+    )
+    for _ in range(5):
+        # Does a case hold this incident already (a redelivery), and is there an open case to
+        # join (the worker's, of this family; or the country's evacuation)?
+        found = await store.find_placement(rt.db, incident_id=incident.incident_id, open_key=join)
+        held = [d for d in found if incident.incident_id in (d.get("incident_ids") or [])]
+        if held:
+            await _suggest_back(rt, incident)  # again, in case a crash came between the two writes
+            return str(held[0]["_id"])
+        existing = next((d for d in found if join and d.get("open_key") == join), None)
+        if (
+            existing is None
+            and join is not None
+            and join == domain.open_key(incident.worker_key, incident.category)
+        ):
+            existing = await _linked_case(rt, incident, family=domain.family_of(incident.category).value)
+        if existing is not None and join is not None:
+            if await _join(rt, existing, event_id=event_id, incident=incident, key=existing["open_key"]):
+                return str(existing["_id"])
+            continue  # the case was resolved or changed meanwhile: look again
+        doc = opening.protection_case(
+            rt,
+            case_id=case_id,
+            event_id=event_id,
+            incident=incident,
+            group=group,
+            keys=(key, join),
+        )
+        outcome = await store.insert_new(rt.db, doc)
+        if outcome == "inserted":
+            rt.relay.wake(case_id)
+        if outcome in ("inserted", "exists"):
+            await _suggest_back(rt, incident)
+            return case_id
+        # another replica opened this worker's case first: join it on the next round
+    raise RuntimeError(f"could not place incident {incident.incident_id} after several attempts")
+
+
+async def _linked_case(rt: Runtime, incident: IncidentAccepted, *, family: str) -> Doc | None:
+    """The open case, of this family, of an earlier report intake linked to this one (same worker
+    by NIK, passport, name with birth date or registry match, same category, within the window).
+
+    Its key may differ from this report's: the earlier report was keyed by a hash before its
+    worker was matched late, and casework may not have re-keyed its case yet (the match travels
+    on the old key's partition). Joining by the link does not wait for that.
+    """
+    if not incident.linked_incident_ids or incident.worker_key.startswith("group-"):
+        return None
+    query = {"incident_ids": {"$in": incident.linked_incident_ids[:10]}}
+    for case in await store.find(rt.db, query, limit=10):
+        key = case.get("open_key") or ""
+        if (
+            domain.is_open(case["status"])
+            and not case.get("group")
+            and case.get("join_key") == key
+            and key.endswith(f"|{family}")
+        ):
+            return case
+    return None
+
+
+async def _suggest_back(rt: Runtime, incident: IncidentAccepted) -> None:
+    """Show the cases of earlier same-name reports this one as a suggested link, once each.
+
+    A name alone identifies nobody: the cases stay apart until a desk officer decides.
+    """
+    now = rt.clock.now()
+    for earlier in incident.suggested_incident_ids:
+        for case in await store.find(rt.db, {"incident_ids": earlier}, limit=5):
+            await store.update(
+                rt.db,
+                {
+                    "_id": case["_id"],
+                    "suggested_incident_ids": {"$ne": incident.incident_id},
+                    "rejected_suggestions": {"$ne": incident.incident_id},  # the desk said no
+                },
+                merge_updates(
+                    {
+                        "$addToSet": {"suggested_incident_ids": incident.incident_id},
+                        "$set": {"updated_at": now},
+                    },
+                    push_timeline(
+                        entry(at=now, kind="link_suggested", by="system", incident_id=incident.incident_id)
+                    ),
+                ),
+            )
+
+
+async def _join(rt: Runtime, case: Doc, *, event_id: str, incident: IncidentAccepted, key: str) -> bool:
+    """Link an incident to an open case in one write; False if the case no longer holds the key."""
+    now = rt.clock.now()
+    prio = domain.priority(
+        severity=incident.severity,
+        category=incident.category,
+        non_procedural=incident.match.non_procedural,
+        people_affected=incident.people_affected,
+    )
+    merged = case_change(
+        CaseMerged,
+        case,
+        actor="system",
+        at=now,
+        incident_id=incident.incident_id,
+        category=incident.category,
+        severity=incident.severity,
+        reason=(
+            "another evacuation report in the same country"
+            if incident.category == Category.EVACUATION
+            else "another incident of the same worker and category family"
+        ),
+    )
+    once_filter, once_update = applied_once(event_id)
+    # The case takes the graver severity, the higher priority and the nearer deadline.
+    severity = max(Severity(case["severity"]), incident.severity, key=lambda s: SEVERITY_RANK[s])
+    due = queues.load_queues().due_at(opened_at=now, severity=incident.severity)
+    upd = merge_updates(
+        {
+            "$set": {"updated_at": now, "severity": severity.value},
+            "$max": {"priority": prio, "people_affected": incident.people_affected},
+            "$min": {"due_at": due},
+            "$addToSet": {"incident_ids": incident.incident_id},
+        },
+        once_update,
+        push_timeline(
+            entry(
+                at=now,
+                kind="incident_linked",
+                by="system",
+                incident_id=incident.incident_id,
+                category=incident.category.value,
+                severity=incident.severity.value,
+                event_id=event_id,
+            )
+        ),
+    )
+    query = {"_id": case["_id"], "open_key": key, "severity": case["severity"], **once_filter}
+    after = await store.update(
+        rt.db, query, rt.outbox.on_update(upd, [rt.outbox.entry(merged, key=case["_id"])])
+    )
+    if after is not None:
+        rt.relay.wake(case["_id"])
+        return True
+    return False
+
+
+NON_PROCEDURAL_TAG = "non-procedural"  # the default rule set's tag for an unregistered worker
+
+
+def worker_matched_update(
+    doc: Doc, *, match: IncidentMatched, now: datetime, rekey: bool = True
+) -> CaseUpdate:
+    """A case's worker matched after the report: worker, agency, province, no longer non-procedural.
+
+    With `rekey`, an open case of one worker is re-keyed to the worker id, so the worker's later
+    reports (matched at once, keyed by worker id) join it; the caller retries without when the
+    worker already has an open case of that family (the desk merges the two).
+    """
+    worker_id = match.match.worker_id or ""
+    agency_id = doc.get("agency_id") or match.agency_id
+    reason = "the worker's departure record arrived after the report"
+    set_: Doc = {
+        "worker_id": worker_id,
+        "non_procedural": False,
+        "agency_id": agency_id,
+        "home_province": match.home_province,
+        "departure_id": match.departure_id,
+        "worker_name": doc.get("worker_name") or match.worker_name,
+        "updated_at": now,
+    }
+    join = doc.get("join_key")
+    if rekey and join and doc.get("open_key") == join and worker_id:
+        key = f"{worker_id}|{join.rsplit('|', 1)[1]}"
+        set_.update(open_key=key, join_key=key)
+    tl = entry(
+        at=now,
+        kind="worker_matched",
+        by="system",
+        reason=reason,
+        incident_id=match.incident_id,
+        worker_id=worker_id,
+        method=match.match.method.value,
+        agency_id=agency_id,
+        home_province=match.home_province,
+    )
+    ev = case_change(
+        CaseWorkerMatched,
+        doc,
+        actor="system",
+        at=now,
+        reason=reason,
+        incident_id=match.incident_id,
+        agency_id=agency_id,
+        worker_id=worker_id,
+        home_province=match.home_province,
+        departure_id=match.departure_id,
+        category=doc.get("category"),
+    )
+    # The worker is registered after all: the non-procedural tag (if a rule set it) no longer holds.
+    update = merge_updates(
+        {"$set": set_, "$addToSet": {"worker_keys": worker_id}, "$pull": {"tags": NON_PROCEDURAL_TAG}},
+        push_timeline(tl),
+    )
+    return CaseUpdate(update, [ev])
