@@ -80,7 +80,13 @@ async def test_evacuation_counts_reported_people_and_completes_when_all_are_acco
             got = (await c.get(f"/v1/evacuations/{eid}/progress", headers=KL)).json()
             return got if all(got.get(k) == v for k, v in want.items()) else None
 
-        p = await eventually(lambda: progress(total=3, non_procedural=1))
+        async def all_reports_applied() -> dict[str, Any] | None:
+            # the four reports have different keys, so they may be handled in any order: wait
+            # for the listed worker's too (located), not only for Wati's (total and non-procedural)
+            p = await progress(total=3, non_procedural=1)
+            return p if p and p["by_status"].get("located") == 2 else None
+
+        p = await eventually(all_reports_applied)
         # the listed worker the mission reported is found: located, no longer unaccounted
         assert p["by_status"]["located"] == 2 and p["by_status"]["unaccounted"] == 1
         workers = (await c.get(f"/v1/evacuations/{eid}/workers", headers=KL)).json()
