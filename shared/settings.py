@@ -108,6 +108,9 @@ class Settings(BaseSettings):
     # casework, cases closed this many days ago. Once a day; 0 switches it off.
     retention_days: float = 5 * 365
     retention_every_seconds: float = 24 * 3600
+    # A claim's lease, overriding casework's queues.yaml (minutes). The demo's accelerated clock
+    # sets a simulated day, so a claim outlives the real seconds between claim and acknowledge.
+    claim_lease_minutes: float | None = Field(None, gt=0)
     log_level: str = "INFO"
     instance: str = ""  # replica name in logs and leases; defaults to host:pid
     # The demo's accelerated clock (shared/clock.py): simulated seconds per wall-clock second,

@@ -36,9 +36,20 @@ DEV_WEBHOOK_SECRETS = '{"satgas-tppo": "dev-webhook-secret"}'
 DEMO_SPEED = 2880.0  # simulated seconds per second: an hour in 1.25 s, the demo's week in about 3 minutes
 
 
+# A desk claim's lease in the demo (simulated minutes): a day, so that a claim outlives the real
+# seconds between the officer's claim and acknowledgement even on a busy machine (queues.yaml's
+# 30 minutes pass in well under a second at the demo's speed).
+DEMO_CLAIM_LEASE_MINUTES = 24 * 60
+
+
 def demo_env(env: dict[str, str], speed: float, now: datetime) -> dict[str, str]:
     """The environment of every process of a demo: one accelerated clock, its epoch now."""
-    return {**env, "LINDUNGI_CLOCK_SPEED": f"{speed:g}", "LINDUNGI_CLOCK_EPOCH": now.isoformat()}
+    return {
+        **env,
+        "LINDUNGI_CLOCK_SPEED": f"{speed:g}",
+        "LINDUNGI_CLOCK_EPOCH": now.isoformat(),
+        "LINDUNGI_CLAIM_LEASE_MINUTES": str(DEMO_CLAIM_LEASE_MINUTES),
+    }
 
 
 def _taken(port: int) -> bool:

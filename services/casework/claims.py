@@ -30,7 +30,6 @@ async def claim_next(rt: Runtime, *, queue: str, officer: str) -> Doc | None:
     the write leaves a `_claim_pending` marker that a second write (or, after a crash, the
     sweeper) turns into the CaseClaimed outbox entry, with an id derived from the claim.
     """
-    desk_queues = queues.load_queues()
     await release_expired(rt, queue=queue)
     now = rt.clock.now()
     query = {"queue": queue, "status": {"$in": [s.value for s in domain.WAITING]}}
@@ -41,7 +40,7 @@ async def claim_next(rt: Runtime, *, queue: str, officer: str) -> Doc | None:
                 "assignee": officer,
                 "assigned_at": now,
                 "updated_at": now,
-                "lease_until": now + desk_queues.claim_lease,
+                "lease_until": now + queues.claim_lease(rt.settings),
                 PENDING_CLAIM: {"actor": officer, "at": now},
             }
         },

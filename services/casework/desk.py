@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from services.casework import domain, queues
@@ -50,6 +50,11 @@ class DeskCommand:
     resolution: str | None = None
     assignee: str | None = None
     category: Category | None = None
+    lease: timedelta | None = None  # the claim lease (queues.claim_lease); None: queues.yaml's
+
+    @property
+    def claim_lease(self) -> timedelta:
+        return self.lease if self.lease is not None else queues.load_queues().claim_lease
 
     @property
     def supervisor(self) -> bool:
@@ -79,7 +84,7 @@ def _triage(cmd: DeskCommand) -> CaseUpdate:
 
 
 def _claim(cmd: DeskCommand) -> CaseUpdate:
-    lease = cmd.now + queues.load_queues().claim_lease
+    lease = cmd.now + cmd.claim_lease
     return cmd.transition(
         CaseClaimed,
         "claimed",
@@ -122,7 +127,7 @@ def _reassign(cmd: DeskCommand) -> CaseUpdate:
     case_update = cmd.transition(
         CaseClaimed,
         "reassigned",
-        set_={"assignee": cmd.assignee, "lease_until": cmd.now + queues.load_queues().claim_lease},
+        set_={"assignee": cmd.assignee, "lease_until": cmd.now + cmd.claim_lease},
         filter_={"assignee": previous},
         event_kw={"assignee": cmd.assignee},
         timeline_extra={"assignee": cmd.assignee, "previous_assignee": previous},
@@ -199,6 +204,7 @@ def desk_update(
     resolution: str | None = None,
     assignee: str | None = None,
     category: Category | None = None,
+    lease: timedelta | None = None,
 ) -> CaseUpdate:
     """The update of a desk user's lifecycle action: the role (403), then the state (409), then
     the action's own step in DESK_STEPS."""
@@ -211,7 +217,9 @@ def desk_update(
     step = DESK_STEPS.get(action)
     if step is None:
         raise Conflict(f"{action.value} is not a desk action", status=doc["status"])
-    cmd = DeskCommand(doc, action, actor, frozenset(roles), now, reason, resolution, assignee, category)
+    cmd = DeskCommand(
+        doc, action, actor, frozenset(roles), now, reason, resolution, assignee, category, lease
+    )
     return step(cmd)
 
 

@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from services.casework.domain import Family, family_of
+from shared.settings import Settings
 from shared.vocab import Category, Region, Severity, region_of
 
 QUEUES_FILE = Path(__file__).parent / "queues.yaml"
@@ -177,3 +178,9 @@ def load_queues(path: str | None = None) -> DeskQueues:
             str(file), [QueueError("(file)", "(file)", f"not valid YAML: {exc}".splitlines()[0])]
         ) from None
     return parse_queues(raw, file=str(file))
+
+
+def claim_lease(settings: Settings) -> timedelta:
+    """How long a claim holds a case unacknowledged: the settings' lease, else queues.yaml's."""
+    minutes = settings.claim_lease_minutes
+    return timedelta(minutes=minutes) if minutes else load_queues().claim_lease

@@ -193,6 +193,7 @@ def _desk_action(
                 resolution=getattr(body, "resolution", None),
                 assignee=getattr(body, "assignee", None),
                 category=getattr(body, "category", None),
+                lease=queues.claim_lease(rt.settings),
             )
 
         if action == Action.REOPEN:

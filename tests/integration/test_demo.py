@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from deploy.cli.demo import Demo
+from deploy.local.run import DEMO_CLAIM_LEASE_MINUTES
 from shared.clock import AcceleratedClock
 from shared.mongo import connect
 from tests.support.infra import Endpoints
@@ -27,7 +28,14 @@ def clock() -> AcceleratedClock:
 
 @pytest.fixture
 def stack(endpoints: Endpoints, clock: AcceleratedClock) -> Iterator[Stack]:
-    s = Stack(endpoints.kafka, endpoints.mongodb, clock=clock)  # type: ignore[arg-type]
+    # the demo's claim lease (a simulated day), as `make demo` gives it: at 1800x queues.yaml's
+    # 30 minutes last one real second, which a loaded machine can spend between claim and ack
+    s = Stack(
+        endpoints.kafka,
+        endpoints.mongodb,
+        clock=clock,  # type: ignore[arg-type]
+        claim_lease_minutes=DEMO_CLAIM_LEASE_MINUTES,
+    )
     s.start()
     try:
         yield s

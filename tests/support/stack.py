@@ -40,7 +40,9 @@ SERVICES: dict[str, Callable[..., FastAPI]] = {
 class Stack:
     """Start with start(), stop with stop(); urls name where each part answers."""
 
-    def __init__(self, kafka: str, mongodb: str, *, clock: ManualClock | None = None) -> None:
+    def __init__(
+        self, kafka: str, mongodb: str, *, clock: ManualClock | None = None, **settings: Any
+    ) -> None:
         self.settings = Settings(
             kafka_bootstrap_servers=kafka,
             mongodb_uri=mongodb,
@@ -48,6 +50,7 @@ class Stack:
             outbox_poll_seconds=0.1,
             outbox_sweep_seconds=1.0,
             handler_backoff_seconds=0.02,
+            **settings,
         )
         self.clock = clock or ManualClock()
         self.urls: dict[str, str] = {}

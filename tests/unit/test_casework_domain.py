@@ -176,3 +176,11 @@ def test_queues_file_errors_name_entries_without_id_settings_and_coverage(tmp_pa
     found = {(e.entry, e.field) for e in err.value.errors}
     assert ("b", "region") in found  # the second queue of asean/general
     assert ("queues", "(list)") in found  # and the pairs no queue takes
+
+
+def test_a_claim_lease_in_the_settings_overrides_the_queues_file() -> None:
+    from services.casework.queues import claim_lease
+    from shared.settings import Settings
+
+    assert claim_lease(Settings()) == timedelta(minutes=30)  # queues.yaml
+    assert claim_lease(Settings(claim_lease_minutes=24 * 60)) == timedelta(days=1)
