@@ -6,6 +6,8 @@ from datetime import UTC
 from typing import Any
 
 from pymongo import AsyncMongoClient
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import BulkWriteError
 
 from shared.settings import Settings
 
@@ -39,3 +41,21 @@ def merge_updates(*updates: Doc) -> Doc:
         for op, fields in u.items():
             out.setdefault(op, {}).update(fields)
     return out
+
+
+DUPLICATE_KEY = 11000
+
+
+async def insert_new(coll: AsyncCollection[Doc], docs: list[Doc]) -> tuple[int, list[int]]:
+    """Insert the documents not there yet (unordered); how many were, and the positions of those
+    already there (a duplicate key). Any other write error is raised, never swallowed."""
+    if not docs:
+        return 0, []
+    try:
+        result = await coll.insert_many(docs, ordered=False)
+        return len(result.inserted_ids), []
+    except BulkWriteError as exc:
+        errors = exc.details.get("writeErrors", [])
+        if any(e.get("code") != DUPLICATE_KEY for e in errors):
+            raise
+        return int(exc.details.get("nInserted", 0)), [int(e["index"]) for e in errors]

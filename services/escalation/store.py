@@ -17,10 +17,10 @@ from typing import Any
 
 from pymongo import DESCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import DuplicateKeyError
 
 from services.escalation import notification_store
-from shared.mongo import HIDDEN, Doc
+from shared.mongo import HIDDEN, Doc, insert_new
 from shared.outbox import Outbox
 
 RULESETS = "rulesets"
@@ -236,13 +236,7 @@ async def purge_published(db: AsyncDatabase[Doc]) -> int:
 
 async def insert_cancellations(db: AsyncDatabase[Doc], docs: list[Doc]) -> int:
     """Decide the remaining slots of a chain as cancelled; slots already fired keep their record."""
-    if not docs:
-        return 0
-    try:
-        result = await db[DECIDED].insert_many(docs, ordered=False)
-        return len(result.inserted_ids)
-    except BulkWriteError as exc:
-        return int(exc.details.get("nInserted", 0))
+    return (await insert_new(db[DECIDED], docs))[0]
 
 
 async def get_decision(db: AsyncDatabase[Doc], decision_id: str) -> Doc | None:

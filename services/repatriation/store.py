@@ -8,11 +8,11 @@ from typing import Any, Literal
 
 from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import DuplicateKeyError
 
 from services.repatriation.steps import Workflow, WorkflowStatus
 from shared.events.registry import DepartureRecorded, DepartureStatus
-from shared.mongo import HIDDEN, Doc, applied_once, merge_updates
+from shared.mongo import HIDDEN, Doc, applied_once, insert_new, merge_updates
 from shared.paging import Order
 from shared.projection import keep_newer
 
@@ -209,17 +209,9 @@ async def record_departures(db: AsyncDatabase[Doc], events: Iterable[DepartureRe
     changed = 0
     for i in range(0, len(docs), BATCH):
         chunk = docs[i : i + BATCH]
-        known: list[Doc] = []
-        try:
-            res = await db[DEPARTURES].insert_many(chunk, ordered=False)
-            changed += len(res.inserted_ids)
-        except BulkWriteError as exc:
-            errors = exc.details.get("writeErrors", [])
-            if any(e.get("code") != 11000 for e in errors):
-                raise
-            changed += exc.details.get("nInserted", 0)
-            known = [chunk[e["index"]] for e in errors]
-        for d in known:
+        inserted, there = await insert_new(db[DEPARTURES], chunk)
+        changed += inserted
+        for d in (chunk[i] for i in there):
             changed += await keep_newer(db[DEPARTURES], d)
     return changed
 
@@ -251,15 +243,7 @@ def evacuee_id(evacuation_id: str, worker_id: str) -> str:
 
 async def insert_evacuees(db: AsyncDatabase[Doc], docs: list[Doc]) -> int:
     """Bulk insert per-worker progress documents; those already there (a resumed fan-out) stay."""
-    if not docs:
-        return 0
-    try:
-        res = await db[EVACUEES].insert_many(docs, ordered=False)
-        return len(res.inserted_ids)
-    except BulkWriteError as exc:
-        if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
-            raise
-        return int(exc.details.get("nInserted", 0))
+    return (await insert_new(db[EVACUEES], docs))[0]
 
 
 async def count_evacuees(db: AsyncDatabase[Doc], evacuation_id: str) -> int:
