@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -54,6 +55,8 @@ DATABASE_RETRY_AFTER = 5
 READY_TIMEOUT = 3.0  # seconds readiness waits for each dependency
 
 Startup = Callable[[], Awaitable[None]]
+IndexSetup = Callable[[AsyncDatabase[Doc]], Awaitable[None]]  # a module's `ensure_indexes(db)`
+Handlers = Mapping[type[Event], Handler]
 
 
 class Runtime:
@@ -132,6 +135,16 @@ class Runtime:
             metrics=self.metrics,
         )
         self.dead_letters.append(dead)
+
+    def consume_each(self, subscriptions: Mapping[Topic, Handlers]) -> None:
+        """`consume` each topic with its handlers, one consumer group per topic (before start)."""
+        for topic, handlers in subscriptions.items():
+            self.consume(topic, handlers)
+
+    def ensure_indexes(self, *setups: IndexSetup) -> None:
+        """Create each module's indexes in this service's database before consuming starts."""
+        for setup in setups:
+            self.on_startup(functools.partial(setup, self.db))
 
     def on_startup(self, fn: Startup) -> Startup:
         """Run fn (index creation, loading data) before consuming starts."""

@@ -19,8 +19,7 @@ PORT = 8001
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
     """Wire registry's database, topics and HTTP routes."""
     rt = Runtime("registry", settings=settings, clock=clock, outbox_collections=[store.DEPARTURES])
-    rt.on_startup(lambda: store.ensure_indexes(rt.db))
-    rt.on_startup(lambda: audit.ensure_indexes(rt.db))
+    rt.ensure_indexes(store.ensure_indexes, audit.ensure_indexes)
     if rt.settings.retention_days > 0:
         rt.background(
             lambda: retention.run_forever(
@@ -29,8 +28,12 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
                 every_seconds=rt.settings.retention_every_seconds,
             )
         )
-    rt.consume(topics.REGISTRY_COMMANDS, handlers.flag_handlers(rt))
-    rt.consume(topics.CASES, handlers.case_handlers(rt))
+    rt.consume_each(
+        {
+            topics.REGISTRY_COMMANDS: handlers.flag_handlers(rt),
+            topics.CASES: handlers.case_handlers(rt),
+        }
+    )
     app = create_service_app(
         rt,
         title="Lindungi registry",

@@ -30,32 +30,34 @@ def _iso(d: date | None) -> str | None:
     return d.isoformat() if d else None
 
 
+# The departure document's fields DepartureRecorded carries as they are (hashes, never identifiers).
+_SNAPSHOT_FIELDS = (
+    "worker_id",
+    "version",
+    "status",
+    "full_name",
+    "date_of_birth",
+    "nik_hash",
+    "passport_hash",
+    "name_dob_hash",
+    "home_province",
+    "home_regency",
+    "destination_country",
+    "sector",
+    "skill_level",
+    "scheme",
+    "agency_id",
+    "employer_id",
+    "employer_name",
+    "departure_date",
+    "sex",
+)
+
+
 def _event(doc: Doc, change: str, now: Any) -> DepartureRecorded:
     """The DepartureRecorded snapshot of a departure document (hashes only, never identifiers)."""
-    return DepartureRecorded(
-        worker_id=doc["worker_id"],
-        departure_id=doc["_id"],
-        version=doc["version"],
-        change=change,
-        status=doc["status"],
-        full_name=doc["full_name"],
-        date_of_birth=doc["date_of_birth"],
-        nik_hash=doc.get("nik_hash"),
-        passport_hash=doc.get("passport_hash"),
-        name_dob_hash=doc.get("name_dob_hash"),
-        home_province=doc.get("home_province"),
-        home_regency=doc.get("home_regency"),
-        destination_country=doc["destination_country"],
-        sector=doc["sector"],
-        skill_level=doc["skill_level"],
-        scheme=doc["scheme"],
-        agency_id=doc.get("agency_id"),
-        employer_id=doc.get("employer_id"),
-        employer_name=doc.get("employer_name"),
-        departure_date=doc["departure_date"],
-        sex=doc.get("sex"),
-        recorded_at=now,
-    )
+    snapshot = {field: doc.get(field) for field in _SNAPSHOT_FIELDS}
+    return DepartureRecorded(departure_id=doc["_id"], change=change, recorded_at=now, **snapshot)
 
 
 async def record_departure(*, rt: Runtime, data: DepartureIn, upsert: bool) -> tuple[Doc, str]:
