@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 
-from services.registry import handlers, service, store, views
+from services.registry import handlers, party_views, service, store, views
 from shared import audit, retention, topics
 from shared.clock import Clock
 from shared.service import Runtime
@@ -41,6 +41,6 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             "Departures, workers, agencies and employers. NIK and passport numbers are encrypted at "
             "rest and searched by keyed hash; every departure change is published as DepartureRecorded."
         ),
-        routers=[views.router, audit.router],
+        routers=[views.router, party_views.router, audit.router],
     )
     return app
