@@ -55,7 +55,12 @@ def create_app(
     sign_in: SignIn | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> FastAPI:
-    """The console: pages over the five services' APIs, signed in with a sealed cookie."""
+    """The console: pages over the five services' APIs, signed in with a sealed cookie.
+
+    Longer than 60 lines on purpose: the sign-in routes are closures over this app's settings,
+    sealer and sign-in methods (one console per call, as tests build several); the pages
+    themselves live in services/console/pages, one router each.
+    """
     settings = settings or ConsoleSettings()
     refuse_unsafe(settings)
     logs.configure("console")

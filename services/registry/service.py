@@ -60,43 +60,43 @@ def _event(doc: Doc, change: str, now: Any) -> DepartureRecorded:
     return DepartureRecorded(departure_id=doc["_id"], change=change, recorded_at=now, **snapshot)
 
 
-async def record_departure(*, rt: Runtime, data: DepartureIn, upsert: bool) -> tuple[Doc, str]:
-    """Record a worker and a departure. Returns (departure, 'created'|'updated'|'unchanged').
-
-    The departure id comes from its natural key (worker, departure date), so the same row
-    imported twice is one record. Without `upsert`, an existing departure is a Conflict.
-    """
-    v, now = rt.vault, rt.clock.now()
-    nik_hash = v.lookup_hash("nik", data.nik) if data.nik else None
-    passport_hash = v.lookup_hash("passport", data.passport_number) if data.passport_number else None
+async def _record_worker(rt: Runtime, data: DepartureIn, now: datetime) -> tuple[str, Doc]:
+    """Upsert the worker a departure is about (found by NIK or passport hash); returns the worker
+    id and the identity stored (numbers encrypted, with their keyed hashes)."""
+    vault = rt.vault
+    nik_hash = vault.lookup_hash("nik", data.nik) if data.nik else None
+    passport_hash = vault.lookup_hash("passport", data.passport_number) if data.passport_number else None
     found = await store.worker_by_hash(rt.db, nik_hash=nik_hash, passport_hash=passport_hash)
     worker_id = found["_id"] if found else domain.worker_id_for(nik_hash or passport_hash or "")
-    name_dob_hash = v.lookup_hash("name_dob", name_dob_key(data.full_name, data.date_of_birth))
     identity: Doc = {
         "full_name": data.full_name,
         "date_of_birth": data.date_of_birth.isoformat(),
         "sex": data.sex,
-        "name_dob_hash": name_dob_hash,
+        "name_dob_hash": vault.lookup_hash("name_dob", name_dob_key(data.full_name, data.date_of_birth)),
         "home_province": data.home_province,
         "home_regency": data.home_regency,
         "updated_at": now,
     }
     if data.nik:
-        identity |= {"nik_enc": v.encrypt("nik", data.nik), "nik_hash": nik_hash}
+        identity |= {"nik_enc": vault.encrypt("nik", data.nik), "nik_hash": nik_hash}
     if data.passport_number:
         identity |= {
-            "passport_enc": v.encrypt("passport", data.passport_number),
+            "passport_enc": vault.encrypt("passport", data.passport_number),
             "passport_hash": passport_hash,
         }
     if data.phone:
-        identity["phone_enc"] = v.encrypt("phone", data.phone)
+        identity["phone_enc"] = vault.encrypt("phone", data.phone)
     if data.next_of_kin:
         kin = data.next_of_kin.model_dump()
         if kin.get("phone"):
-            kin["phone"] = v.encrypt("phone", kin["phone"])
+            kin["phone"] = vault.encrypt("phone", kin["phone"])
         identity["next_of_kin"] = kin
     await store.upsert_worker(rt.db, worker_id, identity, now)
+    return worker_id, identity
 
+
+async def _record_parties(rt: Runtime, data: DepartureIn) -> str | None:
+    """Make sure the departure's employer and agency exist; returns the employer's id."""
     employer_id = None
     if data.employer_name:
         employer_id = domain.employer_id_for(data.employer_name, data.destination_country)
@@ -108,17 +108,20 @@ async def record_departure(*, rt: Runtime, data: DepartureIn, upsert: bool) -> t
         )
     if data.agency_id:
         await store.ensure_party(rt.db, store.AGENCIES, data.agency_id, {"licence": data.agency_licence})
+    return employer_id
 
-    departure_id = domain.departure_id_for(worker_id, data.departure_date)
-    snapshot: Doc = {
+
+def _departure_snapshot(data: DepartureIn, *, worker_id: str, identity: Doc, employer_id: str | None) -> Doc:
+    """The departure's fields as stored (the worker's identifiers as keyed hashes only)."""
+    return {
         "worker_id": worker_id,
         "status": str(data.status),
         "full_name": data.full_name,
         "date_of_birth": data.date_of_birth.isoformat(),
         "sex": data.sex,
-        "nik_hash": nik_hash,
-        "passport_hash": passport_hash,
-        "name_dob_hash": name_dob_hash,
+        "nik_hash": identity.get("nik_hash"),
+        "passport_hash": identity.get("passport_hash"),
+        "name_dob_hash": identity["name_dob_hash"],
         "home_province": data.home_province,
         "home_regency": data.home_regency,
         "destination_country": data.destination_country,
@@ -137,6 +140,19 @@ async def record_departure(*, rt: Runtime, data: DepartureIn, upsert: bool) -> t
         "training": data.training or [],
         "certificates": data.certificates or [],
     }
+
+
+async def record_departure(*, rt: Runtime, data: DepartureIn, upsert: bool) -> tuple[Doc, str]:
+    """Record a worker and a departure. Returns (departure, 'created'|'updated'|'unchanged').
+
+    The departure id comes from its natural key (worker, departure date), so the same row
+    imported twice is one record. Without `upsert`, an existing departure is a Conflict.
+    """
+    now = rt.clock.now()
+    worker_id, identity = await _record_worker(rt, data, now)
+    employer_id = await _record_parties(rt, data)
+    departure_id = domain.departure_id_for(worker_id, data.departure_date)
+    snapshot = _departure_snapshot(data, worker_id=worker_id, identity=identity, employer_id=employer_id)
     for _ in range(5):
         current = await store.get_departure(rt.db, departure_id)
         if current is None:
