@@ -48,19 +48,21 @@ class Submitter:
 
 
 def _identity(vault: Vault, report: IncidentReport) -> domain.Identity | None:
-    w = report.worker
-    if w is None:
+    worker = report.worker
+    if worker is None:
         return None
-    name = domain.normalised(w.full_name)
-    dob = domain.dob_iso(w.date_of_birth)
+    name = domain.normalised(worker.full_name)
+    dob = domain.dob_iso(worker.date_of_birth)
     return domain.Identity(
-        worker_id=w.worker_id,
-        nik_hash=vault.lookup_hash("nik", w.nik) if w.nik else None,
-        passport_hash=vault.lookup_hash("passport", w.passport_number) if w.passport_number else None,
+        worker_id=worker.worker_id,
+        nik_hash=vault.lookup_hash("nik", worker.nik) if worker.nik else None,
+        passport_hash=vault.lookup_hash("passport", worker.passport_number)
+        if worker.passport_number
+        else None,
         name=name,
         date_of_birth=dob,
-        name_dob_hash=vault.lookup_hash("name_dob", name_dob_key(w.full_name, dob))
-        if w.full_name and dob
+        name_dob_hash=vault.lookup_hash("name_dob", name_dob_key(worker.full_name, dob))
+        if worker.full_name and dob
         else None,
         name_hash=vault.lookup_hash("name", name) if name else None,
     )
@@ -177,15 +179,15 @@ async def submit(
         idempotency_key=idempotency_key,
         message_id=message_id,
     )
-    keys = [k for k in (ref_key, idem_key) if k]
+    keys = [dedup_key for dedup_key in (ref_key, idem_key) if dedup_key]
     incident_id = domain.incident_id_for(ref_key, idem_key)
     digest = _digest(rt.vault, report)
-    for k in keys:
-        holder = await store.claimed(rt.db, k)
+    for dedup_key in keys:
+        holder = await store.claimed(rt.db, dedup_key)
         if holder is not None:
             first = await store.get(rt.db, holder)
             if first is not None:
-                return _repeat(first, digest, key=k), False
+                return _repeat(first, digest, key=dedup_key), False
             incident_id = holder  # claimed but not stored yet (in flight, or a crash): finish it
             break
 
@@ -196,12 +198,12 @@ async def submit(
         match, departure = domain.match_worker(identity, found, country=report.country)
 
     # Claim the dedup keys before storing: a concurrent repeat then converges on one incident id.
-    for k in keys:
-        holder = await store.claim(rt.db, k, incident_id)
+    for dedup_key in keys:
+        holder = await store.claim(rt.db, dedup_key, incident_id)
         if holder != incident_id:
             first = await store.get(rt.db, holder)
             if first is not None:
-                return _repeat(first, digest, key=k), False
+                return _repeat(first, digest, key=dedup_key), False
             incident_id = holder
 
     key = domain.worker_key(match, identity, incident_id)
@@ -256,7 +258,7 @@ async def submit(
         "ref_key": ref_key,
         "idem_key": idem_key,
         # "field=hash" strings: field names hold dots, which MongoDB keys may not.
-        "report_digest": [f"{k}={v}" for k, v in sorted(digest.items())],
+        "report_digest": [f"{field}={value}" for field, value in sorted(digest.items())],
     }
     entry = rt.outbox.entry(event, key=key, subject=incident_id)
     if not await store.insert(rt.db, rt.outbox.on_insert(doc, [entry])):
