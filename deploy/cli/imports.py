@@ -56,7 +56,7 @@ def import_file(
     )
     if result.errors:
         table = Table("line", "reason", title="rejected rows")
-        for e in result.errors:
-            table.add_row(str(e["line"]), e["reason"])
+        for error in result.errors:
+            table.add_row(str(error["line"]), error["reason"])
         out.print(table)
         raise typer.Exit(1)

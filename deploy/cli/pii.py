@@ -124,23 +124,23 @@ async def rotate(
         for service, collection, paths in _collections():
             db = client[settings.database(service)]
             name = f"{service}.{collection}"
-            t = out[name] = Tally()
+            tally = out[name] = Tally()
             mark = await ledger.find_one({"_id": name})
             after = mark["last_id"] if mark and mark.get("key") == vault.current else None
-            t.resumed_after = after
+            tally.resumed_after = after
             total = await db[collection].count_documents({"_id": {"$gt": after}} if after else {})
             cursor = db[collection].find({"_id": {"$gt": after}} if after else {}).sort("_id", 1)
             async for doc in cursor:
-                await _rotate_doc(db, collection, doc, paths, vault, t)
-                t.scanned += 1
-                if t.scanned % batch == 0:
+                await _rotate_doc(db, collection, doc, paths, vault, tally)
+                tally.scanned += 1
+                if tally.scanned % batch == 0:
                     await ledger.update_one(
                         {"_id": name},
                         {"$set": {"key": vault.current, "last_id": doc["_id"], "at": datetime.now(UTC)}},
                         upsert=True,
                     )
                 if progress:
-                    progress(name, t.scanned, total)
+                    progress(name, tally.scanned, total)
             await ledger.delete_one({"_id": name})  # done: the next run starts from the beginning
     finally:
         await client.close()

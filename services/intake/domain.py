@@ -170,9 +170,9 @@ def worker_key(match: WorkerMatch, identity: Identity | None, incident_id: str) 
         return match.worker_id
     if identity is None:
         return f"group-{incident_id}"  # a group report without a named worker links to nothing
-    for h in (identity.nik_hash, identity.passport_hash, identity.name_dob_hash):
-        if h:
-            return h[:32]
+    for digest in (identity.nik_hash, identity.passport_hash, identity.name_dob_hash):
+        if digest:
+            return digest[:32]
     return f"{UNIDENTIFIED}{incident_id}"
 
 

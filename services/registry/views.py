@@ -266,9 +266,9 @@ async def departure_statistics(
             )
         provinces = [wanted]
     filters = {
-        k: str(v)
-        for k, v in (("sector", sector), ("skill_level", skill_level), ("destination", destination))
-        if v is not None
+        name: str(value)
+        for name, value in (("sector", sector), ("skill_level", skill_level), ("destination", destination))
+        if value is not None
     }
     pipeline = domain.stats_pipeline(
         by=by, provinces=provinces, filters=filters, date_from=departed_from, date_to=departed_to
