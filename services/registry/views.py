@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 
-from services.registry import domain, reads, service, store
+from services.registry import domain, imports, reads, service, store
 from services.registry.models import (
     DepartureIn,
     DepartureOut,
@@ -235,7 +235,7 @@ async def import_departures(request: Request, _: Writer) -> ImportReport:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise HTTPException(422, detail=[{"field": "(body)", "reason": "not UTF-8 text"}]) from None
-    result = await service.import_csv(rt=runtime(request), text=text)
+    result = await imports.import_csv(rt=runtime(request), text=text)
     return ImportReport(**result.as_dict())
 
 
