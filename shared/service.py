@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -55,6 +56,8 @@ READY_TIMEOUT = 3.0  # seconds readiness waits for each dependency
 STOP_GRACE = 5.0  # seconds a long-lived task has to end after a cancel, at stop
 
 Startup = Callable[[], Awaitable[None]]
+IndexSetup = Callable[[AsyncDatabase[Doc]], Awaitable[None]]  # a module's `ensure_indexes(db)`
+Handlers = Mapping[type[Event], Handler]
 
 
 async def stop_tasks(tasks: list[asyncio.Task[Any]], *, grace: float = STOP_GRACE, rounds: int = 3) -> None:
@@ -162,6 +165,16 @@ class Runtime:
             metrics=self.metrics,
         )
         self.dead_letters.append(dead)
+
+    def consume_each(self, subscriptions: Mapping[Topic, Handlers]) -> None:
+        """`consume` each topic with its handlers, one consumer group per topic (before start)."""
+        for topic, handlers in subscriptions.items():
+            self.consume(topic, handlers)
+
+    def ensure_indexes(self, *setups: IndexSetup) -> None:
+        """Create each module's indexes in this service's database before consuming starts."""
+        for setup in setups:
+            self.on_startup(functools.partial(setup, self.db))
 
     def on_startup(self, fn: Startup) -> Startup:
         """Run fn (index creation, loading data) before consuming starts."""

@@ -46,14 +46,14 @@ def dlq_list(
         return
     letters = asyncio.run(dlq.read(settings, _topic(topic)))
     table = Table("ref", "kind", "group", "failed at", "bytes", "error", title=f"{topic}.dlq")
-    for d in letters:
+    for letter in letters:
         table.add_row(
-            d.ref,
-            d.kind,
-            d.headers.get("dlq-consumer-group", ""),
-            d.headers.get("dlq-failed-at", ""),
-            str(len(d.value)),
-            d.error[:120],
+            letter.ref,
+            letter.kind,
+            letter.headers.get("dlq-consumer-group", ""),
+            letter.headers.get("dlq-failed-at", ""),
+            str(len(letter.value)),
+            letter.error[:120],
         )
     out.print(table)
 
@@ -66,8 +66,8 @@ def dlq_show(topic: str, ref: str = typer.Argument(help="partition:offset, as `l
     if letter is None:
         out.print(f"[red]no dead letter {ref} in {topic}.dlq[/red]")
         raise typer.Exit(1)
-    for k, v in sorted(letter.headers.items()):
-        out.print(f"[bold]{k}[/bold]: {v}")
+    for name, value in sorted(letter.headers.items()):
+        out.print(f"[bold]{name}[/bold]: {value}")
     out.print(letter.preview(), markup=False)
 
 

@@ -16,307 +16,27 @@ Exit status: 0 done; 1 a step failed; 2 the clock is not accelerated (start with
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import httpx
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from deploy.cli.demo_cast import ANI, BUDI, CGK, DEWI, DKI, OPERATOR, SCENES, WORKERS, Worker, auth, nik_for
+from deploy.cli.demo_stage import Stage, Summary
 from services.console.settings import ConsoleSettings
-from shared.auth import dev_token
 from shared.clock import AcceleratedClock
 from shared.settings import Settings
 
 out = Console()
 
-OPERATOR, ANI, BUDI, DEWI = "registry-operator", "officer-ani", "officer-budi", "supervisor-dewi"
-CGK, DKI = "debarkation-cgk", "region-dki"
 
-
-def auth(who: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {dev_token(who)}"}
-
-
-@dataclass(frozen=True)
-class Worker:
-    key: str
-    name: str
-    dob: str
-    sex: str
-    province: str
-    country: str
-    sector: str
-    agency: str
-    employer: str
-
-
-def _nik(i: int, dob: str, sex: str, tag: int) -> str:
-    y, m, d = dob.split("-")
-    day = int(d) + (40 if sex == "F" else 0)
-    return f"31{tag:02d}{i:02d}{day:02d}{m}{y[2:]}{i:04d}"
-
-
-def workers(tag: int) -> list[Worker]:
-    """The week's workers (tag makes their identities differ between runs)."""
-    return [
-        Worker(
-            "welder",
-            "Agus Prasetyo",
-            "1991-04-12",
-            "M",
-            "Jawa Tengah",
-            "KR",
-            "welding",
-            "p3mi-bina-karya",
-            "Hanil Steel Co.",
-        ),
-        Worker(
-            "osaka",
-            "Sri Wahyuni",
-            "1996-08-03",
-            "F",
-            "Jawa Timur",
-            "JP",
-            "caregiving",
-            "p3mi-sakura-mandiri",
-            "Osaka Care Home",
-        ),
-        Worker(
-            "riyadh-kin",
-            "Nur Aini",
-            "1989-02-21",
-            "F",
-            "Nusa Tenggara Barat",
-            "SA",
-            "domestic_work",
-            "p3mi-amanah",
-            "Al Faisal household",
-        ),
-        Worker(
-            "jeddah",
-            "Rahmat Hidayat",
-            "1985-11-30",
-            "M",
-            "DKI Jakarta",
-            "SA",
-            "construction",
-            "p3mi-amanah",
-            "Red Sea Builders",
-        ),
-        Worker(
-            "crew-1",
-            "Joko Susilo",
-            "1993-06-01",
-            "M",
-            "Jawa Tengah",
-            "TW",
-            "fishing_seafaring",
-            "p3mi-samudra",
-            "FV Kaohsiung 88",
-        ),
-        Worker(
-            "crew-2",
-            "Bambang Riyadi",
-            "1995-01-17",
-            "M",
-            "Jawa Tengah",
-            "TW",
-            "fishing_seafaring",
-            "p3mi-samudra",
-            "FV Kaohsiung 88",
-        ),
-        Worker(
-            "crew-3",
-            "Eko Saputra",
-            "1997-09-09",
-            "M",
-            "Jawa Barat",
-            "TW",
-            "fishing_seafaring",
-            "p3mi-samudra",
-            "FV Kaohsiung 88",
-        ),
-        Worker(
-            "pl-1",
-            "Dedi Kurniawan",
-            "1990-03-05",
-            "M",
-            "Jawa Barat",
-            "PL",
-            "welding",
-            "p3mi-eurojaya",
-            "Gdansk Yards",
-        ),
-        Worker(
-            "pl-2",
-            "Hendra Wijaya",
-            "1992-12-24",
-            "M",
-            "Jawa Barat",
-            "PL",
-            "welding",
-            "p3mi-eurojaya",
-            "Gdansk Yards",
-        ),
-        Worker(
-            "pl-3",
-            "Yusuf Maulana",
-            "1994-07-14",
-            "M",
-            "Lampung",
-            "PL",
-            "construction",
-            "p3mi-eurojaya",
-            "Krakow Build",
-        ),
-        Worker(
-            "ae-1",
-            "Lestari Handayani",
-            "1993-05-19",
-            "F",
-            "Nusa Tenggara Barat",
-            "AE",
-            "domestic_work",
-            "p3mi-amanah",
-            "Abu Dhabi household",
-        ),
-        Worker(
-            "ae-2",
-            "Wulan Sari",
-            "1998-10-02",
-            "F",
-            "Nusa Tenggara Barat",
-            "AE",
-            "hospitality",
-            "p3mi-amanah",
-            "Corniche Hotel",
-        ),
-    ]
-
-
-# When each scene happens: simulated hours after the demo starts (a week is 168).
-SCENES = {
-    "departures": 0,
-    "ulsan": 20,
-    "osaka": 22,
-    "tokyo": 26,
-    "riyadh": 44,
-    "jeddah": 47,
-    "taipei": 68,
-    "warsaw": 71,
-    "death_certificate_and_documents": 74,
-    "cargo_booked": 82,
-    "arrived_cargo_terminal": 98,
-    "transported_home": 101,
-    "handed_over": 104,
-    "evacuation": 122,
-    "end": 144,
-}
-JAKARTA = ZoneInfo("Asia/Jakarta")
-
-
-@dataclass
-class Summary:
-    cases_by_status: dict[str, int] = field(default_factory=dict)
-    deadlines_met: int = 0
-    deadlines_missed: int = 0
-    agencies_flagged: list[str] = field(default_factory=list)
-    workers_home: int = 0
-    evacuees: int = 0
-    case_ids: list[str] = field(default_factory=list)
-
-
-class Demo:
-    """The week, on the services' accelerated clock.
-
-    pace=False runs the scenes back to back (a shortened week, for the test): simulated time
-    then passes only while the services work and the demo waits for them.
-    """
-
-    def __init__(
-        self,
-        urls: dict[str, str],
-        *,
-        clock: AcceleratedClock,
-        say: Callable[[str], None],
-        timeout: float = 60,
-        pace: bool = True,
-    ) -> None:
-        self.urls = urls
-        self.clock = clock
-        self.say = say
-        self.timeout = timeout
-        self.pace = pace
-        self.http = httpx.AsyncClient(timeout=30)
-        self.tag = int(time.time()) % 90 + 10
-        self.start = clock.now()
-        self.incidents: dict[str, str] = {}  # worker key -> incident id
-        self.cases: dict[str, str] = {}  # worker key -> case id
-        self.missed: set[str] = set()  # chains whose deadline passed, narrated once
-        self.summary = Summary()
-
-    async def call(
-        self, service: str, method: str, path: str, who: str, ok: tuple[int, ...] = (200, 201, 202), **kw: Any
-    ) -> Any:
-        r = await self.http.request(method, f"{self.urls[service]}{path}", headers=auth(who), **kw)
-        if r.status_code not in ok:
-            raise RuntimeError(f"{service} {method} {path}: HTTP {r.status_code} {r.text[:300]}")
-        return r.json() if r.content else None
-
-    def narrate(self, text: str) -> None:
-        """A line of the timeline, at the simulated time now in Jakarta."""
-        self.say(f"{self.clock.now().astimezone(JAKARTA):%a %d %b %H:%M} WIB  {text}")
-
-    async def until(self, what: str, check: Callable[[], Any]) -> Any:
-        deadline = time.monotonic() + self.timeout
-        while time.monotonic() < deadline:
-            got = await check()
-            if got:
-                return got
-            await asyncio.sleep(0.3)
-        raise RuntimeError(f"waited {self.timeout:.0f} s for {what}")
-
-    async def at(self, scene: str) -> None:
-        """Wait for the scene's simulated hour (not when unpaced), narrating deadlines that pass."""
-        if not self.pace:
-            return
-        due = self.start + timedelta(hours=SCENES[scene])
-        while self.clock.now() < due:
-            await self.deadlines()
-            await asyncio.sleep(min(1.0, max(self.clock.wall_seconds(due - self.clock.now()), 0.0)))
-        await self.deadlines()
-
-    async def deadlines(self) -> None:
-        """Narrate each deadline that passed since the last look (its chain moved past a slot)."""
-        for key in list(self.incidents):
-            cid = await self.case_of(key)
-            if cid is None:
-                continue
-            for chain in await self.call("escalation", "GET", "/v1/chains", DEWI, params={"case_id": cid}):
-                if chain["slot"] > 0 and chain["chain_id"] not in self.missed:
-                    self.missed.add(chain["chain_id"])
-                    fired = [
-                        str(f["fired_at"])
-                        for f in chain.get("firings", [])
-                        if f.get("outcome") == "fired" and f.get("fired_at")
-                    ]
-                    when = min(fired, key=datetime.fromisoformat) if fired else None
-                    at = (
-                        f" at {datetime.fromisoformat(when).astimezone(JAKARTA):%a %H:%M}"
-                        if isinstance(when, str)
-                        else ""
-                    )
-                    self.narrate(f"deadline missed on the {key} case: {chain['rule_id']} escalated it{at}")
-
-    # ------------------------------------------------------------ the week
+class Demo(Stage):
+    """The week, on the services' accelerated clock: the scenes, in order (see Stage for pace)."""
 
     async def run(self) -> Summary:
         try:
@@ -337,68 +57,79 @@ class Demo:
         finally:
             await self.http.aclose()
 
-    async def any_missed(self) -> bool:
-        await self.deadlines()
-        return bool(self.missed)
-
     async def departures(self) -> None:
         await self.at("departures")
 
-        async def register(i: int, w: Worker) -> None:
+        async def register(i: int, worker: Worker) -> None:
             body = {
-                "full_name": w.name,
-                "date_of_birth": w.dob,
-                "sex": w.sex,
-                "nik": _nik(i, w.dob, w.sex, self.tag),
-                "home_province": w.province,
+                "full_name": worker.name,
+                "date_of_birth": worker.dob,
+                "sex": worker.sex,
+                "nik": nik_for(i, worker.dob, worker.sex, self.tag),
+                "home_province": worker.province,
                 "home_regency": "Kota",
-                "destination_country": w.country,
-                "sector": w.sector,
+                "destination_country": worker.country,
+                "sector": worker.sector,
                 "skill_level": "middle",
                 "scheme": "agency",
-                "agency_id": w.agency,
-                "employer_name": w.employer,
+                "agency_id": worker.agency,
+                "employer_name": worker.employer,
                 "departure_date": "2026-03-02",
                 "status": "departed",
             }
-            r = await self.http.post(
+            answer = await self.http.post(
                 f"{self.urls['registry']}/v1/departures", json=body, headers=auth(OPERATOR)
             )
-            if r.status_code not in (201, 409):  # 409: this worker departed in an earlier demo run
-                raise RuntimeError(f"registry: HTTP {r.status_code} {r.text[:200]}")
+            if answer.status_code not in (201, 409):  # 409: this worker departed in an earlier demo run
+                raise RuntimeError(f"registry: HTTP {answer.status_code} {answer.text[:200]}")
 
-        await asyncio.gather(*(register(i, w) for i, w in enumerate(workers(self.tag))))
-        countries = sorted({w.country for w in workers(self.tag)})
-        self.narrate(f"{len(workers(self.tag))} departures registered, to {', '.join(countries)}")
+        await asyncio.gather(*(register(i, worker) for i, worker in enumerate(WORKERS)))
+        countries = sorted({worker.country for worker in WORKERS})
+        self.narrate(f"{len(WORKERS)} departures registered, to {', '.join(countries)}")
 
     def report(
-        self, w: Worker, mission: str, category: str, severity: str, place: str, text: str, **extra: Any
+        self, worker: Worker, mission: str, category: str, severity: str, place: str, text: str, **extra: Any
     ) -> dict[str, Any]:
+        """A mission's incident report about a worker, occurred two simulated hours ago."""
         return {
             "mission_id": mission,
-            "country": w.country,
+            "country": worker.country,
             "place": place,
             "category": category,
             "severity": severity,
             "narrative": text,
             "occurred_at": (self.clock.now() - timedelta(hours=2)).isoformat(),
-            "worker": {"full_name": w.name, "date_of_birth": w.dob},
+            "worker": {"full_name": worker.name, "date_of_birth": worker.dob},
             **extra,
         }
 
     async def incident(self, key: str, mission: str, body: dict[str, Any]) -> str:
-        r = await self.call("intake", "POST", "/v1/incidents", mission, json=body)
-        self.incidents.setdefault(key, r["incident_id"])
-        return str(r["incident_id"])
+        """Post a report; the first incident about `key` is the one the demo follows."""
+        accepted = await self.call("intake", "POST", "/v1/incidents", mission, json=body)
+        self.incidents.setdefault(key, accepted["incident_id"])
+        return str(accepted["incident_id"])
 
     async def incidents_arrive(self) -> None:
-        w = {x.key: x for x in workers(self.tag)}
+        """The missions' reports over four days, then every report in a case on the desk."""
+        await self.reports_from_east_asia()
+        await self.reports_from_saudi_arabia()
+        await self.group_reports()
+        await self.all_in_cases()
+
+    async def reports_from_east_asia(self) -> None:
+        """Seoul and Osaka report; officers take both cases in time; Tokyo repeats Osaka's."""
+        cast = {worker.key: worker for worker in WORKERS}
         await self.at("ulsan")
         await self.incident(
             "welder",
             "kbri-seoul",
             self.report(
-                w["welder"], "kbri-seoul", "injury", "high", "Ulsan", "Burned at the shipyard; in hospital."
+                cast["welder"],
+                "kbri-seoul",
+                "injury",
+                "high",
+                "Ulsan",
+                "Burned at the shipyard; in hospital.",
             ),
         )
         self.narrate("KBRI Seoul: a welder injured at a shipyard in Ulsan")
@@ -407,7 +138,9 @@ class Demo:
         await self.incident(
             "osaka",
             "kjri-osaka",
-            self.report(w["osaka"], "kjri-osaka", "unpaid_wages", "medium", "Osaka", "Three months unpaid."),
+            self.report(
+                cast["osaka"], "kjri-osaka", "unpaid_wages", "medium", "Osaka", "Three months unpaid."
+            ),
         )
         self.narrate("KJRI Osaka: three months of unpaid wages")
         await self.work(BUDI, "osaka", "Budi")
@@ -416,7 +149,7 @@ class Demo:
             "osaka-2",
             "kbri-tokyo",
             self.report(
-                w["osaka"],
+                cast["osaka"],
                 "kbri-tokyo",
                 "unpaid_wages",
                 "medium",
@@ -425,7 +158,11 @@ class Demo:
             ),
         )
         self.narrate("KBRI Tokyo reports the same unpaid wages in Osaka: it joins the case")
-        kin = w["riyadh-kin"]
+
+    async def reports_from_saudi_arabia(self) -> None:
+        """Riyadh reports a worker with no departure record; Jeddah reports a death."""
+        cast = {worker.key: worker for worker in WORKERS}
+        kin = cast["riyadh-kin"]
         body = self.report(
             kin, "kbri-riyadh", "physical_abuse", "high", "Riyadh", "Domestic worker ran away to the embassy."
         )
@@ -438,7 +175,7 @@ class Demo:
             "jeddah",
             "kjri-jeddah",
             self.report(
-                w["jeddah"],
+                cast["jeddah"],
                 "kjri-jeddah",
                 "death",
                 "critical",
@@ -447,26 +184,43 @@ class Demo:
             ),
         )
         self.narrate("KJRI Jeddah: a worker died at a construction site")
+
+    async def group_reports(self) -> None:
+        """A fishing crew from Taipei, then three workers of one agency from Warsaw."""
+        cast = {worker.key: worker for worker in WORKERS}
         await self.at("taipei")
-        for k in ("crew-1", "crew-2", "crew-3"):
+        for key in ("crew-1", "crew-2", "crew-3"):
             await self.incident(
-                k,
+                key,
                 "kdei-taipei",
                 self.report(
-                    w[k], "kdei-taipei", "trafficking", "critical", "Kaohsiung", "Crew held on the vessel."
+                    cast[key],
+                    "kdei-taipei",
+                    "trafficking",
+                    "critical",
+                    "Kaohsiung",
+                    "Crew held on the vessel.",
                 ),
             )
         self.narrate("KDEI Taipei: a fishing crew of three, trafficking indicators")
         await self.at("warsaw")
-        for k in ("pl-1", "pl-2", "pl-3"):
+        for key in ("pl-1", "pl-2", "pl-3"):
             await self.incident(
-                k,
+                key,
                 "kbri-warsaw",
                 self.report(
-                    w[k], "kbri-warsaw", "contract_mismatch", "medium", "Gdansk", "Contract not as promised."
+                    cast[key],
+                    "kbri-warsaw",
+                    "contract_mismatch",
+                    "medium",
+                    "Gdansk",
+                    "Contract not as promised.",
                 ),
             )
         self.narrate("KBRI Warsaw: three incidents, one agency (p3mi-eurojaya)")
+
+    async def all_in_cases(self) -> None:
+        """Wait until every incident is in a case (repeats join one), and note the case ids."""
 
         async def opened() -> list[str] | None:
             ids = []
@@ -485,32 +239,21 @@ class Demo:
         cid = await self.until(f"the {key} case", lambda: self.case_of(key))
         for _ in range(5):
             await self.call("casework", "POST", f"/v1/cases/{cid}/claim", officer, json={})
-            r = await self.http.post(
+            ack = await self.http.post(
                 f"{self.urls['casework']}/v1/cases/{cid}/acknowledge", json={}, headers=auth(officer)
             )
             # A claim's lease is 30 simulated minutes: on a fast clock that is a second or less,
             # and a slow machine can lose it between the two calls. The supervisor returns it to
             # the queue and the officer claims it again, as the desk would.
-            if r.status_code == 409 and "lease" in r.text:
+            if ack.status_code == 409 and "lease" in ack.text:
                 await self.call("casework", "POST", "/v1/queues/release-expired", DEWI, json={})
                 continue
-            if r.status_code != 200:
-                raise RuntimeError(f"casework acknowledge: HTTP {r.status_code} {r.text[:300]}")
+            if ack.status_code != 200:
+                raise RuntimeError(f"casework acknowledge: HTTP {ack.status_code} {ack.text[:300]}")
             break
         else:
             raise RuntimeError(f"the {key} case's claim expired five times before its acknowledgement")
         self.narrate(f"officer {name} claims and acknowledges it in time")
-
-    async def case_of(self, key: str) -> str | None:
-        """The case an incident joined (kept once known: a case id never changes)."""
-        if key not in self.cases:
-            got = await self.call(
-                "casework", "GET", "/v1/cases", DEWI, params={"incident_id": self.incidents[key]}
-            )
-            if not got:
-                return None
-            self.cases[key] = str(got[0]["case_id"])
-        return self.cases[key]
 
     async def escalations_fire(self) -> None:
         crew = await self.case_of("crew-1")
@@ -576,7 +319,7 @@ class Demo:
 
     async def evacuation(self) -> None:
         await self.at("evacuation")
-        r = await self.call(
+        started = await self.call(
             "repatriation",
             "POST",
             "/v1/evacuations",
@@ -587,7 +330,7 @@ class Demo:
                 "request_id": f"demo-{uuid.uuid4().hex[:8]}",
             },
         )
-        self.summary.evacuees = int((r.get("fanout") or {}).get("count") or 0)
+        self.summary.evacuees = int((started.get("fanout") or {}).get("count") or 0)
         self.narrate(
             f"KBRI Abu Dhabi starts an evacuation: {self.summary.evacuees} registered workers listed",
         )
@@ -617,16 +360,17 @@ class Demo:
         self.summary.workers_home = len(reps or [])
 
 
-def show(s: Summary) -> None:
-    t = Table("", "", title="the week, summed up")
-    for status, n in sorted(s.cases_by_status.items()):
-        t.add_row(f"cases {status}", str(n))
-    t.add_row("deadlines met", str(s.deadlines_met))
-    t.add_row("deadlines missed (escalated)", str(s.deadlines_missed))
-    t.add_row("agencies flagged", ", ".join(s.agencies_flagged) or "-")
-    t.add_row("workers (or remains) home", str(s.workers_home))
-    t.add_row("workers listed for evacuation", str(s.evacuees))
-    out.print(t)
+def show(summary: Summary) -> None:
+    """The week's summary as a table."""
+    table = Table("", "", title="the week, summed up")
+    for status, count in sorted(summary.cases_by_status.items()):
+        table.add_row(f"cases {status}", str(count))
+    table.add_row("deadlines met", str(summary.deadlines_met))
+    table.add_row("deadlines missed (escalated)", str(summary.deadlines_missed))
+    table.add_row("agencies flagged", ", ".join(summary.agencies_flagged) or "-")
+    table.add_row("workers (or remains) home", str(summary.workers_home))
+    table.add_row("workers listed for evacuation", str(summary.evacuees))
+    out.print(table)
 
 
 def demo(

@@ -56,9 +56,9 @@ class DeadLetter:
 def topic_named(name: str) -> Topic:
     """A catalog topic by its name (with or without `.dlq`)."""
     bare = name.removesuffix(".dlq")
-    for t in CATALOG:
-        if t.name == bare:
-            return t
+    for topic in CATALOG:
+        if topic.name == bare:
+            return topic
     known = ", ".join(t.name for t in CATALOG)
     raise KeyError(f"no topic {name!r} in the catalog; known: {known}")
 
@@ -71,13 +71,13 @@ async def read(settings: Settings, topic: Topic) -> list[DeadLetter]:
     """Every dead letter of a topic so far, oldest first per partition."""
     out = [
         DeadLetter(
-            r.partition,
-            r.offset,
-            r.key,
-            r.value or b"",
-            {k: v.decode(errors="replace") for k, v in r.headers},
+            record.partition,
+            record.offset,
+            record.key,
+            record.value or b"",
+            {k: v.decode(errors="replace") for k, v in record.headers},
         )
-        for r in await read_topics(settings, [settings.topic(topic.dlq)])
+        for record in await read_topics(settings, [settings.topic(topic.dlq)])
     ]
     return sorted(out, key=lambda d: (d.partition, d.offset))
 

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from services.registry import service, store
+from services.registry import imports, store
 from shared.service import Runtime
 from shared.settings import Settings
 
@@ -25,7 +25,7 @@ out = Console()
 err = Console(stderr=True)
 
 
-async def run(path: Path, text: str, settings: Settings) -> service.ImportResult:
+async def run(path: Path, text: str, settings: Settings) -> imports.ImportResult:
     """Import one file's text with a progress bar on the terminal (stderr)."""
     total = max(sum(1 for line in text.splitlines() if line.strip()) - 1, 0)
     rt = Runtime("registry", settings=settings)  # refuses unsafe settings; nothing started
@@ -34,7 +34,7 @@ async def run(path: Path, text: str, settings: Settings) -> service.ImportResult
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         with Progress(*columns, console=err) as bar:
             task = bar.add_task(path.name, total=total)
-            return await service.import_csv(rt=rt, text=text, progress=lambda n: bar.advance(task, n))
+            return await imports.import_csv(rt=rt, text=text, progress=lambda n: bar.advance(task, n))
     finally:
         await rt.mongo.close()
 
@@ -56,7 +56,7 @@ def import_file(
     )
     if result.errors:
         table = Table("line", "reason", title="rejected rows")
-        for e in result.errors:
-            table.add_row(str(e["line"]), e["reason"])
+        for error in result.errors:
+            table.add_row(str(error["line"]), error["reason"])
         out.print(table)
         raise typer.Exit(1)

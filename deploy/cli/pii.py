@@ -124,23 +124,23 @@ async def rotate(
         for service, collection, paths in _collections():
             db = client[settings.database(service)]
             name = f"{service}.{collection}"
-            t = out[name] = Tally()
+            tally = out[name] = Tally()
             mark = await ledger.find_one({"_id": name})
             after = mark["last_id"] if mark and mark.get("key") == vault.current else None
-            t.resumed_after = after
+            tally.resumed_after = after
             total = await db[collection].count_documents({"_id": {"$gt": after}} if after else {})
             cursor = db[collection].find({"_id": {"$gt": after}} if after else {}).sort("_id", 1)
             async for doc in cursor:
-                await _rotate_doc(db, collection, doc, paths, vault, t)
-                t.scanned += 1
-                if t.scanned % batch == 0:
+                await _rotate_doc(db, collection, doc, paths, vault, tally)
+                tally.scanned += 1
+                if tally.scanned % batch == 0:
                     await ledger.update_one(
                         {"_id": name},
                         {"$set": {"key": vault.current, "last_id": doc["_id"], "at": datetime.now(UTC)}},
                         upsert=True,
                     )
                 if progress:
-                    progress(name, t.scanned, total)
+                    progress(name, tally.scanned, total)
             await ledger.delete_one({"_id": name})  # done: the next run starts from the beginning
     finally:
         await client.close()
@@ -203,6 +203,34 @@ INCIDENT_CLEAR = [
 ]
 
 
+async def _record_export(
+    reg: AsyncDatabase[Doc],
+    inc: AsyncDatabase[Doc],
+    worker_id: str,
+    *,
+    operator: str,
+    purpose: str,
+    now: datetime,
+) -> list[Doc]:
+    """Record the export in registry's read audit; return the worker's reads recorded in registry
+    and intake (this one included)."""
+    actor = Principal(id=f"cli:{operator}", name=operator, roles=frozenset({"administrator"}))
+    await audit.record(
+        reg,
+        service="registry",
+        worker_id=worker_id,
+        actor=actor,
+        fields=["nik", "passport_number", "phone", "next_of_kin.phone", "narrative"],
+        purpose=purpose,
+        via="lindungi pii export",
+        at=now,
+    )
+    reads: list[Doc] = []
+    for db in (reg, inc):
+        reads += [read.model_dump(mode="json") for read in await audit.reads_of(db, worker_id, limit=10_000)]
+    return reads
+
+
 async def export_worker(settings: Settings, nik: str, *, operator: str, purpose: str) -> Doc:
     """Everything held about one worker, by NIK: registry, intake, casework, repatriation, reads.
 
@@ -236,23 +264,11 @@ async def export_worker(settings: Settings, nik: str, *, operator: str, purpose:
             else []
         )
         now = datetime.now(UTC)
-        reads: list[Doc] = []
-        if worker_id:
-            actor = Principal(id=f"cli:{operator}", name=operator, roles=frozenset({"administrator"}))
-            await audit.record(
-                reg,
-                service="registry",
-                worker_id=worker_id,
-                actor=actor,
-                fields=["nik", "passport_number", "phone", "next_of_kin.phone", "narrative"],
-                purpose=purpose,
-                via="lindungi pii export",
-                at=now,
-            )
-            for db in (reg, inc):
-                reads += [
-                    r.model_dump(mode="json") for r in await audit.reads_of(db, worker_id, limit=10_000)
-                ]
+        reads = (
+            await _record_export(reg, inc, worker_id, operator=operator, purpose=purpose, now=now)
+            if worker_id
+            else []
+        )
         return {
             "nik": nik,
             "worker_id": worker_id,

@@ -42,8 +42,8 @@ def _load(path: Path, text: str) -> ruleset.RuleSet:
         return ruleset.load_rules(text)
     except ruleset.InvalidRules as exc:
         table = Table("rule", "field", "reason", title=f"{path}: invalid, refused whole")
-        for e in exc.errors:
-            table.add_row(e.rule or "-", e.field, e.reason)
+        for error in exc.errors:
+            table.add_row(error.rule or "-", error.field, error.reason)
         out.print(table)
         raise typer.Exit(1) from None
 
@@ -78,8 +78,8 @@ async def _live(settings: Settings) -> ruleset.RuleSet | None:
 
 
 def _firing_rows(table: Table, label: str, firings: list[dict[str, Any]]) -> None:
-    for f in firings:
-        table.add_row(label, f.get("rule_id", ""), f.get("subject", ""), str(f.get("at", "")))
+    for firing in firings:
+        table.add_row(label, firing.get("rule_id", ""), firing.get("subject", ""), str(firing.get("at", "")))
 
 
 @app.command("dry-run")
@@ -116,7 +116,7 @@ def dry_run(
     table = Table("", "rule", "subject", "at", title="difference")
     _firing_rows(table, "only candidate", report["only_candidate"])
     _firing_rows(table, "only live", report["only_live"])
-    for c in report["changed"]:
-        _firing_rows(table, "changed: candidate", [c["candidate"]])
-        _firing_rows(table, "changed: live", [c["live"]])
+    for change in report["changed"]:
+        _firing_rows(table, "changed: candidate", [change["candidate"]])
+        _firing_rows(table, "changed: live", [change["live"]])
     out.print(table)

@@ -73,12 +73,12 @@ async def _dead_letters(settings: Settings) -> dict[str, int]:
     try:
         await consumer._client.force_metadata_update()
         out: dict[str, int] = {}
-        for t in CATALOG:
-            name = settings.topic(t.dlq)
+        for topic in CATALOG:
+            name = settings.topic(topic.dlq)
             parts = [TopicPartition(name, p) for p in consumer.partitions_for_topic(name) or ()]
             ends = await consumer.end_offsets(parts) if parts else {}
             begins = await consumer.beginning_offsets(parts) if parts else {}
-            out[t.name] = sum(ends[p] - begins[p] for p in parts)
+            out[topic.name] = sum(ends[p] - begins[p] for p in parts)
         return out
     finally:
         await consumer.stop()
@@ -118,28 +118,28 @@ def _age(seconds: float | None) -> str:
 
 
 def show(st: Status, settings: Settings) -> None:
-    t = Table("service", "address", "health", "ready", "why not", title="services")
-    for name, s in st.services.items():
-        ready = "[green]yes[/green]" if s["ready"] else "[red]no[/red]"
-        t.add_row(name, s["url"], s["health"], ready, s.get("why", ""))
-    out.print(t)
-    t = Table("consumer group", "topic", "lag", title="consumer lag")
+    table = Table("service", "address", "health", "ready", "why not", title="services")
+    for name, service in st.services.items():
+        ready = "[green]yes[/green]" if service["ready"] else "[red]no[/red]"
+        table.add_row(name, service["url"], service["health"], ready, service.get("why", ""))
+    out.print(table)
+    table = Table("consumer group", "topic", "lag", title="consumer lag")
     prefix = settings.namespace
-    for (group, topic), n in sorted(st.lag.items()):
-        t.add_row(group.removeprefix(prefix), topic, f"[yellow]{n}[/yellow]" if n else "0")
-    out.print(t)
-    t = Table("topic", "dead letters", title="dead letters (lindungi dlq list TOPIC)")
-    for topic, n in st.dead_letters.items():
-        t.add_row(topic, f"[red]{n}[/red]" if n else "0")
-    out.print(t)
-    t = Table("service", "waiting", "oldest", title="outbox")
+    for (group, topic), count in sorted(st.lag.items()):
+        table.add_row(group.removeprefix(prefix), topic, f"[yellow]{count}[/yellow]" if count else "0")
+    out.print(table)
+    table = Table("topic", "dead letters", title="dead letters (lindungi dlq list TOPIC)")
+    for topic, count in st.dead_letters.items():
+        table.add_row(topic, f"[red]{count}[/red]" if count else "0")
+    out.print(table)
+    table = Table("service", "waiting", "oldest", title="outbox")
     for name, (count, age) in st.outbox.items():
-        t.add_row(name, str(count), _age(age))
-    out.print(t)
+        table.add_row(name, str(count), _age(age))
+    out.print(table)
     pending, first = st.timers
     out.print(f"escalation timers pending: {pending}; next due: {first.isoformat() if first else '-'}")
-    for p in st.problems:
-        out.print(f"[red]could not read {p}[/red]")
+    for problem in st.problems:
+        out.print(f"[red]could not read {problem}[/red]")
 
 
 def status(

@@ -55,7 +55,12 @@ def create_app(
     sign_in: SignIn | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> FastAPI:
-    """The console: pages over the five services' APIs, signed in with a sealed cookie."""
+    """The console: pages over the five services' APIs, signed in with a sealed cookie.
+
+    Longer than 60 lines on purpose: the sign-in routes are closures over this app's settings,
+    sealer and sign-in methods (one console per call, as tests build several); the pages
+    themselves live in services/console/pages, one router each.
+    """
     settings = settings or ConsoleSettings()
     refuse_unsafe(settings)
     logs.configure("console")
@@ -179,6 +184,15 @@ def create_app(
             form=static_credentials_accepted(),
         )
 
+    def finish_sign_in(
+        request: Request, session: Session | None, next_path: str, *, status: int = 401, **problem: object
+    ) -> Response:
+        """Go on signed in (to `next_path`, else the roles' home page), or show the form again
+        with the problem (the OpenID callback's and the form's one way to end a sign-in)."""
+        if session is None:
+            return sign_in_form(request, next_path=next_path, status=status, **problem)
+        return signed_in(session, next_path or nav.home_of(session.roles))
+
     @app.get("/sign-in", response_class=HTMLResponse)
     async def sign_in_page(request: Request, next: str | None = None) -> Response:
         """The sign-in form (and the OpenID provider's button when an issuer is configured)."""
@@ -221,20 +235,20 @@ def create_app(
             request.cookies.get(oidc_sign_in.COOKIE), max_age=oidc_sign_in.MAX_AGE
         )
         next_path = safe_next(str((remembered or {}).get("next") or "")) or ""
+        session: Session | None = None
+        status, problem = 401, ""
         if console.oidc is None or error or not code or not state:
             problem = f"provider: {error}" if error else "missing code or state"
-            out = sign_in_form(request, next_path=next_path, status=401, oidc_problem=problem)
         else:
             try:
                 session = await console.oidc.finish(remembered, code=code, state=state)
             except oidc_sign_in.SignInFailed as exc:
                 log.warning("OpenID sign-in refused: %s", exc)
-                out = sign_in_form(request, next_path=next_path, status=401, oidc_problem=str(exc))
+                problem = str(exc)
             except httpx.HTTPError as exc:
                 log.warning("OpenID provider unreachable at sign-in: %s", type(exc).__name__)
-                out = sign_in_form(request, next_path=next_path, status=502, oidc_problem="unreachable")
-            else:
-                out = signed_in(session, next_path or nav.home_of(session.roles))
+                status, problem = 502, "unreachable"
+        out = finish_sign_in(request, session, next_path, status=status, oidc_problem=problem)
         out.delete_cookie(oidc_sign_in.COOKIE, path="/auth/oidc")
         return out
 
@@ -251,11 +265,7 @@ def create_app(
             if user_id and credential and static_credentials_accepted()
             else None
         )
-        if session is None:
-            return sign_in_form(
-                request, next_path=safe_next(next) or "", status=401, failed=True, user_id=user_id
-            )
-        return signed_in(session, safe_next(next) or nav.home_of(session.roles))
+        return finish_sign_in(request, session, safe_next(next) or "", failed=True, user_id=user_id)
 
     @app.post("/sign-out", response_class=HTMLResponse)
     async def sign_out() -> Response:

@@ -80,22 +80,28 @@ class Backends:
         headers: dict[str, str] | None = None,
     ) -> Reply:
         """Call a service as the user; ServiceDown when it cannot answer."""
-        h = {"authorization": f"Bearer {credential}", **(headers or {})}
+        sent_headers = {"authorization": f"Bearer {credential}", **(headers or {})}
         try:
-            r = await self._client.request(
-                method, f"{self.urls[service]}{path}", json=json, params=params, content=content, headers=h
+            answer = await self._client.request(
+                method,
+                f"{self.urls[service]}{path}",
+                json=json,
+                params=params,
+                content=content,
+                headers=sent_headers,
             )
         except httpx.HTTPError as exc:
             log.warning("service unreachable", extra={"error": f"{service} {type(exc).__name__}"})
             raise ServiceDown(service, type(exc).__name__) from None
-        if r.status_code >= 500:
-            log.warning("service error", extra={"error": f"{service} {method} {r.status_code}"})
-            raise ServiceDown(service, f"HTTP {r.status_code}")
+        if answer.status_code >= 500:
+            log.warning("service error", extra={"error": f"{service} {method} {answer.status_code}"})
+            raise ServiceDown(service, f"HTTP {answer.status_code}")
         try:
-            body = r.json() if r.content else None
+            body = answer.json() if answer.content else None
         except ValueError:
-            body = {"detail": r.text[:500]}  # not JSON (a proxy's page): its text as the problem's detail
-        return Reply(r.status_code, body, next_after(r.headers.get("link")))
+            # not JSON (a proxy's page): its text as the problem's detail
+            body = {"detail": answer.text[:500]}
+        return Reply(answer.status_code, body, next_after(answer.headers.get("link")))
 
     async def get(self, service: str, path: str, *, credential: str, **kw: Any) -> Reply:
         return await self.call(service, "GET", path, credential=credential, **kw)

@@ -69,10 +69,10 @@ class OidcSignIn:
 
     async def discovery(self) -> dict[str, Any]:
         if self._discovery is None:
-            async with httpx.AsyncClient(timeout=5.0) as c:
-                r = await c.get(self.issuer.rstrip("/") + "/.well-known/openid-configuration")
-                r.raise_for_status()
-                doc = r.json()
+            async with httpx.AsyncClient(timeout=5.0) as client:
+                answer = await client.get(self.issuer.rstrip("/") + "/.well-known/openid-configuration")
+                answer.raise_for_status()
+                doc = answer.json()
             if doc.get("issuer") != self.issuer:
                 raise SignInFailed(f"the provider's discovery document names issuer {doc.get('issuer')!r}")
             self._discovery = doc
@@ -103,8 +103,8 @@ class OidcSignIn:
         if not hmac.compare_digest(str(remembered.get("s", "")), state):
             raise SignInFailed("state does not match this browser's sign-in")
         doc = await self.discovery()
-        async with httpx.AsyncClient(timeout=10.0) as c:
-            r = await c.post(
+        async with httpx.AsyncClient(timeout=10.0) as client:
+            answer = await client.post(
                 doc["token_endpoint"],
                 auth=(self.client_id, self._secret),
                 data={
@@ -114,9 +114,9 @@ class OidcSignIn:
                     "code_verifier": remembered["v"],
                 },
             )
-        if r.status_code != 200:
-            raise SignInFailed(f"the provider refused the code ({r.status_code})")
-        tokens = r.json()
+        if answer.status_code != 200:
+            raise SignInFailed(f"the provider refused the code ({answer.status_code})")
+        tokens = answer.json()
         try:
             id_claims = await asyncio.to_thread(self.id_tokens.claims, str(tokens.get("id_token", "")))
             access_claims = await asyncio.to_thread(self.access.claims, str(tokens.get("access_token", "")))

@@ -128,12 +128,12 @@ class Ctx:
         return await self.call(service, "POST", path, **kw)
 
     def render(self, template: str, *, status: int = 200, **data: Any) -> HTMLResponse:
-        t = translations(self.locale)
+        catalogue = translations(self.locale)
         pages = nav.pages_for(self.session.roles) if self.session else []
         html = self.console.env.get_template(template).render(
-            _=t.ugettext,
-            gettext=t.ugettext,
-            ngettext=t.ungettext,
+            _=catalogue.ugettext,
+            gettext=catalogue.ugettext,
+            ngettext=catalogue.ungettext,
             fmt=self.fmt,
             session=self.session,
             pages=pages,
@@ -144,7 +144,7 @@ class Ctx:
             poll_ms=self.console.settings.live_poll_ms,
             service_names=SERVICE_NAMES,
             nav=nav,
-            label=lambda v: t.ugettext(LABELS[v]) if v in LABELS else v,
+            label=lambda v: catalogue.ugettext(LABELS[v]) if v in LABELS else v,
             **data,
         )
         return HTMLResponse(html, status_code=status, headers={"cache-control": "no-store"})
@@ -156,11 +156,11 @@ def console_of(request: Request) -> Console:
 
 def reader(request: Request) -> Ctx:
     """The request's context, signed in or not."""
-    c = console_of(request)
-    session = c.sealer.open(request.cookies.get(COOKIE))
-    locale = locale_of(request.cookies.get(LANG_COOKIE), c.settings.default_locale)
-    zone = zone_of(request.cookies.get(TZ_COOKIE), c.settings.default_timezone)
-    return Ctx(request, c, session, locale, Formats(locale, zone, c.clock.now()))
+    console = console_of(request)
+    session = console.sealer.open(request.cookies.get(COOKIE))
+    locale = locale_of(request.cookies.get(LANG_COOKIE), console.settings.default_locale)
+    zone = zone_of(request.cookies.get(TZ_COOKIE), console.settings.default_timezone)
+    return Ctx(request, console, session, locale, Formats(locale, zone, console.clock.now()))
 
 
 def signed_in(request: Request) -> Ctx:

@@ -21,11 +21,14 @@ PORT = 8002
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
     """Wire intake's database, topics and HTTP routes."""
     rt = Runtime("intake", settings=settings, clock=clock, outbox_collections=[store.INCIDENTS])
-    rt.on_startup(lambda: store.ensure_indexes(rt.db))
-    rt.on_startup(lambda: audit.ensure_indexes(rt.db))
-    rt.consume(topics.DEPARTURES, handlers.departure_handlers(rt))
-    rt.consume(topics.INCIDENT_SUBMISSIONS, handlers.submission_handlers(rt))
-    rt.consume(topics.CASES, handlers.case_handlers(rt))
+    rt.ensure_indexes(store.ensure_indexes, audit.ensure_indexes)
+    rt.consume_each(
+        {
+            topics.DEPARTURES: handlers.departure_handlers(rt),
+            topics.INCIDENT_SUBMISSIONS: handlers.submission_handlers(rt),
+            topics.CASES: handlers.case_handlers(rt),
+        }
+    )
     app = create_service_app(
         rt,
         title="Lindungi intake",

@@ -170,25 +170,26 @@ def worker_key(match: WorkerMatch, identity: Identity | None, incident_id: str) 
         return match.worker_id
     if identity is None:
         return f"group-{incident_id}"  # a group report without a named worker links to nothing
-    for h in (identity.nik_hash, identity.passport_hash, identity.name_dob_hash):
-        if h:
-            return h[:32]
+    for digest in (identity.nik_hash, identity.passport_hash, identity.name_dob_hash):
+        if digest:
+            return digest[:32]
     return f"{UNIDENTIFIED}{incident_id}"
+
+
+def _filed_keys(identity: Identity, *more: tuple[str, str | None]) -> list[str]:
+    """`kind:value` keys of the worker id, NIK and passport hashes, then `more`, skipping blanks."""
+    pairs = (
+        ("worker", identity.worker_id),
+        ("nik", identity.nik_hash),
+        ("passport", identity.passport_hash),
+        *more,
+    )
+    return [f"{kind}:{value}" for kind, value in pairs if value]
 
 
 def lookup_keys(identity: Identity) -> list[str]:
     """The projection keys under which the reported worker's departures may be filed."""
-    keys = [
-        f"{kind}:{value}"
-        for kind, value in (
-            ("worker", identity.worker_id),
-            ("nik", identity.nik_hash),
-            ("passport", identity.passport_hash),
-            ("dob", identity.date_of_birth),
-        )
-        if value
-    ]
-    return keys
+    return _filed_keys(identity, ("dob", identity.date_of_birth))
 
 
 def departure_keys(
@@ -207,16 +208,7 @@ def unmatched_keys(identity: Identity) -> list[str]:
 
     Only what identifies a person: a departure filed later under one of them re-checks the report.
     """
-    return [
-        f"{kind}:{value}"
-        for kind, value in (
-            ("worker", identity.worker_id),
-            ("nik", identity.nik_hash),
-            ("passport", identity.passport_hash),
-            ("name_dob", identity.name_dob_hash),
-        )
-        if value
-    ]
+    return _filed_keys(identity, ("name_dob", identity.name_dob_hash))
 
 
 def stored_identity(worker: Doc | None) -> Identity | None:

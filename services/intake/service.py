@@ -8,12 +8,19 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
 
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.intake import domain, store
-from shared.events.intake import IncidentAccepted, IncidentMatched, IncidentReport, WorkerMatch
+from shared.events.intake import (
+    IncidentAccepted,
+    IncidentMatched,
+    IncidentReport,
+    ReportedWorker,
+    WorkerMatch,
+)
 from shared.events.registry import DepartureRecorded, name_dob_key
 from shared.logs import redact
 from shared.mongo import Doc
@@ -41,19 +48,21 @@ class Submitter:
 
 
 def _identity(vault: Vault, report: IncidentReport) -> domain.Identity | None:
-    w = report.worker
-    if w is None:
+    worker = report.worker
+    if worker is None:
         return None
-    name = domain.normalised(w.full_name)
-    dob = domain.dob_iso(w.date_of_birth)
+    name = domain.normalised(worker.full_name)
+    dob = domain.dob_iso(worker.date_of_birth)
     return domain.Identity(
-        worker_id=w.worker_id,
-        nik_hash=vault.lookup_hash("nik", w.nik) if w.nik else None,
-        passport_hash=vault.lookup_hash("passport", w.passport_number) if w.passport_number else None,
+        worker_id=worker.worker_id,
+        nik_hash=vault.lookup_hash("nik", worker.nik) if worker.nik else None,
+        passport_hash=vault.lookup_hash("passport", worker.passport_number)
+        if worker.passport_number
+        else None,
         name=name,
         date_of_birth=dob,
-        name_dob_hash=vault.lookup_hash("name_dob", name_dob_key(w.full_name, dob))
-        if w.full_name and dob
+        name_dob_hash=vault.lookup_hash("name_dob", name_dob_key(worker.full_name, dob))
+        if worker.full_name and dob
         else None,
         name_hash=vault.lookup_hash("name", name) if name else None,
     )
@@ -93,6 +102,54 @@ async def _join_group(rt: Runtime, group: str | None, report: IncidentReport, in
     return domain.to_link(before, report.occurred_at, own_id=incident_id)
 
 
+def _refuse_unless_acceptable(submitter: Submitter, report: IncidentReport, now: datetime) -> None:
+    """Refused for another mission's or country's report (403) or impossible times (422)."""
+    if report.mission_id and report.mission_id != submitter.mission_id:
+        raise Refused(403, [{"field": "mission_id", "reason": "a mission may report only as itself"}])
+    if report.country not in submitter.countries:
+        covered = ", ".join(sorted(submitter.countries))
+        reason = f"{report.country} is outside this mission's jurisdiction ({covered})"
+        raise Refused(403, [{"field": "country", "reason": reason}])
+    errors = domain.time_errors(report, now)
+    if errors:
+        raise Refused(422, errors)
+
+
+def _worker_doc(vault: Vault, worker: ReportedWorker, identity: domain.Identity) -> Doc:
+    """The reported worker as the incident keeps them: numbers encrypted, with their keyed hashes."""
+    return {
+        "worker_id": worker.worker_id,
+        "full_name": worker.full_name,
+        "date_of_birth": identity.date_of_birth,
+        "sex": worker.sex,
+        "nik_enc": vault.encrypt("nik", worker.nik) if worker.nik else None,
+        "nik_hash": identity.nik_hash,
+        "passport_enc": vault.encrypt("passport", worker.passport_number) if worker.passport_number else None,
+        "passport_hash": identity.passport_hash,
+        "name_dob_hash": identity.name_dob_hash,
+        "phone_enc": vault.encrypt("phone", worker.phone) if worker.phone else None,
+    }
+
+
+async def _link_both_ways(
+    rt: Runtime,
+    incident_id: str,
+    report: IncidentReport,
+    group: str | None,
+    earlier: list[str],
+    *,
+    field: str,
+) -> None:
+    """Once the incident is stored: link the earlier reports of its group back to it, and link it
+    to the reports that joined the group after it (they may have looked before it was stored)."""
+    if not group:
+        return
+    await store.link_back(rt.db, earlier, incident_id, field=field)
+    later = await store.joined_after(rt.db, group, incident_id)
+    forward = domain.to_link(later, report.occurred_at, own_id=incident_id)
+    await store.add_links(rt.db, incident_id, forward, field=field)
+
+
 async def submit(
     *,
     rt: Runtime,
@@ -107,17 +164,14 @@ async def submit(
     Raises Refused for another mission's or country's report (403) or impossible times (422).
     Nothing is stored unless the report is accepted; the incident and its IncidentAccepted
     event are one document write.
+
+    Longer than 60 lines on purpose: the order of its steps is the concurrency argument (look
+    up the dedup keys, match, claim the keys, join the link groups, one insert, then link both
+    ways) and reads best top to bottom in one place; the steps without ordering concerns are
+    helpers (_refuse_unless_acceptable, _worker_doc, _link_both_ways).
     """
-    if report.mission_id and report.mission_id != submitter.mission_id:
-        raise Refused(403, [{"field": "mission_id", "reason": "a mission may report only as itself"}])
-    if report.country not in submitter.countries:
-        covered = ", ".join(sorted(submitter.countries))
-        reason = f"{report.country} is outside this mission's jurisdiction ({covered})"
-        raise Refused(403, [{"field": "country", "reason": reason}])
     now = rt.clock.now()
-    errors = domain.time_errors(report, now)
-    if errors:
-        raise Refused(422, errors)
+    _refuse_unless_acceptable(submitter, report, now)
 
     ref_key, idem_key = domain.dedup_keys(
         mission_id=submitter.mission_id,
@@ -125,15 +179,15 @@ async def submit(
         idempotency_key=idempotency_key,
         message_id=message_id,
     )
-    keys = [k for k in (ref_key, idem_key) if k]
+    keys = [dedup_key for dedup_key in (ref_key, idem_key) if dedup_key]
     incident_id = domain.incident_id_for(ref_key, idem_key)
     digest = _digest(rt.vault, report)
-    for k in keys:
-        holder = await store.claimed(rt.db, k)
+    for dedup_key in keys:
+        holder = await store.claimed(rt.db, dedup_key)
         if holder is not None:
             first = await store.get(rt.db, holder)
             if first is not None:
-                return _repeat(first, digest, key=k), False
+                return _repeat(first, digest, key=dedup_key), False
             incident_id = holder  # claimed but not stored yet (in flight, or a crash): finish it
             break
 
@@ -144,12 +198,12 @@ async def submit(
         match, departure = domain.match_worker(identity, found, country=report.country)
 
     # Claim the dedup keys before storing: a concurrent repeat then converges on one incident id.
-    for k in keys:
-        holder = await store.claim(rt.db, k, incident_id)
+    for dedup_key in keys:
+        holder = await store.claim(rt.db, dedup_key, incident_id)
         if holder != incident_id:
             first = await store.get(rt.db, holder)
             if first is not None:
-                return _repeat(first, digest, key=k), False
+                return _repeat(first, digest, key=dedup_key), False
             incident_id = holder
 
     key = domain.worker_key(match, identity, incident_id)
@@ -163,7 +217,7 @@ async def submit(
     employer_name = (report.employer.name if report.employer else None) or (departure or {}).get(
         "employer_name"
     )
-    w = report.worker
+    worker = report.worker
     event = IncidentAccepted(
         incident_id=incident_id,
         mission_id=submitter.mission_id,
@@ -177,7 +231,7 @@ async def submit(
         narrative=redact(report.narrative),
         people_affected=report.people_affected,
         worker_key=key,
-        worker_name=(w.full_name if w else None) or (departure or {}).get("full_name"),
+        worker_name=(worker.full_name if worker else None) or (departure or {}).get("full_name"),
         match=match,
         agency_id=agency_id,
         employer_name=employer_name,
@@ -187,21 +241,9 @@ async def submit(
         departure_id=(departure or {}).get("_id"),
         received_via=via,
     )
-    worker_doc: Doc | None = None
-    if w is not None and identity is not None:
-        v = rt.vault
-        worker_doc = {
-            "worker_id": w.worker_id,
-            "full_name": w.full_name,
-            "date_of_birth": identity.date_of_birth,
-            "sex": w.sex,
-            "nik_enc": v.encrypt("nik", w.nik) if w.nik else None,
-            "nik_hash": identity.nik_hash,
-            "passport_enc": v.encrypt("passport", w.passport_number) if w.passport_number else None,
-            "passport_hash": identity.passport_hash,
-            "name_dob_hash": identity.name_dob_hash,
-            "phone_enc": v.encrypt("phone", w.phone) if w.phone else None,
-        }
+    worker_doc = None
+    if worker is not None and identity is not None:
+        worker_doc = _worker_doc(rt.vault, worker, identity)
     doc: Doc = {
         "_id": incident_id,
         **event.model_dump(mode="python", exclude={"incident_id"}),
@@ -216,7 +258,7 @@ async def submit(
         "ref_key": ref_key,
         "idem_key": idem_key,
         # "field=hash" strings: field names hold dots, which MongoDB keys may not.
-        "report_digest": [f"{k}={v}" for k, v in sorted(digest.items())],
+        "report_digest": [f"{field}={value}" for field, value in sorted(digest.items())],
     }
     entry = rt.outbox.entry(event, key=key, subject=incident_id)
     if not await store.insert(rt.db, rt.outbox.on_insert(doc, [entry])):
@@ -230,16 +272,8 @@ async def submit(
         # between our lookup and this line would otherwise miss it, and it us.
         await store.wait_for_departure(rt.db, domain.unmatched_keys(identity), incident_id)
         await rematch(rt=rt, incident_id=incident_id)
-    for grp, earlier, field_ in (
-        (group, linked, "linked_incident_ids"),
-        (suggest, suggested, "suggested_incident_ids"),
-    ):
-        if grp:
-            await store.link_back(rt.db, earlier, incident_id, field=field_)
-            # A report that joined after ours may have linked back before ours was stored.
-            later = await store.joined_after(rt.db, grp, incident_id)
-            forward = domain.to_link(later, report.occurred_at, own_id=incident_id)
-            await store.add_links(rt.db, incident_id, forward, field=field_)
+    await _link_both_ways(rt, incident_id, report, group, linked, field="linked_incident_ids")
+    await _link_both_ways(rt, incident_id, report, suggest, suggested, field="suggested_incident_ids")
     log.info(
         "incident accepted via %s (match: %s, linked: %d, suggested: %d)",
         via,

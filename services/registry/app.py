@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 
-from services.registry import handlers, service, store, views
+from services.registry import handlers, party_views, service, store, views
 from shared import audit, retention, topics
 from shared.clock import Clock
 from shared.service import Runtime
@@ -19,8 +19,7 @@ PORT = 8001
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
     """Wire registry's database, topics and HTTP routes."""
     rt = Runtime("registry", settings=settings, clock=clock, outbox_collections=[store.DEPARTURES])
-    rt.on_startup(lambda: store.ensure_indexes(rt.db))
-    rt.on_startup(lambda: audit.ensure_indexes(rt.db))
+    rt.ensure_indexes(store.ensure_indexes, audit.ensure_indexes)
     if rt.settings.retention_days > 0:
         rt.background(
             lambda: retention.run_forever(
@@ -29,8 +28,12 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
                 every_seconds=rt.settings.retention_every_seconds,
             )
         )
-    rt.consume(topics.REGISTRY_COMMANDS, handlers.flag_handlers(rt))
-    rt.consume(topics.CASES, handlers.case_handlers(rt))
+    rt.consume_each(
+        {
+            topics.REGISTRY_COMMANDS: handlers.flag_handlers(rt),
+            topics.CASES: handlers.case_handlers(rt),
+        }
+    )
     app = create_service_app(
         rt,
         title="Lindungi registry",
@@ -38,6 +41,6 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             "Departures, workers, agencies and employers. NIK and passport numbers are encrypted at "
             "rest and searched by keyed hash; every departure change is published as DepartureRecorded."
         ),
-        routers=[views.router, audit.router],
+        routers=[views.router, party_views.router, audit.router],
     )
     return app

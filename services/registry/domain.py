@@ -116,6 +116,16 @@ def change_of(previous: dict[str, Any] | None, snapshot: dict[str, Any]) -> str 
     return "updated"
 
 
+# Where and for whom a worker goes, and the contract's dates and papers: tracked, and imported.
+PLACEMENT_FIELDS = ("destination_country", "sector", "skill_level", "scheme", "agency_id", "agency_licence")
+CONTRACT_FIELDS = (
+    "contract_start",
+    "contract_end",
+    "departure_date",
+    "departure_port",
+    "training",
+    "certificates",
+)
 TRACKED = (
     "status",
     "full_name",
@@ -125,20 +135,10 @@ TRACKED = (
     "passport_hash",
     "home_province",
     "home_regency",
-    "destination_country",
-    "sector",
-    "skill_level",
-    "scheme",
-    "agency_id",
-    "agency_licence",
+    *PLACEMENT_FIELDS,
     "employer_id",
     "employer_name",
-    "contract_start",
-    "contract_end",
-    "departure_date",
-    "departure_port",
-    "training",
-    "certificates",
+    *CONTRACT_FIELDS,
 )
 
 
@@ -179,19 +179,9 @@ CSV_COLUMNS = (
     "next_of_kin_name",
     "next_of_kin_relation",
     "next_of_kin_phone",
-    "destination_country",
-    "sector",
-    "skill_level",
-    "scheme",
-    "agency_id",
-    "agency_licence",
+    *PLACEMENT_FIELDS,
     "employer_name",
-    "contract_start",
-    "contract_end",
-    "departure_date",
-    "departure_port",
-    "training",
-    "certificates",
+    *CONTRACT_FIELDS,
     "status",
 )
 REQUIRED_COLUMNS = ("nik", "full_name", "date_of_birth", "destination_country", "departure_date")

@@ -1,24 +1,20 @@
-"""registry's service functions: record and change departures, import CSV exports, flag parties.
+"""registry's service functions: record and change departures, flag parties, retention (CSV
+exports are imported in services.registry.imports, row by row through record_departure).
 
 Used by the HTTP views, the Kafka handlers and the import CLI; dependencies come in explicitly.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from pydantic import ValidationError
-
 from services.registry import domain, store
 from services.registry.models import DepartureIn, DepartureUpdate
-from shared.errors import Conflict, field_errors
+from shared.errors import Conflict
 from shared.events.registry import DepartureRecorded, DepartureStatus, name_dob_key
 from shared.mongo import Doc
 from shared.service import Runtime
@@ -30,71 +26,73 @@ def _iso(d: date | None) -> str | None:
     return d.isoformat() if d else None
 
 
+# The departure document's fields DepartureRecorded carries as they are (hashes, never identifiers).
+_SNAPSHOT_FIELDS = (
+    "worker_id",
+    "version",
+    "status",
+    "full_name",
+    "date_of_birth",
+    "nik_hash",
+    "passport_hash",
+    "name_dob_hash",
+    "home_province",
+    "home_regency",
+    "destination_country",
+    "sector",
+    "skill_level",
+    "scheme",
+    "agency_id",
+    "employer_id",
+    "employer_name",
+    "departure_date",
+    "sex",
+)
+
+
 def _event(doc: Doc, change: str, now: Any) -> DepartureRecorded:
     """The DepartureRecorded snapshot of a departure document (hashes only, never identifiers)."""
-    return DepartureRecorded(
-        worker_id=doc["worker_id"],
-        departure_id=doc["_id"],
-        version=doc["version"],
-        change=change,
-        status=doc["status"],
-        full_name=doc["full_name"],
-        date_of_birth=doc["date_of_birth"],
-        nik_hash=doc.get("nik_hash"),
-        passport_hash=doc.get("passport_hash"),
-        name_dob_hash=doc.get("name_dob_hash"),
-        home_province=doc.get("home_province"),
-        home_regency=doc.get("home_regency"),
-        destination_country=doc["destination_country"],
-        sector=doc["sector"],
-        skill_level=doc["skill_level"],
-        scheme=doc["scheme"],
-        agency_id=doc.get("agency_id"),
-        employer_id=doc.get("employer_id"),
-        employer_name=doc.get("employer_name"),
-        departure_date=doc["departure_date"],
-        sex=doc.get("sex"),
-        recorded_at=now,
-    )
+    snapshot = {field: doc.get(field) for field in _SNAPSHOT_FIELDS}
+    return DepartureRecorded(departure_id=doc["_id"], change=change, recorded_at=now, **snapshot)
 
 
-async def record_departure(*, rt: Runtime, data: DepartureIn, upsert: bool) -> tuple[Doc, str]:
-    """Record a worker and a departure. Returns (departure, 'created'|'updated'|'unchanged').
-
-    The departure id comes from its natural key (worker, departure date), so the same row
-    imported twice is one record. Without `upsert`, an existing departure is a Conflict.
-    """
-    v, now = rt.vault, rt.clock.now()
-    nik_hash = v.lookup_hash("nik", data.nik) if data.nik else None
-    passport_hash = v.lookup_hash("passport", data.passport_number) if data.passport_number else None
+async def _record_worker(rt: Runtime, data: DepartureIn, now: datetime) -> tuple[str, Doc]:
+    """Upsert the worker a departure is about (found by NIK or passport hash); returns the worker
+    id and the identity stored (numbers encrypted, with their keyed hashes)."""
+    vault = rt.vault
+    nik_hash = vault.lookup_hash("nik", data.nik) if data.nik else None
+    passport_hash = vault.lookup_hash("passport", data.passport_number) if data.passport_number else None
     found = await store.worker_by_hash(rt.db, nik_hash=nik_hash, passport_hash=passport_hash)
     worker_id = found["_id"] if found else domain.worker_id_for(nik_hash or passport_hash or "")
-    name_dob_hash = v.lookup_hash("name_dob", name_dob_key(data.full_name, data.date_of_birth))
     identity: Doc = {
         "full_name": data.full_name,
         "date_of_birth": data.date_of_birth.isoformat(),
         "sex": data.sex,
-        "name_dob_hash": name_dob_hash,
+        "name_dob_hash": vault.lookup_hash("name_dob", name_dob_key(data.full_name, data.date_of_birth)),
         "home_province": data.home_province,
         "home_regency": data.home_regency,
         "updated_at": now,
     }
     if data.nik:
-        identity |= {"nik_enc": v.encrypt("nik", data.nik), "nik_hash": nik_hash}
+        identity |= {"nik_enc": vault.encrypt("nik", data.nik), "nik_hash": nik_hash}
     if data.passport_number:
         identity |= {
-            "passport_enc": v.encrypt("passport", data.passport_number),
+            "passport_enc": vault.encrypt("passport", data.passport_number),
             "passport_hash": passport_hash,
         }
     if data.phone:
-        identity["phone_enc"] = v.encrypt("phone", data.phone)
+        identity["phone_enc"] = vault.encrypt("phone", data.phone)
     if data.next_of_kin:
         kin = data.next_of_kin.model_dump()
         if kin.get("phone"):
-            kin["phone"] = v.encrypt("phone", kin["phone"])
+            kin["phone"] = vault.encrypt("phone", kin["phone"])
         identity["next_of_kin"] = kin
     await store.upsert_worker(rt.db, worker_id, identity, now)
+    return worker_id, identity
 
+
+async def _record_parties(rt: Runtime, data: DepartureIn) -> str | None:
+    """Make sure the departure's employer and agency exist; returns the employer's id."""
     employer_id = None
     if data.employer_name:
         employer_id = domain.employer_id_for(data.employer_name, data.destination_country)
@@ -106,17 +104,20 @@ async def record_departure(*, rt: Runtime, data: DepartureIn, upsert: bool) -> t
         )
     if data.agency_id:
         await store.ensure_party(rt.db, store.AGENCIES, data.agency_id, {"licence": data.agency_licence})
+    return employer_id
 
-    departure_id = domain.departure_id_for(worker_id, data.departure_date)
-    snapshot: Doc = {
+
+def _departure_snapshot(data: DepartureIn, *, worker_id: str, identity: Doc, employer_id: str | None) -> Doc:
+    """The departure's fields as stored (the worker's identifiers as keyed hashes only)."""
+    return {
         "worker_id": worker_id,
         "status": str(data.status),
         "full_name": data.full_name,
         "date_of_birth": data.date_of_birth.isoformat(),
         "sex": data.sex,
-        "nik_hash": nik_hash,
-        "passport_hash": passport_hash,
-        "name_dob_hash": name_dob_hash,
+        "nik_hash": identity.get("nik_hash"),
+        "passport_hash": identity.get("passport_hash"),
+        "name_dob_hash": identity["name_dob_hash"],
         "home_province": data.home_province,
         "home_regency": data.home_regency,
         "destination_country": data.destination_country,
@@ -135,6 +136,19 @@ async def record_departure(*, rt: Runtime, data: DepartureIn, upsert: bool) -> t
         "training": data.training or [],
         "certificates": data.certificates or [],
     }
+
+
+async def record_departure(*, rt: Runtime, data: DepartureIn, upsert: bool) -> tuple[Doc, str]:
+    """Record a worker and a departure. Returns (departure, 'created'|'updated'|'unchanged').
+
+    The departure id comes from its natural key (worker, departure date), so the same row
+    imported twice is one record. Without `upsert`, an existing departure is a Conflict.
+    """
+    now = rt.clock.now()
+    worker_id, identity = await _record_worker(rt, data, now)
+    employer_id = await _record_parties(rt, data)
+    departure_id = domain.departure_id_for(worker_id, data.departure_date)
+    snapshot = _departure_snapshot(data, worker_id=worker_id, identity=identity, employer_id=employer_id)
     for _ in range(5):
         current = await store.get_departure(rt.db, departure_id)
         if current is None:
@@ -210,76 +224,6 @@ async def _change(*, rt: Runtime, current: Doc, changes: Doc) -> tuple[Doc, str]
         return None
     rt.relay.wake(current["_id"])
     return merged, "updated"
-
-
-@dataclass
-class ImportResult:
-    rows: int = 0
-    created: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    errors: list[dict[str, Any]] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "rows": self.rows,
-            "created": self.created,
-            "updated": self.updated,
-            "unchanged": self.unchanged,
-            "rejected": len(self.errors),
-            "errors": self.errors,
-        }
-
-
-def read_csv(text: str) -> tuple[list[str], Iterable[tuple[int, dict[str, str | None]]]]:
-    """The header and (line number, row) pairs of a CSV export; the header is line 1."""
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    header = list(reader.fieldnames or [])
-
-    def rows() -> Iterable[tuple[int, dict[str, str | None]]]:
-        for row in reader:
-            yield reader.line_num, row
-
-    return header, rows()
-
-
-async def import_csv(
-    *, rt: Runtime, text: str, progress: Callable[[int], None] | None = None
-) -> ImportResult:
-    """Import a national placement export: keep good rows, report each bad one by line and reason."""
-    result = ImportResult()
-    header, rows = read_csv(text)
-    missing = domain.missing_columns(header)
-    if missing:
-        result.errors.append({"line": 1, "reason": f"missing columns: {', '.join(missing)}"})
-        return result
-    for line, row in rows:
-        result.rows += 1
-        try:
-            if None in row:
-                raise ValueError("more values than columns")
-            data = DepartureIn.model_validate(domain.row_to_input(row))
-            _, outcome = await record_departure(rt=rt, data=data, upsert=True)
-        except ValidationError as exc:
-            reason = "; ".join(f"{e['field'] or 'row'}: {e['reason']}" for e in field_errors(exc))
-            result.errors.append({"line": line, "reason": reason})
-        except Conflict as exc:
-            result.errors.append({"line": line, "reason": exc.reason})
-        except ValueError as exc:
-            result.errors.append({"line": line, "reason": str(exc)})
-        else:
-            setattr(result, outcome, getattr(result, outcome) + 1)
-        if progress:
-            progress(1)
-    log.info(
-        "import finished: %d rows, %d created, %d updated, %d unchanged, %d rejected",
-        result.rows,
-        result.created,
-        result.updated,
-        result.unchanged,
-        len(result.errors),
-    )
-    return result
 
 
 async def flag_party(

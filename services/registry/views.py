@@ -1,32 +1,30 @@
-"""registry's HTTP side: departures, workers, agencies, employers, imports, statistics."""
+"""registry's HTTP side: departures, workers, imports and statistics (agencies and employers are
+in party_views); read models are built in reads, changes made in service."""
 
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 
-from services.registry import domain, service, store
+from services.registry import domain, imports, reads, service, store
 from services.registry.models import (
-    AgencyIn,
     DepartureIn,
     DepartureOut,
     DepartureUpdate,
-    EmployerIn,
     ImportReport,
-    NextOfKinOut,
-    PartyOut,
     StatGroup,
     Statistics,
     WorkerOut,
     WorkerSearch,
 )
+from services.registry.reads import departure_out, worker_out
 from shared import audit
 from shared.auth import Principal, require
 from shared.errors import Conflict
 from shared.events.registry import DepartureStatus, Scheme, Sector, SkillLevel
-from shared.service import Runtime, runtime
+from shared.service import runtime
 
 router = APIRouter(prefix="/v1")
 
@@ -51,16 +49,17 @@ Writer = Annotated[Principal, Depends(require(*WRITERS))]
 Reader = Annotated[Principal, Depends(require(*READERS))]
 
 
-def _not_found(field: str, what: str) -> HTTPException:
+def not_found(field: str, what: str) -> HTTPException:
+    """404 naming the path field whose value matches nothing."""
     return HTTPException(404, detail=[{"field": field, "reason": f"no such {what}"}])
 
 
-def _departure_out(doc: dict[str, Any]) -> DepartureOut:
-    return DepartureOut(departure_id=doc["_id"], **{k: v for k, v in doc.items() if k != "_id"})
+def _too_large() -> HTTPException:
+    return HTTPException(413, detail=[{"field": "(body)", "reason": f"larger than {MAX_IMPORT_BYTES} bytes"}])
 
 
 def _conflict(exc: Conflict) -> HTTPException:
-    current = _departure_out(exc.current).model_dump(mode="json") if exc.current else None
+    current = departure_out(exc.current).model_dump(mode="json") if exc.current else None
     return HTTPException(409, detail={"reason": exc.reason, "current": current})
 
 
@@ -77,7 +76,7 @@ async def create_departure(body: DepartureIn, request: Request, _: Writer) -> De
         doc, _outcome = await service.record_departure(rt=runtime(request), data=body, upsert=False)
     except Conflict as exc:
         raise _conflict(exc) from None
-    return _departure_out(doc)
+    return departure_out(doc)
 
 
 @router.patch(
@@ -95,8 +94,8 @@ async def change_departure(
     except Conflict as exc:
         raise _conflict(exc) from None
     if got is None:
-        raise _not_found("departure_id", "departure")
-    return _departure_out(got[0])
+        raise not_found("departure_id", "departure")
+    return departure_out(got[0])
 
 
 @router.get("/departures/{departure_id}", response_model=DepartureOut, tags=["departures"])
@@ -104,8 +103,8 @@ async def get_departure(departure_id: str, request: Request, _: Reader) -> Depar
     """One departure."""
     doc = await store.get_departure(runtime(request).db, departure_id)
     if doc is None:
-        raise _not_found("departure_id", "departure")
-    return _departure_out(doc)
+        raise not_found("departure_id", "departure")
+    return departure_out(doc)
 
 
 @router.get("/departures", response_model=list[DepartureOut], tags=["departures"])
@@ -125,28 +124,21 @@ async def list_departures(
     offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
 ) -> list[DepartureOut]:
     """Departures with filters, newest departure date first."""
-    query: dict[str, Any] = {}
-    if province:
-        query["home_province"] = domain.canonical_province(province) or province
-    for key, value in (
-        ("destination_country", destination),
-        ("sector", sector),
-        ("skill_level", skill_level),
-        ("scheme", scheme),
-        ("status", status_),
-        ("agency_id", agency_id),
-    ):
-        if value is not None:
-            query[key] = str(value)
-    if departed_from or departed_to:
-        rng = {}
-        if departed_from:
-            rng["$gte"] = departed_from.isoformat()
-        if departed_to:
-            rng["$lte"] = departed_to.isoformat()
-        query["departure_date"] = rng
+    query = reads.departure_query(
+        province=province,
+        filters={
+            "destination_country": destination,
+            "sector": sector,
+            "skill_level": skill_level,
+            "scheme": scheme,
+            "status": status_,
+            "agency_id": agency_id,
+        },
+        departed_from=departed_from,
+        departed_to=departed_to,
+    )
     docs = await store.list_departures(runtime(request).db, query, limit=limit, skip=offset)
-    return [_departure_out(d) for d in docs]
+    return [departure_out(d) for d in docs]
 
 
 def _may_unmask(principal: Principal, unmask: bool, purpose: str | None) -> bool:
@@ -167,67 +159,6 @@ def _may_unmask(principal: Principal, unmask: bool, purpose: str | None) -> bool
     return True
 
 
-async def _worker_out(
-    rt: Runtime,
-    doc: dict[str, Any],
-    *,
-    full: bool,
-    principal: Principal,
-    purpose: str | None,
-    via: str,
-) -> WorkerOut:
-    """A worker with departures; identifiers masked unless `full` (then the read is recorded in
-    the read audit first)."""
-    v = rt.vault
-    if full:
-        shown_fields = [
-            name
-            for name, present in (
-                ("nik", doc.get("nik_enc")),
-                ("passport_number", doc.get("passport_enc")),
-                ("phone", doc.get("phone_enc")),
-                ("next_of_kin.phone", (doc.get("next_of_kin") or {}).get("phone")),
-            )
-            if present
-        ]
-        if shown_fields:
-            await audit.record(
-                rt.db,
-                service="registry",
-                worker_id=doc["_id"],
-                actor=principal,
-                fields=shown_fields,
-                purpose=purpose,
-                via=via,
-                at=rt.clock.now(),
-            )
-
-    def shown(kind: str, field: str) -> str | None:
-        token = doc.get(field)
-        if not token:
-            return None
-        clear = v.decrypt(kind, token)
-        return clear if full else domain.mask(clear)
-
-    kin = doc.get("next_of_kin")
-    if kin and kin.get("phone"):
-        kin = {**kin, "phone": v.decrypt("phone", kin["phone"]) if full else "[hidden]"}
-    phone = shown("phone", "phone_enc")
-    return WorkerOut(
-        worker_id=doc["_id"],
-        full_name=doc["full_name"],
-        date_of_birth=doc["date_of_birth"],
-        sex=doc.get("sex"),
-        nik=shown("nik", "nik_enc"),
-        passport_number=shown("passport", "passport_enc"),
-        home_province=doc["home_province"],
-        home_regency=doc.get("home_regency"),
-        phone=phone,
-        next_of_kin=NextOfKinOut(**kin) if kin else None,
-        departures=[_departure_out(d) for d in await store.departures_of(rt.db, doc["_id"])],
-    )
-
-
 @router.get("/workers/{worker_id}", response_model=WorkerOut, tags=["workers"])
 async def get_worker(
     worker_id: str,
@@ -241,8 +172,8 @@ async def get_worker(
     rt = runtime(request)
     doc = await store.get_worker(rt.db, worker_id)
     if doc is None:
-        raise _not_found("worker_id", "worker")
-    return await _worker_out(
+        raise not_found("worker_id", "worker")
+    return await worker_out(
         rt, doc, full=full, principal=principal, purpose=purpose, via="GET /v1/workers/{worker_id}"
     )
 
@@ -269,7 +200,7 @@ async def search_workers(
     if doc is None:
         return []
     return [
-        await _worker_out(
+        await worker_out(
             rt, doc, full=full, principal=principal, purpose=purpose, via="POST /v1/workers/search"
         )
     ]
@@ -296,19 +227,15 @@ async def import_departures(request: Request, _: Writer) -> ImportReport:
     """Import a CSV export: good rows kept, each bad row reported with its line and reason."""
     size = int(request.headers.get("content-length") or 0)
     if size > MAX_IMPORT_BYTES:
-        raise HTTPException(
-            413, detail=[{"field": "(body)", "reason": f"larger than {MAX_IMPORT_BYTES} bytes"}]
-        )
+        raise _too_large()
     raw = await request.body()
     if len(raw) > MAX_IMPORT_BYTES:
-        raise HTTPException(
-            413, detail=[{"field": "(body)", "reason": f"larger than {MAX_IMPORT_BYTES} bytes"}]
-        )
+        raise _too_large()
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise HTTPException(422, detail=[{"field": "(body)", "reason": "not UTF-8 text"}]) from None
-    result = await service.import_csv(rt=runtime(request), text=text)
+    result = await imports.import_csv(rt=runtime(request), text=text)
     return ImportReport(**result.as_dict())
 
 
@@ -339,9 +266,9 @@ async def departure_statistics(
             )
         provinces = [wanted]
     filters = {
-        k: str(v)
-        for k, v in (("sector", sector), ("skill_level", skill_level), ("destination", destination))
-        if v is not None
+        name: str(value)
+        for name, value in (("sector", sector), ("skill_level", skill_level), ("destination", destination))
+        if value is not None
     }
     pipeline = domain.stats_pipeline(
         by=by, provinces=provinces, filters=filters, date_from=departed_from, date_to=departed_to
@@ -349,75 +276,3 @@ async def departure_statistics(
     rows = await store.aggregate(runtime(request).db, pipeline)
     groups = [StatGroup(key=r["_id"], count=r["count"]) for r in rows]
     return Statistics(by=by, total=sum(g.count for g in groups), provinces=provinces, groups=groups)
-
-
-def _party_out(kind: Literal["agency", "employer"], doc: dict[str, Any]) -> PartyOut:
-    fields = {k: v for k, v in doc.items() if k in PartyOut.model_fields}
-    return PartyOut(id=doc["_id"], kind=kind, cases_open=len(doc.get("open_cases") or []), **fields)
-
-
-@router.put("/agencies/{agency_id}", response_model=PartyOut, tags=["agencies and employers"])
-async def put_agency(
-    agency_id: Annotated[str, Path(min_length=2, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")],
-    body: AgencyIn,
-    request: Request,
-    _: Writer,
-) -> PartyOut:
-    """Create or update a placement agency (flags and counts are kept)."""
-    fields = body.model_dump(mode="json")
-    doc = await store.put_party(runtime(request).db, store.AGENCIES, agency_id, fields)
-    assert doc is not None
-    return _party_out("agency", doc)
-
-
-@router.post("/employers", response_model=PartyOut, status_code=201, tags=["agencies and employers"])
-async def post_employer(body: EmployerIn, request: Request, _: Writer) -> PartyOut:
-    """Create or update an employer; its id comes from its name and country."""
-    employer_id = domain.employer_id_for(body.name, body.country)
-    doc = await store.put_party(
-        runtime(request).db, store.EMPLOYERS, employer_id, body.model_dump(mode="json")
-    )
-    assert doc is not None
-    return _party_out("employer", doc)
-
-
-@router.get("/agencies/{agency_id}", response_model=PartyOut, tags=["agencies and employers"])
-async def get_agency(agency_id: str, request: Request, _: Reader) -> PartyOut:
-    """An agency with its flags and the number of cases opened about its workers."""
-    doc = await store.get_party(runtime(request).db, store.AGENCIES, agency_id)
-    if doc is None:
-        raise _not_found("agency_id", "agency")
-    return _party_out("agency", doc)
-
-
-@router.get("/employers/{employer_id}", response_model=PartyOut, tags=["agencies and employers"])
-async def get_employer(employer_id: str, request: Request, _: Reader) -> PartyOut:
-    """An employer with its flags."""
-    doc = await store.get_party(runtime(request).db, store.EMPLOYERS, employer_id)
-    if doc is None:
-        raise _not_found("employer_id", "employer")
-    return _party_out("employer", doc)
-
-
-@router.get("/agencies", response_model=list[PartyOut], tags=["agencies and employers"])
-async def list_agencies(
-    request: Request, _: Reader, flagged: bool | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 100
-) -> list[PartyOut]:
-    """Agencies, optionally only the flagged ones."""
-    query = {} if flagged is None else {"flagged": flagged}
-    return [
-        _party_out("agency", d)
-        for d in await store.list_parties(runtime(request).db, store.AGENCIES, query, limit)
-    ]
-
-
-@router.get("/employers", response_model=list[PartyOut], tags=["agencies and employers"])
-async def list_employers(
-    request: Request, _: Reader, flagged: bool | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 100
-) -> list[PartyOut]:
-    """Employers, optionally only the flagged ones."""
-    query = {} if flagged is None else {"flagged": flagged}
-    return [
-        _party_out("employer", d)
-        for d in await store.list_parties(runtime(request).db, store.EMPLOYERS, query, limit)
-    ]

@@ -155,15 +155,15 @@ async def case_page(
             step_action_labels=labels.REPATRIATION_ACTIONS,
             step_done=step_done,
         )
-    c = case.data or {}
-    worker_id = c.get("worker_id")
+    case_doc = case.data or {}
+    worker_id = case_doc.get("worker_id")
     calls = [
         ctx.get("registry", f"/v1/workers/{worker_id}") if worker_id else _nothing(),
         ctx.get("repatriation", "/v1/repatriations", params={"case_id": case_id}),
         ctx.get("escalation", "/v1/chains", params={"case_id": case_id}),
-        *(ctx.get("intake", f"/v1/incidents/{iid}") for iid in (c.get("incident_ids") or [])[:10]),
+        *(ctx.get("intake", f"/v1/incidents/{iid}") for iid in (case_doc.get("incident_ids") or [])[:10]),
     ]
-    suggested = (c.get("suggested_incident_ids") or [])[:10]
+    suggested = (case_doc.get("suggested_incident_ids") or [])[:10]
     calls += [ctx.get("intake", f"/v1/incidents/{iid}") for iid in suggested]
     worker, repatriations, chains, *found = await asyncio.gather(*calls)
     incidents, suggestions = found[: len(found) - len(suggested)], found[len(found) - len(suggested) :]
@@ -172,21 +172,21 @@ async def case_page(
         "case.html",
         case=case,
         case_id=case_id,
-        c=c,
+        c=case_doc,
         worker=worker,
         repatriations=repatriations,
         chains=chains,
         incidents=incidents,
         match=(first or {}).get("match"),
-        actions=[a for a in c.get("actions", []) if a in ACTION_FIELDS],
+        actions=[a for a in case_doc.get("actions", []) if a in ACTION_FIELDS],
         action_labels=labels.ACTIONS,
         officers=officers(),
         done=done if done in labels.ACTIONS else None,
         step_action_labels=labels.REPATRIATION_ACTIONS,
         step_done=step_done,
-        requests=sorted(c.get("mission_requests") or [], key=lambda r: r.get("sent_at") or ""),
+        requests=sorted(case_doc.get("mission_requests") or [], key=lambda r: r.get("sent_at") or ""),
         suggestions=list(zip(suggested, suggestions, strict=True)),
-        decisions=c.get("suggestion_actions") or [],
+        decisions=case_doc.get("suggestion_actions") or [],
         categories=list(labels.CATEGORIES),
     )
 

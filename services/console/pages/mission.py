@@ -123,12 +123,12 @@ async def report_send(request: Request, ctx: Annotated[Ctx, Depends(signed_in)])
         ]
         return _form_page(ctx, values=values, errors={}, general=general, key=key, status=503)
     general = []
-    for e in part.errors:
-        field = str(e.get("field", ""))
+    for error in part.errors:
+        field = str(error.get("field", ""))
         if field in FIELDS:
-            errors[field] = str(e.get("reason", ""))
+            errors[field] = str(error.get("reason", ""))
         else:
-            general.append(f"{field}: {e.get('reason', '')}" if field else str(e.get("reason", "")))
+            general.append(f"{field}: {error.get('reason', '')}" if field else str(error.get("reason", "")))
     # The form again with the reasons next to the fields: a page shown as asked, so 200.
     return _form_page(ctx, values=values, errors=errors, general=general, key=key)
 
@@ -157,17 +157,21 @@ async def portal(
         else Part(data=[])
     )
     case_of: dict[str, dict[str, Any]] = {}
-    for c in cases.data or []:
-        for iid in c.get("incident_ids", []):
-            case_of[iid] = c
+    for case in cases.data or []:
+        for iid in case.get("incident_ids", []):
+            case_of[iid] = case
     requests: dict[str, dict[str, Any]] = {}  # the inbox's, and those on this page's cases
-    for c in [*(inbox.data or []), *(cases.data or [])]:
-        for r in c.get("requests", []):
-            requests[r["request_id"]] = {**r, "case": c}
-    open_requests = [r for r in requests.values() if r["status"] == "open"]
-    answered = [r for r in requests.values() if r["status"] != "open"]
-    open_requests.sort(key=lambda r: r["sent_at"])
-    answered.sort(key=lambda r: r.get("answered_at") or "", reverse=True)
+    for case in [*(inbox.data or []), *(cases.data or [])]:
+        for mission_request in case.get("requests", []):
+            requests[mission_request["request_id"]] = {**mission_request, "case": case}
+    open_requests = [
+        mission_request for mission_request in requests.values() if mission_request["status"] == "open"
+    ]
+    answered = [
+        mission_request for mission_request in requests.values() if mission_request["status"] != "open"
+    ]
+    open_requests.sort(key=lambda mission_request: mission_request["sent_at"])
+    answered.sort(key=lambda mission_request: mission_request.get("answered_at") or "", reverse=True)
     return ctx.render(
         "mission.html",
         incidents=incidents,

@@ -32,19 +32,21 @@ async def board(ctx: Annotated[Ctx, Depends(signed_in)]) -> Response:
         ),
     )
     board: dict[str, dict[str, list[dict[str, Any]]]] = {}
-    for r in active.data or []:
-        if r["kind"] == "evacuation":
+    for workflow in active.data or []:
+        if workflow["kind"] == "evacuation":
             continue
-        board.setdefault(r["kind"], {}).setdefault(r.get("current_step") or "-", []).append(r)
+        board.setdefault(workflow["kind"], {}).setdefault(workflow.get("current_step") or "-", []).append(
+            workflow
+        )
     evacs = (evacuations.data or [])[:MAX_EVACUATIONS]
     progress = await asyncio.gather(
         *(
             ctx.get(
                 "repatriation",
-                f"/v1/evacuations/{e['repatriation_id']}/progress",
+                f"/v1/evacuations/{evacuation['repatriation_id']}/progress",
                 params={"by_province": True},
             )
-            for e in evacs
+            for evacuation in evacs
         )
     )
     return ctx.render(
