@@ -16,6 +16,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import ConnectionFailure
 from starlette.exceptions import HTTPException
@@ -87,6 +88,14 @@ async def stop_tasks(tasks: list[asyncio.Task[Any]], *, grace: float = STOP_GRAC
             t.exception()  # retrieved: an error at stop is not news, and not left to the loop to report
     if pending:
         log.error("gave up waiting for %d task(s) at stop", len(pending))
+
+
+class Readiness(BaseModel):
+    """A replica ready to serve: each dependency "ok" (else the 503 problem names the reason)."""
+
+    ready: bool
+    mongodb: str
+    kafka: str
 
 
 class Runtime:
@@ -269,7 +278,12 @@ def create_app(runtime: Runtime, *, title: str, description: str, routers: list[
         """The process is alive."""
         return {"status": "ok", "service": runtime.name}
 
-    @app.get("/readyz", tags=["health"])
+    @app.get(
+        "/readyz",
+        tags=["health"],
+        response_model=Readiness,
+        responses={503: {"description": "The database or the broker does not answer (a problem)."}},
+    )
     async def readyz(request: Request) -> JSONResponse:
         """The database and the broker answer."""
         checks = await runtime.ready()
@@ -281,7 +295,12 @@ def create_app(runtime: Runtime, *, title: str, description: str, routers: list[
         body = problem(503, detail=f"not ready ({down})", instance=request.url.path, **members)
         return problem_response(503, body)
 
-    @app.get("/metrics", tags=["health"], response_class=Response)
+    @app.get(
+        "/metrics",
+        tags=["health"],
+        response_class=Response,
+        responses={200: {"content": {CONTENT_TYPE: {"schema": {"type": "string"}}}}},
+    )
     async def metrics() -> Response:
         """Prometheus metrics of this replica (text exposition format)."""
         return Response(await runtime.metrics.render(), media_type=CONTENT_TYPE)

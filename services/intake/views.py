@@ -54,7 +54,10 @@ def _out(doc: dict[str, Any], duplicate: bool = False) -> IncidentOut:
     status_code=status.HTTP_202_ACCEPTED,
     response_model=IncidentOut,
     responses={
-        200: {"description": "A repeat (same Idempotency-Key or mission_reference): the first incident."},
+        200: {
+            "description": "A repeat (same Idempotency-Key or mission_reference): the first incident.",
+            "model": IncidentOut,
+        },
         401: {"description": "No or unknown credential."},
         403: {"description": "Outside the mission's jurisdiction, or reporting as another mission."},
         413: {"description": "Body larger than 64 KiB."},
