@@ -109,6 +109,11 @@ class Demo(Stage):
         self.incidents.setdefault(key, accepted["incident_id"])
         return str(accepted["incident_id"])
 
+    async def matched(self, key: str) -> bool:
+        """Whether the case of `key` knows its registered worker."""
+        case = await self.call("casework", "GET", f"/v1/cases/{await self.case_of(key)}", DEWI)
+        return bool(case.get("worker_id"))
+
     async def incidents_arrive(self) -> None:
         """The missions' reports over four days, then every report in a case on the desk."""
         await self.reports_from_east_asia()
@@ -144,6 +149,10 @@ class Demo(Stage):
         )
         self.narrate("KJRI Osaka: three months of unpaid wages")
         await self.work(BUDI, "osaka", "Budi")
+        # Tokyo's report joins the case of the same registered worker: the case must know its
+        # worker first (intake matches a report once registry's departure has reached it, late
+        # if the report came first; a busy machine can take seconds for that)
+        await self.until("the Osaka case matched to its worker's departure", lambda: self.matched("osaka"))
         await self.at("tokyo")
         await self.incident(
             "osaka-2",
