@@ -2,6 +2,10 @@
 
 Both doors call `submit` with the same model; they differ only in how they answer a refusal
 (HTTP status, or the dead-letter topic).
+
+About 400 lines, kept as one module: `submit` and the worker links it writes are one argument
+about concurrency (the order of its writes is what makes two doors and two replicas safe), and
+the departure projection beside it is the match that `submit` reads.
 """
 
 from __future__ import annotations
