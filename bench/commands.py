@@ -1,0 +1,110 @@
+"""Database commands per incident on the path POST -> intake -> Kafka -> casework -> readable.
+
+`python -m bench.commands [N]` (default 100) runs `bench.casework`'s system half (intake and
+casework in this process, on the real Kafka and MongoDB from the environment, a fresh
+namespace) with PyMongo command monitoring on, and prints every command the two services sent,
+by service, command and collection: how many per incident, and the median and p99 time each
+took. It tells where the round trips of one incident go (issue 11: the path is bound by the
+database, and each round trip costs tens of milliseconds under load on FerretDB), before and
+after a change that means to remove some. Nothing passes or fails on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from pymongo import monitoring
+
+from bench.casework import N, _pct, run_system
+from shared.namespace import drop_namespace
+from shared.settings import Settings
+
+SKIP = {"hello", "ismaster", "isMaster", "ping", "endSessions", "buildInfo", "saslStart", "saslContinue"}
+
+
+@dataclass
+class Tally:
+    """Command durations (seconds) by (database, command, collection), from PyMongo's events."""
+
+    namespace: str
+    started: dict[int, tuple[str, str, str]] = field(default_factory=dict)
+    seconds: dict[tuple[str, str, str], list[float]] = field(default_factory=lambda: defaultdict(list))
+    failed: int = 0
+
+    def started_command(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.command_name in SKIP or not event.database_name.startswith(self.namespace):
+            return
+        target = event.command.get(event.command_name)
+        coll = event.command.get("collection") if event.command_name == "getMore" else target
+        service = event.database_name.removeprefix(self.namespace).removeprefix("lindungi_")
+        self.started[event.request_id] = (service, event.command_name, str(coll or "-"))
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        key = self.started.pop(event.request_id, None)
+        if key is not None:
+            self.seconds[key].append(event.duration_micros / 1e6)
+
+    def failed_command(self, event: monitoring.CommandFailedEvent) -> None:
+        if self.started.pop(event.request_id, None) is not None:
+            self.failed += 1
+
+
+class _Listener(monitoring.CommandListener):
+    """PyMongo's listener interface, forwarding to a Tally."""
+
+    def __init__(self, tally: Tally) -> None:
+        self.tally = tally
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        self.tally.started_command(event)
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        self.tally.succeeded(event)
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        self.tally.failed_command(event)
+
+
+async def profile(n: int) -> tuple[Tally, dict[str, float]]:
+    settings = Settings(namespace=f"bench{uuid.uuid4().hex[:8]}_", log_level="WARNING")
+    tally = Tally(namespace=settings.namespace)
+    monitoring.register(_Listener(tally))  # every client created from now on reports to it
+    try:
+        figures = await run_system(settings, n)
+    finally:
+        await drop_namespace(settings)
+    return tally, figures
+
+
+def report(tally: Tally, figures: dict[str, float], n: int) -> None:
+    print(
+        f"commands per incident, N={n} (intake and casework, POST to case readable; "
+        f"{n / figures['elapsed']:.1f} cases/s, p50 {figures['p50'] * 1000:.0f} ms, "
+        f"p99 {figures['p99'] * 1000:.0f} ms from POST to case)"
+    )
+    head = f"  {'service':<12} {'command':<16} {'collection':<22} {'per incident':>12}"
+    print(f"{head} {'p50 ms':>8} {'p99 ms':>8}")
+    total = 0.0
+    rows = sorted(tally.seconds.items(), key=lambda kv: -len(kv[1]))
+    for (service, command, coll), times in rows:
+        per = len(times) / n
+        total += per
+        print(
+            f"  {service:<12} {command:<16} {coll:<22} {per:12.2f} "
+            f"{_pct(times, 0.5) * 1000:8.1f} {_pct(times, 0.99) * 1000:8.1f}"
+        )
+    print(f"  {'all':<12} {'':<16} {'':<22} {total:12.2f}   (failed commands: {tally.failed})")
+
+
+def main() -> None:
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else N
+    tally, figures = asyncio.run(profile(n))
+    report(tally, figures, n)
+
+
+if __name__ == "__main__":
+    main()
