@@ -69,10 +69,35 @@ class _Listener(monitoring.CommandListener):
         self.tally.failed_command(event)
 
 
+def watch(namespace: str) -> Tally:
+    """A tally of the commands sent to a namespace's databases by every client created from now on
+    (PyMongo registers listeners process-wide, at client creation: call this before the clients)."""
+    tally = Tally(namespace=namespace)
+    monitoring.register(_Listener(tally))
+    return tally
+
+
+def table(tally: Tally, per: float, unit: str) -> None:
+    """Print the tally by service, command and collection: count per `unit` (of `per`), p50, p99, total."""
+    head = f"  {'service':<12} {'command':<16} {'collection':<22} {'per ' + unit:>12}"
+    print(f"{head} {'p50 ms':>8} {'p99 ms':>8} {'total s':>8}")
+    rows = sorted(tally.seconds.items(), key=lambda kv: -sum(kv[1]))
+    for (service, command, coll), times in rows:
+        print(
+            f"  {service:<12} {command:<16} {coll:<22} {len(times) / max(per, 1):12.2f} "
+            f"{_pct(times, 0.5) * 1000:8.1f} {_pct(times, 0.99) * 1000:8.1f} {sum(times):8.1f}"
+        )
+    count = sum(len(t) for t in tally.seconds.values())
+    spent = sum(sum(t) for t in tally.seconds.values())
+    print(
+        f"  {'all':<12} {'':<16} {'':<22} {count / max(per, 1):12.2f} {'':>8} {'':>8} {spent:8.1f}"
+        f"   (failed commands: {tally.failed})"
+    )
+
+
 async def profile(n: int) -> tuple[Tally, dict[str, float]]:
     settings = Settings(namespace=f"bench{uuid.uuid4().hex[:8]}_", log_level="WARNING")
-    tally = Tally(namespace=settings.namespace)
-    monitoring.register(_Listener(tally))  # every client created from now on reports to it
+    tally = watch(settings.namespace)  # every client created from now on reports to it
     try:
         figures = await run_system(settings, n)
     finally:
