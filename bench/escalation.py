@@ -27,7 +27,7 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from bench.commands import Tally, table, watch
+from bench.commands import Cpu, Tally, plan, table, watch
 from services.escalation import evaluation, ruleset, store
 from services.escalation.chains import chain_doc
 from services.escalation.engine import Escalation
@@ -67,19 +67,6 @@ async def _timed_due(db, now: datetime, limit: int, rounds: int = 5) -> tuple[fl
     return _pct(times, 50), got
 
 
-async def _plan(db, now: datetime, limit: int) -> list[str]:  # type: ignore[no-untyped-def]
-    """The due-timers read's query plan: SQLite's rows on FerretDB, the winning stages on MongoDB."""
-    cmd = {"find": store.CHAINS, "filter": {"due_at": {"$lte": now}}, "limit": limit}
-    planner = (await db.command("explain", cmd, verbosity="queryPlanner")).get("queryPlanner", {})
-    if "Plan" in planner:
-        return [str(row.get("detail", row)) if isinstance(row, dict) else str(row) for row in planner["Plan"]]
-    stages, plan = [], planner.get("winningPlan", {})
-    while plan:
-        stages.append(str(plan.get("stage")))
-        plan = plan.get("inputStage") or {}
-    return stages
-
-
 async def run(
     n: int,
     spread: float,
@@ -88,6 +75,7 @@ async def run(
     settings: Settings | None = None,
     *,
     due: int | None = None,
+    poll: float = 0.05,
 ) -> dict[str, float]:
     """Store n timers, `due` of them (default all) due within `spread` seconds; fire those; the figures.
 
@@ -103,7 +91,7 @@ async def run(
         Runtime("escalation", settings=settings, clock=clock, outbox_collections=[store.EMISSIONS])
         for _ in range(replicas - 1)
     ]
-    engines = [Escalation(rt, poll_seconds=0.05, batch=BATCH) for rt in runtimes]
+    engines = [Escalation(rt, poll_seconds=poll, batch=BATCH) for rt in runtimes]
     try:
         await engines[0].startup()
         for e in engines[1:]:
@@ -157,11 +145,13 @@ async def run(
             f"  the due-timers read at {n} pending: none due {none_s * 1000:.1f} ms;"
             f" {got} due {full_s * 1000:.1f} ms (median of 5)"
         )
-        print(f"  its plan: {' | '.join(await _plan(db, BASE, BATCH))}")
+        print(f"  its plan: {await plan(db, store.CHAINS, {'due_at': {'$lte': BASE}}, BATCH)}")
         tally.seconds.clear()
         clock.t0 = time.monotonic()  # the injected clock starts once the timers are stored
         for e in engines:
             e.keep_lateness = True
+        cpu = Cpu()
+        cpu.start()
         tasks = [asyncio.create_task(e.run()) for e in engines]
         wall0 = time.monotonic()
         while time.monotonic() - wall0 < cap:
@@ -172,9 +162,16 @@ async def run(
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        commands = {k: list(v) for k, v in tally.seconds.items()}  # the engines' only, not the count below
+        used = cpu.stop()
         fired = sum(e.fired for e in engines)
         late = [x for e in engines for x in e.lateness]
         firings = await first.rt.db[store.DECIDED].count_documents({"kind": "slot", "outcome": "fired"})
+        decided = await db[store.DECIDED].estimated_document_count()
+        marks = await plan(db, store.DECIDED, {"_id": {"$in": ["a", "b"]}})
+        print(f"  the emitted mark's filter (emit_batch, _id $in) on decided ({decided} records): {marks}")
+        repair = await plan(db, store.DECIDED, {"emitted": False, "outcome": "fired", "decided_wall": {"$lt": 0.0}})
+        print(f"  the repair's read of unemitted decisions (store.unemitted): {repair}")
         print(f"  fired {fired} of {due} due in {wall:.1f}s wall ({fired / wall:.0f} timers/s)")
         print(
             f"  per replica: {[e.fired for e in engines]}; firing records: {firings}"
@@ -187,7 +184,10 @@ async def run(
         )
         if fired < due:
             print(f"  stopped at the {cap:.0f}s cap: {due - fired} timers still due")
+        print(f"  {used}")
         print(f"  database commands of the engines while firing, per fired timer ({fired}):")
+        tally.seconds.clear()
+        tally.seconds.update(commands)
         table(tally, fired, "timer")
         return {
             "fired": fired,
@@ -220,8 +220,9 @@ def main() -> None:
     ap.add_argument("--spread", type=float, default=10.0, help="seconds over which the waves fall due")
     ap.add_argument("--cap", type=float, default=120.0, help="stop firing after this many seconds")
     ap.add_argument("--replicas", type=int, default=2)
+    ap.add_argument("--poll", type=float, default=0.05, help="the timer loop's pause between passes")
     args = ap.parse_args()
-    asyncio.run(run(args.timers, args.spread, args.cap, args.replicas, due=args.due or None))
+    asyncio.run(run(args.timers, args.spread, args.cap, args.replicas, due=args.due or None, poll=args.poll))
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ from datetime import date, timedelta
 
 from pymongo import AsyncMongoClient
 
-from bench.commands import table, watch
+from bench.commands import Cpu, table, watch
 from bench.seed import FIRST, LAST, _countries, _nik
 from services.registry import domain, imports, store
 from services.registry.app import create_app
@@ -114,9 +114,12 @@ async def import_rows(settings: Settings, text: str, n: int) -> None:
     try:
         await store.ensure_indexes(rt.db)
         tally.seconds.clear()
+        cpu = Cpu()
+        cpu.start()
         t0 = time.perf_counter()
         result = await imports.import_csv(rt=rt, text=text, progress=progress)
         wall = time.perf_counter() - t0
+        used = cpu.stop()
     finally:
         await rt.mongo.close()
     report = result.as_dict()
@@ -129,6 +132,7 @@ async def import_rows(settings: Settings, text: str, n: int) -> None:
         tenths.append((n // 10) / (m - last))
         last = m
     print(f"  rows/s per tenth of the file: {', '.join(f'{r:.0f}' for r in tenths)}")
+    print(f"  {used}")
     print(f"  database commands of the import, per row ({n}):")
     table(tally, n, "row")
 
@@ -139,6 +143,8 @@ async def drain(settings: Settings) -> None:
     db = client[settings.database("registry")]
     waiting0 = await db[store.DEPARTURES].count_documents({PENDING: True})
     app = create_app(settings)
+    cpu = Cpu()
+    cpu.start()
     t0 = time.perf_counter()
     waiting = waiting0
     try:
@@ -149,12 +155,14 @@ async def drain(settings: Settings) -> None:
             wall = time.perf_counter() - t0
     finally:
         await client.close()
+    used = cpu.stop()
     sent = waiting0 - waiting
     capped = f"; stopped at the {DRAIN_CAP:.0f} s cap" if waiting else ""
     print(
         f"  relay: {sent} of {waiting0} departures' events published in {wall:.1f} s"
         f" ({sent / wall:.1f}/s; one replica{capped})"
     )
+    print(f"  relay {used}")
 
 
 async def run(n: int) -> None:

@@ -23,7 +23,7 @@ import httpx
 from aiokafka import AIOKafkaProducer
 from pymongo import AsyncMongoClient
 
-from bench.commands import table, watch
+from bench.commands import Cpu, plan, table, watch
 from services.repatriation import store
 from services.repatriation.app import create_app
 from shared.auth import dev_token
@@ -102,11 +102,15 @@ async def run() -> None:
             await _wait_projected(db, [f"d-k-{i:06d}" for i in range(OVER_KAFKA)])
             over_kafka = time.perf_counter() - t
 
+            abroad = await plan(db, store.DEPARTURES, store.abroad_query(["MY"]))
             tally.seconds.clear()
+            cpu = Cpu()
+            cpu.start()
             t = time.perf_counter()
             r = await http.post("/v1/evacuations", json={"country": "MY", "reason": "bench"}, headers=DESK)
             fanout = time.perf_counter() - t
             commands = {k: list(v) for k, v in tally.seconds.items()}
+            used = cpu.stop()
             r.raise_for_status()
             evac = r.json()
             total = evac["fanout"]["count"]
@@ -134,6 +138,8 @@ async def run() -> None:
     print(f"  progress read (status)  {p['total']:>6} workers     {read:7.2f} s")
     print(f"  progress by province    {p['total']:>6} workers     {read_prov:7.2f} s")
     print(f"  ratio fan-out / projection bulk write: {fanout / projection:.2f}")
+    print(f"  fan-out {used}")
+    print(f"  the fan-out's read of the departures abroad, its plan: {abroad}")
     print(f"  database commands of the fan-out request, per 1,000 workers listed ({total}):")
     tally.seconds.clear()
     tally.seconds.update(commands)
