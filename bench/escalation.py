@@ -170,7 +170,8 @@ async def run(
         decided = await db[store.DECIDED].estimated_document_count()
         marks = await plan(db, store.DECIDED, {"_id": {"$in": ["a", "b"]}})
         print(f"  the emitted mark's filter (emit_batch, _id $in) on decided ({decided} records): {marks}")
-        repair = await plan(db, store.DECIDED, {"emitted": False, "outcome": "fired", "decided_wall": {"$lt": 0.0}})
+        unemitted = {"emitted": False, "outcome": "fired", "decided_wall": {"$lt": 0.0}}
+        repair = await plan(db, store.DECIDED, unemitted)
         print(f"  the repair's read of unemitted decisions (store.unemitted): {repair}")
         print(f"  fired {fired} of {due} due in {wall:.1f}s wall ({fired / wall:.0f} timers/s)")
         print(
