@@ -57,6 +57,11 @@ def _pct(xs: list[float], p: float) -> float:
     return xs[min(len(xs) - 1, int(p / 100 * len(xs)))]
 
 
+def falls_due(i: int, n: int, due: int) -> bool:
+    """Whether timer i of n is one of the `due` that fire in the run (spread evenly over the n)."""
+    return i * due // n != (i + 1) * due // n
+
+
 async def _timed_due(db, now: datetime, limit: int, rounds: int = 5) -> tuple[float, int]:  # type: ignore[no-untyped-def]
     """The median time of the engines' due-timers read (store.due), and how many it returned."""
     times, got = [], 0
@@ -123,7 +128,7 @@ async def run(
             doc = chain_doc(start, created_at=BASE)
             # waves: ten equal waves over the spread, so the loop sees bursts, not a trickle;
             # the timers beyond `due` (every (n/due)-th one fires) wait a month
-            if i * due // n != (i + 1) * due // n:
+            if falls_due(i, n, due):
                 wave = ((i * due // n) % 10) * spread / 10
                 doc["due_at"] = BASE + timedelta(seconds=lead + wave)
             else:

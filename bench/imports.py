@@ -39,7 +39,7 @@ from shared.outbox import PENDING
 from shared.service import Runtime
 from shared.settings import Settings
 
-N = int(sys.argv[1]) if len(sys.argv) > 1 else int(os.environ.get("BENCH_IMPORT_ROWS", "2000"))
+N = int(os.environ.get("BENCH_IMPORT_ROWS", "2000"))
 DRAIN = os.environ.get("BENCH_IMPORT_DRAIN", "1") != "0"
 DRAIN_CAP = float(os.environ.get("BENCH_IMPORT_DRAIN_CAP", "120"))
 FIRST_DEPARTURE = date(2026, 1, 1)
@@ -182,7 +182,7 @@ async def run(n: int) -> None:
 
 
 def main() -> None:
-    asyncio.run(run(N))
+    asyncio.run(run(int(sys.argv[1]) if len(sys.argv) > 1 else N))
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ from shared.namespace import drop_namespace
 from shared.settings import Settings
 from shared.topics import DEPARTURES
 
-N = int(sys.argv[1]) if len(sys.argv) > 1 else int(os.environ.get("BENCH_EVACUEES", "10000"))
+N = int(os.environ.get("BENCH_EVACUEES", "10000"))
 ELSEWHERE = int(os.environ.get("BENCH_EVACUEES_ELSEWHERE", "0"))
 OVER_KAFKA = int(os.environ.get("BENCH_EVACUEES_KAFKA", "200"))
 PROVINCES = ["DKI Jakarta", "Jawa Barat", "Jawa Tengah", "Jawa Timur", "Nusa Tenggara Barat"]
@@ -68,7 +68,7 @@ async def _wait_projected(db, ids: list[str]) -> None:  # type: ignore[no-untype
             await asyncio.sleep(0.2)
 
 
-async def run() -> None:
+async def run(n: int = N) -> None:
     base = Settings()
     settings = base.model_copy(update={"namespace": f"bench{uuid.uuid4().hex[:8]}_"})
     tally = watch(settings.namespace)
@@ -81,8 +81,8 @@ async def run() -> None:
                 transport=httpx.ASGITransport(app=app), base_url="http://bench", timeout=600
             )
             t = time.perf_counter()
-            for start in range(0, N, 10_000):
-                chunk = range(start, min(N, start + 10_000))
+            for start in range(0, n, 10_000):
+                chunk = range(start, min(n, start + 10_000))
                 await store.record_departures(db, [departure(i) for i in chunk])
             projection = time.perf_counter() - t
             for start in range(0, ELSEWHERE, 10_000):
@@ -129,7 +129,7 @@ async def run() -> None:
         await drop_namespace(settings)
 
     print(f"repatriation: evacuation fan-out ({ELSEWHERE} departures in another country beside them)")
-    print(f"  projection bulk write   {N:>6} departures  {projection:7.2f} s  {N / projection:8.0f} /s")
+    print(f"  projection bulk write   {n:>6} departures  {projection:7.2f} s  {n / projection:8.0f} /s")
     rate = OVER_KAFKA / over_kafka
     print(f"  projection over Kafka   {OVER_KAFKA:>6} events      {over_kafka:7.2f} s  {rate:8.0f} /s")
     print(
@@ -147,7 +147,7 @@ async def run() -> None:
 
 
 def main() -> None:
-    asyncio.run(run())
+    asyncio.run(run(int(sys.argv[1]) if len(sys.argv) > 1 else N))
 
 
 if __name__ == "__main__":
