@@ -1,17 +1,18 @@
 """Timer lateness of escalation with many pending timers: `python -m bench.escalation [N] [--due D]`.
 
 Bulk-inserts N pending chains (critical-case chains of the default rules) into a fresh
-namespace. D of them (default: all N) fall due in ten waves over the first `--spread` seconds
-of a clock that follows the wall clock from a fixed start (the injected clock: the service
-reads nothing else); the other N - D are due a month later, so they stay pending beside the
-firing ones: the store holds N pending timers while D fire. Then two engines (two replicas,
-sharing the database) run their timer loops until the D timers fired or `--cap` seconds passed.
-Reports, on the injected clock, lateness = fired time - due time (p50, p99, max), exactly once
-(firing records against firings), on the wall clock the fire rate; the time of the timer
-loop's due-timers read at N pending (none due, and `--batch` due) with its query plan; and every
-database command the engines sent while firing (PyMongo command monitoring, as bench.commands),
-per fired timer. The outbox relay is not running: publishing to Kafka is measured by the
-outbox's own figures, not here. Nothing passes or fails on speed.
+namespace. D of them (`--due`: BENCH_TIMERS_DUE, default 1,000; 0 means all N) fall due in
+ten waves over the first `--spread` seconds of a clock that follows the wall clock from a fixed
+start (the injected clock: the service reads nothing else); the other N - D are due a month
+later, so they stay pending beside the firing ones: the store holds N pending timers while D
+fire. Then two engines (two replicas, sharing the database) run their timer loops until the D
+timers fired or `--cap` seconds passed. Reports, on the injected clock, lateness = fired time -
+due time (p50, p99, max), exactly once (firing records against firings), on the wall clock the
+fire rate; the time of the timer loop's due-timers read at N pending (none due, and a full
+batch of 500 due) with its query plan; CPU seconds of the bench and of the infrastructure;
+and every database command the engines sent while firing (PyMongo command monitoring, as
+bench.commands), per fired timer. The outbox relay is not running: publishing to Kafka is
+measured by the outbox's own figures, not here. Nothing passes or fails on speed.
 
 `make bench` runs the size in BENCH_TIMERS / BENCH_TIMERS_DUE (default 10,000 pending, 1,000
 due); issue 11's figures: `python -m bench.escalation 100000 --due 1000` and
