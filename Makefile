@@ -88,6 +88,8 @@ lint: install
 
 ## Figures and ratios on the real parts; `make bench ONLY=casework` runs one module.
 ## bench.national seeds a national year first (SEED_SCALE=0.01 for a small one; docs/performance.md).
+## Sizes of the others (short by default): BENCH_TIMERS / BENCH_TIMERS_DUE (escalation, 10,000 / 1,000),
+## BENCH_EVACUEES (repatriation, 10,000), BENCH_IMPORT_ROWS (imports, 2,000); full sizes in docs/performance.md.
 SEED_SCALE ?= 1
 bench: install infra
 	@LINDUNGI_SEED_SCALE=$(SEED_SCALE) $(PY) -m bench $(ONLY)

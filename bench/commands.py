@@ -12,10 +12,14 @@ after a change that means to remove some. Nothing passes or fails on it.
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
+import time
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from pymongo import monitoring
 
@@ -69,10 +73,99 @@ class _Listener(monitoring.CommandListener):
         self.tally.failed_command(event)
 
 
+class Cpu:
+    """CPU seconds spent between start() and stop() by this process and by the infrastructure's
+    processes (FerretDB, mongoserial, Kafka; pid files under LINDUNGI_STATE, else the cache):
+    beside the wall time, it says which side was busy. Linux only (/proc); absent pids are skipped."""
+
+    PIDS = {
+        "ferretdb": "ferretdb/ferretdb.pid",
+        "mongoserial": "ferretdb/mongoserial.pid",
+        "kafka": "kafka/kafka.pid",
+    }
+
+    def __init__(self) -> None:
+        root = Path(__file__).parent.parent
+        self.state = Path(
+            os.environ.get("LINDUNGI_STATE") or os.environ.get("LINDUNGI_CACHE") or root / ".cache"
+        )
+        self.begin: dict[str, float] = {}
+        self.wall = 0.0
+
+    def _sample(self) -> dict[str, float]:
+        out = {"bench (python)": time.process_time()}
+        tick = os.sysconf("SC_CLK_TCK")
+        for name, rel in self.PIDS.items():
+            try:
+                pid = (self.state / rel).read_text().strip()
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                out[name] = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+            except (OSError, ValueError, IndexError):
+                continue
+        return out
+
+    def start(self) -> None:
+        self.begin = self._sample()
+        self.wall = time.perf_counter()
+
+    def stop(self) -> str:
+        """'name cpu-seconds (share of the wall time)' for each process."""
+        wall = time.perf_counter() - self.wall
+        end = self._sample()
+        parts = [
+            f"{name} {end[name] - self.begin[name]:.1f} s ({(end[name] - self.begin[name]) / wall:.0%})"
+            for name in end
+            if name in self.begin
+        ]
+        return f"CPU over {wall:.1f} s wall: " + ", ".join(parts)
+
+
+def watch(namespace: str) -> Tally:
+    """A tally of the commands sent to a namespace's databases by every client created from now on
+    (PyMongo registers listeners process-wide, at client creation: call this before the clients)."""
+    tally = Tally(namespace=namespace)
+    monitoring.register(_Listener(tally))
+    return tally
+
+
+def table(tally: Tally, per: float, unit: str) -> None:
+    """Print the tally by service, command and collection: count per `unit` (of `per`), p50, p99, total."""
+    head = f"  {'service':<12} {'command':<16} {'collection':<22} {'per ' + unit:>12}"
+    print(f"{head} {'p50 ms':>8} {'p99 ms':>8} {'total s':>8}")
+    rows = sorted(tally.seconds.items(), key=lambda kv: -sum(kv[1]))
+    for (service, command, coll), times in rows:
+        print(
+            f"  {service:<12} {command:<16} {coll:<22} {len(times) / max(per, 1):12.2f} "
+            f"{_pct(times, 0.5) * 1000:8.1f} {_pct(times, 0.99) * 1000:8.1f} {sum(times):8.1f}"
+        )
+    count = sum(len(t) for t in tally.seconds.values())
+    spent = sum(sum(t) for t in tally.seconds.values())
+    print(
+        f"  {'all':<12} {'':<16} {'':<22} {count / max(per, 1):12.2f} {'':>8} {'':>8} {spent:8.1f}"
+        f"   (failed commands: {tally.failed})"
+    )
+
+
+async def plan(db: Any, collection: str, filter: dict[str, Any], limit: int = 0) -> str:
+    """A find's query plan: SQLite's plan rows on FerretDB (SEARCH ... USING INDEX, or SCAN), the
+    winning plan's stages on MongoDB (IXSCAN, COLLSCAN, ...)."""
+    cmd: dict[str, Any] = {"find": collection, "filter": filter}
+    if limit:
+        cmd["limit"] = limit
+    planner = (await db.command("explain", cmd, verbosity="queryPlanner")).get("queryPlanner", {})
+    if "Plan" in planner:
+        rows = [str(row.get("detail", row)) if isinstance(row, dict) else str(row) for row in planner["Plan"]]
+        return " | ".join(rows)
+    stages, step = [], planner.get("winningPlan", {})
+    while step:
+        stages.append(str(step.get("stage")))
+        step = step.get("inputStage") or {}
+    return " <- ".join(stages)
+
+
 async def profile(n: int) -> tuple[Tally, dict[str, float]]:
     settings = Settings(namespace=f"bench{uuid.uuid4().hex[:8]}_", log_level="WARNING")
-    tally = Tally(namespace=settings.namespace)
-    monitoring.register(_Listener(tally))  # every client created from now on reports to it
+    tally = watch(settings.namespace)  # every client created from now on reports to it
     try:
         figures = await run_system(settings, n)
     finally:

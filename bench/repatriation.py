@@ -1,16 +1,20 @@
-"""Evacuation fan-out: how long listing 10,000 registered workers of one country takes.
+"""Evacuation fan-out: how long listing N registered workers of one country takes.
 
-`python -m bench.repatriation` (Kafka and MongoDB from the environment, like the services).
+`python -m bench.repatriation [N]` (Kafka and MongoDB from the environment, like the services;
+N defaults to BENCH_EVACUEES, 10,000; issue 11's figure is `python -m bench.repatriation 100000`).
 Starts repatriation in-process on a fresh namespace, fills its departures projection with
-N workers abroad through the very store function the DepartureRecorded handler uses, also
-feeds a few hundred over Kafka through the handler, then times the evacuation request
-(fan-out included) and the progress read. Cleans up after itself. Prints figures only.
+N workers abroad through the very store function the DepartureRecorded handler uses (and
+BENCH_EVACUEES_ELSEWHERE workers in another country, default 0, that the fan-out must pass
+over), also feeds a few hundred over Kafka through the handler, then times the evacuation
+request (fan-out included) and the progress read, with every database command of the fan-out
+(PyMongo command monitoring, as bench.commands). Cleans up after itself. Prints figures only.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import sys
 import time
 import uuid
 from datetime import UTC, date, datetime
@@ -19,6 +23,7 @@ import httpx
 from aiokafka import AIOKafkaProducer
 from pymongo import AsyncMongoClient
 
+from bench.commands import Cpu, plan, table, watch
 from services.repatriation import store
 from services.repatriation.app import create_app
 from shared.auth import dev_token
@@ -30,12 +35,13 @@ from shared.settings import Settings
 from shared.topics import DEPARTURES
 
 N = int(os.environ.get("BENCH_EVACUEES", "10000"))
+ELSEWHERE = int(os.environ.get("BENCH_EVACUEES_ELSEWHERE", "0"))
 OVER_KAFKA = int(os.environ.get("BENCH_EVACUEES_KAFKA", "200"))
 PROVINCES = ["DKI Jakarta", "Jawa Barat", "Jawa Tengah", "Jawa Timur", "Nusa Tenggara Barat"]
 DESK = {"authorization": f"Bearer {dev_token('officer-ani')}"}
 
 
-def departure(i: int, prefix: str = "w") -> DepartureRecorded:
+def departure(i: int, prefix: str = "w", country: str = "MY") -> DepartureRecorded:
     return DepartureRecorded(
         worker_id=f"{prefix}-{i:06d}",
         departure_id=f"d-{prefix}-{i:06d}",
@@ -44,7 +50,7 @@ def departure(i: int, prefix: str = "w") -> DepartureRecorded:
         status=DepartureStatus.ACTIVE_ABROAD,
         full_name=f"Pekerja {i}",
         home_province=PROVINCES[i % len(PROVINCES)],
-        destination_country="MY",
+        destination_country=country,
         sector=Sector.MANUFACTURING,
         skill_level=SkillLevel.MIDDLE,
         scheme=Scheme.AGENCY,
@@ -62,9 +68,10 @@ async def _wait_projected(db, ids: list[str]) -> None:  # type: ignore[no-untype
             await asyncio.sleep(0.2)
 
 
-async def run() -> None:
+async def run(n: int = N) -> None:
     base = Settings()
     settings = base.model_copy(update={"namespace": f"bench{uuid.uuid4().hex[:8]}_"})
+    tally = watch(settings.namespace)
     app = create_app(settings, ManualClock())
     client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(settings.mongodb_uri, tz_aware=True)
     db = client[settings.database("repatriation")]
@@ -74,8 +81,13 @@ async def run() -> None:
                 transport=httpx.ASGITransport(app=app), base_url="http://bench", timeout=600
             )
             t = time.perf_counter()
-            await store.record_departures(db, [departure(i) for i in range(N)])
+            for start in range(0, n, 10_000):
+                chunk = range(start, min(n, start + 10_000))
+                await store.record_departures(db, [departure(i) for i in chunk])
             projection = time.perf_counter() - t
+            for start in range(0, ELSEWHERE, 10_000):
+                chunk = range(start, min(ELSEWHERE, start + 10_000))
+                await store.record_departures(db, [departure(i, "e", "SA") for i in chunk])
 
             producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers)
             await producer.start()
@@ -90,9 +102,15 @@ async def run() -> None:
             await _wait_projected(db, [f"d-k-{i:06d}" for i in range(OVER_KAFKA)])
             over_kafka = time.perf_counter() - t
 
+            abroad = await plan(db, store.DEPARTURES, store.abroad_query(["MY"]))
+            tally.seconds.clear()
+            cpu = Cpu()
+            cpu.start()
             t = time.perf_counter()
             r = await http.post("/v1/evacuations", json={"country": "MY", "reason": "bench"}, headers=DESK)
             fanout = time.perf_counter() - t
+            commands = {k: list(v) for k, v in tally.seconds.items()}
+            used = cpu.stop()
             r.raise_for_status()
             evac = r.json()
             total = evac["fanout"]["count"]
@@ -110,8 +128,8 @@ async def run() -> None:
         await client.close()
         await drop_namespace(settings)
 
-    print("repatriation: evacuation fan-out")
-    print(f"  projection bulk write   {N:>6} departures  {projection:7.2f} s  {N / projection:8.0f} /s")
+    print(f"repatriation: evacuation fan-out ({ELSEWHERE} departures in another country beside them)")
+    print(f"  projection bulk write   {n:>6} departures  {projection:7.2f} s  {n / projection:8.0f} /s")
     rate = OVER_KAFKA / over_kafka
     print(f"  projection over Kafka   {OVER_KAFKA:>6} events      {over_kafka:7.2f} s  {rate:8.0f} /s")
     print(
@@ -120,10 +138,16 @@ async def run() -> None:
     print(f"  progress read (status)  {p['total']:>6} workers     {read:7.2f} s")
     print(f"  progress by province    {p['total']:>6} workers     {read_prov:7.2f} s")
     print(f"  ratio fan-out / projection bulk write: {fanout / projection:.2f}")
+    print(f"  fan-out {used}")
+    print(f"  the fan-out's read of the departures abroad, its plan: {abroad}")
+    print(f"  database commands of the fan-out request, per 1,000 workers listed ({total}):")
+    tally.seconds.clear()
+    tally.seconds.update(commands)
+    table(tally, max(total / 1000, 0.001), "1,000")
 
 
 def main() -> None:
-    asyncio.run(run())
+    asyncio.run(run(int(sys.argv[1]) if len(sys.argv) > 1 else N))
 
 
 if __name__ == "__main__":

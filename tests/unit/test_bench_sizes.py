@@ -1,0 +1,28 @@
+"""The national-volume benchmarks' inputs: exactly the asked number of timers falls due, and the
+CSV export bench.imports writes is valid and names distinct workers (else the import would
+measure rejections or updates of one worker, not N departures)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.escalation import falls_due
+from bench.imports import export
+from services.registry import domain, imports
+from services.registry.models import DepartureIn
+
+
+@pytest.mark.parametrize(("n", "due"), [(10, 10), (10, 3), (100_000, 1000), (7, 0), (1000, 999)])
+def test_exactly_the_asked_number_of_timers_falls_due(n: int, due: int) -> None:
+    assert sum(falls_due(i, n, due) for i in range(n)) == due
+
+
+def test_the_export_is_valid_and_every_row_a_distinct_worker() -> None:
+    header, rows = imports.read_csv(export(500))
+    assert not domain.missing_columns(header)
+    parsed = [DepartureIn.model_validate(domain.row_to_input(row)) for _, row in rows]
+    assert len(parsed) == 500
+    assert len({p.nik for p in parsed}) == 500
+    assert len({p.passport_number for p in parsed}) == 500
+    assert len({p.full_name for p in parsed}) < 500  # some names shared, as in a real year
+    assert not any(ch.isdigit() for p in parsed for ch in p.full_name)
