@@ -91,8 +91,9 @@ def case_query(
 
 
 async def queue_views(rt: Runtime) -> list[QueueView]:
-    """Depth and oldest waiting case of every queue, from one read of the waiting cases' queue and age."""
-    summary = await store.waiting_summary(rt.db, [s.value for s in domain.WAITING])
+    """Depth and oldest waiting case of every queue, from one read of the waiting entries' queue
+    and age (store.WAITING: kept from the case events, a fraction of a second behind the cases)."""
+    summary = await store.waiting_summary(rt.db)
     out = []
     for q in queues.load_queues().queues.values():
         depth, oldest = summary.get(q.id, (0, None))
@@ -111,8 +112,9 @@ async def queue_views(rt: Runtime) -> list[QueueView]:
 
 
 async def queue_cases(rt: Runtime, queue: str, *, limit: int) -> list[QueueCase]:
-    """The cases waiting in a queue, in claim-next order."""
-    docs = await store.waiting_in(rt.db, queue, [s.value for s in domain.WAITING], limit=limit)
+    """The cases waiting in a queue, in claim-next order, from its waiting entries (which hold
+    every field of the answer; claim-next itself takes from the cases)."""
+    docs = await store.waiting_in(rt.db, queue, limit=limit)
     return [
         QueueCase(case_id=d["_id"], **{k: d.get(k) for k in QueueCase.model_fields if k != "case_id"})
         for d in docs
