@@ -27,7 +27,7 @@ def create_app(
     rt.consume(topics.INCIDENTS, handlers.incident_handlers(rt))
     rt.consume(topics.ESCALATIONS, handlers.escalation_handlers(rt))
     rt.consume(topics.REPATRIATIONS, handlers.repatriation_handlers(rt))
-    # its own case events, in a group of its own (`casework.cases`): the waiting cases' read model
+    # its own case events, in a group of its own (`casework.casework.cases.v1`): the waiting cases' read model
     rt.consume(topics.CASES, handlers.case_handlers(rt))
     # Leases last minutes: a sweep every few seconds is plenty, and each sweep costs the
     # database two queries (claim-next also releases its own queue's expired claims).

@@ -247,7 +247,7 @@ FOLLOW_TRIES = 10  # a case that changes this often while its entry is written: 
 
 
 def case_handlers(rt: Runtime) -> dict[type[Event], Handler]:
-    """CASES, casework's own events (consumer group `casework.cases`, beside escalation's and
+    """CASES, casework's own events (consumer group `casework.casework.cases.v1`, beside escalation's and
     repatriation's): every one brings its case's queue entry up to the case."""
 
     async def on_case(env: Envelope, event: Event) -> None:
