@@ -261,15 +261,19 @@ def case_handlers(rt: Runtime) -> dict[type[Event], Handler]:
 
 
 async def follow_case(rt: Runtime, case_id: str) -> None:
-    """Bring a case's `waiting` entry to the case as stored now: in while it waits, out once not.
+    """Bring a case's `waiting` entry to the case as stored now (in while it waits, out once not),
+    then move the change stamps of the queues it is or was in (store.STAMPS), which casework's
+    queue reads are cached by.
 
     The case is read by `_id`, never taken from the event, so a redelivered or overtaken event
     cannot bring back a case that left its queue, and a recategorised case moves with its entry.
-    Writes are guarded by the case's change count (`shared.projection.keep_newer` in, a delete
-    only of an entry no newer than the read). One race is left, because a delete leaves no count
-    behind: a replica that read the case while it waited may write its entry back just after
-    another one, having read it claimed, removed it. So after writing an entry in, the case's
-    count is read again and, if the case moved meanwhile, it is followed again.
+    Writes are guarded by the case's change count (`shared.projection.keep_newer` in, a removal
+    only of an entry no newer than the read). The stamps move after the entry's write, and again
+    when the event comes back (the entry then already holds this version, or is a tombstone), so a
+    crash between the two cannot leave a stamp behind for good. One race is left, because a
+    removal leaves no count behind: a replica that read the case while it waited may write its
+    entry back just after another one, having read it claimed, removed it. So after writing an
+    entry in, the case's count is read again and, if the case moved meanwhile, it is followed again.
     """
     for _ in range(FOLLOW_TRIES):
         case = await store.entry_source(rt.db, case_id)
@@ -277,10 +281,12 @@ async def follow_case(rt: Runtime, case_id: str) -> None:
             return  # nothing waits that does not exist
         version = store.version_of(case)
         if case.get("status") not in domain.WAITING:
-            await store.drop_waiting(rt.db, case_id, version)
+            await store.leave_waiting(rt.db, case_id, version, rt.clock.now())
             return
-        if not await store.keep_waiting(rt.db, case):
-            return  # this version or a newer one is stored: its writer checks it
+        changed = await store.keep_waiting(rt.db, case)
+        if changed is None:
+            return  # a newer version is stored: its writer checks it and moves the stamps
+        await store.bump_stamps(rt.db, changed, rt.clock.now())
         if await store.case_version(rt.db, case_id) == version:
             return
     raise RuntimeError(f"case {case_id} kept changing while its queue entry was written")
@@ -301,6 +307,7 @@ async def fill_waiting(rt: Runtime) -> None:
     if not cases:
         return
     await store.keep_waiting_many(rt.db, cases)
+    await store.bump_stamps(rt.db, {c["queue"] for c in cases}, rt.clock.now())
     now = {c["_id"]: store.version_of(c) for c in await store.waiting_cases(rt.db, statuses)}
     moved = [c["_id"] for c in cases if now.get(c["_id"]) != store.version_of(c)]
     for case_id in moved:

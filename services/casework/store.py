@@ -205,19 +205,79 @@ async def case_version(db: AsyncDatabase[Doc], case_id: str) -> int | None:
     return None if doc is None else version_of(doc)
 
 
-async def keep_waiting(db: AsyncDatabase[Doc], case: Doc) -> bool:
-    """Store a waiting case's entry unless this version or a newer one is there; whether it wrote."""
-    return await keep_newer(db[WAITING], waiting_entry(case))
+def queues_named(entry: Doc | None) -> set[str]:
+    """The queues an entry's write changes: the one it is in and those it `left` (a tombstone: none)."""
+    if entry is None:
+        return set()
+    return {q for q in [entry.get("queue"), *(entry.get("left") or [])] if q}
 
 
-async def drop_waiting(db: AsyncDatabase[Doc], case_id: str, version: int) -> None:
-    """Remove a case's entry unless a newer version of the case wrote it.
+async def keep_waiting(db: AsyncDatabase[Doc], case: Doc) -> set[str] | None:
+    """Store a waiting case's entry unless a newer version of the case is there.
 
-    Most case events are about cases that do not wait (worked, closed): looked up first, so that
-    they cost the database a read by `_id` and not a write (writes queue behind one another)."""
-    query = {"_id": case_id, "version": {"$lte": version}}
-    if await db[WAITING].find_one(query, {"_id": 1}) is not None:
-        await db[WAITING].delete_one(query)
+    The queues whose stamp must move (see STAMPS): the entry's and any it left (a recategorised
+    case, or one that waited elsewhere before), or, when this very version is stored already (a
+    redelivery, or a second event of one write), the queues that entry named, so that a crash
+    between its write and its stamps' bump is healed by the redelivery. None: a newer version is
+    stored, and its writer moves the stamps."""
+    entry = waiting_entry(case)
+    stored = await db[WAITING].find_one({"_id": entry["_id"]}, {"queue": 1, "left": 1, "version": 1})
+    if stored is not None and stored["version"] >= entry["version"]:
+        return queues_named(stored) if stored["version"] == entry["version"] else None
+    entry["left"] = sorted(queues_named(stored) - {entry["queue"]})
+    if not await keep_newer(db[WAITING], entry):
+        return None  # another follower wrote this version or a newer one meanwhile: it moves the stamps
+    return queues_named(entry)
+
+
+async def leave_waiting(db: AsyncDatabase[Doc], case_id: str, version: int, now: datetime) -> set[str]:
+    """Take out the entry of a case that no longer waits, unless a newer version of it wrote it;
+    the queues whose stamps were moved.
+
+    In three steps so that a crash anywhere is healed by the event's redelivery: the entry first
+    becomes a tombstone (`queue` None, so no listing or count shows it; `left` names its queue),
+    then its queues' stamps move, then the tombstone goes. Most case events are about cases that
+    do not wait (worked, closed): they find no entry and cost a read by `_id`, no write."""
+    stored = await db[WAITING].find_one({"_id": case_id}, {"queue": 1, "left": 1, "version": 1})
+    if stored is None or stored["version"] > version:
+        return set()
+    named = queues_named(stored)
+    if stored.get("queue") is not None:
+        tomb = {"queue": None, "left": sorted(named), "version": version}
+        done = await db[WAITING].update_one({"_id": case_id, "version": {"$lte": version}}, {"$set": tomb})
+        if done.matched_count == 0:
+            return set()  # a newer version of the case was written meanwhile: its writer moves the stamps
+    await bump_stamps(db, named, now)
+    await db[WAITING].delete_one({"_id": case_id, "queue": None, "version": {"$lte": version}})
+    return named
+
+
+# Per queue, a change stamp (`n`, raised by one, and `at`) moved by the follower after every
+# write of one of its entries, and again on a redelivery: what casework's queue reads are cached
+# by in each replica (services/casework/queue_cache.py). One small document per queue, read whole.
+STAMPS = "waiting_stamps"
+Stamp = tuple[int, Any] | None  # (n, at); None: the queue's entries never changed since the store began
+
+
+async def bump_stamps(db: AsyncDatabase[Doc], queues: set[str], now: datetime) -> None:
+    """Move the stamps of these queues (after their entries were written)."""
+    for queue in sorted(queues):
+        change = {"$inc": {"n": 1}, "$set": {"at": now}}
+        try:
+            await db[STAMPS].update_one({"_id": queue}, change, upsert=True)
+        except DuplicateKeyError:  # two first upserts of one queue raced: the document is there now
+            await db[STAMPS].update_one({"_id": queue}, change)
+
+
+async def stamps(db: AsyncDatabase[Doc]) -> dict[str, Stamp]:
+    """Every queue's change stamp (a queue that never changed has none)."""
+    return {d["_id"]: (d["n"], d.get("at")) async for d in db[STAMPS].find({})}
+
+
+async def stamp(db: AsyncDatabase[Doc], queue: str) -> Stamp:
+    """One queue's change stamp."""
+    d = await db[STAMPS].find_one({"_id": queue})
+    return None if d is None else (d["n"], d.get("at"))
 
 
 async def any_waiting_entry(db: AsyncDatabase[Doc]) -> bool:
@@ -245,20 +305,27 @@ async def keep_waiting_many(db: AsyncDatabase[Doc], cases: list[Doc], *, batch: 
 
 async def waiting_in(db: AsyncDatabase[Doc], queue: str, *, limit: int) -> list[Doc]:
     """The entries of a queue in claim order (index `queue, priority, due_at, opened_at, _id`)."""
-    cursor = db[WAITING].find({"queue": queue}, {"version": 0}).sort(WAITING_ORDER).limit(limit)
+    cursor = db[WAITING].find({"queue": queue}, {"version": 0, "left": 0}).sort(WAITING_ORDER).limit(limit)
     return await cursor.to_list()
 
 
-async def waiting_summary(db: AsyncDatabase[Doc]) -> dict[str, tuple[int, Doc]]:
-    """Per queue with cases waiting: how many, and the oldest of them (`_id`, `opened_at`).
+async def waiting_summary(
+    db: AsyncDatabase[Doc], queues: list[str] | None = None
+) -> dict[str, tuple[int, Doc]]:
+    """Per queue with cases waiting (of `queues`, or all): how many, and the oldest of them (`_id`,
+    `opened_at`).
 
     One read of the entries' queue and age in the order of the index `queue, opened_at, _id`
     (covered on MongoDB: no entry is fetched), so a queue's first entry is its oldest; not two
-    reads per queue, and no `$group` with `$min`, which FerretDB does not have.
+    reads per queue, and no `$group` with `$min`, which FerretDB does not have. Tombstones (queue
+    None, see leave_waiting) are skipped.
     """
     out: dict[str, tuple[int, Doc]] = {}
-    cursor = db[WAITING].find({}, {"queue": 1, "opened_at": 1}).sort(SUMMARY_ORDER)
+    query: Doc = {} if queues is None else {"queue": {"$in": sorted(queues)}}
+    cursor = db[WAITING].find(query, {"queue": 1, "opened_at": 1}).sort(SUMMARY_ORDER)
     async for doc in cursor:
+        if doc.get("queue") is None:
+            continue
         n, oldest = out.get(doc["queue"], (0, doc))
         out[doc["queue"]] = (n + 1, oldest)
     return out
