@@ -224,7 +224,9 @@ async def keep_waiting(db: AsyncDatabase[Doc], case: Doc) -> set[str] | None:
     stored = await db[WAITING].find_one({"_id": entry["_id"]}, {"queue": 1, "left": 1, "version": 1})
     if stored is not None and stored["version"] >= entry["version"]:
         return queues_named(stored) if stored["version"] == entry["version"] else None
-    entry["left"] = sorted(queues_named(stored) - {entry["queue"]})
+    # the queue it was in (a tombstone's: those it names), not older ones, so that `left` stays short
+    behind = set() if stored is None else {stored["queue"]} if stored.get("queue") else queues_named(stored)
+    entry["left"] = sorted(behind - {entry["queue"]})
     if not await keep_newer(db[WAITING], entry):
         return None  # another follower wrote this version or a newer one meanwhile: it moves the stamps
     return queues_named(entry)

@@ -6,12 +6,13 @@ two replicas keep one entry per case; a database from before the read model is f
 from __future__ import annotations
 
 import contextlib
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 
-from services.casework import handlers, store
+from services.casework import handlers, queue_cache, store
 from services.casework.app import create_app
 from shared import topics
 from shared.clock import ManualClock
@@ -156,7 +157,7 @@ async def test_a_redelivered_event_or_an_older_read_never_brings_back_a_claimed_
         await _until_listed(cw, GENERAL, [case_id])
         stored = await rt.db[store.WAITING].find_one({"_id": case_id})
         assert stored is not None and stored["version"] > store.version_of(waiting_read)
-        assert await store.keep_waiting(rt.db, waiting_read) is False
+        assert await store.keep_waiting(rt.db, waiting_read) is None  # a newer version is stored
         assert await rt.db[store.WAITING].find_one({"_id": case_id}) == stored
 
 
@@ -214,3 +215,138 @@ async def test_a_database_from_before_the_read_model_is_filled_at_start(settings
         # a second start finds it filled and leaves it; a case claimed now still leaves it
         assert (await cw.post(f"/v1/cases/{ids[1]}/claim", json={}, headers=OFFICER)).status_code == 200
         await _until_listed(cw, GENERAL, [ids[2]])
+
+
+# --- the change stamps and the per-replica cache of queue answers ----------------------------------
+
+
+async def _changed_quietly(rt: Runtime, case_id: str, change: Doc) -> None:
+    """A case change with no case event (nothing else follows it): the test plays the follower."""
+    update = {"$set": change, "$inc": {store.VERSION: 1}}
+    result = await rt.db[store.CASES].update_one({"_id": case_id}, update)
+    assert result.modified_count == 1
+
+
+async def _follow_without_bump(rt: Runtime, case_id: str, *, crash: bool = False) -> None:
+    """The follower writes the entry and loses the stamps' bump (skipped, or a crash right there)."""
+
+    async def lost(*_: Any) -> None:
+        if crash:
+            raise RuntimeError("crashed before the bump")
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(store, "bump_stamps", lost)
+        if crash:
+            with pytest.raises(RuntimeError, match="crashed before the bump"):
+                await handlers.follow_case(rt, case_id)
+        else:
+            await handlers.follow_case(rt, case_id)
+
+
+async def test_an_unchanged_queue_is_answered_from_the_cache_and_a_lost_bump_is_healed_by_redelivery(
+    settings: Settings,
+) -> None:
+    clock = ManualClock()
+    app = create_app(settings, clock)
+    rt = _rt(app)
+    cache = queue_cache.of(rt)
+    async with running(app) as cw:
+        case_id = await _open(settings, cw)
+        await _until_listed(cw, GENERAL, [case_id])
+        stamp = await store.stamp(rt.db, GENERAL)
+        assert stamp is not None and stamp[0] >= 1, "the follower moved the queue's stamp"
+        hits = cache.hits
+        first = await _listed_full(cw, GENERAL)
+        assert await _listed_full(cw, GENERAL) == first
+        await _overview(cw)
+        assert cache.hits >= hits + 2, "an unchanged queue is answered from the cache"
+
+        # a higher priority, written into the entry while the stamps' bump is lost: the cached
+        # answer still stands (which is what a lost bump costs) ...
+        await _changed_quietly(rt, case_id, {"priority": 9})
+        await _follow_without_bump(rt, case_id)
+        entry = await rt.db[store.WAITING].find_one({"_id": case_id})
+        assert entry is not None and entry["priority"] == 9
+        assert [c["priority"] for c in await _listed_full(cw, GENERAL)] == [first[0]["priority"]]
+        # ... until the event comes back: the entry holds that version already, the stamps move
+        await handlers.follow_case(rt, case_id)
+        assert [c["priority"] for c in await _listed_full(cw, GENERAL)] == [9]
+
+        # recategorised, and the follower crashes before the bump: both queues are stale, then healed
+        assert (await _overview(cw))[TRAFFICKING]["depth"] == 0
+        await _listed(cw, TRAFFICKING)
+        await _changed_quietly(rt, case_id, {"queue": TRAFFICKING, "category": "trafficking"})
+        await _follow_without_bump(rt, case_id, crash=True)
+        assert (await _listed(cw, GENERAL), await _listed(cw, TRAFFICKING)) == ([case_id], [])
+        await handlers.follow_case(rt, case_id)  # the redelivery
+        assert (await _listed(cw, GENERAL), await _listed(cw, TRAFFICKING)) == ([], [case_id])
+        overview = await _overview(cw)
+        assert (overview[GENERAL]["depth"], overview[TRAFFICKING]["depth"]) == (0, 1)
+        moved = await rt.db[store.WAITING].find_one({"_id": case_id})
+        assert moved is not None and moved["left"] == [GENERAL]
+        await _changed_quietly(rt, case_id, {"priority": 8})
+        await handlers.follow_case(rt, case_id)  # the next change names only the queue it is in
+        moved = await rt.db[store.WAITING].find_one({"_id": case_id})
+        assert moved is not None and (moved["priority"], moved["left"]) == (8, [])
+
+        # taken out of its queue, crashed before the bump: the tombstone is listed nowhere, the
+        # cached answer still shows the case, and the redelivery moves the stamp and drops the tombstone
+        assert await _listed(cw, TRAFFICKING) == [case_id]  # kept under the stamp it has now
+        await _changed_quietly(rt, case_id, {"status": "assigned", "assignee": "officer-ani"})
+        await _follow_without_bump(rt, case_id, crash=True)
+        tomb = await rt.db[store.WAITING].find_one({"_id": case_id})
+        assert tomb is not None and tomb["queue"] is None and tomb["left"] == [TRAFFICKING]
+        assert await store.waiting_in(rt.db, TRAFFICKING, limit=10) == []
+        assert await _listed(cw, TRAFFICKING) == [case_id], "the cache hides it until the stamp moves"
+        await handlers.follow_case(rt, case_id)
+        assert await _listed(cw, TRAFFICKING) == []
+        assert (await _overview(cw))[TRAFFICKING]["depth"] == 0
+        assert await rt.db[store.WAITING].find_one({"_id": case_id}) is None
+
+
+async def test_a_lost_bump_without_redelivery_lasts_no_longer_than_the_ttl(settings: Settings) -> None:
+    clock = ManualClock()
+    app = create_app(settings, clock)
+    rt = _rt(app)
+    async with running(app) as cw:
+        case_id = await _open(settings, cw)
+        await _until_listed(cw, GENERAL, [case_id])
+        assert (await _overview(cw))[GENERAL]["depth"] == 1
+        await _changed_quietly(rt, case_id, {"status": "assigned", "assignee": "officer-ani"})
+        await _follow_without_bump(rt, case_id)  # the entry is gone, the stamp did not move
+        assert await rt.db[store.WAITING].find_one({"_id": case_id}) is None
+        clock.advance(queue_cache.TTL - timedelta(seconds=1))
+        assert await _listed(cw, GENERAL) == [case_id]
+        assert (await _overview(cw))[GENERAL]["depth"] == 1
+        clock.advance(timedelta(seconds=1))
+        assert await _listed(cw, GENERAL) == []
+        assert (await _overview(cw))[GENERAL]["depth"] == 0
+
+
+async def test_two_replicas_each_see_every_change_through_their_own_cache(settings: Settings) -> None:
+    clock = ManualClock()
+    first, second = create_app(settings, clock), create_app(settings, clock)
+    async with contextlib.AsyncExitStack() as stack:
+        a = await stack.enter_async_context(running(first))
+        b = await stack.enter_async_context(running(second))
+        for client in (a, b):  # both caches hold the empty queue
+            assert await _listed(client, GENERAL) == []
+            assert (await _overview(client))[GENERAL]["depth"] == 0
+        case_id = await _open(settings, a)
+        for client in (a, b):
+            await _until_listed(client, GENERAL, [case_id])
+        r = await b.post(f"/v1/cases/{case_id}/claim", json={}, headers=OFFICER2)
+        assert r.status_code == 200, r.text
+        for client in (a, b):
+            await _until_listed(client, GENERAL, [])
+        r = await a.post(f"/v1/cases/{case_id}/release", json={}, headers=OFFICER2)  # through the other one
+        assert r.status_code == 200, r.text
+        for client in (a, b):
+            await _until_listed(client, GENERAL, [case_id])
+        assert queue_cache.of(_rt(first)).hits > 0 and queue_cache.of(_rt(second)).hits > 0
+
+
+async def _listed_full(client: httpx.AsyncClient, queue: str) -> list[dict[str, Any]]:
+    r = await client.get(f"/v1/queues/{queue}/cases", headers=OFFICER)
+    assert r.status_code == 200, r.text
+    return r.json()  # type: ignore[no-any-return]
