@@ -263,7 +263,7 @@ Stamp = tuple[int, Any] | None  # (n, at); None: the queue's entries never chang
 
 async def bump_stamps(db: AsyncDatabase[Doc], queues: set[str], now: datetime) -> None:
     """Move the stamps of these queues (after their entries were written)."""
-    for queue in sorted(queues):
+    for queue in sorted(q for q in queues if q):
         change = {"$inc": {"n": 1}, "$set": {"at": now}}
         try:
             await db[STAMPS].update_one({"_id": queue}, change, upsert=True)
