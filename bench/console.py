@@ -16,7 +16,10 @@ Then, signed in as a desk officer, it reads in turn (the queue page QUEUE_ROUNDS
 page ROUNDS times):
 
 - the console's queue page `/desk?queue=<the largest queue>`, which reads casework's
-  `GET /v1/queues` then `GET /v1/queues/{queue}/cases?limit=100`;
+  `GET /v1/queues` and `GET /v1/queues/{queue}/cases?limit=100` at once, each round twice: just
+  after the queue's change stamp moved (as any case event in the queue moves it, so casework
+  recomputes that queue's answers once) and again with nothing changed (answered from casework's
+  cache); casework's API alone the same two ways;
 - the console's case page `/cases/{id}` (a different case each round), which reads casework's
   `GET /v1/cases/{id}` then, at once, repatriation, escalation and intake for the same case;
 - casework's API alone for the same casework reads.
@@ -42,7 +45,7 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -84,6 +87,8 @@ KEYS = (
     "queues_api",
     "queue_cases_api",
     "queue_api",
+    "queue_page_kept",
+    "queue_api_kept",
     "case_page",
     "case_own",
     "case_api",
@@ -296,7 +301,13 @@ async def bench(n: int = N, rounds: int = ROUNDS, queue_rounds: int = QUEUE_ROUN
             timed["console"] = Timed(console_app(console_settings))
             async with _serving({"console": timed["console"]}) as curls:
                 got, queue = await measure(
-                    urls["casework"], curls["console"], timed, ids, rounds=rounds, queue_rounds=queue_rounds
+                    urls["casework"],
+                    curls["console"],
+                    timed,
+                    ids,
+                    rt,
+                    rounds=rounds,
+                    queue_rounds=queue_rounds,
                 )
                 if not LIVE_PROCESSES:
                     got.update(await live_delay(urls, curls["console"], LIVE_ROUNDS))
@@ -323,6 +334,7 @@ async def measure(
     console_url: str,
     timed: dict[str, Timed],
     ids: list[str],
+    rt: Runtime,
     *,
     rounds: int,
     queue_rounds: int,
@@ -338,17 +350,27 @@ async def measure(
             raise RuntimeError(f"sign-in: HTTP {r.status_code}")
         cw, con = timed["casework"], timed["console"]
         got: dict[str, list[float]] = {k: [] for k in KEYS}
-        queue: dict[str, Any] = {}
+        overview = (await api.get("/v1/queues")).json()
+        queue = max(overview, key=lambda q: q["depth"])
+        path = f"/v1/queues/{queue['id']}/cases"
         for i in range(queue_rounds + QUEUE_WARMUP):
-            q_all, body = await _server_time(api, cw, "/v1/queues")
-            queue = max(json.loads(body), key=lambda q: q["depth"])
-            path = f"/v1/queues/{queue['id']}/cases"
-            q_cases, body = await _server_time(api, cw, path, params={"limit": 100})
+            # each round twice: just after the queue changed (its stamp moved, as a case event in it
+            # moves it: casework recomputes that queue once), and again with nothing changed (kept)
+            await store.bump_stamps(rt.db, {queue["id"]}, rt.clock.now())
             q_page, html = await _server_time(page, con, "/desk", params={"queue": queue["id"]})
+            q_own = q_page - _waited(timed, con)
+            q_page_kept, _ = await _server_time(page, con, "/desk", params={"queue": queue["id"]})
+            q_all_kept, _ = await _server_time(api, cw, "/v1/queues")
+            q_cases_kept, _ = await _server_time(api, cw, path, params={"limit": 100})
+            await store.bump_stamps(rt.db, {queue["id"]}, rt.clock.now())
+            q_all, _ = await _server_time(api, cw, "/v1/queues")
+            q_cases, body = await _server_time(api, cw, path, params={"limit": 100})
             if json.loads(body)[0]["case_id"] not in html:
                 raise RuntimeError("the queue page does not show the queue's head")
-            q_own = q_page - _waited(timed, con)
-            _progress(f"queue round {i + 1 - QUEUE_WARMUP}: page {q_page:.2f} s, API {q_all + q_cases:.2f} s")
+            _progress(
+                f"queue round {i + 1 - QUEUE_WARMUP}: page {q_page:.2f} s (kept {q_page_kept:.2f} s), "
+                f"API {q_all + q_cases:.2f} s (kept {q_all_kept + q_cases_kept:.2f} s)"
+            )
             if i >= QUEUE_WARMUP:
                 for k, v in (
                     ("queue_page", q_page),
@@ -356,6 +378,8 @@ async def measure(
                     ("queue_cases_api", q_cases),
                     ("queue_api", q_all + q_cases),
                     ("queue_own", q_own),
+                    ("queue_page_kept", q_page_kept),
+                    ("queue_api_kept", q_all_kept + q_cases_kept),
                 ):
                     got[k].append(v * 1000)
         picks = random.Random(9).sample(ids, min(len(ids), rounds + WARMUP))
@@ -381,10 +405,13 @@ async def live_delay(urls: dict[str, str], console_url: str, rounds: int) -> dic
 
     Split in two, to say where the time goes: until casework answers the case (the pipeline:
     intake, its outbox, Kafka, casework's handler and outbox), and from then until the page
-    shows it (the page's reads, at the poll's pace)."""
+    shows it (the page's reads, at the poll's pace). The first part is split again by the
+    case's `opened_at` (casework's clock, the same machine's): when casework's handler opened
+    it; the rest of that part is the once-a-second probe's pace and its own read."""
     poll = ConsoleSettings().live_poll_ms / 1000
     out: list[float] = []
     to_case: list[float] = []
+    to_open: list[float] = []
     mission = {"authorization": "Bearer dev-kbri-seoul"}
     desk = {"authorization": f"Bearer dev-{OFFICER}"}
     async with (
@@ -400,7 +427,7 @@ async def live_delay(urls: dict[str, str], console_url: str, rounds: int) -> dic
                 "occurred_at": "2026-11-20T09:30:00+09:00",
                 "worker": {"full_name": f"Live Pekerja {i:03d} {uuid.uuid4().hex[:6]}"},
             }
-            t0 = time.perf_counter()
+            t0, posted = time.perf_counter(), datetime.now(UTC)
             r = await api.post(f"{urls['intake']}/v1/incidents", json=body, headers=mission)
             incident_id = r.json()["incident_id"]
             case: dict[str, Any] | None = None
@@ -412,6 +439,8 @@ async def live_delay(urls: dict[str, str], console_url: str, rounds: int) -> dic
                     case = (found.json() or [None])[0]
                     if case is not None:
                         to_case.append((time.perf_counter() - t0) * 1000)
+                        opened = datetime.fromisoformat(case["opened_at"]) - posted  # casework's clock
+                        to_open.append(opened.total_seconds() * 1000)
                 if case is not None:
                     html = (await page.get("/desk", params={"queue": case["queue"]})).text
                     if case["case_id"] in html:
@@ -422,6 +451,7 @@ async def live_delay(urls: dict[str, str], console_url: str, rounds: int) -> dic
     return {
         "live": out,
         "live_pipeline": to_case,
+        "live_opened": to_open,
         "live_page": [total - part for total, part in zip(out, to_case, strict=False)],
     }
 
@@ -436,16 +466,19 @@ def report(r: dict[str, Any]) -> None:
     )
     print(f"  {'read':<46} {'p50 ms':>9} {'p99 ms':>9}")
     rows = [
-        ("console queue page /desk?queue={q}", "queue_page"),
+        ("console queue page /desk?queue={q}, q changed", "queue_page"),
         ("  of which the console's own work", "queue_own"),
-        ("  casework GET /v1/queues", "queues_api"),
-        ("  casework GET /v1/queues/{q}/cases?limit=100", "queue_cases_api"),
-        ("  casework, both reads", "queue_api"),
+        ("  casework GET /v1/queues, q changed", "queues_api"),
+        ("  casework GET /v1/queues/{q}/cases, q changed", "queue_cases_api"),
+        ("  casework, both reads, q changed", "queue_api"),
+        ("console queue page, nothing changed", "queue_page_kept"),
+        ("  casework, both reads, nothing changed", "queue_api_kept"),
         ("console case page /cases/{id}", "case_page"),
         ("  of which the console's own work", "case_own"),
         ("  casework GET /v1/cases/{id}", "case_api"),
         ("live: report POSTed to case on the queue page", "live"),
         ("  of which until casework answers the case", "live_pipeline"),
+        ("    (casework opened it, by its opened_at)", "live_opened"),
         ("  of which until the page shows it", "live_page"),
     ]
     for label, key in rows:
