@@ -206,7 +206,7 @@ async def case_version(db: AsyncDatabase[Doc], case_id: str) -> int | None:
 
 
 def queues_named(entry: Doc | None) -> set[str]:
-    """The queues an entry's write changes: the one it is in and those it `left` (a tombstone: none)."""
+    """The queues an entry's write changes: the one it is in (a tombstone: none) and those it `left`."""
     if entry is None:
         return set()
     return {q for q in [entry.get("queue"), *(entry.get("left") or [])] if q}
