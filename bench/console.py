@@ -407,7 +407,7 @@ async def live_delay(urls: dict[str, str], console_url: str, rounds: int) -> dic
     intake, its outbox, Kafka, casework's handler and outbox), and from then until the page
     shows it (the page's reads, at the poll's pace). The first part is split again by the
     case's `opened_at` (casework's clock, the same machine's): when casework's handler opened
-    it; the rest of that part is the once-a-second probe's pace and its own read."""
+    it; the rest of that part is the once-a-second probe's pace and its own read (by `_id`)."""
     poll = ConsoleSettings().live_poll_ms / 1000
     out: list[float] = []
     to_case: list[float] = []
@@ -433,10 +433,12 @@ async def live_delay(urls: dict[str, str], console_url: str, rounds: int) -> dic
             case: dict[str, Any] | None = None
             while time.perf_counter() - t0 < TIMEOUT:
                 if case is None:  # where it will show: asked once casework has it
-                    found = await api.get(
-                        f"{urls['casework']}/v1/cases", params={"incident_id": incident_id}, headers=desk
-                    )
-                    case = (found.json() or [None])[0]
+                    # by the id the incident's case gets (derived from the incident id: a worker
+                    # of its own, so it opens a case), one read by `_id`; asked by incident
+                    # (`GET /v1/cases?incident_id=`) it cost a read of every case each second
+                    case_url = f"{urls['casework']}/v1/cases/{changes.case_id_for(incident_id)}"
+                    found = await api.get(case_url, headers=desk)
+                    case = found.json() if found.status_code == 200 else None
                     if case is not None:
                         to_case.append((time.perf_counter() - t0) * 1000)
                         opened = datetime.fromisoformat(case["opened_at"]) - posted  # casework's clock
