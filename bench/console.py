@@ -412,6 +412,7 @@ async def live_delay(urls: dict[str, str], console_url: str, rounds: int) -> dic
     out: list[float] = []
     to_case: list[float] = []
     to_open: list[float] = []
+    to_posted: list[float] = []
     mission = {"authorization": "Bearer dev-kbri-seoul"}
     desk = {"authorization": f"Bearer dev-{OFFICER}"}
     async with (
@@ -429,6 +430,7 @@ async def live_delay(urls: dict[str, str], console_url: str, rounds: int) -> dic
             }
             t0, posted = time.perf_counter(), datetime.now(UTC)
             r = await api.post(f"{urls['intake']}/v1/incidents", json=body, headers=mission)
+            to_posted.append((time.perf_counter() - t0) * 1000)
             incident_id = r.json()["incident_id"]
             case: dict[str, Any] | None = None
             while time.perf_counter() - t0 < TIMEOUT:
@@ -454,6 +456,7 @@ async def live_delay(urls: dict[str, str], console_url: str, rounds: int) -> dic
         "live": out,
         "live_pipeline": to_case,
         "live_opened": to_open,
+        "live_posted": to_posted,
         "live_page": [total - part for total, part in zip(out, to_case, strict=False)],
     }
 
@@ -480,6 +483,7 @@ def report(r: dict[str, Any]) -> None:
         ("  casework GET /v1/cases/{id}", "case_api"),
         ("live: report POSTed to case on the queue page", "live"),
         ("  of which until casework answers the case", "live_pipeline"),
+        ("    (intake answered the POST)", "live_posted"),
         ("    (casework opened it, by its opened_at)", "live_opened"),
         ("  of which until the page shows it", "live_page"),
     ]
