@@ -10,11 +10,16 @@ as separate processes, as `make run` starts them; 0: in this process, beside the
 services). Starts the five services and the console in this process, each on a free loopback
 port (the console calls the services over HTTP, as in `make run`), in a fresh namespace. Stores
 N cases in casework's database with bulk inserts of the very documents casework's incident
-handler builds (`opening.protection_case`), at rest (outbox already published). Then, signed in as a
-desk officer, it reads in turn (the queue page QUEUE_ROUNDS times, the case page ROUNDS times):
+handler builds (`opening.protection_case`), at rest (outbox already published), and fills the
+waiting cases' read model from them as casework's start does (`handlers.fill_waiting`).
+Then, signed in as a desk officer, it reads in turn (the queue page QUEUE_ROUNDS times, the case
+page ROUNDS times):
 
 - the console's queue page `/desk?queue=<the largest queue>`, which reads casework's
-  `GET /v1/queues` then `GET /v1/queues/{queue}/cases?limit=100`;
+  `GET /v1/queues` and `GET /v1/queues/{queue}/cases?limit=100` at once, each round twice: just
+  after the queue's change stamp moved (as any case event in the queue moves it, so casework
+  recomputes that queue's answers once) and again with nothing changed (answered from casework's
+  cache); casework's API alone the same two ways;
 - the console's case page `/cases/{id}` (a different case each round), which reads casework's
   `GET /v1/cases/{id}` then, at once, repatriation, escalation and intake for the same case;
 - casework's API alone for the same casework reads.
@@ -40,7 +45,7 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -50,7 +55,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from deploy.local.run import ROOT, Supervisor, free_port
 from deploy.local.run import SERVICES as PROCESS_PORTS
-from services.casework import changes, domain, opening, store
+from services.casework import changes, domain, handlers, opening, store
 from services.casework.app import create_app as casework_app
 from services.console.app import create_app as console_app
 from services.console.settings import ConsoleSettings
@@ -82,6 +87,8 @@ KEYS = (
     "queues_api",
     "queue_cases_api",
     "queue_api",
+    "queue_page_kept",
+    "queue_api_kept",
     "case_page",
     "case_own",
     "case_api",
@@ -283,6 +290,10 @@ async def bench(n: int = N, rounds: int = ROUNDS, queue_rounds: int = QUEUE_ROUN
         async with _serving(dict(timed)) as urls:
             ids, insert_s = await store_cases(rt, n)
             _progress(f"stored {n} cases in {insert_s:.1f} s")
+            t0 = time.perf_counter()
+            await handlers.fill_waiting(rt)  # what a start does with cases stored before the read model
+            fill_s = time.perf_counter() - t0
+            _progress(f"filled the waiting cases' read model in {fill_s:.1f} s")
             console_settings = ConsoleSettings(
                 **{f"{name}_url": url for name, url in urls.items()},  # type: ignore[arg-type]
                 service_timeout_seconds=TIMEOUT,  # measure a slow read, never cut it short
@@ -290,7 +301,13 @@ async def bench(n: int = N, rounds: int = ROUNDS, queue_rounds: int = QUEUE_ROUN
             timed["console"] = Timed(console_app(console_settings))
             async with _serving({"console": timed["console"]}) as curls:
                 got, queue = await measure(
-                    urls["casework"], curls["console"], timed, ids, rounds=rounds, queue_rounds=queue_rounds
+                    urls["casework"],
+                    curls["console"],
+                    timed,
+                    ids,
+                    rt,
+                    rounds=rounds,
+                    queue_rounds=queue_rounds,
                 )
                 if not LIVE_PROCESSES:
                     got.update(await live_delay(urls, curls["console"], LIVE_ROUNDS))
@@ -305,6 +322,7 @@ async def bench(n: int = N, rounds: int = ROUNDS, queue_rounds: int = QUEUE_ROUN
         "rounds": rounds,
         "queue_rounds": queue_rounds,
         "insert_s": insert_s,
+        "fill_s": fill_s,
         "queue": queue.get("id", "-"),
         "depth": queue.get("depth", 0),
         **{k: (_pct(v, 0.5), _pct(v, 0.99)) for k, v in got.items() if v},
@@ -316,6 +334,7 @@ async def measure(
     console_url: str,
     timed: dict[str, Timed],
     ids: list[str],
+    rt: Runtime,
     *,
     rounds: int,
     queue_rounds: int,
@@ -331,17 +350,27 @@ async def measure(
             raise RuntimeError(f"sign-in: HTTP {r.status_code}")
         cw, con = timed["casework"], timed["console"]
         got: dict[str, list[float]] = {k: [] for k in KEYS}
-        queue: dict[str, Any] = {}
+        overview = (await api.get("/v1/queues")).json()
+        queue = max(overview, key=lambda q: q["depth"])
+        path = f"/v1/queues/{queue['id']}/cases"
         for i in range(queue_rounds + QUEUE_WARMUP):
-            q_all, body = await _server_time(api, cw, "/v1/queues")
-            queue = max(json.loads(body), key=lambda q: q["depth"])
-            path = f"/v1/queues/{queue['id']}/cases"
-            q_cases, body = await _server_time(api, cw, path, params={"limit": 100})
+            # each round twice: just after the queue changed (its stamp moved, as a case event in it
+            # moves it: casework recomputes that queue once), and again with nothing changed (kept)
+            await store.bump_stamps(rt.db, {queue["id"]}, rt.clock.now())
             q_page, html = await _server_time(page, con, "/desk", params={"queue": queue["id"]})
+            q_own = q_page - _waited(timed, con)
+            q_page_kept, _ = await _server_time(page, con, "/desk", params={"queue": queue["id"]})
+            q_all_kept, _ = await _server_time(api, cw, "/v1/queues")
+            q_cases_kept, _ = await _server_time(api, cw, path, params={"limit": 100})
+            await store.bump_stamps(rt.db, {queue["id"]}, rt.clock.now())
+            q_all, _ = await _server_time(api, cw, "/v1/queues")
+            q_cases, body = await _server_time(api, cw, path, params={"limit": 100})
             if json.loads(body)[0]["case_id"] not in html:
                 raise RuntimeError("the queue page does not show the queue's head")
-            q_own = q_page - _waited(timed, con)
-            _progress(f"queue round {i + 1 - QUEUE_WARMUP}: page {q_page:.2f} s, API {q_all + q_cases:.2f} s")
+            _progress(
+                f"queue round {i + 1 - QUEUE_WARMUP}: page {q_page:.2f} s (kept {q_page_kept:.2f} s), "
+                f"API {q_all + q_cases:.2f} s (kept {q_all_kept + q_cases_kept:.2f} s)"
+            )
             if i >= QUEUE_WARMUP:
                 for k, v in (
                     ("queue_page", q_page),
@@ -349,6 +378,8 @@ async def measure(
                     ("queue_cases_api", q_cases),
                     ("queue_api", q_all + q_cases),
                     ("queue_own", q_own),
+                    ("queue_page_kept", q_page_kept),
+                    ("queue_api_kept", q_all_kept + q_cases_kept),
                 ):
                     got[k].append(v * 1000)
         picks = random.Random(9).sample(ids, min(len(ids), rounds + WARMUP))
@@ -374,10 +405,14 @@ async def live_delay(urls: dict[str, str], console_url: str, rounds: int) -> dic
 
     Split in two, to say where the time goes: until casework answers the case (the pipeline:
     intake, its outbox, Kafka, casework's handler and outbox), and from then until the page
-    shows it (the page's reads, at the poll's pace)."""
+    shows it (the page's reads, at the poll's pace). The first part is split again by the
+    case's `opened_at` (casework's clock, the same machine's): when casework's handler opened
+    it; the rest of that part is the once-a-second probe's pace and its own read (by `_id`)."""
     poll = ConsoleSettings().live_poll_ms / 1000
     out: list[float] = []
     to_case: list[float] = []
+    to_open: list[float] = []
+    to_posted: list[float] = []
     mission = {"authorization": "Bearer dev-kbri-seoul"}
     desk = {"authorization": f"Bearer dev-{OFFICER}"}
     async with (
@@ -393,18 +428,23 @@ async def live_delay(urls: dict[str, str], console_url: str, rounds: int) -> dic
                 "occurred_at": "2026-11-20T09:30:00+09:00",
                 "worker": {"full_name": f"Live Pekerja {i:03d} {uuid.uuid4().hex[:6]}"},
             }
-            t0 = time.perf_counter()
+            t0, posted = time.perf_counter(), datetime.now(UTC)
             r = await api.post(f"{urls['intake']}/v1/incidents", json=body, headers=mission)
+            to_posted.append((time.perf_counter() - t0) * 1000)
             incident_id = r.json()["incident_id"]
             case: dict[str, Any] | None = None
             while time.perf_counter() - t0 < TIMEOUT:
                 if case is None:  # where it will show: asked once casework has it
-                    found = await api.get(
-                        f"{urls['casework']}/v1/cases", params={"incident_id": incident_id}, headers=desk
-                    )
-                    case = (found.json() or [None])[0]
+                    # by the id the incident's case gets (derived from the incident id: a worker
+                    # of its own, so it opens a case), one read by `_id`; asked by incident
+                    # (`GET /v1/cases?incident_id=`) it cost a read of every case each second
+                    case_url = f"{urls['casework']}/v1/cases/{changes.case_id_for(incident_id)}"
+                    found = await api.get(case_url, headers=desk)
+                    case = found.json() if found.status_code == 200 else None
                     if case is not None:
                         to_case.append((time.perf_counter() - t0) * 1000)
+                        opened = datetime.fromisoformat(case["opened_at"]) - posted  # casework's clock
+                        to_open.append(opened.total_seconds() * 1000)
                 if case is not None:
                     html = (await page.get("/desk", params={"queue": case["queue"]})).text
                     if case["case_id"] in html:
@@ -415,6 +455,8 @@ async def live_delay(urls: dict[str, str], console_url: str, rounds: int) -> dic
     return {
         "live": out,
         "live_pipeline": to_case,
+        "live_opened": to_open,
+        "live_posted": to_posted,
         "live_page": [total - part for total, part in zip(out, to_case, strict=False)],
     }
 
@@ -423,22 +465,26 @@ def report(r: dict[str, Any]) -> None:
     """Print the figures as a table, with the ratios console / API."""
     print(
         f"console: server time with N={r['n']} cases stored, {WAITING_PCT}% waiting "
-        f"(bulk insert {r['insert_s']:.1f} s); "
+        f"(bulk insert {r['insert_s']:.1f} s, read model filled {r['fill_s']:.1f} s); "
         f"queue {r['queue']} ({r['depth']} waiting), {r['queue_rounds']} rounds; "
         f"case pages {r['rounds']} rounds"
     )
     print(f"  {'read':<46} {'p50 ms':>9} {'p99 ms':>9}")
     rows = [
-        ("console queue page /desk?queue={q}", "queue_page"),
+        ("console queue page /desk?queue={q}, q changed", "queue_page"),
         ("  of which the console's own work", "queue_own"),
-        ("  casework GET /v1/queues", "queues_api"),
-        ("  casework GET /v1/queues/{q}/cases?limit=100", "queue_cases_api"),
-        ("  casework, both reads", "queue_api"),
+        ("  casework GET /v1/queues, q changed", "queues_api"),
+        ("  casework GET /v1/queues/{q}/cases, q changed", "queue_cases_api"),
+        ("  casework, both reads, q changed", "queue_api"),
+        ("console queue page, nothing changed", "queue_page_kept"),
+        ("  casework, both reads, nothing changed", "queue_api_kept"),
         ("console case page /cases/{id}", "case_page"),
         ("  of which the console's own work", "case_own"),
         ("  casework GET /v1/cases/{id}", "case_api"),
         ("live: report POSTed to case on the queue page", "live"),
         ("  of which until casework answers the case", "live_pipeline"),
+        ("    (intake answered the POST)", "live_posted"),
+        ("    (casework opened it, by its opened_at)", "live_opened"),
         ("  of which until the page shows it", "live_page"),
     ]
     for label, key in rows:

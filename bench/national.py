@@ -31,6 +31,7 @@ from bench import casework as casework_bench
 from bench import console as console_bench
 from bench import escalation as escalation_bench
 from bench.seed import seed
+from services.casework import handlers
 from services.casework.app import create_app as casework_app
 from shared.namespace import drop_namespace
 from shared.settings import Settings
@@ -49,6 +50,7 @@ async def desk_reads(settings: Settings, rounds: int, *, fill: int) -> dict[str,
     async with casework_bench._running(app) as http:
         if fill:
             await console_bench.store_cases(app.state.runtime, fill)
+            await handlers.fill_waiting(app.state.runtime)  # as a start would: the queues' read model
         queues = (await http.get("/v1/queues", headers=OFFICER)).json()
         queue = max(queues, key=lambda q: q.get("depth", 0))["id"]
         listed = await http.get("/v1/cases", params={"limit": rounds}, headers=AUDITOR)

@@ -23,9 +23,12 @@ def create_app(
     rt = Runtime("casework", settings=settings, clock=clock, outbox_collections=[store.CASES])
     queues.load_queues()  # a broken queues.yaml stops the start, not the first claim
     rt.on_startup(lambda: store.ensure_indexes(rt.db))
+    rt.on_startup(lambda: handlers.fill_waiting(rt))  # the queues' read model of an older database
     rt.consume(topics.INCIDENTS, handlers.incident_handlers(rt))
     rt.consume(topics.ESCALATIONS, handlers.escalation_handlers(rt))
     rt.consume(topics.REPATRIATIONS, handlers.repatriation_handlers(rt))
+    # its own case events, in a group of its own (`casework.casework.cases.v1`): the waiting cases' read model
+    rt.consume(topics.CASES, handlers.case_handlers(rt))
     # Leases last minutes: a sweep every few seconds is plenty, and each sweep costs the
     # database two queries (claim-next also releases its own queue's expired claims).
     rt.background(lambda: handlers.sweep_forever(rt, every_seconds=sweep_seconds))

@@ -10,7 +10,7 @@ from datetime import datetime
 from services.casework import changes, claims, desk, domain, opening, placement, store
 from services.casework.changes import CaseUpdate, entry, push_timeline
 from services.casework.domain import Action
-from shared.envelope import Envelope, Event
+from shared.envelope import EVENT_TYPES, Envelope, Event
 from shared.errors import Conflict, PermanentError
 from shared.events.casework import CaseAwaitingRepatriation
 from shared.events.escalation import (
@@ -24,6 +24,7 @@ from shared.events.repatriation import StepChanged, WorkflowChanged
 from shared.kafka import Handler
 from shared.mongo import Doc, applied_once, merge_updates
 from shared.service import Runtime
+from shared.topics import CASES
 
 log = logging.getLogger("lindungi.casework")
 
@@ -238,6 +239,80 @@ async def _on_timeline(
     """Only an entry on the case's timeline, once per event."""
     now = rt.clock.now()
     await _apply_once(rt, env, case_id, lambda doc: _timeline_only(now, kind, by, reason, **extra))
+
+
+# --- the waiting cases' read model (store.WAITING), kept from casework's own case events ---------------
+
+FOLLOW_TRIES = 10  # a case that changes this often while its entry is written: the handler retries
+
+
+def case_handlers(rt: Runtime) -> dict[type[Event], Handler]:
+    """CASES, casework's own events (consumer group `casework.casework.cases.v1`, beside escalation's and
+    repatriation's): every one brings its case's queue entry up to the case."""
+
+    async def on_case(env: Envelope, event: Event) -> None:
+        """Follow the case the event is about (read from the cases: the event is only the cue)."""
+        case_id = getattr(event, "case_id", None)
+        if not isinstance(case_id, str):
+            raise PermanentError(f"{env.type} names no case")
+        await follow_case(rt, case_id)
+
+    return {cls: on_case for cls in EVENT_TYPES.values() if cls.topic == CASES}
+
+
+async def follow_case(rt: Runtime, case_id: str) -> None:
+    """Bring a case's `waiting` entry to the case as stored now (in while it waits, out once not),
+    then move the change stamps of the queues it is or was in (store.STAMPS), which casework's
+    queue reads are cached by.
+
+    The case is read by `_id`, never taken from the event, so a redelivered or overtaken event
+    cannot bring back a case that left its queue, and a recategorised case moves with its entry.
+    Writes are guarded by the case's change count (`shared.projection.keep_newer` in, a removal
+    only of an entry no newer than the read). The stamps move after the entry's write, and again
+    when the event comes back (the entry then already holds this version, or is a tombstone), so a
+    crash between the two cannot leave a stamp behind for good. One race is left, because a
+    removal leaves no count behind: a replica that read the case while it waited may write its
+    entry back just after another one, having read it claimed, removed it. So after writing an
+    entry in, the case's count is read again and, if the case moved meanwhile, it is followed again.
+    """
+    for _ in range(FOLLOW_TRIES):
+        case = await store.entry_source(rt.db, case_id)
+        if case is None:
+            return  # nothing waits that does not exist
+        version = store.version_of(case)
+        if case.get("status") not in domain.WAITING:
+            await store.leave_waiting(rt.db, case_id, version, rt.clock.now())
+            return
+        changed = await store.keep_waiting(rt.db, case)
+        if changed is None:
+            return  # a newer version is stored: its writer checks it and moves the stamps
+        await store.bump_stamps(rt.db, changed, rt.clock.now())
+        if await store.case_version(rt.db, case_id) == version:
+            return
+    raise RuntimeError(f"case {case_id} kept changing while its queue entry was written")
+
+
+async def fill_waiting(rt: Runtime) -> None:
+    """At start: an empty `waiting` beside waiting cases (a database from before the read model,
+    or cases stored in bulk) is filled from the cases.
+
+    Idempotent and safe beside replicas that follow events meanwhile: each entry is written with
+    the same guard as an event's, and a case whose count moved between the read and a second
+    read after the writes is followed one by one, as its event would be.
+    """
+    if await store.any_waiting_entry(rt.db):
+        return
+    statuses = sorted(s.value for s in domain.WAITING)
+    cases = await store.waiting_cases(rt.db, statuses)
+    if not cases:
+        return
+    await store.keep_waiting_many(rt.db, cases)
+    await store.bump_stamps(rt.db, {c["queue"] for c in cases}, rt.clock.now())
+    now = {c["_id"]: store.version_of(c) for c in await store.waiting_cases(rt.db, statuses)}
+    moved = [c["_id"] for c in cases if now.get(c["_id"]) != store.version_of(c)]
+    for case_id in moved:
+        await follow_case(rt, case_id)
+    log.info("queue entries filled from %d waiting cases (%d moved meanwhile)", len(cases), len(moved))
 
 
 async def sweep_forever(rt: Runtime, *, every_seconds: float = 5.0) -> None:

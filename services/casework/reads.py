@@ -3,7 +3,7 @@ queue depths and the supervisor's overview. No writes."""
 
 from __future__ import annotations
 
-from services.casework import domain, queues, store
+from services.casework import domain, queue_cache, queues, store
 from services.casework.models import (
     CaseView,
     MissionCaseView,
@@ -91,17 +91,35 @@ def case_query(
 
 
 async def queue_views(rt: Runtime) -> list[QueueView]:
-    """Depth and oldest waiting case of every queue, from one read of the waiting cases' queue and age."""
-    summary = await store.waiting_summary(rt.db, [s.value for s in domain.WAITING])
+    """Depth and oldest waiting case of every queue, from the waiting entries (store.WAITING: kept
+    from the case events, a fraction of a second behind the cases). Per queue, kept in this
+    replica until its change stamp moves (queue_cache): the stamps are read first, then one read
+    of the entries of the queues whose stamp moved (all of them on a cold start)."""
+    listed = queues.load_queues().queues
+    cache = queue_cache.of(rt)
+    now = await store.stamps(rt.db)
+    summary: dict[str, tuple[int, Doc | None]] = {}
+    moved = []
+    for q in listed:
+        kept = cache.get(("overview", q), now.get(q))
+        if kept is None:
+            moved.append(q)
+        else:
+            summary[q] = kept
+    if moved:
+        fresh = await store.waiting_summary(rt.db, None if len(moved) == len(listed) else moved)
+        for q in moved:
+            summary[q] = fresh.get(q, (0, None))
+            cache.put(("overview", q), now.get(q), summary[q])
     out = []
-    for q in queues.load_queues().queues.values():
-        depth, oldest = summary.get(q.id, (0, None))
+    for queue in listed.values():
+        depth, oldest = summary[queue.id]
         out.append(
             QueueView(
-                id=q.id,
-                title=q.title,
-                region=q.region.value,
-                kind=q.kind.value,
+                id=queue.id,
+                title=queue.title,
+                region=queue.region.value,
+                kind=queue.kind.value,
                 depth=depth,
                 oldest_case_id=oldest["_id"] if oldest else None,
                 oldest_opened_at=oldest["opened_at"] if oldest else None,
@@ -111,12 +129,23 @@ async def queue_views(rt: Runtime) -> list[QueueView]:
 
 
 async def queue_cases(rt: Runtime, queue: str, *, limit: int) -> list[QueueCase]:
-    """The cases waiting in a queue, in claim-next order."""
-    docs = await store.waiting_in(rt.db, queue, [s.value for s in domain.WAITING], limit=limit)
-    return [
+    """The cases waiting in a queue, in claim-next order, from its waiting entries (which hold
+    every field of the answer; claim-next itself takes from the cases). Kept in this replica until
+    the queue's change stamp moves (queue_cache); a kept longer listing answers a shorter one."""
+    cache = queue_cache.of(rt)
+    stamp = await store.stamp(rt.db, queue)
+    kept = cache.get(("cases", queue), stamp)
+    if kept is not None:
+        read_limit, cases = kept
+        if read_limit >= limit or len(cases) < read_limit:  # covers this limit, or is the whole queue
+            return cases[:limit]  # type: ignore[no-any-return]
+    docs = await store.waiting_in(rt.db, queue, limit=limit)
+    cases = [
         QueueCase(case_id=d["_id"], **{k: d.get(k) for k in QueueCase.model_fields if k != "case_id"})
         for d in docs
     ]
+    cache.put(("cases", queue), stamp, (limit, cases))
+    return cases
 
 
 async def supervision(rt: Runtime) -> Supervision:

@@ -5,16 +5,20 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo import ASCENDING, DESCENDING, ReplaceOne, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from shared.mongo import HIDDEN, Doc
 from shared.paging import Order
+from shared.projection import keep_newer
 
 CASES = "cases"
-# Bookkeeping no answer shows: outbox, applied event ids, a claim's pending event.
-PROJECTION: Doc = {**HIDDEN, "_claim_pending": 0}
+# Every write of a case through this module adds one to its change count, in the same write: the
+# waiting cases' read model (below) orders what it reads of a case by it. Absent is 0.
+VERSION = "_version"
+# Bookkeeping no answer shows: outbox, applied event ids, a claim's pending event, the change count.
+PROJECTION: Doc = {**HIDDEN, "_claim_pending": 0, VERSION: 0}
 
 # Queue order: priority (high first), then nearest deadline, then age.
 QUEUE_ORDER = [("priority", DESCENDING), ("due_at", ASCENDING), ("opened_at", ASCENDING)]
@@ -26,11 +30,20 @@ async def ensure_indexes(db: AsyncDatabase[Doc]) -> None:
     # At most one open case per worker and category family; closed cases hold a unique dummy key.
     await db[CASES].create_index([("open_key", 1)], unique=True)
     await db[CASES].create_index([("queue", 1), ("status", 1), *QUEUE_ORDER])
-    await db[CASES].create_index([("status", 1), ("queue", 1), ("opened_at", 1)])  # the queues' summary
+    await db[CASES].create_index([("status", 1), ("queue", 1), ("opened_at", 1)])  # waiting_cases (fill)
     await db[CASES].create_index([("status", 1), ("lease_until", 1)])
     await db[CASES].create_index([("assignee", 1), ("status", 1)])
     await db[CASES].create_index([("awaiting_missions", 1), ("opened_at", 1)])  # missions' inboxes
     await db[CASES].create_index([("status", 1), ("closed_at", 1)])  # retention
+    await db[WAITING].create_index([("queue", 1), *WAITING_ORDER])  # a queue's listing (waiting_in)
+    await db[WAITING].create_index(SUMMARY_ORDER)  # the overview (waiting_summary)
+
+
+def _counted(update_doc: Doc) -> Doc:
+    """The update with the case's change count raised by one."""
+    out = {op: dict(fields) for op, fields in update_doc.items()}
+    out.setdefault("$inc", {})[VERSION] = 1
+    return out
 
 
 def strip(doc: Doc) -> Doc:
@@ -58,7 +71,7 @@ async def closed_before(db: AsyncDatabase[Doc], cutoff: Any, limit: int) -> list
 async def anonymise(db: AsyncDatabase[Doc], case: Doc, update: Doc) -> bool:
     """Write an anonymised case (and its event) if it is still closed and unchanged since read."""
     result = await db[CASES].update_one(
-        {"_id": case["_id"], "status": "closed", "updated_at": case.get("updated_at")}, update
+        {"_id": case["_id"], "status": "closed", "updated_at": case.get("updated_at")}, _counted(update)
     )
     return result.modified_count == 1
 
@@ -103,22 +116,17 @@ async def find(
 
 async def update(db: AsyncDatabase[Doc], query: Doc, update_doc: Doc) -> Doc | None:
     """Apply one update if the query still matches; the case after it, or None."""
-    doc = await db[CASES].find_one_and_update(query, update_doc, return_document=ReturnDocument.AFTER)
+    doc = await db[CASES].find_one_and_update(
+        query, _counted(update_doc), return_document=ReturnDocument.AFTER
+    )
     return strip(doc) if doc is not None else None
 
 
 async def claim_head(db: AsyncDatabase[Doc], query: Doc, update_doc: Doc) -> Doc | None:
     """Atomically take the head of a queue (its query) in queue order; the case as it was before."""
     return await db[CASES].find_one_and_update(
-        query, update_doc, sort=QUEUE_ORDER, return_document=ReturnDocument.BEFORE
+        query, _counted(update_doc), sort=QUEUE_ORDER, return_document=ReturnDocument.BEFORE
     )
-
-
-async def waiting_in(db: AsyncDatabase[Doc], queue: str, statuses: list[str], *, limit: int) -> list[Doc]:
-    """The waiting cases of a queue in claim order, without their timelines."""
-    query = {"queue": queue, "status": {"$in": statuses}}
-    cursor = db[CASES].find(query, {**PROJECTION, "timeline": 0, "mission_requests": 0})
-    return await cursor.sort([*QUEUE_ORDER, ("_id", ASCENDING)]).limit(limit).to_list()
 
 
 async def with_field(db: AsyncDatabase[Doc], name: str) -> list[Doc]:
@@ -132,22 +140,6 @@ async def expired_claims(db: AsyncDatabase[Doc], now: datetime, *, queue: str | 
     return await db[CASES].find(query, {"_id": 1}).to_list()
 
 
-async def waiting_summary(db: AsyncDatabase[Doc], statuses: list[str]) -> dict[str, tuple[int, Doc | None]]:
-    """Per queue: how many cases wait, and the oldest of them (`_id`, `opened_at`).
-
-    One read of the waiting cases' queue and age (index `status, queue, opened_at`), not two per
-    queue: a `$group` with `$min` would be one step less on MongoDB, but FerretDB has no `$min`.
-    """
-    out: dict[str, tuple[int, Doc | None]] = {}
-    cursor = db[CASES].find({"status": {"$in": statuses}}, {"queue": 1, "opened_at": 1})
-    async for doc in cursor:
-        n, oldest = out.get(doc["queue"], (0, None))
-        if oldest is None or (doc["opened_at"], doc["_id"]) < (oldest["opened_at"], oldest["_id"]):
-            oldest = doc
-        out[doc["queue"]] = (n + 1, oldest)
-    return out
-
-
 async def load_by_assignee(db: AsyncDatabase[Doc], statuses: list[str]) -> list[dict[str, Any]]:
     """Per-officer count of cases in the given statuses."""
     pipeline: list[Doc] = [
@@ -156,3 +148,186 @@ async def load_by_assignee(db: AsyncDatabase[Doc], statuses: list[str]) -> list[
     ]
     cursor = await db[CASES].aggregate(pipeline)
     return await cursor.to_list()
+
+
+# --- waiting cases: the queues' read model ----------------------------------------------------------
+#
+# The queue listing and the queues' overview read every waiting case. Read from `cases`, each is a
+# whole case (timeline, requests to missions) that the local FerretDB decodes in Go, 1-3 ms each,
+# before it filters and sorts: with 1,000 of 10,000 stored cases waiting, the desk's page took
+# seconds and everything else waited behind it (docs/console.md). So casework keeps one small
+# document per waiting case in `waiting`, from its own case events (handlers.case_handlers, a
+# projection with its own consumer group: no write is added to a case's change). An entry carries
+# the case's change count (`version`): an older read of a case never replaces a newer entry.
+
+WAITING = "waiting"
+# What the queue listing (QueueCase) and the overview show of a waiting case, and its claim order.
+WAITING_FIELDS = (
+    "queue",
+    "status",
+    "priority",
+    "severity",
+    "category",
+    "country",
+    "due_at",
+    "opened_at",
+    "escalation_level",
+    "non_procedural",
+    "worker_name",
+    "mission_id",
+)
+# A case read for its entry: the entry's fields, its change count (never the timeline).
+ENTRY_SOURCE: Doc = {**{f: 1 for f in WAITING_FIELDS}, VERSION: 1}
+# Claim order (store.claim_head's), then `_id` so that equal cases list alike every time.
+WAITING_ORDER = [*QUEUE_ORDER, ("_id", ASCENDING)]
+# The overview's order: by queue, oldest first.
+SUMMARY_ORDER = [("queue", ASCENDING), ("opened_at", ASCENDING), ("_id", ASCENDING)]
+
+
+def version_of(case: Doc) -> int:
+    """A case's change count (0 for a case stored before counting, or never changed)."""
+    return int(case.get(VERSION) or 0)
+
+
+def waiting_entry(case: Doc) -> Doc:
+    """The `waiting` document of a case read with ENTRY_SOURCE."""
+    return {"_id": case["_id"], "version": version_of(case), **{f: case.get(f) for f in WAITING_FIELDS}}
+
+
+async def entry_source(db: AsyncDatabase[Doc], case_id: str) -> Doc | None:
+    """A case as its waiting entry needs it (by `_id`)."""
+    return await db[CASES].find_one({"_id": case_id}, ENTRY_SOURCE)
+
+
+async def case_version(db: AsyncDatabase[Doc], case_id: str) -> int | None:
+    """A case's change count now; None if there is no such case."""
+    doc = await db[CASES].find_one({"_id": case_id}, {VERSION: 1})
+    return None if doc is None else version_of(doc)
+
+
+def queues_named(entry: Doc | None) -> set[str]:
+    """The queues an entry's write changes: the one it is in (a tombstone: none) and those it `left`."""
+    if entry is None:
+        return set()
+    return {q for q in [entry.get("queue"), *(entry.get("left") or [])] if q}
+
+
+async def keep_waiting(db: AsyncDatabase[Doc], case: Doc) -> set[str] | None:
+    """Store a waiting case's entry unless a newer version of the case is there.
+
+    The queues whose stamp must move (see STAMPS): the entry's and any it left (a recategorised
+    case, or one that waited elsewhere before), or, when this very version is stored already (a
+    redelivery, or a second event of one write), the queues that entry named, so that a crash
+    between its write and its stamps' bump is healed by the redelivery. None: a newer version is
+    stored, and its writer moves the stamps."""
+    entry = waiting_entry(case)
+    stored = await db[WAITING].find_one({"_id": entry["_id"]}, {"queue": 1, "left": 1, "version": 1})
+    if stored is not None and stored["version"] >= entry["version"]:
+        return queues_named(stored) if stored["version"] == entry["version"] else None
+    # the queue it was in (a tombstone's: those it names), not older ones, so that `left` stays short
+    behind = set() if stored is None else {stored["queue"]} if stored.get("queue") else queues_named(stored)
+    entry["left"] = sorted(behind - {entry["queue"]})
+    if not await keep_newer(db[WAITING], entry):
+        return None  # another follower wrote this version or a newer one meanwhile: it moves the stamps
+    return queues_named(entry)
+
+
+async def leave_waiting(db: AsyncDatabase[Doc], case_id: str, version: int, now: datetime) -> set[str]:
+    """Take out the entry of a case that no longer waits, unless a newer version of it wrote it;
+    the queues whose stamps were moved.
+
+    In three steps so that a crash anywhere is healed by the event's redelivery: the entry first
+    becomes a tombstone (`queue` None, so no listing or count shows it; `left` names its queue),
+    then its queues' stamps move, then the tombstone goes. Most case events are about cases that
+    do not wait (worked, closed): they find no entry and cost a read by `_id`, no write."""
+    stored = await db[WAITING].find_one({"_id": case_id}, {"queue": 1, "left": 1, "version": 1})
+    if stored is None or stored["version"] > version:
+        return set()
+    named = queues_named(stored)
+    if stored.get("queue") is not None:
+        tomb = {"queue": None, "left": sorted(named), "version": version}
+        done = await db[WAITING].update_one({"_id": case_id, "version": {"$lte": version}}, {"$set": tomb})
+        if done.matched_count == 0:
+            return set()  # a newer version of the case was written meanwhile: its writer moves the stamps
+    await bump_stamps(db, named, now)
+    await db[WAITING].delete_one({"_id": case_id, "queue": None, "version": {"$lte": version}})
+    return named
+
+
+# Per queue, a change stamp (`n`, raised by one, and `at`) moved by the follower after every
+# write of one of its entries, and again on a redelivery: what casework's queue reads are cached
+# by in each replica (services/casework/queue_cache.py). One small document per queue, read whole.
+STAMPS = "waiting_stamps"
+Stamp = tuple[int, Any] | None  # (n, at); None: the queue's entries never changed since the store began
+
+
+async def bump_stamps(db: AsyncDatabase[Doc], queues: set[str], now: datetime) -> None:
+    """Move the stamps of these queues (after their entries were written)."""
+    for queue in sorted(q for q in queues if q):
+        change = {"$inc": {"n": 1}, "$set": {"at": now}}
+        try:
+            await db[STAMPS].update_one({"_id": queue}, change, upsert=True)
+        except DuplicateKeyError:  # two first upserts of one queue raced: the document is there now
+            await db[STAMPS].update_one({"_id": queue}, change)
+
+
+async def stamps(db: AsyncDatabase[Doc]) -> dict[str, Stamp]:
+    """Every queue's change stamp (a queue that never changed has none)."""
+    return {d["_id"]: (d["n"], d.get("at")) async for d in db[STAMPS].find({})}
+
+
+async def stamp(db: AsyncDatabase[Doc], queue: str) -> Stamp:
+    """One queue's change stamp."""
+    d = await db[STAMPS].find_one({"_id": queue})
+    return None if d is None else (d["n"], d.get("at"))
+
+
+async def any_waiting_entry(db: AsyncDatabase[Doc]) -> bool:
+    return await db[WAITING].find_one({}, {"_id": 1}) is not None
+
+
+async def waiting_cases(db: AsyncDatabase[Doc], statuses: list[str]) -> list[Doc]:
+    """Every waiting case as its entry needs it (index `status, queue, opened_at`): the fill at start."""
+    return await db[CASES].find({"status": {"$in": statuses}}, ENTRY_SOURCE).to_list()
+
+
+async def keep_waiting_many(db: AsyncDatabase[Doc], cases: list[Doc], *, batch: int = 500) -> None:
+    """`keep_waiting` for many cases in a few round trips (the fill); the same guard per entry."""
+    for start in range(0, len(cases), batch):
+        ops = [
+            ReplaceOne({"_id": e["_id"], "version": {"$lt": e["version"]}}, e, upsert=True)
+            for e in map(waiting_entry, cases[start : start + batch])
+        ]
+        try:
+            await db[WAITING].bulk_write(ops, ordered=False)
+        except BulkWriteError as exc:  # 11000: this version or a newer one is stored already
+            if any(err.get("code") != 11000 for err in exc.details.get("writeErrors", [])):
+                raise
+
+
+async def waiting_in(db: AsyncDatabase[Doc], queue: str, *, limit: int) -> list[Doc]:
+    """The entries of a queue in claim order (index `queue, priority, due_at, opened_at, _id`)."""
+    cursor = db[WAITING].find({"queue": queue}, {"version": 0, "left": 0}).sort(WAITING_ORDER).limit(limit)
+    return await cursor.to_list()
+
+
+async def waiting_summary(
+    db: AsyncDatabase[Doc], queues: list[str] | None = None
+) -> dict[str, tuple[int, Doc]]:
+    """Per queue with cases waiting (of `queues`, or all): how many, and the oldest of them (`_id`,
+    `opened_at`).
+
+    One read of the entries' queue and age in the order of the index `queue, opened_at, _id`
+    (covered on MongoDB: no entry is fetched), so a queue's first entry is its oldest; not two
+    reads per queue, and no `$group` with `$min`, which FerretDB does not have. Tombstones (queue
+    None, see leave_waiting) are skipped.
+    """
+    out: dict[str, tuple[int, Doc]] = {}
+    query: Doc = {} if queues is None else {"queue": {"$in": sorted(queues)}}
+    cursor = db[WAITING].find(query, {"queue": 1, "opened_at": 1}).sort(SUMMARY_ORDER)
+    async for doc in cursor:
+        if doc.get("queue") is None:
+            continue
+        n, oldest = out.get(doc["queue"], (0, doc))
+        out[doc["queue"]] = (n + 1, oldest)
+    return out

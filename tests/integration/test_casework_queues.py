@@ -33,6 +33,16 @@ async def _open_cases(settings: Settings, client: Any, incidents: list[Any]) -> 
     return await eventually(all_there)  # type: ignore[no-any-return]
 
 
+async def _listed(client: Any, n: int) -> list[dict[str, Any]]:
+    """The queue's listing once it holds n cases (it follows the case events)."""
+
+    async def listing() -> list[dict[str, Any]] | None:
+        got: list[dict[str, Any]] = (await client.get(f"/v1/queues/{QUEUE}/cases", headers=OFFICER)).json()
+        return got if len(got) == n else None
+
+    return await eventually(listing)  # type: ignore[no-any-return]
+
+
 async def test_twenty_concurrent_claims_on_ten_cases_give_each_case_to_one_officer(
     settings: Settings,
 ) -> None:
@@ -137,7 +147,14 @@ async def test_supervisor_sees_depth_oldest_and_load_and_reassigns(settings: Set
         clock.advance(timedelta(minutes=1))
         ids = await _open_cases(settings, cw, [first, second, third])
         claimed = (await cw.post(f"/v1/queues/{QUEUE}/claim-next", headers=OFFICER)).json()
-        view = (await cw.get("/v1/supervision", headers=SUPERVISOR)).json()
+
+        async def claim_seen() -> dict[str, Any] | None:
+            # the queues are read from their read model, which follows the claim's event
+            view = (await cw.get("/v1/supervision", headers=SUPERVISOR)).json()
+            q = next(q for q in view["queues"] if q["id"] == QUEUE)
+            return view if q["depth"] == 2 else None
+
+        view = await eventually(claim_seen)
         q = next(q for q in view["queues"] if q["id"] == QUEUE)
         assert q["depth"] == 2
         assert q["oldest_case_id"] in ids and q["oldest_case_id"] != claimed["case_id"]
@@ -172,7 +189,7 @@ async def test_a_queue_lists_its_waiting_cases_in_claim_order_and_a_case_names_t
         low = incident(severity="low")
         critical = incident(severity="critical")
         await _open_cases(settings, client, [low, critical])
-        listed = (await client.get(f"/v1/queues/{QUEUE}/cases", headers=OFFICER)).json()
+        listed = await _listed(client, 2)
         assert [c["severity"] for c in listed] == ["critical", "low"]
         assert listed[0]["due_at"] < listed[1]["due_at"]
         assert (await client.get("/v1/queues/nowhere/cases", headers=OFFICER)).status_code == 404
@@ -190,5 +207,5 @@ async def test_a_queue_lists_its_waiting_cases_in_claim_order_and_a_case_names_t
         audit = (await client.get(f"/v1/cases/{case_id}", headers=auth("auditor-fajar"))).json()
         assert audit["actions"] == []
         # the queue lists only what waits: the claimed case left it
-        left = (await client.get(f"/v1/queues/{QUEUE}/cases", headers=OFFICER)).json()
+        left = await _listed(client, 1)
         assert [c["case_id"] for c in left] == [listed[1]["case_id"]]

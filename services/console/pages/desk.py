@@ -51,14 +51,22 @@ def _regions(queues: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any
     return list(out.items())
 
 
+async def _waiting(ctx: Ctx, queue: str) -> Part:
+    """A queue's waiting cases, the first hundred in claim order."""
+    return await ctx.get("casework", f"/v1/queues/{queue}/cases", params={"limit": 100})
+
+
 @router.get("/desk", response_class=HTMLResponse)
 async def desk(ctx: Annotated[Ctx, Depends(signed_in)], queue: str | None = None) -> Response:
     """Every queue with its depth and oldest case; one queue's waiting cases in claim order."""
     ctx.need("desk")
-    queues = await ctx.get("casework", "/v1/queues")
-    if queue is None and queues.ok:
-        queue = next((q["id"] for q in queues.data if q["depth"]), None)
-    cases = await ctx.get("casework", f"/v1/queues/{queue}/cases", params={"limit": 100}) if queue else Part()
+    if queue is None:  # the first queue with cases: the listing waits for the overview
+        queues = await ctx.get("casework", "/v1/queues")
+        if queues.ok:
+            queue = next((q["id"] for q in queues.data if q["depth"]), None)
+        cases = await _waiting(ctx, queue) if queue else Part()
+    else:  # both at once: the live loop reads this page every second
+        queues, cases = await asyncio.gather(ctx.get("casework", "/v1/queues"), _waiting(ctx, queue))
     title = next((q["title"] for q in (queues.data or []) if q["id"] == queue), queue)
     return ctx.render(
         "desk.html",
