@@ -146,13 +146,16 @@ async def test_supervisor_sees_depth_oldest_and_load_and_reassigns(settings: Set
         ids = await _open_cases(settings, cw, [first])
         clock.advance(timedelta(minutes=1))
         ids = await _open_cases(settings, cw, [first, second, third])
+        # The queues are read from their read model, which follows the case events: wait until it
+        # holds all three, else a depth of 2 could be two of three opened, not three less a claim
+        # (a loaded CI run read the claimed case as the oldest of "2" that way).
+        await _listed(cw, 3)
         claimed = (await cw.post(f"/v1/queues/{QUEUE}/claim-next", headers=OFFICER)).json()
 
         async def claim_seen() -> dict[str, Any] | None:
-            # the queues are read from their read model, which follows the claim's event
             view = (await cw.get("/v1/supervision", headers=SUPERVISOR)).json()
             q = next(q for q in view["queues"] if q["id"] == QUEUE)
-            return view if q["depth"] == 2 else None
+            return view if q["depth"] == 2 and q["oldest_case_id"] != claimed["case_id"] else None
 
         view = await eventually(claim_seen)
         q = next(q for q in view["queues"] if q["id"] == QUEUE)
