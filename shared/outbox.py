@@ -109,6 +109,7 @@ class OutboxRelay:
         self._sweep_due = 0.0  # loop time of the next full sweep; 0: at the next turn
         self._wake = asyncio.Event()
         self._stopping = False
+        self._held: set[str] = set()  # leases this relay holds, or is inserting (see release)
         self.published = 0
 
     def wake(self, *doc_ids: Any) -> None:
@@ -161,6 +162,8 @@ class OutboxRelay:
         """Lease and publish each document; (events sent, documents leased)."""
         sent = leased = 0
         for doc_id in ids:
+            if self._stopping:
+                break  # stop: finish the document in hand, take no other (its lease is released)
             lease = f"{name}:{doc_id}"
             if not await self._lease(lease):
                 continue  # another replica is publishing it
@@ -169,11 +172,15 @@ class OutboxRelay:
                 sent += await self._publish_document(self.db[name], doc_id)
             finally:
                 await self.db[LEASES].delete_one({"_id": lease})
+                self._held.discard(lease)
         return sent, leased
 
     async def _lease(self, lease: str) -> bool:
         """Claim a document for publishing; a lease whose holder died (expired) may be taken over."""
         now = time.time()
+        # Held from before the insert: a stop that cancels the insert in flight may find it
+        # applied on the server, and release() must delete it then (else it blocks 30 s).
+        self._held.add(lease)
         for _ in range(2):
             try:
                 await self.db[LEASES].insert_one(
@@ -183,8 +190,16 @@ class OutboxRelay:
             except DuplicateKeyError:
                 gone = await self.db[LEASES].delete_one({"_id": lease, "until": {"$lt": now}})
                 if not gone.deleted_count:
-                    return False
+                    break
+        self._held.discard(lease)
         return False
+
+    async def release(self) -> None:
+        """Delete the leases this relay still holds (a stop cut it short): by `_id` and owner,
+        so another replica's lease of the same document is never touched."""
+        held, self._held = list(self._held), set()
+        if held:
+            await self.db[LEASES].delete_many({"_id": {"$in": held}, "owner": self.owner})
 
     async def _publish_document(self, coll: Any, doc_id: Any) -> int:
         """Publish a leased document's entries in order, then clear exactly those.
@@ -229,22 +244,29 @@ class OutboxRelay:
     async def run(self) -> None:
         """Publish named documents on every wake-up; sweep everything every sweep interval."""
         loop = asyncio.get_running_loop()
-        while not self._stopping:
-            self._wake.clear()
+        try:
+            while not self._stopping:
+                self._wake.clear()
+                try:
+                    await self.drain_hinted()
+                    if loop.time() >= self._sweep_due:
+                        self._sweep_due = loop.time() + self.sweep_seconds
+                        await self.drain()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("outbox relay failed; retrying")
+                    await asyncio.sleep(min(self.poll_seconds * 4, 5))
+                if self._hints:
+                    continue
+                await wait_set(self._wake, self.poll_seconds)
+        finally:
             try:
-                await self.drain_hinted()
-                if loop.time() >= self._sweep_due:
-                    self._sweep_due = loop.time() + self.sweep_seconds
-                    await self.drain()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("outbox relay failed; retrying")
-                await asyncio.sleep(min(self.poll_seconds * 4, 5))
-            if self._hints:
-                continue
-            await wait_set(self._wake, self.poll_seconds)
+                await self.release()
+            except Exception:  # the database is away: the leases expire on their own
+                log.warning("outbox leases not released at stop; they expire in %.0f s", self.lease_seconds)
 
     def stop(self) -> None:
+        """End run() after the document in hand (Runtime.stop waits a grace, then cancels)."""
         self._stopping = True
         self._wake.set()

@@ -142,6 +142,7 @@ class Runtime:
         self.after_handle: list[AfterHandle] = []  # test seam, see shared.kafka
         self._startup: list[Startup] = []
         self._tasks: list[asyncio.Task[Any]] = []
+        self._relay_task: asyncio.Task[None] | None = None
         self.started = False
 
     async def _publish(self, topic: str, key: bytes, body: bytes, headers: dict[str, str]) -> None:
@@ -209,7 +210,8 @@ class Runtime:
         for fn in self._startup:
             await fn()
         await self.broker.start()
-        self._tasks.append(asyncio.create_task(self.relay.run()))
+        self._relay_task = asyncio.create_task(self.relay.run())
+        self._tasks.append(self._relay_task)
         self.started = True
         log.info("service started", extra={"topic": self.settings.namespace or "-"})
 
@@ -230,7 +232,12 @@ class Runtime:
                 await asyncio.sleep(1)
 
     async def stop(self) -> None:
+        # The relay first, and gently: cancelled mid-publish it would leave a lease that keeps
+        # the next replica from that document for outbox_lease_seconds.
         self.relay.stop()
+        if self._relay_task is not None:
+            await asyncio.wait({self._relay_task}, timeout=STOP_GRACE)
+            self._relay_task = None
         await stop_tasks(self._tasks)
         self._tasks.clear()
         with contextlib.suppress(Exception):

@@ -34,7 +34,8 @@ async def on_incident(rt: Runtime, *, event_id: str, incident: IncidentAccepted)
         found = await store.find_placement(rt.db, incident_id=incident.incident_id, open_key=join)
         held = [d for d in found if incident.incident_id in (d.get("incident_ids") or [])]
         if held:
-            await _suggest_back(rt, incident)  # again, in case a crash came between the two writes
+            # again, in case a crash came between the writes
+            await _suggestions(rt, incident, held[0]["_id"], own=True)
             return str(held[0]["_id"])
         existing = next((d for d in found if join and d.get("open_key") == join), None)
         if (
@@ -45,6 +46,7 @@ async def on_incident(rt: Runtime, *, event_id: str, incident: IncidentAccepted)
             existing = await _linked_case(rt, incident, family=domain.family_of(incident.category).value)
         if existing is not None and join is not None:
             if await _join(rt, existing, event_id=event_id, incident=incident, key=existing["open_key"]):
+                await _suggestions(rt, incident, existing["_id"], own=True)
                 return str(existing["_id"])
             continue  # the case was resolved or changed meanwhile: look again
         doc = opening.protection_case(
@@ -59,7 +61,7 @@ async def on_incident(rt: Runtime, *, event_id: str, incident: IncidentAccepted)
         if outcome == "inserted":
             rt.relay.wake(case_id)
         if outcome in ("inserted", "exists"):
-            await _suggest_back(rt, incident)
+            await _suggestions(rt, incident, case_id, own=False)  # its own: in the opening write
             return case_id
         # another replica opened this worker's case first: join it on the next round
     raise RuntimeError(f"could not place incident {incident.incident_id} after several attempts")
@@ -88,31 +90,58 @@ async def _linked_case(rt: Runtime, incident: IncidentAccepted, *, family: str) 
     return None
 
 
-async def _suggest_back(rt: Runtime, incident: IncidentAccepted) -> None:
-    """Show the cases of earlier same-name reports this one as a suggested link, once each.
+async def _suggestions(rt: Runtime, incident: IncidentAccepted, case_id: str, *, own: bool) -> None:
+    """Same-name suggestions both ways, once the case holding this incident is written.
 
-    A name alone identifies nobody: the cases stay apart until a desk officer decides.
+    A name alone identifies nobody: the cases stay apart until a desk officer decides. Intake
+    names the earlier same-name reports in the later one; casework shows each side the other:
+    the earlier report's case gets the later incident (`_suggest_back`), and the case holding
+    this report gets its own suggestions (`own`: when it joined a case; an opened case has them
+    from its first write) and those of later reports placed before it (`waiting_suggestions`).
     """
     now = rt.clock.now()
+    await _suggest_back(rt, incident, now)
+    named = list(incident.suggested_incident_ids) if own else []
+    waiting = await store.waiting_suggestions(rt.db, incident.incident_id)
+    for other in [*named, *waiting]:
+        await _suggest(rt, case_id, other, now)
+    if waiting:
+        await store.clear_waiting_suggestions(rt.db, incident.incident_id)
+
+
+async def _suggest_back(rt: Runtime, incident: IncidentAccepted, now: datetime) -> None:
+    """Show the cases of earlier same-name reports this one as a suggested link, once each.
+
+    The earlier report travels on its own worker's key, so on another partition: casework may
+    place this one first. Then the suggestion waits under the earlier incident's id for its case
+    (`_suggestions` there takes it), and the case is looked for once more. Each side writes
+    before it looks (this one the waiting suggestion, the earlier one its case), so at least
+    one of them sees the other; a suggestion shown twice is one (`_suggest` adds it once).
+    """
     for earlier in incident.suggested_incident_ids:
-        for case in await store.find(rt.db, {"incident_ids": earlier}, limit=5):
-            await store.update(
-                rt.db,
-                {
-                    "_id": case["_id"],
-                    "suggested_incident_ids": {"$ne": incident.incident_id},
-                    "rejected_suggestions": {"$ne": incident.incident_id},  # the desk said no
-                },
-                merge_updates(
-                    {
-                        "$addToSet": {"suggested_incident_ids": incident.incident_id},
-                        "$set": {"updated_at": now},
-                    },
-                    push_timeline(
-                        entry(at=now, kind="link_suggested", by="system", incident_id=incident.incident_id)
-                    ),
-                ),
-            )
+        cases = await store.find(rt.db, {"incident_ids": earlier}, limit=5)
+        if not cases:
+            await store.wait_suggestion(rt.db, earlier=earlier, later=incident.incident_id)
+            cases = await store.find(rt.db, {"incident_ids": earlier}, limit=5)
+        for case in cases:
+            await _suggest(rt, case["_id"], incident.incident_id, now)
+
+
+async def _suggest(rt: Runtime, case_id: str, incident_id: str, now: datetime) -> None:
+    """Suggest an incident to a case, once, unless the case holds it or the desk said no."""
+    await store.update(
+        rt.db,
+        {
+            "_id": case_id,
+            "incident_ids": {"$ne": incident_id},
+            "suggested_incident_ids": {"$ne": incident_id},
+            "rejected_suggestions": {"$ne": incident_id},  # the desk said no
+        },
+        merge_updates(
+            {"$addToSet": {"suggested_incident_ids": incident_id}, "$set": {"updated_at": now}},
+            push_timeline(entry(at=now, kind="link_suggested", by="system", incident_id=incident_id)),
+        ),
+    )
 
 
 async def _join(rt: Runtime, case: Doc, *, event_id: str, incident: IncidentAccepted, key: str) -> bool:

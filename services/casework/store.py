@@ -14,6 +14,9 @@ from shared.paging import Order
 from shared.projection import keep_newer
 
 CASES = "cases"
+# Same-name suggestions that came before the case of the report they name (placement._suggest_back):
+# one document a named incident, `_id` its incident id, the later reports' incident ids in `later`.
+SUGGESTIONS_WAITING = "suggestions_waiting"
 # Every write of a case through this module adds one to its change count, in the same write: the
 # waiting cases' read model (below) orders what it reads of a case by it. Absent is 0.
 VERSION = "_version"
@@ -87,6 +90,21 @@ async def get_raw(db: AsyncDatabase[Doc], case_id: str) -> Doc | None:
 
 async def find_open(db: AsyncDatabase[Doc], open_key: str) -> Doc | None:
     return await db[CASES].find_one({"open_key": open_key}, {"_outbox": 0})
+
+
+async def wait_suggestion(db: AsyncDatabase[Doc], *, earlier: str, later: str) -> None:
+    """Keep a later report's suggestion for the case the earlier report has not opened yet."""
+    await db[SUGGESTIONS_WAITING].update_one({"_id": earlier}, {"$addToSet": {"later": later}}, upsert=True)
+
+
+async def waiting_suggestions(db: AsyncDatabase[Doc], incident_id: str) -> list[str]:
+    """The later reports whose suggestion of this incident waits for its case."""
+    doc = await db[SUGGESTIONS_WAITING].find_one({"_id": incident_id})
+    return list(doc.get("later") or []) if doc else []
+
+
+async def clear_waiting_suggestions(db: AsyncDatabase[Doc], incident_id: str) -> None:
+    await db[SUGGESTIONS_WAITING].delete_one({"_id": incident_id})
 
 
 async def find_placement(db: AsyncDatabase[Doc], *, incident_id: str, open_key: str | None) -> list[Doc]:

@@ -325,3 +325,57 @@ async def test_a_publish_failing_midway_does_not_send_the_earlier_entries_again(
         await client.close()
     published = envelopes(await read_topic(settings, topics.CASES.name, min_count=3))
     assert [e["data"]["incident_id"] for e in published] == ["i0", "i1", "i2"]
+
+
+async def test_a_relay_stopped_while_claiming_leaves_no_lease_and_the_next_publishes_at_once(
+    settings: Settings,
+) -> None:
+    """Stopped between its lease insert taking effect and the answer coming back (a cancel lands
+    there), a relay still deletes the lease on its way out: the next replica publishes at once
+    instead of waiting for the lease to expire (ci: a restart's events came 30 s late)."""
+    from shared.outbox import LEASES
+    from shared.service import stop_tasks
+
+    client = connect(settings)
+    db = client[settings.database("outboxtest")]
+    box = Outbox(source="lindungi/casework", clock=SystemClock())
+    ev = CaseOpened(
+        case_id="c1",
+        incident_id="i1",
+        worker_key="w",
+        mission_id="kbri-seoul",
+        country="KR",
+        category="illness",
+        severity="low",
+        priority=0,
+        opened_at=datetime.now(UTC),
+    )
+    await db["things"].insert_one(box.on_insert({"_id": "c1"}, [box.entry(ev, key="c1")]))
+    sent: list[bytes] = []
+
+    async def publish(topic: str, key: bytes, body: bytes, headers: dict[str, str]) -> None:
+        sent.append(body)
+
+    claimed = asyncio.Event()
+
+    class Slow(OutboxRelay):
+        async def _lease(self, lease: str) -> bool:
+            got = await super()._lease(lease)
+            claimed.set()
+            await asyncio.Event().wait()  # the answer never comes back before the stop
+            return got
+
+    first = Slow(db=db, collections=["things"], publish=publish, owner="first", lease_seconds=600)
+    try:
+        task = asyncio.create_task(first.run())
+        await asyncio.wait_for(claimed.wait(), 10)
+        assert await db[LEASES].count_documents({"owner": "first"}) == 1
+        first.stop()
+        await stop_tasks([task], grace=1)
+        assert await db[LEASES].count_documents({}) == 0
+        second = OutboxRelay(
+            db=db, collections=["things"], publish=publish, owner="second", lease_seconds=600
+        )
+        assert await second.drain() == 1 and len(sent) == 1
+    finally:
+        await client.close()

@@ -109,3 +109,47 @@ async def test_a_large_link_group_costs_per_report_what_a_small_one_does(setting
         docs = await db["incidents"].find({}, {"linked_incident_ids": 1}).to_list()
         written_back = sum(len(d.get("linked_incident_ids") or []) for d in docs) - sum(sizes)
         assert written_back == sum(sizes) <= 10 * N
+
+
+async def test_the_earlier_case_gets_the_suggestion_whichever_report_casework_places_first(
+    settings: Settings,
+) -> None:
+    """The two reports travel on two workers' keys, so on two partitions: casework may place the
+    later report before the earlier one has a case (ci35 saw it). Then the suggestion waits for
+    that case. Run in both orders, one after the other and at once, and as a redelivery."""
+    import asyncio
+    import uuid
+
+    from services.casework import placement
+    from tests.support.casework import incident
+
+    app = casework_app(settings, ManualClock(NOW))
+    async with running(app) as cw:
+        rt = app.state.runtime
+
+        async def pair(order: str) -> tuple[dict[str, Any], dict[str, Any]]:
+            earlier = incident(country="SA", mission_id="kbri-riyadh", worker_name="Siti Aminah")
+            later = incident(worker_name="Siti Aminah", suggested_incident_ids=[earlier.incident_id])
+            place = {
+                e.incident_id: (lambda e=e: placement.on_incident(rt, event_id=uuid.uuid4().hex, incident=e))
+                for e in (earlier, later)
+            }
+            if order == "at once":
+                await asyncio.gather(*(p() for p in place.values()))
+            else:
+                first, second = (later, earlier) if order == "later first" else (earlier, later)
+                await place[first.incident_id]()
+                await place[second.incident_id]()
+            placed = await case_of(cw, earlier.incident_id), await case_of(cw, later.incident_id)
+            for again in place.values():  # redeliveries add nothing
+                await again()
+            assert placed == (await case_of(cw, earlier.incident_id), await case_of(cw, later.incident_id))
+            return placed
+
+        for order in ("later first", "earlier first", "at once", "at once", "later first"):
+            a, b = await pair(order)
+            assert a["case_id"] != b["case_id"], order
+            assert a["suggested_incident_ids"] == b["incident_ids"], order
+            assert b["suggested_incident_ids"] == a["incident_ids"], order
+            for case in (a, b):
+                assert [e["kind"] for e in case["timeline"]] == ["opened", "link_suggested"], order
