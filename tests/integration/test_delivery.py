@@ -29,6 +29,21 @@ from tests.support.harness import ROOT, envelopes, eventually, produce, read_top
 pytestmark = pytest.mark.integration
 
 
+def case_opened(case_id: str, incident_id: str) -> CaseOpened:
+    """A case opened event, as the outbox tests store and publish it."""
+    return CaseOpened(
+        case_id=case_id,
+        incident_id=incident_id,
+        worker_key="w",
+        mission_id="kbri-seoul",
+        country="KR",
+        category="illness",
+        severity="low",
+        priority=0,
+        opened_at=datetime.now(UTC),
+    )
+
+
 def incident_envelope(**over: object) -> Envelope:
     event = IncidentAccepted(
         incident_id=uuid.uuid4().hex,
@@ -239,17 +254,7 @@ async def test_two_relays_publish_each_event_once(settings: Settings) -> None:
     await ensure_topics(settings)
     docs = []
     for i in range(200):
-        ev = CaseOpened(
-            case_id=f"c{i}",
-            incident_id=f"i{i}",
-            worker_key="w",
-            mission_id="kbri-seoul",
-            country="KR",
-            category="illness",
-            severity="low",
-            priority=0,
-            opened_at=datetime.now(UTC),
-        )
+        ev = case_opened(f"c{i}", f"i{i}")
         docs.append(box.on_insert({"_id": f"c{i}"}, [box.entry(ev, key=f"c{i}")]))
     await db["things"].insert_many(docs)
     brokers = [make_broker(settings, client_id=f"relay{i}") for i in range(2)]
@@ -286,20 +291,7 @@ async def test_a_publish_failing_midway_does_not_send_the_earlier_entries_again(
     from shared.kafka import ensure_topics, make_broker
 
     await ensure_topics(settings)
-    events = [
-        CaseOpened(
-            case_id="c1",
-            incident_id=f"i{i}",
-            worker_key="w",
-            mission_id="kbri-seoul",
-            country="KR",
-            category="illness",
-            severity="low",
-            priority=0,
-            opened_at=datetime.now(UTC),
-        )
-        for i in range(3)
-    ]
+    events = [case_opened("c1", f"i{i}") for i in range(3)]
     await db["things"].insert_one(box.on_insert({"_id": "c1"}, [box.entry(e, key="c1") for e in events]))
     broker = make_broker(settings, client_id="relay-fails-once")
     await broker.start()
@@ -339,17 +331,7 @@ async def test_a_relay_stopped_while_claiming_leaves_no_lease_and_the_next_publi
     client = connect(settings)
     db = client[settings.database("outboxtest")]
     box = Outbox(source="lindungi/casework", clock=SystemClock())
-    ev = CaseOpened(
-        case_id="c1",
-        incident_id="i1",
-        worker_key="w",
-        mission_id="kbri-seoul",
-        country="KR",
-        category="illness",
-        severity="low",
-        priority=0,
-        opened_at=datetime.now(UTC),
-    )
+    ev = case_opened("c1", "i1")
     await db["things"].insert_one(box.on_insert({"_id": "c1"}, [box.entry(ev, key="c1")]))
     sent: list[bytes] = []
 
