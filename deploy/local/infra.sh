@@ -7,8 +7,8 @@
 #   infra.sh stop-kafka | start-kafka | restart-kafka   the same for the broker
 #   infra.sh up-oidc | stop-oidc           build (cached) and start, or stop, only the OpenID provider
 # Kafka: Apache Kafka 4.x jars resolved with mvn, run with the installed Java in KRaft mode.
-# MongoDB protocol: FerretDB v1.24.2 built with Go, SQLite backend, with two small changes that
-# let SQLite use its _id index (patch_ferretdb), behind mongoserial (deploy/local/mongoserial:
+# MongoDB protocol: FerretDB v1.24.2 built with Go, SQLite backend, with small changes that
+# let SQLite use its indexes (patch_ferretdb), behind mongoserial (deploy/local/mongoserial:
 # lets one write command run at a time, because FerretDB v1 loses concurrent single-document
 # updates; MongoDB does not).
 # OpenID provider: deploy/local/oidc, the example provider of github.com/zitadel/oidc/v3 with
@@ -29,7 +29,7 @@ FERRET_DIR=$STATE/ferretdb
 FERRET_VERSION=v1.24.2
 # What .cache/bin/ferretdb must be built from: the version plus the level of patch_ferretdb.
 # Raise the level whenever patch_ferretdb changes: the next `up` rebuilds and restarts FerretDB.
-FERRET_BUILD=$FERRET_VERSION+lindungi.5
+FERRET_BUILD=$FERRET_VERSION+lindungi.6
 # Ports can be moved (e.g. to run a second copy beside a running one).
 KAFKA_PORT=${LINDUNGI_KAFKA_PORT:-9092}
 CONTROLLER_PORT=${LINDUNGI_KAFKA_CONTROLLER_PORT:-19093}
@@ -97,7 +97,16 @@ patch_src() {
 #    and boolean equality and `$in` on top-level fields (array fields by their elements), and date
 #    bounds (`$lt`, `$lte`, `$gt`, `$gte`), are now handed to SQLite too, written as FerretDB writes
 #    its index expressions, so an index declared on the field answers the equalities
-#    (deploy/local/ferretdb/lindungi_pushdown.go says why the result is never too small).
+#    (deploy/local/ferretdb/lindungi_pushdown.go says why the result is never too small); so is
+#    `_id: {$in: [...]}` of strings and ObjectIDs, answered by the _id index (a batch of marks by
+#    ids read every document of the collection before).
+# 5. Date bounds are compared as numbers, on `_ferretdb_sjson->>'field'`, which the declared
+#    index (on the field's JSON text, `->`) cannot answer: a timer loop's `{due_at: {$lte: now}}`
+#    read every pending timer. The registry now keeps, beside every index whose first key is a
+#    plain top-level field, a SQLite index on that expression, made with the index (and made when
+#    missing whenever indexes are created, so older data files get it at the services' next
+#    start) and dropped with the last index starting with the field
+#    (deploy/local/ferretdb/lindungi_indexes.go).
 patch_ferretdb() { # src
   local sq=$1/internal/backends/sqlite
   # shellcheck disable=SC2016 # the $ in '$._id' is SQLite's, not the shell's
@@ -120,6 +129,11 @@ func lindungiOneID(filter *types.Document) bool {
 }
 EOF
   cp "$HERE/ferretdb/lindungi_pushdown.go" "$sq/lindungi_pushdown.go"
+  cp "$HERE/ferretdb/lindungi_indexes.go" "$sq/metadata/lindungi_indexes.go"
+  patch_src "$sq/metadata/registry.go" 1 $'\t\tcreated = append(created, index.Name)\n\t\tc.Settings.Indexes = append(c.Settings.Indexes, index)\n\t}\n' \
+    $'\t\tcreated = append(created, index.Name)\n\t\tc.Settings.Indexes = append(c.Settings.Indexes, index)\n\t}\n\n\tif err := lindungiEnsureScalarIndexes(ctx, db, c); err != nil {\n\t\t_ = r.indexesDrop(ctx, dbName, collectionName, created)\n\t\treturn lazyerrors.Error(err)\n\t}\n'
+  patch_src "$sq/metadata/registry.go" 1 $'\t\tc.Settings.Indexes = slices.Delete(c.Settings.Indexes, i, i+1)\n' \
+    $'\t\tgone := c.Settings.Indexes[i]\n\t\tc.Settings.Indexes = slices.Delete(c.Settings.Indexes, i, i+1)\n\n\t\tif err := lindungiDropScalarIndex(ctx, db, c, gone); err != nil {\n\t\t\treturn lazyerrors.Error(err)\n\t\t}\n'
   patch_src "$sq/collection.go" 1 $'\n\tq += whereClause\n' \
     $'\n\twhereClause, args = lindungiWhere(params.Filter, whereClause, args)\n\tq += whereClause\n'
   patch_src "$sq/collection.go" 1 $'\n\torderByClause := prepareOrderByClause(params.Sort)\n' \

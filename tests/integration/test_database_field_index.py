@@ -8,7 +8,10 @@ builds it with `lindungi_pushdown.go`, which hands SQLite the plain string terms
 document MongoDB would return, so the first test compares answers for the strings most likely
 to be written differently (escapes, quotes, non-ASCII, control characters) and for fields that
 hold arrays, documents, numbers or nothing; it holds on any MongoDB-protocol server. The second
-reads the server's own plan (see test_database_id_index.py for how each server answers).
+reads the server's own plan (see test_database_id_index.py for how each server answers). Date
+bounds (a timer due, a lease expired) are handed to SQLite as numbers, which FerretDB's own index
+on the field cannot answer; the build keeps a second SQLite index for them beside every index
+whose first key is a plain field, and the date-bound tests check both the answers and the plan.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from pymongo.errors import DuplicateKeyError
 
 from shared.mongo import Doc, connect
 from shared.settings import Settings
-from tests.integration.test_database_id_index import _stages
+from tests.integration.test_database_id_index import _explain, _stages
 
 pytestmark = pytest.mark.integration
 
@@ -134,6 +137,65 @@ async def test_date_bounds_and_booleans_return_exactly_what_mongodb_returns(sett
         assert await ids({"pending": False, "due_at": {"$lte": now}}) == ["arr", "t01", "t03", "t05"]
         assert await coll.count_documents({"pending": {"$in": [True]}}) == 11
         assert (await coll.delete_many({"due_at": {"$lt": t0 + timedelta(minutes=2)}})).deleted_count == 3
+    finally:
+        await client.close()
+
+
+def _served_by_an_index(explained: Doc, table: str) -> bool:
+    planner = explained["queryPlanner"]
+    if "Plan" in planner:  # FerretDB (SQLite): SEARCH ... USING INDEX, never SCAN of the table
+        details = [str(row) for row in planner["Plan"]]
+        return any("SEARCH" in d and "USING INDEX" in d for d in details) and not any(
+            f"detail=SCAN {table}" in d for d in details
+        )
+    names = {s["stage"] for s in _stages(planner["winningPlan"])}  # MongoDB
+    return "IXSCAN" in names and "COLLSCAN" not in names
+
+
+async def test_a_date_bound_on_an_indexed_field_uses_an_index(settings: Settings) -> None:
+    """The timer loop's `{due_at: {$lte: now}}` and a lease sweep's `{lease_until: {$lt: now}}` are
+    index reads: at 100,000 pending timers a scan took 6.6 s a pass (docs/performance.md)."""
+    t0 = datetime(2026, 11, 20, 6, 0, tzinfo=UTC)
+    client = connect(settings)
+    try:
+        coll = client[settings.database("store")]["timers"]
+        await coll.create_index([("due_at", 1)])
+        await coll.create_index([("lease_until", 1), ("status", 1)])  # the field first in a compound index
+        await coll.insert_many(
+            [
+                {
+                    "_id": f"t{i:03d}",
+                    "due_at": t0 + timedelta(minutes=i),
+                    "lease_until": t0 + timedelta(minutes=300 - i),
+                    "status": "assigned",
+                    "pending": i % 2 == 0,
+                }
+                for i in range(300)
+            ]
+        )
+        now = t0 + timedelta(minutes=5)
+        bounds: list[Doc] = [
+            {"due_at": {"$lte": now}},
+            {"due_at": {"$gte": now, "$lt": now + timedelta(minutes=3)}},
+            {"due_at": {"$lte": now}, "pending": True},  # another key, without index: still the range
+            {"lease_until": {"$lt": now}},
+        ]
+        for f in bounds:
+            explained = await _explain(coll, f)
+            assert _served_by_an_index(explained, "timers"), (f, explained["queryPlanner"])
+        assert await coll.count_documents({"due_at": {"$lte": now}}) == 6
+        assert await coll.count_documents({"due_at": {"$lte": now}, "pending": True}) == 3
+        assert await coll.count_documents({"lease_until": {"$lt": t0 + timedelta(minutes=1)}}) == 0
+        assert await coll.count_documents({"lease_until": {"$lte": t0 + timedelta(minutes=1)}}) == 1
+
+        # Dropping the index (and with it what serves the bound) and making it again works, and the
+        # answers stay the same without any index.
+        await coll.drop_index("due_at_1")
+        assert await coll.count_documents({"due_at": {"$lte": now}}) == 6
+        await coll.create_index([("due_at", 1)])
+        explained = await _explain(coll, {"due_at": {"$lte": now}})
+        assert _served_by_an_index(explained, "timers"), explained["queryPlanner"]
+        assert await coll.count_documents({"due_at": {"$lte": now}}) == 6
     finally:
         await client.close()
 

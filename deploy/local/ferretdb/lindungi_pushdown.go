@@ -1,11 +1,14 @@
 // Lindungi's addition to FerretDB v1.24.2's SQLite backend (copied into
 // internal/backends/sqlite by deploy/local/infra.sh at build time; see patch_ferretdb there).
 //
-// FerretDB 1.24 gives SQLite no filter but `_id`: every other query reads and decodes every
-// document of the collection in Go, then filters. lindungiWhere also hands SQLite the plain
+// FerretDB 1.24 gives SQLite no filter but a scalar `_id`: every other query reads and decodes
+// every document of the collection in Go, then filters. lindungiWhere also hands SQLite the plain
 // equality and `$in` terms of string values on top-level fields, written as FerretDB writes its
 // index expressions (`_ferretdb_sjson->'field'`), so SQLite can answer them from an index
-// declared on the field (or at least scan in C without decoding).
+// declared on the field (or at least scan in C without decoding); `_id: {$in: [...]}` of strings
+// and ObjectIDs, on the expression of the `_id` index (metadata.IDColumn as infra.sh patches it);
+// and date bounds on `_ferretdb_sjson->>'field'`, which the scalar index the registry keeps beside
+// an index starting with the field answers (metadata/lindungi_indexes.go).
 //
 // Always a superset of the true answer, never a subset, because the handler filters every
 // document the backend returns by the whole filter again (backends.Collection.Query: "Filter
@@ -16,6 +19,10 @@
 //     `_id`); and date bounds (`{f: {$lte: t}}`, `{f: {$gte: a, $lt: b}}`), compared as the
 //     milliseconds FerretDB stores a date as (a number of another kind may pass; the handler
 //     drops it);
+//   - `_id` (never an array in MongoDB) only by `$in` of strings and ObjectIDs, compared as the
+//     JSON text FerretDB stores, exactly as FerretDB's own scalar `_id` pushdown does;
+//   - an `$in` of more than lindungiMaxIn values is not pushed down (SQLite takes at most 32766
+//     parameters a statement);
 //   - a document whose field holds an array (which MongoDB matches by its elements) passes when
 //     one of its elements is one of the values (SQLite's json_each decodes each element; a
 //     nested array's text may also compare equal, which only makes the answer larger): the JSON
@@ -25,7 +32,6 @@ package sqlite
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
 
@@ -35,7 +41,8 @@ import (
 	"github.com/FerretDB/FerretDB/internal/util/must"
 )
 
-var lindungiPlainKey = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+// lindungiMaxIn is the most values of an `$in` pushed down.
+const lindungiMaxIn = 1000
 
 // lindungiValues returns the values a filter term asks a field to equal (strings or booleans,
 // each as FerretDB stores it and as SQLite's json_each gives an array element), or nil.
@@ -57,7 +64,7 @@ func lindungiValues(v any) (stored []any, elements []any) {
 			return nil, nil
 		}
 		arr, ok := must.NotFail(d.Get("$in")).(*types.Array)
-		if !ok || arr.Len() == 0 {
+		if !ok || arr.Len() == 0 || arr.Len() > lindungiMaxIn {
 			return nil, nil
 		}
 		for i := 0; i < arr.Len(); i++ {
@@ -91,10 +98,33 @@ func lindungiRanges(v any, field string) (string, []any) {
 		if !known || !isTime {
 			return "", nil
 		}
-		parts = append(parts, fmt.Sprintf("%s->>'%s' %s ?", metadata.DefaultColumn, field, op))
+		parts = append(parts, fmt.Sprintf("%s %s ?", metadata.LindungiScalarExpr(field), op))
 		args = append(args, t.UnixMilli())
 	}
 	return strings.Join(parts, " AND "), args
+}
+
+// lindungiIDs returns the `_id` values of `{$in: [...]}` (strings and ObjectIDs, as FerretDB
+// stores them), or nil.
+func lindungiIDs(v any) []any {
+	d, ok := v.(*types.Document)
+	if !ok || d.Len() != 1 || d.Keys()[0] != "$in" {
+		return nil
+	}
+	arr, ok := must.NotFail(d.Get("$in")).(*types.Array)
+	if !ok || arr.Len() == 0 || arr.Len() > lindungiMaxIn {
+		return nil
+	}
+	ids := make([]any, 0, arr.Len())
+	for i := 0; i < arr.Len(); i++ {
+		switch x := must.NotFail(arr.Get(i)).(type) {
+		case string, types.ObjectID:
+			ids = append(ids, string(must.NotFail(sjson.MarshalSingleValue(x))))
+		default:
+			return nil
+		}
+	}
+	return ids
 }
 
 // lindungiWhere extends where (and its args) with the filter's plain terms; see above.
@@ -108,10 +138,18 @@ func lindungiWhere(filter *types.Document, where string, args []any) (string, []
 	}
 	var terms []string
 	for _, k := range filter.Keys() {
-		if k == "_id" || seen[k] != 1 || !lindungiPlainKey.MatchString(k) {
+		if seen[k] != 1 || !metadata.LindungiPlainKey.MatchString(k) {
 			continue
 		}
 		v := must.NotFail(filter.Get(k))
+		if k == "_id" {
+			if ids := lindungiIDs(v); len(ids) > 0 {
+				marks := strings.Repeat("?, ", len(ids)-1) + "?"
+				terms = append(terms, fmt.Sprintf("%s IN (%s)", metadata.IDColumn, marks))
+				args = append(args, ids...)
+			}
+			continue
+		}
 		col := fmt.Sprintf("%s->'%s'", metadata.DefaultColumn, k)
 		isArray := fmt.Sprintf("(%s >= '[' AND %s < '\\')", col, col)
 		if cmp, cmpArgs := lindungiRanges(v, k); cmp != "" {
