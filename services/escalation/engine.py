@@ -339,79 +339,90 @@ class Escalation:
         """Fire every chain slot due now (several passes until none is left); return how many fired here."""
         total = 0
         while True:
-            now = self.rt.clock.now()
-            due = await store.due(self.rt.db, now, limit or self.batch)
+            due = await store.due(self.rt.db, self.rt.clock.now(), limit or self.batch)
             if not due:
                 return total
             random.shuffle(due)  # replicas scanning the same due set rarely collide
             progressed = fired_now = 0
-            batch: list[tuple[str, list[Doc]]] = []
-            for chain in due:
-                fired, moved = await self._fire(chain, now, batch)
+            for at in range(0, len(due), EMIT_EVERY):
+                fired, moved = await self._fire_group(due[at : at + EMIT_EVERY])
                 fired_now += fired
                 progressed += moved
-                if len(batch) >= EMIT_EVERY:
-                    await store.emit_batch(self.rt.db, batch)
-                    batch = []
-                    self.rt.relay.wake()
             total += fired_now
-            if batch:
-                # One outbox document for the pass: the decisions are the fence, so batching
-                # their events costs nothing in correctness and saves writes (FerretDB writes are slow).
-                await store.emit_batch(self.rt.db, batch)
-                self.rt.relay.wake()
             if not progressed:
                 return total
 
-    async def _fire(self, chain: Doc, now: datetime, batch: list[tuple[str, list[Doc]]]) -> tuple[int, int]:
-        """Fire a chain's due slot once; (fired here, chain moved on)."""
-        # A cheap read (reads are not serialised, writes are) drops candidates another replica
-        # has moved on since our scan; the firing record stays the fence for the rest.
-        fresh = await store.live_chain(self.rt.db, chain["_id"])
-        if fresh is None or fresh["slot"] != chain["slot"]:
-            return 0, 0
-        now = self.rt.clock.now()  # the firing's own time: a pass can take a while
-        slots = chains.schedule(chain["stages"])
-        slot_no = int(chain["slot"])
-        if slot_no >= len(slots):
-            await store.close(self.rt.db, chain, state="done", at=now, by="timer")
-            return 0, 1
-        slot = slots[slot_no]
-        due_at = utc(chain["due_at"])
-        firing = chains.slot_firing(chain, slot, now)
-        decision_id = actions.slot_decision_id(chain["_id"], slot.label)
-        extra = {"kind": "slot", "chain_id": chain["_id"], "due_at": due_at}
-        fired = await self._record(decision_id, firing, extra, batch=batch)
-        if fired:
-            self.fired += 1
-            self.lateness_seconds.observe(max((now - due_at).total_seconds(), 0.0))
-            if self.keep_lateness:
-                self.lateness.append((now - due_at).total_seconds())
-        else:
-            decided = await store.get_decision(self.rt.db, decision_id)
-            if decided is not None and decided.get("outcome") == "cancelled":
-                await store.close(self.rt.db, chain, state="cancelled", at=now, by=decided.get("by", "?"))
-                return 0, 1
-        # Fired here or before (by another replica, or by us before a crash): move on.
-        if slot_no + 1 < len(slots):
-            started = utc(chain["started_at"])
-            await store.advance(
-                self.rt.db, chain["_id"], slot_no + 1, started + timedelta(seconds=slots[slot_no + 1].offset)
-            )
-        else:
-            await store.close(self.rt.db, chain, state="done", at=now, by="timer")
-        return int(fired), 1
+    async def _fire_group(self, group: list[Doc]) -> tuple[int, int]:
+        """Fire the due slots of a few chains once each; (fired here, chains moved on).
 
-    async def _record(
-        self,
-        decision_id: str,
-        firing: actions.Firing,
-        extra: Doc,
-        *,
-        batch: list[tuple[str, list[Doc]]] | None = None,
-    ) -> bool:
-        """Decide a firing once (the fence), then put its events in the outbox; False if decided before."""
-        doc = {
+        A handful of writes for the group rather than four for each chain: one read of the
+        chains, one insert of their firing records (each its own insert, so the fence is the same
+        unique `_id` as a single decision's), one outbox document, one write of the advances.
+        """
+        db = self.rt.db
+        # A cheap read drops candidates another replica has moved on since our scan; the firing
+        # record stays the fence for the rest.
+        fresh = await store.live_chains(db, [c["_id"] for c in group])
+        now = self.rt.clock.now()  # the firing's own time: a pass can take a while
+        ended: list[tuple[Doc, str, str]] = []  # (chain, state, by) to close
+        slotted: list[tuple[Doc, list[chains.Slot], int]] = []
+        docs: list[Doc] = []
+        for chain in group:
+            current = fresh.get(chain["_id"])
+            if current is None or current["slot"] != chain["slot"]:
+                continue
+            slots = chains.schedule(chain["stages"])
+            slot_no = int(chain["slot"])
+            if slot_no >= len(slots):
+                ended.append((chain, "done", "timer"))
+                continue
+            firing = chains.slot_firing(chain, slots[slot_no], now)
+            decision_id = actions.slot_decision_id(chain["_id"], slots[slot_no].label)
+            extra = {"kind": "slot", "chain_id": chain["_id"], "due_at": utc(chain["due_at"])}
+            slotted.append((chain, slots, slot_no))
+            docs.append(self._decision_doc(decision_id, firing, extra))
+        recorded = await store.decide_many(db, docs) if docs else []
+        fresh_events = [
+            (d["_id"], d["events"]) for d, new in zip(docs, recorded, strict=True) if new and d["events"]
+        ]
+        if fresh_events:
+            await store.emit_batch(db, fresh_events)
+            self.rt.relay.wake()
+        before = await store.get_decisions(
+            db, [d["_id"] for d, new in zip(docs, recorded, strict=True) if not new]
+        )
+        moves: list[tuple[str, int, datetime]] = []
+        for (chain, slots, slot_no), doc, new in zip(slotted, docs, recorded, strict=True):
+            if new:
+                self.fired += 1
+                late = max((now - doc["due_at"]).total_seconds(), 0.0)
+                self.lateness_seconds.observe(late)
+                if self.keep_lateness:
+                    self.lateness.append((now - doc["due_at"]).total_seconds())
+            else:
+                decided = before.get(doc["_id"])
+                if decided is not None and decided.get("outcome") == "cancelled":
+                    ended.append((chain, "cancelled", decided.get("by", "?")))
+                    continue
+                if decided is not None:
+                    await self._emit_for_dead_decider(decided, doc["events"])
+            # Fired here or before (by another replica, or by us before a crash): move on.
+            if slot_no + 1 < len(slots):
+                started = utc(chain["started_at"])
+                moves.append(
+                    (chain["_id"], slot_no + 1, started + timedelta(seconds=slots[slot_no + 1].offset))
+                )
+            else:
+                ended.append((chain, "done", "timer"))
+        await store.advance_many(db, moves)
+        for chain, state, by in ended:
+            await store.close(db, chain, state=state, at=now, by=by)
+        return sum(recorded), len(moves) + len(ended)
+
+    def _decision_doc(self, decision_id: str, firing: actions.Firing, extra: Doc) -> Doc:
+        """The record of a firing: the fence, and what it decided, with its events kept so that a
+        decision whose decider died can still be emitted."""
+        return {
             "_id": decision_id,
             "outcome": "fired",
             "rule_id": firing.rule_id,
@@ -426,27 +437,31 @@ class Escalation:
             "skipped": firing.skipped,
             "emitted": not firing.emissions,
             **extra,
+            "events": [self.rt.outbox.entry(e.event, key=e.key, id=e.id) for e in firing.emissions],
         }
-        entries = [self.rt.outbox.entry(e.event, key=e.key, id=e.id) for e in firing.emissions]
-        doc["events"] = entries  # kept, so a decision whose decider died can still be emitted
+
+    async def _record(self, decision_id: str, firing: actions.Firing, extra: Doc) -> bool:
+        """Decide a firing once (the fence), then put its events in the outbox; False if decided before."""
+        doc = self._decision_doc(decision_id, firing, extra)
         if await store.decide(self.rt.db, doc):
-            if entries and batch is not None:
-                batch.append((decision_id, entries))
-            elif entries:
-                await store.emit_batch(self.rt.db, [(decision_id, entries)])
+            if doc["events"]:
+                await store.emit_batch(self.rt.db, [(decision_id, doc["events"])])
             return True
-        # Decided before. If the decider died between deciding and emitting, emit for it (same
-        # envelope ids, so a consumer that saw them drops them); a live decider gets its grace.
         before = await store.get_decision(self.rt.db, decision_id)
+        if before is not None:
+            await self._emit_for_dead_decider(before, doc["events"])
+        return False
+
+    async def _emit_for_dead_decider(self, before: Doc, entries: list[Doc]) -> None:
+        """Met a decision made before: if its decider died between deciding and emitting, emit for
+        it (same envelope ids, so a consumer that saw them drops them); a live one gets its grace."""
         if (
-            before is not None
-            and before.get("outcome") == "fired"
+            before.get("outcome") == "fired"
             and not before.get("emitted")
             and time.time() - float(before.get("decided_wall", 0)) > self.emit_grace_seconds
         ):
-            await store.emit_batch(self.rt.db, [(decision_id, before.get("events") or entries)])
+            await store.emit_batch(self.rt.db, [(before["_id"], before.get("events") or entries)])
             self.rt.relay.wake()
-        return False
 
     async def repair(self) -> int:
         """Emit decisions whose decider died before emitting them (older than the grace period)."""

@@ -15,7 +15,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from pymongo import DESCENDING, ReturnDocument
+from pymongo import DESCENDING, ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
@@ -130,6 +130,11 @@ async def live_chain(db: AsyncDatabase[Doc], chain_id: str) -> Doc | None:
     return await db[CHAINS].find_one({"_id": chain_id})
 
 
+async def live_chains(db: AsyncDatabase[Doc], chain_ids: list[str]) -> dict[str, Doc]:
+    """The live chains among these ids, in one read by `_id`."""
+    return {d["_id"]: d async for d in db[CHAINS].find({"_id": {"$in": chain_ids}})}
+
+
 async def live_for_subjects(db: AsyncDatabase[Doc], subjects: list[str]) -> list[Doc]:
     """The live chains of some subjects, found by _id only (one lookup per subject, then per chain)."""
     out = []
@@ -157,6 +162,13 @@ async def pending_timers(db: AsyncDatabase[Doc]) -> tuple[int, datetime | None]:
 async def advance(db: AsyncDatabase[Doc], chain_id: str, slot: int, due_at: datetime) -> None:
     """Move a chain to a later slot; $max makes a stale or repeated advance harmless."""
     await db[CHAINS].update_one({"_id": chain_id}, {"$max": {"slot": slot, "due_at": due_at}})
+
+
+async def advance_many(db: AsyncDatabase[Doc], moves: list[tuple[str, int, datetime]]) -> None:
+    """`advance` for several chains in one write (each by `_id`, each with `$max`)."""
+    if moves:
+        ops = [UpdateOne({"_id": c}, {"$max": {"slot": slot, "due_at": at}}) for c, slot, at in moves]
+        await db[CHAINS].bulk_write(ops, ordered=False)
 
 
 async def close(db: AsyncDatabase[Doc], chain: Doc, *, state: str, at: datetime, by: str) -> None:
@@ -213,6 +225,14 @@ async def decide(db: AsyncDatabase[Doc], doc: Doc) -> bool:
     return True
 
 
+async def decide_many(db: AsyncDatabase[Doc], docs: list[Doc]) -> list[bool]:
+    """Record several decisions in one write; for each, False if it was decided before (by anyone).
+    Each document is its own insert: one refused leaves the others recorded."""
+    _, before = await insert_new(db[DECIDED], docs)
+    refused = set(before)
+    return [i not in refused for i in range(len(docs))]
+
+
 async def emit_batch(db: AsyncDatabase[Doc], decisions: list[tuple[str, list[Doc]]]) -> None:
     """Put decisions' events in the outbox in one document, then mark those decisions emitted."""
     entries = [e for _, events in decisions for e in events]
@@ -250,6 +270,12 @@ async def insert_cancellations(db: AsyncDatabase[Doc], docs: list[Doc]) -> int:
 
 async def get_decision(db: AsyncDatabase[Doc], decision_id: str) -> Doc | None:
     return await db[DECIDED].find_one({"_id": decision_id})
+
+
+async def get_decisions(db: AsyncDatabase[Doc], decision_ids: list[str]) -> dict[str, Doc]:
+    if not decision_ids:
+        return {}
+    return {d["_id"]: d async for d in db[DECIDED].find({"_id": {"$in": decision_ids}})}
 
 
 async def decisions_of(db: AsyncDatabase[Doc], chain_id: str) -> list[Doc]:
