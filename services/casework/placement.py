@@ -118,13 +118,33 @@ async def _suggest_back(rt: Runtime, incident: IncidentAccepted, now: datetime) 
     before it looks (this one the waiting suggestion, the earlier one its case), so at least
     one of them sees the other; a suggestion shown twice is one (`_suggest` adds it once).
     """
-    for earlier in incident.suggested_incident_ids:
-        cases = await store.find(rt.db, {"incident_ids": earlier}, limit=5)
-        if not cases:
-            await store.wait_suggestion(rt.db, earlier=earlier, later=incident.incident_id)
-            cases = await store.find(rt.db, {"incident_ids": earlier}, limit=5)
-        for case in cases:
+    earlier = list(incident.suggested_incident_ids)
+    if not earlier:
+        return
+    # One read for all the earlier reports (the incident_ids index serves `$in` on MongoDB and on
+    # the local FerretDB), rather than one a report.
+    cases = await _cases_holding(rt, earlier)
+    missing = [e for e in earlier if not any(e in (c.get("incident_ids") or []) for c in cases)]
+    if missing:
+        for e in missing:
+            await store.wait_suggestion(rt.db, earlier=e, later=incident.incident_id)
+        cases += await _cases_holding(rt, missing)
+    for case in {c["_id"]: c for c in cases}.values():
+        if not _knows(case, incident.incident_id):
             await _suggest(rt, case["_id"], incident.incident_id, now)
+
+
+async def _cases_holding(rt: Runtime, incident_ids: list[str]) -> list[Doc]:
+    return await store.find(rt.db, {"incident_ids": {"$in": incident_ids}}, limit=5 * len(incident_ids))
+
+
+def _knows(case: Doc, incident_id: str) -> bool:
+    """The case read already holds, suggests or refused the incident: `_suggest` would change
+    nothing (each of the three only grows), so its write can be spared."""
+    return any(
+        incident_id in (case.get(f) or [])
+        for f in ("incident_ids", "suggested_incident_ids", "rejected_suggestions")
+    )
 
 
 async def _suggest(rt: Runtime, case_id: str, incident_id: str, now: datetime) -> None:
