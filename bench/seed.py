@@ -339,6 +339,12 @@ async def seed(settings: Settings, scale: float = 1.0, *, progress: bool = True)
             # the year's cases and incidents stay in memory until here: a later report joins an
             # earlier open case, and links back to earlier incidents, as it does in the services
             cases = cw_mem.take(cw_store.CASES)
+            for c in cases:
+                if c["status"] == "assigned":
+                    # held by its officer as a live desk's claims are, over the same coming month
+                    # as the chains below: a claim of months ago would have expired, and casework's
+                    # lease sweeper would release them all during the first minutes of a benchmark
+                    c["lease_until"] = YEAR_END + timedelta(days=30)
             for c in cases:  # the open cases' events, for escalation's chains below
                 if c["status"] in ("new", "triaged", "assigned", "in_progress"):
                     envs = [Envelope.model_validate(e["envelope"]) for e in c.get(OUTBOX, [])]
