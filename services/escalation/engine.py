@@ -9,7 +9,8 @@ covered by whoever next meets the decision (same envelope ids). Cancelling a cha
 remaining slots as cancelled, so a timer that loses the race to a cancel can never fire.
 
 One module, although over 400 lines: it is one class, one replica's engine, and its parts
-(events, counts, timers, repair) all decide through the same fence (`_record`) and share the
+(events, counts, timers, repair) all decide through the same fence (the unique `_id` of a record
+in `decided`: `_record` one at a time, `_fire_group` for a timer pass's group) and share the
 replica's state (the rules in force, metrics, counters the tests read). The pure parts are
 elsewhere (ruleset, evaluation, actions, chains, counting); the storage in store.py.
 """
