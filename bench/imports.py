@@ -5,10 +5,11 @@ defaults to BENCH_IMPORT_ROWS, 2,000; issue 11's figure is `python -m bench.impo
 Writes N distinct, realistic rows (NIK, passport, names without digits from a small pool so some
 are shared, dates of birth, 38 provinces, destinations weighted as placements go, agencies and
 employers shared by many rows) as one CSV text, then imports it into a fresh namespace the way
-`lindungi import FILE` does (`services.registry.imports.import_csv`, no replica running: the
-DepartureRecorded events wait in the departures' outbox). Reports rows/s overall and per tenth
-of the file (does the rate fall as the collections grow?), the time the same rows take to parse
-and validate alone (the CPU floor), and every database command the import sent, per row
+`lindungi import FILE` does (`services.registry.imports.import_csv`, in chunks of
+imports.CHUNK rows, no replica running: the DepartureRecorded events wait in the departures'
+outbox). Reports rows/s overall and per tenth of the file, or per chunk when a chunk is larger
+(does the rate fall as the collections grow?), the time the same rows take to parse and
+validate alone (the CPU floor), and every database command the import sent, per row
 (PyMongo command monitoring, as bench.commands). Then, unless BENCH_IMPORT_DRAIN=0, it starts a
 registry replica and times its outbox relay publishing the import's events to Kafka, up to
 BENCH_IMPORT_DRAIN_CAP seconds (default 120). Cleans up after itself. Nothing passes or fails.
@@ -102,14 +103,14 @@ def parse_only(text: str) -> tuple[float, int]:
 async def import_rows(settings: Settings, text: str, n: int) -> None:
     tally = watch(settings.namespace)
     rt = Runtime("registry", settings=settings)  # as `lindungi import`: nothing started
-    marks: list[float] = []
-    done = 0
+    marks: list[tuple[int, float]] = []  # (rows done, when) at each tenth of the file crossed
+    done, tenth = 0, max(n // 10, 1)
 
-    def progress(k: int) -> None:
+    def progress(k: int) -> None:  # called per chunk of rows (imports.CHUNK)
         nonlocal done
-        done += k
-        if done % max(n // 10, 1) == 0:
-            marks.append(time.perf_counter())
+        before, done = done, done + k
+        if done // tenth > before // tenth:
+            marks.append((done, time.perf_counter()))
 
     try:
         await store.ensure_indexes(rt.db)
@@ -127,11 +128,12 @@ async def import_rows(settings: Settings, text: str, n: int) -> None:
         f"  import: {report['rows']} rows in {wall:.1f} s = {n / wall:.1f} rows/s "
         f"({report['created']} created, {report['updated']} updated, {report['rejected']} rejected)"
     )
-    tenths, last = [], t0
-    for m in marks[:10]:
-        tenths.append((n // 10) / (m - last))
+    rates, last = [], (0, t0)
+    for m in marks:
+        rates.append((m[0] - last[0]) / (m[1] - last[1]))
         last = m
-    print(f"  rows/s per tenth of the file: {', '.join(f'{r:.0f}' for r in tenths)}")
+    # a chunk larger than a tenth of the file: the rate per chunk
+    print(f"  rows/s per tenth of the file (or chunk): {', '.join(f'{r:.0f}' for r in rates)}")
     print(f"  {used}")
     print(f"  database commands of the import, per row ({n}):")
     table(tally, n, "row")

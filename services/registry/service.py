@@ -1,5 +1,6 @@
 """registry's service functions: record and change departures, flag parties, retention (CSV
-exports are imported in services.registry.imports, row by row through record_departure).
+exports are imported in services.registry.imports, in chunks, from the same pieces as
+record_departure).
 
 Used by the HTTP views, the Kafka handlers and the import CLI; dependencies come in explicitly.
 """
@@ -56,14 +57,24 @@ def _event(doc: Doc, change: str, now: Any) -> DepartureRecorded:
     return DepartureRecorded(departure_id=doc["_id"], change=change, recorded_at=now, **snapshot)
 
 
-async def _record_worker(rt: Runtime, data: DepartureIn, now: datetime) -> tuple[str, Doc]:
-    """Upsert the worker a departure is about (found by NIK or passport hash); returns the worker
-    id and the identity stored (numbers encrypted, with their keyed hashes)."""
+def worker_hashes(rt: Runtime, data: DepartureIn) -> tuple[str | None, str | None]:
+    """The keyed hashes of a departure's NIK and passport number (what workers are found by)."""
     vault = rt.vault
     nik_hash = vault.lookup_hash("nik", data.nik) if data.nik else None
     passport_hash = vault.lookup_hash("passport", data.passport_number) if data.passport_number else None
-    found = await store.worker_by_hash(rt.db, nik_hash=nik_hash, passport_hash=passport_hash)
-    worker_id = found["_id"] if found else domain.worker_id_for(nik_hash or passport_hash or "")
+    return nik_hash, passport_hash
+
+
+def worker_id_of(found: Doc | None, nik_hash: str | None, passport_hash: str | None) -> str:
+    """The id of the worker found by hash, or the id a new worker gets."""
+    return found["_id"] if found else domain.worker_id_for(nik_hash or passport_hash or "")
+
+
+def worker_identity(
+    rt: Runtime, data: DepartureIn, nik_hash: str | None, passport_hash: str | None, now: datetime
+) -> Doc:
+    """The identity a worker is stored with (numbers encrypted, with their keyed hashes)."""
+    vault = rt.vault
     identity: Doc = {
         "full_name": data.full_name,
         "date_of_birth": data.date_of_birth.isoformat(),
@@ -87,27 +98,44 @@ async def _record_worker(rt: Runtime, data: DepartureIn, now: datetime) -> tuple
         if kin.get("phone"):
             kin["phone"] = vault.encrypt("phone", kin["phone"])
         identity["next_of_kin"] = kin
+    return identity
+
+
+async def _record_worker(rt: Runtime, data: DepartureIn, now: datetime) -> tuple[str, Doc]:
+    """Upsert the worker a departure is about (found by NIK or passport hash); returns the worker
+    id and the identity stored (numbers encrypted, with their keyed hashes)."""
+    nik_hash, passport_hash = worker_hashes(rt, data)
+    found = await store.worker_by_hash(rt.db, nik_hash=nik_hash, passport_hash=passport_hash)
+    worker_id = worker_id_of(found, nik_hash, passport_hash)
+    identity = worker_identity(rt, data, nik_hash, passport_hash, now)
     await store.upsert_worker(rt.db, worker_id, identity, now)
     return worker_id, identity
 
 
-async def _record_parties(rt: Runtime, data: DepartureIn) -> str | None:
-    """Make sure the departure's employer and agency exist; returns the employer's id."""
+def parties(data: DepartureIn) -> tuple[str | None, list[tuple[str, str, Doc]]]:
+    """The departure's employer id, and the employer and agency it names as (collection, id,
+    fields a new record gets)."""
     employer_id = None
+    named: list[tuple[str, str, Doc]] = []
     if data.employer_name:
         employer_id = domain.employer_id_for(data.employer_name, data.destination_country)
-        await store.ensure_party(
-            rt.db,
-            store.EMPLOYERS,
-            employer_id,
-            {"name": data.employer_name, "country": data.destination_country},
+        named.append(
+            (store.EMPLOYERS, employer_id, {"name": data.employer_name, "country": data.destination_country})
         )
     if data.agency_id:
-        await store.ensure_party(rt.db, store.AGENCIES, data.agency_id, {"licence": data.agency_licence})
+        named.append((store.AGENCIES, data.agency_id, {"licence": data.agency_licence}))
+    return employer_id, named
+
+
+async def _record_parties(rt: Runtime, data: DepartureIn) -> str | None:
+    """Make sure the departure's employer and agency exist; returns the employer's id."""
+    employer_id, named = parties(data)
+    for collection, party_id, on_insert in named:
+        await store.ensure_party(rt.db, collection, party_id, on_insert)
     return employer_id
 
 
-def _departure_snapshot(data: DepartureIn, *, worker_id: str, identity: Doc, employer_id: str | None) -> Doc:
+def departure_snapshot(data: DepartureIn, *, worker_id: str, identity: Doc, employer_id: str | None) -> Doc:
     """The departure's fields as stored (the worker's identifiers as keyed hashes only)."""
     return {
         "worker_id": worker_id,
@@ -138,6 +166,16 @@ def _departure_snapshot(data: DepartureIn, *, worker_id: str, identity: Doc, emp
     }
 
 
+def new_departure(rt: Runtime, departure_id: str, snapshot: Doc, now: datetime) -> tuple[Doc, Doc]:
+    """A new departure (version 1), and the document to insert: the departure with its
+    DepartureRecorded outbox entry."""
+    doc = {"_id": departure_id, **snapshot, "version": 1, "created_at": now, "updated_at": now}
+    doc[f"{snapshot['status']}_at"] = now
+    change = domain.change_of(None, snapshot) or "registered"
+    entry = rt.outbox.entry(_event(doc, change, now), key=snapshot["worker_id"])
+    return doc, rt.outbox.on_insert(dict(doc), [entry])
+
+
 async def record_departure(*, rt: Runtime, data: DepartureIn, upsert: bool) -> tuple[Doc, str]:
     """Record a worker and a departure. Returns (departure, 'created'|'updated'|'unchanged').
 
@@ -148,15 +186,12 @@ async def record_departure(*, rt: Runtime, data: DepartureIn, upsert: bool) -> t
     worker_id, identity = await _record_worker(rt, data, now)
     employer_id = await _record_parties(rt, data)
     departure_id = domain.departure_id_for(worker_id, data.departure_date)
-    snapshot = _departure_snapshot(data, worker_id=worker_id, identity=identity, employer_id=employer_id)
+    snapshot = departure_snapshot(data, worker_id=worker_id, identity=identity, employer_id=employer_id)
     for _ in range(5):
         current = await store.get_departure(rt.db, departure_id)
         if current is None:
-            doc = {"_id": departure_id, **snapshot, "version": 1, "created_at": now, "updated_at": now}
-            doc[f"{snapshot['status']}_at"] = now
-            change = domain.change_of(None, snapshot) or "registered"
-            entry = rt.outbox.entry(_event(doc, change, now), key=worker_id)
-            if await store.insert_departure(rt.db, rt.outbox.on_insert(dict(doc), [entry])):
+            doc, stored = new_departure(rt, departure_id, snapshot, now)
+            if await store.insert_departure(rt.db, stored):
                 rt.relay.wake(departure_id)
                 return doc, "created"
             continue  # another writer inserted it meanwhile: treat as an update
@@ -202,11 +237,16 @@ async def update_departure(
     raise RuntimeError("departure changed concurrently too often")
 
 
+def change_to(current: Doc, changes: Doc) -> str | None:
+    """What applying changes to a departure would be called; None when it changes nothing."""
+    return domain.change_of(current, {**current, **changes})
+
+
 async def _change(*, rt: Runtime, current: Doc, changes: Doc) -> tuple[Doc, str] | None:
     """Apply changes to a departure at its current version; None if someone changed it first."""
     now = rt.clock.now()
     merged = {**current, **changes}
-    change = domain.change_of(current, merged)
+    change = change_to(current, changes)
     if change is None:
         return current, "unchanged"
     old, new = DepartureStatus(current["status"]), DepartureStatus(merged["status"])
