@@ -7,9 +7,9 @@ from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, ReplaceOne, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import DuplicateKeyError
 
-from shared.mongo import HIDDEN, Doc
+from shared.mongo import HIDDEN, Doc, bulk_write_parts
 from shared.paging import Order
 from shared.projection import keep_newer
 
@@ -309,18 +309,14 @@ async def waiting_cases(db: AsyncDatabase[Doc], statuses: list[str]) -> list[Doc
     return await db[CASES].find({"status": {"$in": statuses}}, ENTRY_SOURCE).to_list()
 
 
-async def keep_waiting_many(db: AsyncDatabase[Doc], cases: list[Doc], *, batch: int = 500) -> None:
-    """`keep_waiting` for many cases in a few round trips (the fill); the same guard per entry."""
-    for start in range(0, len(cases), batch):
-        ops = [
-            ReplaceOne({"_id": e["_id"], "version": {"$lt": e["version"]}}, e, upsert=True)
-            for e in map(waiting_entry, cases[start : start + batch])
-        ]
-        try:
-            await db[WAITING].bulk_write(ops, ordered=False)
-        except BulkWriteError as exc:  # 11000: this version or a newer one is stored already
-            if any(err.get("code") != 11000 for err in exc.details.get("writeErrors", [])):
-                raise
+async def keep_waiting_many(db: AsyncDatabase[Doc], cases: list[Doc]) -> None:
+    """`keep_waiting` for many cases in a few round trips (the fill); the same guard per entry.
+    A duplicate key is a guard that held: this version or a newer one is stored already."""
+    ops = [
+        ReplaceOne({"_id": e["_id"], "version": {"$lt": e["version"]}}, e, upsert=True)
+        for e in map(waiting_entry, cases)
+    ]
+    await bulk_write_parts(db[WAITING], ops)
 
 
 async def waiting_in(db: AsyncDatabase[Doc], queue: str, *, limit: int) -> list[Doc]:

@@ -20,7 +20,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from services.escalation import notification_store
-from shared.mongo import HIDDEN, Doc, insert_new
+from shared.mongo import HIDDEN, Doc, bulk_write_parts, insert_new
 from shared.outbox import Outbox
 
 RULESETS = "rulesets"
@@ -168,7 +168,7 @@ async def advance_many(db: AsyncDatabase[Doc], moves: list[tuple[str, int, datet
     """`advance` for several chains in one write (each by `_id`, each with `$max`)."""
     if moves:
         ops = [UpdateOne({"_id": c}, {"$max": {"slot": slot, "due_at": at}}) for c, slot, at in moves]
-        await db[CHAINS].bulk_write(ops, ordered=False)
+        await bulk_write_parts(db[CHAINS], ops)
 
 
 async def close(db: AsyncDatabase[Doc], chain: Doc, *, state: str, at: datetime, by: str) -> None:

@@ -6,9 +6,9 @@ from typing import Any
 
 from pymongo import UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import DuplicateKeyError
 
-from shared.mongo import DUPLICATE_KEY, HIDDEN, Doc, applied_once, insert_new, merge_updates
+from shared.mongo import HIDDEN, Doc, applied_once, bulk_write_parts, insert_new, merge_updates
 from shared.retention import ANONYMISED
 
 WORKERS = "workers"
@@ -80,28 +80,7 @@ async def upsert_workers(db: AsyncDatabase[Doc], workers: list[tuple[str, Doc, A
         )
         for worker_id, fields, created_at in workers
     ]
-    return await _bulk(db, WORKERS, ops)
-
-
-# Updates a bulk write sends in one command. FerretDB (build lindungi.6, the local and CI store)
-# stops answering an update command that changes about 100 existing documents (50 do not):
-# measured 30 Nov 2026; MongoDB takes 100,000. Larger once FerretDB is fixed.
-BULK_UPDATES = 32
-
-
-async def _bulk(db: AsyncDatabase[Doc], collection: str, ops: list[UpdateOne]) -> set[int]:
-    """Unordered bulk writes of BULK_UPDATES operations; the positions that met a duplicate key
-    (any other error raised)."""
-    clashed: set[int] = set()
-    for start in range(0, len(ops), BULK_UPDATES):
-        try:
-            await db[collection].bulk_write(ops[start : start + BULK_UPDATES], ordered=False)
-        except BulkWriteError as exc:
-            errors = exc.details.get("writeErrors", [])
-            if any(e.get("code") != DUPLICATE_KEY for e in errors):
-                raise
-            clashed |= {start + int(e["index"]) for e in errors}
-    return clashed
+    return await bulk_write_parts(db[WORKERS], ops)
 
 
 async def get_worker(db: AsyncDatabase[Doc], worker_id: str) -> Doc | None:
@@ -198,7 +177,7 @@ async def ensure_parties(db: AsyncDatabase[Doc], collection: str, parties: dict[
         )
         for party_id, on_insert in parties.items()
     ]
-    await _bulk(db, collection, ops)
+    await bulk_write_parts(db[collection], ops)
 
 
 async def put_party(db: AsyncDatabase[Doc], collection: str, party_id: str, fields: Doc) -> Doc | None:

@@ -1,0 +1,35 @@
+"""Bulk writes go out in commands of at most BULK_OPS operations (shared/mongo.bulk_write_parts).
+
+FerretDB (build lindungi.6) stops answering an update command of about 100 updates of existing
+documents, and stays so until restarted; a command of 80 answers in milliseconds. So every bulk
+write of the services goes through `bulk_write_parts`; this test sends 200 such updates through it
+and would hang (and wedge the store) if the parts grew past what FerretDB answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from pymongo import UpdateOne
+
+from shared.mongo import BULK_OPS, bulk_write_parts, connect
+from shared.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+
+async def test_two_hundred_updates_of_existing_documents_in_parts(settings: Settings) -> None:
+    assert BULK_OPS <= 64  # what the local FerretDB answers (see above)
+    client = connect(settings)
+    try:
+        coll = client[settings.database("store")]["bulk"]
+        await coll.insert_many([{"_id": f"d{i:03d}", "v": 0} for i in range(300)])
+        ops = [UpdateOne({"_id": f"d{i:03d}"}, {"$set": {"v": 1}}) for i in range(200)]
+        ops.append(UpdateOne({"_id": "new"}, {"$set": {"v": 1}}, upsert=True))
+        clashed = await asyncio.wait_for(bulk_write_parts(coll, ops), timeout=60)
+        assert clashed == set()
+        assert await coll.count_documents({"v": 1}) == 201
+        assert await coll.count_documents({"v": 0}) == 100
+    finally:
+        await client.close()
