@@ -61,11 +61,14 @@ async def workers_by_hashes(db: AsyncDatabase[Doc], field: str, values: list[str
     )
 
 
+def _worker_upsert(worker_id: str, fields: Doc, created_at: Any) -> tuple[Doc, Doc]:
+    """The filter and update (with upsert) that create a worker or refresh their fields."""
+    return {"_id": worker_id}, {"$set": fields, "$setOnInsert": {"created_at": created_at}}
+
+
 async def upsert_worker(db: AsyncDatabase[Doc], worker_id: str, fields: Doc, created_at: Any) -> None:
     """Create the worker or refresh their identity and contact fields (idempotent, no events)."""
-    await db[WORKERS].update_one(
-        {"_id": worker_id}, {"$set": fields, "$setOnInsert": {"created_at": created_at}}, upsert=True
-    )
+    await db[WORKERS].update_one(*_worker_upsert(worker_id, fields, created_at), upsert=True)
 
 
 async def upsert_workers(db: AsyncDatabase[Doc], workers: list[tuple[str, Doc, Any]]) -> set[int]:
@@ -74,12 +77,7 @@ async def upsert_workers(db: AsyncDatabase[Doc], workers: list[tuple[str, Doc, A
     meanwhile: not written, to be done again one by one)."""
     if not workers:
         return set()
-    ops = [
-        UpdateOne(
-            {"_id": worker_id}, {"$set": fields, "$setOnInsert": {"created_at": created_at}}, upsert=True
-        )
-        for worker_id, fields, created_at in workers
-    ]
+    ops = [UpdateOne(*_worker_upsert(*worker), upsert=True) for worker in workers]
     return await bulk_write_parts(db[WORKERS], ops)
 
 
@@ -154,28 +152,26 @@ async def aggregate(db: AsyncDatabase[Doc], pipeline: list[Doc]) -> list[Doc]:
     return await (await db[DEPARTURES].aggregate(pipeline)).to_list()
 
 
+def _party_stub(party_id: str, on_insert: Doc) -> tuple[Doc, Doc]:
+    """The filter and update (with upsert) that create an agency or employer stub once."""
+    return {"_id": party_id}, {
+        "$setOnInsert": {"flagged": False, "flags": [], "cases_opened": 0, **on_insert}
+    }
+
+
 async def ensure_party(db: AsyncDatabase[Doc], collection: str, party_id: str, on_insert: Doc) -> None:
     """Create an agency or employer stub the first time a departure or a flag names it."""
-    await db[collection].update_one(
-        {"_id": party_id},
-        {"$setOnInsert": {"flagged": False, "flags": [], "cases_opened": 0, **on_insert}},
-        upsert=True,
-    )
+    await db[collection].update_one(*_party_stub(party_id, on_insert), upsert=True)
 
 
 async def ensure_parties(db: AsyncDatabase[Doc], collection: str, parties: dict[str, Doc]) -> None:
-    """ensure_party for many agencies or employers, {id: fields a new record gets}, in one bulk
-    write. A duplicate key (another writer created one meanwhile) leaves it as that writer made it,
-    as ensure_party's retry would."""
+    """ensure_party for many agencies or employers, {id: fields a new record gets}, in a few bulk
+    commands. A duplicate key (another writer created one meanwhile) leaves the record as that
+    writer made it."""
     if not parties:
         return
     ops = [
-        UpdateOne(
-            {"_id": party_id},
-            {"$setOnInsert": {"flagged": False, "flags": [], "cases_opened": 0, **on_insert}},
-            upsert=True,
-        )
-        for party_id, on_insert in parties.items()
+        UpdateOne(*_party_stub(party_id, on_insert), upsert=True) for party_id, on_insert in parties.items()
     ]
     await bulk_write_parts(db[collection], ops)
 

@@ -24,24 +24,10 @@ from shared.mongo import connect
 from shared.outbox import Outbox, OutboxRelay
 from shared.service import Runtime
 from shared.settings import Settings
+from tests.support.escalation import case_opened
 from tests.support.harness import ROOT, envelopes, eventually, produce, read_topic, running
 
 pytestmark = pytest.mark.integration
-
-
-def case_opened(case_id: str, incident_id: str) -> CaseOpened:
-    """A case opened event, as the outbox tests store and publish it."""
-    return CaseOpened(
-        case_id=case_id,
-        incident_id=incident_id,
-        worker_key="w",
-        mission_id="kbri-seoul",
-        country="KR",
-        category="illness",
-        severity="low",
-        priority=0,
-        opened_at=datetime.now(UTC),
-    )
 
 
 def incident_envelope(**over: object) -> Envelope:
@@ -254,7 +240,7 @@ async def test_two_relays_publish_each_event_once(settings: Settings) -> None:
     await ensure_topics(settings)
     docs = []
     for i in range(200):
-        ev = case_opened(f"c{i}", f"i{i}")
+        ev = case_opened(f"c{i}", incident_id=f"i{i}")
         docs.append(box.on_insert({"_id": f"c{i}"}, [box.entry(ev, key=f"c{i}")]))
     await db["things"].insert_many(docs)
     brokers = [make_broker(settings, client_id=f"relay{i}") for i in range(2)]
@@ -291,7 +277,7 @@ async def test_a_publish_failing_midway_does_not_send_the_earlier_entries_again(
     from shared.kafka import ensure_topics, make_broker
 
     await ensure_topics(settings)
-    events = [case_opened("c1", f"i{i}") for i in range(3)]
+    events = [case_opened("c1", incident_id=f"i{i}") for i in range(3)]
     await db["things"].insert_one(box.on_insert({"_id": "c1"}, [box.entry(e, key="c1") for e in events]))
     broker = make_broker(settings, client_id="relay-fails-once")
     await broker.start()
@@ -331,7 +317,7 @@ async def test_a_relay_stopped_while_claiming_leaves_no_lease_and_the_next_publi
     client = connect(settings)
     db = client[settings.database("outboxtest")]
     box = Outbox(source="lindungi/casework", clock=SystemClock())
-    ev = case_opened("c1", "i1")
+    ev = case_opened("c1", incident_id="i1")
     await db["things"].insert_one(box.on_insert({"_id": "c1"}, [box.entry(ev, key="c1")]))
     sent: list[bytes] = []
 

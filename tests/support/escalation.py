@@ -59,10 +59,11 @@ def case_opened(
     category: Category = Category.UNPAID_WAGES,
     non_procedural: bool = False,
     at: datetime = T0,
+    incident_id: str | None = None,
 ) -> CaseOpened:
     return CaseOpened(
         case_id=case_id or uuid.uuid4().hex,
-        incident_id=uuid.uuid4().hex,
+        incident_id=incident_id or uuid.uuid4().hex,
         worker_key="wk-" + uuid.uuid4().hex[:8],
         worker_id="w-1",
         non_procedural=non_procedural,
