@@ -1,23 +1,26 @@
 """Incidents to cases: throughput and latency through intake and casework, against a raw baseline.
 
-`python -m bench.casework [N]`: starts intake and casework in-process on the real Kafka and
-MongoDB (Settings() from the environment, a fresh namespace), posts N incidents to intake's
-HTTP door, and measures until every case is readable in casework. The same run's baseline
-is a raw aiokafka consumer that inserts the same number of messages into the same database
-server. Prints throughput, the ratio system/baseline, and p50/p99 post-to-case latency.
-Nothing passes or fails on speed.
+`python -m bench.casework [N] [--rate R]`: starts intake and casework in-process on the real
+Kafka and MongoDB (Settings() from the environment, a fresh namespace), posts N incidents to
+intake's HTTP door with 20 in flight (the throughput), then N more offered at R a second (default
+20, issue 11's rate: the p50/p99 POST -> case readable), and measures until every case is
+readable in casework. The same run's baseline is a raw aiokafka consumer that inserts the same
+number of messages into the same database server. Prints throughput, the ratio
+system/baseline, and p50/p99 post-to-case latency. Nothing passes or fails on speed.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import json
+import random
 import statistics
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
+from datetime import date
 from typing import Any
 
 import httpx
@@ -26,15 +29,20 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from fastapi import FastAPI
 from pymongo import AsyncMongoClient
 
+from bench.seed import FIRST, LAST
 from services.casework.app import create_app as casework_app
 from services.intake.app import create_app as intake_app
 from shared.events.intake import IncidentAccepted
 from shared.namespace import drop_namespace
 from shared.settings import Settings
+from shared.vocab import Category, Severity
 
 N = 100  # modest: near a minute on the shared 2-core machine; pass a larger N as an argument
+# An evacuation opens the country's group case that later reports join: not one worker's case.
+CATEGORIES = [c for c in Category if c is not Category.EVACUATION]
 IN_FLIGHT = 20  # concurrent posts, like a handful of mission systems at once
 TIMEOUT = 300.0
+RATE = 20.0  # reports a second offered for the latency figure (issue 11: p99 POST -> case at 20/s)
 MISSION_CREDENTIAL = {"authorization": "Bearer dev-kbri-seoul"}
 
 
@@ -46,13 +54,27 @@ async def _running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
             yield client
 
 
-def _incident(i: int) -> dict[str, Any]:
+# The reports' workers: the seed's name pools (3,888 names, so some repeat among a few hundred
+# reports, as Indonesian names do), each with a date of birth, so each report names a distinct
+# worker (name and date of birth) and opens a case of its own; one in ten names the worker by
+# name alone, as a report of someone the mission knows little of (a same-name suggestion, never
+# a join). Deterministic per i.
+NAME_ONLY = 0.1
+
+
+def incident_report(i: int, *, mission_id: str = "kbri-seoul", country: str = "KR") -> dict[str, Any]:
+    """The i-th benchmark report: a distinct worker, a realistic category and severity."""
+    rng = random.Random(i)
+    worker: dict[str, Any] = {"full_name": f"{rng.choice(FIRST)} {rng.choice(FIRST)} {rng.choice(LAST)}"}
+    if rng.random() >= NAME_ONLY:
+        dob = date(rng.randint(1975, 2003), rng.randint(1, 12), rng.randint(1, 28))
+        worker["date_of_birth"] = dob.isoformat()
     return {
-        "mission_id": "kbri-seoul",
-        "country": "KR",
-        "worker": {"full_name": f"Bench Worker {i:05d}"},  # a worker each: every incident opens its own case
-        "category": "unpaid_wages",
-        "severity": "high",
+        "mission_id": mission_id,
+        "country": country,
+        "worker": worker,
+        "category": rng.choice(CATEGORIES).value,
+        "severity": rng.choices(list(Severity), [20, 40, 30, 10])[0].value,
         "occurred_at": "2026-11-20T09:30:00+09:00",
     }
 
@@ -62,8 +84,14 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-async def run_system(settings: Settings, n: int) -> dict[str, float]:
-    """Post n incidents to intake; wait until casework holds every case."""
+async def run_system(
+    settings: Settings, n: int, *, rate: float | None = None, first: int = 0
+) -> dict[str, float]:
+    """Post n incidents to intake (reports first.. first+n-1); wait until casework holds every case.
+
+    Closed loop (IN_FLIGHT posts at a time: the throughput) unless `rate` is given: then the
+    i-th report is sent at i / rate seconds whatever the answers (an offered load: the latency).
+    """
     posted: dict[str, float] = {}
     seen: dict[str, float] = {}
     all_seen = asyncio.Event()
@@ -80,12 +108,16 @@ async def run_system(settings: Settings, n: int) -> dict[str, float]:
 
     cw.state.runtime.after_handle.append(stored)
     async with _running(intake_app(settings)) as intake, _running(cw) as casework:
-        sem = asyncio.Semaphore(IN_FLIGHT)
+        sem = asyncio.Semaphore(IN_FLIGHT if rate is None else n)
 
         async def post(i: int) -> None:
+            if rate is not None:
+                await asyncio.sleep(max(0.0, start + i / rate - time.perf_counter()))
             async with sem:
                 t0 = time.perf_counter()
-                r = await intake.post("/v1/incidents", json=_incident(i), headers=MISSION_CREDENTIAL)
+                r = await intake.post(
+                    "/v1/incidents", json=incident_report(first + i), headers=MISSION_CREDENTIAL
+                )
                 r.raise_for_status()
                 posted[r.json()["incident_id"]] = t0
 
@@ -157,7 +189,7 @@ async def run_baseline(settings: Settings, n: int) -> dict[str, float]:
         async def send(i: int) -> None:
             async with sem:
                 eid = uuid.uuid4().hex
-                body = {"id": eid, "type": "bench", "data": {"incident_id": eid, **_incident(i)}}
+                body = {"id": eid, "type": "bench", "data": {"incident_id": eid, **incident_report(i)}}
                 sent[eid] = time.perf_counter()
                 await producer.send_and_wait(topic, json.dumps(body).encode(), key=f"w{i}".encode())
 
@@ -180,11 +212,13 @@ async def run_baseline(settings: Settings, n: int) -> dict[str, float]:
     }
 
 
-async def bench(n: int = N) -> dict[str, float]:
-    """Run the system and the baseline on one fresh namespace; the figures."""
+async def bench(n: int = N, rate: float = RATE) -> dict[str, float]:
+    """Run the system (closed loop, then at `rate` offered) and the baseline on one fresh
+    namespace; the figures."""
     settings = Settings(namespace=f"bench{uuid.uuid4().hex[:8]}_", log_level="WARNING")
     try:
         system = await run_system(settings, n)
+        offered = await run_system(settings, n, rate=rate, first=n)
         baseline = await run_baseline(settings, n)
     finally:
         await drop_namespace(settings)
@@ -197,18 +231,29 @@ async def bench(n: int = N) -> dict[str, float]:
         "ratio": sys_tput / base_tput,
         "system_p50_ms": system["p50"] * 1000,
         "system_p99_ms": system["p99"] * 1000,
+        "rate": rate,
+        "offered_p50_ms": offered["p50"] * 1000,
+        "offered_p99_ms": offered["p99"] * 1000,
+        "offered_per_s": n / offered["elapsed"],
         "baseline_p50_ms": baseline["p50"] * 1000,
         "baseline_p99_ms": baseline["p99"] * 1000,
     }
 
 
 def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else N
-    r = asyncio.run(bench(n))
+    ap = argparse.ArgumentParser(prog="python -m bench.casework")
+    ap.add_argument("n", nargs="?", type=int, default=N, help="incidents in each phase")
+    ap.add_argument("--rate", type=float, default=RATE, help="offered reports a second, for the latency")
+    args = ap.parse_args()
+    r = asyncio.run(bench(args.n, args.rate))
     print(f"casework: incidents to cases, N={r['n']:.0f} (intake HTTP -> Kafka -> casework -> MongoDB)")
     print(
         f"  system    {r['system_per_s']:8.1f} cases/s   p50 {r['system_p50_ms']:7.1f} ms   "
-        f"p99 {r['system_p99_ms']:7.1f} ms"
+        f"p99 {r['system_p99_ms']:7.1f} ms   (closed loop, {IN_FLIGHT} posts in flight)"
+    )
+    print(
+        f"  offered   {r['rate']:8.1f} /s         p50 {r['offered_p50_ms']:7.1f} ms   "
+        f"p99 {r['offered_p99_ms']:7.1f} ms   (POST -> case; {r['offered_per_s']:.1f} cases/s came out)"
     )
     print(
         f"  baseline  {r['baseline_per_s']:8.1f} msgs/s    p50 {r['baseline_p50_ms']:7.1f} ms   "

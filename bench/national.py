@@ -11,7 +11,8 @@ the existing benchmarks' functions:
 - timer lateness: T timers due now (bench.escalation.run: two engines), beside the seed's
   pending chains (due over the coming month) on the seeded store, alone on the empty one;
 - incidents -> cases: N incidents through intake and casework (bench.casework.run_system:
-  throughput and p50/p99 POST -> case readable, 20 posts in flight), and the raw-client
+  throughput and p50/p99 POST -> case readable, 20 posts in flight), N more offered at 20 a
+  second (p50/p99 POST -> case readable at that rate), and the raw-client
   baseline (bench.casework.run_baseline) in the same run, and the ratios.
 Prints each figure seeded / empty and the ratio. Nothing passes or fails on speed.
 """
@@ -87,6 +88,9 @@ async def bench(scale: float, incidents: int, rounds: int, timers: int, keep: bo
             out[f"desk {label}"] = await desk_reads(settings, rounds, fill=fill)
             out[f"timers {label}"] = await escalation_bench.run(timers, 5.0, 60.0, 2, settings=settings)
             out[f"cases {label}"] = await casework_bench.run_system(settings, incidents)
+            out[f"offered {label}"] = await casework_bench.run_system(
+                settings, incidents, rate=casework_bench.RATE, first=incidents
+            )
         out["baseline"] = await casework_bench.run_baseline(empty, incidents)
     finally:
         if not keep:
@@ -125,6 +129,10 @@ def report(r: dict[str, Any], incidents: int) -> None:
     )
     row("POST -> case p50", cs["p50"] * 1000, ce["p50"] * 1000, "ms")
     row("POST -> case p99", cs["p99"] * 1000, ce["p99"] * 1000, "ms")
+    os_, oe = r["offered seeded"], r["offered empty"]
+    rate = casework_bench.RATE
+    row(f"POST -> case p50 at {rate:.0f}/s offered", os_["p50"] * 1000, oe["p50"] * 1000, "ms")
+    row(f"POST -> case p99 at {rate:.0f}/s offered", os_["p99"] * 1000, oe["p99"] * 1000, "ms")
     base_rate = incidents / base["elapsed"]
     print(f"  raw-client baseline {base_rate:.1f} msgs/s (aiokafka consumer, one insert a message)")
     print(

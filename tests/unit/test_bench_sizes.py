@@ -1,11 +1,12 @@
-"""The national-volume benchmarks' inputs: exactly the asked number of timers falls due, and the
-CSV export bench.imports writes is valid and names distinct workers (else the import would
-measure rejections or updates of one worker, not N departures)."""
+"""The national-volume benchmarks' inputs: exactly the asked number of timers falls due, the CSV
+export bench.imports writes is valid, and it and the reports bench.casework posts name distinct
+workers (else the benchmarks would measure rejections, or updates of one worker or one case)."""
 
 from __future__ import annotations
 
 import pytest
 
+from bench.casework import incident_report
 from bench.escalation import falls_due
 from bench.imports import export
 from services.registry import domain, imports
@@ -26,3 +27,14 @@ def test_the_export_is_valid_and_every_row_a_distinct_worker() -> None:
     assert len({p.passport_number for p in parsed}) == 500
     assert len({p.full_name for p in parsed}) < 500  # some names shared, as in a real year
     assert not any(ch.isdigit() for p in parsed for ch in p.full_name)
+
+
+def test_the_incidents_bench_names_distinct_workers_some_by_a_shared_name() -> None:
+    reports = [incident_report(i) for i in range(1000)]
+    named = [r["worker"] for r in reports if "date_of_birth" in r["worker"]]
+    assert len({(w["full_name"], w["date_of_birth"]) for w in named}) == len(named)  # a worker each
+    assert 50 < len(reports) - len(named) < 150  # about one in ten by name alone
+    names = [r["worker"]["full_name"] for r in reports]
+    assert len(set(names)) < len(names)  # some names shared, as in a real year
+    assert not any(ch.isdigit() for name in names for ch in name)
+    assert reports[7] == incident_report(7)  # the same reports in every run
