@@ -361,6 +361,7 @@ async def seed(settings: Settings, scale: float = 1.0, *, progress: bool = True)
                     if picked:
                         open_events.append(picked)
             await _load(real["casework"], cw_store.CASES, cases, counts, "casework")
+            await cw_store.mark_placed_complete(cw_mem)  # placement noted every join it made
             for coll in list(cw_mem.collections):
                 await _load(real["casework"], coll, cw_mem.take(coll), counts, "casework")
             for coll in list(intake_mem.collections):

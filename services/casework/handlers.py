@@ -292,6 +292,22 @@ async def follow_case(rt: Runtime, case_id: str) -> None:
     raise RuntimeError(f"case {case_id} kept changing while its queue entry was written")
 
 
+async def fill_placed(rt: Runtime) -> None:
+    """At start, once per database: note the joins of a database from before store.PLACED (every
+    case's incidents other than the one that opened it), so that a report redelivered or replayed
+    later finds its case by `_id` (store.find_placement). Then the marker: later starts skip it.
+
+    Safe beside replicas and consumers: notes are idempotent, and a join made meanwhile notes itself.
+    """
+    if await store.placed_complete(rt.db):
+        return
+    for case in await store.incidents_held(rt.db):
+        for incident_id in case.get("incident_ids") or []:
+            if changes.case_id_for(incident_id) != case["_id"]:
+                await store.note_join(rt.db, incident_id, case["_id"])
+    await store.mark_placed_complete(rt.db)
+
+
 async def fill_waiting(rt: Runtime) -> None:
     """At start: an empty `waiting` beside waiting cases (a database from before the read model,
     or cases stored in bulk) is filled from the cases.

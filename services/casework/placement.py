@@ -31,7 +31,9 @@ async def on_incident(rt: Runtime, *, event_id: str, incident: IncidentAccepted)
     for _ in range(5):
         # Does a case hold this incident already (a redelivery), and is there an open case to
         # join (the worker's, of this family; or the country's evacuation)?
-        found = await store.find_placement(rt.db, incident_id=incident.incident_id, open_key=join)
+        found = await store.find_placement(
+            rt.db, incident_id=incident.incident_id, case_id=case_id, open_key=join
+        )
         held = [d for d in found if incident.incident_id in (d.get("incident_ids") or [])]
         if held:
             # again, in case a crash came between the writes
@@ -165,7 +167,11 @@ async def _suggest(rt: Runtime, case_id: str, incident_id: str, now: datetime) -
 
 
 async def _join(rt: Runtime, case: Doc, *, event_id: str, incident: IncidentAccepted, key: str) -> bool:
-    """Link an incident to an open case in one write; False if the case no longer holds the key."""
+    """Link an incident to an open case in one write; False if the case no longer holds the key.
+
+    The case is noted as the incident's first (store.note_join), so that a redelivered report
+    finds where it went by `_id`, even once the case is closed."""
+    await store.note_join(rt.db, incident.incident_id, case["_id"])
     now = rt.clock.now()
     prio = domain.priority(
         severity=incident.severity,

@@ -17,6 +17,10 @@ CASES = "cases"
 # Same-name suggestions that came before the case of the report they name (placement._suggest_back):
 # one document a named incident, `_id` its incident id, the later reports' incident ids in `later`.
 SUGGESTIONS_WAITING = "suggestions_waiting"
+# The case each incident joined: `_id` the incident, `case_id` the case (find_placement). A case
+# an incident opened needs no note: its id is derived from the incident's (changes.case_id_for).
+PLACED = "placed"
+PLACED_COMPLETE = "~complete"  # the marker: every join of this database is noted (fill_placed)
 # Every write of a case through this module adds one to its change count, in the same write: the
 # waiting cases' read model (below) orders what it reads of a case by it. Absent is 0.
 VERSION = "_version"
@@ -107,17 +111,62 @@ async def clear_waiting_suggestions(db: AsyncDatabase[Doc], incident_id: str) ->
     await db[SUGGESTIONS_WAITING].delete_one({"_id": incident_id})
 
 
-async def find_placement(db: AsyncDatabase[Doc], *, incident_id: str, open_key: str | None) -> list[Doc]:
-    """The cases that hold an incident, and the open case holding a worker's family key."""
-    # Two reads, not one `$or`: each is served by its own index on MongoDB, and on the local
+async def find_placement(
+    db: AsyncDatabase[Doc], *, incident_id: str, case_id: str, open_key: str | None
+) -> list[Doc]:
+    """The cases that hold an incident (or may: see below), and the open case holding a worker's
+    family key.
+
+    By `_id` only, so the cost does not grow with the cases stored: an incident is held by the
+    case it opened (`case_id`, derived from the incident), or by the case it joined, noted in
+    PLACED before the join's write (`note_join`), and after a merge also by the survivor (the
+    absorbed case keeps it too). Only when a join was noted and that case does not hold the
+    incident (a crash between the two writes, or the case changed before the join) is every case
+    asked, by `incident_ids` (an index on MongoDB; a read of every case on the local FerretDB,
+    which cannot index an array: issue 11). A caller keeps only the cases that hold it.
+    """
+    # Reads by key, never an `$or`: each is served by its own index on MongoDB, and on the local
     # FerretDB only a top-level key is handed to SQLite (an `$or` would read every case).
     projection = {"_outbox": 0, "timeline": 0}
-    found = await db[CASES].find({"incident_ids": incident_id}, projection).to_list()
+    noted = await db[PLACED].find_one({"_id": incident_id})
+    ids = sorted({case_id, *([noted["case_id"]] if noted else [])})
+    found = await db[CASES].find({"_id": {"$in": ids}}, projection).to_list()
+    if noted and not any(incident_id in (d.get("incident_ids") or []) for d in found):
+        seen = {d["_id"] for d in found}
+        everywhere = await db[CASES].find({"incident_ids": incident_id}, projection).to_list()
+        found += [d for d in everywhere if d["_id"] not in seen]
     if open_key is not None and not any(d.get("open_key") == open_key for d in found):
         holder = await db[CASES].find_one({"open_key": open_key}, projection)
         if holder is not None:
             found.append(holder)
     return found
+
+
+async def note_join(db: AsyncDatabase[Doc], incident_id: str, case_id: str) -> None:
+    """Note, before the join's write, the case an incident is joining (find_placement reads it)."""
+    for _ in range(2):
+        try:
+            await db[PLACED].replace_one({"_id": incident_id}, {"case_id": case_id}, upsert=True)
+            return
+        except DuplicateKeyError:
+            continue  # a redelivery in another replica noted it at this instant: write over it
+
+
+async def placed_complete(db: AsyncDatabase[Doc]) -> bool:
+    """Whether every join this database holds is noted in PLACED (fill_placed has run)."""
+    return await db[PLACED].find_one({"_id": PLACED_COMPLETE}) is not None
+
+
+async def mark_placed_complete(db: AsyncDatabase[Doc]) -> None:
+    try:
+        await db[PLACED].insert_one({"_id": PLACED_COMPLETE})
+    except DuplicateKeyError:
+        pass  # another replica's fill got there first
+
+
+async def incidents_held(db: AsyncDatabase[Doc]) -> list[Doc]:
+    """Every case's id and incidents (fill_placed, once per database: it reads every case)."""
+    return await db[CASES].find({}, {"incident_ids": 1}).to_list()
 
 
 # The order of case lists (GET /v1/cases), oldest first; its cursor pages them.

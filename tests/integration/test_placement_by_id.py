@@ -1,0 +1,101 @@
+"""casework places a report by reading cases by `_id`, not by asking every case whether it holds
+the incident (`incident_ids`: an array, which the local FerretDB cannot index, so that read grew
+with every case of the year: issue 11). A redelivered report still finds the case it went to,
+even once that case is closed, and so does one of a database from before the joins were noted."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from pymongo.asynchronous.collection import AsyncCollection
+
+from services.casework import placement, store
+from services.casework.app import create_app
+from shared.clock import ManualClock
+from shared.settings import Settings
+from tests.support.casework import OFFICER, incident
+from tests.support.harness import running
+
+pytestmark = pytest.mark.integration
+
+
+async def _close(cw: Any, case_id: str) -> None:
+    for path, body in [("claim", {}), ("acknowledge", {}), ("resolve", {"resolution": "paid"})]:
+        r = await cw.post(f"/v1/cases/{case_id}/{path}", json=body, headers=OFFICER)
+        assert r.status_code == 200, r.text
+
+
+async def _cases_of(cw: Any, worker_key: str) -> list[dict[str, Any]]:
+    r = await cw.get("/v1/cases", params={"worker_key": worker_key}, headers=OFFICER)
+    assert r.status_code == 200, r.text
+    found: list[dict[str, Any]] = r.json()
+    return found
+
+
+async def test_placing_reports_reads_cases_by_id_never_by_incident(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[dict[str, Any]] = []
+    real_find = AsyncCollection.find
+
+    def find(self: AsyncCollection[Any], *args: Any, **kwargs: Any) -> Any:
+        if self.name == store.CASES:
+            asked.append(dict(args[0] if args else kwargs.get("filter") or {}))
+        return real_find(self, *args, **kwargs)
+
+    app = create_app(settings, ManualClock())
+    async with running(app):
+        rt = app.state.runtime
+        monkeypatch.setattr(AsyncCollection, "find", find)
+        first = incident()
+        second = incident(worker_key=first.worker_key)  # joins the first one's case
+        opened = await placement.on_incident(rt, event_id=uuid.uuid4().hex, incident=first)
+        joined = await placement.on_incident(rt, event_id=uuid.uuid4().hex, incident=second)
+        again = await placement.on_incident(rt, event_id=uuid.uuid4().hex, incident=second)
+        monkeypatch.undo()
+    assert opened == joined == again
+    assert asked, "placement read no case at all"
+    assert not [q for q in asked if "incident_ids" in q], asked
+
+
+async def test_a_report_that_joined_a_case_since_closed_comes_back_to_it(settings: Settings) -> None:
+    app = create_app(settings, ManualClock())
+    async with running(app) as cw:
+        rt = app.state.runtime
+        first = incident()
+        second = incident(worker_key=first.worker_key)
+        case_id = await placement.on_incident(rt, event_id=uuid.uuid4().hex, incident=first)
+        assert await placement.on_incident(rt, event_id=uuid.uuid4().hex, incident=second) == case_id
+        await _close(cw, case_id)
+        # the join's event comes again (a consumer restarted before committing it): no second case
+        assert await placement.on_incident(rt, event_id=uuid.uuid4().hex, incident=second) == case_id
+        [case] = await _cases_of(cw, first.worker_key)
+        assert case["case_id"] == case_id and case["status"] == "resolved"
+        assert case["incident_ids"] == [first.incident_id, second.incident_id]
+
+
+async def test_the_joins_of_a_database_from_before_the_notes_are_noted_at_start(settings: Settings) -> None:
+    first = incident()
+    second = incident(worker_key=first.worker_key)
+    app = create_app(settings, ManualClock())
+    async with running(app) as cw:
+        rt = app.state.runtime
+        case_id = await placement.on_incident(rt, event_id=uuid.uuid4().hex, incident=first)
+        assert await placement.on_incident(rt, event_id=uuid.uuid4().hex, incident=second) == case_id
+        await _close(cw, case_id)
+        await rt.db.drop_collection(store.PLACED)  # as a database from before the notes
+        assert not await store.placed_complete(rt.db)
+
+    restarted = create_app(settings, ManualClock())
+    async with running(restarted) as cw:
+        rt = restarted.state.runtime
+        assert await store.placed_complete(rt.db)
+        assert await rt.db[store.PLACED].find_one({"_id": second.incident_id}) == {
+            "_id": second.incident_id,
+            "case_id": case_id,
+        }
+        assert await rt.db[store.PLACED].find_one({"_id": first.incident_id}) is None  # it opened the case
+        assert await placement.on_incident(rt, event_id=uuid.uuid4().hex, incident=second) == case_id
+        assert [c["case_id"] for c in await _cases_of(cw, first.worker_key)] == [case_id]
