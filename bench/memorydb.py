@@ -230,6 +230,7 @@ class MemoryCollection:
             return SimpleNamespace(matched_count=1, modified_count=1, upserted_id=None)
         if not upsert:
             return SimpleNamespace(matched_count=0, modified_count=0, upserted_id=None)
+        doc = {**self._upsert_base(query), **doc}  # as MongoDB: the filter's `_id` when the doc has none
         await self.insert_one(doc)
         return SimpleNamespace(matched_count=0, modified_count=0, upserted_id=doc["_id"])
 

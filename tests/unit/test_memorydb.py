@@ -41,4 +41,8 @@ async def test_upserts_updates_and_duplicates() -> None:
     )
     assert after is not None and after["a"] == 3
     assert await coll.find_one_and_update({"_id": "w", "a": 2}, {"$set": {"a": 4}}) is None
-    assert [d["_id"] for d in db.take("c")] == ["w"] and db.take("c") == []
+    # a replacement upserted by `_id` takes the filter's `_id`, then replaces in place
+    await coll.replace_one({"_id": "r"}, {"v": 1}, upsert=True)
+    await coll.replace_one({"_id": "r"}, {"v": 2}, upsert=True)
+    assert await coll.find_one({"_id": "r"}) == {"_id": "r", "v": 2}
+    assert [d["_id"] for d in db.take("c")] == ["w", "r"] and db.take("c") == []
