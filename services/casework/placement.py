@@ -79,8 +79,7 @@ async def _linked_case(rt: Runtime, incident: IncidentAccepted, *, family: str) 
     """
     if not incident.linked_incident_ids or incident.worker_key.startswith("group-"):
         return None
-    query = {"incident_ids": {"$in": incident.linked_incident_ids[:10]}}
-    for case in await store.find(rt.db, query, limit=10):
+    for case in await _cases_holding(rt, incident.linked_incident_ids[:10]):
         key = case.get("open_key") or ""
         if (
             domain.is_open(case["status"])
@@ -123,8 +122,7 @@ async def _suggest_back(rt: Runtime, incident: IncidentAccepted, now: datetime) 
     earlier = list(incident.suggested_incident_ids)
     if not earlier:
         return
-    # One read for all the earlier reports (the incident_ids index serves `$in` on MongoDB and on
-    # the local FerretDB), rather than one a report.
+    # The same reads for all the earlier reports, rather than one a report.
     cases = await _cases_holding(rt, earlier)
     missing = [e for e in earlier if not any(e in (c.get("incident_ids") or []) for c in cases)]
     if missing:
@@ -137,7 +135,7 @@ async def _suggest_back(rt: Runtime, incident: IncidentAccepted, now: datetime) 
 
 
 async def _cases_holding(rt: Runtime, incident_ids: list[str]) -> list[Doc]:
-    return await store.find(rt.db, {"incident_ids": {"$in": incident_ids}}, limit=5 * len(incident_ids))
+    return await store.cases_holding(rt.db, {i: case_id_for(i) for i in incident_ids})
 
 
 def _knows(case: Doc, incident_id: str) -> bool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, ReplaceOne, ReturnDocument
@@ -21,6 +21,9 @@ SUGGESTIONS_WAITING = "suggestions_waiting"
 # an incident opened needs no note: its id is derived from the incident's (changes.case_id_for).
 PLACED = "placed"
 PLACED_COMPLETE = "~complete"  # the marker: every join of this database is noted (fill_placed)
+EARLIEST = datetime.min.replace(tzinfo=UTC)
+MERGE_DEPTH = 4  # merges followed from a case to its survivor (cases_holding)
+PLACEMENT_PROJECTION: Doc = {"_outbox": 0, "timeline": 0}
 # Every write of a case through this module adds one to its change count, in the same write: the
 # waiting cases' read model (below) orders what it reads of a case by it. Absent is 0.
 VERSION = "_version"
@@ -114,32 +117,48 @@ async def clear_waiting_suggestions(db: AsyncDatabase[Doc], incident_id: str) ->
 async def find_placement(
     db: AsyncDatabase[Doc], *, incident_id: str, case_id: str, open_key: str | None
 ) -> list[Doc]:
-    """The cases that hold an incident (or may: see below), and the open case holding a worker's
-    family key.
-
-    By `_id` only, so the cost does not grow with the cases stored: an incident is held by the
-    case it opened (`case_id`, derived from the incident), or by the case it joined, noted in
-    PLACED before the join's write (`note_join`), and after a merge also by the survivor (the
-    absorbed case keeps it too). Only when a join was noted and that case does not hold the
-    incident (a crash between the two writes, or the case changed before the join) is every case
-    asked, by `incident_ids` (an index on MongoDB; a read of every case on the local FerretDB,
-    which cannot index an array: issue 11). A caller keeps only the cases that hold it.
-    """
+    """The cases that hold an incident (`cases_holding`; `case_id` the one it would open), and the
+    open case holding a worker's family key."""
     # Reads by key, never an `$or`: each is served by its own index on MongoDB, and on the local
     # FerretDB only a top-level key is handed to SQLite (an `$or` would read every case).
-    projection = {"_outbox": 0, "timeline": 0}
-    noted = await db[PLACED].find_one({"_id": incident_id})
-    ids = sorted({case_id, *([noted["case_id"]] if noted else [])})
-    found = await db[CASES].find({"_id": {"$in": ids}}, projection).to_list()
-    if noted and not any(incident_id in (d.get("incident_ids") or []) for d in found):
-        seen = {d["_id"] for d in found}
-        everywhere = await db[CASES].find({"incident_ids": incident_id}, projection).to_list()
-        found += [d for d in everywhere if d["_id"] not in seen]
+    found = await cases_holding(db, {incident_id: case_id})
     if open_key is not None and not any(d.get("open_key") == open_key for d in found):
-        holder = await db[CASES].find_one({"open_key": open_key}, projection)
+        holder = await db[CASES].find_one({"open_key": open_key}, PLACEMENT_PROJECTION)
         if holder is not None:
             found.append(holder)
     return found
+
+
+async def cases_holding(db: AsyncDatabase[Doc], opened_by: dict[str, str]) -> list[Doc]:
+    """The cases that hold any of these incidents (`opened_by`: incident id -> the id of the case
+    it opened or would open, changes.case_id_for), oldest first.
+
+    By `_id` only, so the cost does not grow with the cases stored: an incident is held by the
+    case it opened, or by the case it joined, noted in PLACED before the join's write
+    (`note_join`), and after a merge also by the survivor (the absorbed case keeps it and names
+    the survivor, `merged_into`). Only when a join was noted and no case read holds the incident
+    (a crash between the two writes, or the case changed before the join) is every case asked, by
+    `incident_ids` (an index on MongoDB; a read of every case on the local FerretDB, which cannot
+    index an array: issue 11).
+    """
+    wanted = list(opened_by)
+    notes = await db[PLACED].find({"_id": {"$in": wanted}}).to_list()
+    ids = set(opened_by.values()) | {n["case_id"] for n in notes}
+    found: dict[str, Doc] = {}
+    for _ in range(MERGE_DEPTH):
+        todo = sorted(ids - found.keys())
+        if not todo:
+            break
+        for doc in await db[CASES].find({"_id": {"$in": todo}}, PLACEMENT_PROJECTION).to_list():
+            found[doc["_id"]] = doc
+        ids = {d["merged_into"] for d in found.values() if d.get("merged_into")}
+    held = {i for d in found.values() for i in d.get("incident_ids") or []}
+    doubt = [n["_id"] for n in notes if n["_id"] not in held]
+    if doubt:
+        everywhere = db[CASES].find({"incident_ids": {"$in": doubt}}, PLACEMENT_PROJECTION)
+        found.update((d["_id"], d) for d in await everywhere.to_list())
+    holding = [d for d in found.values() if set(d.get("incident_ids") or []) & opened_by.keys()]
+    return sorted(holding, key=lambda d: (d.get("opened_at") or EARLIEST, d["_id"]))
 
 
 async def note_join(db: AsyncDatabase[Doc], incident_id: str, case_id: str) -> None:

@@ -51,11 +51,22 @@ async def test_placing_reports_reads_cases_by_id_never_by_incident(
         monkeypatch.setattr(AsyncCollection, "find", find)
         first = incident()
         second = incident(worker_key=first.worker_key)  # joins the first one's case
+        # a later report of the worker under another key, linked by intake: joins by the link
+        linked = incident(worker_key=uuid.uuid4().hex[:32], linked_incident_ids=[first.incident_id])
+        # a report naming someone by the same name alone: suggested to the first case, and back
+        named = incident(
+            worker_key=f"unidentified-{uuid.uuid4().hex}", suggested_incident_ids=[first.incident_id]
+        )
         opened = await placement.on_incident(rt, event_id=uuid.uuid4().hex, incident=first)
         joined = await placement.on_incident(rt, event_id=uuid.uuid4().hex, incident=second)
         again = await placement.on_incident(rt, event_id=uuid.uuid4().hex, incident=second)
+        by_link = await placement.on_incident(rt, event_id=uuid.uuid4().hex, incident=linked)
+        own = await placement.on_incident(rt, event_id=uuid.uuid4().hex, incident=named)
+        case = await rt.db[store.CASES].find_one({"_id": opened})
         monkeypatch.undo()
-    assert opened == joined == again
+    assert opened == joined == again == by_link != own
+    assert case["incident_ids"] == [first.incident_id, second.incident_id, linked.incident_id]
+    assert case["suggested_incident_ids"] == [named.incident_id]
     assert asked, "placement read no case at all"
     assert not [q for q in asked if "incident_ids" in q], asked
 
