@@ -63,7 +63,7 @@ def incident_handlers(rt: Runtime) -> dict[type[Event], Handler]:
 
     async def on_incident_matched(env: Envelope, matched: IncidentMatched) -> None:
         """The worker of a case was matched late: the case takes the match and says so, once."""
-        held = await store.find(rt.db, {"incident_ids": matched.incident_id}, limit=1)
+        held = await placement.cases_holding(rt, [matched.incident_id])
         if not held:
             # the same partition carried the IncidentAccepted first: its case must exist
             raise RuntimeError(f"no case holds incident {matched.incident_id} yet")

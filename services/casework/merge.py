@@ -24,7 +24,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from services.casework import domain, store
+from services.casework import domain, placement, store
 from services.casework.changes import (
     CaseUpdate,
     NotFound,
@@ -43,7 +43,7 @@ from shared.vocab import SEVERITY_RANK, Severity
 
 async def _holder(rt: Runtime, incident_id: str, *, besides: str) -> Doc:
     """The case holding an incident, other than `besides` (after a merge both list it)."""
-    found = await store.find(rt.db, {"incident_ids": incident_id}, limit=5)
+    found = await placement.cases_holding(rt, [incident_id])
     others = [doc for doc in found if doc["_id"] != besides]
     if not found:
         raise NotFound(incident_id)

@@ -79,7 +79,7 @@ async def _linked_case(rt: Runtime, incident: IncidentAccepted, *, family: str) 
     """
     if not incident.linked_incident_ids or incident.worker_key.startswith("group-"):
         return None
-    for case in await _cases_holding(rt, incident.linked_incident_ids[:10]):
+    for case in await cases_holding(rt, incident.linked_incident_ids[:10]):
         key = case.get("open_key") or ""
         if (
             domain.is_open(case["status"])
@@ -123,18 +123,19 @@ async def _suggest_back(rt: Runtime, incident: IncidentAccepted, now: datetime) 
     if not earlier:
         return
     # The same reads for all the earlier reports, rather than one a report.
-    cases = await _cases_holding(rt, earlier)
+    cases = await cases_holding(rt, earlier)
     missing = [e for e in earlier if not any(e in (c.get("incident_ids") or []) for c in cases)]
     if missing:
         for e in missing:
             await store.wait_suggestion(rt.db, earlier=e, later=incident.incident_id)
-        cases += await _cases_holding(rt, missing)
+        cases += await cases_holding(rt, missing)
     for case in {c["_id"]: c for c in cases}.values():
         if not _knows(case, incident.incident_id):
             await _suggest(rt, case["_id"], incident.incident_id, now)
 
 
-async def _cases_holding(rt: Runtime, incident_ids: list[str]) -> list[Doc]:
+async def cases_holding(rt: Runtime, incident_ids: list[str]) -> list[Doc]:
+    """The cases holding any of these incidents, oldest first, read by `_id` (store.cases_holding)."""
     return await store.cases_holding(rt.db, {i: case_id_for(i) for i in incident_ids})
 
 
