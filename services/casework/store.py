@@ -169,6 +169,8 @@ async def note_join(db: AsyncDatabase[Doc], incident_id: str, case_id: str) -> N
             return
         except DuplicateKeyError:
             continue  # a redelivery in another replica noted it at this instant: write over it
+    # never join unnoted (a later redelivery could not find the case): the handler retries
+    raise RuntimeError(f"could not note the join of incident {incident_id}")
 
 
 async def placed_complete(db: AsyncDatabase[Doc]) -> bool:
