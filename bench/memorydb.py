@@ -168,16 +168,65 @@ class _Cursor:
         return gen()
 
 
+def _indexable(value: Any) -> bool:
+    return isinstance(value, str | int)
+
+
+def _index_key(query: Doc) -> tuple[str, Any] | None:
+    """A top-level field of the query held to one string or number: its candidates come from an index."""
+    for field, value in query.items():
+        if not field.startswith("$") and "." not in field and _indexable(value):
+            return field, value
+    return None
+
+
 class MemoryCollection:
+    """Documents by `_id`, in the order written. A read by any other top-level field equal to a
+    string or number goes through an index of that field, made at its first use and kept by every
+    write (else the seed, which reads by key for every report and departure it writes, grows with
+    the square of the year). An index may name a document that no longer holds the value: every
+    candidate is matched again, so it only has to name every one that does."""
+
     def __init__(self, name: str) -> None:
         self.name = name
         self.docs: dict[Any, Doc] = {}
+        self._order: dict[Any, int] = {}  # `_id` -> when written first, for the order of answers
+        self._indexes: dict[str, dict[Any, set[Any]]] = {}
+
+    def _written(self, doc: Doc) -> None:
+        """Keep the order and every index up to date after a write of `doc` (in place or new)."""
+        self._order.setdefault(doc["_id"], len(self._order))
+        for field, index in self._indexes.items():
+            self._index_doc(field, index, doc)
+
+    @staticmethod
+    def _index_doc(field: str, index: dict[Any, set[Any]], doc: Doc) -> None:
+        value = doc.get(field)
+        for v in value if isinstance(value, list) else [value]:  # an array matches by its elements
+            if _indexable(v):
+                index.setdefault(v, set()).add(doc["_id"])
+
+    def _candidates(self, query: Doc) -> list[Doc]:
+        by_id = query.get("_id", _MISSING)
+        if by_id is not _MISSING and not isinstance(by_id, dict):
+            ids: Any = [by_id]
+        elif isinstance(by_id, dict) and set(by_id) == {"$in"}:
+            ids = by_id["$in"]
+        elif (key := _index_key(query)) is not None:
+            field, value = key
+            index = self._indexes.get(field)
+            if index is None:
+                index = self._indexes[field] = {}
+                for d in self.docs.values():
+                    self._index_doc(field, index, d)
+            ids = index.get(value, ())
+        else:
+            return list(self.docs.values())
+        found = [d for i in set(ids) if (d := self.docs.get(i)) is not None]
+        return sorted(found, key=lambda d: self._order[d["_id"]])
 
     def _select(self, query: Doc) -> list[Doc]:
-        if "_id" in query and not isinstance(query["_id"], dict):
-            doc = self.docs.get(query["_id"])
-            return [doc] if doc is not None and matches(doc, query) else []
-        return [d for d in self.docs.values() if matches(d, query)]
+        return [d for d in self._candidates(query) if matches(d, query)]
 
     async def find_one(self, query: Doc | None = None, *args: Any, **kw: Any) -> Doc | None:
         found = self._select(query or {})
@@ -193,6 +242,7 @@ class MemoryCollection:
         if doc["_id"] in self.docs:
             raise DuplicateKeyError(f"memorydb: {self.name} {doc['_id']}")
         self.docs[doc["_id"]] = copy.deepcopy(doc)
+        self._written(self.docs[doc["_id"]])
         return SimpleNamespace(inserted_id=doc["_id"])
 
     async def insert_many(self, docs: list[Doc], **kw: Any) -> Any:
@@ -207,6 +257,7 @@ class MemoryCollection:
         found = self._select(query)
         if found:
             apply_update(found[0], update, inserting=False)
+            self._written(found[0])
             return SimpleNamespace(matched_count=1, modified_count=1, upserted_id=None)
         if not upsert:
             return SimpleNamespace(matched_count=0, modified_count=0, upserted_id=None)
@@ -215,18 +266,21 @@ class MemoryCollection:
             raise DuplicateKeyError(f"memorydb: {self.name} {doc['_id']}")
         apply_update(doc, update, inserting=True)
         self.docs[doc["_id"]] = doc
+        self._written(doc)
         return SimpleNamespace(matched_count=0, modified_count=0, upserted_id=doc["_id"])
 
     async def update_many(self, query: Doc, update: Doc, **kw: Any) -> Any:
         found = self._select(query)
         for d in found:
             apply_update(d, update, inserting=False)
+            self._written(d)
         return SimpleNamespace(matched_count=len(found), modified_count=len(found), upserted_id=None)
 
     async def replace_one(self, query: Doc, doc: Doc, upsert: bool = False, **kw: Any) -> Any:
         found = self._select(query)
         if found:
             self.docs[found[0]["_id"]] = copy.deepcopy({**doc, "_id": found[0]["_id"]})
+            self._written(self.docs[found[0]["_id"]])
             return SimpleNamespace(matched_count=1, modified_count=1, upserted_id=None)
         if not upsert:
             return SimpleNamespace(matched_count=0, modified_count=0, upserted_id=None)
@@ -247,6 +301,7 @@ class MemoryCollection:
         if found:
             before = copy.deepcopy(found[0])
             apply_update(found[0], update, inserting=False)
+            self._written(found[0])
             return copy.deepcopy(found[0]) if return_document == ReturnDocument.AFTER else before
         if not upsert:
             return None

@@ -92,15 +92,28 @@ PATHS: dict[str, list[cw_domain.Action]] = {
         cw_domain.Action.CLOSE,
     ],
 }
+# A case's state by its age at the year's end. The desk claims a case within days (escalation's
+# acknowledgement rules see to it), so a case waits in its queue (new, triaged) or sits claimed and
+# not yet acknowledged (assigned) when it is recent; a few older ones have stalled in a queue.
+# Older cases are worked, wait for repatriation, or are resolved or closed. (Until 1 Dec 2026 the
+# state did not depend on the age: 8 % of the year's cases waited, some since the year's first
+# week, so the desk's queues grew with the year; docs/performance.md, "national seed".)
+RECENT = timedelta(days=3)
+RECENT_WEIGHT = {"new": 30, "triaged": 30, "assigned": 15, "in_progress": 25}
 STATE_WEIGHT = {
-    "new": 4,
-    "triaged": 4,
-    "assigned": 3,
+    "new": 0.25,
+    "triaged": 0.25,
     "in_progress": 14,
     "awaiting_repatriation": 2,
     "resolved": 14,
     "closed": 59,
 }
+
+
+def state_weights(age: timedelta) -> tuple[list[str], list[float]]:
+    """The states a case opened `age` before the year's end may be in, and their weights."""
+    weights = RECENT_WEIGHT if age <= RECENT else STATE_WEIGHT
+    return list(weights), [float(w) for w in weights.values()]
 
 
 class _Clock:
@@ -267,7 +280,6 @@ async def seed(settings: Settings, scale: float = 1.0, *, progress: bool = True)
             cw_mem = MemoryDb("casework")
             cw_rt: Any = _offline_runtime(cw_mem, "casework", clock, vault, settings)
             open_events: list[list[esc_ruleset.Incoming]] = []
-            states, state_w = list(STATE_WEIGHT), list(STATE_WEIGHT.values())
             officers = [f"seed-officer-{k:02d}" for k in range(40)]
             for i in range(n_inc):
                 occurred = YEAR_START + timedelta(days=365 * i / n_inc, minutes=rng.uniform(0, 500))
@@ -312,7 +324,7 @@ async def seed(settings: Settings, scale: float = 1.0, *, progress: bool = True)
                     case_id = await cw_placement.on_incident(cw_rt, event_id=env.id, incident=accepted)
                     case = cw_mem[cw_store.CASES].docs.get(case_id)
                     if case is not None and case["status"] == "new" and len(case["incident_ids"]) == 1:
-                        target = rng.choices(states, state_w)[0]
+                        target = rng.choices(*state_weights(YEAR_END - clock.at))[0]
                         officer = rng.choice(officers)
                         for k, action in enumerate(PATHS[target]):
                             after_claim = k > 0 and PATHS[target][k - 1] == cw_domain.Action.CLAIM

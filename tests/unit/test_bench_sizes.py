@@ -1,14 +1,18 @@
 """The national-volume benchmarks' inputs: exactly the asked number of timers falls due, the CSV
 export bench.imports writes is valid, and it and the reports bench.casework posts name distinct
-workers (else the benchmarks would measure rejections, or updates of one worker or one case)."""
+workers (else the benchmarks would measure rejections, or updates of one worker or one case), and
+the seed's desk queues hold recent cases, as a worked desk's do (else they grow with the year)."""
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 import pytest
 
 from bench.casework import incident_report
 from bench.escalation import falls_due
 from bench.imports import export
+from bench.seed import RECENT, state_weights
 from services.registry import domain, imports
 from services.registry.models import DepartureIn
 
@@ -38,3 +42,16 @@ def test_the_incidents_bench_names_distinct_workers_some_by_a_shared_name() -> N
     assert len(set(names)) < len(names)  # some names shared, as in a real year
     assert not any(ch.isdigit() for name in names for ch in name)
     assert reports[7] == incident_report(7)  # the same reports in every run
+
+
+def test_the_seeds_cases_wait_in_a_queue_when_recent_and_rarely_once_old() -> None:
+    def waiting_share(age: timedelta) -> float:
+        states, weights = state_weights(age)
+        waiting = sum(w for s, w in zip(states, weights, strict=True) if s in ("new", "triaged", "assigned"))
+        return waiting / sum(weights)
+
+    assert waiting_share(timedelta(hours=5)) >= 0.5
+    assert waiting_share(RECENT) >= 0.5
+    assert waiting_share(RECENT + timedelta(hours=1)) < 0.01
+    assert waiting_share(timedelta(days=300)) < 0.01
+    assert "closed" in state_weights(timedelta(days=300))[0]

@@ -46,3 +46,30 @@ async def test_upserts_updates_and_duplicates() -> None:
     await coll.replace_one({"_id": "r"}, {"v": 2}, upsert=True)
     assert await coll.find_one({"_id": "r"}) == {"_id": "r", "v": 2}
     assert [d["_id"] for d in db.take("c")] == ["w", "r"] and db.take("c") == []
+
+
+async def test_reads_by_key_agree_with_a_full_scan_after_every_kind_of_write() -> None:
+    coll = MemoryDb("t")["c"]
+    for i in range(30):
+        await coll.insert_one({"_id": f"d{i:02d}", "k": f"v{i % 3}", "tags": [f"t{i % 4}"], "n": i % 2})
+    assert [d["_id"] for d in await coll.find({"k": "v1"}).to_list()][:3] == ["d01", "d04", "d07"]
+    # writes after the indexes exist: a value moved, an array grown, a replacement, an upsert, a delete
+    await coll.update_one({"_id": "d01"}, {"$set": {"k": "v2"}})
+    await coll.update_many({"n": 1, "k": "v0"}, {"$push": {"tags": "late"}})
+    await coll.replace_one({"_id": "d02"}, {"k": "v1", "tags": []})
+    await coll.update_one({"_id": "new"}, {"$set": {"k": "v1", "tags": ["late"]}}, upsert=True)
+    await coll.find_one_and_update({"_id": "d05"}, {"$set": {"k": "v0"}})
+    await coll.delete_one({"_id": "d04"})
+    for query in (
+        {"k": "v1"},
+        {"k": "v2"},
+        {"k": "v0", "n": 1},
+        {"tags": "late"},
+        {"tags": "t1", "k": "v2"},
+        {"_id": {"$in": ["d09", "d01", "gone"]}},
+        {"n": 0},
+    ):
+        everything = [d for d in coll.docs.values() if matches(d, query)]
+        assert await coll.find(query).to_list() == everything, query
+    in_order = ["d02", "d07", "d10", "d13", "d16", "d19", "d22", "d25", "d28", "new"]  # as first written
+    assert [d["_id"] for d in await coll.find({"k": "v1"}).to_list()] == in_order
