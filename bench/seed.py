@@ -95,7 +95,7 @@ PATHS: dict[str, list[cw_domain.Action]] = {
 # A case's state by its age at the year's end. The desk claims a case within days (escalation's
 # acknowledgement rules see to it), so a case waits in its queue (new, triaged) or sits claimed and
 # not yet acknowledged (assigned) when it is recent; a few older ones have stalled in a queue.
-# Older cases are worked, wait for repatriation, or are resolved or closed. (Until 1 Dec 2026 the
+# Older cases are worked, wait for repatriation, or are resolved or closed. (Until 30 Nov 2026 the
 # state did not depend on the age: 8 % of the year's cases waited, some since the year's first
 # week, so the desk's queues grew with the year; docs/performance.md, "national seed".)
 RECENT = timedelta(days=3)
