@@ -191,11 +191,14 @@ class MemoryCollection:
         self.name = name
         self.docs: dict[Any, Doc] = {}
         self._order: dict[Any, int] = {}  # `_id` -> when written first, for the order of answers
+        self._written_count = 0
         self._indexes: dict[str, dict[Any, set[Any]]] = {}
 
     def _written(self, doc: Doc) -> None:
         """Keep the order and every index up to date after a write of `doc` (in place or new)."""
-        self._order.setdefault(doc["_id"], len(self._order))
+        if doc["_id"] not in self._order:
+            self._order[doc["_id"]] = self._written_count
+            self._written_count += 1
         for field, index in self._indexes.items():
             self._index_doc(field, index, doc)
 
@@ -313,6 +316,7 @@ class MemoryCollection:
         found = self._select(query)
         if found:
             del self.docs[found[0]["_id"]]
+            del self._order[found[0]["_id"]]  # written again, it comes last, as in a dict
         return SimpleNamespace(deleted_count=len(found[:1]))
 
 
