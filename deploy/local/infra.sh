@@ -29,7 +29,7 @@ FERRET_DIR=$STATE/ferretdb
 FERRET_VERSION=v1.24.2
 # What .cache/bin/ferretdb must be built from: the version plus the level of patch_ferretdb.
 # Raise the level whenever patch_ferretdb changes: the next `up` rebuilds and restarts FerretDB.
-FERRET_BUILD=$FERRET_VERSION+lindungi.6
+FERRET_BUILD=$FERRET_VERSION+lindungi.7
 # Ports can be moved (e.g. to run a second copy beside a running one).
 KAFKA_PORT=${LINDUNGI_KAFKA_PORT:-9092}
 CONTROLLER_PORT=${LINDUNGI_KAFKA_CONTROLLER_PORT:-19093}
@@ -107,6 +107,10 @@ patch_src() {
 #    missing whenever indexes are created, so older data files get it at the services' next
 #    start) and dropped with the last index starting with the field
 #    (deploy/local/ferretdb/lindungi_indexes.go).
+# 6. `{f: {$exists: true}}` read the whole collection: casework's sweep for pending claims read
+#    and decoded every case every 5 s (33 s a pass at a national year, the store's CPU taken from
+#    the incidents). It is handed to SQLite as `_ferretdb_sjson->'f' > ''`, which the declared
+#    index on the field answers (lindungi_pushdown.go).
 patch_ferretdb() { # src
   local sq=$1/internal/backends/sqlite
   # shellcheck disable=SC2016 # the $ in '$._id' is SQLite's, not the shell's

@@ -45,6 +45,8 @@ async def ensure_indexes(db: AsyncDatabase[Doc]) -> None:
     await db[CASES].create_index([("assignee", 1), ("status", 1)])
     await db[CASES].create_index([("awaiting_missions", 1), ("opened_at", 1)])  # missions' inboxes
     await db[CASES].create_index([("status", 1), ("closed_at", 1)])  # retention
+    # the sweep's read of claims whose event is still to write (with_field): a few among every case
+    await db[CASES].create_index([("_claim_pending", 1)], sparse=True)
     await db[WAITING].create_index([("queue", 1), *WAITING_ORDER])  # a queue's listing (waiting_in)
     await db[WAITING].create_index(SUMMARY_ORDER)  # the overview (waiting_summary)
 
@@ -218,6 +220,7 @@ async def claim_head(db: AsyncDatabase[Doc], query: Doc, update_doc: Doc) -> Doc
 
 
 async def with_field(db: AsyncDatabase[Doc], name: str) -> list[Doc]:
+    """The cases carrying a marker field (an index on it is declared: a sweep reads it every pass)."""
     return await db[CASES].find({name: {"$exists": True}}, {"_id": 1}).to_list()
 
 

@@ -21,6 +21,9 @@
 //     drops it);
 //   - `_id` (never an array in MongoDB) only by `$in` of strings and ObjectIDs, compared as the
 //     JSON text FerretDB stores, exactly as FerretDB's own scalar `_id` pushdown does;
+//   - `{f: {$exists: true}}` as the field's JSON text being present (`> ''`: every JSON text
+//     is longer than nothing), so an index declared on the field answers a sweeper's read of
+//     the few documents carrying a marker;
 //   - an `$in` of more than lindungiMaxIn values is not pushed down (SQLite takes at most 32766
 //     parameters a statement);
 //   - a document whose field holds an array (which MongoDB matches by its elements) passes when
@@ -127,6 +130,17 @@ func lindungiIDs(v any) []any {
 	return ids
 }
 
+// lindungiExists reports whether a term is `{$exists: true}` (a marker left for a sweeper to
+// find: casework's pending claims).
+func lindungiExists(v any) bool {
+	d, ok := v.(*types.Document)
+	if !ok || d.Len() != 1 || d.Keys()[0] != "$exists" {
+		return false
+	}
+	b, ok := must.NotFail(d.Get("$exists")).(bool)
+	return ok && b
+}
+
 // lindungiWhere extends where (and its args) with the filter's plain terms; see above.
 func lindungiWhere(filter *types.Document, where string, args []any) (string, []any) {
 	if filter == nil {
@@ -156,6 +170,13 @@ func lindungiWhere(filter *types.Document, where string, args []any) (string, []
 			// A date within the bounds, or an array (MongoDB compares its elements; kept whole).
 			terms = append(terms, fmt.Sprintf("((%s) OR %s)", cmp, isArray))
 			args = append(args, cmpArgs...)
+			continue
+		}
+		if lindungiExists(v) {
+			// Present, whatever its value (null too): the field's JSON text, which is never
+			// empty, compares above ''; absent, `->` gives NULL. A range the declared index
+			// answers (SQLite reads `IS NOT NULL` by scanning the table).
+			terms = append(terms, fmt.Sprintf("%s > ''", col))
 			continue
 		}
 		stored, elements := lindungiValues(v)
