@@ -1,6 +1,6 @@
 """Issue 11's figures on a seeded national store and on an empty one, in the same run.
 
-`python -m bench.national [--scale S] [--incidents N] [--rounds R] [--timers T] [--keep]`
+`python -m bench.national [--scale S] [--incidents N] [--rounds R] [--timers T] [--keep | --seeded NS]`
 (`make bench` runs it with LINDUNGI_SEED_SCALE, default 1: a national year). Loads the seed
 (bench.seed) into a fresh namespace, makes a second, empty one, and measures in each, reusing
 the existing benchmarks' functions:
@@ -80,25 +80,32 @@ async def desk_reads(settings: Settings, rounds: int, *, fill: int) -> dict[str,
     return out
 
 
-async def bench(scale: float, incidents: int, rounds: int, timers: int, keep: bool) -> dict[str, Any]:
-    seeded = Settings(namespace=f"national{uuid.uuid4().hex[:8]}_", log_level="WARNING")
+async def bench(
+    scale: float, incidents: int, rounds: int, timers: int, keep: bool, reuse: str = ""
+) -> dict[str, Any]:
+    """The figures; `reuse`: the namespace of a seed kept by an earlier run (--keep), measured again
+    without seeding (its timers are not: the earlier run's timers are in it)."""
+    seeded = Settings(namespace=reuse or f"national{uuid.uuid4().hex[:8]}_", log_level="WARNING")
     empty = Settings(namespace=f"empty{uuid.uuid4().hex[:8]}_", log_level="WARNING")
-    out: dict[str, Any] = {"scale": scale}
+    out: dict[str, Any] = {"scale": scale, "reused": reuse}
+    # reports numbered past any earlier run's in a reused namespace (the same number is the same report)
+    first = 1_000_000 + uuid.uuid4().int % 1_000_000 if reuse else 0
     try:
         t0 = time.monotonic()
-        loaded = await seed(seeded, scale, progress=True)
+        loaded = {"written": {}, "chains": "?"} if reuse else await seed(seeded, scale, progress=True)
         out["seed_s"] = time.monotonic() - t0
         out["seed"] = loaded
         for label, settings, fill in (("seeded", seeded, 0), ("empty", empty, 200)):
             out[f"desk {label}"] = await desk_reads(settings, rounds, fill=fill)
-            out[f"timers {label}"] = await escalation_bench.run(timers, 5.0, 60.0, 2, settings=settings)
-            out[f"cases {label}"] = await casework_bench.run_system(settings, incidents)
+            if not reuse:
+                out[f"timers {label}"] = await escalation_bench.run(timers, 5.0, 60.0, 2, settings=settings)
+            out[f"cases {label}"] = await casework_bench.run_system(settings, incidents, first=first)
             out[f"offered {label}"] = await casework_bench.run_system(
-                settings, incidents, rate=casework_bench.RATE, first=incidents
+                settings, incidents, rate=casework_bench.RATE, first=first + incidents
             )
         out["baseline"] = await casework_bench.run_baseline(empty, incidents)
     finally:
-        if not keep:
+        if not (keep or reuse):
             await drop_namespace(seeded)
         await drop_namespace(empty)
     return out
@@ -106,11 +113,14 @@ async def bench(scale: float, incidents: int, rounds: int, timers: int, keep: bo
 
 def report(r: dict[str, Any], incidents: int) -> None:
     written = r["seed"]["written"]
-    print(
-        f"national: seed at scale {r['scale']} in {r['seed_s']:.1f}s "
-        f"({written.get('registry.departures', 0)} departures, {written.get('casework.cases', 0)} cases, "
-        f"{r['seed']['chains']} pending chains; those existing already skipped)"
-    )
+    if r.get("reused"):
+        print(f"national: the seed kept in namespace {r['reused']} (scale {r['scale']}), measured again")
+    else:
+        print(
+            f"national: seed at scale {r['scale']} in {r['seed_s']:.1f}s "
+            f"({written.get('registry.departures', 0)} departures, {written.get('casework.cases', 0)} cases, "
+            f"{r['seed']['chains']} pending chains; those existing already skipped)"
+        )
     (ds, ws), (de, we) = r["desk seeded"]["depth"], r["desk empty"]["depth"]
     print(
         f"  desk reads on the largest queue: {ds:.0f} waiting seeded ({ws:.0f} in all queues), "
@@ -126,13 +136,16 @@ def report(r: dict[str, Any], incidents: int) -> None:
         s, e = r["desk seeded"][fig], r["desk empty"][fig]
         row(f"desk {fig} p50", s[0] * 1000, e[0] * 1000, "ms")
         row(f"desk {fig} p99", s[1] * 1000, e[1] * 1000, "ms")
-    ts, te = r["timers seeded"], r["timers empty"]
-    row(f"timer lateness p50 ({te['n']} due)", ts["p50"], te["p50"], "s")
-    row(f"timer lateness p99 ({te['n']} due)", ts["p99"], te["p99"], "s")
-    print(
-        f"  timers fired seeded {ts['fired']}/{ts['n']}, empty {te['fired']}/{te['n']}; exactly once: "
-        f"{bool(ts['exactly_once'])}/{bool(te['exactly_once'])}"
-    )
+    if "timers seeded" in r:
+        ts, te = r["timers seeded"], r["timers empty"]
+        row(f"timer lateness p50 ({te['n']} due)", ts["p50"], te["p50"], "s")
+        row(f"timer lateness p99 ({te['n']} due)", ts["p99"], te["p99"], "s")
+        print(
+            f"  timers fired seeded {ts['fired']}/{ts['n']}, empty {te['fired']}/{te['n']}; exactly once: "
+            f"{bool(ts['exactly_once'])}/{bool(te['exactly_once'])}"
+        )
+    else:
+        print("  timers: not measured on a reused seed")
     cs, ce, base = r["cases seeded"], r["cases empty"], r["baseline"]
     row(
         f"incidents -> cases (N={incidents})", incidents / cs["elapsed"], incidents / ce["elapsed"], "cases/s"
@@ -158,9 +171,11 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=20, help="reads of each desk page")
     ap.add_argument("--timers", type=int, default=None, help="timers due now (default: 10,000 x scale)")
     ap.add_argument("--keep", action="store_true", help="keep the seeded namespace")
+    ap.add_argument("--seeded", default="", help="measure a seed kept earlier (its namespace), not a new one")
     args = ap.parse_args()
     timers = args.timers or max(100, round(10_000 * args.scale))
-    report(asyncio.run(bench(args.scale, args.incidents, args.rounds, timers, args.keep)), args.incidents)
+    figures = bench(args.scale, args.incidents, args.rounds, timers, args.keep, args.seeded)
+    report(asyncio.run(figures), args.incidents)
 
 
 if __name__ == "__main__":
