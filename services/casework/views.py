@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 
-from services.casework import changes, claims, desk, merge, missions, placement, queues, reads, store
+from services.casework import changes, claims, desk, merge, missions, queues, reads, store
 from services.casework.changes import CaseUpdate
 from services.casework.domain import Action
 from services.casework.models import (
@@ -148,19 +148,10 @@ async def find_cases(
 ) -> list[CaseView] | list[MissionCaseView]:
     """Cases by incident(s), status, queue, assignee or worker, oldest first, a page at a time (the
     Link header names the next page); a mission only its jurisdiction's."""
-    rt = runtime(request)
     query = reads.case_query(
         who, incident_ids=incident_ids, status=status_, queue=queue, assignee=assignee, worker_key=worker_key
     )
-    if incident_ids:
-        # The cases holding them, found by `_id` as placement finds them (an array's elements are
-        # not indexed on the local FerretDB: 4 s a read at a national year); the list's own
-        # filter still applies to them.
-        held = [d["_id"] for d in await placement.cases_holding(rt, incident_ids)]
-        if not held:
-            return []
-        query["_id"] = {"$in": held}
-    docs = await store.find(rt.db, query, limit=limit + 1, after=after)
+    docs = await store.find(runtime(request).db, query, limit=limit + 1, after=after)
     docs = paging.page(request, response, docs, limit=limit, order=store.LIST_ORDER)
     if who.is_mission:
         return [reads.mission_view(d, who.id) for d in docs]

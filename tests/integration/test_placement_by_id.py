@@ -15,7 +15,7 @@ from services.casework import placement, store
 from services.casework.app import create_app
 from shared.clock import ManualClock
 from shared.settings import Settings
-from tests.support.casework import MISSION, OFFICER, incident
+from tests.support.casework import OFFICER, incident
 from tests.support.harness import running
 
 pytestmark = pytest.mark.integration
@@ -110,46 +110,3 @@ async def test_the_joins_of_a_database_from_before_the_notes_are_noted_at_start(
         assert await rt.db[store.PLACED].find_one({"_id": first.incident_id}) is None  # it opened the case
         assert await placement.on_incident(rt, event_id=uuid.uuid4().hex, incident=second) == case_id
         assert [c["case_id"] for c in await _cases_of(cw, first.worker_key)] == [case_id]
-
-
-async def test_the_case_list_by_incident_reads_cases_by_id(
-    settings: Settings, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """`GET /v1/cases?incident_id=` finds the cases as placement does, by `_id` (it read every case
-    of the year on the local FerretDB: 4 s at a national year), and answers as before."""
-    asked: list[dict[str, Any]] = []
-    real_find = AsyncCollection.find
-
-    def find(self: AsyncCollection[Any], *args: Any, **kwargs: Any) -> Any:
-        if self.name == store.CASES:
-            asked.append(dict(args[0] if args else kwargs.get("filter") or {}))
-        return real_find(self, *args, **kwargs)
-
-    app = create_app(settings, ManualClock())
-    async with running(app) as cw:
-        rt = app.state.runtime
-        first = incident()
-        second = incident(worker_key=first.worker_key)  # joins the first one's case
-        other = incident(country="MY")  # a case of another mission's jurisdiction
-        case_id = await placement.on_incident(rt, event_id=uuid.uuid4().hex, incident=first)
-        assert await placement.on_incident(rt, event_id=uuid.uuid4().hex, incident=second) == case_id
-        other_id = await placement.on_incident(rt, event_id=uuid.uuid4().hex, incident=other)
-        monkeypatch.setattr(AsyncCollection, "find", find)
-
-        async def listed(*incidents: str, headers: Any = OFFICER, **params: Any) -> list[str]:
-            r = await cw.get("/v1/cases", params={"incident_id": list(incidents), **params}, headers=headers)
-            assert r.status_code == 200, r.text
-            return [c["case_id"] for c in r.json()]
-
-        assert await listed(second.incident_id) == [case_id]  # joined: found through its note
-        assert await listed(first.incident_id) == [case_id]
-        assert await listed(other.incident_id, second.incident_id) == [case_id, other_id]  # oldest first
-        assert await listed(other.incident_id, second.incident_id, limit=1) == [case_id]
-        assert await listed("no-such-incident") == []
-        assert await listed(second.incident_id, status="closed") == []  # the list's own filter holds
-        assert await listed(other.incident_id, second.incident_id, headers=MISSION) == [
-            case_id
-        ]  # Seoul: KR only
-        monkeypatch.undo()
-    assert asked, "the list read no case at all"
-    assert all("_id" in q for q in asked if "incident_ids" in q), asked
