@@ -220,6 +220,31 @@ async def test_a_database_from_before_the_read_model_is_filled_at_start(settings
 # --- the change stamps and the per-replica cache of queue answers ----------------------------------
 
 
+def _followed(rt: Runtime) -> list[str]:
+    """The cases whose CaseOpened casework's own consumer has handled (the follow and its stamps'
+    bump done). A queue listed before that may be cached under a stamp the bump then moves."""
+    done: list[str] = []
+
+    async def seen(env: Envelope) -> None:
+        if env.type == CaseOpened.type:
+            done.append(env.data["case_id"])
+
+    rt.after_handle.append(seen)
+    return done
+
+
+async def _settled(followed: list[str], case_id: str, client: httpx.AsyncClient) -> None:
+    """Wait for the case's CaseOpened to be followed, then list its queue (and the overview) again:
+    both are cached from here under the stamp the follower left."""
+
+    async def done() -> bool:
+        return case_id in followed
+
+    await eventually(done, timeout=20)
+    assert await _listed(client, GENERAL) == [case_id]
+    assert (await _overview(client))[GENERAL]["depth"] == 1
+
+
 async def _changed_quietly(rt: Runtime, case_id: str, change: Doc) -> None:
     """A case change with no case event (nothing else follows it): the test plays the follower."""
     update = {"$set": change, "$inc": {store.VERSION: 1}}
@@ -250,9 +275,11 @@ async def test_an_unchanged_queue_is_answered_from_the_cache_and_a_lost_bump_is_
     app = create_app(settings, clock)
     rt = _rt(app)
     cache = queue_cache.of(rt)
+    followed = _followed(rt)
     async with running(app) as cw:
         case_id = await _open(settings, cw)
         await _until_listed(cw, GENERAL, [case_id])
+        await _settled(followed, case_id, cw)
         stamp = await store.stamp(rt.db, GENERAL)
         assert stamp is not None and stamp[0] >= 1, "the follower moved the queue's stamp"
         hits = cache.hits
@@ -308,10 +335,11 @@ async def test_a_lost_bump_without_redelivery_lasts_no_longer_than_the_ttl(setti
     clock = ManualClock()
     app = create_app(settings, clock)
     rt = _rt(app)
+    followed = _followed(rt)
     async with running(app) as cw:
         case_id = await _open(settings, cw)
         await _until_listed(cw, GENERAL, [case_id])
-        assert (await _overview(cw))[GENERAL]["depth"] == 1
+        await _settled(followed, case_id, cw)
         await _changed_quietly(rt, case_id, {"status": "assigned", "assignee": "officer-ani"})
         await _follow_without_bump(rt, case_id)  # the entry is gone, the stamp did not move
         assert await rt.db[store.WAITING].find_one({"_id": case_id}) is None
