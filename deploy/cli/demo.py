@@ -293,6 +293,14 @@ class Demo(Stage):
 
         rid = (await self.until("the remains repatriation", started))["repatriation_id"]
         self.narrate("the death opened a remains repatriation (rule death-remains)")
+
+        async def home_known() -> bool:
+            # The rule's request can outrun the departure on its way to repatriation: the
+            # workflow learns the worker's home when it arrives, and only then may DKI act on it.
+            doc = await self.call("repatriation", "GET", f"/v1/repatriations/{rid}", DEWI)
+            return bool(doc.get("home_province"))
+
+        await self.until("the remains repatriation to know the worker's home", home_known)
         arrival = (self.start + timedelta(hours=SCENES["arrived_cargo_terminal"])).isoformat()
         steps: list[tuple[str, str, dict[str, Any]]] = [
             ("death_certificate_and_documents", "kjri-jeddah", {"evidence": ["DC-JED-1"]}),

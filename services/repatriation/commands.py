@@ -174,6 +174,35 @@ def set_home_province(
     return wf, [Change("workflow", "home_province_set", actor, now, reason=why)]
 
 
+def learn_home(
+    plan: Plan,
+    wf: Workflow,
+    *,
+    province: str | None,
+    worker_id: str | None,
+    regency: str | None = None,
+    name: str | None = None,
+    actor: str,
+    source: str,
+    now: datetime,
+) -> Transition:
+    """The worker's home, learnt after the start (the departure or the case's match came later).
+
+    Only fills what the workflow does not know: a province the desk set stands, and a workflow
+    of another worker is left alone. Until its home is known no region may act on the workflow."""
+    if wf.status != WorkflowStatus.ACTIVE or wf.kind == "evacuation" or wf.home_province or not province:
+        return wf, []
+    if wf.worker_id and worker_id and wf.worker_id != worker_id:
+        return wf, []
+    wf = wf.model_copy(deep=True)
+    wf.home_province = province
+    wf.worker_id = wf.worker_id or worker_id
+    wf.home_regency = wf.home_regency or regency
+    wf.worker_name = wf.worker_name or name
+    why = f"unknown -> {province}: learnt from {source}"
+    return wf, [Change("workflow", "home_province_set", actor, now, reason=why)]
+
+
 def all_accounted_for(plan: Plan, wf: Workflow, *, now: datetime, reason: str) -> Transition:
     """Every worker of an evacuation is accounted for: the steps left are done with, and it completes."""
     if wf.status != WorkflowStatus.ACTIVE:

@@ -4,16 +4,18 @@ casework's cases, and intake's reports of people in an evacuation's area."""
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from services.repatriation import commands, evacuation, service, store
 from services.repatriation.evacuees import EvacueeStatus
 from services.repatriation.steps import WorkflowRequest
 from shared.envelope import Envelope, Event
-from shared.events.casework import CaseOpened
+from shared.events.casework import CaseOpened, CaseWorkerMatched
 from shared.events.intake import IncidentAccepted, IncidentMatched
 from shared.events.registry import DepartureRecorded, DepartureStatus
 from shared.events.repatriation import RepatriationRequested
 from shared.kafka import Handler
+from shared.mongo import Doc
 from shared.service import Runtime
 
 log = logging.getLogger("lindungi.repatriation")
@@ -52,6 +54,17 @@ def departure_handlers(rt: Runtime) -> dict[type[Event], Handler]:
         current = await rt.db[store.DEPARTURES].find_one({"_id": event.departure_id})
         if current is None or current["version"] != event.version:
             return  # an older snapshot: what it says is no longer true
+        await learn_home(
+            rt,
+            await store.live_without_home(rt.db, worker_id=event.worker_id),
+            province=event.home_province,
+            worker_id=event.worker_id,
+            regency=event.home_regency,
+            name=event.full_name,
+            actor="registry",
+            source=f"departure {event.departure_id} v{event.version}",
+            event_id=env.id,
+        )
         if event.status == DepartureStatus.RETURNED:
             await _returned(env, event)
         elif event.status.value in store.ABROAD:
@@ -104,7 +117,33 @@ def case_handlers(rt: Runtime) -> dict[type[Event], Handler]:
             rt.db, case_id=event.case_id, country=event.country, opened_at=event.opened_at
         )
 
-    return {CaseOpened: on_case_opened}
+    async def on_worker_matched(env: Envelope, event: CaseWorkerMatched) -> None:
+        """The case's worker matched after a rule started its workflow: the workflow learns its home."""
+        await learn_home(
+            rt,
+            await store.live_without_home(rt.db, case_id=event.case_id),
+            province=event.home_province,
+            worker_id=event.worker_id,
+            actor="casework",
+            source=f"the case's match to departure {event.departure_id or '-'}",
+            event_id=env.id,
+        )
+
+    return {CaseOpened: on_case_opened, CaseWorkerMatched: on_worker_matched}
+
+
+async def learn_home(rt: Runtime, docs: list[Doc], *, event_id: str, **known: Any) -> None:
+    """Live workflows started before their worker's home was known learn it (a region may then act).
+
+    Marked applied under its own id: the same event may act on the workflow again (a return)."""
+    now = rt.clock.now()
+    for doc in docs:
+        await service.act(
+            rt=rt,
+            workflow_id=doc["_id"],
+            decide=lambda plan, wf: commands.learn_home(plan, wf, now=now, **known),
+            event_id=f"{event_id}:home",
+        )
 
 
 def incident_handlers(rt: Runtime) -> dict[type[Event], Handler]:

@@ -124,6 +124,18 @@ async def live_for_worker(db: AsyncDatabase[Doc], worker_id: str) -> list[Doc]:
     return await db[WORKFLOWS].find({"worker_id": worker_id, "status": "active"}).to_list()
 
 
+async def live_without_home(
+    db: AsyncDatabase[Doc], *, worker_id: str | None = None, case_id: str | None = None
+) -> list[Doc]:
+    """Live workflows of a worker (index: worker_id, status) or a case (index: case_id, kind) whose
+    home province is unknown: they were started before the departure or the match was known."""
+    if not (worker_id or case_id):
+        return []
+    query: Doc = {"worker_id": worker_id} if worker_id else {"case_id": case_id}
+    query |= {"status": "active", "home_province": None}
+    return await db[WORKFLOWS].find(query, {"_id": 1}).to_list()
+
+
 async def note_request(db: AsyncDatabase[Doc], workflow_id: str, entry: Doc, event_id: str) -> None:
     """Put a request that found this workflow already live on its timeline, once."""
     once_filter, once_update = applied_once(event_id)

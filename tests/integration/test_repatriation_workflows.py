@@ -13,10 +13,11 @@ from services.repatriation import store
 from services.repatriation.app import create_app
 from services.repatriation.store import WORKFLOWS
 from shared.clock import ManualClock
+from shared.events.casework import CaseStatus, CaseWorkerMatched
 from shared.events.registry import DepartureStatus
 from shared.events.repatriation import RepatriationKind, RepatriationRequested
 from shared.settings import Settings
-from shared.topics import DEPARTURES, REPATRIATION_REQUESTS, REPATRIATIONS
+from shared.topics import CASES, DEPARTURES, REPATRIATION_REQUESTS, REPATRIATIONS
 from tests.support.harness import envelopes, eventually, read_topic, running
 from tests.support.repatriation import auth, departure, envelope_bytes, produce_many
 
@@ -407,6 +408,80 @@ async def test_the_same_request_delivered_twice_gives_one_workflow(settings: Set
         assert [e["data"]["status"] for e in events if e["type"].endswith("workflow.changed.v1")] == [
             "started"
         ]
+
+
+async def test_a_workflow_started_before_its_worker_was_known_learns_the_home_later(
+    settings: Settings,
+) -> None:
+    """A rule's request can outrun the departure (or the case's match): the workflow starts with
+    no home, no region may act on it, and it learns the home when the departure or match arrives."""
+
+    def remains(case_id: str, worker_id: str | None) -> bytes:
+        request = RepatriationRequested(
+            request_id=f"rule-death-remains-{case_id}",
+            kind=RepatriationKind.REMAINS,
+            case_id=case_id,
+            worker_id=worker_id,
+            country="MY",
+            requested_by="rule",
+            reason="a death was reported",
+            requested_at=datetime(2026, 1, 5, tzinfo=UTC),
+        )
+        return envelope_bytes(request, key=case_id)
+
+    async def started(case_id: str) -> dict[str, Any]:
+        async def one() -> list[Any]:
+            return (await c.get("/v1/repatriations", params={"case_id": case_id}, headers=DESK)).json()
+
+        rid = (await eventually(one))[0]["repatriation_id"]
+        return (await c.get(f"/v1/repatriations/{rid}", headers=DESK)).json()  # type: ignore[no-any-return]
+
+    async def home_of(rid: str) -> str | None:
+        doc = (await c.get(f"/v1/repatriations/{rid}", headers=DESK)).json()
+        return doc["home_province"]  # type: ignore[no-any-return]
+
+    async with running(create_app(settings, ManualClock())) as c:
+        await produce_many(settings, REPATRIATION_REQUESTS.name, [(b"case-1", remains("case-1", "w-000007"))])
+        await produce_many(settings, REPATRIATION_REQUESTS.name, [(b"case-2", remains("case-2", None))])
+        first, second = await started("case-1"), await started("case-2")
+        for doc in (first, second):
+            assert doc["home_province"] is None
+            r = await c.get(f"/v1/repatriations/{doc['repatriation_id']}", headers=DKI)
+            assert r.status_code == 404  # no region sees a workflow whose home is unknown
+
+        # The departure reaches repatriation after the request: the first learns its home.
+        await produce_many(
+            settings,
+            DEPARTURES.name,
+            [(b"w-000007", envelope_bytes(departure(7, province="DKI Jakarta", version=2), key="w-000007"))],
+        )
+        rid = first["repatriation_id"]
+        await eventually(lambda: home_of(rid))
+        doc = (await c.get(f"/v1/repatriations/{rid}", headers=DKI)).json()
+        assert (doc["home_province"], doc["worker_id"]) == ("DKI Jakarta", "w-000007")
+        learnt = [t for t in doc["timeline"] if t["status"] == "home_province_set"]
+        assert [(t["actor"], t["reason"]) for t in learnt] == [
+            ("registry", "unknown -> DKI Jakarta: learnt from departure d-w-000007 v2")
+        ]
+
+        # The second names no worker: casework's late match of the case tells it who and where.
+        matched = CaseWorkerMatched(
+            case_id="case-2",
+            status=CaseStatus.NEW,
+            actor="system",
+            worker_id="w-000008",
+            home_province="DKI Jakarta",
+            departure_id="d-w-000008",
+            at=datetime(2026, 1, 5, 1, tzinfo=UTC),
+        )
+        await produce_many(settings, CASES.name, [(b"case-2", envelope_bytes(matched, key="case-2"))])
+        rid = second["repatriation_id"]
+        await eventually(lambda: home_of(rid))
+        doc = (await c.get(f"/v1/repatriations/{rid}", headers=DKI)).json()
+        assert (doc["home_province"], doc["worker_id"]) == ("DKI Jakarta", "w-000008")
+        assert [t["actor"] for t in doc["timeline"] if t["status"] == "home_province_set"] == ["casework"]
+        events = await step_events(settings, rid, last="home_province_set", count=2)
+        assert events[-1]["data"]["home_province"] == "DKI Jakarta"
 
 
 async def test_a_restart_in_the_middle_resumes_where_it_stood(settings: Settings) -> None:

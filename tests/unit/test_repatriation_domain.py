@@ -338,3 +338,30 @@ def test_malformed_plans_are_refused() -> None:
         plans.parse_plan({"kind": "living", "steps": [{"name": "a", "owner": "desk"}]})
     with pytest.raises(ValueError):
         parse_duration("soon")
+
+
+def test_a_home_learnt_late_fills_only_what_the_workflow_does_not_know() -> None:
+    wf, _ = start(REMAINS)
+    assert wf.home_province is None and wf.worker_id is None
+    learnt, changes = commands.learn_home(
+        REMAINS,
+        wf,
+        province="Jawa Barat",
+        worker_id="w-1",
+        regency="Bandung",
+        name="Siti",
+        actor="registry",
+        source="departure d-1 v2",
+        now=T0,
+    )
+    assert (learnt.home_province, learnt.worker_id, learnt.home_regency) == ("Jawa Barat", "w-1", "Bandung")
+    assert [(c.status, c.actor) for c in changes] == [("home_province_set", "registry")]
+    assert changes[0].reason == "unknown -> Jawa Barat: learnt from departure d-1 v2"
+    # What is known stands: a province the desk set, another worker's departure, nothing to learn.
+    for wf_, known in (
+        (learnt, {"province": "Bali", "worker_id": "w-1"}),
+        (learnt.model_copy(update={"home_province": None}), {"province": "Bali", "worker_id": "w-2"}),
+        (wf, {"province": None, "worker_id": "w-1"}),
+    ):
+        same, none = commands.learn_home(REMAINS, wf_, actor="registry", source="x", now=T0, **known)
+        assert same is wf_ and none == []
