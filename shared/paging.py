@@ -14,6 +14,7 @@ import base64
 import binascii
 import json
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -23,6 +24,8 @@ from fastapi import HTTPException, Request, Response
 from shared.mongo import Doc
 
 MAX_LIMIT = 500
+# The windows of time a list newest first is read in, back from now (Order.read).
+WINDOWS = (timedelta(days=7), timedelta(days=30), timedelta(days=182), timedelta(days=730))
 LINK_DOC = 'Present when there are more items: `<url with after=...>; rel="next"` (RFC 8288).'
 
 
@@ -53,7 +56,11 @@ class Order:
         return values
 
     def after(self, query: Doc, cursor: str | None) -> Doc:
-        """The query narrowed to the items after the cursor (the query itself when there is none)."""
+        """The query narrowed to the items after the cursor (the query itself when there is none).
+
+        Besides the keyset (an `$or`), the first field is bounded at the top level ({f: {$lte: v}}
+        newest first): the same answer, but a bound an index answers (and the local FerretDB
+        hands SQLite, where it hands it no `$or`)."""
         if not cursor:
             return query
         values = self._values(cursor)
@@ -62,9 +69,43 @@ class Order:
             clause: Doc = {n: values[j] for j, (n, _) in enumerate(self.fields[:i])}
             clause[name] = {"$gt" if direction == 1 else "$lt": values[i]}
             clauses.append(clause)
-        if "$or" in query:
-            return {"$and": [query, {"$or": clauses}]}
-        return {**query, "$or": clauses}
+        (first, direction), top = self.fields[0], values[0]
+        bound = {first: {"$gte" if direction == 1 else "$lte": top}} if top is not None else {}
+        if "$or" in query or first in query:
+            return {"$and": [query, {"$or": clauses}, *([bound] if bound else [])]}
+        return {**query, **bound, "$or": clauses}
+
+    async def read(
+        self,
+        collection: Any,
+        query: Doc,
+        *,
+        limit: int,
+        after: str | None = None,
+        projection: Doc | None = None,
+        now: datetime | None = None,
+    ) -> list[Doc]:
+        """The first `limit` items of the query in this order, after the cursor.
+
+        A list newest first by a date (the first field descending), given `now`, is read a window
+        of time at a time, back from now (or from the cursor's date): the newest week, month, half
+        year, two years, then all. The first window holding `limit` items holds the page, because
+        every item outside it is older, so comes after. A query that reads only the window is
+        answered from an index on MongoDB as on the local FerretDB (which decodes every item its
+        filter passes, and sorts in Go: the whole of a mission's year for one page, issue 11);
+        a list with few items pays a few small reads."""
+        first, direction = self.fields[0]
+        top = self._values(after)[0] if after else now
+        query_bounds_first = first in query  # then it is read as it is: a window would widen its bound
+        query = self.after(query, after)
+        if direction != -1 or not isinstance(top, datetime) or query_bounds_first:
+            return await collection.find(query, projection).sort(self.sort).limit(limit).to_list()  # type: ignore[no-any-return]
+        for span in WINDOWS:
+            bounded = {**query, first: {**query.get(first, {}), "$gte": top - span}}
+            docs = await collection.find(bounded, projection).sort(self.sort).limit(limit).to_list()
+            if len(docs) >= limit:
+                return docs  # type: ignore[no-any-return]
+        return await collection.find(query, projection).sort(self.sort).limit(limit).to_list()  # type: ignore[no-any-return]
 
 
 def _bad_cursor() -> HTTPException:

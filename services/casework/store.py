@@ -200,8 +200,7 @@ async def find(
     db: AsyncDatabase[Doc], query: Doc, *, limit: int = 100, after: str | None = None
 ) -> list[Doc]:
     """Cases in list order, after a page cursor if given."""
-    cursor = db[CASES].find(LIST_ORDER.after(query, after), PROJECTION).sort(LIST_ORDER.sort).limit(limit)
-    return await cursor.to_list()
+    return await LIST_ORDER.read(db[CASES], query, limit=limit, after=after, projection=PROJECTION)
 
 
 async def update(db: AsyncDatabase[Doc], query: Doc, update_doc: Doc) -> Doc | None:

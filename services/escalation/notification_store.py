@@ -123,16 +123,16 @@ async def inbox(
     states: list[str],
     limit: int,
     after: str | None,
+    now: datetime | None = None,
 ) -> list[Doc]:
     """Finished notifications (their outcome folded into the record), newest first, of a region
-    or of given cases (or all)."""
+    or of given cases (or all); given `now`, a window of time back from it at a time (Order.read)."""
     query: Doc = {"state": {"$in": states}}
     if region is not None:
         query["region"] = region
     if case_ids is not None:
         query["case_id"] = {"$in": case_ids}
-    cursor = db[NOTIFICATIONS].find(INBOX_ORDER.after(query, after)).sort(INBOX_ORDER.sort).limit(limit)
-    return await cursor.to_list()
+    return await INBOX_ORDER.read(db[NOTIFICATIONS], query, limit=limit, after=after, now=now)
 
 
 async def notifications_of(db: AsyncDatabase[Doc], case_id: str, limit: int = 100) -> list[Doc]:

@@ -221,6 +221,7 @@ async def notification_inbox(
         states=list(state or notification_store.FINISHED),
         limit=limit + 1,
         after=after,
+        now=_engine(request).rt.clock.now(),
     )
     return [
         _notification_out(d)

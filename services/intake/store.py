@@ -35,6 +35,7 @@ async def ensure_indexes(db: AsyncDatabase[Doc]) -> None:
     """Indexes for listing; the hot path needs none (it reads by _id)."""
     await db[INCIDENTS].create_index([("mission_id", 1), ("reported_at", -1)])
     await db[INCIDENTS].create_index([("country", 1), ("reported_at", -1)])
+    await db[INCIDENTS].create_index([("reported_at", -1), ("_id", 1)])  # the desk's list, unfiltered
     # a worker's own record (`lindungi pii export`): their incidents by NIK hash or registry match
     await db[INCIDENTS].create_index([("worker.nik_hash", 1)])
     await db[INCIDENTS].create_index([("match.worker_id", 1)])
@@ -129,9 +130,11 @@ async def anonymise(db: AsyncDatabase[Doc], incident_id: str, fields: Doc) -> bo
 LIST_ORDER = Order(("reported_at", -1), ("_id", 1))
 
 
-async def list_incidents(db: AsyncDatabase[Doc], query: Doc, *, limit: int, after: str | None) -> list[Doc]:
-    cursor = db[INCIDENTS].find(LIST_ORDER.after(query, after), HIDDEN).sort(LIST_ORDER.sort).limit(limit)
-    return await cursor.to_list()
+async def list_incidents(
+    db: AsyncDatabase[Doc], query: Doc, *, limit: int, after: str | None, now: datetime | None = None
+) -> list[Doc]:
+    """Incidents newest report first, a window of time back from `now` at a time (Order.read)."""
+    return await LIST_ORDER.read(db[INCIDENTS], query, limit=limit, after=after, projection=HIDDEN, now=now)
 
 
 async def candidates(db: AsyncDatabase[Doc], keys: list[str], limit: int = 200) -> list[Doc]:

@@ -173,7 +173,8 @@ async def list_incidents(
         query["mission_id"] = mission_id
     if non_procedural is not None:
         query["non_procedural"] = non_procedural
-    docs = await store.list_incidents(runtime(request).db, query, limit=limit + 1, after=after)
+    rt = runtime(request)
+    docs = await store.list_incidents(rt.db, query, limit=limit + 1, after=after, now=rt.clock.now())
     return [_out(d) for d in paging.page(request, response, docs, limit=limit, order=store.LIST_ORDER)]
 
 

@@ -233,7 +233,7 @@ async def find(
         query["country"] = countries[0] if len(countries) == 1 else {"$in": countries}
     if provinces is not None:
         query["home_province"] = {"$in": provinces}
-    return await store.find(rt.db, query, limit=limit, after=after)
+    return await store.find(rt.db, query, limit=limit, after=after, now=rt.clock.now())
 
 
 # ---------------------------------------------------------------- the provinces' read model

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any, Literal
 
 from pymongo import ReturnDocument
@@ -113,11 +114,16 @@ LIST_ORDER = Order(("started_at", -1), ("_id", 1))
 
 
 async def find(
-    db: AsyncDatabase[Doc], query: Doc, *, limit: int = 100, after: str | None = None
+    db: AsyncDatabase[Doc],
+    query: Doc,
+    *,
+    limit: int = 100,
+    after: str | None = None,
+    now: datetime | None = None,
 ) -> list[Doc]:
-    projection = {**HIDDEN, "timeline": 0}
-    cursor = db[WORKFLOWS].find(LIST_ORDER.after(query, after), projection).sort(LIST_ORDER.sort).limit(limit)
-    return await cursor.to_list()
+    """Workflows newest first; given `now`, a window of time back from it at a time (Order.read)."""
+    hidden = {**HIDDEN, "timeline": 0}
+    return await LIST_ORDER.read(db[WORKFLOWS], query, limit=limit, after=after, projection=hidden, now=now)
 
 
 async def live_for_worker(db: AsyncDatabase[Doc], worker_id: str) -> list[Doc]:

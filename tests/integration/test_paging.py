@@ -73,6 +73,28 @@ async def test_incidents_page_by_cursor(settings: Settings) -> None:
             assert next(iter(bad)) in r.text
 
 
+async def test_a_missions_reports_page_newest_first_across_weeks_and_years(settings: Settings) -> None:
+    """Read a window of time at a time (shared.paging.Order.read): the same pages as one read."""
+    clock = ManualClock(NOW)
+    ages = [0, 0, 1, 3, 20, 20, 100, 400, 1100, -1]  # days before NOW (-1: the reader's clock is behind)
+    async with running(intake_app(settings, clock)) as intake:
+        for i, age in enumerate(ages):
+            clock.set(NOW - timedelta(days=age))
+            occurred = (clock.now() - timedelta(hours=1)).isoformat()
+            body = incident(
+                mission_reference=f"SEOUL-{i}", worker={"full_name": f"Pekerja {i}"}, occurred_at=occurred
+            )
+            r = await intake.post("/v1/incidents", json=body, headers=SEOUL)
+            assert r.status_code == 202, r.text
+        clock.set(NOW)
+        whole = (await intake.get("/v1/incidents", params={"limit": 50}, headers=SEOUL)).json()
+        times = [i["reported_at"] for i in whole]
+        assert len(whole) == len(ages) and times == sorted(times, reverse=True)
+        for limit in (1, 2, 3, 4):
+            pages = await _all_pages(intake, "/v1/incidents", SEOUL, limit=limit, mission_id="kbri-seoul")
+            assert [i["incident_id"] for p in pages for i in p] == [i["incident_id"] for i in whole], limit
+
+
 @pytest.fixture
 async def casework(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, Any]]:
     client = connect(settings)
