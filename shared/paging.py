@@ -101,6 +101,8 @@ class Order:
         if direction != -1 or not isinstance(top, datetime) or query_bounds_first:
             return await collection.find(query, projection).sort(self.sort).limit(limit).to_list()  # type: ignore[no-any-return]
         for span in WINDOWS:
+            if top - datetime.min.replace(tzinfo=top.tzinfo) <= span:
+                break  # a date near year 1 (a made-up cursor): no window reaches back so far
             bounded = {**query, first: {**query.get(first, {}), "$gte": top - span}}
             docs = await collection.find(bounded, projection).sort(self.sort).limit(limit).to_list()
             if len(docs) >= limit:

@@ -4,7 +4,6 @@ casework's cases, and intake's reports of people in an evacuation's area."""
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from services.repatriation import commands, evacuation, service, store
 from services.repatriation.evacuees import EvacueeStatus
@@ -15,7 +14,6 @@ from shared.events.intake import IncidentAccepted, IncidentMatched
 from shared.events.registry import DepartureRecorded, DepartureStatus
 from shared.events.repatriation import RepatriationRequested
 from shared.kafka import Handler
-from shared.mongo import Doc
 from shared.service import Runtime
 
 log = logging.getLogger("lindungi.repatriation")
@@ -54,17 +52,8 @@ def departure_handlers(rt: Runtime) -> dict[type[Event], Handler]:
         current = await rt.db[store.DEPARTURES].find_one({"_id": event.departure_id})
         if current is None or current["version"] != event.version:
             return  # an older snapshot: what it says is no longer true
-        await learn_home(
-            rt,
-            await store.live_without_home(rt.db, worker_id=event.worker_id),
-            province=event.home_province,
-            worker_id=event.worker_id,
-            regency=event.home_regency,
-            name=event.full_name,
-            actor="registry",
-            source=f"departure {event.departure_id} v{event.version}",
-            event_id=env.id,
-        )
+        for doc in await store.live_without_home(rt.db, worker_id=event.worker_id):
+            await service.fill_home(rt, doc["_id"])  # the projection above holds this departure
         if event.status == DepartureStatus.RETURNED:
             await _returned(env, event)
         elif event.status.value in store.ABROAD:
@@ -118,32 +107,19 @@ def case_handlers(rt: Runtime) -> dict[type[Event], Handler]:
         )
 
     async def on_worker_matched(env: Envelope, event: CaseWorkerMatched) -> None:
-        """The case's worker matched after a rule started its workflow: the workflow learns its home."""
-        await learn_home(
-            rt,
-            await store.live_without_home(rt.db, case_id=event.case_id),
-            province=event.home_province,
-            worker_id=event.worker_id,
-            actor="casework",
-            source=f"the case's match to departure {event.departure_id or '-'}",
-            event_id=env.id,
+        """The case's worker matched late: kept with the case, and a workflow started before (by a
+        rule, not knowing the worker) learns its home."""
+        await store.note_case_worker(
+            rt.db,
+            case_id=event.case_id,
+            worker_id=event.worker_id or None,
+            home_province=event.home_province,
+            departure_id=event.departure_id,
         )
+        for doc in await store.live_without_home(rt.db, case_id=event.case_id):
+            await service.fill_home(rt, doc["_id"])
 
     return {CaseOpened: on_case_opened, CaseWorkerMatched: on_worker_matched}
-
-
-async def learn_home(rt: Runtime, docs: list[Doc], *, event_id: str, **known: Any) -> None:
-    """Live workflows started before their worker's home was known learn it (a region may then act).
-
-    Marked applied under its own id: the same event may act on the workflow again (a return)."""
-    now = rt.clock.now()
-    for doc in docs:
-        await service.act(
-            rt=rt,
-            workflow_id=doc["_id"],
-            decide=lambda plan, wf: commands.learn_home(plan, wf, now=now, **known),
-            event_id=f"{event_id}:home",
-        )
 
 
 def incident_handlers(rt: Runtime) -> dict[type[Event], Handler]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
-from typing import Literal
+from typing import Any, Literal
 
 from pymongo.errors import DuplicateKeyError
 
@@ -125,9 +125,7 @@ async def start(
     A worker's home and name the request leaves out are taken from the departures projection."""
     plan = plans.load()[kind]
     if request.worker_id and not (request.home_province and request.worker_name):
-        known = await rt.db[store.DEPARTURES].find_one(
-            {"worker_id": request.worker_id}, sort=[("version", -1)]
-        )
+        known = await store.latest_departure(rt.db, request.worker_id)
         if known:
             home = {
                 "home_province": request.home_province or known.get("home_province"),
@@ -156,6 +154,8 @@ async def start(
     if outcome == "inserted":
         rt.relay.wake(doc["_id"])
         log.info("repatriation started", extra={"case_id": request.case_id or "-"})
+        if not doc.get("home_province") and kind != RepatriationKind.EVACUATION:
+            await fill_home(rt, doc["_id"])  # a departure or match stored since the read above
     if kind == RepatriationKind.EVACUATION and outcome != "live":
         await evacuation.fan_out(rt=rt, workflow_id=stored["_id"])
         stored = await store.get(rt.db, stored["_id"]) or stored
@@ -164,6 +164,45 @@ async def start(
 
 def store_out(doc: Doc) -> Doc:
     return {k: v for k, v in doc.items() if not k.startswith("_outbox") and k != "_applied"}
+
+
+async def fill_home(rt: Runtime, workflow_id: str) -> None:
+    """A live workflow with no home takes it from what repatriation knows now: the worker's
+    departure recorded last, else the case's late match (commands.learn_home: only what it lacks).
+
+    Called by each of the three that may bring it, after storing its own part (the start after
+    its insert, a departure after the projection's write, a match after the case's): of two at
+    once, the later read sees both, so a home is never left unlearnt."""
+    doc = await store.get(rt.db, workflow_id)
+    if doc is None or doc.get("home_province") or doc.get("status") != "active":
+        return
+    case = await store.case_of(rt.db, doc["case_id"]) if doc.get("case_id") else {}
+    worker_id = doc.get("worker_id") or case.get("worker_id")
+    departure = await store.latest_departure(rt.db, worker_id) if worker_id else None
+    if departure and departure.get("home_province"):
+        known: dict[str, Any] = {
+            "province": departure["home_province"],
+            "worker_id": worker_id,
+            "regency": departure.get("home_regency"),
+            "name": departure.get("full_name"),
+            "actor": "registry",
+            "source": f"departure {departure['_id']} v{departure['version']}",
+        }
+    elif case.get("home_province"):
+        known = {
+            "province": case["home_province"],
+            "worker_id": case.get("worker_id"),
+            "actor": "casework",
+            "source": f"the case's match to departure {case.get('departure_id') or '-'}",
+        }
+    else:
+        return
+    now = rt.clock.now()
+    await act(
+        rt=rt,
+        workflow_id=workflow_id,
+        decide=lambda plan, wf: commands.learn_home(plan, wf, now=now, **known),
+    )
 
 
 async def act(

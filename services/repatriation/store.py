@@ -342,6 +342,33 @@ async def record_case(db: AsyncDatabase[Doc], *, case_id: str, country: str, ope
     )
 
 
+async def note_case_worker(
+    db: AsyncDatabase[Doc],
+    *,
+    case_id: str,
+    worker_id: str | None,
+    home_province: str | None,
+    departure_id: str | None,
+) -> None:
+    """Keep whom a case is about once casework matched its worker (a late match)."""
+    await db[CASES].update_one(
+        {"_id": case_id},
+        {"$set": {"worker_id": worker_id, "home_province": home_province, "departure_id": departure_id}},
+        upsert=True,
+    )
+
+
+async def case_of(db: AsyncDatabase[Doc], case_id: str) -> Doc:
+    return await db[CASES].find_one({"_id": case_id}) or {}
+
+
+async def latest_departure(db: AsyncDatabase[Doc], worker_id: str) -> Doc | None:
+    """The worker's departure recorded last (index: worker_id; a worker has a few)."""
+    return await db[DEPARTURES].find_one(
+        {"worker_id": worker_id}, sort=[("recorded_at", -1), ("version", -1)]
+    )
+
+
 async def case_known(db: AsyncDatabase[Doc], case_id: str) -> bool:
     return await db[CASES].find_one({"_id": case_id}, {"_id": 1}) is not None
 

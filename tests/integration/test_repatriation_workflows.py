@@ -483,6 +483,26 @@ async def test_a_workflow_started_before_its_worker_was_known_learns_the_home_la
         events = await step_events(settings, rid, last="home_province_set", count=2)
         assert events[-1]["data"]["home_province"] == "DKI Jakarta"
 
+        # The match can also come first, the rule's request (naming no worker) after it: the
+        # workflow starts knowing its home from the case.
+        early = matched.model_copy(update={"case_id": "case-3", "worker_id": "w-000009"})
+        await produce_many(settings, CASES.name, [(b"case-3", envelope_bytes(early, key="case-3"))])
+        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongodb_uri)
+        try:
+            cases = client[settings.database("repatriation")][store.CASES]
+
+            async def kept() -> bool:
+                return bool((await cases.find_one({"_id": "case-3"}) or {}).get("worker_id"))
+
+            await eventually(kept)
+        finally:
+            await client.close()
+        await produce_many(settings, REPATRIATION_REQUESTS.name, [(b"case-3", remains("case-3", None))])
+        rid = (await started("case-3"))["repatriation_id"]
+        await eventually(lambda: home_of(rid))
+        doc = (await c.get(f"/v1/repatriations/{rid}", headers=DKI)).json()
+        assert (doc["home_province"], doc["worker_id"]) == ("DKI Jakarta", "w-000009")
+
 
 async def test_a_restart_in_the_middle_resumes_where_it_stood(settings: Settings) -> None:
     clock = ManualClock()

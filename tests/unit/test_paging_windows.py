@@ -108,3 +108,8 @@ async def test_a_list_oldest_first_or_without_a_clock_is_read_at_once() -> None:
     items, since = Items(docs), {"mission_id": "m", "reported_at": {"$gte": NOW - timedelta(days=2)}}
     assert [d["_id"] for d in await ORDER.read(items, dict(since), limit=5, now=NOW)] == ["i00"]
     assert items.asked == [since]
+    # A cursor of a date near year 1 (only a made-up one) is read at once, not an overflow.
+    near_year_one = ORDER.cursor({"reported_at": datetime(1, 1, 2, tzinfo=UTC), "_id": "x"})
+    items = Items(docs)
+    assert await ORDER.read(items, {"mission_id": "m"}, limit=5, after=near_year_one, now=NOW) == []
+    assert len(items.asked) == 1
