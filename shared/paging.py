@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from bson import json_util
+from bson.errors import InvalidBSON
 from fastapi import HTTPException, Request, Response
 
 from shared.mongo import Doc
@@ -49,7 +49,7 @@ class Order:
         try:
             raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
             values = json_util.loads(raw)
-        except (binascii.Error, ValueError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        except (binascii.Error, ValueError, TypeError, OverflowError, InvalidBSON) as e:
             raise _bad_cursor() from e
         if not isinstance(values, list) or len(values) != len(self.fields):
             raise _bad_cursor()

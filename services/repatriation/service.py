@@ -154,8 +154,10 @@ async def start(
     if outcome == "inserted":
         rt.relay.wake(doc["_id"])
         log.info("repatriation started", extra={"case_id": request.case_id or "-"})
-        if not doc.get("home_province") and kind != RepatriationKind.EVACUATION:
-            await fill_home(rt, doc["_id"])  # a departure or match stored since the read above
+    if outcome != "live" and not stored.get("home_province") and kind != RepatriationKind.EVACUATION:
+        # A departure or match stored since the read above; also on a retry of this start (the
+        # insert done, the fill not: a departure that raced it may have looked already).
+        await fill_home(rt, stored["_id"])
     if kind == RepatriationKind.EVACUATION and outcome != "live":
         await evacuation.fan_out(rt=rt, workflow_id=stored["_id"])
         stored = await store.get(rt.db, stored["_id"]) or stored

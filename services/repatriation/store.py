@@ -138,7 +138,7 @@ async def live_without_home(
     if not (worker_id or case_id):
         return []
     query: Doc = {"worker_id": worker_id} if worker_id else {"case_id": case_id}
-    query |= {"status": "active", "home_province": None}
+    query |= {"status": "active", "home_province": {"$in": [None, ""]}}
     return await db[WORKFLOWS].find(query, {"_id": 1}).to_list()
 
 

@@ -113,3 +113,22 @@ async def test_a_list_oldest_first_or_without_a_clock_is_read_at_once() -> None:
     items = Items(docs)
     assert await ORDER.read(items, {"mission_id": "m"}, limit=5, after=near_year_one, now=NOW) == []
     assert len(items.asked) == 1
+
+
+def test_a_made_up_cursor_is_a_422_whatever_it_holds() -> None:
+    """Dates json_util cannot make (before year 1, out of range, with extra fields): 422, not 500."""
+    import base64
+
+    import pytest
+    from fastapi import HTTPException
+
+    for raw in (
+        '[{"$date": "0001-01-01T00:00:00+01:00"}, "x"]',
+        '[{"$date": {"$numberLong": "-70000000000000"}}, "x"]',
+        '[{"$date": 1, "extra": 2}, "x"]',
+        "not json",
+    ):
+        cursor = base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+        with pytest.raises(HTTPException) as caught:
+            ORDER.after({}, cursor)
+        assert caught.value.status_code == 422, raw
