@@ -63,8 +63,8 @@ def incident_handlers(rt: Runtime) -> dict[type[Event], Handler]:
 
     async def on_incident_matched(env: Envelope, matched: IncidentMatched) -> None:
         """The worker of a case was matched late: the case takes the match and says so, once."""
-        held = await placement.cases_holding(rt, [matched.incident_id])
-        if not held:
+        held = placement.live_holder(await placement.cases_holding(rt, [matched.incident_id]))
+        if held is None:
             # the same partition carried the IncidentAccepted first: its case must exist
             raise RuntimeError(f"no case holds incident {matched.incident_id} yet")
         now = rt.clock.now()
@@ -73,10 +73,10 @@ def incident_handlers(rt: Runtime) -> dict[type[Event], Handler]:
             return placement.worker_matched_update(doc, match=matched, now=now, rekey=rekey)
 
         try:
-            await _apply_once(rt, env, str(held[0]["_id"]), build)
+            await _apply_once(rt, env, str(held["_id"]), build)
         except Conflict:
             # the worker already has an open case of this family: keep the keys, the desk merges
-            await _apply_once(rt, env, str(held[0]["_id"]), lambda doc: build(doc, rekey=False))
+            await _apply_once(rt, env, str(held["_id"]), lambda doc: build(doc, rekey=False))
 
     return {IncidentAccepted: on_incident_accepted, IncidentMatched: on_incident_matched}
 

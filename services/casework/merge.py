@@ -43,11 +43,10 @@ from shared.vocab import SEVERITY_RANK, Severity
 
 async def _holder(rt: Runtime, incident_id: str, *, besides: str) -> Doc:
     """The case holding an incident, other than `besides` (after a merge both list it)."""
-    found = await placement.cases_holding(rt, [incident_id])
-    others = [doc for doc in found if doc["_id"] != besides]
-    if not found:
+    holder = placement.live_holder(await placement.cases_holding(rt, [incident_id]), besides=besides)
+    if holder is None:
         raise NotFound(incident_id)
-    return others[0] if others else found[0]
+    return holder
 
 
 def _suggested(doc: Doc, incident_id: str) -> None:

@@ -139,6 +139,15 @@ async def cases_holding(rt: Runtime, incident_ids: list[str]) -> list[Doc]:
     return await store.cases_holding(rt.db, {i: case_id_for(i) for i in incident_ids})
 
 
+def live_holder(held: list[Doc], *, besides: str | None = None) -> Doc | None:
+    """Of the cases holding an incident (cases_holding), the one its news belongs to: after a merge
+    the survivor, not the absorbed case that still lists it (closed, `merged_into`); after a chain
+    of merges the last survivor. Oldest first among equals; `besides` excluded when another holds it.
+    """
+    others = [doc for doc in held if doc["_id"] != besides] or held
+    return min(others, key=lambda doc: bool(doc.get("merged_into")), default=None)
+
+
 def _knows(case: Doc, incident_id: str) -> bool:
     """The case read already holds, suggests or refused the incident: `_suggest` would change
     nothing (each of the three only grows), so its write can be spared."""

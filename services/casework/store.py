@@ -22,7 +22,6 @@ SUGGESTIONS_WAITING = "suggestions_waiting"
 PLACED = "placed"
 PLACED_COMPLETE = "~complete"  # the marker: every join of this database is noted (fill_placed)
 EARLIEST = datetime.min.replace(tzinfo=UTC)
-MERGE_DEPTH = 4  # merges followed from a case to its survivor (cases_holding)
 PLACEMENT_PROJECTION: Doc = {"_outbox": 0, "timeline": 0}
 # Every write of a case through this module adds one to its change count, in the same write: the
 # waiting cases' read model (below) orders what it reads of a case by it. Absent is 0.
@@ -147,10 +146,9 @@ async def cases_holding(db: AsyncDatabase[Doc], opened_by: dict[str, str]) -> li
     notes = await db[PLACED].find({"_id": {"$in": wanted}}).to_list()
     ids = set(opened_by.values()) | {n["case_id"] for n in notes}
     found: dict[str, Doc] = {}
-    for _ in range(MERGE_DEPTH):
-        todo = sorted(ids - found.keys())
-        if not todo:
-            break
+    # Each merge followed to its survivor, however long the chain: one read a step, and a case
+    # read once (a chain that came back on itself ends there).
+    while todo := sorted(ids - found.keys()):
         for doc in await db[CASES].find({"_id": {"$in": todo}}, PLACEMENT_PROJECTION).to_list():
             found[doc["_id"]] = doc
         ids = {d["merged_into"] for d in found.values() if d.get("merged_into")}

@@ -4,18 +4,22 @@ one open case at the end of each step, and both timelines say who decided what a
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
+from services.casework import merge, placement
 from services.casework.app import create_app as casework_app
+from services.casework.handlers import incident_handlers
 from services.intake.app import create_app as intake_app
 from shared.clock import ManualClock
+from shared.events.intake import IncidentAccepted, IncidentMatched, MatchMethod, WorkerMatch
 from shared.settings import Settings
 from tests.integration.test_same_name import KL, RIYADH, case_of, report
-from tests.support.casework import OFFICER, SUPERVISOR
+from tests.support.casework import OFFICER, SUPERVISOR, envelope, incident
 from tests.support.harness import eventually, running
 
 pytestmark = pytest.mark.integration
@@ -116,3 +120,51 @@ async def test_a_confirmed_suggestion_merges_and_a_supervisor_can_undo_it(settin
 
 def bearer_auditor() -> dict[str, str]:
     return {"authorization": "Bearer dev-auditor-fajar"}
+
+
+async def test_a_chain_of_merges_brings_the_first_reports_news_to_the_last_survivor(
+    settings: Settings,
+) -> None:
+    """Six cases of one person, merged one into the next by five confirmations: the first report
+    is still found held by the open case at the end of the chain (not only the closed ones it
+    passed through), a late match of its worker reaches that case, and a seventh case's
+    confirmation of the first report takes the open case, not a closed one."""
+    clock = ManualClock(NOW)
+    app = casework_app(settings, clock)
+    async with running(app) as cw:
+        rt = app.state.runtime
+        reports: list[IncidentAccepted] = []
+        cases: list[str] = []
+        for k in range(7):  # each its own case, suggesting the report before it (the last: the first)
+            earlier = [reports[k - 1 if k < 6 else 0].incident_id] if reports else []
+            named = incident(worker_key=f"unidentified-{uuid.uuid4().hex}", suggested_incident_ids=earlier)
+            cases.append(await placement.on_incident(rt, event_id=uuid.uuid4().hex, incident=named))
+            reports.append(named)
+            clock.advance(timedelta(minutes=1))  # oldest first: case 0, the first one absorbed
+        for k in range(1, 6):  # case k absorbs case k-1: 0 -> 1 -> 2 -> 3 -> 4 -> 5
+            await merge.confirm(rt, cases[k], reports[k - 1].incident_id, actor="officer-ani", reason="same")
+        first = reports[0].incident_id
+        held = await placement.cases_holding(rt, [first])
+        assert [doc["_id"] for doc in held] == cases[:6]  # each one it passed through
+        assert placement.live_holder(held)["_id"] == cases[5]  # type: ignore[index]
+
+        matched = IncidentMatched(
+            incident_id=first,
+            worker_key=reports[0].worker_key,
+            match=WorkerMatch(worker_id="w-chain", method=MatchMethod.NIK, confidence=1),
+            departure_id="dep-chain",
+            matched_at=NOW,
+        )
+        await incident_handlers(rt)[IncidentMatched](envelope(matched), matched)
+        survivor = await _get(cw, cases[5])
+        assert survivor["status"] == "new" and survivor["worker_id"] == "w-chain"
+        assert _kinds(survivor).count("worker_matched") == 1
+        assert "worker_matched" not in _kinds(await _get(cw, cases[0]))
+
+        # Case 6 was suggested the first report: confirming it merges the open survivor into case 6.
+        await merge.confirm(rt, cases[6], first, actor="officer-ani", reason="same")
+        last = await _get(cw, cases[6])
+        assert first in last["incident_ids"] and last["merged_from"] == [cases[5]]
+        assert (await _get(cw, cases[5]))["merged_into"] == cases[6]
+        held = await placement.cases_holding(rt, [first])
+        assert placement.live_holder(held)["_id"] == cases[6]  # type: ignore[index]
