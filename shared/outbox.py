@@ -16,14 +16,14 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from pymongo import ReturnDocument
+from pymongo import ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError
 
 from shared.aio import wait_set
 from shared.clock import Clock
 from shared.envelope import Envelope, Event
-from shared.mongo import Doc
+from shared.mongo import DUPLICATE_KEY, Doc, bulk_write_parts
 
 log = logging.getLogger("lindungi.outbox")
 
@@ -31,6 +31,8 @@ OUTBOX = "_outbox"
 PENDING = "_outbox_pending"
 LEASE = "_outbox_lease"  # (older documents may still carry it; leases now live in LEASES)
 LEASES = "_outbox_leases"  # one small document per document being published; wall-clock seconds
+
+BATCH = 50  # documents a relay leases, reads, publishes and clears together
 
 Publish = Callable[[str, bytes, bytes, dict[str, str]], Awaitable[None]]
 
@@ -79,12 +81,14 @@ class Outbox:
 class OutboxRelay:
     """Publishes and clears outbox entries of the given collections; safe in many replicas.
 
-    FerretDB answers a filter from its primary key only when the filter is `_id` alone; any
-    other filter reads the whole collection. So the hot path works by `_id`: a write names its
-    document (wake(doc_id)), the relay claims it by inserting a lease document (insert is the
-    claim; an expired lease may be taken over), reads and writes it by `_id` only. A full
-    sweep (`_outbox_pending: true`) runs at start and every `sweep_seconds`, for what a
-    crashed replica or a write that named nothing left behind.
+    The hot path works by `_id` (served by the primary key on MongoDB and on the local FerretDB
+    alike): a write names its document (wake(doc_id)), the relay claims it by inserting a lease
+    document (insert is the claim; an expired lease may be taken over), reads and writes it by
+    `_id` only. Documents go BATCH at a time: one unordered insert of their leases, one read,
+    their entries published side by side (each document's in order: events of one document
+    keep their order, events of different documents never had one), one bulk write clearing
+    them. A full sweep (`_outbox_pending: true`) runs at start and every `sweep_seconds`, for
+    what a crashed replica or a write that named nothing left behind.
     """
 
     def __init__(
@@ -159,40 +163,59 @@ class OutboxRelay:
         return sent
 
     async def _publish_ids(self, name: str, ids: list[Any]) -> tuple[int, int]:
-        """Lease and publish each document; (events sent, documents leased)."""
+        """Lease and publish the documents, BATCH at a time; (events sent, documents leased)."""
         sent = leased = 0
-        for doc_id in ids:
+        for start in range(0, len(ids), BATCH):
             if self._stopping:
-                break  # stop: finish the document in hand, take no other (its lease is released)
-            lease = f"{name}:{doc_id}"
-            if not await self._lease(lease):
-                continue  # another replica is publishing it
-            leased += 1
+                break  # stop: finish the batch in hand, take no other (its leases are released)
+            mine = await self._lease_many(name, ids[start : start + BATCH])
+            if not mine:
+                continue  # other replicas are publishing them
+            leased += len(mine)
+            leases = [f"{name}:{doc_id}" for doc_id in mine]
             try:
-                sent += await self._publish_document(self.db[name], doc_id)
+                sent += await self._publish_documents(self.db[name], mine)
             finally:
-                await self.db[LEASES].delete_one({"_id": lease})
-                self._held.discard(lease)
+                await self.db[LEASES].delete_many({"_id": {"$in": leases}, "owner": self.owner})
+                self._held.difference_update(leases)
         return sent, leased
 
-    async def _lease(self, lease: str) -> bool:
-        """Claim a document for publishing; a lease whose holder died (expired) may be taken over."""
+    async def _lease_many(self, name: str, ids: list[Any]) -> list[Any]:
+        """Claim documents for publishing, one lease document each (the insert is the claim); a
+        lease whose holder died (expired) may be taken over. The ids claimed, in their order."""
         now = time.time()
+        wanted = {f"{name}:{doc_id}": doc_id for doc_id in ids}
         # Held from before the insert: a stop that cancels the insert in flight may find it
         # applied on the server, and release() must delete it then (else it blocks 30 s).
-        self._held.add(lease)
-        for _ in range(2):
-            try:
-                await self.db[LEASES].insert_one(
-                    {"_id": lease, "owner": self.owner, "until": now + self.lease_seconds}
-                )
-                return True
-            except DuplicateKeyError:
-                gone = await self.db[LEASES].delete_one({"_id": lease, "until": {"$lt": now}})
-                if not gone.deleted_count:
-                    break
-        self._held.discard(lease)
-        return False
+        self._held.update(wanted)
+        try:
+            taken = await self._insert_leases(list(wanted), now)
+            if taken:  # held by another relay, or left by one that died: expired ones are taken over
+                stale = await self.db[LEASES].delete_many({"_id": {"$in": taken}, "until": {"$lt": now}})
+                if stale.deleted_count:
+                    still = set(await self._insert_leases(taken, now))
+                    taken = [lease for lease in taken if lease in still]
+        except Exception:
+            # Some of an unordered insert may have landed: ours go now, not in lease_seconds.
+            await self.db[LEASES].delete_many({"_id": {"$in": list(wanted)}, "owner": self.owner})
+            self._held.difference_update(wanted)
+            raise
+        self._held.difference_update(taken)
+        return [doc_id for lease, doc_id in wanted.items() if lease not in taken]
+
+    async def _insert_leases(self, leases: list[str], now: float) -> list[str]:
+        """Insert the leases, unordered; the ones another relay holds (a duplicate key)."""
+        until = now + self.lease_seconds
+        try:
+            await self.db[LEASES].insert_many(
+                [{"_id": lease, "owner": self.owner, "until": until} for lease in leases], ordered=False
+            )
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if any(e.get("code") != DUPLICATE_KEY for e in errors):
+                raise
+            return [leases[int(e["index"])] for e in errors]
+        return []
 
     async def release(self) -> None:
         """Delete the leases this relay still holds (a stop cut it short): by `_id` and owner,
@@ -201,35 +224,72 @@ class OutboxRelay:
         if held:
             await self.db[LEASES].delete_many({"_id": {"$in": held}, "owner": self.owner})
 
-    async def _publish_document(self, coll: Any, doc_id: Any) -> int:
-        """Publish a leased document's entries in order, then clear exactly those.
+    async def _publish_documents(self, coll: Any, ids: list[Any]) -> int:
+        """Publish leased documents' entries, each document's in order and the documents side by
+        side (the producer sends them in one request where it can), then clear exactly those.
 
         When an entry fails (the broker is away, a new topic has no leader yet) or the relay is
         stopped midway, the entries already sent are cleared all the same: the retry starts at
-        the first unsent entry instead of sending the earlier ones a second time.
+        each document's first unsent entry instead of sending the earlier ones a second time.
         """
-        doc = await coll.find_one({"_id": doc_id})
-        entries: list[Doc] = (doc or {}).get(OUTBOX) or []
-        sent: list[Doc] = []
-        try:
-            for item in entries:
+        docs = {doc["_id"]: doc for doc in await coll.find({"_id": {"$in": ids}}, {OUTBOX: 1}).to_list()}
+        entries: dict[Any, list[Doc]] = {doc_id: (docs.get(doc_id) or {}).get(OUTBOX) or [] for doc_id in ids}
+        sent: dict[Any, list[Doc]] = {doc_id: [] for doc_id in ids}
+
+        async def publish(doc_id: Any) -> None:
+            for item in entries[doc_id]:
                 await self._publish(item)
-                sent.append(item)
+                sent[doc_id].append(item)
+
+        try:
+            outcomes = await asyncio.gather(*(publish(doc_id) for doc_id in ids), return_exceptions=True)
         finally:
-            if sent or not entries:
-                await self._clear(coll, doc_id, sent)
-        return len(sent)
+            await self._clear(coll, sent, entries)
+        failed = [o for o in outcomes if isinstance(o, BaseException)]
+        if failed:
+            raise failed[0]
+        return sum(len(items) for items in sent.values())
 
     @staticmethod
-    async def _clear(coll: Any, doc_id: Any, sent: list[Doc]) -> None:
-        # $pullAll removes exactly the entries published; entries appended meanwhile (or not
-        # yet sent) stay, and the document read back shows them, so it is marked pending again.
-        update: Doc = {"$set": {PENDING: False}}
-        if sent:
-            update["$pullAll"] = {OUTBOX: sent}
-        after = await coll.find_one_and_update({"_id": doc_id}, update, return_document=ReturnDocument.AFTER)
-        if after is not None and after.get(OUTBOX):
-            await coll.update_one({"_id": doc_id}, {"$set": {PENDING: True}})
+    async def _clear(coll: Any, sent: dict[Any, list[Doc]], entries: dict[Any, list[Doc]]) -> None:
+        """Pull exactly the entries published. A document whose entries were all sent is marked
+        not pending; one cut short stays pending (the sweep finds it whatever happens next).
+        Entries a writer appended meanwhile stay too, and the documents read back show them, so
+        they are marked pending again (a writer appending after the read marks it itself)."""
+        done = [doc_id for doc_id, items in sent.items() if len(items) == len(entries[doc_id])]
+        if len(sent) == 1:  # one document (a quiet moment): one command, which reads it back too
+            ((doc_id, items),) = sent.items()
+            update: Doc = {}
+            if items:
+                update["$pullAll"] = {OUTBOX: items}
+            if done:
+                update["$set"] = {PENDING: False}
+            if not update:
+                return
+            after = await coll.find_one_and_update(
+                {"_id": doc_id}, update, return_document=ReturnDocument.AFTER
+            )
+            if done and after is not None and after.get(OUTBOX):
+                await coll.update_one({"_id": doc_id}, {"$set": {PENDING: True}})
+            return
+        ops = [
+            UpdateOne(
+                {"_id": doc_id},
+                {
+                    **({"$pullAll": {OUTBOX: items}} if items else {}),
+                    **({"$set": {PENDING: False}} if doc_id in done else {}),
+                },
+            )
+            for doc_id, items in sent.items()
+            if items or doc_id in done
+        ]
+        if not ops:
+            return
+        await bulk_write_parts(coll, ops)
+        after = await coll.find({"_id": {"$in": done}}, {OUTBOX: 1}).to_list() if done else []
+        left = [doc["_id"] for doc in after if doc.get(OUTBOX)]
+        if left:
+            await coll.update_many({"_id": {"$in": left}}, {"$set": {PENDING: True}})
 
     async def _publish(self, item: Doc) -> None:
         env: dict[str, Any] = item["envelope"]
@@ -267,6 +327,6 @@ class OutboxRelay:
                 log.warning("outbox leases not released at stop; they expire in %.0f s", self.lease_seconds)
 
     def stop(self) -> None:
-        """End run() after the document in hand (Runtime.stop waits a grace, then cancels)."""
+        """End run() after the batch in hand (Runtime.stop waits a grace, then cancels)."""
         self._stopping = True
         self._wake.set()

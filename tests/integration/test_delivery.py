@@ -10,6 +10,7 @@ import subprocess
 import sys
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from pymongo.errors import ServerSelectionTimeoutError
@@ -327,8 +328,8 @@ async def test_a_relay_stopped_while_claiming_leaves_no_lease_and_the_next_publi
     claimed = asyncio.Event()
 
     class Slow(OutboxRelay):
-        async def _lease(self, lease: str) -> bool:
-            got = await super()._lease(lease)
+        async def _lease_many(self, name: str, ids: list[Any]) -> list[Any]:
+            got = await super()._lease_many(name, ids)
             claimed.set()
             await asyncio.Event().wait()  # the answer never comes back before the stop
             return got
@@ -345,5 +346,83 @@ async def test_a_relay_stopped_while_claiming_leaves_no_lease_and_the_next_publi
             db=db, collections=["things"], publish=publish, owner="second", lease_seconds=600
         )
         assert await second.drain() == 1 and len(sent) == 1
+    finally:
+        await client.close()
+
+
+async def test_a_batch_with_one_document_failing_clears_the_others_and_keeps_its_unsent_pending(
+    settings: Settings,
+) -> None:
+    """Documents are published side by side: one failing on its second entry keeps that entry and
+    the next, still pending (the sweep finds it), while the others are cleared; the retry sends
+    only what was not sent."""
+    client = connect(settings)
+    db = client[settings.database("outboxtest")]
+    box = Outbox(source="lindungi/casework", clock=SystemClock())
+    await db["things"].insert_many(
+        [
+            box.on_insert(
+                {"_id": doc},
+                [box.entry(case_opened(doc, incident_id=f"{doc}-{i}"), key=doc) for i in range(n)],
+            )
+            for doc, n in (("a", 3), ("b", 1), ("c", 2))
+        ]
+    )
+    sent: list[str] = []
+    failed = False
+
+    async def publish(topic: str, key: bytes, body: bytes, headers: dict[str, str]) -> None:
+        nonlocal failed
+        incident_id = json.loads(body)["data"]["incident_id"]
+        if incident_id == "a-1" and not failed:
+            failed = True
+            raise ConnectionError("broker went away")
+        sent.append(incident_id)
+
+    relay = OutboxRelay(db=db, collections=["things"], publish=publish, owner="r")
+    try:
+        with pytest.raises(ConnectionError):
+            await relay.drain()
+        left = {d["_id"]: d async for d in db["things"].find({})}
+        assert [e["envelope"]["data"]["incident_id"] for e in left["a"]["_outbox"]] == ["a-1", "a-2"]
+        assert left["a"]["_outbox_pending"] is True
+        for done in ("b", "c"):
+            assert left[done]["_outbox"] == [] and left[done]["_outbox_pending"] is False
+        assert await relay.drain() == 2
+        assert sorted(sent) == ["a-0", "a-1", "a-2", "b-0", "c-0", "c-1"]
+        assert [i for i in sent if i.startswith("a")] == ["a-0", "a-1", "a-2"]  # its own order kept
+    finally:
+        await client.close()
+
+
+async def test_leases_of_a_dead_relay_are_taken_over_and_a_live_ones_respected(settings: Settings) -> None:
+    """Three documents leased by a relay that died (expired) and one by a live relay: all three
+    are published at once, the fourth waits for its holder, and no lease of ours is left."""
+    from shared.outbox import LEASES
+
+    client = connect(settings)
+    db = client[settings.database("outboxtest")]
+    box = Outbox(source="lindungi/casework", clock=SystemClock())
+    docs = ["d1", "d2", "d3", "d4"]
+    await db["things"].insert_many(
+        [box.on_insert({"_id": doc}, [box.entry(case_opened(doc, incident_id=doc), key=doc)]) for doc in docs]
+    )
+    now = datetime.now(UTC).timestamp()
+    await db[LEASES].insert_many(
+        [{"_id": f"things:{doc}", "owner": "dead", "until": now - 60} for doc in docs[:3]]
+        + [{"_id": "things:d4", "owner": "alive", "until": now + 600}]
+    )
+    sent: list[str] = []
+
+    async def publish(topic: str, key: bytes, body: bytes, headers: dict[str, str]) -> None:
+        sent.append(json.loads(body)["data"]["incident_id"])
+
+    relay = OutboxRelay(db=db, collections=["things"], publish=publish, owner="r")
+    try:
+        assert await relay.drain() == 3
+        assert sorted(sent) == ["d1", "d2", "d3"]
+        assert [d["_id"] async for d in db[LEASES].find({})] == ["things:d4"]
+        assert (await db["things"].find_one({"_id": "d4"}))["_outbox_pending"] is True
+        assert not relay._held
     finally:
         await client.close()
