@@ -13,11 +13,10 @@ A name alone identifies nobody, so intake only *suggests* that two reports are o
   survivor gives its incidents back.
 
 Two documents change and there are no multi-document transactions, so the order is chosen so a
-crash between the writes can duplicate but never lose: a merge names the survivor on the absorbed
-case (`store.MERGING_INTO`, so a read of its incidents reaches the survivor too), then writes the
-survivor (the incidents are then in both cases, never in neither), then closes the absorbed case;
-an unmerge restores the absorbed case first. Each write is guarded so a retry of the same
-request completes what a crash left half done and changes nothing twice.
+crash between the writes can duplicate but never lose: a merge writes the survivor first (the
+incidents are then in both cases, never in neither), an unmerge restores the absorbed case
+first. Each write is guarded so a retry of the same request completes what a crash left half
+done and changes nothing twice.
 """
 
 from __future__ import annotations
@@ -177,9 +176,6 @@ async def confirm(rt: Runtime, case_id: str, incident_id: str, *, actor: str, re
         )
         return CaseUpdate(update, events, {"severity": doc["severity"]})
 
-    # The absorbed case names the survivor first: from the survivor's write on, a read of the
-    # incident reaches the survivor through it, even if the merge stops between the two writes.
-    await store.note_merging(rt.db, absorbed["_id"], case_id)
     after = await change(rt, case_id, take, retries=3)
     return await _close_absorbed(rt, after, absorbed["_id"], actor=actor, now=now, reason=reason)
 
@@ -209,7 +205,6 @@ async def _close_absorbed(
                         "updated_at": now,
                     },
                     "$pullAll": {"suggested_incident_ids": list(survivor.get("incident_ids") or [])},
-                    "$unset": {store.MERGING_INTO: ""},
                 },
                 push_timeline(
                     entry(at=now, kind="merged_into", by=actor, reason=reason, case_id=survivor["_id"])
@@ -255,7 +250,7 @@ async def unmerge(rt: Runtime, case_id: str, *, actor: str, reason: str) -> Doc:
                         "open_key": previous.get("open_key") or doc.get("join_key") or doc["open_key"],
                         "updated_at": now,
                     },
-                    "$unset": {"merged_into": "", "merged_previous": "", store.MERGING_INTO: ""},
+                    "$unset": {"merged_into": "", "merged_previous": ""},
                 },
                 push_timeline(entry(at=now, kind="unmerged", by=actor, reason=reason, case_id=survivor_id)),
             ),

@@ -145,8 +145,7 @@ def live_holder(held: list[Doc], *, besides: str | None = None) -> Doc | None:
     of merges the last survivor. Oldest first among equals; `besides` excluded when another holds it.
     """
     others = [doc for doc in held if doc["_id"] != besides] or held
-    leaving = ("merged_into", store.MERGING_INTO)  # merged, or being merged, into another
-    return min(others, key=lambda doc: any(doc.get(f) for f in leaving), default=None)
+    return min(others, key=lambda doc: bool(doc.get("merged_into")), default=None)
 
 
 def _knows(case: Doc, incident_id: str) -> bool:

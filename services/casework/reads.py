@@ -3,7 +3,7 @@ queue depths and the supervisor's overview. No writes."""
 
 from __future__ import annotations
 
-from services.casework import domain, placement, queue_cache, queues, store
+from services.casework import domain, queue_cache, queues, store
 from services.casework.models import (
     CaseView,
     MissionCaseView,
@@ -88,14 +88,6 @@ def case_query(
     if who.is_mission:
         query["country"] = {"$in": sorted(who.countries)}
     return query
-
-
-async def holding_ids(rt: Runtime, incident_ids: list[str]) -> list[str]:
-    """The ids of every case holding any of these incidents, found by `_id` (placement.cases_holding:
-    the case each opened, the case each joined, the survivors of merges), so a list by incident
-    does not ask every case whether its `incident_ids` hold one (the local FerretDB cannot index
-    an array). The list keeps its `incident_ids` filter: the same answer as MongoDB's index gives."""
-    return sorted(str(doc["_id"]) for doc in await placement.cases_holding(rt, incident_ids))
 
 
 async def queue_views(rt: Runtime) -> list[QueueView]:

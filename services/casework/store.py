@@ -23,14 +23,11 @@ PLACED = "placed"
 PLACED_COMPLETE = "~complete"  # the marker: every join of this database is noted (fill_placed)
 EARLIEST = datetime.min.replace(tzinfo=UTC)
 PLACEMENT_PROJECTION: Doc = {"_outbox": 0, "timeline": 0}
-# On an absorbed case, the survivor it is being merged into, written before the survivor takes
-# its incidents (merge.confirm): cases_holding finds the survivor even if the merge stops there.
-MERGING_INTO = "_merging_into"
 # Every write of a case through this module adds one to its change count, in the same write: the
 # waiting cases' read model (below) orders what it reads of a case by it. Absent is 0.
 VERSION = "_version"
 # Bookkeeping no answer shows: outbox, applied event ids, a claim's pending event, the change count.
-PROJECTION: Doc = {**HIDDEN, "_claim_pending": 0, VERSION: 0, MERGING_INTO: 0}
+PROJECTION: Doc = {**HIDDEN, "_claim_pending": 0, VERSION: 0}
 
 # Queue order: priority (high first), then nearest deadline, then age.
 QUEUE_ORDER = [("priority", DESCENDING), ("due_at", ASCENDING), ("opened_at", ASCENDING)]
@@ -99,11 +96,6 @@ async def get_raw(db: AsyncDatabase[Doc], case_id: str) -> Doc | None:
     return await db[CASES].find_one({"_id": case_id}, {"_outbox": 0})
 
 
-async def note_merging(db: AsyncDatabase[Doc], absorbed_id: str, survivor_id: str) -> None:
-    """Name the survivor on the absorbed case before the survivor takes its incidents."""
-    await db[CASES].update_one({"_id": absorbed_id}, {"$set": {MERGING_INTO: survivor_id}})
-
-
 async def find_open(db: AsyncDatabase[Doc], open_key: str) -> Doc | None:
     return await db[CASES].find_one({"open_key": open_key}, {"_outbox": 0})
 
@@ -145,8 +137,7 @@ async def cases_holding(db: AsyncDatabase[Doc], opened_by: dict[str, str]) -> li
     By `_id` only, so the cost does not grow with the cases stored: an incident is held by the
     case it opened, or by the case it joined, noted in PLACED before the join's write
     (`note_join`), and after a merge also by the survivor (the absorbed case keeps it and names
-    the survivor, `merged_into`; from before the survivor's write, `merging_into`), to the end
-    of a chain of merges. Only when a join was noted and no case read holds the incident
+    the survivor, `merged_into`). Only when a join was noted and no case read holds the incident
     (a crash between the two writes, or the case changed before the join) is every case asked, by
     `incident_ids` (an index on MongoDB; a read of every case on the local FerretDB, which cannot
     index an array: issue 11).
@@ -160,7 +151,7 @@ async def cases_holding(db: AsyncDatabase[Doc], opened_by: dict[str, str]) -> li
     while todo := sorted(ids - found.keys()):
         for doc in await db[CASES].find({"_id": {"$in": todo}}, PLACEMENT_PROJECTION).to_list():
             found[doc["_id"]] = doc
-        ids = {d[f] for d in found.values() for f in (MERGING_INTO, "merged_into") if d.get(f)}
+        ids = {d["merged_into"] for d in found.values() if d.get("merged_into")}
     held = {i for d in found.values() for i in d.get("incident_ids") or []}
     doubt = [n["_id"] for n in notes if n["_id"] not in held]
     if doubt:

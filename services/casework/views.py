@@ -151,8 +151,6 @@ async def find_cases(
     query = reads.case_query(
         who, incident_ids=incident_ids, status=status_, queue=queue, assignee=assignee, worker_key=worker_key
     )
-    if incident_ids:  # by `_id` (a mission's page asks this every time; store.cases_holding)
-        query["_id"] = {"$in": await reads.holding_ids(runtime(request), incident_ids)}
     docs = await store.find(runtime(request).db, query, limit=limit + 1, after=after)
     docs = paging.page(request, response, docs, limit=limit, order=store.LIST_ORDER)
     if who.is_mission:
