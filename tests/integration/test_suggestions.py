@@ -144,6 +144,8 @@ async def test_a_chain_of_merges_brings_the_first_reports_news_to_the_last_survi
         for k in range(1, 6):  # case k absorbs case k-1: 0 -> 1 -> 2 -> 3 -> 4 -> 5
             await merge.confirm(rt, cases[k], reports[k - 1].incident_id, actor="officer-ani", reason="same")
         first = reports[0].incident_id
+        listed = await cw.get("/v1/cases", params={"incident_id": first}, headers=OFFICER)
+        assert sorted(c["case_id"] for c in listed.json()) == sorted(cases[:6])
         held = await placement.cases_holding(rt, [first])
         assert [doc["_id"] for doc in held] == cases[:6]  # each one it passed through
         assert placement.live_holder(held)["_id"] == cases[5]  # type: ignore[index]
@@ -168,3 +170,36 @@ async def test_a_chain_of_merges_brings_the_first_reports_news_to_the_last_survi
         assert (await _get(cw, cases[5]))["merged_into"] == cases[6]
         held = await placement.cases_holding(rt, [first])
         assert placement.live_holder(held)["_id"] == cases[6]  # type: ignore[index]
+
+
+async def test_a_merge_cut_between_its_writes_shows_both_cases_and_a_retry_completes_it(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The survivor takes the incidents, then the process dies before the absorbed case is closed:
+    the incident is listed in both cases (never in neither), and the same confirmation again
+    closes the absorbed case, merging nothing twice."""
+    clock = ManualClock(NOW)
+    app = casework_app(settings, clock)
+    async with running(app) as cw:
+        rt = app.state.runtime
+        earlier = incident(worker_key=f"unidentified-{uuid.uuid4().hex}")
+        later = incident(
+            worker_key=f"unidentified-{uuid.uuid4().hex}", suggested_incident_ids=[earlier.incident_id]
+        )
+        absorbed = await placement.on_incident(rt, event_id=uuid.uuid4().hex, incident=earlier)
+        survivor = await placement.on_incident(rt, event_id=uuid.uuid4().hex, incident=later)
+
+        async def dies(*args: Any, **kwargs: Any) -> Any:
+            raise RuntimeError("the process died here")
+
+        monkeypatch.setattr(merge, "_close_absorbed", dies)
+        with pytest.raises(RuntimeError):
+            await merge.confirm(rt, survivor, earlier.incident_id, actor="officer-ani", reason="same")
+        monkeypatch.undo()
+        listed = await cw.get("/v1/cases", params={"incident_id": earlier.incident_id}, headers=OFFICER)
+        assert {c["case_id"]: c["status"] for c in listed.json()} == {absorbed: "new", survivor: "new"}
+
+        await merge.confirm(rt, survivor, earlier.incident_id, actor="officer-ani", reason="retry")
+        closed, kept = await _get(cw, absorbed), await _get(cw, survivor)
+        assert (closed["status"], closed["merged_into"]) == ("closed", survivor)
+        assert _kinds(kept).count("merged_from") == 1 and kept["merged_from"] == [absorbed]
