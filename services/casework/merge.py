@@ -228,6 +228,16 @@ async def unmerge(rt: Runtime, case_id: str, *, actor: str, reason: str) -> Doc:
     survivor_id = absorbed.get("merged_into")
     if not survivor_id:
         raise Conflict("this case was not merged into another", status=absorbed["status"])
+    survivor = await store.get_raw(rt.db, survivor_id)
+    went_on = survivor is not None and case_id in (survivor.get("merged_from") or [])
+    if went_on and survivor is not None and survivor.get("merged_into"):
+        # Its incidents went on with the survivor into a third case: giving them back from the
+        # survivor alone would leave them in that case too. Undo the later merge first.
+        raise Conflict(
+            f"case {survivor_id}, which this case was merged into, has since been merged into "
+            f"{survivor['merged_into']}: unmerge {survivor_id} first",
+            status=absorbed["status"],
+        )
     moved = list(absorbed.get("incident_ids") or [])
 
     def restore(doc: Doc) -> CaseUpdate | None:

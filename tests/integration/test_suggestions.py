@@ -171,6 +171,15 @@ async def test_a_chain_of_merges_brings_the_first_reports_news_to_the_last_survi
         held = await placement.cases_holding(rt, [first])
         assert placement.live_holder(held)["_id"] == cases[6]  # type: ignore[index]
 
+        # Undo: not from the middle of the chain (case 1 went on into case 2: its incidents too),
+        # from its end, one merge at a time; each gives back what the merge moved.
+        undo = await cw.post(f"/v1/cases/{cases[0]}/unmerge", json={"reason": "x"}, headers=SUPERVISOR)
+        assert undo.status_code == 409 and f"unmerge {cases[1]} first" in undo.text
+        undo = await cw.post(f"/v1/cases/{cases[5]}/unmerge", json={"reason": "x"}, headers=SUPERVISOR)
+        assert undo.status_code == 200, undo.text
+        assert (await _get(cw, cases[6]))["incident_ids"] == [reports[6].incident_id]
+        assert first in (await _get(cw, cases[5]))["incident_ids"]
+
 
 async def test_a_merge_cut_between_its_writes_shows_both_cases_and_a_retry_completes_it(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
