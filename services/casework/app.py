@@ -24,6 +24,7 @@ def create_app(
     queues.load_queues()  # a broken queues.yaml stops the start, not the first claim
     rt.on_startup(lambda: store.ensure_indexes(rt.db))
     rt.on_startup(lambda: handlers.fill_waiting(rt))  # the queues' read model of an older database
+    rt.on_startup(lambda: handlers.fill_loads(rt))  # the officers' load of an older database
     rt.on_startup(lambda: handlers.fill_placed(rt))  # the joins of an older database (store.PLACED)
     rt.consume(topics.INCIDENTS, handlers.incident_handlers(rt))
     rt.consume(topics.ESCALATIONS, handlers.escalation_handlers(rt))

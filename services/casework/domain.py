@@ -125,6 +125,7 @@ class Action(StrEnum):
 
 OPEN_STATUSES = frozenset({S.NEW, S.TRIAGED, S.ASSIGNED, S.IN_PROGRESS, S.AWAITING_REPATRIATION})
 WAITING = frozenset({S.NEW, S.TRIAGED})  # in a queue, claimable
+WORKED = frozenset({S.ASSIGNED, S.IN_PROGRESS, S.AWAITING_REPATRIATION})  # an officer's load
 
 # Which roles may take each action ("system" covers the lease sweeper and Kafka handlers).
 ROLES: dict[Action, frozenset[str]] = {

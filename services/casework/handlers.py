@@ -262,8 +262,9 @@ def case_handlers(rt: Runtime) -> dict[type[Event], Handler]:
 
 async def follow_case(rt: Runtime, case_id: str) -> None:
     """Bring a case's `waiting` entry to the case as stored now (in while it waits, out once not),
-    then move the change stamps of the queues it is or was in (store.STAMPS), which casework's
-    queue reads are cached by.
+    and its load entry (store.LOADS: in while an officer works it, out once not), then move the
+    change stamps of the queues it is or was in (store.STAMPS), which casework's queue reads are
+    cached by.
 
     The case is read by `_id`, never taken from the event, so a redelivered or overtaken event
     cannot bring back a case that left its queue, and a recategorised case moves with its entry.
@@ -280,9 +281,13 @@ async def follow_case(rt: Runtime, case_id: str) -> None:
         if case is None:
             return  # nothing waits that does not exist
         version = store.version_of(case)
+        # The officer's load first: a reader who sees the queue change sees the claim's load too.
+        loaded = await store.keep_load(rt.db, case)
         if case.get("status") not in domain.WAITING:
             await store.leave_waiting(rt.db, case_id, version, rt.clock.now())
-            return
+            if not loaded or await store.case_version(rt.db, case_id) == version:
+                return
+            continue  # written in, and the case moved meanwhile: follow it again (as for a waiting one)
         changed = await store.keep_waiting(rt.db, case)
         if changed is None:
             return  # a newer version is stored: its writer checks it and moves the stamps
@@ -290,6 +295,23 @@ async def follow_case(rt: Runtime, case_id: str) -> None:
         if await store.case_version(rt.db, case_id) == version:
             return
     raise RuntimeError(f"case {case_id} kept changing while its queue entry was written")
+
+
+async def fill_loads(rt: Runtime) -> None:
+    """At start: no load entries beside worked cases (a database from before them, or cases stored
+    in bulk): filled from the cases, with the guard and the second read of fill_waiting."""
+    if await store.any_load_entry(rt.db):
+        return
+    statuses = sorted(s.value for s in domain.WORKED)
+    cases = await store.waiting_cases(rt.db, statuses)
+    if not cases:
+        return
+    await store.keep_loads_many(rt.db, cases)
+    now = {c["_id"]: store.version_of(c) for c in await store.waiting_cases(rt.db, statuses)}
+    moved = [c["_id"] for c in cases if now.get(c["_id"]) != store.version_of(c)]
+    for case_id in moved:
+        await follow_case(rt, case_id)
+    log.info("load entries filled from %d worked cases (%d moved meanwhile)", len(cases), len(moved))
 
 
 async def fill_placed(rt: Runtime) -> None:

@@ -21,7 +21,7 @@ from shared.events.casework import CaseOpened
 from shared.mongo import Doc
 from shared.service import Runtime
 from shared.settings import Settings
-from tests.support.casework import OFFICER, OFFICER2, incident, publish_incident
+from tests.support.casework import OFFICER, OFFICER2, SUPERVISOR, auth, incident, publish_incident
 from tests.support.harness import envelopes, eventually, produce, read_topic, running
 
 pytestmark = pytest.mark.integration
@@ -378,3 +378,80 @@ async def _listed_full(client: httpx.AsyncClient, queue: str) -> list[dict[str, 
     r = await client.get(f"/v1/queues/{queue}/cases", headers=OFFICER)
     assert r.status_code == 200, r.text
     return r.json()  # type: ignore[no-any-return]
+
+
+# --- the officers' load (store.LOADS), kept by the same follower --------------------------------------
+
+
+async def _loads(client: httpx.AsyncClient) -> dict[str, dict[str, int]]:
+    r = await client.get("/v1/supervision", headers=SUPERVISOR)
+    assert r.status_code == 200, r.text
+    return {o.pop("officer"): o for o in r.json()["officers"]}
+
+
+def _load(assigned: int = 0, in_progress: int = 0) -> dict[str, int]:
+    return {"assigned": assigned, "in_progress": in_progress, "awaiting_repatriation": 0}
+
+
+async def test_an_officers_load_follows_claims_reassignments_and_closures(settings: Settings) -> None:
+    """Supervision counts each officer's worked cases from one small entry per worked case, which
+    follows the case: claimed, acknowledged, reassigned, resolved; an older read of the case written
+    after it left the officer's hands is taken back out."""
+    clock = ManualClock()
+    app = create_app(settings, clock)
+    rt = _rt(app)
+    async with running(app) as cw:
+        first, second = await _open(settings, cw), await _open(settings, cw)
+        for case_id, who in ((first, OFFICER), (second, OFFICER2)):
+            assert (await cw.post(f"/v1/cases/{case_id}/claim", json={}, headers=who)).status_code == 200
+        worked_read = await store.entry_source(rt.db, first)  # read while Ani works it
+        r = await cw.post(f"/v1/cases/{second}/acknowledge", json={}, headers=OFFICER2)
+        assert r.status_code == 200, r.text
+        want = {"officer-ani": _load(assigned=1), "officer-budi": _load(in_progress=1)}
+        await eventually(lambda: _same(cw, want))
+
+        to_citra = {"assignee": "officer-citra", "reason": "x"}
+        r = await cw.post(f"/v1/cases/{first}/reassign", json=to_citra, headers=SUPERVISOR)
+        assert r.status_code == 200, r.text
+        r = await cw.post(f"/v1/cases/{second}/resolve", json={"resolution": "paid"}, headers=OFFICER2)
+        assert r.status_code == 200, r.text
+        await eventually(lambda: _same(cw, {"officer-citra": _load(assigned=1)}))
+        r = await cw.post(f"/v1/cases/{first}/release", json={}, headers=auth("officer-citra"))
+        assert r.status_code == 200, r.text
+        await eventually(lambda: _same(cw, {}))
+
+        # the read from while Ani worked it, written after the release took the entry out: the
+        # follower writes it, reads the case's count again, and takes it back out
+        reads = [worked_read]
+        real_source = store.entry_source
+
+        async def stale_then_real(db: Any, cid: str) -> Doc | None:
+            return reads.pop() if reads else await real_source(db, cid)
+
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(store, "entry_source", stale_then_real)
+            await handlers.follow_case(rt, first)
+        assert reads == [], "the stale read was used"
+        assert await rt.db[store.LOADS].find_one({"_id": first}) is None
+        assert await _loads(cw) == {}
+
+
+async def _same(client: httpx.AsyncClient, want: dict[str, dict[str, int]]) -> bool:
+    return await _loads(client) == want
+
+
+async def test_the_load_of_a_database_from_before_it_is_filled_at_start(settings: Settings) -> None:
+    clock = ManualClock()
+    before = create_app(settings, clock)
+    async with running(before) as cw:
+        ids = [await _open(settings, cw) for _ in range(3)]
+        for case_id in ids[:2]:
+            assert (await cw.post(f"/v1/cases/{case_id}/claim", json={}, headers=OFFICER)).status_code == 200
+        await eventually(lambda: _same(cw, {"officer-ani": _load(assigned=2)}))
+        await _rt(before).db.drop_collection(store.LOADS)  # as a database from before it
+
+    async with running(create_app(settings, clock)) as cw:
+        # filled before the service answers: no event is replayed (the group committed them)
+        assert await _loads(cw) == {"officer-ani": _load(assigned=2)}
+        assert (await cw.post(f"/v1/cases/{ids[2]}/claim", json={}, headers=OFFICER)).status_code == 200
+        await eventually(lambda: _same(cw, {"officer-ani": _load(assigned=3)}))
