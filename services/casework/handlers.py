@@ -285,9 +285,9 @@ async def follow_case(rt: Runtime, case_id: str) -> None:
         loaded = await store.keep_load(rt.db, case)
         if case.get("status") not in domain.WAITING:
             await store.leave_waiting(rt.db, case_id, version, rt.clock.now())
-            if not loaded or await store.case_version(rt.db, case_id) == version:
+            if not loaded or store.same_load(case, await store.entry_source(rt.db, case_id)):
                 return
-            continue  # written in, and the case moved meanwhile: follow it again (as for a waiting one)
+            continue  # written in from a read its officer or status has left since: follow it again
         changed = await store.keep_waiting(rt.db, case)
         if changed is None:
             return  # a newer version is stored: its writer checks it and moves the stamps

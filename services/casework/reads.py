@@ -149,10 +149,15 @@ async def queue_cases(rt: Runtime, queue: str, *, limit: int) -> list[QueueCase]
 
 
 async def supervision(rt: Runtime) -> Supervision:
-    """Queue depth, oldest waiting case, and per-officer load."""
+    """Queue depth, oldest waiting case, and per-officer load.
+
+    The queues first: a claim's load entry is written before its case leaves the queue
+    (handlers.follow_case), so an answer whose queue no longer shows a claimed case counts it
+    in its officer's load."""
+    queue_view = await queue_views(rt)
     loads: dict[str, OfficerLoad] = {}
-    for row in await store.load_by_assignee(rt.db, ["assigned", "in_progress", "awaiting_repatriation"]):
+    for row in await store.load_by_assignee(rt.db, sorted(s.value for s in domain.WORKED)):
         officer, st = row["_id"]["assignee"], row["_id"]["status"]
         load = loads.setdefault(officer, OfficerLoad(officer=officer))
         setattr(load, st, int(row["n"]))
-    return Supervision(queues=await queue_views(rt), officers=sorted(loads.values(), key=lambda x: x.officer))
+    return Supervision(queues=queue_view, officers=sorted(loads.values(), key=lambda x: x.officer))

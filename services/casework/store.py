@@ -262,6 +262,13 @@ async def keep_load(db: AsyncDatabase[Doc], case: Doc) -> bool:
     return False
 
 
+def same_load(read: Doc, now: Doc | None) -> bool:
+    """Whether a case read now still has the load entry of an earlier read (its officer and a
+    worked status). A later change that keeps both (a note, a step) is no reason to follow the
+    case again: any change of either comes with its own event, whose follower reads it."""
+    return now is not None and all(now.get(f) == read.get(f) for f in ("status", "assignee"))
+
+
 async def any_load_entry(db: AsyncDatabase[Doc]) -> bool:
     return await db[LOADS].find_one({}, {"_id": 1}) is not None
 

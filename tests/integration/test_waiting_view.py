@@ -450,8 +450,15 @@ async def test_the_load_of_a_database_from_before_it_is_filled_at_start(settings
         await eventually(lambda: _same(cw, {"officer-ani": _load(assigned=2)}))
         await _rt(before).db.drop_collection(store.LOADS)  # as a database from before it
 
-    async with running(create_app(settings, clock)) as cw:
+    after = create_app(settings, clock)
+    async with running(after) as cw:
         # filled before the service answers: no event is replayed (the group committed them)
         assert await _loads(cw) == {"officer-ani": _load(assigned=2)}
+        entry = await _rt(after).db[store.LOADS].find_one({"_id": ids[0]})
+        assert entry is not None and (entry["assignee"], entry["status"]) == ("officer-ani", "assigned")
+        # a filled entry follows its case like any other: released, it goes; a new claim comes in
+        assert (await cw.post(f"/v1/cases/{ids[0]}/release", json={}, headers=OFFICER)).status_code == 200
+        await eventually(lambda: _same(cw, {"officer-ani": _load(assigned=1)}))
         assert (await cw.post(f"/v1/cases/{ids[2]}/claim", json={}, headers=OFFICER)).status_code == 200
-        await eventually(lambda: _same(cw, {"officer-ani": _load(assigned=3)}))
+        await eventually(lambda: _same(cw, {"officer-ani": _load(assigned=2)}))
+        assert await _rt(after).db[store.LOADS].find_one({"_id": ids[0]}) is None
