@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from services.casework import changes, claims, desk, domain, opening, placement, store
@@ -12,7 +12,7 @@ from services.casework.changes import CaseUpdate, entry, push_timeline
 from services.casework.domain import Action
 from shared.envelope import EVENT_TYPES, Envelope, Event
 from shared.errors import Conflict, PermanentError
-from shared.events.casework import CaseAwaitingRepatriation
+from shared.events.casework import CaseAwaitingRepatriation, CaseStatus
 from shared.events.escalation import (
     ActionKind,
     EscalationAction,
@@ -299,19 +299,10 @@ async def follow_case(rt: Runtime, case_id: str) -> None:
 
 async def fill_loads(rt: Runtime) -> None:
     """At start: no load entries beside worked cases (a database from before them, or cases stored
-    in bulk): filled from the cases, with the guard and the second read of fill_waiting."""
+    in bulk): filled from the cases, as fill_waiting fills the waiting entries."""
     if await store.any_load_entry(rt.db):
         return
-    statuses = sorted(s.value for s in domain.WORKED)
-    cases = await store.waiting_cases(rt.db, statuses)
-    if not cases:
-        return
-    await store.keep_loads_many(rt.db, cases)
-    now = {c["_id"]: store.version_of(c) for c in await store.waiting_cases(rt.db, statuses)}
-    moved = [c["_id"] for c in cases if now.get(c["_id"]) != store.version_of(c)]
-    for case_id in moved:
-        await follow_case(rt, case_id)
-    log.info("load entries filled from %d worked cases (%d moved meanwhile)", len(cases), len(moved))
+    await _fill(rt, domain.WORKED, lambda cases: store.keep_loads_many(rt.db, cases), "load entries")
 
 
 async def fill_placed(rt: Runtime) -> None:
@@ -340,17 +331,29 @@ async def fill_waiting(rt: Runtime) -> None:
     """
     if await store.any_waiting_entry(rt.db):
         return
-    statuses = sorted(s.value for s in domain.WAITING)
-    cases = await store.waiting_cases(rt.db, statuses)
+
+    async def write(cases: list[Doc]) -> None:
+        await store.keep_waiting_many(rt.db, cases)
+        await store.bump_stamps(rt.db, {c["queue"] for c in cases}, rt.clock.now())
+
+    await _fill(rt, domain.WAITING, write, "queue entries")
+
+
+async def _fill(
+    rt: Runtime, statuses: frozenset[CaseStatus], write: Callable[[list[Doc]], Awaitable[None]], what: str
+) -> None:
+    """Write the entries of every case in these statuses (`write`, guarded per entry), then read
+    the cases again and follow, one by one as its event would be, each case that moved meanwhile."""
+    names = sorted(s.value for s in statuses)
+    cases = await store.cases_in(rt.db, names)
     if not cases:
         return
-    await store.keep_waiting_many(rt.db, cases)
-    await store.bump_stamps(rt.db, {c["queue"] for c in cases}, rt.clock.now())
-    now = {c["_id"]: store.version_of(c) for c in await store.waiting_cases(rt.db, statuses)}
+    await write(cases)
+    now = {c["_id"]: store.version_of(c) for c in await store.cases_in(rt.db, names)}
     moved = [c["_id"] for c in cases if now.get(c["_id"]) != store.version_of(c)]
     for case_id in moved:
         await follow_case(rt, case_id)
-    log.info("queue entries filled from %d waiting cases (%d moved meanwhile)", len(cases), len(moved))
+    log.info("%s filled from %d cases (%d moved meanwhile)", what, len(cases), len(moved))
 
 
 async def sweep_forever(rt: Runtime, *, every_seconds: float = 5.0) -> None:

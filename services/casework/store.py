@@ -40,7 +40,7 @@ async def ensure_indexes(db: AsyncDatabase[Doc]) -> None:
     # At most one open case per worker and category family; closed cases hold a unique dummy key.
     await db[CASES].create_index([("open_key", 1)], unique=True)
     await db[CASES].create_index([("queue", 1), ("status", 1), *QUEUE_ORDER])
-    await db[CASES].create_index([("status", 1), ("queue", 1), ("opened_at", 1)])  # waiting_cases (fill)
+    await db[CASES].create_index([("status", 1), ("queue", 1), ("opened_at", 1)])  # cases_in (the fills)
     await db[CASES].create_index([("status", 1), ("lease_until", 1)])
     await db[CASES].create_index([("assignee", 1), ("status", 1)])
     await db[CASES].create_index([("awaiting_missions", 1), ("opened_at", 1)])  # missions' inboxes
@@ -423,7 +423,7 @@ async def any_waiting_entry(db: AsyncDatabase[Doc]) -> bool:
     return await db[WAITING].find_one({}, {"_id": 1}) is not None
 
 
-async def waiting_cases(db: AsyncDatabase[Doc], statuses: list[str]) -> list[Doc]:
+async def cases_in(db: AsyncDatabase[Doc], statuses: list[str]) -> list[Doc]:
     """Every case in these statuses as its entries need it (index `status, queue, opened_at`): the fills
     at start (waiting cases, worked cases)."""
     return await db[CASES].find({"status": {"$in": statuses}}, ENTRY_SOURCE).to_list()

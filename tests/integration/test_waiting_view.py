@@ -64,6 +64,21 @@ async def _open(settings: Settings, client: httpx.AsyncClient, **over: Any) -> s
     return await eventually(opened)  # type: ignore[no-any-return]
 
 
+async def _follow_after(rt: Runtime, case_id: str, *, stale: Doc) -> None:
+    """Follow a case whose first read is `stale` (an older read of it, as a slow replica's), then
+    the case as stored."""
+    reads = [stale]
+    real_source = store.entry_source
+
+    async def stale_then_real(db: Any, cid: str) -> Doc | None:
+        return reads.pop() if reads else await real_source(db, cid)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(store, "entry_source", stale_then_real)
+        await handlers.follow_case(rt, case_id)
+    assert reads == [], "the stale read was used"
+
+
 def _rt(app: Any) -> Runtime:
     return app.state.runtime  # type: ignore[no-any-return]
 
@@ -138,16 +153,7 @@ async def test_a_redelivered_event_or_an_older_read_never_brings_back_a_claimed_
 
         # an older read written after the claim removed the entry: the follower writes it (the
         # delete left no count behind), reads the case's count again and takes it back out
-        reads = [waiting_read]
-        real_source = store.entry_source
-
-        async def stale_then_real(db: Any, cid: str) -> Doc | None:
-            return reads.pop() if reads else await real_source(db, cid)
-
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(store, "entry_source", stale_then_real)
-            await handlers.follow_case(rt, case_id)
-        assert reads == [], "the stale read was used"
+        await _follow_after(rt, case_id, stale=waiting_read)
         assert await rt.db[store.WAITING].find_one({"_id": case_id}) is None
         assert await _listed(cw, GENERAL) == []
 
@@ -422,16 +428,7 @@ async def test_an_officers_load_follows_claims_reassignments_and_closures(settin
 
         # the read from while Ani worked it, written after the release took the entry out: the
         # follower writes it, reads the case's count again, and takes it back out
-        reads = [worked_read]
-        real_source = store.entry_source
-
-        async def stale_then_real(db: Any, cid: str) -> Doc | None:
-            return reads.pop() if reads else await real_source(db, cid)
-
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(store, "entry_source", stale_then_real)
-            await handlers.follow_case(rt, first)
-        assert reads == [], "the stale read was used"
+        await _follow_after(rt, first, stale=worked_read)
         assert await rt.db[store.LOADS].find_one({"_id": first}) is None
         assert await _loads(cw) == {}
 
