@@ -9,11 +9,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
+from faststream.message import AckStatus
 from pydantic import ValidationError
 from pymongo.errors import ConnectionFailure
 
@@ -130,6 +132,93 @@ class DeadLetters:
         )
 
 
+class Commits(ConsumerRebalanceListener):  # type: ignore[misc]
+    """The offsets of one consumer's handled messages, committed in groups.
+
+    FastStream's acknowledgement commits after every message: a request to the group coordinator
+    and a record in its offsets log per event, on the same cores as the handlers. Here a handled
+    message's offset is noted, and the notes are committed every `every` seconds, or at once when
+    `most` have gathered, when partitions are taken away (a rebalance), and at each message from
+    `stopping` on. A note is exactly what was handled (the message's offset plus one, per
+    partition; a subscriber handles one message at a time, so each partition's in order), so
+    nothing is ever committed past a message not yet handled. A crash loses commits, never
+    effects: what was handled since the last commit comes again, and handlers are idempotent.
+    One consumer per subscriber (FastStream's default): `max_workers` above 1 would share this
+    listener between consumers, and is not used.
+    """
+
+    def __init__(self, *, every: float, most: int) -> None:
+        self.every = every
+        self.most = most
+        self._notes: dict[TopicPartition, int] = {}
+        self._noted = 0
+        self._consumer: Any = None
+        self._task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()  # one commit at a time: a revoke waits for the timer's
+        self._at_once = False
+        self.commits = 0
+
+    async def handled(self, msg: Any) -> None:
+        """Note a message whose effects are stored (or which is in the dead-letter topic)."""
+        raw, consumer = msg.raw_message, getattr(msg, "consumer", None)
+        if isinstance(raw, tuple) or not hasattr(consumer, "assignment"):
+            return  # not one record of a group's consumer: FastStream's own acknowledgement commits
+        msg.committed = AckStatus.ACKED  # what FastStream's acknowledgement would commit is noted here
+        self._consumer = consumer
+        self._notes[TopicPartition(raw.topic, raw.partition)] = raw.offset + 1
+        self._noted += 1
+        if self._at_once or self._noted >= self.most:
+            await self.flush()
+        elif self._task is None:
+            self._task = asyncio.create_task(self._every())
+
+    async def _every(self) -> None:
+        while True:
+            await asyncio.sleep(self.every)
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Commit what is noted, for the partitions this consumer still holds."""
+        async with self._lock:
+            if not self._notes or self._consumer is None:
+                return
+            notes, self._notes, self._noted = self._notes, {}, 0
+            held = self._consumer.assignment()
+            offsets = {tp: offset for tp, offset in notes.items() if tp in held}
+            if not offsets:
+                return  # moved to another member, which starts at the last commit: handled again there
+            try:
+                await self._consumer.commit(offsets)
+                self.commits += 1
+            except BaseException as exc:  # a rebalance under way (CommitFailedError), the broker away, a stop
+                for tp, offset in offsets.items():
+                    self._notes.setdefault(tp, offset)  # kept, unless a later message of tp was noted since
+                if not isinstance(exc, Exception):
+                    raise
+                log.warning("offsets not committed; kept for the next commit", extra={"error": describe(exc)})
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self.flush()  # before the group hands them to another member
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        pass
+
+    async def stopping(self) -> None:
+        """Commit what is noted, and every message handled from now on at once (a stop is coming)."""
+        self._at_once = True
+        if self._task is not None:
+            self._task.cancel()  # a commit it was making keeps its notes (flush), committed below
+            await asyncio.wait({self._task})
+            self._task = None
+        await self.flush()
+
+    def resume(self) -> None:
+        """Back to committing in groups, on the consumer the next start makes."""
+        self._at_once = False
+        self._consumer = None
+        self._notes, self._noted = {}, 0
+
+
 def subscribe(
     broker: KafkaBroker,
     settings: Settings,
@@ -139,12 +228,15 @@ def subscribe(
     handlers: Mapping[type[Event], Handler],
     after_handle: list[AfterHandle] | None = None,
     metrics: Metrics | None = None,
+    commits: Commits | None = None,
 ) -> DeadLetters:
     """Consume a topic at least once: decode, validate, handle with bounded retries, else dead-letter.
 
     The offset is committed only after the handler returned (its effects are stored) or the
-    message is safely in the dead-letter topic. If even that fails, the message is not
-    acknowledged and comes back. Event types this group does not handle are passed over.
+    message is safely in the dead-letter topic, by `commits` in groups when given (the services'
+    Runtime gives one per consumer), else after each message. If even the dead-letter topic
+    fails, the message is not acknowledged and comes back. Event types this group does not
+    handle are passed over.
     """
     dead = DeadLetters(broker, settings, group=settings.group(group), metrics=metrics)
     consumed = metrics.consumed.labels(topic.name) if metrics is not None else None
@@ -159,8 +251,14 @@ def subscribe(
         ack_policy=AckPolicy.NACK_ON_ERROR,
         session_timeout_ms=10_000,
         heartbeat_interval_ms=1_000,
+        listener=commits,
     )
     async def consume(msg: KafkaMessage) -> None:
+        await handle(msg)  # an exception: not acknowledged (FastStream seeks back), nothing noted
+        if commits is not None:
+            await commits.handled(msg)
+
+    async def handle(msg: KafkaMessage) -> None:
         body: bytes = msg.body
         if consumed is not None:
             consumed.inc()

@@ -39,6 +39,7 @@ from shared.errors import (
 )
 from shared.kafka import (
     AfterHandle,
+    Commits,
     DeadLetters,
     Handler,
     consumer_lag,
@@ -137,6 +138,7 @@ class Runtime:
             sweep_seconds=self.settings.outbox_sweep_seconds,
         )
         self.dead_letters: list[DeadLetters] = []
+        self.commits: list[Commits] = []  # one a consumer (shared/kafka.Commits)
         self.consumed: list[tuple[Topic, str]] = []  # (topic, consumer group): the true event map
         self.handles: dict[tuple[str, str], tuple[str, ...]] = {}  # (topic, group) -> event types handled
         self.after_handle: list[AfterHandle] = []  # test seam, see shared.kafka
@@ -170,6 +172,8 @@ class Runtime:
         self.handles[(topic.name, group or f"{self.name}.{topic.name}")] = tuple(
             sorted(cls.type for cls in handlers)
         )
+        commits = Commits(every=self.settings.commit_every_seconds, most=self.settings.commit_most)
+        self.commits.append(commits)
         dead = subscribe(
             self.broker,
             self.settings,
@@ -178,6 +182,7 @@ class Runtime:
             handlers=handlers,
             after_handle=self.after_handle,
             metrics=self.metrics,
+            commits=commits,
         )
         self.dead_letters.append(dead)
 
@@ -209,6 +214,8 @@ class Runtime:
         await self.relay.ensure_indexes()
         for fn in self._startup:
             await fn()
+        for commits in self.commits:
+            commits.resume()
         await self.broker.start()
         self._relay_task = asyncio.create_task(self.relay.run())
         self._tasks.append(self._relay_task)
@@ -240,6 +247,8 @@ class Runtime:
             self._relay_task = None
         await stop_tasks(self._tasks)
         self._tasks.clear()
+        for commits in self.commits:  # what is handled is committed, and from here each message at once
+            await commits.stopping()
         with contextlib.suppress(Exception):
             await self.broker.stop()
         await self.mongo.close()

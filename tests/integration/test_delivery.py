@@ -21,6 +21,7 @@ from shared.clock import SystemClock
 from shared.envelope import Envelope
 from shared.events.casework import CaseOpened
 from shared.events.intake import IncidentAccepted
+from shared.kafka import consumer_lag
 from shared.mongo import connect
 from shared.outbox import Outbox, OutboxRelay
 from shared.service import Runtime
@@ -94,6 +95,44 @@ async def test_crash_after_store_before_commit_is_redelivered_without_duplicate(
     assert [t["kind"] for t in after[0]["timeline"]] == ["opened"]
     opened_ids = {e["id"] for e in envelopes(opened) if e["type"] == CaseOpened.type}
     assert len(opened_ids) == 1, "one CaseOpened, published by the outbox of the first attempt"
+
+
+async def test_offsets_are_committed_in_groups_and_what_is_left_by_the_stop(settings: Settings) -> None:
+    """25 incidents, offsets committed 10 at a time (no timer within the test): 20 committed while
+    running, the last 5 by the stop; a start after it handles none of them again (one later
+    incident on each partition shows where it began)."""
+    grouped = settings.model_copy(update={"commit_every_seconds": 3600.0, "commit_most": 10})
+    sent = [incident_envelope() for _ in range(25)]
+    for env in sent:
+        await produce(
+            grouped, topics.INCIDENTS.name, env.model_dump_json().encode(), key=env.subject.encode()
+        )
+    app = casework_app(grouped)
+    rt = app.state.runtime
+    handled: list[str] = []
+
+    async def seen(e: Envelope) -> None:
+        if e.type == IncidentAccepted.type:
+            handled.append(e.id)
+
+    rt.after_handle.append(seen)
+    incidents = [(t, g) for t, g in rt.consumed if t == topics.INCIDENTS]
+    async with running(app):
+        await eventually(lambda: asyncio.sleep(0, result=len(handled) == 25), timeout=60)
+        behind = await consumer_lag(grouped, incidents)
+        assert list(behind.values()) == [5], "two groups of 10 committed, the last 5 only noted"
+    assert list((await consumer_lag(grouped, incidents)).values()) == [0], "the stop committed them"
+
+    # then one more incident on each partition: anything left uncommitted there comes before it
+    later = [incident_envelope() for _ in range(grouped.topic_partitions)]
+    for partition, env in enumerate(later):
+        body = env.model_dump_json().encode()
+        await produce(grouped, topics.INCIDENTS.name, body, key=env.subject.encode(), partition=partition)
+    again = casework_app(grouped)
+    again.state.runtime.after_handle.append(seen)
+    async with running(again):
+        await eventually(lambda: asyncio.sleep(0, result=len(handled) >= 25 + len(later)), timeout=60)
+    assert sorted(handled) == sorted(e.id for e in sent + later), "each handled once"
 
 
 async def test_poison_messages_go_to_dlq_and_the_next_message_is_processed(settings: Settings) -> None:

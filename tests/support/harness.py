@@ -87,12 +87,15 @@ def envelopes(records: list[Any]) -> list[dict[str, Any]]:
     return [json.loads(r.value) for r in records]
 
 
-async def produce(settings: Settings, name: str, value: bytes, key: bytes | None = None) -> None:
-    """Put raw bytes on a topic, as a misbehaving or trusted producer would."""
+async def produce(
+    settings: Settings, name: str, value: bytes, key: bytes | None = None, *, partition: int | None = None
+) -> None:
+    """Put raw bytes on a topic (on a given partition, or where its key goes), as a misbehaving or
+    trusted producer would."""
     await ensure_topics(settings)
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers)
     await producer.start()
     try:
-        await producer.send_and_wait(settings.topic(name), value, key=key)
+        await producer.send_and_wait(settings.topic(name), value, key=key, partition=partition)
     finally:
         await producer.stop()
