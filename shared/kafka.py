@@ -156,7 +156,6 @@ class Commits(ConsumerRebalanceListener):  # type: ignore[misc]
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()  # one commit at a time: a revoke waits for the timer's
         self._at_once = False
-        self.commits = 0
 
     async def handled(self, msg: Any) -> None:
         """Note a message whose effects are stored (or which is in the dead-letter topic)."""
@@ -189,7 +188,6 @@ class Commits(ConsumerRebalanceListener):  # type: ignore[misc]
                 return  # moved to another member, which starts at the last commit: handled again there
             try:
                 await self._consumer.commit(offsets)
-                self.commits += 1
             except BaseException as exc:  # a rebalance under way (CommitFailedError), the broker away, a stop
                 for tp, offset in offsets.items():
                     self._notes.setdefault(tp, offset)  # kept, unless a later message of tp was noted since
@@ -227,16 +225,15 @@ def subscribe(
     group: str,
     handlers: Mapping[type[Event], Handler],
     after_handle: list[AfterHandle] | None = None,
+    commits: Commits,
     metrics: Metrics | None = None,
-    commits: Commits | None = None,
 ) -> DeadLetters:
     """Consume a topic at least once: decode, validate, handle with bounded retries, else dead-letter.
 
     The offset is committed only after the handler returned (its effects are stored) or the
-    message is safely in the dead-letter topic, by `commits` in groups when given (the services'
-    Runtime gives one per consumer), else after each message. If even the dead-letter topic
-    fails, the message is not acknowledged and comes back. Event types this group does not
-    handle are passed over.
+    message is safely in the dead-letter topic, by `commits` in groups (one per consumer: the
+    services' Runtime makes them). If even the dead-letter topic fails, the message is not
+    acknowledged and comes back. Event types this group does not handle are passed over.
     """
     dead = DeadLetters(broker, settings, group=settings.group(group), metrics=metrics)
     consumed = metrics.consumed.labels(topic.name) if metrics is not None else None
@@ -255,8 +252,7 @@ def subscribe(
     )
     async def consume(msg: KafkaMessage) -> None:
         await handle(msg)  # an exception: not acknowledged (FastStream seeks back), nothing noted
-        if commits is not None:
-            await commits.handled(msg)
+        await commits.handled(msg)
 
     async def handle(msg: KafkaMessage) -> None:
         body: bytes = msg.body
