@@ -104,8 +104,8 @@ async def test_status_shows_services_lag_dead_letters_outboxes_and_timers(stack:
     assert row(text, "intake", "0", "-")  # the outbox drained
 
     # a service goes away: exit 1, and it says which
-    stack.servers["registry"].should_exit = True
-    await _gone(stack.urls["registry"])
+    await asyncio.to_thread(stack.halt, "registry")
+    await _refused(stack.urls["registry"])
     result = await asyncio.to_thread(CliRunner().invoke, cli, ["status"], env=env)
     assert result.exit_code == 1
     assert re.search(r"registry\s*│[^│]*│\s*unreachable", result.stdout)
@@ -116,16 +116,15 @@ async def test_status_shows_services_lag_dead_letters_outboxes_and_timers(stack:
     assert result.exit_code == 2 and "could not read Kafka at 127.0.0.1:9" in result.stdout
 
 
-async def _gone(url: str) -> None:
-    """Until nothing answers at url (uvicorn never clears `started`)."""
+async def _refused(url: str) -> None:
+    """Nothing answers at url once its server's serve() returned; if something does, say what."""
     async with httpx.AsyncClient() as client:
-        for _ in range(200):
-            try:
-                await client.get(f"{url}/healthz")
-            except httpx.HTTPError:
-                return
-            await asyncio.sleep(0.1)
-    raise AssertionError(f"{url} still answers")
+        try:
+            r = await client.get(f"{url}/healthz")
+        except httpx.HTTPError:
+            return
+    said = f"{r.status_code} {dict(r.headers)} {r.text[:200]}"
+    raise AssertionError(f"{url} answers after its server stopped: {said}")
 
 
 def test_rules_check_says_valid_invalid_or_unreadable(tmp_path: Path) -> None:

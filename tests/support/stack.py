@@ -94,6 +94,23 @@ class Stack:
                 raise RuntimeError(f"did not start within 90 s: {late}")
             await asyncio.sleep(0.1)
 
+    def halt(self, name: str, timeout: float = 60) -> None:
+        """Stop one part and wait until its serve() returned (its port then refuses connections).
+
+        A part still serving after `timeout` fails the caller with what uvicorn says of it: a
+        probe's "still answers" alone once left nothing to read.
+        """
+        server = self.servers[name]
+        server.should_exit = True
+        try:
+            self.serving[name].result(timeout)
+        except TimeoutError:
+            state = server.server_state
+            raise AssertionError(
+                f"{name} still serving {timeout:.0f} s after should_exit: started={server.started}, "
+                f"connections={len(state.connections)}, tasks={len(state.tasks)}"
+            ) from None
+
     def stop(self) -> None:
         for s in self.servers.values():
             s.should_exit = True
