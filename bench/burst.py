@@ -1,8 +1,9 @@
 """Issue 11's burst: N reports from 5 missions at once, to cases and to escalation's effect.
 
-`python -m bench.burst [N] [--missions M] [--in-flight F]` (default 1,000 reports, 5 missions,
-4 requests in flight per mission): starts intake, casework and escalation in-process on the real
-Kafka and MongoDB (Settings() from the environment, a fresh namespace, dropped at the end). Each
+`python -m bench.burst [N] [--missions M] [--in-flight F] [--commands] [--shapes]` (default
+1,000 reports, 5 missions, 4 requests in flight per mission): starts intake, casework and
+escalation in-process on the real Kafka and MongoDB (Settings() from the environment, a fresh
+namespace, dropped at the end). Each
 mission (its development credential `Bearer dev-<id>`, reporting in a country of its own
 jurisdiction) is a stream of its own, F posts in flight, all streams at once; report i comes
 from mission i mod M and names a distinct worker (bench.casework.incident_report). One warm-up
@@ -41,6 +42,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.casework import _pct, _running, incident_report
+from bench.commands import table, watch
 from services.casework import store as casework_store
 from services.casework.app import create_app as casework_app
 from services.escalation import store as escalation_store
@@ -245,11 +247,16 @@ async def run(settings: Settings, n: int, missions: int = 5, in_flight: int = IN
     }
 
 
-async def bench(n: int = N, missions: int = 5, in_flight: int = IN_FLIGHT) -> dict[str, Any]:
-    """The burst in a fresh namespace, dropped afterwards."""
+async def bench(
+    n: int = N, missions: int = 5, in_flight: int = IN_FLIGHT, commands: bool = False, shapes: bool = False
+) -> dict[str, Any]:
+    """The burst in a fresh namespace, dropped afterwards; `commands`: with PyMongo command
+    monitoring on (bench.commands' tally, under "tally": it slows the run a little; `shapes`: finds
+    and updates told apart by their filter's keys)."""
     settings = Settings(namespace=f"burst{uuid.uuid4().hex[:8]}_", log_level="WARNING")
+    tally = watch(settings.namespace, shapes) if commands or shapes else None
     try:
-        return await run(settings, n, missions, in_flight)
+        return {**await run(settings, n, missions, in_flight), "tally": tally}
     finally:
         await drop_namespace(settings)
 
@@ -288,6 +295,9 @@ def report(r: dict[str, Any]) -> None:
     )
     print(f"  immediate firings: {sum(r['firings'].values())} ({_by_rule(r['firings'])})")
     print(f"  events escalation handled meanwhile: {sum(r['handled'].values())} ({_by_rule(r['handled'])})")
+    if r.get("tally") is not None:
+        print("database commands, per report (the warm-up's included):")
+        table(r["tally"], n, "report")
 
 
 def main() -> None:
@@ -297,8 +307,12 @@ def main() -> None:
         "--missions", type=int, default=5, choices=range(1, len(MISSIONS) + 1), help="missions reporting"
     )
     ap.add_argument("--in-flight", type=int, default=IN_FLIGHT, help="posts in flight per mission")
+    ap.add_argument(
+        "--commands", action="store_true", help="also count every database command, by service and collection"
+    )
+    ap.add_argument("--shapes", action="store_true", help="--commands, by the filter's keys too")
     args = ap.parse_args()
-    report(asyncio.run(bench(args.n, args.missions, args.in_flight)))
+    report(asyncio.run(bench(args.n, args.missions, args.in_flight, args.commands, args.shapes)))
 
 
 if __name__ == "__main__":

@@ -109,17 +109,23 @@ class OutboxRelay:
         self.poll_seconds = poll_seconds
         self.lease_seconds = lease_seconds
         self.sweep_seconds = sweep_seconds
-        self._hints: set[Any] = set()
+        self._hints: dict[str | None, set[Any]] = {}  # collection (None: any of them) -> named ids
         self._sweep_due = 0.0  # loop time of the next full sweep; 0: at the next turn
         self._wake = asyncio.Event()
         self._stopping = False
         self._held: set[str] = set()  # leases this relay holds, or is inserting (see release)
         self.published = 0
 
-    def wake(self, *doc_ids: Any) -> None:
-        """Ask the relay to publish now: the documents named, or (no ids) whatever is pending."""
+    def wake(self, *doc_ids: Any, collection: str | None = None) -> None:
+        """Ask the relay to publish now: the documents named, or (no ids) whatever is pending.
+
+        A relay of several collections looks for named documents in the one given (in each when
+        none is: a lease, a read and a clear per collection).
+        """
+        if collection is not None and collection not in self.collections:
+            raise ValueError(f"this relay publishes {self.collections}, not {collection}")
         if doc_ids:
-            self._hints.update(doc_ids)
+            self._hints.setdefault(collection, set()).update(doc_ids)
         else:
             self._sweep_due = 0.0
         self._wake.set()
@@ -155,10 +161,12 @@ class OutboxRelay:
 
     async def drain_hinted(self) -> int:
         """Publish the documents named by wake(); return how many events went out."""
-        hints, self._hints = list(self._hints), set()
+        hints, self._hints = self._hints, {}
+        anywhere = hints.get(None, set())
         sent = 0
         for name in self.collections:
-            sent += (await self._publish_ids(name, hints))[0]
+            if ids := list(anywhere | hints.get(name, set())):
+                sent += (await self._publish_ids(name, ids))[0]
         self.published += sent
         return sent
 

@@ -139,34 +139,45 @@ class Escalation:
         ev = ruleset.Incoming.of(id=env.id, type=env.type, time=env.time, data=env.data)
         if ev is None:
             return
-        for chain in await store.live_for_subjects(self.rt.db, evaluation.subject_keys(ev.data)):
+        subjects = await store.subject_docs(self.rt.db, evaluation.subject_keys(ev.data))
+        for chain in await store.live_for_subjects(self.rt.db, subjects):
             if chains.ends_chain(chain["until"], ev):
                 await self.cancel(chain, by=ev.id, state="cancelled", met_at=ev.time)
         effects = evaluation.evaluate(self.rules, self.version, ev)
-        woke = False
         for firing in effects.firings:
-            woke |= await self._record(actions.now_decision_id(firing), firing, {"kind": "now"})
+            await self._record(actions.now_decision_id(firing), firing, {"kind": "now"})
         for start in effects.starts:
-            await self.start(start)
+            # the subject documents read above: a cancel changes their live chains, never `latest`
+            await self.start(start, subjects)
         for hit in effects.counts:
-            woke |= await self.count(hit, at=ev.time)
-        if woke:
-            self.rt.relay.wake()
+            await self.count(hit, at=ev.time)
 
-    async def start(self, chain_start: chains.ChainStart) -> bool:
+    async def start(
+        self, chain_start: chains.ChainStart, subjects: dict[str, Doc | None] | None = None
+    ) -> bool:
         """Store a chain with its rule's stages frozen into it; supersede the rule's older chain.
 
         A trigger older than the one of the rule's latest chain for the subject (redelivered,
         or arriving out of order) never replaces it: its chain is recorded as superseded.
+        `subjects`: subject documents the caller read (store.subject_docs), else read here.
         """
         db = self.rt.db
-        if await store.get_chain(db, chain_start.id) is not None:
-            return False  # a redelivered trigger: the chain exists (live or ended)
         # One subject's events share a partition key, so one consumer meets them in turn: the
-        # read below and the link after it do not race another trigger of the same subject.
-        latest = await store.latest_chain(db, chain_start.subject, chain_start.rule_id)
+        # read of the subject and the link after it do not race another trigger of the subject.
+        if subjects is None or chain_start.subject not in subjects:
+            subjects = await store.subject_docs(db, [chain_start.subject])
+        latest_id = store.latest_of(subjects[chain_start.subject], chain_start.rule_id)
+        if latest_id == chain_start.id:
+            # a redelivered trigger: its chain exists (live or ended), or a crash came between
+            # the link below and the insert (a dangling link, repaired now)
+            if await store.get_chain(db, chain_start.id) is not None:
+                return False
+            return await self._insert_chain(chain_start, previous=None)
+        latest = await store.get_chain(db, latest_id) if latest_id is not None else None
         mine = chain_start.trigger_at or chain_start.started_at
         if latest is not None and utc(latest.get("trigger_at") or latest["started_at"]) > mine:
+            if await store.get_chain(db, chain_start.id) is not None:
+                return False  # a redelivered trigger whose chain a newer one replaced since
             now = self.rt.clock.now()
             older = chains.chain_doc(chain_start, created_at=now)
             older.update({"state": "superseded", "closed_at": now, "closed_by": latest["trigger"]})
@@ -184,6 +195,11 @@ class Escalation:
         )
         if seen and await store.get_chain(db, chain_start.id) is not None:
             return False  # a redelivered trigger: the chain exists (live or ended)
+        return await self._insert_chain(chain_start, previous)
+
+    async def _insert_chain(self, chain_start: chains.ChainStart, previous: str | None) -> bool:
+        """Insert a linked chain; then the rule's previous chain for the subject is superseded."""
+        db = self.rt.db
         if not await store.insert_chain(db, chains.chain_doc(chain_start, created_at=self.rt.clock.now())):
             return False
         if previous is not None:
@@ -273,8 +289,7 @@ class Escalation:
             "decided_wall": time.time(),
         }
         if await store.decide(db, doc):
-            await store.emit_batch(db, [(decision_id, [entry])])
-            self.rt.relay.wake()
+            self._wake(await store.emit_batch(db, [(decision_id, [entry])]))
             return True
         return False
 
@@ -387,8 +402,7 @@ class Escalation:
             (d["_id"], d["events"]) for d, new in zip(docs, recorded, strict=True) if new and d["events"]
         ]
         if fresh_events:
-            await store.emit_batch(db, fresh_events)
-            self.rt.relay.wake()
+            self._wake(await store.emit_batch(db, fresh_events))
         before = await store.get_decisions(
             db, [d["_id"] for d, new in zip(docs, recorded, strict=True) if not new]
         )
@@ -446,7 +460,7 @@ class Escalation:
         doc = self._decision_doc(decision_id, firing, extra)
         if await store.decide(self.rt.db, doc):
             if doc["events"]:
-                await store.emit_batch(self.rt.db, [(decision_id, doc["events"])])
+                self._wake(await store.emit_batch(self.rt.db, [(decision_id, doc["events"])]))
             return True
         before = await store.get_decision(self.rt.db, decision_id)
         if before is not None:
@@ -461,17 +475,19 @@ class Escalation:
             and not before.get("emitted")
             and time.time() - float(before.get("decided_wall", 0)) > self.emit_grace_seconds
         ):
-            await store.emit_batch(self.rt.db, [(before["_id"], before.get("events") or entries)])
-            self.rt.relay.wake()
+            self._wake(await store.emit_batch(self.rt.db, [(before["_id"], before.get("events") or entries)]))
+
+    def _wake(self, emission: str | None) -> None:
+        """Have the relay publish an outbox document now (by `_id`: no sweep of the outbox)."""
+        if emission is not None:
+            self.rt.relay.wake(emission, collection=store.EMISSIONS)
 
     async def repair(self) -> int:
         """Emit decisions whose decider died before emitting them (older than the grace period)."""
         emitted = 0
         for doc in await store.unemitted(self.rt.db, time.time() - self.emit_grace_seconds):
-            await store.emit_batch(self.rt.db, [(doc["_id"], doc.get("events") or [])])
+            self._wake(await store.emit_batch(self.rt.db, [(doc["_id"], doc.get("events") or [])]))
             emitted += 1
-        if emitted:
-            self.rt.relay.wake()
         return emitted
 
     async def run(self) -> None:

@@ -107,7 +107,7 @@ class Notifier:
                 log.warning("notification %s: %s", routed_to.id, error)
             await notification_store.add_delivery(self.rt.db, delivery)
             if unrouted:
-                self.rt.relay.wake(routed_to.id)
+                self.rt.relay.wake(routed_to.id, collection=notification_store.DELIVERIES)
         self._wake.set()
 
     # ------------------------------------------------------------ deliveries out
@@ -289,7 +289,7 @@ async def finish(rt: Runtime, delivery: Doc, status: DeliveryStatus, error: str 
         rt.db, delivery["_id"], fields, [outcome(rt, delivery, status, error)]
     ):
         return False
-    rt.relay.wake(delivery["_id"])
+    rt.relay.wake(delivery["_id"], collection=notification_store.DELIVERIES)
     log.info("notification %s %s after %d tries", delivery["_id"], status.value, delivery["attempts"])
     return True
 

@@ -135,16 +135,22 @@ async def live_chains(db: AsyncDatabase[Doc], chain_ids: list[str]) -> dict[str,
     return {d["_id"]: d async for d in db[CHAINS].find({"_id": {"$in": chain_ids}})}
 
 
-async def live_for_subjects(db: AsyncDatabase[Doc], subjects: list[str]) -> list[Doc]:
-    """The live chains of some subjects, found by _id only (one lookup per subject, then per chain)."""
-    out = []
-    for subject in subjects:
-        doc = await db[SUBJECTS].find_one({"_id": subject})
-        for chain_id in (doc or {}).get("chains", []):
-            chain = await live_chain(db, chain_id)
-            if chain is not None:
-                out.append(chain)
-    return out
+async def subject_docs(db: AsyncDatabase[Doc], subjects: list[str]) -> dict[str, Doc | None]:
+    """Each subject's document (its live chain ids, the latest chain of each rule; None: it has
+    none yet), in one read by `_id`."""
+    found = {d["_id"]: d async for d in db[SUBJECTS].find({"_id": {"$in": subjects}})} if subjects else {}
+    return {subject: found.get(subject) for subject in subjects}
+
+
+def latest_of(subject: Doc | None, rule_id: str) -> str | None:
+    """The chain a rule last started for a subject (live or ended), from its subject document."""
+    return ((subject or {}).get("latest") or {}).get(rule_id)
+
+
+async def live_for_subjects(db: AsyncDatabase[Doc], subjects: dict[str, Doc | None]) -> list[Doc]:
+    """The live chains of subjects (their documents, from subject_docs), in one read by `_id`."""
+    ids = list(dict.fromkeys(c for doc in subjects.values() for c in (doc or {}).get("chains", [])))
+    return list((await live_chains(db, ids)).values()) if ids else []
 
 
 async def due(db: AsyncDatabase[Doc], now: datetime, limit: int) -> list[Doc]:
@@ -181,13 +187,6 @@ async def close(db: AsyncDatabase[Doc], chain: Doc, *, state: str, at: datetime,
         pass
     await db[CHAINS].delete_one({"_id": chain["_id"]})
     await unlink_subject(db, chain["subject"], chain["_id"])
-
-
-async def latest_chain(db: AsyncDatabase[Doc], subject: str, rule_id: str) -> Doc | None:
-    """The chain (live or ended) a rule last started for a subject."""
-    doc = await db[SUBJECTS].find_one({"_id": subject})
-    chain_id = ((doc or {}).get("latest") or {}).get(rule_id)
-    return await get_chain(db, chain_id) if chain_id else None
 
 
 async def insert_closed(db: AsyncDatabase[Doc], doc: Doc) -> None:
@@ -233,16 +232,19 @@ async def decide_many(db: AsyncDatabase[Doc], docs: list[Doc]) -> list[bool]:
     return [i not in refused for i in range(len(docs))]
 
 
-async def emit_batch(db: AsyncDatabase[Doc], decisions: list[tuple[str, list[Doc]]]) -> None:
-    """Put decisions' events in the outbox in one document, then mark those decisions emitted."""
+async def emit_batch(db: AsyncDatabase[Doc], decisions: list[tuple[str, list[Doc]]]) -> str | None:
+    """Put decisions' events in the outbox in one document, then mark those decisions emitted;
+    the outbox document's `_id` (None: no events), for the relay's wake."""
     entries = [e for _, events in decisions for e in events]
     ids = [d for d, _ in decisions]
+    emission = uuid.uuid4().hex if entries else None
     if entries:
-        await db[EMISSIONS].insert_one(Outbox.on_insert({"_id": uuid.uuid4().hex, "decisions": ids}, entries))
+        await db[EMISSIONS].insert_one(Outbox.on_insert({"_id": emission, "decisions": ids}, entries))
     if len(ids) == 1:
         await db[DECIDED].update_one({"_id": ids[0]}, {"$set": {"emitted": True}})
     elif ids:
         await db[DECIDED].update_many({"_id": {"$in": ids}}, {"$set": {"emitted": True}})
+    return emission
 
 
 async def unemitted(db: AsyncDatabase[Doc], decided_before: float, limit: int = 200) -> list[Doc]:

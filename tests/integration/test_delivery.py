@@ -465,3 +465,31 @@ async def test_leases_of_a_dead_relay_are_taken_over_and_a_live_ones_respected(s
         assert not relay._held
     finally:
         await client.close()
+
+
+async def test_a_wake_naming_a_collection_publishes_the_document_there_only(settings: Settings) -> None:
+    """A relay of two collections (escalation's emissions and deliveries): a document named with
+    its collection is looked for there alone, one named without is looked for in both."""
+    client = connect(settings)
+    db = client[settings.database("outboxtest")]
+    box = Outbox(source="lindungi/casework", clock=SystemClock())
+    for name in ("things", "others"):
+        await db[name].insert_one(
+            box.on_insert({"_id": "x"}, [box.entry(case_opened(name, incident_id=name), key="x")])
+        )
+    sent: list[str] = []
+
+    async def publish(topic: str, key: bytes, body: bytes, headers: dict[str, str]) -> None:
+        sent.append(json.loads(body)["data"]["incident_id"])
+
+    relay = OutboxRelay(db=db, collections=["things", "others"], publish=publish, owner="r")
+    try:
+        relay.wake("x", collection="things")
+        assert await relay.drain_hinted() == 1 and sent == ["things"]
+        assert (await db["others"].find_one({"_id": "x"}))["_outbox_pending"] is True
+        relay.wake("x")
+        assert await relay.drain_hinted() == 1 and sent == ["things", "others"]
+        with pytest.raises(ValueError, match="not elsewhere"):
+            relay.wake("x", collection="elsewhere")
+    finally:
+        await client.close()

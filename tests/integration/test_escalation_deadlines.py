@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from services.casework.app import create_app as create_casework
-from services.escalation import notification_store, store
+from services.escalation import evaluation, notification_store, ruleset, store
 from services.escalation.app import create_app as create_escalation
 from shared.clock import ManualClock
 from shared.envelope import Envelope
@@ -155,6 +155,33 @@ async def test_an_older_trigger_redelivered_never_replaces_the_newer_chain(setti
         assert len(live) == 1 and datetime.fromisoformat(live[0]["due_at"]) == newer.due_at
         states = sorted(c["state"] for c in listed)
         assert states == ["pending", "superseded", "superseded"]
+
+
+async def test_a_chain_linked_to_its_subject_but_never_stored_starts_when_its_trigger_comes_again(
+    settings: Settings,
+) -> None:
+    """A crash between noting a chain under its subject and inserting it leaves a dangling link:
+    the trigger's redelivery, meeting its own chain as the rule's latest, must still store it."""
+    app = create_escalation(settings, ManualClock(T0), timer_poll_seconds=0.1)
+    async with running(app) as http:
+        engine = app.state.escalation
+        opened = case_opened(severity=Severity.CRITICAL)
+        env = envelope(opened, time=opened.opened_at, key=opened.case_id)
+        ev = ruleset.Incoming.of(id=env.id, type=env.type, time=env.time, data=env.data)
+        assert ev is not None
+        starts = evaluation.evaluate(engine.rules, engine.version, ev).starts
+        assert {s.rule_id for s in starts} >= {"triage-24h", "critical-ack-1h"}
+        for s in starts:  # the first delivery got this far, then died
+            assert await store.link_subject(engine.rt.db, s.subject, s.rule_id, s.id) == (None, False)
+        await send(settings, (opened, env, opened.case_id))
+
+        async def stored() -> list[dict] | None:  # type: ignore[type-arg]
+            listed = await chains(http, opened.case_id)
+            return listed if len(listed) == len(starts) else None
+
+        listed = await eventually(stored)
+        assert {c["chain_id"] for c in listed} == {s.id for s in starts}
+        assert {c["state"] for c in listed} == {"pending"}
 
 
 async def test_an_acknowledgement_that_comes_late_withdraws_what_it_can_and_says_what_stands(
