@@ -123,20 +123,27 @@ async def confirm(rt: Runtime, case_id: str, incident_id: str, *, actor: str, re
     if survivor is None:
         raise NotFound(case_id)
     absorbed = await _holder(rt, incident_id, besides=case_id)
-    if absorbed["_id"] != case_id and absorbed["_id"] in (survivor.get("merged_from") or []):
-        return await _close_absorbed(rt, survivor, absorbed["_id"], actor=actor, now=now, reason=reason)
-    _suggested(survivor, incident_id)
-    if absorbed["_id"] == case_id:
-        raise Conflict("the incident is in this case already", status=survivor["status"])
-    for doc in (survivor, absorbed):
-        if not domain.is_open(doc["status"]):
+    again = absorbed["_id"] != case_id and absorbed["_id"] in (survivor.get("merged_from") or [])
+    if not again:
+        _suggested(survivor, incident_id)
+        if absorbed["_id"] == case_id:
+            raise Conflict("the incident is in this case already", status=survivor["status"])
+        for doc in (survivor, absorbed):
+            if not domain.is_open(doc["status"]):
+                raise Conflict(
+                    f"case {doc['_id']} is {doc['status']}: only open cases merge", status=doc["status"]
+                )
+
+    def take(doc: Doc) -> CaseUpdate | None:
+        if not domain.is_open(doc["status"]) or doc.get("merged_into"):
+            # merged into another case meanwhile (two officers confirming at once)
             raise Conflict(
                 f"case {doc['_id']} is {doc['status']}: only open cases merge", status=doc["status"]
             )
-    moved = list(absorbed.get("incident_ids") or [])
-
-    def take(doc: Doc) -> CaseUpdate | None:
-        if absorbed["_id"] in (doc.get("merged_from") or []):
+        # the absorbed case's incidents this case lacks: all of them the first time; on a retry,
+        # any that joined the absorbed case after the first try (its close then refused)
+        moved = [i for i in absorbed.get("incident_ids") or [] if i not in (doc.get("incident_ids") or [])]
+        if not moved and absorbed["_id"] in (doc.get("merged_from") or []):
             return None  # done before (a retry)
         events: list[Event] = [
             case_change(
@@ -176,16 +183,38 @@ async def confirm(rt: Runtime, case_id: str, incident_id: str, *, actor: str, re
         )
         return CaseUpdate(update, events, {"severity": doc["severity"]})
 
-    after = await change(rt, case_id, take, retries=3)
+    after = survivor
+    if not again or (domain.is_open(absorbed["status"]) and not absorbed.get("merged_into")):
+        after = await change(rt, case_id, take, retries=3)
     return await _close_absorbed(rt, after, absorbed["_id"], actor=actor, now=now, reason=reason)
 
 
 async def _close_absorbed(
     rt: Runtime, survivor: Doc, absorbed_id: str, *, actor: str, now: datetime, reason: str
 ) -> Doc:
+    """Close the absorbed case into the survivor (as read after taking its incidents), unless that
+    would leave an incident in closed cases alone: the close is written only over the version of
+    the absorbed case it was decided on, and refused (Conflict) when the absorbed case holds an
+    incident the survivor lacks (one joined it meanwhile: the same confirmation again moves it
+    first) or took the survivor's own incidents (two officers confirmed the link from both sides
+    at once: the case of the smaller `_id` survives, the other request is refused)."""
+
     def close(doc: Doc) -> CaseUpdate | None:
         if doc.get("merged_into"):
             return None  # done before (a retry)
+        if survivor["_id"] in (doc.get("merged_from") or []) and doc["_id"] < survivor["_id"]:
+            raise Conflict(
+                f"case {doc['_id']} was merged with case {survivor['_id']} from its side at the same "
+                f"time and holds every incident of both; {survivor['_id']} is closed into it",
+                status=doc["status"],
+            )
+        kept = set(survivor.get("incident_ids") or [])
+        if any(i not in kept for i in doc.get("incident_ids") or []):
+            raise Conflict(
+                f"case {doc['_id']} has taken another incident while being merged: confirm again",
+                status=doc["status"],
+            )
+        version = store.version_of(doc)
         closed = case_change(
             CaseClosed,
             doc,
@@ -211,6 +240,7 @@ async def _close_absorbed(
                 ),
             ),
             [closed],
+            {store.VERSION: version} if version else {store.VERSION: {"$exists": False}},
         )
 
     await change(rt, absorbed_id, close, retries=3)

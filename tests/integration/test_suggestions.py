@@ -4,6 +4,7 @@ one open case at the end of each step, and both timelines say who decided what a
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -11,11 +12,12 @@ from typing import Any
 import httpx
 import pytest
 
-from services.casework import merge, placement
+from services.casework import merge, placement, store
 from services.casework.app import create_app as casework_app
 from services.casework.handlers import incident_handlers
 from services.intake.app import create_app as intake_app
 from shared.clock import ManualClock
+from shared.errors import Conflict
 from shared.events.intake import IncidentAccepted, IncidentMatched, MatchMethod, WorkerMatch
 from shared.settings import Settings
 from tests.integration.test_same_name import KL, RIYADH, case_of, report
@@ -212,3 +214,90 @@ async def test_a_merge_cut_between_its_writes_shows_both_cases_and_a_retry_compl
         closed, kept = await _get(cw, absorbed), await _get(cw, survivor)
         assert (closed["status"], closed["merged_into"]) == ("closed", survivor)
         assert _kinds(kept).count("merged_from") == 1 and kept["merged_from"] == [absorbed]
+
+
+async def _mutual(rt: Any) -> tuple[str, str, str, str]:
+    """Two open cases suggesting each other's incident: (case a, its incident, case b, its incident)."""
+    ia = uuid.uuid4().hex
+    ib = incident(worker_key=f"unidentified-{uuid.uuid4().hex}", suggested_incident_ids=[ia])
+    first = incident(
+        incident_id=ia, worker_key=f"unidentified-{uuid.uuid4().hex}", suggested_incident_ids=[ib.incident_id]
+    )
+    a = await placement.on_incident(rt, event_id=uuid.uuid4().hex, incident=first)
+    b = await placement.on_incident(rt, event_id=uuid.uuid4().hex, incident=ib)
+    return a, ia, b, ib.incident_id
+
+
+async def _open_holders(cw: httpx.AsyncClient, incident_id: str) -> list[str]:
+    listed = await cw.get("/v1/cases", params={"incident_id": incident_id}, headers=OFFICER)
+    return [c["case_id"] for c in listed.json() if c["status"] != "closed"]
+
+
+async def test_two_officers_confirming_one_link_from_both_sides_at_once_leave_one_open_case(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both survivors take the other's incidents before either absorbed case is closed: closing
+    both would leave every incident in closed cases alone. One case survives with all of them,
+    the other is closed into it, and the second confirmation is refused."""
+    clock = ManualClock(NOW)
+    app = casework_app(settings, clock)
+    async with running(app) as cw:
+        rt = app.state.runtime
+        a, ia, b, ib = await _mutual(rt)
+        close = merge._close_absorbed
+        arrived: list[str] = []
+        both_took = asyncio.Event()
+
+        async def after_both_took(*args: Any, **kwargs: Any) -> Any:
+            arrived.append(args[2])
+            if len(arrived) == 2:
+                both_took.set()
+            await asyncio.wait_for(both_took.wait(), 10)
+            return await close(*args, **kwargs)
+
+        monkeypatch.setattr(merge, "_close_absorbed", after_both_took)
+        outcomes = await asyncio.gather(
+            merge.confirm(rt, a, ib, actor="officer-ani", reason="same person"),
+            merge.confirm(rt, b, ia, actor="officer-budi", reason="same person"),
+            return_exceptions=True,
+        )
+        assert sorted(arrived) == sorted([a, b])  # both survivors were written before any close
+        keep, gone = sorted([a, b])
+        refused = [o for o in outcomes if isinstance(o, Conflict)]
+        assert len(refused) == 1 and "at the same time" in str(refused[0]), outcomes
+        for inc in (ia, ib):
+            assert await _open_holders(cw, inc) == [keep]
+        closed = await _get(cw, gone)
+        assert (closed["status"], closed["merged_into"]) == ("closed", keep)
+
+
+async def test_an_incident_that_joins_the_absorbed_case_during_a_merge_is_moved_by_confirming_again(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A report joins the absorbed case after the survivor took its incidents and before it is
+    closed: the close is refused rather than leave that report in a closed case alone, and the
+    same confirmation again moves it to the survivor and closes the absorbed case."""
+    clock = ManualClock(NOW)
+    app = casework_app(settings, clock)
+    async with running(app) as cw:
+        rt = app.state.runtime
+        absorbed, ia, survivor, _ = await _mutual(rt)
+        late = uuid.uuid4().hex
+        close = merge._close_absorbed
+
+        async def joined_meanwhile(*args: Any, **kwargs: Any) -> Any:
+            joined = await store.update(rt.db, {"_id": absorbed}, {"$addToSet": {"incident_ids": late}})
+            assert joined is not None
+            return await close(*args, **kwargs)
+
+        monkeypatch.setattr(merge, "_close_absorbed", joined_meanwhile)
+        with pytest.raises(Conflict, match="confirm again"):
+            await merge.confirm(rt, survivor, ia, actor="officer-ani", reason="same person")
+        monkeypatch.undo()
+        assert await _open_holders(cw, late) == [absorbed]  # held, never in a closed case alone
+
+        await merge.confirm(rt, survivor, ia, actor="officer-ani", reason="same person")
+        for inc in (ia, late):
+            assert await _open_holders(cw, inc) == [survivor]
+        assert (await _get(cw, absorbed))["merged_into"] == survivor
+        assert _kinds(await _get(cw, survivor)).count("merged_from") == 2  # the first take, then the late one
