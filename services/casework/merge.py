@@ -40,6 +40,10 @@ from shared.mongo import Doc, merge_updates
 from shared.service import Runtime
 from shared.vocab import SEVERITY_RANK, Severity
 
+# On a case an unmerge has reopened and whose survivor has not yet given its incidents back: the
+# survivor's id. A retry of the unmerge completes it; no merge closes the case meanwhile.
+UNMERGING = "unmerging_from"
+
 
 async def _holder(rt: Runtime, incident_id: str, *, besides: str) -> Doc:
     """The case holding an incident, other than `besides` (after a merge both list it)."""
@@ -113,6 +117,16 @@ def _graver(a: str, b: str) -> str:
     return max(Severity(a), Severity(b), key=lambda s: SEVERITY_RANK[s]).value
 
 
+def _at(doc: Doc) -> Doc:
+    """A write's guard: the case is still at the version it was read at (every case write counts)."""
+    version = store.version_of(doc)
+    return {store.VERSION: version} if version else {store.VERSION: {"$exists": False}}
+
+
+class _Crossed(Exception):
+    """The absorbed case took the survivor's incidents too (a confirmation from its side at once)."""
+
+
 async def confirm(rt: Runtime, case_id: str, incident_id: str, *, actor: str, reason: str) -> Doc:
     """The desk says the suggested incident is this case's person: merge its case into this one.
 
@@ -181,7 +195,8 @@ async def confirm(rt: Runtime, case_id: str, incident_id: str, *, actor: str, re
                 )
             ),
         )
-        return CaseUpdate(update, events, {"severity": doc["severity"]})
+        # at the version read: two identical confirmations at once emit its events once
+        return CaseUpdate(update, events, _at(doc))
 
     after = survivor
     if not again or (domain.is_open(absorbed["status"]) and not absorbed.get("merged_into")):
@@ -197,24 +212,28 @@ async def _close_absorbed(
     the absorbed case it was decided on, and refused (Conflict) when the absorbed case holds an
     incident the survivor lacks (one joined it meanwhile: the same confirmation again moves it
     first) or took the survivor's own incidents (two officers confirmed the link from both sides
-    at once: the case of the smaller `_id` survives, the other request is refused)."""
+    at once: the case of the smaller `_id` survives, whichever request gets here, and the request
+    that asked for the other way round is refused once it has closed the other case into it)."""
 
     def close(doc: Doc) -> CaseUpdate | None:
         if doc.get("merged_into"):
             return None  # done before (a retry)
-        if survivor["_id"] in (doc.get("merged_from") or []) and doc["_id"] < survivor["_id"]:
+        if doc.get(UNMERGING):
             raise Conflict(
-                f"case {doc['_id']} was merged with case {survivor['_id']} from its side at the same "
-                f"time and holds every incident of both; {survivor['_id']} is closed into it",
-                status=doc["status"],
+                f"case {doc['_id']} is being unmerged: try again once it is done", status=doc["status"]
             )
+        if not domain.is_open(doc["status"]):
+            raise Conflict(
+                f"case {doc['_id']} is {doc['status']}: only open cases merge", status=doc["status"]
+            )
+        if survivor["_id"] in (doc.get("merged_from") or []) and doc["_id"] < survivor["_id"]:
+            raise _Crossed
         kept = set(survivor.get("incident_ids") or [])
         if any(i not in kept for i in doc.get("incident_ids") or []):
             raise Conflict(
                 f"case {doc['_id']} has taken another incident while being merged: confirm again",
                 status=doc["status"],
             )
-        version = store.version_of(doc)
         closed = case_change(
             CaseClosed,
             doc,
@@ -240,10 +259,21 @@ async def _close_absorbed(
                 ),
             ),
             [closed],
-            {store.VERSION: version} if version else {store.VERSION: {"$exists": False}},
+            _at(doc),
         )
 
-    await change(rt, absorbed_id, close, retries=3)
+    try:
+        await change(rt, absorbed_id, close, retries=3)
+    except _Crossed:
+        # Finish the other side's merge (its survivor is this absorbed case), then refuse this one.
+        winner = await store.get_raw(rt.db, absorbed_id)
+        assert winner is not None
+        await _close_absorbed(rt, winner, survivor["_id"], actor=actor, now=now, reason=reason)
+        raise Conflict(
+            f"cases {absorbed_id} and {survivor['_id']} were confirmed into each other at the same time: "
+            f"{survivor['_id']} is closed into {absorbed_id}, which holds every incident of both",
+            status="closed",
+        ) from None
     current = await store.get(rt.db, survivor["_id"])
     assert current is not None
     return current
@@ -255,9 +285,17 @@ async def unmerge(rt: Runtime, case_id: str, *, actor: str, reason: str) -> Doc:
     absorbed = await store.get_raw(rt.db, case_id)
     if absorbed is None:
         raise NotFound(case_id)
-    survivor_id = absorbed.get("merged_into")
+    survivor_id = absorbed.get("merged_into") or absorbed.get(UNMERGING)  # the latter: a retry
     if not survivor_id:
         raise Conflict("this case was not merged into another", status=absorbed["status"])
+    if survivor_id in (absorbed.get("merged_from") or []):
+        # each took the other's incidents (confirmed from both sides at once): giving back this
+        # case's incidents would take the survivor's own with them
+        raise Conflict(
+            f"this case and case {survivor_id} were merged into each other at the same time: "
+            "it cannot be unmerged",
+            status=absorbed["status"],
+        )
     survivor = await store.get_raw(rt.db, survivor_id)
     went_on = survivor is not None and case_id in (survivor.get("merged_from") or [])
     if went_on and survivor is not None and survivor.get("merged_into"):
@@ -289,6 +327,7 @@ async def unmerge(rt: Runtime, case_id: str, *, actor: str, reason: str) -> Doc:
                         "status": previous.get("status", "new"),
                         "open_key": previous.get("open_key") or doc.get("join_key") or doc["open_key"],
                         "updated_at": now,
+                        UNMERGING: survivor_id,
                     },
                     "$unset": {"merged_into": "", "merged_previous": ""},
                 },
@@ -297,7 +336,7 @@ async def unmerge(rt: Runtime, case_id: str, *, actor: str, reason: str) -> Doc:
             [reopened],
         )
 
-    after = await change(rt, case_id, restore, retries=3)  # a key another open case holds: Conflict
+    await change(rt, case_id, restore, retries=3)  # a key another open case holds: Conflict
 
     def give_back(doc: Doc) -> CaseUpdate | None:
         if case_id not in (doc.get("merged_from") or []):
@@ -314,4 +353,8 @@ async def unmerge(rt: Runtime, case_id: str, *, actor: str, reason: str) -> Doc:
         )
 
     await change(rt, survivor_id, give_back, retries=3)
-    return after
+
+    def done(doc: Doc) -> CaseUpdate | None:
+        return CaseUpdate({"$unset": {UNMERGING: ""}}) if doc.get(UNMERGING) == survivor_id else None
+
+    return await change(rt, case_id, done, retries=3)
