@@ -21,6 +21,7 @@ done and changes nothing twice.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -127,32 +128,18 @@ class _Crossed(Exception):
     """The absorbed case took the survivor's incidents too (a confirmation from its side at once)."""
 
 
-async def confirm(rt: Runtime, case_id: str, incident_id: str, *, actor: str, reason: str) -> Doc:
-    """The desk says the suggested incident is this case's person: merge its case into this one.
-
-    Longer than most: the two writes (survivor first, then the absorbed case) are kept side by
-    side, since their order is what makes a crash between them safe (see the module docstring)."""
-    now = rt.clock.now()
-    survivor = await store.get_raw(rt.db, case_id)
-    if survivor is None:
-        raise NotFound(case_id)
-    absorbed = await _holder(rt, incident_id, besides=case_id)
-    again = absorbed["_id"] != case_id and absorbed["_id"] in (survivor.get("merged_from") or [])
-    if not again:
-        _suggested(survivor, incident_id)
-        if absorbed["_id"] == case_id:
-            raise Conflict("the incident is in this case already", status=survivor["status"])
-        for doc in (survivor, absorbed):
-            if not domain.is_open(doc["status"]):
-                raise Conflict(
-                    f"case {doc['_id']} is {doc['status']}: only open cases merge", status=doc["status"]
-                )
+def _take(absorbed: Doc, *, actor: str, now: datetime, reason: str) -> Callable[[Doc], CaseUpdate | None]:
+    """The survivor's write (for `change`): it takes the absorbed case's incidents it lacks."""
 
     def take(doc: Doc) -> CaseUpdate | None:
         if not domain.is_open(doc["status"]) or doc.get("merged_into"):
             # merged into another case meanwhile (two officers confirming at once)
             raise Conflict(
                 f"case {doc['_id']} is {doc['status']}: only open cases merge", status=doc["status"]
+            )
+        if doc.get(UNMERGING):
+            raise Conflict(
+                f"case {doc['_id']} is being unmerged: try again once it is done", status=doc["status"]
             )
         # the absorbed case's incidents this case lacks: all of them the first time; on a retry,
         # any that joined the absorbed case after the first try (its close then refused)
@@ -198,9 +185,37 @@ async def confirm(rt: Runtime, case_id: str, incident_id: str, *, actor: str, re
         # at the version read: two identical confirmations at once emit its events once
         return CaseUpdate(update, events, _at(doc))
 
+    return take
+
+
+async def confirm(rt: Runtime, case_id: str, incident_id: str, *, actor: str, reason: str) -> Doc:
+    """The desk says the suggested incident is this case's person: merge its case into this one.
+
+    Longer than most: the two writes (survivor first, then the absorbed case) are kept side by
+    side, since their order is what makes a crash between them safe (see the module docstring)."""
+    now = rt.clock.now()
+    survivor = await store.get_raw(rt.db, case_id)
+    if survivor is None:
+        raise NotFound(case_id)
+    absorbed = await _holder(rt, incident_id, besides=case_id)
+    again = absorbed["_id"] != case_id and absorbed["_id"] in (survivor.get("merged_from") or [])
+    if not again:
+        _suggested(survivor, incident_id)
+        if absorbed["_id"] == case_id:
+            raise Conflict("the incident is in this case already", status=survivor["status"])
+        for doc in (survivor, absorbed):
+            if not domain.is_open(doc["status"]):
+                raise Conflict(
+                    f"case {doc['_id']} is {doc['status']}: only open cases merge", status=doc["status"]
+                )
+
+    if absorbed.get(UNMERGING):
+        raise Conflict(
+            f"case {absorbed['_id']} is being unmerged: try again once it is done", status=absorbed["status"]
+        )
     after = survivor
     if not again or (domain.is_open(absorbed["status"]) and not absorbed.get("merged_into")):
-        after = await change(rt, case_id, take, retries=3)
+        after = await change(rt, case_id, _take(absorbed, actor=actor, now=now, reason=reason), retries=3)
     return await _close_absorbed(rt, after, absorbed["_id"], actor=actor, now=now, reason=reason)
 
 
@@ -215,6 +230,8 @@ async def _close_absorbed(
     at once: the case of the smaller `_id` survives, whichever request gets here, and the request
     that asked for the other way round is refused once it has closed the other case into it)."""
 
+    live = await store.get_raw(rt.db, survivor["_id"])  # as it is now: still open, holding what?
+
     def close(doc: Doc) -> CaseUpdate | None:
         if doc.get("merged_into"):
             return None  # done before (a retry)
@@ -228,7 +245,12 @@ async def _close_absorbed(
             )
         if survivor["_id"] in (doc.get("merged_from") or []) and doc["_id"] < survivor["_id"]:
             raise _Crossed
-        kept = set(survivor.get("incident_ids") or [])
+        if live is None or not domain.is_open(live["status"]) or live.get("merged_into"):
+            # closed or merged on meanwhile (a ring of confirmations at once): refused, not followed
+            raise Conflict(
+                f"case {survivor['_id']} is no longer open: only open cases merge", status=doc["status"]
+            )
+        kept = set(live.get("incident_ids") or [])
         if any(i not in kept for i in doc.get("incident_ids") or []):
             raise Conflict(
                 f"case {doc['_id']} has taken another incident while being merged: confirm again",
@@ -266,8 +288,9 @@ async def _close_absorbed(
         await change(rt, absorbed_id, close, retries=3)
     except _Crossed:
         # Finish the other side's merge (its survivor is this absorbed case), then refuse this one.
-        winner = await store.get_raw(rt.db, absorbed_id)
-        assert winner is not None
+        loser = await store.get_raw(rt.db, survivor["_id"])
+        assert loser is not None
+        winner = await change(rt, absorbed_id, _take(loser, actor=actor, now=now, reason=reason), retries=3)
         await _close_absorbed(rt, winner, survivor["_id"], actor=actor, now=now, reason=reason)
         raise Conflict(
             f"cases {absorbed_id} and {survivor['_id']} were confirmed into each other at the same time: "

@@ -273,6 +273,43 @@ async def test_two_officers_confirming_one_link_from_both_sides_at_once_leave_on
             await merge.unmerge(rt, gone, actor="supervisor-sri", reason="undo")
 
 
+async def test_a_crossed_pair_whose_loser_took_a_report_meanwhile_is_finished_from_either_side(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Confirmed from both sides at once, and a report joins the case that is to be closed before
+    either close: the surviving case takes that report too before the other is closed into it."""
+    clock = ManualClock(NOW)
+    app = casework_app(settings, clock)
+    async with running(app) as cw:
+        rt = app.state.runtime
+        a, ia, b, ib = await _mutual(rt)
+        keep, gone = sorted([a, b])
+        late = uuid.uuid4().hex
+        close = merge._close_absorbed
+        arrived: list[str] = []
+        both_took = asyncio.Event()
+
+        async def joined_after_both_took(*args: Any, **kwargs: Any) -> Any:
+            arrived.append(args[2])
+            if len(arrived) == 2:
+                assert await store.update(rt.db, {"_id": gone}, {"$addToSet": {"incident_ids": late}})
+                both_took.set()
+            await asyncio.wait_for(both_took.wait(), 10)
+            return await close(*args, **kwargs)
+
+        monkeypatch.setattr(merge, "_close_absorbed", joined_after_both_took)
+        outcomes = await asyncio.gather(
+            merge.confirm(rt, a, ib, actor="officer-ani", reason="same person"),
+            merge.confirm(rt, b, ia, actor="officer-budi", reason="same person"),
+            return_exceptions=True,
+        )
+        assert any(isinstance(o, Conflict) for o in outcomes), outcomes
+        assert not any(isinstance(o, Exception) and not isinstance(o, Conflict) for o in outcomes), outcomes
+        for inc in (ia, ib, late):
+            assert await _open_holders(cw, inc) == [keep]
+        assert (await _get(cw, gone))["merged_into"] == keep
+
+
 async def test_the_same_confirmation_twice_at_once_merges_once(settings: Settings) -> None:
     clock = ManualClock(NOW)
     app = casework_app(settings, clock)
