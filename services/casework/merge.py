@@ -124,6 +124,20 @@ def _at(doc: Doc) -> Doc:
     return {store.VERSION: version} if version else {store.VERSION: {"$exists": False}}
 
 
+def _mergeable(doc: Doc) -> None:
+    """Refuse (409) a case that cannot take part in a merge now: not open, or being unmerged."""
+    if not domain.is_open(doc["status"]) or doc.get("merged_into"):
+        raise Conflict(f"case {doc['_id']} is {doc['status']}: only open cases merge", status=doc["status"])
+    _not_unmerging(doc)
+
+
+def _not_unmerging(doc: Doc) -> None:
+    if doc.get(UNMERGING):
+        raise Conflict(
+            f"case {doc['_id']} is being unmerged: try again once it is done", status=doc["status"]
+        )
+
+
 class _Crossed(Exception):
     """The absorbed case took the survivor's incidents too (a confirmation from its side at once)."""
 
@@ -132,15 +146,7 @@ def _take(absorbed: Doc, *, actor: str, now: datetime, reason: str) -> Callable[
     """The survivor's write (for `change`): it takes the absorbed case's incidents it lacks."""
 
     def take(doc: Doc) -> CaseUpdate | None:
-        if not domain.is_open(doc["status"]) or doc.get("merged_into"):
-            # merged into another case meanwhile (two officers confirming at once)
-            raise Conflict(
-                f"case {doc['_id']} is {doc['status']}: only open cases merge", status=doc["status"]
-            )
-        if doc.get(UNMERGING):
-            raise Conflict(
-                f"case {doc['_id']} is being unmerged: try again once it is done", status=doc["status"]
-            )
+        _mergeable(doc)  # (merged into another case meanwhile: two officers confirming at once)
         # the absorbed case's incidents this case lacks: all of them the first time; on a retry,
         # any that joined the absorbed case after the first try (its close then refused)
         moved = [i for i in absorbed.get("incident_ids") or [] if i not in (doc.get("incident_ids") or [])]
@@ -203,16 +209,9 @@ async def confirm(rt: Runtime, case_id: str, incident_id: str, *, actor: str, re
         _suggested(survivor, incident_id)
         if absorbed["_id"] == case_id:
             raise Conflict("the incident is in this case already", status=survivor["status"])
-        for doc in (survivor, absorbed):
-            if not domain.is_open(doc["status"]):
-                raise Conflict(
-                    f"case {doc['_id']} is {doc['status']}: only open cases merge", status=doc["status"]
-                )
-
-    if absorbed.get(UNMERGING):
-        raise Conflict(
-            f"case {absorbed['_id']} is being unmerged: try again once it is done", status=absorbed["status"]
-        )
+        _mergeable(survivor)
+        _mergeable(absorbed)
+    _not_unmerging(absorbed)
     after = survivor
     if not again or (domain.is_open(absorbed["status"]) and not absorbed.get("merged_into")):
         after = await change(rt, case_id, _take(absorbed, actor=actor, now=now, reason=reason), retries=3)
@@ -235,21 +234,12 @@ async def _close_absorbed(
     def close(doc: Doc) -> CaseUpdate | None:
         if doc.get("merged_into"):
             return None  # done before (a retry)
-        if doc.get(UNMERGING):
-            raise Conflict(
-                f"case {doc['_id']} is being unmerged: try again once it is done", status=doc["status"]
-            )
-        if not domain.is_open(doc["status"]):
-            raise Conflict(
-                f"case {doc['_id']} is {doc['status']}: only open cases merge", status=doc["status"]
-            )
+        _mergeable(doc)
         if survivor["_id"] in (doc.get("merged_from") or []) and doc["_id"] < survivor["_id"]:
             raise _Crossed
-        if live is None or not domain.is_open(live["status"]) or live.get("merged_into"):
-            # closed or merged on meanwhile (a ring of confirmations at once): refused, not followed
-            raise Conflict(
-                f"case {survivor['_id']} is no longer open: only open cases merge", status=doc["status"]
-            )
+        if live is None:
+            raise NotFound(survivor["_id"])
+        _mergeable(live)  # closed or merged on meanwhile (a ring of confirmations at once): refused
         kept = set(live.get("incident_ids") or [])
         if any(i not in kept for i in doc.get("incident_ids") or []):
             raise Conflict(

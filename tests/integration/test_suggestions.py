@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -233,6 +234,38 @@ async def _open_holders(cw: httpx.AsyncClient, incident_id: str) -> list[str]:
     return [c["case_id"] for c in listed.json() if c["status"] != "closed"]
 
 
+async def _confirmed_from_both_sides(
+    rt: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    pair: tuple[str, str, str, str],
+    meanwhile: Callable[[], Awaitable[None]] | None = None,
+) -> tuple[list[Any], list[str]]:
+    """Confirm the pair's link from both sides at once, both survivors written before either
+    close (`meanwhile` runs then); the two outcomes, and the absorbed ids the closes were given."""
+    a, ia, b, ib = pair
+    close = merge._close_absorbed
+    arrived: list[str] = []
+    both_took = asyncio.Event()
+
+    async def after_both_took(*args: Any, **kwargs: Any) -> Any:
+        arrived.append(args[2])
+        if len(arrived) == 2:
+            if meanwhile is not None:
+                await meanwhile()
+            both_took.set()
+        await asyncio.wait_for(both_took.wait(), 10)
+        return await close(*args, **kwargs)
+
+    monkeypatch.setattr(merge, "_close_absorbed", after_both_took)
+    outcomes = await asyncio.gather(
+        merge.confirm(rt, a, ib, actor="officer-ani", reason="same person"),
+        merge.confirm(rt, b, ia, actor="officer-budi", reason="same person"),
+        return_exceptions=True,
+    )
+    monkeypatch.undo()
+    return outcomes, arrived
+
+
 async def test_two_officers_confirming_one_link_from_both_sides_at_once_leave_one_open_case(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -243,24 +276,8 @@ async def test_two_officers_confirming_one_link_from_both_sides_at_once_leave_on
     app = casework_app(settings, clock)
     async with running(app) as cw:
         rt = app.state.runtime
-        a, ia, b, ib = await _mutual(rt)
-        close = merge._close_absorbed
-        arrived: list[str] = []
-        both_took = asyncio.Event()
-
-        async def after_both_took(*args: Any, **kwargs: Any) -> Any:
-            arrived.append(args[2])
-            if len(arrived) == 2:
-                both_took.set()
-            await asyncio.wait_for(both_took.wait(), 10)
-            return await close(*args, **kwargs)
-
-        monkeypatch.setattr(merge, "_close_absorbed", after_both_took)
-        outcomes = await asyncio.gather(
-            merge.confirm(rt, a, ib, actor="officer-ani", reason="same person"),
-            merge.confirm(rt, b, ia, actor="officer-budi", reason="same person"),
-            return_exceptions=True,
-        )
+        a, ia, b, ib = pair = await _mutual(rt)
+        outcomes, arrived = await _confirmed_from_both_sides(rt, monkeypatch, pair)
         assert sorted(arrived[:2]) == sorted([a, b])  # both survivors were written before any close
         keep, gone = sorted([a, b])
         refused = [o for o in outcomes if isinstance(o, Conflict)]
@@ -282,27 +299,14 @@ async def test_a_crossed_pair_whose_loser_took_a_report_meanwhile_is_finished_fr
     app = casework_app(settings, clock)
     async with running(app) as cw:
         rt = app.state.runtime
-        a, ia, b, ib = await _mutual(rt)
+        a, ia, b, ib = pair = await _mutual(rt)
         keep, gone = sorted([a, b])
         late = uuid.uuid4().hex
-        close = merge._close_absorbed
-        arrived: list[str] = []
-        both_took = asyncio.Event()
 
-        async def joined_after_both_took(*args: Any, **kwargs: Any) -> Any:
-            arrived.append(args[2])
-            if len(arrived) == 2:
-                assert await store.update(rt.db, {"_id": gone}, {"$addToSet": {"incident_ids": late}})
-                both_took.set()
-            await asyncio.wait_for(both_took.wait(), 10)
-            return await close(*args, **kwargs)
+        async def joined() -> None:
+            assert await store.update(rt.db, {"_id": gone}, {"$addToSet": {"incident_ids": late}})
 
-        monkeypatch.setattr(merge, "_close_absorbed", joined_after_both_took)
-        outcomes = await asyncio.gather(
-            merge.confirm(rt, a, ib, actor="officer-ani", reason="same person"),
-            merge.confirm(rt, b, ia, actor="officer-budi", reason="same person"),
-            return_exceptions=True,
-        )
+        outcomes, _ = await _confirmed_from_both_sides(rt, monkeypatch, pair, joined)
         assert any(isinstance(o, Conflict) for o in outcomes), outcomes
         assert not any(isinstance(o, Exception) and not isinstance(o, Conflict) for o in outcomes), outcomes
         for inc in (ia, ib, late):
