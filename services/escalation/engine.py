@@ -289,7 +289,7 @@ class Escalation:
             "decided_wall": time.time(),
         }
         if await store.decide(db, doc):
-            self._wake(await store.emit_batch(db, [(decision_id, [entry])]))
+            await self._emit([(decision_id, [entry])])
             return True
         return False
 
@@ -402,7 +402,7 @@ class Escalation:
             (d["_id"], d["events"]) for d, new in zip(docs, recorded, strict=True) if new and d["events"]
         ]
         if fresh_events:
-            self._wake(await store.emit_batch(db, fresh_events))
+            await self._emit(fresh_events)
         before = await store.get_decisions(
             db, [d["_id"] for d, new in zip(docs, recorded, strict=True) if not new]
         )
@@ -460,7 +460,7 @@ class Escalation:
         doc = self._decision_doc(decision_id, firing, extra)
         if await store.decide(self.rt.db, doc):
             if doc["events"]:
-                self._wake(await store.emit_batch(self.rt.db, [(decision_id, doc["events"])]))
+                await self._emit([(decision_id, doc["events"])])
             return True
         before = await store.get_decision(self.rt.db, decision_id)
         if before is not None:
@@ -475,10 +475,12 @@ class Escalation:
             and not before.get("emitted")
             and time.time() - float(before.get("decided_wall", 0)) > self.emit_grace_seconds
         ):
-            self._wake(await store.emit_batch(self.rt.db, [(before["_id"], before.get("events") or entries)]))
+            await self._emit([(before["_id"], before.get("events") or entries)])
 
-    def _wake(self, emission: str | None) -> None:
-        """Have the relay publish an outbox document now (by `_id`: no sweep of the outbox)."""
+    async def _emit(self, decisions: list[tuple[str, list[Doc]]]) -> None:
+        """Put decisions' events in the outbox (store.emit_batch) and have the relay publish that
+        document now (named by `_id`: no sweep of the outbox)."""
+        emission = await store.emit_batch(self.rt.db, decisions)
         if emission is not None:
             self.rt.relay.wake(emission, collection=store.EMISSIONS)
 
@@ -486,7 +488,7 @@ class Escalation:
         """Emit decisions whose decider died before emitting them (older than the grace period)."""
         emitted = 0
         for doc in await store.unemitted(self.rt.db, time.time() - self.emit_grace_seconds):
-            self._wake(await store.emit_batch(self.rt.db, [(doc["_id"], doc.get("events") or [])]))
+            await self._emit([(doc["_id"], doc.get("events") or [])])
             emitted += 1
         return emitted
 
