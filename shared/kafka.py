@@ -29,6 +29,10 @@ from shared.topics import CATALOG, Topic
 log = logging.getLogger("lindungi.kafka")
 
 Handler = Callable[[Envelope, Any], Awaitable[None]]
+# What many events do at once (a batch subscriber's): the events of the handled types, in the
+# order consumed, each with its payload. It must leave what each event's own handler would, and
+# be as idempotent; when it fails, the events are handled one at a time by their own handlers.
+BatchHandler = Callable[[list[tuple[Envelope, Any]]], Awaitable[None]]
 # A test seam: called after a handler stored its effects and before the offset is committed.
 AfterHandle = Callable[[Envelope], Awaitable[None]]
 
@@ -105,8 +109,9 @@ class DeadLetters:
         self.metrics = metrics
         self.sent = 0
 
-    async def send(self, topic: Topic, msg: Any, *, kind: str, error: str, attempts: int) -> None:
-        raw = msg.raw_message
+    async def send(
+        self, topic: Topic, raw: ConsumerRecord[bytes, bytes], *, kind: str, error: str, attempts: int
+    ) -> None:
         headers = {k: v.decode(errors="replace") for k, v in (raw.headers or ())}
         headers.update(
             {
@@ -140,8 +145,8 @@ class Commits(ConsumerRebalanceListener):  # type: ignore[misc]
     message's offset is noted, and the notes are committed every `every` seconds, or at once when
     `most` have gathered, when partitions are taken away (a rebalance), and at each message from
     `stopping` on. A note is exactly what was handled (the message's offset plus one, per
-    partition; a subscriber handles one message at a time, so each partition's in order), so
-    nothing is ever committed past a message not yet handled. A crash loses commits, never
+    partition; a subscriber handles one message, or one batch, at a time, so each partition's in
+    order), so nothing is ever committed past a message not yet handled. A crash loses commits, never
     effects: what was handled since the last commit comes again, and handlers are idempotent.
     One consumer per subscriber (FastStream's default): `max_workers` above 1 would share this
     listener between consumers, and is not used.
@@ -158,14 +163,17 @@ class Commits(ConsumerRebalanceListener):  # type: ignore[misc]
         self._at_once = False
 
     async def handled(self, msg: Any) -> None:
-        """Note a message whose effects are stored (or which is in the dead-letter topic)."""
+        """Note a message, or a batch's every record, whose effects are stored (or which is in the
+        dead-letter topic)."""
         raw, consumer = msg.raw_message, getattr(msg, "consumer", None)
-        if isinstance(raw, tuple) or not hasattr(consumer, "assignment"):
-            return  # not one record of a group's consumer: FastStream's own acknowledgement commits
+        if not hasattr(consumer, "assignment"):
+            return  # not a group's consumer: FastStream's own acknowledgement commits
         msg.committed = AckStatus.ACKED  # what FastStream's acknowledgement would commit is noted here
         self._consumer = consumer
-        self._notes[TopicPartition(raw.topic, raw.partition)] = raw.offset + 1
-        self._noted += 1
+        for record in raw if isinstance(raw, tuple) else (raw,):
+            # a batch holds each partition's records in order: the last one's offset stays noted
+            self._notes[TopicPartition(record.topic, record.partition)] = record.offset + 1
+            self._noted += 1
         if self._at_once or self._noted >= self.most:
             await self.flush()
         elif self._task is None:
@@ -224,6 +232,8 @@ def subscribe(
     *,
     group: str,
     handlers: Mapping[type[Event], Handler],
+    batch: BatchHandler | None = None,
+    concurrent: int = 1,
     after_handle: list[AfterHandle] | None = None,
     commits: Commits,
     metrics: Metrics | None = None,
@@ -234,52 +244,71 @@ def subscribe(
     message is safely in the dead-letter topic, by `commits` in groups (one per consumer: the
     services' Runtime makes them). If even the dead-letter topic fails, the message is not
     acknowledged and comes back. Event types this group does not handle are passed over.
+
+    With `batch`, the consumer takes what the broker has fetched (up to `settings.batch_most`
+    records, a batch every `settings.batch_linger_ms` at most) at once: each record is decoded
+    and validated alone (a bad one goes to the dead-letter topic, the others on), then `batch`
+    handles the valid ones together; if it fails, each is handled by its own handler, with the
+    retries and dead letters above. Meant for read models, whose events many at a time cost a
+    few round trips instead of a few each.
+
+    With `concurrent` above 1 (and no `batch`), the fetched records are handled by their own
+    handlers as above, the events of one key in order (what Kafka orders), up to `concurrent`
+    keys at once: for handlers whose events of different keys may be handled side by side, as
+    they are anyway by replicas holding different partitions. The batch is committed when all
+    its events are handled.
     """
     dead = DeadLetters(broker, settings, group=settings.group(group), metrics=metrics)
     consumed = metrics.consumed.labels(topic.name) if metrics is not None else None
     failures = metrics.handler_failures.labels(topic.name) if metrics is not None else None
     by_type = {cls.type: h for cls, h in handlers.items()}
     hooks = after_handle if after_handle is not None else []
+    options: dict[str, Any] = {
+        "group_id": settings.group(group),
+        "auto_offset_reset": "earliest",
+        "ack_policy": AckPolicy.NACK_ON_ERROR,
+        "session_timeout_ms": 10_000,
+        "heartbeat_interval_ms": 1_000,
+        "listener": commits,
+    }
 
-    @broker.subscriber(
-        settings.topic(topic.name),
-        group_id=settings.group(group),
-        auto_offset_reset="earliest",
-        ack_policy=AckPolicy.NACK_ON_ERROR,
-        session_timeout_ms=10_000,
-        heartbeat_interval_ms=1_000,
-        listener=commits,
-    )
-    async def consume(msg: KafkaMessage) -> None:
-        await handle(msg)  # an exception: not acknowledged (FastStream seeks back), nothing noted
-        await commits.handled(msg)
-
-    async def handle(msg: KafkaMessage) -> None:
-        body: bytes = msg.body
+    async def decode(raw: ConsumerRecord[bytes, bytes]) -> tuple[Envelope, Any, Handler] | None:
+        """The record's event and handler; None when it went to the dead-letter topic or this
+        group passes its type over."""
+        body = raw.value or b""
         if consumed is not None:
             consumed.inc()
-        if not getattr(msg.raw_message, "key", None):
+        if not raw.key:
             # Keys keep one aggregate's events in order; an unkeyed message cannot be placed.
             error = f"no key: {topic.name} is keyed by {topic.key}"
-            await dead.send(topic, msg, kind="no-key", error=error, attempts=0)
-            return
+            await dead.send(topic, raw, kind="no-key", error=error, attempts=0)
+            return None
         if len(body) > settings.max_event_bytes:
             error = f"{len(body)} bytes, over the {settings.max_event_bytes} an event may have"
-            await dead.send(topic, msg, kind="too-large", error=error, attempts=0)
-            return
+            await dead.send(topic, raw, kind="too-large", error=error, attempts=0)
+            return None
         try:
             env = Envelope.model_validate_json(body)
             handler = by_type.get(env.type)
             payload = env.payload()
         except UnknownEventType as exc:
-            await dead.send(topic, msg, kind="unknown-type", error=str(exc), attempts=0)
-            return
+            await dead.send(topic, raw, kind="unknown-type", error=str(exc), attempts=0)
+            return None
         except ValidationError as exc:
             kind = "undecodable" if any(e["type"] == "json_invalid" for e in exc.errors()) else "invalid"
-            await dead.send(topic, msg, kind=kind, error=describe(exc), attempts=0)
-            return
-        if handler is None:
-            return
+            await dead.send(topic, raw, kind=kind, error=describe(exc), attempts=0)
+            return None
+        return None if handler is None else (env, payload, handler)
+
+    async def wait_for_database(waits: int, exc: BaseException, **where: Any) -> None:
+        # The database is unreachable: wait for it, holding this partition (nothing behind this
+        # message could be stored either); handlers are idempotent, so a retry is safe.
+        log.warning(
+            "database unreachable; handler waits and retries", extra={**where, "error": describe(exc)}
+        )
+        await asyncio.sleep(min(settings.handler_backoff_seconds * 2**waits, TRANSIENT_MAX_WAIT))
+
+    async def run(raw: ConsumerRecord[bytes, bytes], env: Envelope, payload: Any, handler: Handler) -> None:
         attempt = waits = 0
         while True:
             attempt += 1
@@ -289,24 +318,18 @@ def subscribe(
             except PermanentError as exc:
                 if failures is not None:
                     failures.inc()
-                await dead.send(topic, msg, kind="rejected", error=describe(exc), attempts=attempt)
+                await dead.send(topic, raw, kind="rejected", error=describe(exc), attempts=attempt)
                 return
             except TRANSIENT as exc:
-                # The database is unreachable: wait for it, holding this partition (nothing behind
-                # this message could be stored either); handlers are idempotent, so a retry is safe.
                 attempt -= 1
                 waits += 1
-                log.warning(
-                    "database unreachable; handler waits and retries",
-                    extra={"event_id": env.id, "event_type": env.type, "error": describe(exc)},
-                )
-                await asyncio.sleep(min(settings.handler_backoff_seconds * 2**waits, TRANSIENT_MAX_WAIT))
+                await wait_for_database(waits, exc, event_id=env.id, event_type=env.type)
             except Exception as exc:
                 if failures is not None:
                     failures.inc()
                 if attempt >= settings.handler_attempts:
                     log.exception("handler failed after %d attempts", attempt, extra={"event_id": env.id})
-                    await dead.send(topic, msg, kind="handler-failed", error=describe(exc), attempts=attempt)
+                    await dead.send(topic, raw, kind="handler-failed", error=describe(exc), attempts=attempt)
                     return
                 log.warning(
                     "handler failed, retrying",
@@ -315,6 +338,83 @@ def subscribe(
                 await asyncio.sleep(settings.handler_backoff_seconds * 2 ** (attempt - 1))
         for hook in hooks:
             await hook(env)
+
+    async def run_batch(
+        fn: BatchHandler, items: list[tuple[ConsumerRecord[bytes, bytes], Envelope, Any, Handler]]
+    ) -> None:
+        waits = 0
+        while True:
+            try:
+                await fn([(env, payload) for _, env, payload, _ in items])
+                break
+            except TRANSIENT as exc:
+                waits += 1
+                await wait_for_database(waits, exc, events=len(items))
+            except Exception as exc:
+                if failures is not None:
+                    failures.inc()
+                log.warning(
+                    "batch handler failed; its events are handled one at a time",
+                    extra={"events": len(items), "error": describe(exc)},
+                )
+                for item in items:
+                    await run(*item)
+                return
+        for _, env, _, _ in items:
+            for hook in hooks:
+                await hook(env)
+
+    async def run_by_key(items: list[tuple[ConsumerRecord[bytes, bytes], Envelope, Any, Handler]]) -> None:
+        # one task a key, each running its key's events in order; at most `concurrent` at once
+        by_key: dict[bytes, list[tuple[ConsumerRecord[bytes, bytes], Envelope, Any, Handler]]] = {}
+        for item in items:
+            by_key.setdefault(item[0].key or b"", []).append(item)
+        gate = asyncio.Semaphore(concurrent)
+
+        async def in_order(events: list[tuple[ConsumerRecord[bytes, bytes], Envelope, Any, Handler]]) -> None:
+            async with gate:
+                for item in events:
+                    await run(*item)
+
+        async with asyncio.TaskGroup() as tasks:
+            for events in by_key.values():
+                tasks.create_task(in_order(events))
+
+    if batch is None and concurrent == 1:
+
+        @broker.subscriber(settings.topic(topic.name), **options)
+        async def consume(msg: KafkaMessage) -> None:
+            # an exception: not acknowledged (FastStream seeks back), nothing noted
+            item = await decode(msg.raw_message)
+            if item is not None:
+                await run(msg.raw_message, *item)
+            await commits.handled(msg)
+
+    else:
+
+        @broker.subscriber(
+            settings.topic(topic.name),
+            batch=True,
+            max_records=settings.batch_most,
+            batch_timeout_ms=settings.batch_wait_ms,
+            **options,
+        )
+        async def consume_batch(msg: KafkaMessage) -> None:
+            # an exception: the batch is not acknowledged (FastStream seeks back), nothing noted
+            items = []
+            for raw in msg.raw_message:
+                item = await decode(raw)
+                if item is not None:
+                    items.append((raw, *item))
+            if items and batch is None:
+                await run_by_key(items)
+            elif items and batch is not None:
+                await run_batch(batch, items)
+            await commits.handled(msg)
+            if batch is not None:
+                # what comes meanwhile is taken with the next batch: a read model a moment later,
+                # in a few round trips for many events instead of a few for each
+                await asyncio.sleep(settings.batch_linger_ms / 1000)
 
     return dead
 

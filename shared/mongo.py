@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC
 from typing import Any
 
-from pymongo import AsyncMongoClient, ReplaceOne, UpdateOne
+from pymongo import AsyncMongoClient, DeleteOne, ReplaceOne, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError
 
@@ -70,7 +70,9 @@ async def insert_new(coll: AsyncCollection[Doc], docs: list[Doc]) -> tuple[int, 
 BULK_OPS = 32
 
 
-async def bulk_write_parts(coll: AsyncCollection[Doc], ops: Sequence[UpdateOne | ReplaceOne]) -> set[int]:
+async def bulk_write_parts(
+    coll: AsyncCollection[Doc], ops: Sequence[UpdateOne | ReplaceOne | DeleteOne]
+) -> set[int]:
     """Unordered bulk writes of at most BULK_OPS operations each; the positions that met a
     duplicate key (an upsert that lost a race, a guard that kept a newer version). Any other
     write error is raised, never swallowed."""

@@ -39,6 +39,7 @@ from shared.errors import (
 )
 from shared.kafka import (
     AfterHandle,
+    BatchHandler,
     Commits,
     DeadLetters,
     Handler,
@@ -165,9 +166,17 @@ class Runtime:
             self.metrics.consumer_lag.labels(group.removeprefix(prefix), topic).set(behind)
 
     def consume(
-        self, topic: Topic, handlers: Mapping[type[Event], Handler], *, group: str | None = None
+        self,
+        topic: Topic,
+        handlers: Mapping[type[Event], Handler],
+        *,
+        group: str | None = None,
+        batch: BatchHandler | None = None,
+        concurrent: int = 1,
     ) -> None:
-        """Subscribe this service's consumer group to a topic (before start)."""
+        """Subscribe this service's consumer group to a topic (before start); with `batch`, the
+        group takes its events many at a time, with `concurrent`, several keys' events side by
+        side (shared.kafka.subscribe)."""
         self.consumed.append((topic, self.settings.group(group or f"{self.name}.{topic.name}")))
         self.handles[(topic.name, group or f"{self.name}.{topic.name}")] = tuple(
             sorted(cls.type for cls in handlers)
@@ -180,6 +189,8 @@ class Runtime:
             topic,
             group=group or f"{self.name}.{topic.name}",
             handlers=handlers,
+            batch=batch,
+            concurrent=concurrent,
             after_handle=self.after_handle,
             metrics=self.metrics,
             commits=commits,

@@ -80,6 +80,14 @@ class Settings(BaseSettings):
     # more messages handled again after a crash (never lost: handlers are idempotent).
     commit_every_seconds: float = 0.2
     commit_most: int = 100
+    # Read models consumed in batches (shared/kafka.subscribe's `batch`): at most batch_most records
+    # at once, a batch at most every batch_linger_ms (what comes meanwhile waits for the next one);
+    # an idle consumer asks the broker again after batch_wait_ms.
+    batch_most: int = 100
+    batch_linger_ms: int = 200
+    batch_wait_ms: int = 100
+    # casework: how many workers' reports it places side by side (each worker's in order)
+    placement_concurrency: int = 4
     handler_attempts: int = 3
     handler_backoff_seconds: float = 0.2
     # escalation: how long a decision may stay unemitted before another replica emits it for its

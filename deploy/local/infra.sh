@@ -29,7 +29,7 @@ FERRET_DIR=$STATE/ferretdb
 FERRET_VERSION=v1.24.2
 # What .cache/bin/ferretdb must be built from: the version plus the level of patch_ferretdb.
 # Raise the level whenever patch_ferretdb changes: the next `up` rebuilds and restarts FerretDB.
-FERRET_BUILD=$FERRET_VERSION+lindungi.7
+FERRET_BUILD=$FERRET_VERSION+lindungi.8
 # Ports can be moved (e.g. to run a second copy beside a running one).
 KAFKA_PORT=${LINDUNGI_KAFKA_PORT:-9092}
 CONTROLLER_PORT=${LINDUNGI_KAFKA_CONTROLLER_PORT:-19093}
@@ -148,6 +148,18 @@ EOF
   #    already turn into E11000. Services then recognise a duplicate one way, by its code.
   patch_src "$sq/collection.go" 1 $'\t\t\tr, err := tx.ExecContext(ctx, q, string(b), arg)\n\t\t\tif err != nil {\n\t\t\t\treturn lazyerrors.Error(err)\n' \
     $'\t\t\tr, err := tx.ExecContext(ctx, q, string(b), arg)\n\t\t\tif err != nil {\n\t\t\t\tvar se *sqlite3.Error\n\t\t\t\tif errors.As(err, &se) && se.Code() == sqlite3lib.SQLITE_CONSTRAINT_UNIQUE {\n\t\t\t\t\treturn backends.NewError(backends.ErrorCodeInsertDuplicateID, err)\n\t\t\t\t}\n\t\t\t\treturn lazyerrors.Error(err)\n'
+  # 7. The update command stopped at its first duplicate key and answered it alone, at index 0,
+  #    without the counts (pymongo's bulk_write failed on the missing `nModified`), even when
+  #    unordered; a bulk write of guarded upserts could neither go on nor say which lost. Its
+  #    statements now run one at a time (deploy/local/ferretdb/lindungi_update.go): a duplicate is
+  #    that statement's write error at its own index, the others still run unless ordered, and the
+  #    counts and upserted ids are answered beside the errors, as MongoDB answers.
+  cp "$HERE/ferretdb/lindungi_update.go" "$1/internal/handler/lindungi_update.go"
+  patch_src "$1/internal/handler/msg_update.go" 1 \
+    $'\tmatched, modified, upserted, err := h.updateDocument(connCtx, params)\n' \
+    $'\tmatched, modified, upserted, writeErrors, err := lindungiUpdateEach(connCtx, h, params)\n'
+  patch_src "$1/internal/handler/msg_update.go" 1 $'\tres.Set("nModified", modified)\n' \
+    $'\tres.Set("nModified", modified)\n\n\tif writeErrors.Len() != 0 {\n\t\tres.Set("writeErrors", writeErrors)\n\t}\n'
 }
 
 install_ferretdb() {

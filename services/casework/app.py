@@ -26,11 +26,14 @@ def create_app(
     rt.on_startup(lambda: handlers.fill_waiting(rt))  # the queues' read model of an older database
     rt.on_startup(lambda: handlers.fill_loads(rt))  # the officers' load of an older database
     rt.on_startup(lambda: handlers.fill_placed(rt))  # the joins of an older database (store.PLACED)
-    rt.consume(topics.INCIDENTS, handlers.incident_handlers(rt))
+    # reports of different workers placed side by side, each worker's in order (as replicas holding
+    # different partitions place them): placement is a few round trips, most of them waits
+    rt.consume(topics.INCIDENTS, handlers.incident_handlers(rt), concurrent=rt.settings.placement_concurrency)
     rt.consume(topics.ESCALATIONS, handlers.escalation_handlers(rt))
     rt.consume(topics.REPATRIATIONS, handlers.repatriation_handlers(rt))
-    # its own case events, in a group of its own (`casework.casework.cases.v1`): the waiting cases' read model
-    rt.consume(topics.CASES, handlers.case_handlers(rt))
+    # its own case events, in a group of its own (`casework.casework.cases.v1`): the waiting cases'
+    # and the officers' loads read models, many events at a time
+    rt.consume(topics.CASES, handlers.case_handlers(rt), batch=handlers.follow_batch(rt))
     # Leases last minutes: a sweep every few seconds is plenty, and each sweep costs the
     # database two queries (claim-next also releases its own queue's expired claims).
     rt.background(lambda: handlers.sweep_forever(rt, every_seconds=sweep_seconds))

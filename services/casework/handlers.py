@@ -21,7 +21,7 @@ from shared.events.escalation import (
 )
 from shared.events.intake import IncidentAccepted, IncidentMatched
 from shared.events.repatriation import StepChanged, WorkflowChanged
-from shared.kafka import Handler
+from shared.kafka import BatchHandler, Handler
 from shared.mongo import Doc, applied_once, merge_updates
 from shared.service import Runtime
 from shared.topics import CASES
@@ -252,49 +252,68 @@ def case_handlers(rt: Runtime) -> dict[type[Event], Handler]:
 
     async def on_case(env: Envelope, event: Event) -> None:
         """Follow the case the event is about (read from the cases: the event is only the cue)."""
-        case_id = getattr(event, "case_id", None)
-        if not isinstance(case_id, str):
-            raise PermanentError(f"{env.type} names no case")
-        await follow_case(rt, case_id)
+        await follow_cases(rt, [_case_named(env, event)])
 
     return {cls: on_case for cls in EVENT_TYPES.values() if cls.topic == CASES}
 
 
-async def follow_case(rt: Runtime, case_id: str) -> None:
-    """Bring a case's `waiting` entry to the case as stored now (in while it waits, out once not),
-    and its load entry (store.LOADS: in while an officer works it, out once not), then move the
-    change stamps of the queues it is or was in (store.STAMPS), which casework's queue reads are
-    cached by.
+def follow_batch(rt: Runtime) -> BatchHandler:
+    """The case events as the broker hands them over, many at a time: each case they name is
+    followed once, all of them together (follow_cases); an event that names no case is left to
+    its own handler (case_handlers), which sends it to the dead-letter topic."""
 
-    The case is read by `_id`, never taken from the event, so a redelivered or overtaken event
+    async def on_cases(events: list[tuple[Envelope, Event]]) -> None:
+        await follow_cases(rt, [_case_named(env, event) for env, event in events])
+
+    return on_cases
+
+
+def _case_named(env: Envelope, event: Event) -> str:
+    case_id = getattr(event, "case_id", None)
+    if not isinstance(case_id, str):
+        raise PermanentError(f"{env.type} names no case")
+    return case_id
+
+
+async def follow_case(rt: Runtime, case_id: str) -> None:
+    """follow_cases for one case."""
+    await follow_cases(rt, [case_id])
+
+
+async def follow_cases(rt: Runtime, case_ids: list[str]) -> None:
+    """Bring the cases' `waiting` entries to the cases as stored now (in while a case waits, out
+    once not), and their load entries (store.LOADS: in while an officer works the case, out once
+    not), then move the change stamps of the queues they are or were in (store.STAMPS), which
+    casework's queue reads are cached by. A few round trips for any number of cases
+    (store.keep_loads, store.keep_waiting), each case once however many of its events came.
+
+    Cases are read by `_id`, never taken from the events, so a redelivered or overtaken event
     cannot bring back a case that left its queue, and a recategorised case moves with its entry.
-    Writes are guarded by the case's change count (`shared.projection.keep_newer` in, a removal
-    only of an entry no newer than the read). The stamps move after the entry's write, and again
-    when the event comes back (the entry then already holds this version, or is a tombstone), so a
-    crash between the two cannot leave a stamp behind for good. One race is left, because a
-    removal leaves no count behind: a replica that read the case while it waited may write its
-    entry back just after another one, having read it claimed, removed it. So after writing an
-    entry in, the case's count is read again and, if the case moved meanwhile, it is followed again.
+    Writes are guarded by each case's change count (an entry in only over an older one, a removal
+    only of an entry no newer than the read). One race is left, because a removal leaves no count
+    behind: a replica that read a case while it waited may write its entry back just after
+    another one, having read it claimed, removed it. So after writing entries in, the cases are
+    read again and each that moved meanwhile is followed again.
     """
+    pending = list(dict.fromkeys(case_ids))
     for _ in range(FOLLOW_TRIES):
-        case = await store.entry_source(rt.db, case_id)
-        if case is None:
+        cases = await store.entry_sources(rt.db, pending) if pending else []
+        if not cases:
             return  # nothing waits that does not exist
-        version = store.version_of(case)
-        # The officer's load first: a reader who sees the queue change sees the claim's load too.
-        loaded = await store.keep_load(rt.db, case)
-        if case.get("status") not in domain.WAITING:
-            await store.leave_waiting(rt.db, case_id, version, rt.clock.now())
-            if not loaded or store.same_load(case, await store.entry_source(rt.db, case_id)):
-                return
-            continue  # written in from a read its officer or status has left since: follow it again
-        changed = await store.keep_waiting(rt.db, case)
-        if changed is None:
-            return  # a newer version is stored: its writer checks it and moves the stamps
-        await store.bump_stamps(rt.db, changed, rt.clock.now())
-        if await store.case_version(rt.db, case_id) == version:
+        # The officers' loads first: a reader who sees the queue change sees the claim's load too.
+        loaded = await store.keep_loads(rt.db, cases)
+        held = await store.keep_waiting(rt.db, cases, rt.clock.now())
+        read = {c["_id"]: c for c in cases}
+        # written in from a read that its officer or status may have left since
+        worked = [c["_id"] for c in cases if c["_id"] in loaded and c.get("status") not in domain.WAITING]
+        if not held and not worked:
             return
-    raise RuntimeError(f"case {case_id} kept changing while its queue entry was written")
+        now = {c["_id"]: c for c in await store.entry_sources(rt.db, held + worked)}
+        pending = [
+            cid for cid in held if cid not in now or store.version_of(now[cid]) != store.version_of(read[cid])
+        ]
+        pending += [cid for cid in worked if not store.same_load(read[cid], now.get(cid))]
+    raise RuntimeError(f"cases {pending} kept changing while their queue entries were written")
 
 
 async def fill_loads(rt: Runtime) -> None:
@@ -302,7 +321,7 @@ async def fill_loads(rt: Runtime) -> None:
     in bulk): filled from the cases, as fill_waiting fills the waiting entries."""
     if await store.any_load_entry(rt.db):
         return
-    await _fill(rt, domain.WORKED, lambda cases: store.keep_loads_many(rt.db, cases), "load entries")
+    await _fill(rt, domain.WORKED, lambda cases: store.keep_loads(rt.db, cases), "load entries")
 
 
 async def fill_placed(rt: Runtime) -> None:
@@ -332,18 +351,16 @@ async def fill_waiting(rt: Runtime) -> None:
     if await store.any_waiting_entry(rt.db):
         return
 
-    async def write(cases: list[Doc]) -> None:
-        await store.keep_waiting_many(rt.db, cases)
-        await store.bump_stamps(rt.db, {c["queue"] for c in cases}, rt.clock.now())
-
-    await _fill(rt, domain.WAITING, write, "queue entries")
+    await _fill(
+        rt, domain.WAITING, lambda cases: store.keep_waiting(rt.db, cases, rt.clock.now()), "queue entries"
+    )
 
 
 async def _fill(
-    rt: Runtime, statuses: frozenset[CaseStatus], write: Callable[[list[Doc]], Awaitable[None]], what: str
+    rt: Runtime, statuses: frozenset[CaseStatus], write: Callable[[list[Doc]], Awaitable[object]], what: str
 ) -> None:
     """Write the entries of every case in these statuses (`write`, guarded per entry), then read
-    the cases again and follow, one by one as its event would be, each case that moved meanwhile."""
+    the cases again and follow, as their events would be, the cases that moved meanwhile."""
     names = sorted(s.value for s in statuses)
     cases = await store.cases_in(rt.db, names)
     if not cases:
@@ -351,8 +368,7 @@ async def _fill(
     await write(cases)
     now = {c["_id"]: store.version_of(c) for c in await store.cases_in(rt.db, names)}
     moved = [c["_id"] for c in cases if now.get(c["_id"]) != store.version_of(c)]
-    for case_id in moved:
-        await follow_case(rt, case_id)
+    await follow_cases(rt, moved)
     log.info("%s filled from %d cases (%d moved meanwhile)", what, len(cases), len(moved))
 
 

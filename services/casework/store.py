@@ -5,14 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, ReplaceOne, ReturnDocument
+from pymongo import ASCENDING, DESCENDING, DeleteOne, ReplaceOne, ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from services.casework import domain
 from shared.mongo import HIDDEN, Doc, bulk_write_parts
 from shared.paging import Order
-from shared.projection import keep_newer
 
 CASES = "cases"
 # Same-name suggestions that came before the case of the report they name (placement._suggest_back):
@@ -251,15 +250,24 @@ async def load_by_assignee(db: AsyncDatabase[Doc], statuses: list[str]) -> list[
 LOADS = "loads"
 
 
-async def keep_load(db: AsyncDatabase[Doc], case: Doc) -> bool:
-    """Bring a case's load entry to the case read (ENTRY_SOURCE): in while an officer works it,
-    unless a newer version is stored; out otherwise. Whether an entry was written in."""
-    version = version_of(case)
-    if case.get("status") in domain.WORKED and case.get("assignee"):
-        entry = {"_id": case["_id"], "version": version, "assignee": case["assignee"]}
-        return await keep_newer(db[LOADS], {**entry, "status": case["status"]})
-    await db[LOADS].delete_one({"_id": case["_id"], "version": {"$lte": version}})
-    return False
+async def keep_loads(db: AsyncDatabase[Doc], cases: list[Doc]) -> set[str]:
+    """Bring the load entries of these cases (read with ENTRY_SOURCE) to them in one bulk write: in
+    while an officer works the case, unless a newer version is stored; out otherwise. The ids whose
+    entry was written in."""
+    ops: list[ReplaceOne | DeleteOne] = []
+    for case in cases:
+        version = version_of(case)
+        if case.get("status") in domain.WORKED and case.get("assignee"):
+            entry = {"version": version, "assignee": case["assignee"], "status": case["status"]}
+            ops.append(ReplaceOne({"_id": case["_id"], "version": {"$lt": version}}, entry, upsert=True))
+        else:
+            ops.append(DeleteOne({"_id": case["_id"], "version": {"$lte": version}}))
+    clashed = await bulk_write_parts(db[LOADS], ops)  # a clash: this version or a newer one is stored
+    return {
+        case["_id"]
+        for i, (case, op) in enumerate(zip(cases, ops, strict=True))
+        if isinstance(op, ReplaceOne) and i not in clashed
+    }
 
 
 def same_load(read: Doc, now: Doc | None) -> bool:
@@ -271,20 +279,6 @@ def same_load(read: Doc, now: Doc | None) -> bool:
 
 async def any_load_entry(db: AsyncDatabase[Doc]) -> bool:
     return await db[LOADS].find_one({}, {"_id": 1}) is not None
-
-
-async def keep_loads_many(db: AsyncDatabase[Doc], cases: list[Doc]) -> None:
-    """`keep_load` for many worked cases in a few round trips (the fill); the same guard per entry."""
-    ops = [
-        ReplaceOne(
-            {"_id": c["_id"], "version": {"$lt": version_of(c)}},
-            {"version": version_of(c), "assignee": c["assignee"], "status": c["status"]},
-            upsert=True,
-        )
-        for c in cases
-        if c.get("assignee")
-    ]
-    await bulk_write_parts(db[LOADS], ops)
 
 
 # --- waiting cases: the queues' read model ----------------------------------------------------------
@@ -331,15 +325,15 @@ def waiting_entry(case: Doc) -> Doc:
     return {"_id": case["_id"], "version": version_of(case), **{f: case.get(f) for f in WAITING_FIELDS}}
 
 
+async def entry_sources(db: AsyncDatabase[Doc], case_ids: list[str]) -> list[Doc]:
+    """Cases as their entries need them (by `_id`; a case that does not exist is left out)."""
+    return await db[CASES].find({"_id": {"$in": case_ids}}, ENTRY_SOURCE).to_list()
+
+
 async def entry_source(db: AsyncDatabase[Doc], case_id: str) -> Doc | None:
-    """A case as its waiting entry needs it (by `_id`)."""
-    return await db[CASES].find_one({"_id": case_id}, ENTRY_SOURCE)
-
-
-async def case_version(db: AsyncDatabase[Doc], case_id: str) -> int | None:
-    """A case's change count now; None if there is no such case."""
-    doc = await db[CASES].find_one({"_id": case_id}, {VERSION: 1})
-    return None if doc is None else version_of(doc)
+    """One case as its entries need it."""
+    found = await entry_sources(db, [case_id])
+    return found[0] if found else None
 
 
 def queues_named(entry: Doc | None) -> set[str]:
@@ -349,46 +343,65 @@ def queues_named(entry: Doc | None) -> set[str]:
     return {q for q in [entry.get("queue"), *(entry.get("left") or [])] if q}
 
 
-async def keep_waiting(db: AsyncDatabase[Doc], case: Doc) -> set[str] | None:
-    """Store a waiting case's entry unless a newer version of the case is there.
+async def keep_waiting(db: AsyncDatabase[Doc], cases: list[Doc], now: datetime) -> list[str]:
+    """Bring the `waiting` entries of these cases (read with ENTRY_SOURCE) to them, in a few round
+    trips whatever their number: a waiting case's entry in, unless a newer version of the case is
+    stored; a case that no longer waits out; then the stamps of every queue changed (see STAMPS).
+    The ids of the waiting cases whose entry holds the version read now (written here, or already
+    there): their follower reads the case's count again (handlers.follow_cases).
 
-    The queues whose stamp must move (see STAMPS): the entry's and any it left (a recategorised
-    case, or one that waited elsewhere before), or, when this very version is stored already (a
-    redelivery, or a second event of one write), the queues that entry named, so that a crash
-    between its write and its stamps' bump is healed by the redelivery. None: a newer version is
-    stored, and its writer moves the stamps."""
-    entry = waiting_entry(case)
-    stored = await db[WAITING].find_one({"_id": entry["_id"]}, {"queue": 1, "left": 1, "version": 1})
-    if stored is not None and stored["version"] >= entry["version"]:
-        return queues_named(stored) if stored["version"] == entry["version"] else None
-    # the queue it was in (a tombstone's: those it names), not older ones, so that `left` stays short
-    behind = set() if stored is None else {stored["queue"]} if stored.get("queue") else queues_named(stored)
-    entry["left"] = sorted(behind - {entry["queue"]})
-    if not await keep_newer(db[WAITING], entry):
-        return None  # another follower wrote this version or a newer one meanwhile: it moves the stamps
-    return queues_named(entry)
-
-
-async def leave_waiting(db: AsyncDatabase[Doc], case_id: str, version: int, now: datetime) -> set[str]:
-    """Take out the entry of a case that no longer waits, unless a newer version of it wrote it;
-    the queues whose stamps were moved.
-
-    In three steps so that a crash anywhere is healed by the event's redelivery: the entry first
+    The stamps move after the writes, and again when the same version comes back (a redelivery,
+    or a second event of one write: the queues that entry names), so that a crash between the two
+    is healed by the redelivery. A removal is in three steps for the same reason: the entry
     becomes a tombstone (`queue` None, so no listing or count shows it; `left` names its queue),
-    then its queues' stamps move, then the tombstone goes. Most case events are about cases that
-    do not wait (worked, closed): they find no entry and cost a read by `_id`, no write."""
-    stored = await db[WAITING].find_one({"_id": case_id}, {"queue": 1, "left": 1, "version": 1})
-    if stored is None or stored["version"] > version:
-        return set()
-    named = queues_named(stored)
-    if stored.get("queue") is not None:
-        tomb = {"queue": None, "left": sorted(named), "version": version}
-        done = await db[WAITING].update_one({"_id": case_id, "version": {"$lte": version}}, {"$set": tomb})
-        if done.matched_count == 0:
-            return set()  # a newer version of the case was written meanwhile: its writer moves the stamps
-    await bump_stamps(db, named, now)
-    await db[WAITING].delete_one({"_id": case_id, "queue": None, "version": {"$lte": version}})
-    return named
+    the stamps move, then the tombstone goes. Most case events are about cases that do not wait
+    (worked, closed): they find no entry, and write nothing.
+    """
+    if not cases:
+        return []
+    ids = [c["_id"] for c in cases]
+    stored = {
+        d["_id"]: d
+        async for d in db[WAITING].find({"_id": {"$in": ids}}, {"queue": 1, "left": 1, "version": 1})
+    }
+    changed: set[str] = set()
+    held: list[str] = []
+    entries: list[Doc] = []  # the waiting cases' entries to write, in the order of `writes`
+    writes: list[ReplaceOne] = []
+    tombs: list[UpdateOne] = []
+    gone: list[DeleteOne] = []
+    for case in cases:
+        old, version = stored.get(case["_id"]), version_of(case)
+        if case.get("status") not in domain.WAITING:
+            if old is None or old["version"] > version:
+                continue  # nothing waits, or a newer version wrote it: its writer moves the stamps
+            if old.get("queue") is not None:
+                tomb = {"queue": None, "left": sorted(queues_named(old)), "version": version}
+                tombs.append(UpdateOne({"_id": case["_id"], "version": {"$lte": version}}, {"$set": tomb}))
+            changed |= queues_named(old)
+            gone.append(DeleteOne({"_id": case["_id"], "queue": None, "version": {"$lte": version}}))
+            continue
+        if old is not None and old["version"] >= version:
+            if old["version"] == version:
+                changed |= queues_named(old)
+                held.append(case["_id"])
+            continue  # else a newer version is stored: its writer moves the stamps
+        entry = waiting_entry(case)
+        # the queue it was in (a tombstone's: those it names), not older ones, so that `left` stays short
+        behind = set() if old is None else {old["queue"]} if old.get("queue") else queues_named(old)
+        entry["left"] = sorted(behind - {entry["queue"]})
+        entries.append(entry)
+        writes.append(ReplaceOne({"_id": entry["_id"], "version": {"$lt": version}}, entry, upsert=True))
+    await bulk_write_parts(db[WAITING], tombs)  # a tombstone over a newer version matches nothing
+    clashed = await bulk_write_parts(db[WAITING], writes)  # a clash: this version or a newer one is there
+    for i, entry in enumerate(entries):
+        if i not in clashed:
+            changed |= queues_named(entry)
+            held.append(entry["_id"])
+    # a stamp moved for a write that lost to a newer one costs a cached answer, nothing more
+    await bump_stamps(db, changed, now)
+    await bulk_write_parts(db[WAITING], gone)
+    return held
 
 
 # Per queue, a change stamp (`n`, raised by one, and `at`) moved by the follower after every
@@ -399,13 +412,12 @@ Stamp = tuple[int, Any] | None  # (n, at); None: the queue's entries never chang
 
 
 async def bump_stamps(db: AsyncDatabase[Doc], queues: set[str], now: datetime) -> None:
-    """Move the stamps of these queues (after their entries were written)."""
-    for queue in sorted(q for q in queues if q):
-        change = {"$inc": {"n": 1}, "$set": {"at": now}}
-        try:
-            await db[STAMPS].update_one({"_id": queue}, change, upsert=True)
-        except DuplicateKeyError:  # two first upserts of one queue raced: the document is there now
-            await db[STAMPS].update_one({"_id": queue}, change)
+    """Move the stamps of these queues (after their entries were written), in one bulk write."""
+    names = sorted(q for q in queues if q)
+    change = {"$inc": {"n": 1}, "$set": {"at": now}}
+    clashed = await bulk_write_parts(db[STAMPS], [UpdateOne({"_id": q}, change, upsert=True) for q in names])
+    # two first upserts of one queue raced: the document is there now
+    await bulk_write_parts(db[STAMPS], [UpdateOne({"_id": names[i]}, change) for i in sorted(clashed)])
 
 
 async def stamps(db: AsyncDatabase[Doc]) -> dict[str, Stamp]:
@@ -427,16 +439,6 @@ async def cases_in(db: AsyncDatabase[Doc], statuses: list[str]) -> list[Doc]:
     """Every case in these statuses as its entries need it (index `status, queue, opened_at`): the fills
     at start (waiting cases, worked cases)."""
     return await db[CASES].find({"status": {"$in": statuses}}, ENTRY_SOURCE).to_list()
-
-
-async def keep_waiting_many(db: AsyncDatabase[Doc], cases: list[Doc]) -> None:
-    """`keep_waiting` for many cases in a few round trips (the fill); the same guard per entry.
-    A duplicate key is a guard that held: this version or a newer one is stored already."""
-    ops = [
-        ReplaceOne({"_id": e["_id"], "version": {"$lt": e["version"]}}, e, upsert=True)
-        for e in map(waiting_entry, cases)
-    ]
-    await bulk_write_parts(db[WAITING], ops)
 
 
 async def waiting_in(db: AsyncDatabase[Doc], queue: str, *, limit: int) -> list[Doc]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from pymongo import UpdateOne
+from pymongo import DeleteOne, ReplaceOne, UpdateOne
 
 from shared.mongo import BULK_OPS, bulk_write_parts, connect
 from shared.settings import Settings
@@ -31,5 +31,30 @@ async def test_two_hundred_updates_of_existing_documents_in_parts(settings: Sett
         assert clashed == set()
         assert await coll.count_documents({"v": 1}) == 201
         assert await coll.count_documents({"v": 0}) == 100
+    finally:
+        await client.close()
+
+
+async def test_guarded_upserts_in_one_bulk_write_say_which_lost_and_the_others_are_written(
+    settings: Settings,
+) -> None:
+    """The read models' guarded writes ("newer version wins") many at once: an upsert whose guard
+    keeps a newer stored version meets the unique `_id`, and only that one. FerretDB 1.24 stopped the
+    command at the first such clash and answered it at index 0 without counts (build lindungi.8
+    answers as MongoDB does: deploy/local/infra.sh, change 7)."""
+    client = connect(settings)
+    try:
+        coll = client[settings.database("store")]["guarded"]
+        await coll.insert_many([{"_id": "newer", "version": 5}, {"_id": "older", "version": 1}])
+
+        def newer_wins(doc_id: str) -> ReplaceOne:
+            return ReplaceOne({"_id": doc_id, "version": {"$lt": 3}}, {"version": 3}, upsert=True)
+
+        ops = [newer_wins("new"), newer_wins("newer"), newer_wins("older"), DeleteOne({"_id": "none"})]
+        ops += [newer_wins(f"n{i:02d}") for i in range(40)]  # past one part (BULK_OPS)
+        clashed = await asyncio.wait_for(bulk_write_parts(coll, ops), timeout=60)
+        assert clashed == {1}
+        stored = {d["_id"]: d["version"] async for d in coll.find({})}
+        assert stored == {"newer": 5, "older": 3, "new": 3, **{f"n{i:02d}": 3 for i in range(40)}}
     finally:
         await client.close()

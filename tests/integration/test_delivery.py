@@ -101,7 +101,10 @@ async def test_offsets_are_committed_in_groups_and_what_is_left_by_the_stop(sett
     """25 incidents, offsets committed 10 at a time (no timer within the test): 20 committed while
     running, the last 5 by the stop; a start after it handles none of them again (one later
     incident on each partition shows where it began)."""
-    grouped = settings.model_copy(update={"commit_every_seconds": 3600.0, "commit_most": 10})
+    # placement one report at a time: a message a note (a batch is noted whole, committed at once)
+    grouped = settings.model_copy(
+        update={"commit_every_seconds": 3600.0, "commit_most": 10, "placement_concurrency": 1}
+    )
     sent = [incident_envelope() for _ in range(25)]
     for env in sent:
         await produce(
@@ -185,6 +188,94 @@ async def test_handler_failing_past_retries_is_dead_lettered(settings: Settings)
     assert headers["dlq-error-kind"] == b"handler-failed"
     assert headers["dlq-attempts"] == str(settings.handler_attempts).encode()
     assert b"database went away" in headers["dlq-error"]
+
+
+async def test_a_batch_consumer_dead_letters_a_bad_record_and_falls_back_to_one_at_a_time(
+    settings: Settings,
+) -> None:
+    """A consumer with a batch handler takes the records the broker fetched together: an invalid
+    one goes to the dead-letter topic alone; a batch whose handler fails is handled again one
+    event at a time, so only the event at fault is dead-lettered; every offset is committed."""
+    goods = [incident_envelope() for _ in range(5)]
+    poison = incident_envelope()
+    invalid = incident_envelope().model_dump(mode="json")
+    invalid["data"]["severity"] = "apocalyptic"
+    batches: list[list[str]] = []
+    one_by_one: list[str] = []
+
+    async def handler(env: Envelope, incident: IncidentAccepted) -> None:
+        if env.id == poison.id:
+            raise RuntimeError("this one cannot be handled")
+        one_by_one.append(env.id)
+
+    async def batch(events: list[tuple[Envelope, Any]]) -> None:
+        ids = [env.id for env, _ in events]
+        assert all(isinstance(incident, IncidentAccepted) for _, incident in events)
+        if poison.id in ids:
+            raise RuntimeError("one of these cannot be handled")
+        batches.append(ids)
+
+    for body in [json.dumps(invalid).encode(), *(e.model_dump_json().encode() for e in [*goods[:2], poison])]:
+        await produce(settings, topics.INCIDENTS.name, body, key=b"w")
+    rt = Runtime("batchtest", settings=settings)
+    rt.consume(topics.INCIDENTS, {IncidentAccepted: handler}, batch=batch)
+    consumed = list(rt.consumed)
+    await rt.start()
+    try:
+        await eventually(lambda: asyncio.sleep(0, result=len(one_by_one) == 2), timeout=60)
+        for env in goods[2:]:
+            await produce(settings, topics.INCIDENTS.name, env.model_dump_json().encode(), key=b"w")
+        handled = lambda: sorted(one_by_one + [i for b in batches for i in b])  # noqa: E731
+        await eventually(
+            lambda: asyncio.sleep(0, result=handled() == sorted(e.id for e in goods)), timeout=60
+        )
+        dead = await read_topic(settings, topics.INCIDENTS.dlq, min_count=2)
+    finally:
+        await rt.stop()
+    # the first fetch held all four records: the invalid one left out, the batch of three failed,
+    # then each of the three alone: two handled, the poison one dead-lettered after its attempts
+    assert sorted(one_by_one) == sorted(e.id for e in goods[:2])
+    assert sorted(i for b in batches for i in b) == sorted(e.id for e in goods[2:])
+    kinds = [dict(r.headers)["dlq-error-kind"].decode() for r in dead]
+    assert kinds == ["invalid", "handler-failed"]
+    assert json.loads(dead[1].value)["id"] == poison.id
+    assert list((await consumer_lag(settings, consumed)).values()) == [0], "every offset committed"
+
+
+async def test_a_concurrent_consumer_handles_keys_side_by_side_and_each_keys_events_in_order(
+    settings: Settings,
+) -> None:
+    """`concurrent`: the events of different keys are handled side by side (never more than the
+    limit at once), those of one key one after another in the order of the topic."""
+    keys = [f"worker-{k}" for k in range(4)]
+    sent = {key: [incident_envelope() for _ in range(4)] for key in keys}
+    order: dict[str, list[str]] = {key: [] for key in keys}
+    busy: list[str] = []
+    most = 0
+
+    async def handler(env: Envelope, incident: IncidentAccepted) -> None:
+        nonlocal most
+        key = next(k for k, envs in sent.items() if env in envs)
+        assert key not in busy, "two events of one key at once"
+        busy.append(key)
+        most = max(most, len(busy))
+        await asyncio.sleep(0.05)
+        busy.remove(key)
+        order[key].append(env.id)
+
+    for i in range(4):
+        for key in keys:
+            env = sent[key][i]
+            await produce(settings, topics.INCIDENTS.name, env.model_dump_json().encode(), key=key.encode())
+    rt = Runtime("concurrenttest", settings=settings)
+    rt.consume(topics.INCIDENTS, {IncidentAccepted: handler}, concurrent=3)
+    await rt.start()
+    try:
+        await eventually(lambda: asyncio.sleep(0, result=sum(map(len, order.values())) == 16), timeout=60)
+    finally:
+        await rt.stop()
+    assert order == {key: [e.id for e in envs] for key, envs in sent.items()}
+    assert 1 < most <= 3
 
 
 async def test_database_away_is_waited_out_not_dead_lettered(settings: Settings) -> None:

@@ -68,13 +68,14 @@ async def _follow_after(rt: Runtime, case_id: str, *, stale: Doc) -> None:
     """Follow a case whose first read is `stale` (an older read of it, as a slow replica's), then
     the case as stored."""
     reads = [stale]
-    real_source = store.entry_source
+    real_sources = store.entry_sources
 
-    async def stale_then_real(db: Any, cid: str) -> Doc | None:
-        return reads.pop() if reads else await real_source(db, cid)
+    async def stale_then_real(db: Any, ids: list[str]) -> list[Doc]:
+        assert ids == [case_id]
+        return [reads.pop()] if reads else await real_sources(db, ids)
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(store, "entry_source", stale_then_real)
+        mp.setattr(store, "entry_sources", stale_then_real)
         await handlers.follow_case(rt, case_id)
     assert reads == [], "the stale read was used"
 
@@ -163,7 +164,8 @@ async def test_a_redelivered_event_or_an_older_read_never_brings_back_a_claimed_
         await _until_listed(cw, GENERAL, [case_id])
         stored = await rt.db[store.WAITING].find_one({"_id": case_id})
         assert stored is not None and stored["version"] > store.version_of(waiting_read)
-        assert await store.keep_waiting(rt.db, waiting_read) is None  # a newer version is stored
+        # a newer version is stored: nothing written, nothing for the follower to read again
+        assert await store.keep_waiting(rt.db, [waiting_read], clock.now()) == []
         assert await rt.db[store.WAITING].find_one({"_id": case_id}) == stored
 
 
