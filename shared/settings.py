@@ -86,8 +86,9 @@ class Settings(BaseSettings):
     batch_most: int = 100
     batch_linger_ms: int = 200
     batch_wait_ms: int = 100
-    # casework: how many workers' reports it places side by side (each worker's in order)
-    placement_concurrency: int = 4
+    # Consumers whose events of different keys may be handled side by side (casework's placement
+    # of reports, escalation's case events): how many keys at once, each key's events in order.
+    key_concurrency: int = 4
     handler_attempts: int = 3
     handler_backoff_seconds: float = 0.2
     # escalation: how long a decision may stay unemitted before another replica emits it for its

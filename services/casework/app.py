@@ -28,7 +28,7 @@ def create_app(
     rt.on_startup(lambda: handlers.fill_placed(rt))  # the joins of an older database (store.PLACED)
     # reports of different workers placed side by side, each worker's in order (as replicas holding
     # different partitions place them): placement is a few round trips, most of them waits
-    rt.consume(topics.INCIDENTS, handlers.incident_handlers(rt), concurrent=rt.settings.placement_concurrency)
+    rt.consume(topics.INCIDENTS, handlers.incident_handlers(rt), concurrent=rt.settings.key_concurrency)
     rt.consume(topics.ESCALATIONS, handlers.escalation_handlers(rt))
     rt.consume(topics.REPATRIATIONS, handlers.repatriation_handlers(rt))
     # its own case events, in a group of its own (`casework.casework.cases.v1`): the waiting cases'

@@ -52,7 +52,9 @@ def create_app(
     notifier = Notifier(rt, poll_seconds=timer_poll_seconds)
     notifier.startup()  # a broken channel file stops the start
     rt.on_startup(engine.startup)
-    rt.consume(topics.CASES, handlers.case_handlers(rt, engine))
+    # case events of different cases side by side, each case's in order (as replicas holding
+    # different partitions handle them): a case's rules are a few round trips, most of them waits
+    rt.consume(topics.CASES, handlers.case_handlers(rt, engine), concurrent=rt.settings.key_concurrency)
     rt.consume(topics.INCIDENTS, handlers.incident_handlers(rt, engine))
     rt.consume(topics.DEPARTURES, handlers.departure_handlers(rt, engine))
     rt.consume(topics.REPATRIATIONS, handlers.repatriation_handlers(rt, engine))

@@ -1,9 +1,11 @@
 """Bulk writes go out in commands of at most BULK_OPS operations (shared/mongo.bulk_write_parts).
 
-FerretDB (build lindungi.6) stops answering an update command of about 100 updates of existing
-documents, and stays so until restarted; a command of 80 answers in milliseconds. So every bulk
-write of the services goes through `bulk_write_parts`; this test sends 200 such updates through it
-and would hang (and wedge the store) if the parts grew past what FerretDB answers.
+FerretDB (build lindungi.6) stopped answering an update command of about 100 updates of existing
+documents, and stayed so until restarted (its update handler held every statement's read open
+until the command ended; build lindungi.8 runs them one at a time). The first test sends 200 such
+updates through `bulk_write_parts`, and would hang (and wedge the store) if the parts grew past
+what FerretDB answers. The second: a clash in a bulk write of guarded upserts is named at its
+own position, and the others are written.
 """
 
 from __future__ import annotations

@@ -103,7 +103,7 @@ async def test_offsets_are_committed_in_groups_and_what_is_left_by_the_stop(sett
     incident on each partition shows where it began)."""
     # placement one report at a time: a message a note (a batch is noted whole, committed at once)
     grouped = settings.model_copy(
-        update={"commit_every_seconds": 3600.0, "commit_most": 10, "placement_concurrency": 1}
+        update={"commit_every_seconds": 3600.0, "commit_most": 10, "key_concurrency": 1}
     )
     sent = [incident_envelope() for _ in range(25)]
     for env in sent:
