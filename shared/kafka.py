@@ -245,12 +245,12 @@ def subscribe(
     services' Runtime makes them). If even the dead-letter topic fails, the message is not
     acknowledged and comes back. Event types this group does not handle are passed over.
 
-    With `batch`, the consumer takes what the broker has fetched (up to `settings.batch_most`
-    records, a batch every `settings.batch_linger_ms` at most) at once: each record is decoded
-    and validated alone (a bad one goes to the dead-letter topic, the others on), then `batch`
-    handles the valid ones together; if it fails, each is handled by its own handler, with the
-    retries and dead letters above. Meant for read models, whose events many at a time cost a
-    few round trips instead of a few each.
+    With `batch`, the consumer takes what the broker has fetched at once (up to
+    `settings.batch_most` records; after a batch that was not full, the next one
+    `settings.batch_linger_ms` later): each record is decoded and validated alone (a bad one goes
+    to the dead-letter topic, the others on), then `batch` handles the valid ones together; if
+    it fails, each is handled by its own handler, with the retries and dead letters above. Meant
+    for read models, whose events many at a time cost a few round trips instead of a few each.
 
     With `concurrent` above 1 (and no `batch`), the fetched records are handled by their own
     handlers as above, the events of one key in order (what Kafka orders), up to `concurrent`
@@ -411,9 +411,10 @@ def subscribe(
             elif items and batch is not None:
                 await run_batch(batch, items)
             await commits.handled(msg)
-            if batch is not None:
+            if batch is not None and len(msg.raw_message) < settings.batch_most:
                 # what comes meanwhile is taken with the next batch: a read model a moment later,
-                # in a few round trips for many events instead of a few for each
+                # in a few round trips for many events instead of a few for each (a full batch
+                # says more is waiting: taken at once)
                 await asyncio.sleep(settings.batch_linger_ms / 1000)
 
     return dead

@@ -29,7 +29,7 @@ FERRET_DIR=$STATE/ferretdb
 FERRET_VERSION=v1.24.2
 # What .cache/bin/ferretdb must be built from: the version plus the level of patch_ferretdb.
 # Raise the level whenever patch_ferretdb changes: the next `up` rebuilds and restarts FerretDB.
-FERRET_BUILD=$FERRET_VERSION+lindungi.8
+FERRET_BUILD=$FERRET_VERSION+lindungi.9
 # Ports can be moved (e.g. to run a second copy beside a running one).
 KAFKA_PORT=${LINDUNGI_KAFKA_PORT:-9092}
 CONTROLLER_PORT=${LINDUNGI_KAFKA_CONTROLLER_PORT:-19093}
@@ -154,7 +154,14 @@ EOF
   #    statements now run one at a time (deploy/local/ferretdb/lindungi_update.go): a duplicate is
   #    that statement's write error at its own index, the others still run unless ordered, and the
   #    counts and upserted ids are answered beside the errors, as MongoDB answers.
+  #    (build lindungi.9: `ordered`, which FerretDB 1.24 ignored, is read, true unless the command
+  #    says false, as for insert and delete: an ordered command stops at its first write error.)
   cp "$HERE/ferretdb/lindungi_update.go" "$1/internal/handler/lindungi_update.go"
+  patch_src "$1/internal/handler/common/update_params.go" 1 \
+    'Ordered                  bool            `ferretdb:"ordered,ignored"`' \
+    'Ordered                  bool            `ferretdb:"ordered,opt"`'
+  patch_src "$1/internal/handler/common/update_params.go" 1 $'\tvar params UpdateParams\n' \
+    $'\tparams := UpdateParams{Ordered: true}\n'
   patch_src "$1/internal/handler/msg_update.go" 1 \
     $'\tmatched, modified, upserted, err := h.updateDocument(connCtx, params)\n' \
     $'\tmatched, modified, upserted, writeErrors, err := lindungiUpdateEach(connCtx, h, params)\n'

@@ -47,6 +47,7 @@ from shared.service import Runtime
 log = logging.getLogger("lindungi.escalation")
 
 EMIT_EVERY = 20  # decisions per outbox document in a timer pass: small, so the relay's lease holds
+LINK_TRIES = 10  # a subject whose latest chain moves this often while a trigger starts: the handler retries
 
 DEFAULT_RULES = Path(__file__).parent / "rules" / "default.yaml"
 
@@ -162,40 +163,48 @@ class Escalation:
         `subjects`: subject documents the caller read (store.subject_docs), else read here.
         """
         db = self.rt.db
-        # One subject's events share a partition key, so one consumer meets them in turn: the
-        # read of the subject and the link after it do not race another trigger of the subject.
         if subjects is None or chain_start.subject not in subjects:
             subjects = await store.subject_docs(db, [chain_start.subject])
-        latest_id = store.latest_of(subjects[chain_start.subject], chain_start.rule_id)
-        if latest_id == chain_start.id:
-            # a redelivered trigger: its chain exists (live or ended), or a crash came between
-            # the link below and the insert (a dangling link, repaired now)
-            if await store.get_chain(db, chain_start.id) is not None:
+        # The subject is read, decided on, then linked only if the rule's latest chain is still
+        # the one read: a subject's triggers may come side by side (a worker's, from two cases:
+        # case events are keyed by case, and handled several cases at once and by replicas).
+        for _ in range(LINK_TRIES):
+            latest_id = store.latest_of(subjects[chain_start.subject], chain_start.rule_id)
+            if latest_id == chain_start.id:
+                # a redelivered trigger: its chain exists (live or ended), or a crash came between
+                # the link below and the insert (a dangling link, repaired now)
+                if await store.get_chain(db, chain_start.id) is not None:
+                    return False
+                return await self._insert_chain(chain_start, previous=None)
+            latest = await store.get_chain(db, latest_id) if latest_id is not None else None
+            mine = chain_start.trigger_at or chain_start.started_at
+            if latest is not None and utc(latest.get("trigger_at") or latest["started_at"]) > mine:
+                if await store.get_chain(db, chain_start.id) is not None:
+                    return False  # a redelivered trigger whose chain a newer one replaced since
+                now = self.rt.clock.now()
+                older = chains.chain_doc(chain_start, created_at=now)
+                older.update({"state": "superseded", "closed_at": now, "closed_by": latest["trigger"]})
+                await store.insert_closed(db, older)
+                log.info(
+                    "an older trigger of %s on %s did not replace the newer chain",
+                    chain_start.rule_id,
+                    chain_start.subject,
+                )
                 return False
-            return await self._insert_chain(chain_start, previous=None)
-        latest = await store.get_chain(db, latest_id) if latest_id is not None else None
-        mine = chain_start.trigger_at or chain_start.started_at
-        if latest is not None and utc(latest.get("trigger_at") or latest["started_at"]) > mine:
-            if await store.get_chain(db, chain_start.id) is not None:
-                return False  # a redelivered trigger whose chain a newer one replaced since
-            now = self.rt.clock.now()
-            older = chains.chain_doc(chain_start, created_at=now)
-            older.update({"state": "superseded", "closed_at": now, "closed_by": latest["trigger"]})
-            await store.insert_closed(db, older)
-            log.info(
-                "an older trigger of %s on %s did not replace the newer chain",
-                chain_start.rule_id,
-                chain_start.subject,
+            # Subject first: a crash before the insert leaves a dangling id (the redelivery
+            # repairs it above), never a live chain that an ending event cannot find.
+            linked = await store.link_subject(
+                db, chain_start.subject, chain_start.rule_id, chain_start.id, expect=latest_id
             )
-            return False
-        # Subject first: a crash before the insert leaves a dangling id (the redelivery repairs
-        # it below), never a live chain that an ending event cannot find.
-        previous, seen = await store.link_subject(
-            db, chain_start.subject, chain_start.rule_id, chain_start.id
+            if linked is not None:
+                previous, seen = linked
+                if seen and await store.get_chain(db, chain_start.id) is not None:
+                    return False  # a redelivered trigger: the chain exists (live or ended)
+                return await self._insert_chain(chain_start, previous)
+            subjects = await store.subject_docs(db, [chain_start.subject])  # another linked: again
+        raise RuntimeError(
+            f"the chains of {chain_start.subject} kept changing while {chain_start.id} started"
         )
-        if seen and await store.get_chain(db, chain_start.id) is not None:
-            return False  # a redelivered trigger: the chain exists (live or ended)
-        return await self._insert_chain(chain_start, previous)
 
     async def _insert_chain(self, chain_start: chains.ChainStart, previous: str | None) -> bool:
         """Insert a linked chain; then the rule's previous chain for the subject is superseded."""

@@ -103,19 +103,44 @@ async def insert_chains(db: AsyncDatabase[Doc], docs: list[Doc]) -> None:
         await db[CHAINS].insert_many(docs[i : i + 5000], ordered=False)
 
 
+class Unchecked:
+    """link_subject's `expect` when the link is made whatever the rule's latest chain is."""
+
+
+UNCHECKED = Unchecked()
+
+
 async def link_subject(
-    db: AsyncDatabase[Doc], subject: str, rule_id: str, chain_id: str
-) -> tuple[str | None, bool]:
-    """Note a chain under its subject.
+    db: AsyncDatabase[Doc],
+    subject: str,
+    rule_id: str,
+    chain_id: str,
+    *,
+    expect: str | Unchecked | None = UNCHECKED,
+) -> tuple[str | None, bool] | None:
+    """Note a chain under its subject as the rule's latest.
 
     Returns the chain of the same rule it replaces (if any) and whether this one was noted before.
+    With `expect`, only while the rule's latest chain for the subject is still `expect` (None: no
+    chain yet), what the caller read and decided on: None when another trigger linked meanwhile
+    (two cases of one worker handled side by side, or by two replicas), to read again and decide
+    again.
     """
-    before = await db[SUBJECTS].find_one_and_update(
-        {"_id": subject},
-        {"$addToSet": {"chains": chain_id}, "$set": {f"latest.{rule_id}": chain_id}},
-        upsert=True,
-        return_document=ReturnDocument.BEFORE,
-    )
+    field = f"latest.{rule_id}"
+    query: Doc = {"_id": subject}
+    if not isinstance(expect, Unchecked):
+        query[field] = {"$exists": False} if expect is None else expect
+    try:
+        before = await db[SUBJECTS].find_one_and_update(
+            query,
+            {"$addToSet": {"chains": chain_id}, "$set": {field: chain_id}},
+            upsert=not isinstance(expect, str),  # a subject seen first is made here
+            return_document=ReturnDocument.BEFORE,
+        )
+    except DuplicateKeyError:
+        return None  # the subject's document is there, with a latest chain of the rule: it moved
+    if before is None and isinstance(expect, str):
+        return None  # the latest chain is another one now
     previous = ((before or {}).get("latest") or {}).get(rule_id)
     if previous == chain_id:
         return None, True

@@ -14,6 +14,7 @@ import asyncio
 
 import pytest
 from pymongo import DeleteOne, ReplaceOne, UpdateOne
+from pymongo.errors import BulkWriteError
 
 from shared.mongo import BULK_OPS, bulk_write_parts, connect
 from shared.settings import Settings
@@ -43,7 +44,8 @@ async def test_guarded_upserts_in_one_bulk_write_say_which_lost_and_the_others_a
     """The read models' guarded writes ("newer version wins") many at once: an upsert whose guard
     keeps a newer stored version meets the unique `_id`, and only that one. FerretDB 1.24 stopped the
     command at the first such clash and answered it at index 0 without counts (build lindungi.8
-    answers as MongoDB does: deploy/local/infra.sh, change 7)."""
+    answers as MongoDB does: deploy/local/infra.sh, change 7), and an ordered one ran on past it
+    (lindungi.9 stops there)."""
     client = connect(settings)
     try:
         coll = client[settings.database("store")]["guarded"]
@@ -58,5 +60,13 @@ async def test_guarded_upserts_in_one_bulk_write_say_which_lost_and_the_others_a
         assert clashed == {1}
         stored = {d["_id"]: d["version"] async for d in coll.find({})}
         assert stored == {"newer": 5, "older": 3, "new": 3, **{f"n{i:02d}": 3 for i in range(40)}}
+
+        # ordered (the driver's default): the command stops at its first write error
+        ordered = [newer_wins("first"), newer_wins("newer"), newer_wins("never")]
+        with pytest.raises(BulkWriteError) as failed:
+            await coll.bulk_write(ordered)
+        assert [e["index"] for e in failed.value.details["writeErrors"]] == [1]
+        assert await coll.find_one({"_id": "first"}) is not None
+        assert await coll.find_one({"_id": "never"}) is None
     finally:
         await client.close()

@@ -3,6 +3,7 @@ deadline after acknowledgement, sliding counting windows, older triggers, late c
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -182,6 +183,40 @@ async def test_a_chain_linked_to_its_subject_but_never_stored_starts_when_its_tr
         listed = await eventually(stored)
         assert {c["chain_id"] for c in listed} == {s.id for s in starts}
         assert {c["state"] for c in listed} == {"pending"}
+
+
+async def test_an_older_trigger_decided_on_a_read_from_before_a_newer_link_never_replaces_it(
+    settings: Settings,
+) -> None:
+    """Two triggers of one rule and subject side by side (a worker's chains, started by events of
+    two cases: different keys, handled at once): the older one read the subject before the newer
+    one linked its chain. Its link is refused (the rule's latest moved), it reads again, and its
+    chain is recorded as superseded; the newer chain stays live."""
+    app = create_escalation(settings, ManualClock(T0), timer_poll_seconds=0.1)
+    async with running(app):
+        engine = app.state.escalation
+        db = engine.rt.db
+        opened = case_opened(severity=Severity.CRITICAL)
+        env = envelope(opened, time=opened.opened_at, key=opened.case_id)
+        ev = ruleset.Incoming.of(id=env.id, type=env.type, time=env.time, data=env.data)
+        assert ev is not None
+        [newer] = [
+            s
+            for s in evaluation.evaluate(engine.rules, engine.version, ev).starts
+            if s.rule_id == "triage-24h"
+        ]
+        older = dataclasses.replace(
+            newer, id=f"{newer.id}-older", trigger="older-event", trigger_at=T0 - timedelta(minutes=5)
+        )
+        read_before = await store.subject_docs(db, [newer.subject])  # the older trigger's read
+        assert await engine.start(newer)
+        assert not await engine.start(older, read_before)
+        subject = (await store.subject_docs(db, [newer.subject]))[newer.subject]
+        assert store.latest_of(subject, newer.rule_id) == newer.id
+        assert await store.live_chain(db, newer.id) is not None, "the newer chain is not superseded"
+        assert await store.live_chain(db, older.id) is None
+        closed = await db[store.CLOSED].find_one({"_id": older.id})
+        assert closed is not None and closed["state"] == "superseded"
 
 
 async def test_an_acknowledgement_that_comes_late_withdraws_what_it_can_and_says_what_stands(
