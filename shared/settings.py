@@ -87,7 +87,7 @@ class Settings(BaseSettings):
     batch_linger_ms: int = 200
     batch_wait_ms: int = 100
     # Consumers whose events of different keys may be handled side by side (casework's placement
-    # of reports, escalation's case events): how many keys at once, each key's events in order.
+    # of reports): how many keys at once, each key's events in order.
     key_concurrency: int = 4
     handler_attempts: int = 3
     handler_backoff_seconds: float = 0.2
