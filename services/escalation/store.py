@@ -3,10 +3,11 @@
 Notifications and their deliveries are kept by notification_store.py.
 
 Every write that decides something is a single-document operation addressed by `_id` (an
-insert with a unique id, or an update with `$max`/`$addToSet`), never a filtered update.
-Besides being atomic, this matters on FerretDB 1.24: any write whose filter holds more than
-`_id` scans the whole collection (measured 0.4 s per update at 20,000 timers, against 0.04 s
-by `_id` alone), so filtered claims cannot keep up with many pending timers.
+insert with a unique id, or an update with `$max`/`$addToSet`); the one with a condition beside
+`_id` is a subject's link (`link_subject`: only while the rule's latest chain is the one read).
+Besides being atomic, this mattered on FerretDB 1.24 as built: a write whose filter held more
+than `_id` scanned the whole collection (0.4 s per update at 20,000 timers, against 0.04 s by
+`_id` alone); the local build pushes `_id` down whatever the other keys (deploy/local/infra.sh).
 """
 
 from __future__ import annotations
