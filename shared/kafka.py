@@ -33,6 +33,8 @@ Handler = Callable[[Envelope, Any], Awaitable[None]]
 # order consumed, each with its payload. It must leave what each event's own handler would, and
 # be as idempotent; when it fails, the events are handled one at a time by their own handlers.
 BatchHandler = Callable[[list[tuple[Envelope, Any]]], Awaitable[None]]
+# A record decoded for handling: the record, its event, the payload, the event type's handler.
+Item = tuple[ConsumerRecord[bytes, bytes], Envelope, Any, Handler]
 # A test seam: called after a handler stored its effects and before the offset is committed.
 AfterHandle = Callable[[Envelope], Awaitable[None]]
 
@@ -339,9 +341,7 @@ def subscribe(
         for hook in hooks:
             await hook(env)
 
-    async def run_batch(
-        fn: BatchHandler, items: list[tuple[ConsumerRecord[bytes, bytes], Envelope, Any, Handler]]
-    ) -> None:
+    async def run_batch(fn: BatchHandler, items: list[Item]) -> None:
         waits = 0
         while True:
             try:
@@ -364,14 +364,14 @@ def subscribe(
             for hook in hooks:
                 await hook(env)
 
-    async def run_by_key(items: list[tuple[ConsumerRecord[bytes, bytes], Envelope, Any, Handler]]) -> None:
+    async def run_by_key(items: list[Item]) -> None:
         # one task a key, each running its key's events in order; at most `concurrent` at once
-        by_key: dict[bytes, list[tuple[ConsumerRecord[bytes, bytes], Envelope, Any, Handler]]] = {}
+        by_key: dict[bytes, list[Item]] = {}
         for item in items:
             by_key.setdefault(item[0].key or b"", []).append(item)
         gate = asyncio.Semaphore(concurrent)
 
-        async def in_order(events: list[tuple[ConsumerRecord[bytes, bytes], Envelope, Any, Handler]]) -> None:
+        async def in_order(events: list[Item]) -> None:
             async with gate:
                 for item in events:
                     await run(*item)
@@ -401,7 +401,7 @@ def subscribe(
         )
         async def consume_batch(msg: KafkaMessage) -> None:
             # an exception: the batch is not acknowledged (FastStream seeks back), nothing noted
-            items = []
+            items: list[Item] = []
             for raw in msg.raw_message:
                 item = await decode(raw)
                 if item is not None:

@@ -14,12 +14,17 @@ from pymongo.errors import DuplicateKeyError
 from shared.mongo import Doc
 
 
+def older_than(doc: Doc) -> Doc:
+    """The filter of keep_newer's write (a replacement with upsert): the stored document, if it is
+    older. In a bulk write, a duplicate key at its position means this version or a newer one is
+    stored (shared.mongo.bulk_write_parts names the positions)."""
+    return {"_id": doc["_id"], "version": {"$lt": doc["version"]}}
+
+
 async def keep_newer(coll: AsyncCollection[Doc], doc: Doc) -> bool:
     """Store doc unless this version or a newer one is stored; whether it was written."""
     try:
-        result = await coll.replace_one(
-            {"_id": doc["_id"], "version": {"$lt": doc["version"]}}, doc, upsert=True
-        )
+        result = await coll.replace_one(older_than(doc), doc, upsert=True)
     except DuplicateKeyError:
         return False  # the stored one has this version or a newer one
     return result.modified_count == 1 or result.upserted_id is not None

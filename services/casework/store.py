@@ -12,6 +12,7 @@ from pymongo.errors import DuplicateKeyError
 from services.casework import domain
 from shared.mongo import HIDDEN, Doc, bulk_write_parts
 from shared.paging import Order
+from shared.projection import older_than
 
 CASES = "cases"
 # Same-name suggestions that came before the case of the report they name (placement._suggest_back):
@@ -258,8 +259,13 @@ async def keep_loads(db: AsyncDatabase[Doc], cases: list[Doc]) -> set[str]:
     for case in cases:
         version = version_of(case)
         if case.get("status") in domain.WORKED and case.get("assignee"):
-            entry = {"version": version, "assignee": case["assignee"], "status": case["status"]}
-            ops.append(ReplaceOne({"_id": case["_id"], "version": {"$lt": version}}, entry, upsert=True))
+            entry = {
+                "_id": case["_id"],
+                "version": version,
+                "assignee": case["assignee"],
+                "status": case["status"],
+            }
+            ops.append(ReplaceOne(older_than(entry), entry, upsert=True))
         else:
             ops.append(DeleteOne({"_id": case["_id"], "version": {"$lte": version}}))
     clashed = await bulk_write_parts(db[LOADS], ops)  # a clash: this version or a newer one is stored
@@ -391,7 +397,7 @@ async def keep_waiting(db: AsyncDatabase[Doc], cases: list[Doc], now: datetime) 
         behind = set() if old is None else {old["queue"]} if old.get("queue") else queues_named(old)
         entry["left"] = sorted(behind - {entry["queue"]})
         entries.append(entry)
-        writes.append(ReplaceOne({"_id": entry["_id"], "version": {"$lt": version}}, entry, upsert=True))
+        writes.append(ReplaceOne(older_than(entry), entry, upsert=True))
     await bulk_write_parts(db[WAITING], tombs)  # a tombstone over a newer version matches nothing
     clashed = await bulk_write_parts(db[WAITING], writes)  # a clash: this version or a newer one is there
     for i, entry in enumerate(entries):
