@@ -167,7 +167,7 @@ class Escalation:
             subjects = await store.subject_docs(db, [chain_start.subject])
         # The subject is read, decided on, then linked only if the rule's latest chain is still
         # the one read: a subject's triggers may come side by side (a worker's, from two cases:
-        # case events are keyed by case, and handled several cases at once and by replicas).
+        # case events are keyed by case, and replicas hold different partitions).
         for _ in range(LINK_TRIES):
             latest_id = store.latest_of(subjects[chain_start.subject], chain_start.rule_id)
             if latest_id == chain_start.id:
