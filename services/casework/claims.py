@@ -25,14 +25,13 @@ from shared.service import Runtime
 async def claim_next(rt: Runtime, *, queue: str, officer: str) -> Doc | None:
     """Give the head of a queue to an officer, atomically; expired claims are released first.
 
-    The claim is one find_one_and_update with the queue's sort, so two officers never get the
-    same case. Its event cannot ride that same write (the case id is known only after it), so
-    the write leaves a `_claim_pending` marker that a second write (or, after a crash, the
-    sweeper) turns into the CaseClaimed outbox entry, with an id derived from the claim.
+    The claim takes the queue's head with a guarded write (store.claim_head), so two officers
+    never get the same case. Its event cannot ride that same write (the case id is known only
+    after it), so the write leaves a `_claim_pending` marker that a second write (or, after a
+    crash, the sweeper) turns into the CaseClaimed outbox entry, with an id derived from the claim.
     """
     await release_expired(rt, queue=queue)
     now = rt.clock.now()
-    query = {"queue": queue, "status": {"$in": [s.value for s in domain.WAITING]}}
     upd = merge_updates(
         {
             "$set": {
@@ -48,7 +47,7 @@ async def claim_next(rt: Runtime, *, queue: str, officer: str) -> Doc | None:
             entry(at=now, kind="claimed", by=officer, reason=f"claimed from queue {queue}", status="assigned")
         ),
     )
-    before = await store.claim_head(rt.db, query, upd)
+    before = await store.claim_head(rt.db, queue, sorted(s.value for s in domain.WAITING), upd)
     if before is None:
         return None
     metrics.of(rt).claims.labels(queue, "next").inc()

@@ -211,10 +211,59 @@ async def update(db: AsyncDatabase[Doc], query: Doc, update_doc: Doc) -> Doc | N
     return strip(doc) if doc is not None else None
 
 
-async def claim_head(db: AsyncDatabase[Doc], query: Doc, update_doc: Doc) -> Doc | None:
-    """Atomically take the head of a queue (its query) in queue order; the case as it was before."""
+# What claim_head reads of each status's head: its place in queue order.
+HEAD_FIELDS: Doc = {"priority": 1, "due_at": 1, "opened_at": 1, "status": 1}
+CLAIM_TRIES = 5
+
+
+def queue_place(case: Doc) -> tuple[Any, ...]:
+    """A case's place in QUEUE_ORDER, for min(): priority high first, then nearest deadline, then
+    age; a missing value where MongoDB puts it (a missing priority last, a missing date first)."""
+    p, due, opened = case.get("priority"), case.get("due_at"), case.get("opened_at")
+    return (
+        (1, 0) if p is None else (0, -p),
+        (0, EARLIEST) if due is None else (1, due),
+        (0, EARLIEST) if opened is None else (1, opened),
+    )
+
+
+async def claim_head(db: AsyncDatabase[Doc], queue: str, statuses: list[str], update_doc: Doc) -> Doc | None:
+    """Atomically take the head of a queue (its cases in these statuses) in queue order; the case as
+    it was before, or None if none waits.
+
+    Each status's head is read alone, an equality on every key before the sort (index `queue,
+    status, priority, due_at, opened_at`), which the database walks in order and stops at the first:
+    the cost of a claim does not grow with the queue's depth (a find with `status: {$in: ...}` sorts
+    every waiting case of the queue; on the local FerretDB, 0.2-0.35 s at a national year). The first
+    of the heads is then taken by a write guarded by its status and its place in the order: two
+    officers never get the same case, and a case whose priority or deadline moved meanwhile is not
+    taken on the old reading; then the heads are read again. After CLAIM_TRIES such races, one write
+    over the whole queue with its sort, as before, which the database makes atomic.
+    """
+    for _ in range(CLAIM_TRIES):
+        heads = []
+        for status in statuses:
+            head = await db[CASES].find_one({"queue": queue, "status": status}, HEAD_FIELDS, sort=QUEUE_ORDER)
+            if head is not None:
+                heads.append(head)
+        if not heads:
+            return None
+        first = min(heads, key=queue_place)
+        # guarded by what put it first too: a case whose priority or deadline moved since is read
+        # again (None matches a missing field as well, as the sort treats it)
+        guard = {f: first.get(f) for f in ("status", "priority", "due_at", "opened_at")}
+        before = await db[CASES].find_one_and_update(
+            {"_id": first["_id"], "queue": queue, **guard},
+            _counted(update_doc),
+            return_document=ReturnDocument.BEFORE,
+        )
+        if before is not None:
+            return before
     return await db[CASES].find_one_and_update(
-        query, _counted(update_doc), sort=QUEUE_ORDER, return_document=ReturnDocument.BEFORE
+        {"queue": queue, "status": {"$in": statuses}},
+        _counted(update_doc),
+        sort=QUEUE_ORDER,
+        return_document=ReturnDocument.BEFORE,
     )
 
 

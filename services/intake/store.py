@@ -3,12 +3,13 @@ projection of registry's departures used for matching."""
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime
 from typing import Any
 
 from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from shared.mongo import HIDDEN, Doc
 from shared.paging import Order
@@ -33,9 +34,16 @@ ENCRYPTED = [
 
 async def ensure_indexes(db: AsyncDatabase[Doc]) -> None:
     """Indexes for listing; the hot path needs none (it reads by _id)."""
-    await db[INCIDENTS].create_index([("mission_id", 1), ("reported_at", -1)])
-    await db[INCIDENTS].create_index([("country", 1), ("reported_at", -1)])
+    # a mission's list and a country's, in list order (LIST_ORDER, `_id` last): a page is a walk of
+    # the index from the newest, on MongoDB as on the local FerretDB (docs/performance.md)
+    await db[INCIDENTS].create_index([("mission_id", 1), ("reported_at", -1), ("_id", 1)])
+    await db[INCIDENTS].create_index([("country", 1), ("reported_at", -1), ("_id", 1)])
     await db[INCIDENTS].create_index([("reported_at", -1), ("_id", 1)])  # the desk's list, unfiltered
+    held = await db[INCIDENTS].index_information()
+    for retired in ("mission_id_1_reported_at_-1", "country_1_reported_at_-1"):  # the two above, before `_id`
+        if retired in held:
+            with contextlib.suppress(OperationFailure):  # another replica dropped it first
+                await db[INCIDENTS].drop_index(retired)
     # a worker's own record (`lindungi pii export`): their incidents by NIK hash or registry match
     await db[INCIDENTS].create_index([("worker.nik_hash", 1)])
     await db[INCIDENTS].create_index([("match.worker_id", 1)])

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from services.casework import store
 from services.casework.app import create_app
 from shared import topics
 from shared.clock import ManualClock
+from shared.mongo import connect
 from shared.settings import Settings
 from tests.support.casework import OFFICER, OFFICER2, SUPERVISOR, auth, incident, publish_incident
 from tests.support.harness import envelopes, eventually, read_topic, running
@@ -212,3 +214,53 @@ async def test_a_queue_lists_its_waiting_cases_in_claim_order_and_a_case_names_t
         # the queue lists only what waits: the claimed case left it
         left = await _listed(client, 1)
         assert [c["case_id"] for c in left] == [listed[1]["case_id"]]
+
+
+async def test_a_claim_takes_the_head_of_new_and_triaged_cases_together(settings: Settings) -> None:
+    """store.claim_head reads the head of each waiting status alone (an index walk, whatever the
+    queue's depth) and takes the first of them: the order is the queue's, across statuses."""
+    client = connect(settings)
+    try:
+        db = client[settings.database("casework")]
+        await store.ensure_indexes(db)
+        t0 = datetime(2026, 11, 1, tzinfo=UTC)
+
+        def case(cid: str, status: str, priority: int | None, due: int | None, opened: int) -> dict[str, Any]:
+            doc: dict[str, Any] = {
+                "_id": cid,
+                "queue": QUEUE,
+                "status": status,
+                "opened_at": t0 + timedelta(hours=opened),
+            }
+            if priority is not None:
+                doc["priority"] = priority
+            doc["due_at"] = None if due is None else t0 + timedelta(hours=due)
+            return doc
+
+        await db[store.CASES].insert_many(
+            [
+                case("triaged-high-due-later", "triaged", 3, 5, 0),
+                case("new-high-due-sooner", "new", 3, 4, 1),
+                case("new-high-no-deadline", "new", 3, None, 2),  # no deadline: before any deadline
+                case("triaged-critical", "triaged", 4, 9, 3),
+                case("new-low", "new", 1, 1, 0),
+                case("triaged-no-priority", "triaged", None, 0, 0),  # no priority: last
+                case("assigned-critical", "assigned", 4, 0, 0),  # not waiting
+                {**case("other-queue", "new", 4, 0, 0), "queue": "elsewhere"},
+            ]
+        )
+        taken = []
+        while before := await store.claim_head(
+            db, QUEUE, ["new", "triaged"], {"$set": {"status": "assigned"}}
+        ):
+            taken.append(before["_id"])
+        assert taken == [
+            "triaged-critical",
+            "new-high-no-deadline",
+            "new-high-due-sooner",
+            "triaged-high-due-later",
+            "new-low",
+            "triaged-no-priority",
+        ]
+    finally:
+        await client.close()

@@ -13,13 +13,22 @@
 // with the field. It is also made, if missing, whenever indexes are created on the collection
 // (even indexes that exist already, as services do at every start), so data files written by an
 // earlier build get it too. It changes no answer: it is an index, the query text is the same.
+//
+// An index of two keys or more, all plain top-level fields, may also have an "order" index on
+// each key's LindungiOrderExprs, in the index's directions: what a sort pushed down to SQLite
+// orders by (../lindungi_sort.go, which makes it at the first sorted read it would serve, so
+// only indexes that serve a sort cost their writes the extra columns). With the filter's string
+// equalities on the index's first keys, SQLite walks it in the sort's order and the handler stops
+// at its limit, however many documents match. It is dropped with its index.
 
 package metadata
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"regexp"
+	"strings"
 
 	"github.com/FerretDB/FerretDB/internal/util/fsql"
 	"github.com/FerretDB/FerretDB/internal/util/lazyerrors"
@@ -33,6 +42,57 @@ var LindungiPlainKey = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 // integer), the expression lindungiRanges compares and the scalar index is declared on.
 func LindungiScalarExpr(field string) string {
 	return fmt.Sprintf("%s->>'%s'", DefaultColumn, field)
+}
+
+// LindungiOrderExprs returns the two SQL expressions a sort key orders by, for a sort pushed
+// down to SQLite and for the order index that serves it: MongoDB's rank of the value's BSON type
+// among the types SQLite orders as MongoDB does within them (2 missing or null, 3 numbers,
+// 4 strings, 8 ObjectIDs, 9 booleans, 10 dates; read from the type FerretDB records for the
+// field in the document's schema, `$s`), then the value as SQLite reads it (`->>`). Any other
+// type (an array, a document, binary data, a timestamp, a regular expression) ranks 0 in an
+// ascending key and 99 in a descending one: first in the key's order either way, where the
+// handler meets it before any document it would have to follow, and sorts the rest itself.
+func LindungiOrderExprs(field string, desc bool) (rank, value string) {
+	t := fmt.Sprintf(`%s->>'$."$s".p.%s.t'`, DefaultColumn, field)
+	odd := 0
+	if desc {
+		odd = 99
+	}
+	rank = fmt.Sprintf(
+		`(CASE %s WHEN 'null' THEN 2 WHEN 'int' THEN 3 WHEN 'long' THEN 3 WHEN 'double' THEN 3 `+
+			`WHEN 'string' THEN 4 WHEN 'objectId' THEN 8 WHEN 'bool' THEN 9 WHEN 'date' THEN 10 `+
+			`ELSE (CASE WHEN %s IS NULL THEN 2 ELSE %d END) END)`, t, t, odd)
+	return rank, LindungiScalarExpr(field)
+}
+
+// LindungiOrderIndexName returns the name of the order index of an index of c, if it has one.
+func LindungiOrderIndexName(table string, index IndexInfo) (string, bool) {
+	if len(index.Key) < 2 {
+		return "", false
+	}
+	for _, k := range index.Key {
+		if !LindungiPlainKey.MatchString(k.Field) {
+			return "", false
+		}
+	}
+	// named by its columns too: an index dropped and made again with other keys under the same
+	// name never meets an order index of the old keys
+	sum := sha256.Sum256([]byte(LindungiOrderColumns(index)))
+	return fmt.Sprintf("%s_lindungi_order_%s_%x", table, index.Name, sum[:4]), true
+}
+
+// LindungiOrderColumns returns the order index's columns for an index.
+func LindungiOrderColumns(index IndexInfo) string {
+	var cols []string
+	for _, k := range index.Key {
+		rank, value := LindungiOrderExprs(k.Field, k.Descending)
+		dir := ""
+		if k.Descending {
+			dir = " DESC"
+		}
+		cols = append(cols, rank+dir, value+dir)
+	}
+	return strings.Join(cols, ", ")
 }
 
 // lindungiScalarField returns the field an index's scalar index is on, if it has one.
@@ -68,9 +128,14 @@ func lindungiEnsureScalarIndexes(ctx context.Context, db *fsql.DB, c *Collection
 	return nil
 }
 
-// lindungiDropScalarIndex drops the scalar index of a dropped index (gone), unless another index
-// of c (which no longer lists gone) still starts with the same field.
+// lindungiDropScalarIndex drops the order index of a dropped index (gone), and its scalar index
+// unless another index of c (which no longer lists gone) still starts with the same field.
 func lindungiDropScalarIndex(ctx context.Context, db *fsql.DB, c *Collection, gone IndexInfo) error {
+	if name, ok := LindungiOrderIndexName(c.TableName, gone); ok {
+		if _, err := db.ExecContext(ctx, fmt.Sprintf("DROP INDEX IF EXISTS %q", name)); err != nil {
+			return lazyerrors.Error(err)
+		}
+	}
 	f, ok := lindungiScalarField(gone)
 	if !ok {
 		return nil
