@@ -211,8 +211,8 @@ async def update(db: AsyncDatabase[Doc], query: Doc, update_doc: Doc) -> Doc | N
     return strip(doc) if doc is not None else None
 
 
-# What claim_head reads of each status's head: its place in queue order.
-HEAD_FIELDS: Doc = {"priority": 1, "due_at": 1, "opened_at": 1, "status": 1}
+# What claim_head reads of each status's head, and guards its claim by: its place in queue order.
+HEAD_FIELDS: Doc = {"status": 1, **{f: 1 for f, _ in QUEUE_ORDER}}
 CLAIM_TRIES = 5
 
 
@@ -251,7 +251,7 @@ async def claim_head(db: AsyncDatabase[Doc], queue: str, statuses: list[str], up
         first = min(heads, key=queue_place)
         # guarded by what put it first too: a case whose priority or deadline moved since is read
         # again (None matches a missing field as well, as the sort treats it)
-        guard = {f: first.get(f) for f in ("status", "priority", "due_at", "opened_at")}
+        guard = {f: first.get(f) for f in HEAD_FIELDS}
         before = await db[CASES].find_one_and_update(
             {"_id": first["_id"], "queue": queue, **guard},
             _counted(update_doc),

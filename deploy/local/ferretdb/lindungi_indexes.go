@@ -54,15 +54,19 @@ func LindungiScalarExpr(field string) string {
 // handler meets it before any document it would have to follow, and sorts the rest itself.
 func LindungiOrderExprs(field string, desc bool) (rank, value string) {
 	t := fmt.Sprintf(`%s->>'$."$s".p.%s.t'`, DefaultColumn, field)
-	odd := 0
-	if desc {
-		odd = 99
-	}
 	rank = fmt.Sprintf(
 		`(CASE %s WHEN 'null' THEN 2 WHEN 'int' THEN 3 WHEN 'long' THEN 3 WHEN 'double' THEN 3 `+
 			`WHEN 'string' THEN 4 WHEN 'objectId' THEN 8 WHEN 'bool' THEN 9 WHEN 'date' THEN 10 `+
-			`ELSE (CASE WHEN %s IS NULL THEN 2 ELSE %d END) END)`, t, t, odd)
+			`ELSE (CASE WHEN %s IS NULL THEN 2 ELSE %d END) END)`, t, t, LindungiOddRank(desc))
 	return rank, LindungiScalarExpr(field)
+}
+
+// LindungiOddRank is the rank of a type SQLite cannot order as MongoDB does: first in the key's order.
+func LindungiOddRank(desc bool) int {
+	if desc {
+		return 99
+	}
+	return 0
 }
 
 // LindungiOrderIndexName returns the name of the order index of an index of c, if it has one.
@@ -77,22 +81,24 @@ func LindungiOrderIndexName(table string, index IndexInfo) (string, bool) {
 	}
 	// named by its columns too: an index dropped and made again with other keys under the same
 	// name never meets an order index of the old keys
-	sum := sha256.Sum256([]byte(LindungiOrderColumns(index)))
+	sum := sha256.Sum256([]byte(LindungiOrderTerms(index.Key)))
 	return fmt.Sprintf("%s_lindungi_order_%s_%x", table, index.Name, sum[:4]), true
 }
 
-// LindungiOrderColumns returns the order index's columns for an index.
-func LindungiOrderColumns(index IndexInfo) string {
-	var cols []string
-	for _, k := range index.Key {
+// LindungiOrderTerms returns each key's LindungiOrderExprs in its direction: the order index's
+// columns for an index's keys, and the ORDER BY of a sort by these keys (the same text, so that
+// SQLite knows the index gives that order).
+func LindungiOrderTerms(keys []IndexKeyPair) string {
+	var terms []string
+	for _, k := range keys {
 		rank, value := LindungiOrderExprs(k.Field, k.Descending)
 		dir := ""
 		if k.Descending {
 			dir = " DESC"
 		}
-		cols = append(cols, rank+dir, value+dir)
+		terms = append(terms, rank+dir, value+dir)
 	}
-	return strings.Join(cols, ", ")
+	return strings.Join(terms, ", ")
 }
 
 // lindungiScalarField returns the field an index's scalar index is on, if it has one.

@@ -54,27 +54,26 @@ var lindungiOrderMade sync.Map
 // build, the first read that would use it makes it, once).
 const lindungiOrderRetry = time.Minute
 
-// lindungiSortKeys returns the keys and directions (true: descending) of a sort of plain
-// top-level fields, 1 or -1 each, or nil.
-func lindungiSortKeys(sort *types.Document) ([]string, []bool) {
+// lindungiSortKeys returns the keys and directions of a sort of plain top-level fields, 1 or -1
+// each, or nil.
+func lindungiSortKeys(sort *types.Document) []metadata.IndexKeyPair {
 	if sort.Len() == 0 {
-		return nil, nil
+		return nil
 	}
-	keys := sort.Keys()
 	seen := map[string]bool{}
-	desc := make([]bool, 0, len(keys))
-	for _, k := range keys {
+	keys := make([]metadata.IndexKeyPair, 0, sort.Len())
+	for _, k := range sort.Keys() {
 		if seen[k] || !metadata.LindungiPlainKey.MatchString(k) {
-			return nil, nil
+			return nil
 		}
 		seen[k] = true
 		d, ok := must.NotFail(sort.Get(k)).(int64)
 		if !ok || (d != 1 && d != -1) {
-			return nil, nil
+			return nil
 		}
-		desc = append(desc, d == -1)
+		keys = append(keys, metadata.IndexKeyPair{Field: k, Descending: d == -1})
 	}
-	return keys, desc
+	return keys
 }
 
 // lindungiEqualString returns the string a filter asks a top-level field to equal (`{f: "s"}`).
@@ -103,36 +102,22 @@ type lindungiOrdered struct {
 	orderBy   string
 }
 
-// lindungiOrderByClause returns the ORDER BY clause for keys in these directions.
-func lindungiOrderByClause(keys []string, desc []bool) string {
-	var order []string
-	for i, k := range keys {
-		rank, value := metadata.LindungiOrderExprs(k, desc[i])
-		dir := ""
-		if desc[i] {
-			dir = " DESC"
-		}
-		order = append(order, rank+dir, value+dir)
-	}
-	return " ORDER BY " + strings.Join(order, ", ")
-}
-
 // lindungiOrder returns how to ask SQLite for the rows where (with args) selects in the order of
 // sort, or nil when the sort cannot be pushed down (the handler sorts, as before).
 func lindungiOrder(ctx context.Context, db *fsql.DB, meta *metadata.Collection, filter *types.Document, where string, args []any, sort *types.Document) (*lindungiOrdered, error) {
-	keys, desc := lindungiSortKeys(sort)
+	keys := lindungiSortKeys(sort)
 	if keys == nil {
 		return nil, nil
 	}
-	if o, err := lindungiByIndex(ctx, db, meta, filter, where, args, keys, desc); o != nil || err != nil {
+	if o, err := lindungiByIndex(ctx, db, meta, filter, where, args, keys); o != nil || err != nil {
 		return o, err
 	}
-	return &lindungiOrdered{where: where, args: args, orderBy: lindungiOrderByClause(keys, desc)}, nil
+	return &lindungiOrdered{where: where, args: args, orderBy: " ORDER BY " + metadata.LindungiOrderTerms(keys)}, nil
 }
 
 // lindungiByIndex returns the walk of an order index that yields the filter's rows in the
 // sort's order, or nil if no index serves it (or one of its equality fields holds an array).
-func lindungiByIndex(ctx context.Context, db *fsql.DB, meta *metadata.Collection, filter *types.Document, where string, args []any, keys []string, desc []bool) (*lindungiOrdered, error) {
+func lindungiByIndex(ctx context.Context, db *fsql.DB, meta *metadata.Collection, filter *types.Document, where string, args []any, keys []metadata.IndexKeyPair) (*lindungiOrdered, error) {
 	for _, index := range meta.Settings.Indexes {
 		name, ok := metadata.LindungiOrderIndexName(meta.TableName, index)
 		if !ok {
@@ -158,9 +143,7 @@ func lindungiByIndex(ctx context.Context, db *fsql.DB, meta *metadata.Collection
 		}
 		same := true
 		for i, k := range keys {
-			if index.Key[m+i].Field != k || index.Key[m+i].Descending != desc[i] {
-				same = false
-			}
+			same = same && index.Key[m+i] == k
 		}
 		if !same {
 			continue
@@ -173,7 +156,7 @@ func lindungiByIndex(ctx context.Context, db *fsql.DB, meta *metadata.Collection
 			return nil, nil // sort without it
 		}
 		if was != true {
-			q := fmt.Sprintf("CREATE INDEX IF NOT EXISTS %q ON %q (%s)", name, meta.TableName, metadata.LindungiOrderColumns(index))
+			q := fmt.Sprintf("CREATE INDEX IF NOT EXISTS %q ON %q (%s)", name, meta.TableName, metadata.LindungiOrderTerms(index.Key))
 			if _, err := db.ExecContext(ctx, q); err != nil {
 				lindungiOrderMade.Store(made, time.Now())
 				return nil, nil // sort without it
@@ -186,10 +169,7 @@ func lindungiByIndex(ctx context.Context, db *fsql.DB, meta *metadata.Collection
 		var probeArgs []any
 		for j := 0; j < m; j++ {
 			rank, _ := metadata.LindungiOrderExprs(index.Key[j].Field, index.Key[j].Descending)
-			odd := 0
-			if index.Key[j].Descending {
-				odd = 99
-			}
+			odd := metadata.LindungiOddRank(index.Key[j].Descending)
 			cond := append(append([]string{}, eq[:2*j]...), fmt.Sprintf("%s = %d", rank, odd))
 			probes = append(probes, fmt.Sprintf(
 				"EXISTS (SELECT 1 FROM %q INDEXED BY %q WHERE %s)", meta.TableName, name, strings.Join(cond, " AND "),
@@ -217,7 +197,7 @@ func lindungiByIndex(ctx context.Context, db *fsql.DB, meta *metadata.Collection
 			indexedBy: fmt.Sprintf(" INDEXED BY %q", name),
 			where:     where,
 			args:      append(append([]any{}, eqArgs...), args...),
-			orderBy:   lindungiOrderByClause(keys, desc),
+			orderBy:   " ORDER BY " + metadata.LindungiOrderTerms(keys),
 		}, nil
 	}
 	return nil, nil
