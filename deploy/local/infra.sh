@@ -29,7 +29,7 @@ FERRET_DIR=$STATE/ferretdb
 FERRET_VERSION=v1.24.2
 # What .cache/bin/ferretdb must be built from: the version plus the level of patch_ferretdb.
 # Raise the level whenever patch_ferretdb changes: the next `up` rebuilds and restarts FerretDB.
-FERRET_BUILD=$FERRET_VERSION+lindungi.10
+FERRET_BUILD=$FERRET_VERSION+lindungi.11
 # Ports can be moved (e.g. to run a second copy beside a running one).
 KAFKA_PORT=${LINDUNGI_KAFKA_PORT:-9092}
 CONTROLLER_PORT=${LINDUNGI_KAFKA_CONTROLLER_PORT:-19093}
@@ -208,6 +208,31 @@ EOF
     $'\tif !h.DisablePushdown && !params.Aggregate && qp.Sort == nil {\n\t\tqp.LindungiSort = lindungiSortOffer(params.Sort)\n\t}\n\n\tres, err := coll.Explain(connCtx, qp)\n'
   patch_src "$sq/collection.go" 1 $'\tsortPushdown := orderByClause != ""\n' \
     $'\tsortPushdown := orderByClause != ""\n\n\tif params.Sort.Len() == 0 && params.LindungiSort.Len() != 0 {\n\t\to, sortErr := lindungiOrder(ctx, db, meta, params.Filter, whereClause, args, params.LindungiSort)\n\t\tif sortErr != nil {\n\t\t\treturn nil, lazyerrors.Error(sortErr)\n\t\t}\n\t\tif o != nil {\n\t\t\tselectClause += o.indexedBy\n\t\t\twhereClause, args, orderByClause, sortPushdown = o.where, o.args, o.orderBy, true\n\t\t}\n\t}\n'
+  # 9. Every document read from SQLite went through sjson.Unmarshal, which decodes the stored text
+  #    several times over (the document into raw values, its schema by reflection, each value
+  #    again with a decoder of its own, a nested document once per level): a third of the
+  #    store's CPU under the casework benchmark. Unmarshal now first reads the text once, guided
+  #    by the schema (deploy/local/ferretdb/lindungi_sjson.go), and falls back to its own way
+  #    for any text that is not exactly what sjson.Marshal writes: the same document either way
+  #    (lindungi_sjson_test.go checks both against each other). (build lindungi.11)
+  cp "$HERE/ferretdb/lindungi_sjson.go" "$1/internal/handler/sjson/lindungi_sjson.go"
+  cp "$HERE/ferretdb/lindungi_sjson_test.go" "$1/internal/handler/sjson/lindungi_sjson_test.go"
+  patch_src "$1/internal/handler/sjson/sjson.go" 1 \
+    $'func Unmarshal(data []byte) (*types.Document, error) {\n\tvar v map[string]json.RawMessage\n' \
+    $'func Unmarshal(data []byte) (*types.Document, error) {\n\tif d, ok := lindungiUnmarshal(data); ok {\n\t\treturn d, nil\n\t}\n\n\treturn unmarshalSlow(data)\n}\n\n// unmarshalSlow is FerretDB\'s own Unmarshal (Lindungi\'s infra.sh, change 9).\nfunc unmarshalSlow(data []byte) (*types.Document, error) {\n\tvar v map[string]json.RawMessage\n'
+  # 10. Every iterator and cursor was registered with resource.Track, a leak detector of
+  #    FerretDB's development: a pprof profile entry with its stack (runtime.Callers) and a
+  #    finalizer that panics, taking the whole store down, if one is ever collected unclosed.
+  #    6% of the store's CPU under load, for a check no user of this build reads. Track and
+  #    Untrack now return at once. (build lindungi.11)
+  patch_src "$1/internal/util/resource/resource.go" 1 \
+    $'func Track(obj any, token *Token) {\n\tcheckArgs(obj, token)\n' \
+    $'func Track(obj any, token *Token) {\n\tif lindungiUntracked {\n\t\treturn\n\t}\n\n\tcheckArgs(obj, token)\n'
+  patch_src "$1/internal/util/resource/resource.go" 1 \
+    $'func Untrack(obj any, token *Token) {\n\tcheckArgs(obj, token)\n' \
+    $'func Untrack(obj any, token *Token) {\n\tif lindungiUntracked {\n\t\treturn\n\t}\n\n\tcheckArgs(obj, token)\n'
+  printf '\n// lindungiUntracked turns Track and Untrack off (Lindungi'"'"'s infra.sh, change 10).\nconst lindungiUntracked = true\n' \
+    >>"$1/internal/util/resource/resource.go"
 }
 
 install_ferretdb() {
@@ -313,7 +338,10 @@ start_ferretdb() {
   mkdir -p "$FERRET_DIR/data" "$FERRET_DIR/state"
   if ! alive "$pid"; then
     say "starting ferretdb on 127.0.0.1:$FERRET_PORT"
-    nohup "$CACHE/bin/ferretdb" --handler=sqlite --sqlite-url="file:$FERRET_DIR/data/" \
+    # GOGC=400: Go's collector runs a quarter as often (its default, 100, took an eighth of the
+    # store's CPU under the casework benchmark); the heap may grow to five times what is live,
+    # tens of megabytes more here.
+    GOGC=${LINDUNGI_FERRET_GOGC:-400} nohup "$CACHE/bin/ferretdb" --handler=sqlite --sqlite-url="file:$FERRET_DIR/data/" \
       --listen-addr="127.0.0.1:$FERRET_PORT" --state-dir="$FERRET_DIR/state" --debug-addr=- \
       --telemetry=disable --log-level=warn >"$log" 2>&1 &
     echo $! >"$pid"

@@ -275,7 +275,7 @@ async def submit(
         # File it for the worker's departure to find, then look once more: a departure projected
         # between our lookup and this line would otherwise miss it, and it us.
         await store.wait_for_departure(rt.db, domain.unmatched_keys(identity), incident_id)
-        await rematch(rt=rt, incident_id=incident_id)
+        await rematch(rt=rt, incident_id=incident_id, incident=doc)
     await _link_both_ways(rt, incident_id, report, group, linked, field="linked_incident_ids")
     await _link_both_ways(rt, incident_id, report, suggest, suggested, field="suggested_incident_ids")
     log.info(
@@ -350,13 +350,15 @@ async def match_waiting(*, rt: Runtime, event: DepartureRecorded) -> int:
     return matched
 
 
-async def rematch(*, rt: Runtime, incident_id: str) -> bool:
+async def rematch(*, rt: Runtime, incident_id: str, incident: Doc | None = None) -> bool:
     """Match an incident accepted unmatched against the departures known now; True if it matched now.
 
     The incident takes the match in one conditional write with its IncidentMatched event, so a
-    redelivered departure (or two replicas) match it once.
+    redelivered departure (or two replicas) match it once. `incident`: the incident as its caller
+    has just stored it, or None to read it; stale only if a departure matched it meanwhile, and
+    then that conditional write is the one that refuses.
     """
-    doc = await store.get(rt.db, incident_id)
+    doc = incident if incident is not None else await store.get(rt.db, incident_id)
     if doc is None or (doc.get("match") or {}).get("worker_id"):
         return False
     identity = domain.stored_identity(doc.get("worker"))
