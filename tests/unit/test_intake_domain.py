@@ -1,13 +1,17 @@
-"""intake's domain: time checks, dedup keys, matching, worker keys, the report model's validation."""
+"""intake's domain: time checks, dedup keys, matching, worker keys, the report model's validation,
+and the body limit in front of its HTTP door."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
+import httpx
 import pytest
 from pydantic import ValidationError
+from starlette.types import Receive, Scope, Send
 
 from services.intake import domain
+from services.intake.app import BodyLimit
 from shared.errors import field_errors
 from shared.events.intake import IncidentReport, MatchMethod
 from shared.events.registry import name_dob_key, normalise_name
@@ -239,3 +243,22 @@ def test_a_repeat_differs_field_by_field() -> None:
     assert domain.differing(first, domain.report_fields(report())) == []
     again = domain.report_fields(report(category="death", worker={"full_name": "Siti Rahayu"}))
     assert domain.differing(first, again) == ["category", "worker.date_of_birth"]
+
+
+async def test_a_body_declared_too_large_is_refused_before_anything_reads_it() -> None:
+    reached: list[int] = []
+
+    async def inner(scope: Scope, receive: Receive, send: Send) -> None:
+        body = await receive()
+        reached.append(len(body.get("body", b"")))
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    transport = httpx.ASGITransport(app=BodyLimit(inner, limit=10))
+    async with httpx.AsyncClient(transport=transport, base_url="http://intake") as client:
+        refused = await client.post("/v1/incidents", content=b"x" * 11)
+        passed = await client.post("/v1/incidents", content=b"x" * 10)
+    assert refused.status_code == 413
+    assert refused.json()["errors"] == [{"field": "(body)", "reason": "larger than 10 bytes"}]
+    assert passed.status_code == 204
+    assert reached == [10]  # the refused body never reached the service

@@ -1,7 +1,8 @@
 // Lindungi's check of lindungi_sjson.go against FerretDB's own decoder (copied into
-// internal/handler/sjson with it). Run from the patched source tree, .cache/src/ferretdb:
+// internal/handler/sjson with it). Run from the patched source tree, .cache/src/ferretdb
+// (FerretDB's test helpers look for a .git directory, hence the mkdir):
 //
-//	go test ./internal/handler/sjson -run Lindungi
+//	mkdir -p .git && go test ./internal/handler/sjson -run Lindungi
 //	LINDUNGI_SJSON_DATA=$PWD/../../ferretdb/data go test ./internal/handler/sjson -run Lindungi -v
 //
 // The second also decodes every document stored under that directory both ways.
