@@ -247,8 +247,7 @@ func lindungiUnmarshal(data []byte) (*types.Document, bool) {
 		return nil, false
 	}
 
-	r.ws()
-
+	// nothing after it, not even white space: FerretDB's decoder refuses any byte left over
 	if r.i != len(r.b) {
 		return nil, false
 	}
@@ -274,8 +273,16 @@ func (r *lindungiReader) value(sch *elem) (any, bool) {
 
 	switch sch.Type {
 	case elemTypeObject:
+		if sch.Schema == nil { // unmarshalSingleValue refuses it before it looks at the value
+			return nil, false
+		}
+
 		return r.document(sch.Schema)
 	case elemTypeArray:
+		if sch.Items == nil { // likewise, even for an empty array
+			return nil, false
+		}
+
 		return r.array(sch.Items)
 	case elemTypeString:
 		return r.str()
@@ -405,6 +412,10 @@ func (r *lindungiReader) fields(sch *schema, more bool) (*types.Document, bool) 
 
 	for n, key := range sch.Keys {
 		if _, dup := seen[key]; dup {
+			return nil, false
+		}
+
+		if more && key == "$s" { // FerretDB's decoder would take a second `$s` for the schema
 			return nil, false
 		}
 		seen[key] = struct{}{}
