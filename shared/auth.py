@@ -17,7 +17,7 @@ import hashlib
 import hmac
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal, get_args
@@ -26,6 +26,7 @@ import yaml
 from fastapi import Depends, HTTPException
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
 from shared import oidc
 
@@ -221,18 +222,24 @@ def authenticate(token: str) -> Principal:
 bearer = HTTPBearer(auto_error=False, description="A credential of the directory or a provider's token.")
 
 
-def current_principal(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Principal:
-    """FastAPI dependency: the caller, or 401."""
+async def current_principal(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Principal:
+    """FastAPI dependency: the caller, or 401.
+
+    On the event loop (a hashed credential is a digest and a dictionary's walk), except a
+    provider's token: its verifier may fetch the provider's keys, a blocking read, in a thread.
+    """
     token = credentials.credentials.strip() if credentials is not None else ""
     if not token:
         raise _unauthorized("a bearer credential is required")
+    if oidc.looks_like_jwt(token) and oidc.load_verifier() is not None:
+        return await run_in_threadpool(authenticate, token)
     return authenticate(token)
 
 
-def require(*roles: str) -> Callable[..., Principal]:
+def require(*roles: str) -> Callable[..., Awaitable[Principal]]:
     """FastAPI dependency: the caller, if they hold one of the roles; else 403 naming them."""
 
-    def check(principal: Principal = Depends(current_principal)) -> Principal:
+    async def check(principal: Principal = Depends(current_principal)) -> Principal:
         if not principal.roles & set(roles):
             raise HTTPException(
                 403,

@@ -28,6 +28,8 @@ async def on_incident(rt: Runtime, *, event_id: str, incident: IncidentAccepted)
         people_affected=incident.people_affected,
         case_id=case_id,
     )
+    if await _open_at_once(rt, event_id=event_id, incident=incident, case_id=case_id, keys=(key, join)):
+        return case_id
     for _ in range(5):
         # Does a case hold this incident already (a redelivery), and is there an open case to
         # join (the worker's, of this family; or the country's evacuation)?
@@ -67,6 +69,35 @@ async def on_incident(rt: Runtime, *, event_id: str, incident: IncidentAccepted)
             return case_id
         # another replica opened this worker's case first: join it on the next round
     raise RuntimeError(f"could not place incident {incident.incident_id} after several attempts")
+
+
+async def _open_at_once(
+    rt: Runtime, *, event_id: str, incident: IncidentAccepted, case_id: str, keys: tuple[str, str | None]
+) -> bool:
+    """The common first delivery: a report that joined no case and links no earlier report opens
+    its case in one write, reading no case first; True if it did.
+
+    The unique `_id` and `open_key` decide what reads would have: the write is refused when the
+    case exists (a redelivery of the report that opened it, or absorbed since by a merge) or an
+    open case holds the worker's family key (the report joins it). Then False, and the caller
+    looks as on any retry. A report noted joining a case (PLACED) always looks: its own case may
+    never exist, and opening it would hold the report twice.
+    """
+    if incident.linked_incident_ids or await store.noted_join(rt.db, incident.incident_id):
+        return False
+    doc = opening.protection_case(
+        rt,
+        case_id=case_id,
+        event_id=event_id,
+        incident=incident,
+        group=domain.is_group(incident.category, incident.people_affected),
+        keys=keys,
+    )
+    if await store.insert_new(rt.db, doc) != "inserted":
+        return False
+    rt.relay.wake(case_id)
+    await _suggestions(rt, incident, case_id, own=False)  # its own: in the opening write
+    return True
 
 
 async def _linked_case(rt: Runtime, incident: IncidentAccepted, *, family: str) -> Doc | None:

@@ -163,6 +163,11 @@ async def cases_holding(db: AsyncDatabase[Doc], opened_by: dict[str, str]) -> li
     return sorted(holding, key=lambda d: (d.get("opened_at") or EARLIEST, d["_id"]))
 
 
+async def noted_join(db: AsyncDatabase[Doc], incident_id: str) -> bool:
+    """Whether the incident was ever noted joining a case (note_join)."""
+    return await db[PLACED].find_one({"_id": incident_id}, {"_id": 1}) is not None
+
+
 async def note_join(db: AsyncDatabase[Doc], incident_id: str, case_id: str) -> None:
     """Note, before the join's write, the case an incident is joining (find_placement reads it)."""
     for _ in range(2):

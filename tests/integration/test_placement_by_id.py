@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from pymongo.asynchronous.collection import AsyncCollection
 
-from services.casework import placement, store
+from services.casework import merge, placement, store
 from services.casework.app import create_app
 from shared.clock import ManualClock
 from shared.settings import Settings
@@ -110,3 +110,48 @@ async def test_the_joins_of_a_database_from_before_the_notes_are_noted_at_start(
         assert await rt.db[store.PLACED].find_one({"_id": first.incident_id}) is None  # it opened the case
         assert await placement.on_incident(rt, event_id=uuid.uuid4().hex, incident=second) == case_id
         assert [c["case_id"] for c in await _cases_of(cw, first.worker_key)] == [case_id]
+
+
+async def test_a_first_report_opens_its_case_reading_no_case_and_its_repeats_open_none(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The common delivery, a report that joined nothing and links nothing, opens its case in one
+    write (the unique `_id` and `open_key` refuse it when a read would have found a case); its
+    redelivery finds that case, even once a merge has absorbed it, and opens none."""
+    asked: list[dict[str, Any]] = []
+    real_find = AsyncCollection.find
+
+    def find(self: AsyncCollection[Any], *args: Any, **kwargs: Any) -> Any:
+        query = dict(args[0] if args else kwargs.get("filter") or {})
+        if self.name == store.CASES and "_outbox_pending" not in query:  # not the relay's sweep
+            asked.append(query)
+        return real_find(self, *args, **kwargs)
+
+    app = create_app(settings, ManualClock())
+    async with running(app) as cw:
+        rt = app.state.runtime
+        first = incident(worker_key=f"unidentified-{uuid.uuid4().hex}")
+        monkeypatch.setattr(AsyncCollection, "find", find)
+        opened = await placement.on_incident(rt, event_id=uuid.uuid4().hex, incident=first)
+        monkeypatch.undo()
+        assert asked == [], asked  # no case read before the opening write
+        assert [c["case_id"] for c in await _cases_of(cw, first.worker_key)] == [opened]
+
+        again = await placement.on_incident(rt, event_id=uuid.uuid4().hex, incident=first)
+        joining = incident(worker_key=first.worker_key)  # the same worker and family: joins, opens none
+        joined = await placement.on_incident(rt, event_id=uuid.uuid4().hex, incident=joining)
+        assert again == joined == opened
+        [case] = await _cases_of(cw, first.worker_key)
+        assert case["incident_ids"] == [first.incident_id, joining.incident_id]
+
+        # A same-name report of someone else opens its own case; the desk merges the first into it.
+        named = incident(
+            worker_key=f"unidentified-{uuid.uuid4().hex}", suggested_incident_ids=[first.incident_id]
+        )
+        survivor = await placement.on_incident(rt, event_id=uuid.uuid4().hex, incident=named)
+        assert survivor != opened
+        await merge.confirm(rt, survivor, first.incident_id, actor="officer-ani", reason="the same person")
+        before = await rt.db[store.CASES].count_documents({})
+        redelivered = await placement.on_incident(rt, event_id=uuid.uuid4().hex, incident=first)
+        assert redelivered in (opened, survivor)
+        assert await rt.db[store.CASES].count_documents({}) == before == 2
