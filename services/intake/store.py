@@ -4,6 +4,7 @@ projection of registry's departures used for matching."""
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -145,16 +146,39 @@ async def list_incidents(
     return await LIST_ORDER.read(db[INCIDENTS], query, limit=limit, after=after, projection=HIDDEN, now=now)
 
 
-async def candidates(db: AsyncDatabase[Doc], keys: list[str], limit: int = 200) -> list[Doc]:
-    """Departures filed under any of the keys ('nik:<hash>', 'passport:<hash>', 'dob:<date>'...)."""
-    # Two reads by `_id`, whatever the number of keys and departures (a date of birth files a few
-    # dozen departures at a national year); the departures in the order their keys name them.
+# A date of birth files a few dozen departures at a national year, more as the years add up: its
+# key also keeps each one's normalised name (`names`: {"d": departure id, "n": name}, every name a
+# departure was filed under), so a lookup reads only the departures whose name could match.
+BY_NAME = "dob:"
+
+
+async def candidates(
+    db: AsyncDatabase[Doc],
+    keys: list[str],
+    limit: int = 200,
+    *,
+    name_fits: Callable[[str | None], bool] = lambda _name: True,
+) -> list[Doc]:
+    """Departures filed under any of the keys ('nik:<hash>', 'passport:<hash>', 'dob:<date>'...).
+
+    Under a date of birth, only those with a name that `name_fits` (domain.may_match_by_name): a
+    departure filed there before names were kept with it is read whatever its name.
+    """
+    # At most two reads by `_id`, whatever the number of keys and departures; the departures in
+    # the order their keys name them, and none read when no key names one that could match.
     filed = (
         {d["_id"]: d for d in await db[DEPARTURE_KEYS].find({"_id": {"$in": keys}}).to_list()} if keys else {}
     )
     ids: list[str] = []
     for key in keys:
-        for departure_id in filed.get(key, {}).get("departure_ids", []):
+        doc = filed.get(key, {})
+        listed: list[str] = doc.get("departure_ids", [])
+        if key.startswith(BY_NAME):
+            names: dict[str, list[str | None]] = {}
+            for entry in doc.get("names") or []:
+                names.setdefault(entry.get("d"), []).append(entry.get("n"))
+            listed = [d for d in listed if d not in names or any(name_fits(n) for n in names[d])]
+        for departure_id in listed:
             if departure_id not in ids:
                 ids.append(departure_id)
     ids = ids[:limit]
@@ -173,9 +197,10 @@ async def project_departure(
     matcher checks against the departure's current fields.
     """
     for key in keys:
-        await db[DEPARTURE_KEYS].update_one(
-            {"_id": key}, {"$addToSet": {"departure_ids": departure_id}}, upsert=True
-        )
+        filed: Doc = {"departure_ids": departure_id}
+        if key.startswith(BY_NAME) and fields.get("name_norm"):
+            filed["names"] = {"d": departure_id, "n": fields["name_norm"]}
+        await db[DEPARTURE_KEYS].update_one({"_id": key}, {"$addToSet": filed}, upsert=True)
     return await keep_newer(db[DEPARTURES], {"_id": departure_id, **fields, "version": version})
 
 
