@@ -8,7 +8,7 @@ from datetime import datetime
 from services.casework import domain, opening, queues, store
 from services.casework.changes import CaseUpdate, case_change, case_id_for, entry, push_timeline
 from shared.events.casework import CaseMerged, CaseWorkerMatched
-from shared.events.intake import IncidentAccepted, IncidentMatched, may_be_suggested
+from shared.events.intake import IncidentAccepted, IncidentMatched
 from shared.mongo import Doc, applied_once, merge_updates
 from shared.service import Runtime
 from shared.vocab import SEVERITY_RANK, Category, Severity
@@ -134,13 +134,7 @@ async def _suggestions(rt: Runtime, incident: IncidentAccepted, case_id: str, *,
     now = rt.clock.now()
     await _suggest_back(rt, incident, now)
     named = list(incident.suggested_incident_ids) if own else []
-    # Only a report naming its worker by name alone can be suggested by a later one (intake's
-    # rule, in the event's contract): for any other, nothing can wait, and nothing is read.
-    waiting = (
-        await store.waiting_suggestions(rt.db, incident.incident_id)
-        if may_be_suggested(incident.worker_key)
-        else []
-    )
+    waiting = await store.waiting_suggestions(rt.db, incident.incident_id)
     for other in [*named, *waiting]:
         await _suggest(rt, case_id, other, now)
     if waiting:

@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from difflib import SequenceMatcher
 from typing import Any
 
-from shared.events.intake import UNIDENTIFIED, IncidentReport, MatchMethod, WorkerMatch, may_be_suggested
+from shared.events.intake import IncidentReport, MatchMethod, WorkerMatch
 from shared.events.registry import normalise_name
 from shared.mongo import Doc
 from shared.retention import ANONYMISED
@@ -23,6 +23,7 @@ MAX_BODY_BYTES = 64 * 1024
 FUZZY_THRESHOLD = 0.85  # name similarity (same date of birth) below which we do not match
 NAME_DOB_CONFIDENCE = 0.9  # exact normalised name + date of birth: likely, not certain
 MAX_LINKS = 10  # links a new report makes (and updates) at most, whatever the group's size
+UNIDENTIFIED = "unidentified-"  # worker key of a report that names its worker by name alone
 
 
 def time_errors(report: IncidentReport, now: datetime) -> list[dict[str, str]]:
@@ -245,7 +246,7 @@ def suggestion_group(identity: Identity | None, worker_key: str, category: str) 
     It crosses countries on purpose (a worker moves; a mission may report from a neighbour):
     a suggestion only shows the desk the other report, and joins nothing.
     """
-    if identity is None or not identity.name_hash or not may_be_suggested(worker_key):
+    if identity is None or not identity.name_hash or not worker_key.startswith(UNIDENTIFIED):
         return None
     return f"name|{identity.name_hash[:32]}|{category}"
 

@@ -225,17 +225,6 @@ class IncidentSubmitted(Event):
     report: IncidentReport
 
 
-# The worker key of a report that names its worker by name alone (`unidentified-<incident id>`):
-# it joins no one's case, and such reports are the only ones a later report may suggest
-# (suggested_incident_ids: the same name again, a link for the desk to confirm or reject).
-UNIDENTIFIED = "unidentified-"
-
-
-def may_be_suggested(worker_key: str) -> bool:
-    """Whether a later report may name this one in its suggested_incident_ids."""
-    return worker_key.startswith(UNIDENTIFIED)
-
-
 @event_type("lindungi.intake.incident.accepted.v1", INCIDENTS)
 class IncidentAccepted(Event):
     incident_id: str

@@ -11,7 +11,7 @@ from services.casework.app import create_app
 from shared.clock import ManualClock
 from shared.events.intake import WorkerMatch
 from shared.settings import Settings
-from tests.support.casework import MISSION, OFFICER, SUPERVISOR, name_only, publish_incident
+from tests.support.casework import MISSION, OFFICER, SUPERVISOR, incident, publish_incident
 from tests.support.harness import eventually, running
 
 pytestmark = pytest.mark.integration
@@ -51,9 +51,9 @@ async def test_every_answer_of_casework_is_a_declared_model(settings: Settings) 
 
 async def test_no_case_answer_carries_a_storage_key(settings: Settings) -> None:
     async with running(create_app(settings, ManualClock())) as cw:
-        first = name_only(worker_name="Nur Aini", match=WorkerMatch())
+        first = incident(worker_name="Nur Aini", match=WorkerMatch())
         await publish_incident(settings, first)
-        second = name_only(
+        second = incident(
             worker_name="Nur Aini", match=WorkerMatch(), suggested_incident_ids=[first.incident_id]
         )
         await publish_incident(settings, second)

@@ -15,7 +15,7 @@ from services.casework import merge, placement, store
 from services.casework.app import create_app
 from shared.clock import ManualClock
 from shared.settings import Settings
-from tests.support.casework import OFFICER, incident, name_only
+from tests.support.casework import OFFICER, incident
 from tests.support.harness import running
 
 pytestmark = pytest.mark.integration
@@ -155,31 +155,3 @@ async def test_a_first_report_opens_its_case_reading_no_case_and_its_repeats_ope
         redelivered = await placement.on_incident(rt, event_id=uuid.uuid4().hex, incident=first)
         assert redelivered in (opened, survivor)
         assert await rt.db[store.CASES].count_documents({}) == before == 2
-
-
-async def test_a_report_of_an_identified_worker_opens_its_case_reading_only_its_join_note(
-    settings: Settings, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Identified by NIK, passport, name with birth date or registry match, a report can never be
-    suggested by a later one (only name-alone reports are: intake's rule, in the event's
-    contract), so no suggestion can wait for its case: its placement reads only its join note."""
-    asked: list[str] = []
-    real_find = AsyncCollection.find
-
-    def find(self: AsyncCollection[Any], *args: Any, **kwargs: Any) -> Any:
-        query = dict(args[0] if args else kwargs.get("filter") or {})
-        if "_outbox_pending" not in query:  # not the relay's sweep
-            asked.append(self.name)
-        return real_find(self, *args, **kwargs)
-
-    app = create_app(settings, ManualClock())
-    async with running(app):
-        rt = app.state.runtime
-        identified, alone = incident(), name_only()
-        monkeypatch.setattr(AsyncCollection, "find", find)
-        await placement.on_incident(rt, event_id=uuid.uuid4().hex, incident=identified)
-        read_for_identified = list(asked)
-        await placement.on_incident(rt, event_id=uuid.uuid4().hex, incident=alone)
-        monkeypatch.undo()
-    assert read_for_identified == [store.PLACED], read_for_identified
-    assert asked[len(read_for_identified) :] == [store.PLACED, store.SUGGESTIONS_WAITING], asked

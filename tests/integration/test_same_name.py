@@ -121,15 +121,15 @@ async def test_the_earlier_case_gets_the_suggestion_whichever_report_casework_pl
     import uuid
 
     from services.casework import placement
-    from tests.support.casework import name_only
+    from tests.support.casework import incident
 
     app = casework_app(settings, ManualClock(NOW))
     async with running(app) as cw:
         rt = app.state.runtime
 
         async def pair(order: str) -> tuple[dict[str, Any], dict[str, Any]]:
-            earlier = name_only(country="SA", mission_id="kbri-riyadh", worker_name="Siti Aminah")
-            later = name_only(worker_name="Siti Aminah", suggested_incident_ids=[earlier.incident_id])
+            earlier = incident(country="SA", mission_id="kbri-riyadh", worker_name="Siti Aminah")
+            later = incident(worker_name="Siti Aminah", suggested_incident_ids=[earlier.incident_id])
             place = {
                 e.incident_id: (lambda e=e: placement.on_incident(rt, event_id=uuid.uuid4().hex, incident=e))
                 for e in (earlier, later)

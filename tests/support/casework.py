@@ -12,7 +12,7 @@ from shared import topics
 from shared.auth import dev_token
 from shared.clock import ManualClock
 from shared.envelope import Envelope, Event
-from shared.events.intake import UNIDENTIFIED, IncidentAccepted, WorkerMatch
+from shared.events.intake import IncidentAccepted, WorkerMatch
 from shared.settings import Settings
 from tests.support.harness import produce
 
@@ -47,13 +47,6 @@ def incident(**over: Any) -> IncidentAccepted:
     }
     fields.update(over)
     return IncidentAccepted(**fields)
-
-
-def name_only(**over: Any) -> IncidentAccepted:
-    """An accepted report naming its worker by name alone: keyed to itself, as intake keys it (the
-    only kind of report a later one may suggest)."""
-    incident_id = over.pop("incident_id", None) or uuid.uuid4().hex
-    return incident(incident_id=incident_id, worker_key=f"{UNIDENTIFIED}{incident_id}", **over)
 
 
 def envelope(
