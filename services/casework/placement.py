@@ -81,9 +81,13 @@ async def _open_at_once(
     case exists (a redelivery of the report that opened it, or absorbed since by a merge) or an
     open case holds the worker's family key (the report joins it). Then False, and the caller
     looks as on any retry. A report noted joining a case (PLACED) always looks: its own case may
-    never exist, and opening it would hold the report twice.
+    never exist, and opening it would hold the report twice. An evacuation report looks first
+    too: after the first one, every report of the country joins its open case, and a refused
+    write would only add round trips to each.
     """
-    if incident.linked_incident_ids or await store.noted_join(rt.db, incident.incident_id):
+    if incident.category == Category.EVACUATION or incident.linked_incident_ids:
+        return False
+    if await store.noted_join(rt.db, incident.incident_id):
         return False
     doc = opening.protection_case(
         rt,

@@ -147,8 +147,8 @@ async def list_incidents(
 
 
 # A date of birth files a few dozen departures at a national year, more as the years add up: its
-# key also keeps each one's normalised name (`names`: {"d": departure id, "n": name}, every name a
-# departure was filed under), so a lookup reads only the departures whose name could match.
+# key also keeps each one's normalised name (`names`: {"d": departure id, "n": the stored version's
+# name}), so a lookup reads only the departures whose name could match.
 BY_NAME = "dob:"
 
 
@@ -194,12 +194,24 @@ async def project_departure(
     """Keep the highest version of a departure and file it under its keys; older snapshots change nothing.
 
     Keys are filed first: a key left from an older version only adds a candidate, which the
-    matcher checks against the departure's current fields.
+    matcher checks against the departure's current fields. The name kept under a date of birth
+    follows the stored version: a newer version's replaces the older one's (the older one's goes
+    first, so an anonymised departure leaves no name behind), and an older snapshot files none.
     """
+    before = await db[DEPARTURES].find_one(
+        {"_id": departure_id}, {"version": 1, "date_of_birth": 1, "name_norm": 1}
+    )
+    newer = before is None or version > int(before.get("version") or 0)
+    name = fields.get("name_norm") if newer else None
+    if newer and before is not None and before.get("date_of_birth") and before.get("name_norm"):
+        old_key = f"{BY_NAME}{before['date_of_birth']}"
+        if (old_key, before["name_norm"]) != (f"{BY_NAME}{fields.get('date_of_birth')}", name):
+            entry = {"d": departure_id, "n": before["name_norm"]}
+            await db[DEPARTURE_KEYS].update_one({"_id": old_key}, {"$pull": {"names": entry}})
     for key in keys:
         filed: Doc = {"departure_ids": departure_id}
-        if key.startswith(BY_NAME) and fields.get("name_norm"):
-            filed["names"] = {"d": departure_id, "n": fields["name_norm"]}
+        if name and key.startswith(BY_NAME):
+            filed["names"] = {"d": departure_id, "n": name}
         await db[DEPARTURE_KEYS].update_one({"_id": key}, {"$addToSet": filed}, upsert=True)
     return await keep_newer(db[DEPARTURES], {"_id": departure_id, **fields, "version": version})
 

@@ -60,11 +60,19 @@ async def test_a_report_reads_only_the_departures_of_its_date_of_birth_with_a_na
         for i, name in enumerate(names):
             event = departure(i, prefix="dob").model_copy(update={"full_name": name, "date_of_birth": BORN})
             await service.project(db=db, event=event)
-        # worker 7 renamed in a later version: filed under both names, matched by the current one
+        # worker 7 renamed in a later version: kept under the current name only; the first version
+        # arriving again afterwards (overtaken on the wire) files no name
         renamed = departure(7, prefix="dob", version=2).model_copy(
             update={"full_name": "Kartika Permatasari", "date_of_birth": BORN}
         )
         await service.project(db=db, event=renamed)
+        overtaken = departure(7, prefix="dob").model_copy(
+            update={"full_name": names[7], "date_of_birth": BORN}
+        )
+        await service.project(db=db, event=overtaken)
+        names[7] = "Kartika Permatasari"
+        key = await db[store.DEPARTURE_KEYS].find_one({"_id": f"{store.BY_NAME}{BORN.isoformat()}"})
+        assert [e["n"] for e in key["names"] if e["d"] == "d-dob-000007"] == ["KARTIKA PERMATASARI"]
 
         monkeypatch.setattr(AsyncCollection, "find", find)
         posted = {}
@@ -82,7 +90,7 @@ async def test_a_report_reads_only_the_departures_of_its_date_of_birth_with_a_na
     assert exact["match"]["method"] == "name_dob" and exact["departure_id"] == "d-dob-000012"
     assert similar["match"]["method"] == "name_dob" and similar["departure_id"] == "d-dob-000007"
     assert stranger["non_procedural"] is True
-    # Each read named only the departures whose name (any name filed) could match, and the
+    # Each read named only the departures whose current name could match, and the
     # stranger's two looks (before and after filing itself to wait) read none at all.
     alike = sorted(
         f"d-dob-{i:06d}"
@@ -108,3 +116,22 @@ async def test_a_date_of_birth_filed_before_names_were_kept_is_read_whole(settin
         answer = await intake.post("/v1/incidents", json=_report("Ani Wulandari 2"), headers=MISSION)
     assert answer.status_code == 202, answer.text
     assert answer.json()["departure_id"] == "d-old-000002"
+
+
+async def test_an_anonymised_departure_leaves_no_name_under_its_date_of_birth(settings: Settings) -> None:
+    """Registry's retention anonymises a departure: its next version has no date of birth and no
+    name, and intake's projection forgets them, the name kept under the date included."""
+    app = create_app(settings, ManualClock(NOW))
+    async with running(app):
+        db = app.state.runtime.db
+        for i in range(2):
+            event = departure(i, prefix="gone").model_copy(
+                update={"full_name": f"Rina Marlina {i}", "date_of_birth": BORN}
+            )
+            await service.project(db=db, event=event)
+        anonymised = departure(0, prefix="gone", version=2).model_copy(
+            update={"full_name": "[anonymised]", "date_of_birth": None}
+        )
+        await service.project(db=db, event=anonymised)
+        key = await db[store.DEPARTURE_KEYS].find_one({"_id": f"{store.BY_NAME}{BORN.isoformat()}"})
+    assert key["names"] == [{"d": "d-gone-000001", "n": "RINA MARLINA 1"}]
