@@ -193,27 +193,45 @@ async def project_departure(
 ) -> bool:
     """Keep the highest version of a departure and file it under its keys; older snapshots change nothing.
 
-    Keys are filed first: a key left from an older version only adds a candidate, which the
-    matcher checks against the departure's current fields. The name kept under a date of birth
-    follows the stored version: a newer version's replaces the older one's (the older one's goes
-    first, so an anonymised departure leaves no name behind), and an older snapshot files none.
+    Keys are filed first (a snapshot older than the stored one files none): a key left from an
+    older version only adds a candidate, which the matcher checks against the departure's current
+    fields. The name kept under a date of birth
+    follows the stored version, and is only ever one too many, never one too few: a newer
+    version's name is filed before it is stored, and once it is, the older version's name goes
+    (with the departure itself from a date of birth it no longer has, so an anonymised departure
+    is neither named nor read there); a version overtaken meanwhile takes its own name back.
     """
-    before = await db[DEPARTURES].find_one(
-        {"_id": departure_id}, {"version": 1, "date_of_birth": 1, "name_norm": 1}
-    )
-    newer = before is None or version > int(before.get("version") or 0)
-    name = fields.get("name_norm") if newer else None
-    if newer and before is not None and before.get("date_of_birth") and before.get("name_norm"):
-        old_key = f"{BY_NAME}{before['date_of_birth']}"
-        if (old_key, before["name_norm"]) != (f"{BY_NAME}{fields.get('date_of_birth')}", name):
-            entry = {"d": departure_id, "n": before["name_norm"]}
-            await db[DEPARTURE_KEYS].update_one({"_id": old_key}, {"$pull": {"names": entry}})
+    stored_fields = {"version": 1, "date_of_birth": 1, "name_norm": 1}
+    before = await db[DEPARTURES].find_one({"_id": departure_id}, stored_fields)
+    if before is not None and version <= int(before.get("version") or 0):
+        return False  # this version or a newer one is stored: it files nothing, and changes nothing
+    named = {"d": departure_id, "n": fields["name_norm"]} if fields.get("name_norm") else None
     for key in keys:
         filed: Doc = {"departure_ids": departure_id}
-        if name and key.startswith(BY_NAME):
-            filed["names"] = {"d": departure_id, "n": name}
+        if named and key.startswith(BY_NAME):
+            filed["names"] = named
         await db[DEPARTURE_KEYS].update_one({"_id": key}, {"$addToSet": filed}, upsert=True)
-    return await keep_newer(db[DEPARTURES], {"_id": departure_id, **fields, "version": version})
+    stored = await keep_newer(db[DEPARTURES], {"_id": departure_id, **fields, "version": version})
+    if stored and before is not None:
+        await _unfile_name(db, departure_id, before, fields)
+    elif named is not None and not stored:  # overtaken between our read and our write
+        current = await db[DEPARTURES].find_one({"_id": departure_id}, stored_fields)
+        if current is not None:
+            await _unfile_name(db, departure_id, fields, current)
+    return stored
+
+
+async def _unfile_name(db: AsyncDatabase[Doc], departure_id: str, old: Doc, new: Doc) -> None:
+    """Take a departure's name as `old` has it from `old`'s date of birth, unless `new` (the version
+    stored) has the same name and date; and the departure itself, unless it has the same date."""
+    if not old.get("date_of_birth") or not old.get("name_norm"):
+        return
+    if (old["date_of_birth"], old["name_norm"]) == (new.get("date_of_birth"), new.get("name_norm")):
+        return
+    pull: Doc = {"names": {"d": departure_id, "n": old["name_norm"]}}
+    if old["date_of_birth"] != new.get("date_of_birth"):
+        pull["departure_ids"] = departure_id
+    await db[DEPARTURE_KEYS].update_one({"_id": f"{BY_NAME}{old['date_of_birth']}"}, {"$pull": pull})
 
 
 async def wait_for_departure(db: AsyncDatabase[Doc], keys: list[str], incident_id: str) -> None:

@@ -135,3 +135,34 @@ async def test_an_anonymised_departure_leaves_no_name_under_its_date_of_birth(se
         await service.project(db=db, event=anonymised)
         key = await db[store.DEPARTURE_KEYS].find_one({"_id": f"{store.BY_NAME}{BORN.isoformat()}"})
     assert key["names"] == [{"d": "d-gone-000001", "n": "RINA MARLINA 1"}]
+    assert key["departure_ids"] == ["d-gone-000001"]  # no longer read by a report of that date
+
+
+async def test_a_departure_whose_date_of_birth_is_corrected_is_filed_under_the_new_date_only(
+    settings: Settings,
+) -> None:
+    """A corrected date moves the departure and its name; the first version, arriving again after
+    the correction (overtaken on the wire), takes back what it filed under the old date."""
+    corrected = date(1991, 4, 14)
+    app = create_app(settings, ManualClock(NOW))
+    async with running(app) as intake:
+        db = app.state.runtime.db
+        first = departure(0, prefix="moved").model_copy(
+            update={"full_name": "Wati Susanti", "date_of_birth": BORN}
+        )
+        second = departure(0, prefix="moved", version=2).model_copy(
+            update={"full_name": "Wati Susanti", "date_of_birth": corrected}
+        )
+        for event in (first, second, first):
+            await service.project(db=db, event=event)
+        old = await db[store.DEPARTURE_KEYS].find_one({"_id": f"{store.BY_NAME}{BORN.isoformat()}"})
+        new = await db[store.DEPARTURE_KEYS].find_one({"_id": f"{store.BY_NAME}{corrected.isoformat()}"})
+        report = {
+            **_report("Wati Susanti"),
+            "worker": {"full_name": "Wati Susanti", "date_of_birth": "1991-04-14"},
+        }
+        answer = await intake.post("/v1/incidents", json=report, headers=MISSION)
+    assert old["departure_ids"] == [] and old["names"] == []
+    assert new["departure_ids"] == ["d-moved-000000"]
+    assert new["names"] == [{"d": "d-moved-000000", "n": "WATI SUSANTI"}]
+    assert answer.status_code == 202 and answer.json()["departure_id"] == "d-moved-000000", answer.text
