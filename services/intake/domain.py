@@ -107,14 +107,6 @@ def name_similarity(a: str, b: str) -> float:
     return max(direct, SequenceMatcher(None, sorted_a, sorted_b).ratio())
 
 
-def may_match_by_name(identity: Identity, departure_name: str | None) -> bool:
-    """Whether a departure filed under the reported worker's date of birth, under this name, could
-    be matched by name and date of birth (match_worker's test): what a lookup reads of that date."""
-    return (
-        bool(identity.name) and name_similarity(identity.name or "", departure_name or "") >= FUZZY_THRESHOLD
-    )
-
-
 def _prefer(candidates: list[dict[str, Any]], country: str) -> dict[str, Any]:
     """Of a worker's departures, the one in the incident's country, else the latest."""
     return max(

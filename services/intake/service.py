@@ -72,15 +72,6 @@ def _identity(vault: Vault, report: IncidentReport) -> domain.Identity | None:
     )
 
 
-async def _candidates(rt: Runtime, identity: domain.Identity) -> list[Doc]:
-    """The departures that could be the reported worker's (of a date of birth, the similar names)."""
-    return await store.candidates(
-        rt.db,
-        domain.lookup_keys(identity),
-        name_fits=lambda name: domain.may_match_by_name(identity, name),
-    )
-
-
 def _digest(vault: Vault, report: IncidentReport) -> dict[str, str]:
     """Keyed hashes of the report's fields: comparable later, readable by no one."""
     return {k: vault.lookup_hash("report", f"{k}={v}") for k, v in domain.report_fields(report).items()}
@@ -207,7 +198,7 @@ async def submit(
     identity = _identity(rt.vault, report)
     match, departure = WorkerMatch(), None
     if identity is not None:
-        found = await _candidates(rt, identity)
+        found = await store.candidates(rt.db, domain.lookup_keys(identity))
         match, departure = domain.match_worker(identity, found, country=report.country)
 
     # Claim the dedup keys before storing: a concurrent repeat then converges on one incident id.
@@ -373,7 +364,7 @@ async def rematch(*, rt: Runtime, incident_id: str, incident: Doc | None = None)
     identity = domain.stored_identity(doc.get("worker"))
     if identity is None:
         return False
-    found = await _candidates(rt, identity)
+    found = await store.candidates(rt.db, domain.lookup_keys(identity))
     match, departure = domain.match_worker(identity, found, country=doc["country"])
     if departure is None or match.worker_id is None:
         return False

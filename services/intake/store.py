@@ -4,7 +4,6 @@ projection of registry's departures used for matching."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -146,39 +145,16 @@ async def list_incidents(
     return await LIST_ORDER.read(db[INCIDENTS], query, limit=limit, after=after, projection=HIDDEN, now=now)
 
 
-# A date of birth files a few dozen departures at a national year, more as the years add up: its
-# key also keeps each one's normalised name (`names`: {"d": departure id, "n": the stored version's
-# name}), so a lookup reads only the departures whose name could match.
-BY_NAME = "dob:"
-
-
-async def candidates(
-    db: AsyncDatabase[Doc],
-    keys: list[str],
-    limit: int = 200,
-    *,
-    name_fits: Callable[[str | None], bool] = lambda _name: True,
-) -> list[Doc]:
-    """Departures filed under any of the keys ('nik:<hash>', 'passport:<hash>', 'dob:<date>'...).
-
-    Under a date of birth, only those with a name that `name_fits` (domain.may_match_by_name): a
-    departure filed there before names were kept with it is read whatever its name.
-    """
-    # At most two reads by `_id`, whatever the number of keys and departures; the departures in
-    # the order their keys name them, and none read when no key names one that could match.
+async def candidates(db: AsyncDatabase[Doc], keys: list[str], limit: int = 200) -> list[Doc]:
+    """Departures filed under any of the keys ('nik:<hash>', 'passport:<hash>', 'dob:<date>'...)."""
+    # Two reads by `_id`, whatever the number of keys and departures (a date of birth files a few
+    # dozen departures at a national year); the departures in the order their keys name them.
     filed = (
         {d["_id"]: d for d in await db[DEPARTURE_KEYS].find({"_id": {"$in": keys}}).to_list()} if keys else {}
     )
     ids: list[str] = []
     for key in keys:
-        doc = filed.get(key, {})
-        listed: list[str] = doc.get("departure_ids", [])
-        if key.startswith(BY_NAME):
-            names: dict[str, list[str | None]] = {}
-            for entry in doc.get("names") or []:
-                names.setdefault(entry.get("d"), []).append(entry.get("n"))
-            listed = [d for d in listed if d not in names or any(name_fits(n) for n in names[d])]
-        for departure_id in listed:
+        for departure_id in filed.get(key, {}).get("departure_ids", []):
             if departure_id not in ids:
                 ids.append(departure_id)
     ids = ids[:limit]
@@ -193,45 +169,14 @@ async def project_departure(
 ) -> bool:
     """Keep the highest version of a departure and file it under its keys; older snapshots change nothing.
 
-    Keys are filed first (a snapshot older than the stored one files none): a key left from an
-    older version only adds a candidate, which the matcher checks against the departure's current
-    fields. The name kept under a date of birth
-    follows the stored version, and is only ever one too many, never one too few: a newer
-    version's name is filed before it is stored, and once it is, the older version's name goes
-    (with the departure itself from a date of birth it no longer has, so an anonymised departure
-    is neither named nor read there); a version overtaken meanwhile takes its own name back.
+    Keys are filed first: a key left from an older version only adds a candidate, which the
+    matcher checks against the departure's current fields.
     """
-    stored_fields = {"version": 1, "date_of_birth": 1, "name_norm": 1}
-    before = await db[DEPARTURES].find_one({"_id": departure_id}, stored_fields)
-    if before is not None and version <= int(before.get("version") or 0):
-        return False  # this version or a newer one is stored: it files nothing, and changes nothing
-    named = {"d": departure_id, "n": fields["name_norm"]} if fields.get("name_norm") else None
     for key in keys:
-        filed: Doc = {"departure_ids": departure_id}
-        if named and key.startswith(BY_NAME):
-            filed["names"] = named
-        await db[DEPARTURE_KEYS].update_one({"_id": key}, {"$addToSet": filed}, upsert=True)
-    stored = await keep_newer(db[DEPARTURES], {"_id": departure_id, **fields, "version": version})
-    if stored and before is not None:
-        await _unfile_name(db, departure_id, before, fields)
-    elif named is not None and not stored:  # overtaken between our read and our write
-        current = await db[DEPARTURES].find_one({"_id": departure_id}, stored_fields)
-        if current is not None:
-            await _unfile_name(db, departure_id, fields, current)
-    return stored
-
-
-async def _unfile_name(db: AsyncDatabase[Doc], departure_id: str, old: Doc, new: Doc) -> None:
-    """Take a departure's name as `old` has it from `old`'s date of birth, unless `new` (the version
-    stored) has the same name and date; and the departure itself, unless it has the same date."""
-    if not old.get("date_of_birth") or not old.get("name_norm"):
-        return
-    if (old["date_of_birth"], old["name_norm"]) == (new.get("date_of_birth"), new.get("name_norm")):
-        return
-    pull: Doc = {"names": {"d": departure_id, "n": old["name_norm"]}}
-    if old["date_of_birth"] != new.get("date_of_birth"):
-        pull["departure_ids"] = departure_id
-    await db[DEPARTURE_KEYS].update_one({"_id": f"{BY_NAME}{old['date_of_birth']}"}, {"$pull": pull})
+        await db[DEPARTURE_KEYS].update_one(
+            {"_id": key}, {"$addToSet": {"departure_ids": departure_id}}, upsert=True
+        )
+    return await keep_newer(db[DEPARTURES], {"_id": departure_id, **fields, "version": version})
 
 
 async def wait_for_departure(db: AsyncDatabase[Doc], keys: list[str], incident_id: str) -> None:

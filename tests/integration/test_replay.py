@@ -51,10 +51,8 @@ async def snapshot(settings: Settings) -> dict[str, list[dict[str, Any]]]:
             for name in names:
                 docs = await db[name].find({}).sort("_id", 1).to_list()
                 for d in docs:
-                    if "departure_ids" in d:  # sets: the order they were filed in may differ
+                    if "departure_ids" in d:
                         d["departure_ids"] = sorted(d["departure_ids"])
-                    if "names" in d:
-                        d["names"] = sorted(d["names"], key=lambda e: (e["d"], e["n"]))
                 out[f"{service}.{name}"] = docs
         return out
     finally:
