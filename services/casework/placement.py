@@ -28,8 +28,11 @@ async def on_incident(rt: Runtime, *, event_id: str, incident: IncidentAccepted)
         people_affected=incident.people_affected,
         case_id=case_id,
     )
-    if await _open_at_once(rt, event_id=event_id, incident=incident, case_id=case_id, keys=(key, join)):
-        return case_id
+    if await _may_open_at_once(rt, incident):
+        if await _open(
+            rt, case_id=case_id, event_id=event_id, incident=incident, group=group, keys=(key, join)
+        ):
+            return case_id
     for _ in range(5):
         # Does a case hold this incident already (a redelivery), and is there an open case to
         # join (the worker's, of this family; or the country's evacuation)?
@@ -53,55 +56,59 @@ async def on_incident(rt: Runtime, *, event_id: str, incident: IncidentAccepted)
                 await _suggestions(rt, incident, existing["_id"], own=True)
                 return str(existing["_id"])
             continue  # the case was resolved or changed meanwhile: look again
-        doc = opening.protection_case(
+        if await _open(
             rt,
             case_id=case_id,
             event_id=event_id,
             incident=incident,
             group=group,
             keys=(key, join),
-        )
-        outcome = await store.insert_new(rt.db, doc)
-        if outcome == "inserted":
-            rt.relay.wake(case_id)
-        if outcome in ("inserted", "exists"):
-            await _suggestions(rt, incident, case_id, own=False)  # its own: in the opening write
+            exists=True,
+        ):
             return case_id
         # another replica opened this worker's case first: join it on the next round
     raise RuntimeError(f"could not place incident {incident.incident_id} after several attempts")
 
 
-async def _open_at_once(
-    rt: Runtime, *, event_id: str, incident: IncidentAccepted, case_id: str, keys: tuple[str, str | None]
-) -> bool:
-    """The common first delivery: a report that joined no case and links no earlier report opens
-    its case in one write, reading no case first; True if it did.
+async def _may_open_at_once(rt: Runtime, incident: IncidentAccepted) -> bool:
+    """Whether the report may open its case in one write, reading no case first: the common first
+    delivery, a report that joined no case and links no earlier report.
 
     The unique `_id` and `open_key` decide what reads would have: the write is refused when the
     case exists (a redelivery of the report that opened it, or absorbed since by a merge) or an
-    open case holds the worker's family key (the report joins it). Then False, and the caller
-    looks as on any retry. A report noted joining a case (PLACED) always looks: its own case may
-    never exist, and opening it would hold the report twice. An evacuation report looks first
-    too: after the first one, every report of the country joins its open case, and a refused
-    write would only add round trips to each.
+    open case holds the worker's family key (the report joins it), and the caller looks as on any
+    retry. A report noted joining a case (PLACED) always looks: its own case may never exist, and
+    opening it would hold the report twice. An evacuation report looks first too: after the first
+    one, every report of the country joins its open case, and a refused write would only add
+    round trips to each.
     """
     if incident.category == Category.EVACUATION or incident.linked_incident_ids:
         return False
-    if await store.noted_join(rt.db, incident.incident_id):
-        return False
+    return not await store.noted_join(rt.db, incident.incident_id)
+
+
+async def _open(
+    rt: Runtime,
+    *,
+    case_id: str,
+    event_id: str,
+    incident: IncidentAccepted,
+    group: bool,
+    keys: tuple[str, str | None],
+    exists: bool = False,
+) -> bool:
+    """Write the incident's own case; True if it holds the incident now (inserted, or, with
+    `exists`, written before under this id), and then its same-name suggestions are shown."""
     doc = opening.protection_case(
-        rt,
-        case_id=case_id,
-        event_id=event_id,
-        incident=incident,
-        group=domain.is_group(incident.category, incident.people_affected),
-        keys=keys,
+        rt, case_id=case_id, event_id=event_id, incident=incident, group=group, keys=keys
     )
-    if await store.insert_new(rt.db, doc) != "inserted":
-        return False
-    rt.relay.wake(case_id)
-    await _suggestions(rt, incident, case_id, own=False)  # its own: in the opening write
-    return True
+    outcome = await store.insert_new(rt.db, doc)
+    if outcome == "inserted":
+        rt.relay.wake(case_id)
+    if outcome == "inserted" or (exists and outcome == "exists"):
+        await _suggestions(rt, incident, case_id, own=False)  # its own: in the opening write
+        return True
+    return False
 
 
 async def _linked_case(rt: Runtime, incident: IncidentAccepted, *, family: str) -> Doc | None:
