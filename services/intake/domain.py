@@ -98,13 +98,23 @@ class Identity:
     name_hash: str | None = None
 
 
-def name_similarity(a: str, b: str) -> float:
-    """Similarity of two normalised names, forgiving word order (0..1)."""
+def name_similarity(a: str, b: str, *, at_least: float = 0.0) -> float:
+    """Similarity of two normalised names, forgiving word order (0..1); 0.0 below `at_least`.
+
+    A name compared only where it can reach `at_least`: difflib's upper bounds of a ratio (the
+    lengths, then the letters in common) rule out most names of a date of birth in a few
+    microseconds each, where the ratio itself costs about a hundred (a national year files a few
+    dozen departures under each date, and every report with a date of birth compares them all).
+    The answer is the same as comparing every name whenever it is at least `at_least`.
+    """
     if not a or not b:
         return 0.0
-    direct = SequenceMatcher(None, a, b).ratio()
-    sorted_a, sorted_b = " ".join(sorted(a.split())), " ".join(sorted(b.split()))
-    return max(direct, SequenceMatcher(None, sorted_a, sorted_b).ratio())
+    best = 0.0
+    for x, y in ((a, b), (" ".join(sorted(a.split())), " ".join(sorted(b.split())))):
+        pair = SequenceMatcher(None, x, y)
+        if pair.real_quick_ratio() >= at_least and pair.quick_ratio() >= at_least:
+            best = max(best, pair.ratio())
+    return best if best >= at_least else 0.0
 
 
 def _prefer(candidates: list[dict[str, Any]], country: str) -> dict[str, Any]:
@@ -143,8 +153,11 @@ def match_worker(
                 ), best
     if identity.name and identity.date_of_birth:
         same_dob = [c for c in candidates if c.get("date_of_birth") == identity.date_of_birth]
-        scored = [(name_similarity(identity.name, c.get("name_norm") or ""), c) for c in same_dob]
-        scored = [(s, c) for s, c in scored if s >= FUZZY_THRESHOLD]
+        similar = (
+            (name_similarity(identity.name, c.get("name_norm") or "", at_least=FUZZY_THRESHOLD), c)
+            for c in same_dob
+        )
+        scored = [(s, c) for s, c in similar if s >= FUZZY_THRESHOLD]
         if scored:
             top = max(s for s, _ in scored)
             best = _prefer([c for s, c in scored if s == top], country)

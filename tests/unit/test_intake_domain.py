@@ -3,6 +3,7 @@ and the body limit in front of its HTTP door."""
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, date, datetime, timedelta
 
 import httpx
@@ -262,3 +263,25 @@ async def test_a_body_declared_too_large_is_refused_before_anything_reads_it() -
     assert refused.json()["errors"] == [{"field": "(body)", "reason": "larger than 10 bytes"}]
     assert passed.status_code == 204
     assert reached == [10]  # the refused body never reached the service
+
+
+def test_a_name_ruled_out_by_its_bounds_is_one_that_could_not_match() -> None:
+    # The seed's name pools, each name beside typos and reorderings of others: wherever the full
+    # comparison reaches the threshold, the bounded one gives the same figure; elsewhere 0.0.
+    from bench.seed import FIRST, LAST
+
+    rng = random.Random(11)
+    names = [
+        normalise_name(f"{rng.choice(FIRST)} {rng.choice(FIRST)} {rng.choice(LAST)}") for _ in range(120)
+    ]
+    variants = [n[:i] + n[i + 1 :] for n in names[:40] for i in (2, 5)]
+    variants += [" ".join(reversed(n.split())) for n in names[:40]] + [n + "I" for n in names[:40]]
+    pool = names + variants
+    close = 0
+    for a in pool:
+        for b in [*rng.sample(pool, 40), a]:
+            full = domain.name_similarity(a, b)
+            bounded = domain.name_similarity(a, b, at_least=domain.FUZZY_THRESHOLD)
+            assert bounded == (full if full >= domain.FUZZY_THRESHOLD else 0.0), (a, b)
+            close += full >= domain.FUZZY_THRESHOLD
+    assert close > len(pool)  # itself, and more: both sides of the threshold were compared
