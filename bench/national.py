@@ -6,7 +6,8 @@
 the existing benchmarks' functions:
 - desk reads, on casework's API in-process: the largest queue's page (`GET /v1/queues/{q}/cases
   ?limit=100`), a case page (`GET /v1/cases/{id}`, a different case each round) and claim-next
-  (`POST /v1/queues/{q}/claim-next`), p50/p99 on the client's clock. The empty store gets a
+  (`POST /v1/queues/{q}/claim-next`), and a mission portal's read of its reports' cases (`GET
+  /v1/cases?incident_id=...`, 50 reports), p50/p99 on the client's clock. The empty store gets a
   small desk first (bench.console.store_cases: 200 cases, about 20 waiting), so there is something to read;
 - timer lateness: T timers due now (bench.escalation.run: two engines), beside the seed's
   pending chains (due over the coming month) on the seeded store, alone on the empty one;
@@ -39,6 +40,7 @@ from shared.settings import Settings
 
 OFFICER = {"authorization": "Bearer dev-officer-ani"}
 AUDITOR = {"authorization": "Bearer dev-auditor-fajar"}
+MISSION = casework_bench.MISSION_CREDENTIAL  # kbri-seoul: its jurisdiction's cases
 
 
 def _pct(xs: list[float], q: float) -> float:
@@ -46,7 +48,8 @@ def _pct(xs: list[float], q: float) -> float:
 
 
 async def desk_reads(settings: Settings, rounds: int, *, fill: int) -> dict[str, tuple[float, float]]:
-    """Queue page, case page and claim-next on casework's API: (p50, p99) seconds each."""
+    """Queue page, case page, claim-next and the mission portal's cases of 50 reports (`GET /v1/cases
+    ?incident_id=...`) on casework's API: (p50, p99) seconds each."""
     app = casework_app(settings)
     async with casework_bench._running(app) as http:
         if fill:
@@ -57,7 +60,11 @@ async def desk_reads(settings: Settings, rounds: int, *, fill: int) -> dict[str,
         queue = largest["id"]
         listed = await http.get("/v1/cases", params={"limit": rounds}, headers=AUDITOR)
         ids = [c["case_id"] for c in listed.json()]
-        times: dict[str, list[float]] = {"queue page": [], "case page": [], "claim-next": []}
+        # the mission portal's read: the cases of a page of the mission's reports (50), by incident
+        mine = await http.get("/v1/cases", params={"limit": 50}, headers=MISSION)
+        reports = [i for c in mine.json() for i in c["incident_ids"]][:50]
+        figures = ("queue page", "case page", "claim-next", "mission page")
+        times: dict[str, list[float]] = {name: [] for name in figures}
         took = 0  # claims that found a case (one that finds the queue empty costs less)
 
         async def timed(name: str, call: Any) -> httpx.Response:
@@ -75,6 +82,10 @@ async def desk_reads(settings: Settings, rounds: int, *, fill: int) -> dict[str,
             await timed("case page", http.get(f"/v1/cases/{ids[i % len(ids)]}", headers=AUDITOR))
             claimed = await timed("claim-next", http.post(f"/v1/queues/{queue}/claim-next", headers=OFFICER))
             took += claimed.status_code == 200
+            await timed(
+                "mission page",
+                http.get("/v1/cases", params={"incident_id": reports, "limit": 100}, headers=MISSION),
+            )
     out = {k: (_pct(v, 0.5), _pct(v, 0.99)) for k, v in times.items()}
     out["claimed"] = (float(took), float(rounds))
     # what the queue page and claim-next read grows with the queue's depth (on the local FerretDB,
@@ -139,7 +150,7 @@ def report(r: dict[str, Any], incidents: int) -> None:
         digits = 2 if unit == "s" else 1
         print(f"  {name:34s} {a:10.{digits}f} {b:10.{digits}f} {a / b if b else float('nan'):13.2f}  {unit}")
 
-    for fig in ("queue page", "case page", "claim-next"):
+    for fig in ("queue page", "case page", "claim-next", "mission page"):
         s, e = r["desk seeded"][fig], r["desk empty"][fig]
         row(f"desk {fig} p50", s[0] * 1000, e[0] * 1000, "ms")
         row(f"desk {fig} p99", s[1] * 1000, e[1] * 1000, "ms")
