@@ -15,12 +15,14 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import random
 import statistics
 import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -80,6 +82,48 @@ def incident_report(i: int, *, mission_id: str = "kbri-seoul", country: str = "K
     }
 
 
+# The processes an incident costs CPU in on this machine besides this one (intake, casework and
+# the bench's client): the local infrastructure's (deploy/local/infra.sh), by their command lines.
+LOCAL_PROCESSES = {
+    "store": "ferretdb --handler",
+    "mongoserial": "mongoserial -listen",
+    "kafka": "kafka.Kafka",
+}
+PYTHON = "python"
+
+
+def cpu_seconds() -> dict[str, float]:
+    """CPU seconds used so far by this process and by each local infrastructure process (Linux's
+    /proc; none found where the database and the broker run elsewhere)."""
+    own = os.times()
+    used = {PYTHON: own.user + own.system}
+    tick = os.sysconf("SC_CLK_TCK")
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            name = next((name for name, seen in LOCAL_PROCESSES.items() if seen in command), None)
+            if name is not None:
+                fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+                used[name] = used.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+        except OSError:
+            continue  # gone meanwhile, or not ours to read
+    return used
+
+
+def cpu_line(figures: dict[str, Any], n: int, cores: int | None = None) -> str:
+    """CPU milliseconds an incident by process, and the throughput all the machine's cores would
+    allow at that cost (what bounds the figure when the machine runs nothing else)."""
+    used: dict[str, float] = figures["cpu"]
+    total = sum(used.values())
+    cores = cores or os.cpu_count() or 1
+    each = ", ".join(f"{name} {seconds / n * 1000:.1f}" for name, seconds in used.items())
+    ceiling = cores * n / total if total else float("nan")
+    return (
+        f"CPU ms an incident: {each}; all {total / n * 1000:.1f}, so {cores} cores allow "
+        f"{ceiling:.1f} cases/s ({n / figures['elapsed'] / ceiling:.2f} of it used)"
+    )
+
+
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -87,7 +131,7 @@ def _pct(values: list[float], q: float) -> float:
 
 async def run_system(
     settings: Settings, n: int, *, rate: float | None = None, first: int = 0
-) -> dict[str, float]:
+) -> dict[str, Any]:
     """Post n incidents to intake (reports first.. first+n-1); wait until casework holds every case.
 
     Closed loop (IN_FLIGHT posts at a time: the throughput) unless `rate` is given: then the
@@ -104,7 +148,8 @@ async def run_system(
         if env.type != IncidentAccepted.type:
             return
         seen.setdefault(env.data["incident_id"], time.perf_counter())
-        if len(seen) >= n:
+        if len(seen) >= n and not all_seen.is_set():
+            cpu.append(cpu_seconds())  # from the first POST to the last case, the reads after not
             all_seen.set()
 
     cw.state.runtime.after_handle.append(stored)
@@ -122,6 +167,7 @@ async def run_system(
                 r.raise_for_status()
                 posted[r.json()["incident_id"]] = t0
 
+        cpu = [cpu_seconds()]
         start = time.perf_counter()
         await asyncio.gather(*(post(i) for i in range(n)))
         with contextlib.suppress(TimeoutError):
@@ -149,6 +195,7 @@ async def run_system(
         "p50": _pct(latencies, 0.5),
         "p99": _pct(latencies, 0.99),
         "mean": statistics.mean(latencies),
+        "cpu": {name: cpu[-1].get(name, 0.0) - was for name, was in cpu[0].items()},
     }
 
 
@@ -219,7 +266,7 @@ async def run_baseline(settings: Settings, n: int) -> dict[str, float]:
     }
 
 
-async def bench(n: int = N, rate: float = RATE) -> dict[str, float]:
+async def bench(n: int = N, rate: float = RATE) -> dict[str, Any]:
     """Run the system (closed loop, then at `rate` offered) and the baseline on one fresh
     namespace; the figures."""
     settings = Settings(namespace=f"bench{uuid.uuid4().hex[:8]}_", log_level="WARNING")
@@ -244,6 +291,7 @@ async def bench(n: int = N, rate: float = RATE) -> dict[str, float]:
         "offered_per_s": n / offered["elapsed"],
         "baseline_p50_ms": baseline["p50"] * 1000,
         "baseline_p99_ms": baseline["p99"] * 1000,
+        "cpu": cpu_line(system, n),
     }
 
 
@@ -267,6 +315,7 @@ def main() -> None:
         f"p99 {r['baseline_p99_ms']:7.1f} ms   (raw aiokafka consumer, one insert a message)"
     )
     print(f"  ratio system/baseline throughput: {r['ratio']:.2f}")
+    print(f"  system's {r['cpu']}")
 
 
 if __name__ == "__main__":

@@ -180,6 +180,8 @@ def report(r: dict[str, Any], incidents: int) -> None:
         f"  ratio system/baseline: seeded {incidents / cs['elapsed'] / base_rate:.3f}, "
         f"empty {incidents / ce['elapsed'] / base_rate:.3f}"
     )
+    print(f"  seeded: {casework_bench.cpu_line(cs, incidents)}")
+    print(f"  empty:  {casework_bench.cpu_line(ce, incidents)}")
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 
-from services.casework import changes, claims, desk, merge, missions, placement, queues, reads, store
+from services.casework import changes, claims, desk, merge, missions, queues, reads, store
 from services.casework.changes import CaseUpdate
 from services.casework.domain import Action
 from services.casework.models import (
@@ -148,37 +148,14 @@ async def find_cases(
 ) -> list[CaseView] | list[MissionCaseView]:
     """Cases by incident(s), status, queue, assignee or worker, oldest first, a page at a time (the
     Link header names the next page); a mission only its jurisdiction's."""
-    rt = runtime(request)
     query = reads.case_query(
         who, incident_ids=incident_ids, status=status_, queue=queue, assignee=assignee, worker_key=worker_key
     )
-    if incident_ids and await store.placed_complete(rt.db):
-        query["_id"] = {"$in": await _holders(rt, incident_ids)}
-    docs = await store.find(rt.db, query, limit=limit + 1, after=after)
+    docs = await store.find(runtime(request).db, query, limit=limit + 1, after=after)
     docs = paging.page(request, response, docs, limit=limit, order=store.LIST_ORDER)
     if who.is_mission:
         return [reads.mission_view(d, who.id) for d in docs]
     return [reads.case_view(d) for d in docs]
-
-
-async def _holders(rt: Runtime, incident_ids: list[str]) -> list[str]:
-    """The ids of every case that may hold these incidents, found by `_id`: on the local FerretDB a
-    filter on the array alone reads every case (4.4 s at a national year, and this is the mission
-    portal's read of its reports' cases).
-
-    The cases holding them as a report's placement finds them (placement.cases_holding: the case
-    each opened, the one each joined, merges followed to their survivor), and the holders of the
-    incidents those cases were suggested (or refused, on one side): a merge takes the incidents
-    into the survivor before the absorbed case names it (merged_into), and a merge is only ever of
-    a suggested pair, suggested on both cases. The list's own filter on `incident_ids` then keeps
-    those that hold them.
-    """
-    held = await placement.cases_holding(rt, incident_ids)
-    fields = ("suggested_incident_ids", "rejected_suggestions")
-    suggested = {i for doc in held for f in fields for i in doc.get(f) or []} - set(incident_ids)
-    if suggested:
-        held += await placement.cases_holding(rt, sorted(suggested))
-    return sorted({doc["_id"] for doc in held})
 
 
 # --- lifecycle --------------------------------------------------------------------------------------

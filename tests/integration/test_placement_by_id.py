@@ -6,14 +6,16 @@ even once that case is closed, and so does one of a database from before the joi
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from pymongo.asynchronous.collection import AsyncCollection
 
-from services.casework import changes, merge, placement, store
+from services.casework import merge, placement, store
 from services.casework.app import create_app
 from shared.clock import ManualClock
+from shared.mongo import Doc
 from shared.settings import Settings
 from tests.support.casework import OFFICER, incident
 from tests.support.harness import running
@@ -34,16 +36,24 @@ async def _cases_of(cw: Any, worker_key: str) -> list[dict[str, Any]]:
     return found
 
 
-async def test_placing_reports_reads_cases_by_id_never_by_incident(
-    settings: Settings, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    asked: list[dict[str, Any]] = []
+def _case_reads(keep: Callable[[dict[str, Any]], bool] = lambda query: True) -> tuple[list[Doc], Any]:
+    """A stand-in for AsyncCollection.find that notes the filter of each read of cases `keep` takes."""
+    asked: list[Doc] = []
     real_find = AsyncCollection.find
 
     def find(self: AsyncCollection[Any], *args: Any, **kwargs: Any) -> Any:
-        if self.name == store.CASES:
-            asked.append(dict(args[0] if args else kwargs.get("filter") or {}))
+        query = dict(args[0] if args else kwargs.get("filter") or {})
+        if self.name == store.CASES and keep(query):
+            asked.append(query)
         return real_find(self, *args, **kwargs)
+
+    return asked, find
+
+
+async def test_placing_reports_reads_cases_by_id_never_by_incident(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked, find = _case_reads()
 
     app = create_app(settings, ManualClock())
     async with running(app):
@@ -118,14 +128,7 @@ async def test_a_first_report_opens_its_case_reading_no_case_and_its_repeats_ope
     """The common delivery, a report that joined nothing and links nothing, opens its case in one
     write (the unique `_id` and `open_key` refuse it when a read would have found a case); its
     redelivery finds that case, even once a merge has absorbed it, and opens none."""
-    asked: list[dict[str, Any]] = []
-    real_find = AsyncCollection.find
-
-    def find(self: AsyncCollection[Any], *args: Any, **kwargs: Any) -> Any:
-        query = dict(args[0] if args else kwargs.get("filter") or {})
-        if self.name == store.CASES and "_outbox_pending" not in query:  # not the relay's sweep
-            asked.append(query)
-        return real_find(self, *args, **kwargs)
+    asked, find = _case_reads(lambda query: "_outbox_pending" not in query)  # not the relay's sweep
 
     app = create_app(settings, ManualClock())
     async with running(app) as cw:
@@ -155,58 +158,3 @@ async def test_a_first_report_opens_its_case_reading_no_case_and_its_repeats_ope
         redelivered = await placement.on_incident(rt, event_id=uuid.uuid4().hex, incident=first)
         assert redelivered in (opened, survivor)
         assert await rt.db[store.CASES].count_documents({}) == before == 2
-
-
-async def test_the_case_list_by_incident_reads_cases_by_id_and_finds_every_holder(
-    settings: Settings, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """`GET /v1/cases?incident_id=...` (the mission portal's read of its reports' cases) finds the
-    cases by `_id`, as placement does, and answers what the filter on the array alone answers: the
-    case a report opened, the one it joined, and after a merge both the absorbed case and the
-    survivor; a database whose joins are not all noted yet is asked the old way."""
-    asked: list[dict[str, Any]] = []
-    real_find = AsyncCollection.find
-
-    def find(self: AsyncCollection[Any], *args: Any, **kwargs: Any) -> Any:
-        query = dict(args[0] if args else kwargs.get("filter") or {})
-        if self.name == store.CASES and "incident_ids" in query:
-            asked.append(query)
-        return real_find(self, *args, **kwargs)
-
-    app = create_app(settings, ManualClock())
-    async with running(app) as cw:
-        rt = app.state.runtime
-        first = incident(worker_key=f"unidentified-{uuid.uuid4().hex}")
-        joining = incident(worker_key=first.worker_key)
-        named = incident(
-            worker_key=f"unidentified-{uuid.uuid4().hex}", suggested_incident_ids=[first.incident_id]
-        )
-        alone = incident()
-        for one in (first, joining, named, alone):
-            await placement.on_incident(rt, event_id=uuid.uuid4().hex, incident=one)
-        survivor = changes.case_id_for(named.incident_id)
-        await merge.confirm(rt, survivor, first.incident_id, actor="officer-ani", reason="the same person")
-
-        async def listed(ids: list[str]) -> list[tuple[str, list[str]]]:
-            r = await cw.get("/v1/cases", params={"incident_id": ids}, headers=OFFICER)
-            assert r.status_code == 200, r.text
-            return sorted((c["case_id"], c["incident_ids"]) for c in r.json())
-
-        async def holders(ids: list[str]) -> list[tuple[str, list[str]]]:
-            everywhere = await rt.db[store.CASES].find({"incident_ids": {"$in": ids}}).to_list()
-            return sorted((d["_id"], d["incident_ids"]) for d in everywhere)
-
-        # the report that joined: the case it joined (noted), absorbed since, and the survivor
-        lists = [[joining.incident_id], [first.incident_id, named.incident_id, uuid.uuid4().hex]]
-        expected = [await holders(ids) for ids in lists]
-        assert [len(found) for found in expected] == [2, 2]
-        assert survivor in [case_id for case_id, _ in expected[0]]
-
-        monkeypatch.setattr(AsyncCollection, "find", find)
-        assert [await listed(ids) for ids in lists] == expected
-        assert all("_id" in q for q in asked), asked  # never the array alone
-
-        await rt.db[store.PLACED].delete_one({"_id": store.PLACED_COMPLETE})
-        asked.clear()
-        assert [await listed(ids) for ids in lists] == expected
-        assert asked and not any("_id" in q for q in asked)  # asked the old way
