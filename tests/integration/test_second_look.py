@@ -39,9 +39,9 @@ def report(name: str) -> dict[str, Any]:
     }
 
 
-def born_on_the_day(rt: Any, i: int, name: str, *, version: int = 1) -> DepartureRecorded:
+def born_on_the_day(rt: Any, i: int, name: str) -> DepartureRecorded:
     """A departure of worker i, born on DOB, with name and its keyed name_dob hash, in Korea."""
-    d = departure(i, country="KR", version=version)
+    d = departure(i, country="KR")
     return d.model_copy(
         update={
             "full_name": name,
