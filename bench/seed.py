@@ -372,8 +372,13 @@ async def seed(settings: Settings, scale: float = 1.0, *, progress: bool = True)
                     picked = [x for x in incoming if x is not None and x.name == wanted]
                     if picked:
                         open_events.append(picked)
+            # placement's notes before the cases they name, as in the service (a casework start
+            # may have marked the notes complete already), then the cases, then the markers
+            for notes in (cw_store.PLACED, cw_store.HOLDERS):
+                await _load(real["casework"], notes, cw_mem.take(notes), counts, "casework")
             await _load(real["casework"], cw_store.CASES, cases, counts, "casework")
-            await cw_store.mark_placed_complete(cw_mem)  # placement noted every join it made
+            await cw_store.mark_placed_complete(real["casework"])  # placement noted every join it made
+            await cw_store.mark_holders_complete(real["casework"])  # and every case it put a report into
             for coll in list(cw_mem.collections):
                 await _load(real["casework"], coll, cw_mem.take(coll), counts, "casework")
             for coll in list(intake_mem.collections):

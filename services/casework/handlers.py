@@ -340,6 +340,22 @@ async def fill_placed(rt: Runtime) -> None:
     await store.mark_placed_complete(rt.db)
 
 
+async def fill_holders(rt: Runtime) -> None:
+    """At start, once per database: note every case's incidents other than the one it opened
+    (store.HOLDERS), so that the case list by incident reads its cases by `_id`; until then it asks
+    every case. Then the marker: later starts skip it.
+
+    Safe beside replicas and consumers: notes only grow, and a write that puts an incident into
+    another case after the read of every case here notes itself first.
+    """
+    if await store.holders_complete(rt.db):
+        return
+    cases = await store.incidents_held(rt.db)
+    own = {i: changes.case_id_for(i) for case in cases for i in case.get("incident_ids") or []}
+    await store.note_all_holders(rt.db, cases, own)
+    await store.mark_holders_complete(rt.db)
+
+
 async def fill_waiting(rt: Runtime) -> None:
     """At start: an empty `waiting` beside waiting cases (a database from before the read model,
     or cases stored in bulk) is filled from the cases.

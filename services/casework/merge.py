@@ -14,7 +14,8 @@ A name alone identifies nobody, so intake only *suggests* that two reports are o
 
 Two documents change and there are no multi-document transactions, so the order is chosen so a
 crash between the writes can duplicate but never lose: a merge writes the survivor first (the
-incidents are then in both cases, never in neither), an unmerge restores the absorbed case
+incidents are then in both cases, never in neither; noted as going into it before, so that the
+case list by incident finds it by `_id`: store.HOLDERS), an unmerge restores the absorbed case
 first. Each write is guarded so a retry of the same request completes what a crash left half
 done and changes nothing twice.
 """
@@ -214,6 +215,7 @@ async def confirm(rt: Runtime, case_id: str, incident_id: str, *, actor: str, re
     _not_unmerging(absorbed)
     after = survivor
     if not again or (domain.is_open(absorbed["status"]) and not absorbed.get("merged_into")):
+        await store.note_holders(rt.db, list(absorbed.get("incident_ids") or []), case_id)  # _take's
         after = await change(rt, case_id, _take(absorbed, actor=actor, now=now, reason=reason), retries=3)
     return await _close_absorbed(rt, after, absorbed["_id"], actor=actor, now=now, reason=reason)
 
@@ -280,6 +282,7 @@ async def _close_absorbed(
         # Finish the other side's merge (its survivor is this absorbed case), then refuse this one.
         loser = await store.get_raw(rt.db, survivor["_id"])
         assert loser is not None
+        await store.note_holders(rt.db, list(loser.get("incident_ids") or []), absorbed_id)  # _take's
         winner = await change(rt, absorbed_id, _take(loser, actor=actor, now=now, reason=reason), retries=3)
         await _close_absorbed(rt, winner, survivor["_id"], actor=actor, now=now, reason=reason)
         raise Conflict(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,6 +23,12 @@ SUGGESTIONS_WAITING = "suggestions_waiting"
 # an incident opened needs no note: its id is derived from the incident's (changes.case_id_for).
 PLACED = "placed"
 PLACED_COMPLETE = "~complete"  # the marker: every join of this database is noted (fill_placed)
+# Every case other than its own that an incident was ever written into (a join; a merge's survivor),
+# noted before the write that puts it there: `_id` the incident, `cases` those cases. Never taken
+# back (after an unmerge a note names a case that gave the incident back: a reader keeps only the
+# cases that hold it). The case list by incident reads its cases by `_id` through them (holding_ids).
+HOLDERS = "holders"
+HOLDERS_COMPLETE = "~complete"  # the marker: every holder of this database is noted (fill_holders)
 EARLIEST = datetime.min.replace(tzinfo=UTC)
 PLACEMENT_PROJECTION: Doc = {"_outbox": 0, "timeline": 0}
 # Every write of a case through this module adds one to its change count, in the same write: the
@@ -169,7 +176,9 @@ async def noted_join(db: AsyncDatabase[Doc], incident_id: str) -> bool:
 
 
 async def note_join(db: AsyncDatabase[Doc], incident_id: str, case_id: str) -> None:
-    """Note, before the join's write, the case an incident is joining (find_placement reads it)."""
+    """Note, before the join's write, the case an incident is joining (find_placement reads it;
+    the case list by incident, its holders)."""
+    await note_holders(db, [incident_id], case_id)
     for _ in range(2):
         try:
             await db[PLACED].replace_one({"_id": incident_id}, {"case_id": case_id}, upsert=True)
@@ -178,6 +187,65 @@ async def note_join(db: AsyncDatabase[Doc], incident_id: str, case_id: str) -> N
             continue  # a redelivery in another replica noted it at this instant: write over it
     # never join unnoted (a later redelivery could not find the case): the handler retries
     raise RuntimeError(f"could not note the join of incident {incident_id}")
+
+
+async def note_holders(db: AsyncDatabase[Doc], incident_ids: list[str], case_id: str) -> None:
+    """Note, before the write that puts them there, that these incidents are going into this case."""
+    for incident_id in incident_ids:
+        for _ in range(2):
+            try:
+                note = {"$addToSet": {"cases": case_id}}
+                await db[HOLDERS].update_one({"_id": incident_id}, note, upsert=True)
+                break
+            except DuplicateKeyError:
+                continue  # another replica's note made the document at this instant: add to it
+        else:
+            raise RuntimeError(f"could not note incident {incident_id} going into case {case_id}")
+
+
+async def note_all_holders(db: AsyncDatabase[Doc], cases: list[Doc], own: dict[str, str]) -> None:
+    """Note the holders of these cases' incidents other than their own case (`own`: incident ->
+    the case it opened), in bulk (fill_holders)."""
+    held: dict[str, set[str]] = {}
+    for case in cases:
+        for incident_id in case.get("incident_ids") or []:
+            if own[incident_id] != case["_id"]:
+                held.setdefault(incident_id, set()).add(case["_id"])
+    ops = [
+        UpdateOne({"_id": i}, {"$addToSet": {"cases": {"$each": sorted(c)}}}, upsert=True)
+        for i, c in sorted(held.items())
+    ]
+    for _ in range(3):
+        clashed = await bulk_write_parts(db[HOLDERS], ops)
+        if not clashed:
+            return
+        ops = [ops[k] for k in sorted(clashed)]  # a note made at this instant by a join: add to it
+    raise RuntimeError(f"could not note the holders of {len(ops)} incidents")
+
+
+async def holding_ids(db: AsyncDatabase[Doc], opened_by: dict[str, str]) -> list[str] | None:
+    """The ids of every case that holds, or once held, any of these incidents (`opened_by`: incident
+    id -> the case it opened or would open): its own case, and those noted (note_holders; and the
+    join noted in PLACED, which a replica still on code from before the holders' notes writes).
+    None while the notes are not known complete (a database from before them, not filled yet)."""
+    if not await holders_complete(db):
+        return None
+    wanted = {"_id": {"$in": list(opened_by)}}
+    notes, joins = await asyncio.gather(db[HOLDERS].find(wanted).to_list(), db[PLACED].find(wanted).to_list())
+    noted = {c for note in notes for c in note.get("cases") or []} | {j["case_id"] for j in joins}
+    return sorted(set(opened_by.values()) | noted)
+
+
+async def holders_complete(db: AsyncDatabase[Doc]) -> bool:
+    """Whether every holder this database holds is noted in HOLDERS (fill_holders has run)."""
+    return await db[HOLDERS].find_one({"_id": HOLDERS_COMPLETE}, {"_id": 1}) is not None
+
+
+async def mark_holders_complete(db: AsyncDatabase[Doc]) -> None:
+    try:
+        await db[HOLDERS].insert_one({"_id": HOLDERS_COMPLETE})
+    except DuplicateKeyError:
+        pass  # another replica's fill got there first
 
 
 async def placed_complete(db: AsyncDatabase[Doc]) -> bool:

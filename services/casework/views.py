@@ -148,10 +148,18 @@ async def find_cases(
 ) -> list[CaseView] | list[MissionCaseView]:
     """Cases by incident(s), status, queue, assignee or worker, oldest first, a page at a time (the
     Link header names the next page); a mission only its jurisdiction's."""
+    rt = runtime(request)
     query = reads.case_query(
         who, incident_ids=incident_ids, status=status_, queue=queue, assignee=assignee, worker_key=worker_key
     )
-    docs = await store.find(runtime(request).db, query, limit=limit + 1, after=after)
+    if incident_ids:
+        # the cases that may hold them, by `_id`: on the local FerretDB a filter on the array
+        # alone reads every case (4.4 s a page of 50 reports at a national year); the filter on
+        # `incident_ids` then keeps those that hold them now
+        held = await store.holding_ids(rt.db, {i: changes.case_id_for(i) for i in incident_ids})
+        if held is not None:
+            query["_id"] = {"$in": held}
+    docs = await store.find(rt.db, query, limit=limit + 1, after=after)
     docs = paging.page(request, response, docs, limit=limit, order=store.LIST_ORDER)
     if who.is_mission:
         return [reads.mission_view(d, who.id) for d in docs]

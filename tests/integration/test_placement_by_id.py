@@ -158,3 +158,94 @@ async def test_a_first_report_opens_its_case_reading_no_case_and_its_repeats_ope
         redelivered = await placement.on_incident(rt, event_id=uuid.uuid4().hex, incident=first)
         assert redelivered in (opened, survivor)
         assert await rt.db[store.CASES].count_documents({}) == before == 2
+
+
+async def test_the_case_list_by_incident_reads_cases_by_id_and_finds_every_holder(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`GET /v1/cases?incident_id=...` (the mission portal's read of its reports' cases) reads the
+    cases by `_id` and answers what the filter on the array alone answers, in every state a merge
+    or an unmerge can leave, cut between its writes or not: the case a report opened, the one it
+    joined, an absorbed case and its survivor, a chain of merges whose last close was cut (the
+    middle case still open, holding what the last survivor holds), an unmerge cut before the
+    survivor gave the incidents back. A database from before the notes is asked the old way until
+    a start notes its holders."""
+    asked, find = _case_reads(lambda query: "incident_ids" in query)
+
+    def report(**over: Any) -> Any:
+        return incident(worker_key=f"unidentified-{uuid.uuid4().hex}", **over)
+
+    async def place(*reports: Any) -> list[str]:
+        return [await placement.on_incident(rt, event_id=uuid.uuid4().hex, incident=r) for r in reports]
+
+    app = create_app(settings, ManualClock())
+    async with running(app) as cw:
+        rt = app.state.runtime
+        first = report()
+        joining = incident(worker_key=first.worker_key)
+        named = report(suggested_incident_ids=[first.incident_id])
+        later = report(suggested_incident_ids=[named.incident_id])
+        mine = report()
+        theirs = report(suggested_incident_ids=[mine.incident_id])
+        alone = report()
+        opened = await place(first, joining, named, later, mine, theirs, alone)
+        assert opened[0] == opened[1]  # joined
+
+        # a merge, then the survivor merged on into a third case, its close cut (a crash)
+        await merge.confirm(rt, opened[2], first.incident_id, actor="officer-ani", reason="the same person")
+
+        async def cut(*args: Any, **kwargs: Any) -> Any:
+            raise RuntimeError("the process stopped here")
+
+        with monkeypatch.context() as m:
+            m.setattr(merge, "_close_absorbed", cut)
+            with pytest.raises(RuntimeError, match="stopped"):
+                await merge.confirm(rt, opened[3], named.incident_id, actor="officer-ani", reason="the same")
+        # a merge undone, the unmerge cut before the survivor gave the incident back
+        await merge.confirm(rt, opened[5], mine.incident_id, actor="officer-ani", reason="the same person")
+        real_change = merge.change
+
+        async def cut_give_back(rt_: Any, case_id: str, *args: Any, **kwargs: Any) -> Any:
+            if case_id == opened[5]:
+                raise RuntimeError("the process stopped here")
+            return await real_change(rt_, case_id, *args, **kwargs)
+
+        with monkeypatch.context() as m:
+            m.setattr(merge, "change", cut_give_back)
+            with pytest.raises(RuntimeError, match="stopped"):
+                await merge.unmerge(rt, opened[4], actor="supervisor-budi", reason="not the same")
+
+        every = [first, joining, named, later, mine, theirs, alone]
+        lists = [[r.incident_id] for r in every] + [[r.incident_id for r in every] + [uuid.uuid4().hex]]
+
+        async def listed(ids: list[str]) -> list[tuple[str, list[str]]]:
+            r = await cw.get("/v1/cases", params={"incident_id": ids}, headers=OFFICER)
+            assert r.status_code == 200, r.text
+            return sorted((c["case_id"], c["incident_ids"]) for c in r.json())
+
+        async def holders(ids: list[str]) -> list[tuple[str, list[str]]]:
+            everywhere = await rt.db[store.CASES].find({"incident_ids": {"$in": ids}}).to_list()
+            return sorted((d["_id"], d["incident_ids"]) for d in everywhere)
+
+        expected = [await holders(ids) for ids in lists]
+        # the joined report: its case (absorbed), the survivor, and the third case the cut merge
+        # wrote; the undone merge's report: its case (reopened) and the survivor that keeps it
+        assert [len(found) for found in expected] == [3, 3, 2, 1, 2, 1, 1, 6]
+        monkeypatch.setattr(AsyncCollection, "find", find)
+        assert [await listed(ids) for ids in lists] == expected
+        assert asked and all("_id" in query for query in asked), asked  # never the array alone
+
+        await rt.db.drop_collection(store.HOLDERS)  # as a database from before the notes
+        asked.clear()
+        assert [await listed(ids) for ids in lists] == expected
+        assert asked and not any("_id" in query for query in asked)  # asked the old way
+        monkeypatch.undo()
+
+    restarted = create_app(settings, ManualClock())
+    async with running(restarted) as cw:
+        rt = restarted.state.runtime
+        assert await store.holders_complete(rt.db)  # noted at start
+        monkeypatch.setattr(AsyncCollection, "find", find)
+        asked.clear()
+        assert [await listed(ids) for ids in lists] == expected
+        assert asked and all("_id" in query for query in asked), asked

@@ -304,6 +304,7 @@ async def test_a_crossed_pair_whose_loser_took_a_report_meanwhile_is_finished_fr
         late = uuid.uuid4().hex
 
         async def joined() -> None:
+            await store.note_join(rt.db, late, gone)  # as a report's join does (placement)
             assert await store.update(rt.db, {"_id": gone}, {"$addToSet": {"incident_ids": late}})
 
         outcomes, _ = await _confirmed_from_both_sides(rt, monkeypatch, pair, joined)
@@ -378,6 +379,7 @@ async def test_an_incident_that_joins_the_absorbed_case_during_a_merge_is_moved_
         close = merge._close_absorbed
 
         async def joined_meanwhile(*args: Any, **kwargs: Any) -> Any:
+            await store.note_join(rt.db, late, absorbed)  # as a report's join does (placement)
             joined = await store.update(rt.db, {"_id": absorbed}, {"$addToSet": {"incident_ids": late}})
             assert joined is not None
             return await close(*args, **kwargs)
