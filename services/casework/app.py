@@ -25,8 +25,7 @@ def create_app(
     rt.on_startup(lambda: store.ensure_indexes(rt.db))
     rt.on_startup(lambda: handlers.fill_waiting(rt))  # the queues' read model of an older database
     rt.on_startup(lambda: handlers.fill_loads(rt))  # the officers' load of an older database
-    rt.on_startup(lambda: handlers.fill_placed(rt))  # the joins of an older database (store.PLACED)
-    rt.on_startup(lambda: handlers.fill_holders(rt))  # the holders of an older database (store.HOLDERS)
+    rt.on_startup(lambda: handlers.fill_notes(rt))  # the joins and holders of an older database
     # reports of different workers placed side by side, each worker's in order (as replicas holding
     # different partitions place them): placement is a few round trips, most of them waits
     rt.consume(topics.INCIDENTS, handlers.incident_handlers(rt), concurrent=rt.settings.key_concurrency)

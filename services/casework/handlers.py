@@ -324,35 +324,27 @@ async def fill_loads(rt: Runtime) -> None:
     await _fill(rt, domain.WORKED, lambda cases: store.keep_loads(rt.db, cases), "load entries")
 
 
-async def fill_placed(rt: Runtime) -> None:
-    """At start, once per database: note the joins of a database from before store.PLACED (every
-    case's incidents other than the one that opened it), so that a report redelivered or replayed
-    later finds its case by `_id` (store.find_placement). Then the marker: later starts skip it.
+async def fill_notes(rt: Runtime) -> None:
+    """At start, once per database: note the joins (store.PLACED) and the holders (store.HOLDERS)
+    of a database from before them (every case's incidents other than the one that opened it), so
+    that a report redelivered or replayed later finds its case by `_id` (store.find_placement) and
+    the case list by incident reads its cases by `_id`. Then the markers: later starts skip it.
 
-    Safe beside replicas and consumers: notes are idempotent, and a join made meanwhile notes itself.
+    Safe beside replicas and consumers: notes are idempotent, and a join or a merge made meanwhile
+    notes itself first.
     """
-    if await store.placed_complete(rt.db):
+    placed, held = await store.placed_complete(rt.db), await store.holders_complete(rt.db)
+    if placed and held:
         return
     for case in await store.incidents_held(rt.db):
         for incident_id in case.get("incident_ids") or []:
             if changes.case_id_for(incident_id) != case["_id"]:
-                await store.note_join(rt.db, incident_id, case["_id"])
-    await store.mark_placed_complete(rt.db)
-
-
-async def fill_holders(rt: Runtime) -> None:
-    """At start, once per database: note every case's incidents other than the one it opened
-    (store.HOLDERS), so that the case list by incident reads its cases by `_id`; until then it asks
-    every case. Then the marker: later starts skip it.
-
-    Safe beside replicas and consumers: notes only grow, and a write that puts an incident into
-    another case after the read of every case here notes itself first.
-    """
-    if await store.holders_complete(rt.db):
-        return
-    cases = await store.incidents_held(rt.db)
-    own = {i: changes.case_id_for(i) for case in cases for i in case.get("incident_ids") or []}
-    await store.note_all_holders(rt.db, cases, own)
+                if placed:
+                    await store.note_holders(rt.db, [incident_id], case["_id"])
+                else:
+                    await store.note_join(rt.db, incident_id, case["_id"])  # its holder too
+    if not placed:
+        await store.mark_placed_complete(rt.db)
     await store.mark_holders_complete(rt.db)
 
 

@@ -22,13 +22,13 @@ SUGGESTIONS_WAITING = "suggestions_waiting"
 # The case each incident joined: `_id` the incident, `case_id` the case (find_placement). A case
 # an incident opened needs no note: its id is derived from the incident's (changes.case_id_for).
 PLACED = "placed"
-PLACED_COMPLETE = "~complete"  # the marker: every join of this database is noted (fill_placed)
+PLACED_COMPLETE = "~complete"  # the marker: every join of this database is noted (handlers.fill_notes)
 # Every case other than its own that an incident was ever written into (a join; a merge's survivor),
 # noted before the write that puts it there: `_id` the incident, `cases` those cases. Never taken
 # back (after an unmerge a note names a case that gave the incident back: a reader keeps only the
 # cases that hold it). The case list by incident reads its cases by `_id` through them (holding_ids).
 HOLDERS = "holders"
-HOLDERS_COMPLETE = "~complete"  # the marker: every holder of this database is noted (fill_holders)
+HOLDERS_COMPLETE = "~complete"  # the marker: every holder of this database is noted (handlers.fill_notes)
 EARLIEST = datetime.min.replace(tzinfo=UTC)
 PLACEMENT_PROJECTION: Doc = {"_outbox": 0, "timeline": 0}
 # Every write of a case through this module adds one to its change count, in the same write: the
@@ -203,26 +203,6 @@ async def note_holders(db: AsyncDatabase[Doc], incident_ids: list[str], case_id:
             raise RuntimeError(f"could not note incident {incident_id} going into case {case_id}")
 
 
-async def note_all_holders(db: AsyncDatabase[Doc], cases: list[Doc], own: dict[str, str]) -> None:
-    """Note the holders of these cases' incidents other than their own case (`own`: incident ->
-    the case it opened), in bulk (fill_holders)."""
-    held: dict[str, set[str]] = {}
-    for case in cases:
-        for incident_id in case.get("incident_ids") or []:
-            if own[incident_id] != case["_id"]:
-                held.setdefault(incident_id, set()).add(case["_id"])
-    ops = [
-        UpdateOne({"_id": i}, {"$addToSet": {"cases": {"$each": sorted(c)}}}, upsert=True)
-        for i, c in sorted(held.items())
-    ]
-    for _ in range(3):
-        clashed = await bulk_write_parts(db[HOLDERS], ops)
-        if not clashed:
-            return
-        ops = [ops[k] for k in sorted(clashed)]  # a note made at this instant by a join: add to it
-    raise RuntimeError(f"could not note the holders of {len(ops)} incidents")
-
-
 async def holding_ids(db: AsyncDatabase[Doc], opened_by: dict[str, str]) -> list[str] | None:
     """The ids of every case that holds, or once held, any of these incidents (`opened_by`: incident
     id -> the case it opened or would open): its own case, and those noted (note_holders; and the
@@ -237,7 +217,7 @@ async def holding_ids(db: AsyncDatabase[Doc], opened_by: dict[str, str]) -> list
 
 
 async def holders_complete(db: AsyncDatabase[Doc]) -> bool:
-    """Whether every holder this database holds is noted in HOLDERS (fill_holders has run)."""
+    """Whether every holder this database holds is noted in HOLDERS (handlers.fill_notes has run)."""
     return await db[HOLDERS].find_one({"_id": HOLDERS_COMPLETE}, {"_id": 1}) is not None
 
 
@@ -249,7 +229,7 @@ async def mark_holders_complete(db: AsyncDatabase[Doc]) -> None:
 
 
 async def placed_complete(db: AsyncDatabase[Doc]) -> bool:
-    """Whether every join this database holds is noted in PLACED (fill_placed has run)."""
+    """Whether every join this database holds is noted in PLACED (handlers.fill_notes has run)."""
     return await db[PLACED].find_one({"_id": PLACED_COMPLETE}) is not None
 
 
@@ -261,7 +241,7 @@ async def mark_placed_complete(db: AsyncDatabase[Doc]) -> None:
 
 
 async def incidents_held(db: AsyncDatabase[Doc]) -> list[Doc]:
-    """Every case's id and incidents (fill_placed, once per database: it reads every case)."""
+    """Every case's id and incidents (handlers.fill_notes, once per database: it reads every case)."""
     return await db[CASES].find({}, {"incident_ids": 1}).to_list()
 
 
