@@ -101,7 +101,7 @@ async def bench(
     without seeding (its timers are not: the earlier run's timers are in it)."""
     seeded = Settings(namespace=reuse or f"national{uuid.uuid4().hex[:8]}_", log_level="WARNING")
     empty = Settings(namespace=f"empty{uuid.uuid4().hex[:8]}_", log_level="WARNING")
-    out: dict[str, Any] = {"scale": scale, "reused": reuse}
+    out: dict[str, Any] = {"scale": scale, "reused": reuse, "kept": seeded.namespace if keep else ""}
     # reports numbered past any earlier run's in a reused namespace (the same number is the same report)
     first = 1_000_000 + uuid.uuid4().int % 1_000_000 if reuse else 0
     try:
@@ -137,6 +137,8 @@ def report(r: dict[str, Any], incidents: int) -> None:
             f"({written.get('registry.departures', 0)} departures, {written.get('casework.cases', 0)} cases, "
             f"{r['seed']['chains']} pending chains; those existing already skipped)"
         )
+        if r.get("kept"):
+            print(f"  kept in namespace {r['kept']}: measure it again with --seeded {r['kept']}")
     (ds, ws), (de, we) = r["desk seeded"]["depth"], r["desk empty"]["depth"]
     (cs, rs), (ce, re) = r["desk seeded"]["claimed"], r["desk empty"]["claimed"]
     print(
