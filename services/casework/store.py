@@ -152,7 +152,7 @@ async def cases_holding(db: AsyncDatabase[Doc], opened_by: dict[str, str]) -> li
     index an array: issue 11).
     """
     wanted = list(opened_by)
-    notes = await db[PLACED].find({"_id": {"$in": wanted}}).to_list()
+    notes = _joins(await db[PLACED].find({"_id": {"$in": wanted}}).to_list())
     ids = set(opened_by.values()) | {n["case_id"] for n in notes}
     found: dict[str, Doc] = {}
     # Each merge followed to its survivor, however long the chain: one read a step, and a case
@@ -168,6 +168,12 @@ async def cases_holding(db: AsyncDatabase[Doc], opened_by: dict[str, str]) -> li
         found.update((d["_id"], d) for d in await everywhere.to_list())
     holding = [d for d in found.values() if set(d.get("incident_ids") or []) & opened_by.keys()]
     return sorted(holding, key=lambda d: (d.get("opened_at") or EARLIEST, d["_id"]))
+
+
+def _joins(notes: list[Doc]) -> list[Doc]:
+    """The notes of joins among PLACED's documents read: not its marker (an id asked for may be
+    any string, "~complete" too)."""
+    return [n for n in notes if "case_id" in n]
 
 
 async def noted_join(db: AsyncDatabase[Doc], incident_id: str) -> bool:
@@ -212,7 +218,7 @@ async def holding_ids(db: AsyncDatabase[Doc], opened_by: dict[str, str]) -> list
         return None
     wanted = {"_id": {"$in": list(opened_by)}}
     notes, joins = await asyncio.gather(db[HOLDERS].find(wanted).to_list(), db[PLACED].find(wanted).to_list())
-    noted = {c for note in notes for c in note.get("cases") or []} | {j["case_id"] for j in joins}
+    noted = {c for note in notes for c in note.get("cases") or []} | {j["case_id"] for j in _joins(joins)}
     return sorted(set(opened_by.values()) | noted)
 
 

@@ -228,6 +228,11 @@ async def test_the_case_list_by_incident_reads_cases_by_id_and_finds_every_holde
             return sorted((d["_id"], d["incident_ids"]) for d in everywhere)
 
         expected = [await holders(ids) for ids in lists]
+        # an id that is the notes' marker document names no case (any string may be asked)
+        assert await listed([store.PLACED_COMPLETE, store.HOLDERS_COMPLETE]) == []
+        confirm = f"/v1/cases/{opened[6]}/suggestions/{store.PLACED_COMPLETE}/confirm"
+        r = await cw.post(confirm, json={"reason": "the same person"}, headers=OFFICER)
+        assert r.status_code == 404, r.text
         # the joined report: its case (absorbed), the survivor, and the third case the cut merge
         # wrote; the undone merge's report: its case (reopened) and the survivor that keeps it
         assert [len(found) for found in expected] == [3, 3, 2, 1, 2, 1, 1, 6]
