@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, DeleteOne, ReplaceOne, ReturnDocument, UpdateOne
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
@@ -185,63 +188,77 @@ async def note_join(db: AsyncDatabase[Doc], incident_id: str, case_id: str) -> N
     """Note, before the join's write, the case an incident is joining (find_placement reads it;
     the case list by incident, its holders)."""
     await note_holders(db, [incident_id], case_id)
-    for _ in range(2):
-        try:
-            await db[PLACED].replace_one({"_id": incident_id}, {"case_id": case_id}, upsert=True)
-            return
-        except DuplicateKeyError:
-            continue  # a redelivery in another replica noted it at this instant: write over it
     # never join unnoted (a later redelivery could not find the case): the handler retries
-    raise RuntimeError(f"could not note the join of incident {incident_id}")
+    await _upserted(
+        partial(db[PLACED].replace_one, {"_id": incident_id}, {"case_id": case_id}, upsert=True),
+        f"could not note the join of incident {incident_id}",
+    )
 
 
 async def note_holders(db: AsyncDatabase[Doc], incident_ids: list[str], case_id: str) -> None:
     """Note, before the write that puts them there, that these incidents are going into this case."""
+    add = {"$addToSet": {"cases": case_id}}
     for incident_id in incident_ids:
-        for _ in range(2):
-            try:
-                note = {"$addToSet": {"cases": case_id}}
-                await db[HOLDERS].update_one({"_id": incident_id}, note, upsert=True)
-                break
-            except DuplicateKeyError:
-                continue  # another replica's note made the document at this instant: add to it
-        else:
-            raise RuntimeError(f"could not note incident {incident_id} going into case {case_id}")
+        await _upserted(
+            partial(db[HOLDERS].update_one, {"_id": incident_id}, add, upsert=True),
+            f"could not note incident {incident_id} going into case {case_id}",
+        )
+
+
+async def _upserted(write: Callable[[], Awaitable[object]], failed: str) -> None:
+    """An upsert of a note, once more when another replica's note made the document at this
+    instant (a duplicate key: the second try writes over it or adds to it)."""
+    for _ in range(2):
+        try:
+            await write()
+            return
+        except DuplicateKeyError:
+            continue
+    raise RuntimeError(failed)
 
 
 async def holding_ids(db: AsyncDatabase[Doc], opened_by: dict[str, str]) -> list[str] | None:
     """The ids of every case that holds, or once held, any of these incidents (`opened_by`: incident
     id -> the case it opened or would open): its own case, and those noted (note_holders; and the
     join noted in PLACED, which a replica still on code from before the holders' notes writes).
-    None while the notes are not known complete (a database from before them, not filled yet)."""
-    if not await holders_complete(db):
+    None while the notes are not known complete (a database from before them, not filled yet):
+    the marker is read with the notes."""
+    wanted = list(opened_by)
+    notes, joins = await asyncio.gather(
+        db[HOLDERS].find({"_id": {"$in": [*wanted, HOLDERS_COMPLETE]}}).to_list(),
+        db[PLACED].find({"_id": {"$in": wanted}}).to_list(),
+    )
+    if not any(note["_id"] == HOLDERS_COMPLETE for note in notes):
         return None
-    wanted = {"_id": {"$in": list(opened_by)}}
-    notes, joins = await asyncio.gather(db[HOLDERS].find(wanted).to_list(), db[PLACED].find(wanted).to_list())
     noted = {c for note in notes for c in note.get("cases") or []} | {j["case_id"] for j in _joins(joins)}
     return sorted(set(opened_by.values()) | noted)
 
 
 async def holders_complete(db: AsyncDatabase[Doc]) -> bool:
     """Whether every holder this database holds is noted in HOLDERS (handlers.fill_notes has run)."""
-    return await db[HOLDERS].find_one({"_id": HOLDERS_COMPLETE}, {"_id": 1}) is not None
+    return await _marked(db[HOLDERS], HOLDERS_COMPLETE)
 
 
 async def mark_holders_complete(db: AsyncDatabase[Doc]) -> None:
-    try:
-        await db[HOLDERS].insert_one({"_id": HOLDERS_COMPLETE})
-    except DuplicateKeyError:
-        pass  # another replica's fill got there first
+    await _mark(db[HOLDERS], HOLDERS_COMPLETE)
 
 
 async def placed_complete(db: AsyncDatabase[Doc]) -> bool:
     """Whether every join this database holds is noted in PLACED (handlers.fill_notes has run)."""
-    return await db[PLACED].find_one({"_id": PLACED_COMPLETE}) is not None
+    return await _marked(db[PLACED], PLACED_COMPLETE)
 
 
 async def mark_placed_complete(db: AsyncDatabase[Doc]) -> None:
+    await _mark(db[PLACED], PLACED_COMPLETE)
+
+
+async def _marked(coll: AsyncCollection[Doc], marker: str) -> bool:
+    return await coll.find_one({"_id": marker}, {"_id": 1}) is not None
+
+
+async def _mark(coll: AsyncCollection[Doc], marker: str) -> None:
     try:
-        await db[PLACED].insert_one({"_id": PLACED_COMPLETE})
+        await coll.insert_one({"_id": marker})
     except DuplicateKeyError:
         pass  # another replica's fill got there first
 
